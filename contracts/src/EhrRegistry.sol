@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/// @title EhrRegistry — SecureEHR's one contract.
+/// @notice Holds who owns which record, which manifest digest each version points at, who
+/// may read it (grants with expiry, revocation, break-glass) and the access log. It holds
+/// no personal data: addresses, digests and numbers only.
+/// @dev Gas is won in the storage layout: a record is one storage slot (owner, version,
+/// time, link to the owner's previous record). The manifest digest of every version lives
+/// in the `RecordVersion` event, which is chain data under the receipts root — writing it to
+/// storage too would cost a second fresh slot (22,100 gas) per record. Grants live in one
+/// mapping keyed by (patient, provider, recordId); recordId 0 means "all records".
+contract EhrRegistry {
+    // ------------------------------------------------------------------ errors
+
+    /// The caller is not the admin.
+    error NotAdmin(address caller);
+    /// The account is already registered in that role.
+    error AlreadyRegistered(address account);
+    /// The account is not a registered patient.
+    error NotRegisteredPatient(address account);
+    /// The account is not a registered provider.
+    error NotRegisteredProvider(address account);
+    /// No record has this id.
+    error UnknownRecord(uint256 recordId);
+    /// Only the record's owner may do this.
+    error NotRecordOwner(uint256 recordId, address caller);
+    /// The reader has never been granted access to the record.
+    error NoGrant(uint256 recordId, address reader);
+    /// The reader's grant ended at `expiredAt`.
+    error GrantExpired(uint256 recordId, address reader, uint64 expiredAt);
+    /// The patient revoked the reader's grant.
+    error GrantRevoked(uint256 recordId, address reader);
+    /// An expiry must lie in the future.
+    error ExpiryInPast(uint64 expiresAt, uint64 now);
+    /// A zero digest names nothing.
+    error ZeroDigest();
+    /// Break-glass access needs a reason.
+    error ZeroReason();
+    /// The node set is malformed (lengths, threshold or a zero key).
+    error InvalidNodeSet();
+    /// The zero address cannot hold a role.
+    error ZeroAddress();
+
+    // ------------------------------------------------------------------ events
+
+    /// An account registered as a patient and got its sequential id.
+    event PatientRegistered(address indexed patient, uint256 indexed patientId);
+    /// The admin registered a provider.
+    event ProviderRegistered(address indexed provider);
+    /// The admin deregistered a provider; its grants stop working at once.
+    event ProviderDeregistered(address indexed provider);
+    /// A record version: version 1 comes from `addRecord`, later ones from `updateRecord`.
+    /// `digest` and `codec` rebuild the manifest's CID (CIDv1, sha2-256).
+    event RecordVersion(
+        uint256 indexed recordId,
+        address indexed owner,
+        uint32 indexed version,
+        bytes32 digest,
+        uint64 codec,
+        uint64 timestamp
+    );
+    /// A patient granted a provider access until `expiresAt` (recordId 0: all records).
+    event AccessGranted(address indexed patient, address indexed provider, uint256 indexed recordId, uint64 expiresAt);
+    /// A patient revoked a grant; it stops working at the next call.
+    event AccessRevoked(address indexed patient, address indexed provider, uint256 indexed recordId);
+    /// A read was allowed and logged. Custodians release key shares only for a logged nonce.
+    event AccessLogged(uint256 indexed recordId, address indexed reader, uint256 indexed nonce, uint64 timestamp);
+    /// Break-glass: a provider opened time-boxed access without a grant, giving a reason digest.
+    event EmergencyAccess(
+        uint256 indexed recordId, address indexed provider, address indexed patient, bytes32 reasonDigest, uint64 until
+    );
+    /// The admin replaced the custodian/storage node set.
+    event NodeSetChanged(uint256 indexed epoch, uint8 k, uint8 n);
+    /// The admin role moved.
+    event AdminChanged(address indexed previous, address indexed admin);
+
+    // ------------------------------------------------------------------ storage
+
+    /// One slot per record.
+    struct Record {
+        address owner;
+        uint24 version;
+        uint40 updatedAt;
+        uint32 prevOfOwner; // the owner's previous record id, 0 at the end of the list
+    }
+
+    /// One slot per patient.
+    struct Patient {
+        uint32 id;
+        uint32 recordCount;
+        uint32 lastRecord;
+    }
+
+    /// One slot per (patient, provider, recordId).
+    struct Grant {
+        uint40 expiresAt;
+        uint40 revokedAt;
+        uint40 emergencyUntil;
+    }
+
+    /// How long a break-glass grant lasts.
+    uint64 public constant EMERGENCY_WINDOW = 4 hours;
+
+    /// Access decision codes returned by `accessStatus`.
+    uint8 public constant ALLOWED = 0;
+    uint8 public constant UNKNOWN_RECORD = 1;
+    uint8 public constant NOT_PROVIDER = 2;
+    uint8 public constant NO_GRANT = 3;
+    uint8 public constant EXPIRED = 4;
+    uint8 public constant REVOKED = 5;
+
+    address public admin;
+    uint32 public recordCount;
+    uint32 public patientCount;
+    uint32 public nodeSetEpoch;
+    uint8 public threshold;
+
+    mapping(uint256 => Record) internal records;
+    mapping(address => Patient) internal patients;
+    mapping(uint256 => address) public patientAddress;
+    mapping(address => bool) public isProvider;
+    mapping(bytes32 => Grant) internal grants;
+    address[] internal nodes;
+    bytes32[] internal nodeKeys;
+
+    constructor() {
+        admin = msg.sender;
+        emit AdminChanged(address(0), msg.sender);
+    }
+
+    modifier onlyAdmin() {
+        if (msg.sender != admin) revert NotAdmin(msg.sender);
+        _;
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// Moves the admin role.
+    function transferAdmin(address newAdmin) external onlyAdmin {
+        if (newAdmin == address(0)) revert ZeroAddress();
+        emit AdminChanged(admin, newAdmin);
+        admin = newAdmin;
+    }
+
+    /// Registers a provider (doctor, clinic).
+    function registerProvider(address provider) external onlyAdmin {
+        if (provider == address(0)) revert ZeroAddress();
+        if (isProvider[provider]) revert AlreadyRegistered(provider);
+        isProvider[provider] = true;
+        emit ProviderRegistered(provider);
+    }
+
+    /// Deregisters a provider: every grant it holds stops working at once.
+    function deregisterProvider(address provider) external onlyAdmin {
+        if (!isProvider[provider]) revert NotRegisteredProvider(provider);
+        isProvider[provider] = false;
+        emit ProviderDeregistered(provider);
+    }
+
+    /// Replaces the custodian/storage node set: node i has address `addrs[i]` and X25519
+    /// public key `keys[i]`; any `k` of the `n` rebuild a record.
+    function setNodeSet(address[] calldata addrs, bytes32[] calldata keys, uint8 k) external onlyAdmin {
+        uint256 n = addrs.length;
+        if (n != keys.length || n > 255 || k < 2 || k > n) revert InvalidNodeSet();
+        for (uint256 i = 0; i < n; i++) {
+            if (addrs[i] == address(0) || keys[i] == bytes32(0)) revert InvalidNodeSet();
+        }
+        nodes = addrs;
+        nodeKeys = keys;
+        threshold = k;
+        uint32 epoch = nodeSetEpoch + 1;
+        nodeSetEpoch = epoch;
+        emit NodeSetChanged(epoch, k, uint8(n));
+    }
+
+    // ------------------------------------------------------------------ patients and records
+
+    /// Registers the caller as a patient and returns its sequential patient id (from 1).
+    function registerPatient() external returns (uint256) {
+        if (patients[msg.sender].id != 0) revert AlreadyRegistered(msg.sender);
+        uint32 id = patientCount + 1;
+        patientCount = id;
+        patients[msg.sender].id = id;
+        patientAddress[id] = msg.sender;
+        emit PatientRegistered(msg.sender, id);
+        return id;
+    }
+
+    /// Adds a record owned by the caller, pointing at the manifest with this digest; returns
+    /// its sequential id (from 1).
+    function addRecord(bytes32 digest, uint64 codec) external returns (uint256 recordId) {
+        if (digest == bytes32(0)) revert ZeroDigest();
+        Patient memory p = patients[msg.sender];
+        if (p.id == 0) revert NotRegisteredPatient(msg.sender);
+        uint32 id = recordCount + 1;
+        recordCount = id;
+        records[id] = Record({
+            owner: msg.sender, version: 1, updatedAt: uint40(block.timestamp), prevOfOwner: p.lastRecord
+        });
+        patients[msg.sender] = Patient({id: p.id, recordCount: p.recordCount + 1, lastRecord: id});
+        emit RecordVersion(id, msg.sender, 1, digest, codec, uint64(block.timestamp));
+        return id;
+    }
+
+    /// Points the caller's record at a new manifest: a new version. Old versions stay in
+    /// the `RecordVersion` events.
+    function updateRecord(uint256 recordId, bytes32 digest, uint64 codec) external returns (uint32 version) {
+        if (digest == bytes32(0)) revert ZeroDigest();
+        Record storage r = records[recordId];
+        address owner = r.owner;
+        if (owner == address(0)) revert UnknownRecord(recordId);
+        if (owner != msg.sender) revert NotRecordOwner(recordId, msg.sender);
+        uint24 v = r.version + 1;
+        r.version = v;
+        r.updatedAt = uint40(block.timestamp);
+        emit RecordVersion(recordId, msg.sender, v, digest, codec, uint64(block.timestamp));
+        return v;
+    }
+
+    // ------------------------------------------------------------------ grants
+
+    /// Lets `provider` read the caller's record `recordId` (0: all the caller's records)
+    /// until `expiresAt`. Granting again replaces the expiry and lifts a revocation.
+    /// @dev Grants are keyed by the caller, so a grant on someone else's record is inert.
+    function grantAccess(address provider, uint256 recordId, uint64 expiresAt) external {
+        if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, uint64(block.timestamp));
+        if (!isProvider[provider]) revert NotRegisteredProvider(provider);
+        Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
+        g.expiresAt = uint40(expiresAt);
+        g.revokedAt = 0;
+        emit AccessGranted(msg.sender, provider, recordId, expiresAt);
+    }
+
+    /// Revokes the caller's grant to `provider` for `recordId` (0: the all-records grant).
+    /// It takes effect at the next call. Break-glass access on that record ends too.
+    function revokeAccess(address provider, uint256 recordId) external {
+        Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
+        if (g.expiresAt == 0 && g.emergencyUntil == 0) revert NoGrant(recordId, provider);
+        g.revokedAt = uint40(block.timestamp);
+        g.emergencyUntil = 0;
+        emit AccessRevoked(msg.sender, provider, recordId);
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// Logs a read of `recordId` by the caller under `nonce`; reverts with the reason when
+    /// the caller may not read it. Custodians release key shares only for a logged nonce.
+    function logAccess(uint256 recordId, uint256 nonce) external {
+        (uint8 status, uint64 when) = _status(msg.sender, recordId);
+        if (status != ALLOWED) _deny(status, recordId, msg.sender, when);
+        emit AccessLogged(recordId, msg.sender, nonce, uint64(block.timestamp));
+    }
+
+    /// Break-glass: a registered provider opens access to `recordId` for `EMERGENCY_WINDOW`
+    /// without a grant, giving the digest of a written reason; the patient sees the event.
+    /// The access itself is logged under `nonce`.
+    function emergencyAccess(uint256 recordId, bytes32 reasonDigest, uint256 nonce) external {
+        if (reasonDigest == bytes32(0)) revert ZeroReason();
+        if (!isProvider[msg.sender]) revert NotRegisteredProvider(msg.sender);
+        address owner = records[recordId].owner;
+        if (owner == address(0)) revert UnknownRecord(recordId);
+        uint64 until = uint64(block.timestamp) + EMERGENCY_WINDOW;
+        grants[_grantKey(owner, msg.sender, recordId)].emergencyUntil = uint40(until);
+        emit EmergencyAccess(recordId, msg.sender, owner, reasonDigest, until);
+        emit AccessLogged(recordId, msg.sender, nonce, uint64(block.timestamp));
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// Whether `reader` may read `recordId` now.
+    function canAccess(address reader, uint256 recordId) external view returns (bool) {
+        (uint8 status,) = _status(reader, recordId);
+        return status == ALLOWED;
+    }
+
+    /// The access decision for `reader` on `recordId` now, with the time it refers to
+    /// (grant or break-glass end when allowed, expiry when expired, revocation when revoked).
+    function accessStatus(address reader, uint256 recordId) external view returns (uint8 status, uint64 when) {
+        return _status(reader, recordId);
+    }
+
+    /// A record's owner, current version and the time of its last change.
+    function getRecord(uint256 recordId) external view returns (address owner, uint32 version, uint64 updatedAt) {
+        Record memory r = records[recordId];
+        if (r.owner == address(0)) revert UnknownRecord(recordId);
+        return (r.owner, r.version, r.updatedAt);
+    }
+
+    /// A patient's sequential id (0 when not registered).
+    function patientId(address patient) external view returns (uint256) {
+        return patients[patient].id;
+    }
+
+    /// A patient's record ids, oldest first.
+    function recordsOf(address patient) external view returns (uint256[] memory ids) {
+        Patient memory p = patients[patient];
+        ids = new uint256[](p.recordCount);
+        uint256 id = p.lastRecord;
+        for (uint256 i = p.recordCount; i > 0; i--) {
+            ids[i - 1] = id;
+            id = records[id].prevOfOwner;
+        }
+    }
+
+    /// A grant as stored: expiry, revocation time and break-glass end (0 when unset).
+    function getGrant(address patient, address provider, uint256 recordId)
+        external
+        view
+        returns (uint64 expiresAt, uint64 revokedAt, uint64 emergencyUntil)
+    {
+        Grant memory g = grants[_grantKey(patient, provider, recordId)];
+        return (g.expiresAt, g.revokedAt, g.emergencyUntil);
+    }
+
+    /// The custodian/storage node set: threshold k, node addresses and X25519 keys.
+    function nodeSet() external view returns (uint8 k, address[] memory addrs, bytes32[] memory keys, uint32 epoch) {
+        return (threshold, nodes, nodeKeys, nodeSetEpoch);
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _grantKey(address patient, address provider, uint256 recordId) internal pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, patient)
+            mstore(add(ptr, 0x20), provider)
+            mstore(add(ptr, 0x40), recordId)
+            key := keccak256(ptr, 0x60)
+        }
+    }
+
+    function _status(address reader, uint256 recordId) internal view returns (uint8, uint64) {
+        address owner = records[recordId].owner;
+        if (owner == address(0)) return (UNKNOWN_RECORD, 0);
+        if (reader == owner) return (ALLOWED, 0);
+        if (!isProvider[reader]) return (NOT_PROVIDER, 0);
+        uint64 now_ = uint64(block.timestamp);
+        Grant memory all = grants[_grantKey(owner, reader, 0)];
+        if (all.revokedAt == 0 && all.expiresAt > now_) return (ALLOWED, all.expiresAt);
+        Grant memory one = grants[_grantKey(owner, reader, recordId)];
+        if (one.revokedAt == 0 && one.expiresAt > now_) return (ALLOWED, one.expiresAt);
+        if (one.emergencyUntil > now_) return (ALLOWED, one.emergencyUntil);
+        // Denied: report the most specific reason, the record's own grant first.
+        if (one.revokedAt != 0) return (REVOKED, one.revokedAt);
+        if (one.expiresAt != 0) return (EXPIRED, one.expiresAt);
+        if (all.revokedAt != 0) return (REVOKED, all.revokedAt);
+        if (all.expiresAt != 0) return (EXPIRED, all.expiresAt);
+        return (NO_GRANT, 0);
+    }
+
+    function _deny(uint8 status, uint256 recordId, address reader, uint64 when) internal pure {
+        if (status == UNKNOWN_RECORD) revert UnknownRecord(recordId);
+        if (status == NOT_PROVIDER) revert NotRegisteredProvider(reader);
+        if (status == EXPIRED) revert GrantExpired(recordId, reader, when);
+        if (status == REVOKED) revert GrantRevoked(recordId, reader);
+        revert NoGrant(recordId, reader);
+    }
+}

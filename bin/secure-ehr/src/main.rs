@@ -1,18 +1,56 @@
 //! `secure-ehr`: the one binary — server, node, and admin/script CLI.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
+mod chain_cmd;
+mod keys;
+
 #[derive(Parser)]
-#[command(name = "secure-ehr", version, about)]
+#[command(
+    name = "secure-ehr",
+    version,
+    about = "Patient-controlled, audited electronic health records"
+)]
 struct Cli {
+    /// Data directory of the embedded default (chain, blocks, keys).
+    #[arg(
+        long,
+        env = "SECURE_EHR_DATA_DIR",
+        default_value = ".data",
+        global = true
+    )]
+    data_dir: PathBuf,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// The EhrRegistry contract and the chain it runs on.
+    Chain {
+        #[command(subcommand)]
+        cmd: chain_cmd::ChainCmd,
+    },
+    /// Deploy a fresh contract and print the gas each operation uses.
+    Gas(chain_cmd::GasArgs),
+}
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Chain { cmd } => chain_cmd::run(cmd, &cli.data_dir),
+        Command::Gas(args) => chain_cmd::gas(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole cause chain; no backtrace for a user's mistake.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,182 @@
+//! `secure-ehr chain …` and `secure-ehr gas`: deploy, inspect and verify the registry.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use ehr_chain::{
+    Address, ChainConfig, EmbeddedChain, PrivateKeySigner, Registry, RpcRegistry, U256,
+};
+
+use crate::keys;
+
+#[derive(Subcommand)]
+pub enum ChainCmd {
+    /// Deploy the contract on a JSON-RPC network; prints its address.
+    Deploy {
+        /// The node's JSON-RPC URL.
+        #[arg(long, env = "SECURE_EHR_CHAIN_RPC")]
+        chain_rpc: String,
+        /// File holding the admin's hex private key (a funded account).
+        #[arg(long)]
+        key_file: PathBuf,
+    },
+    /// Backend, chain id, head block and contract address.
+    Info {
+        /// A JSON-RPC node instead of the embedded chain.
+        #[arg(long, env = "SECURE_EHR_CHAIN_RPC", requires = "contract")]
+        chain_rpc: Option<String>,
+        /// The contract address on that node.
+        #[arg(long, env = "SECURE_EHR_CONTRACT")]
+        contract: Option<Address>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-walk the embedded chain: hash links, signatures, re-execution of every block.
+    Verify,
+}
+
+#[derive(Args)]
+pub struct GasArgs {
+    /// Print one JSON object: function name → gas.
+    #[arg(long)]
+    json: bool,
+    /// Measure on this JSON-RPC node instead of a fresh embedded chain.
+    #[arg(long, env = "SECURE_EHR_CHAIN_RPC", requires = "key_file")]
+    chain_rpc: Option<String>,
+    /// A funded account's hex private key (with --chain-rpc).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+/// The embedded chain's directory inside the data directory.
+pub fn chain_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("chain")
+}
+
+/// Opens (creating on first use) the embedded chain of `data_dir`; its admin key lives beside it.
+pub fn open_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedChain> {
+    let dir = chain_dir(data_dir);
+    let admin = keys::load_or_create_key(&dir.join("admin.key"))?;
+    EmbeddedChain::open(&dir, ChainConfig::default(), &admin)
+        .with_context(|| format!("opening the embedded chain in {}", dir.display()))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn run(cmd: ChainCmd, data_dir: &Path) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    match cmd {
+        ChainCmd::Deploy {
+            chain_rpc,
+            key_file,
+        } => rt.block_on(async {
+            let admin = keys::read_key(&key_file)?;
+            let reg = RpcRegistry::deploy(&chain_rpc, &admin)
+                .await
+                .context("deploying EhrRegistry")?;
+            println!("{}", reg.contract());
+            eprintln!(
+                "deployed EhrRegistry at {} on chain {} (admin {})",
+                reg.contract(),
+                reg.chain_id(),
+                admin.address()
+            );
+            Ok(())
+        }),
+        ChainCmd::Info {
+            chain_rpc,
+            contract,
+            json,
+        } => rt.block_on(async {
+            let info = match (chain_rpc, contract) {
+                (Some(url), Some(addr)) => RpcRegistry::connect(&url, addr).await?.info().await?,
+                _ => open_embedded(data_dir)?.info().await?,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("backend:   {}", info.backend);
+                println!("chain id:  {}", info.chain_id);
+                println!("head:      block {} ({})", info.head_block, info.head_hash);
+                println!("contract:  {}", info.contract);
+            }
+            Ok(())
+        }),
+        ChainCmd::Verify => {
+            let dir = chain_dir(data_dir);
+            let report = EmbeddedChain::verify(&dir, ChainConfig::default().chain_id)?;
+            println!(
+                "ok: {} blocks, {} transactions re-executed; head {}",
+                report.blocks, report.transactions, report.head_hash
+            );
+            Ok(())
+        }
+    }
+}
+
+pub fn gas(args: GasArgs) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    let gas = rt.block_on(async {
+        let patient = PrivateKeySigner::random();
+        let provider = PrivateKeySigner::random();
+        match (&args.chain_rpc, &args.key_file) {
+            (Some(url), Some(key_file)) => {
+                let admin = keys::read_key(key_file)?;
+                let reg = RpcRegistry::deploy(url, &admin)
+                    .await
+                    .context("deploying EhrRegistry")?;
+                // The fresh accounts need ether for gas on a real network.
+                let wei = U256::from(10u64.pow(17));
+                reg.transfer(&admin, patient.address(), wei)
+                    .await
+                    .context("funding the patient account")?;
+                reg.transfer(&admin, provider.address(), wei)
+                    .await
+                    .context("funding the provider account")?;
+                Ok::<_, anyhow::Error>(
+                    ehr_chain::gas::measure(&reg, &admin, &patient, &provider, now()).await?,
+                )
+            }
+            _ => {
+                let dir = tempdir()?;
+                let admin = PrivateKeySigner::random();
+                let chain = EmbeddedChain::open(&dir, ChainConfig::default(), &admin)?;
+                let gas =
+                    ehr_chain::gas::measure(&chain, &admin, &patient, &provider, now()).await?;
+                drop(chain);
+                std::fs::remove_dir_all(&dir).ok();
+                Ok(gas)
+            }
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&gas)?);
+    } else {
+        for name in ehr_chain::gas::OPERATIONS {
+            println!("{name:<18} {:>8}", gas[name]);
+        }
+    }
+    Ok(())
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("secure-ehr-gas-{}-{}", std::process::id(), now()));
+    if dir.exists() {
+        bail!("{} already exists", dir.display());
+    }
+    Ok(dir)
+}

@@ -1,0 +1,203 @@
+//! Executing transactions with revm over the embedded chain's in-memory state.
+
+use std::convert::Infallible;
+
+use alloy::consensus::transaction::SignerRecoverable;
+use alloy::consensus::{Transaction as _, TxEnvelope};
+use alloy::eips::eip2718::Decodable2718;
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
+use revm::context::result::{ExecutionResult, ResultAndState};
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::database::{CacheDB, EmptyDB};
+use revm::database_interface::{DatabaseRef, WrapDatabaseRef};
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{StorageKey, StorageValue};
+use revm::state::{AccountInfo, Bytecode, EvmState};
+use revm::{ExecuteEvm, MainBuilder, MainContext};
+
+use crate::error::{Error, Result};
+
+/// The committed state: every account the chain has touched, in memory.
+pub type StateDb = CacheDB<EmptyDB>;
+
+/// Block gas limit; also the gas limit of read-only calls.
+pub const BLOCK_GAS_LIMIT: u64 = 30_000_000;
+
+/// Gas limit our own transactions carry (gas is free here; this only bounds runaway code).
+pub const TX_GAS_LIMIT: u64 = 5_000_000;
+
+/// The EVM rules: Cancun, like the contract's solc target (consortium nodes lag behind).
+pub const SPEC: SpecId = SpecId::CANCUN;
+
+/// Reads the committed state by reference, so a block can execute on an overlay while
+/// read-only calls keep reading the committed state (reth's `StateProviderDatabase` idea).
+pub struct StateRef<'a>(pub &'a StateDb);
+
+impl DatabaseRef for StateRef<'_> {
+    type Error = Infallible;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
+        self.0.basic_ref(address)
+    }
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Infallible> {
+        self.0.code_by_hash_ref(code_hash)
+    }
+    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, Infallible> {
+        self.0.storage_ref(address, index)
+    }
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Infallible> {
+        self.0.block_hash_ref(number)
+    }
+}
+
+/// A signed transaction whose signature and encoding check out.
+#[derive(Clone, Debug)]
+pub struct CheckedTx {
+    /// The sender recovered from the signature.
+    pub from: Address,
+    /// Keccak of the encoding.
+    pub hash: B256,
+    /// What revm executes.
+    pub env: TxEnv,
+}
+
+/// Decodes an EIP-2718 signed transaction, recovers its sender and checks its chain id.
+/// Every failure is a clear [`Error::Rejected`].
+pub fn check_tx(raw: &[u8], chain_id: u64) -> Result<CheckedTx> {
+    let envelope = TxEnvelope::decode_2718(&mut &raw[..])
+        .map_err(|e| Error::Rejected(format!("undecodable transaction: {e}")))?;
+    let TxEnvelope::Eip1559(signed) = &envelope else {
+        return Err(Error::Rejected(format!(
+            "unsupported transaction type {}: only EIP-1559 (type 2) is accepted",
+            envelope.tx_type() as u8
+        )));
+    };
+    if envelope.chain_id() != Some(chain_id) {
+        return Err(Error::Rejected(format!(
+            "wrong chain id {:?}: this chain is {chain_id}",
+            envelope.chain_id()
+        )));
+    }
+    let from = envelope
+        .recover_signer()
+        .map_err(|e| Error::Rejected(format!("bad signature: {e}")))?;
+    let tx = signed.tx();
+    let env = TxEnv::builder()
+        .tx_type(Some(2))
+        .caller(from)
+        .gas_limit(tx.gas_limit)
+        .max_fee_per_gas(tx.max_fee_per_gas)
+        .gas_priority_fee(Some(tx.max_priority_fee_per_gas))
+        .kind(tx.to)
+        .value(tx.value)
+        .data(tx.input.clone())
+        .nonce(tx.nonce)
+        .chain_id(Some(chain_id))
+        .access_list(tx.access_list.clone())
+        .build_fill();
+    Ok(CheckedTx {
+        from,
+        hash: *envelope.tx_hash(),
+        env,
+    })
+}
+
+fn block_env(number: u64, timestamp: u64) -> BlockEnv {
+    BlockEnv {
+        number: U256::from(number),
+        timestamp: U256::from(timestamp),
+        gas_limit: BLOCK_GAS_LIMIT,
+        basefee: 0,
+        prevrandao: Some(B256::ZERO),
+        ..Default::default()
+    }
+}
+
+fn cfg(chain_id: u64, checks: bool) -> CfgEnv {
+    let mut cfg = CfgEnv::new_with_spec(SPEC);
+    cfg.chain_id = chain_id;
+    if !checks {
+        cfg.disable_nonce_check = true;
+    }
+    cfg
+}
+
+/// Executes `tx` on `db` in block (`number`, `timestamp`) without committing.
+/// A transaction that is invalid for the state (nonce, funds) is [`Error::Rejected`].
+pub fn execute<DB: DatabaseRef<Error = Infallible>>(
+    db: &mut CacheDB<DB>,
+    chain_id: u64,
+    number: u64,
+    timestamp: u64,
+    tx: TxEnv,
+) -> Result<ResultAndState> {
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_cfg(cfg(chain_id, true))
+        .with_block(block_env(number, timestamp))
+        .build_mainnet();
+    evm.transact(tx).map_err(|e| match e {
+        revm::context::result::EVMError::Transaction(invalid) => {
+            Error::Rejected(invalid.to_string())
+        }
+        other => Error::Evm(other.to_string()),
+    })
+}
+
+/// A read-only call of `to` by `from` against the committed state, at (`number`, `timestamp`).
+/// Returns the execution result; nothing is committed.
+pub fn call(
+    state: &StateDb,
+    chain_id: u64,
+    number: u64,
+    timestamp: u64,
+    from: Address,
+    to: Address,
+    input: Bytes,
+) -> Result<ExecutionResult> {
+    let tx = TxEnv::builder()
+        .caller(from)
+        .kind(TxKind::Call(to))
+        .data(input)
+        .gas_limit(BLOCK_GAS_LIMIT)
+        .chain_id(Some(chain_id))
+        .build_fill();
+    let mut evm = Context::mainnet()
+        .with_db(WrapDatabaseRef(StateRef(state)))
+        .with_cfg(cfg(chain_id, false))
+        .with_block(block_env(number, timestamp))
+        .build_mainnet();
+    evm.transact(tx)
+        .map(|r| r.result)
+        .map_err(|e| Error::Evm(e.to_string()))
+}
+
+/// The hash of one transaction's state changes, canonical (sorted) so re-execution
+/// reproduces it bit for bit.
+pub fn state_changes_hash(state: &EvmState) -> B256 {
+    let mut accounts: Vec<_> = state.iter().filter(|(_, a)| a.is_touched()).collect();
+    accounts.sort_by_key(|(addr, _)| **addr);
+    let mut buf = Vec::new();
+    for (addr, acc) in accounts {
+        buf.extend_from_slice(addr.as_slice());
+        buf.extend_from_slice(&acc.info.nonce.to_be_bytes());
+        buf.extend_from_slice(&acc.info.balance.to_be_bytes::<32>());
+        buf.extend_from_slice(acc.info.code_hash.as_slice());
+        buf.push(acc.is_selfdestructed() as u8);
+        let mut slots: Vec<_> = acc.storage.iter().filter(|(_, s)| s.is_changed()).collect();
+        slots.sort_by_key(|(k, _)| **k);
+        for (k, s) in slots {
+            buf.extend_from_slice(&k.to_be_bytes::<32>());
+            buf.extend_from_slice(&s.present_value.to_be_bytes::<32>());
+        }
+    }
+    keccak256(buf)
+}
+
+/// Folds a transaction's change hash into the running state hash.
+pub fn fold_state_hash(running: B256, changes: B256) -> B256 {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(running.as_slice());
+    buf[32..].copy_from_slice(changes.as_slice());
+    keccak256(buf)
+}

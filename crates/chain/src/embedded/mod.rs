@@ -1,0 +1,721 @@
+//! The embedded chain: the real compiled contract on an in-process EVM (revm), as a
+//! single-node chain persisted in the data directory — SecureEHR's default, like SQLite.
+//!
+//! Transactions are EIP-1559 transactions signed with the sender's secp256k1 key; the chain
+//! checks signature, nonce and chain id before anything runs, and refuses a bad one without
+//! mining anything. One producer thread takes every transaction waiting at that moment,
+//! executes them in order and writes them as one block — header hash-linked to its parent,
+//! committing to transactions, receipts and state — in one redb transaction: many
+//! transactions, one fsync (group commit). Only then does the state move and do callers hear
+//! back, so an acknowledged transaction survives a crash.
+//!
+//! On open, the chain re-walks every block — hash links, signatures, re-execution must give
+//! the same receipts and state — and refuses to load a chain that does not check out,
+//! naming the first bad block. That walk is also how the state is rebuilt.
+
+mod block;
+mod exec;
+mod store;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{Address, B256, Bytes, Log, U256};
+use alloy::signers::local::PrivateKeySigner;
+use async_trait::async_trait;
+use revm::DatabaseCommit;
+use revm::context::result::ExecutionResult;
+use revm::database::CacheDB;
+use revm::database_interface::DatabaseRef;
+use revm::state::EvmState;
+use tokio::sync::oneshot;
+
+pub use block::{Block, Header, Receipt};
+
+use crate::contract;
+use crate::error::{ContractError, Error, Result};
+use crate::registry::{ChainInfo, ChainLog, LogQuery, Registry, TxReceipt};
+use crate::signing::{Gas, sign_eip1559};
+use exec::{CheckedTx, StateDb, StateRef};
+use store::BlockStore;
+
+/// Settings of an embedded chain.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// EIP-155 chain id that every transaction must carry.
+    pub chain_id: u64,
+    /// The most transactions one block takes.
+    pub max_block_transactions: usize,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            // "SE" in ASCII: a private chain id that no public network uses.
+            chain_id: 0x5345,
+            max_block_transactions: 2048,
+        }
+    }
+}
+
+/// What a full re-walk of the chain found.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    /// Blocks checked (genesis included).
+    pub blocks: u64,
+    /// Transactions re-executed.
+    pub transactions: u64,
+    /// The head block's hash.
+    pub head_hash: B256,
+}
+
+struct Head {
+    number: u64,
+    hash: B256,
+    timestamp: u64,
+    state_hash: B256,
+}
+
+struct IndexedLog {
+    block: u64,
+    tx_hash: B256,
+    log: Log,
+}
+
+struct Submission {
+    raw: Bytes,
+    reply: oneshot::Sender<Result<TxReceipt>>,
+}
+
+struct Shared {
+    config: ChainConfig,
+    store: BlockStore,
+    state: RwLock<StateDb>,
+    head: RwLock<Head>,
+    logs: RwLock<Vec<IndexedLog>>,
+    contract: Address,
+    /// Seconds added to the wall clock (tests move time forward; it never goes back).
+    time_offset: AtomicU64,
+}
+
+impl Shared {
+    /// The time a block produced now would carry; never before the head.
+    fn pending_timestamp(&self) -> u64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let head = self.head.read().expect("head lock").timestamp;
+        (wall + self.time_offset.load(Ordering::Relaxed)).max(head)
+    }
+}
+
+/// The embedded single-node chain running the EhrRegistry contract.
+pub struct EmbeddedChain {
+    shared: Arc<Shared>,
+    submit: Option<mpsc::Sender<Submission>>,
+    producer: Option<JoinHandle<()>>,
+    /// The next nonce to hand out per sender (covers transactions not yet mined).
+    nonces: Mutex<HashMap<Address, u64>>,
+}
+
+/// The chain file inside the data directory.
+const CHAIN_FILE: &str = "chain.redb";
+
+/// Opens the block store of the chain in `dir` directly (tests of tamper detection).
+#[cfg(any(test, feature = "test-utils"))]
+pub(crate) fn open_store(dir: &Path) -> Result<BlockStore> {
+    BlockStore::open(&dir.join(CHAIN_FILE))
+}
+
+impl EmbeddedChain {
+    /// Opens the chain in `dir` (created if needed). A new chain deploys the contract in its
+    /// genesis block, signed by `deployer`, who becomes the contract's admin. An existing
+    /// chain is verified block by block and its state rebuilt; a chain that does not check
+    /// out is refused ([`Error::Tampered`] or [`Error::Corrupt`]).
+    pub fn open(dir: &Path, config: ChainConfig, deployer: &PrivateKeySigner) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let store = BlockStore::open(&dir.join(CHAIN_FILE))?;
+        let loaded = replay(&store, config.chain_id)?;
+        let (state, head, logs, contract) = match loaded {
+            Some(l) => (l.state, l.head, l.logs, l.contract),
+            None => genesis(&store, &config, deployer)?,
+        };
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            state: RwLock::new(state),
+            head: RwLock::new(head),
+            logs: RwLock::new(logs),
+            contract,
+            time_offset: AtomicU64::new(0),
+        });
+        let (tx, rx) = mpsc::channel();
+        let producer_shared = shared.clone();
+        let producer = std::thread::Builder::new()
+            .name("ehr-block-producer".into())
+            .spawn(move || produce_blocks(&producer_shared, rx))?;
+        Ok(Self {
+            shared,
+            submit: Some(tx),
+            producer: Some(producer),
+            nonces: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Re-walks the chain in `dir` without starting it: hash links, signatures, and
+    /// re-execution of every block must give the stored receipts and state hash.
+    pub fn verify(dir: &Path, chain_id: u64) -> Result<VerifyReport> {
+        let path = dir.join(CHAIN_FILE);
+        if !path.exists() {
+            return Err(Error::Store(format!("no chain at {}", path.display())));
+        }
+        let store = BlockStore::open(&path)?;
+        let loaded = replay(&store, chain_id)?
+            .ok_or_else(|| Error::Corrupt("the chain has no blocks".into()))?;
+        Ok(loaded.report)
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.shared.config.chain_id
+    }
+
+    /// The head block number.
+    pub fn head_number(&self) -> u64 {
+        self.shared.head.read().expect("head lock").number
+    }
+
+    /// A block by number, as stored.
+    pub fn block(&self, number: u64) -> Result<Option<Block>> {
+        self.shared.store.block(number)
+    }
+
+    /// Submits a signed EIP-2718 transaction (as `eth_sendRawTransaction` would) and waits
+    /// until its block is durable. A transaction with a bad signature, nonce or chain id is
+    /// [`Error::Rejected`] and nothing is mined; one that reverts is mined (it used its
+    /// nonce) and comes back as [`Error::Contract`].
+    pub async fn send_raw_transaction(&self, raw: Bytes) -> Result<TxReceipt> {
+        self.enqueue(raw)?.await.map_err(|_| Error::Stopped)?
+    }
+
+    fn enqueue(&self, raw: Bytes) -> Result<oneshot::Receiver<Result<TxReceipt>>> {
+        let (reply, rx) = oneshot::channel();
+        self.submit
+            .as_ref()
+            .ok_or(Error::Stopped)?
+            .send(Submission { raw, reply })
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx)
+    }
+
+    /// Signs a call of the contract with the next nonce of `from` and queues it. Nonces are
+    /// handed out and queued under one lock, so the producer sees them in order.
+    fn sign_and_enqueue(
+        &self,
+        from: &PrivateKeySigner,
+        input: Bytes,
+    ) -> Result<oneshot::Receiver<Result<TxReceipt>>> {
+        let addr = from.address();
+        let mut nonces = self.nonces.lock().expect("nonce lock");
+        let committed = self
+            .shared
+            .state
+            .read()
+            .expect("state lock")
+            .basic_ref(addr)
+            .ok()
+            .flatten()
+            .map_or(0, |a| a.nonce);
+        let nonce = nonces.get(&addr).copied().unwrap_or(0).max(committed);
+        let raw = sign_tx(
+            from,
+            self.shared.config.chain_id,
+            nonce,
+            Some(self.shared.contract),
+            input,
+        )?;
+        let rx = self.enqueue(raw)?;
+        nonces.insert(addr, nonce + 1);
+        Ok(rx)
+    }
+
+    /// Moves the chain's clock forward by `secs` (tests of expiry; time never goes back).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn advance_time(&self, secs: u64) {
+        self.shared.time_offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    fn call_at_pending(&self, from: Address, input: Bytes) -> Result<ExecutionResult> {
+        let timestamp = self.shared.pending_timestamp();
+        let number = self.head_number() + 1;
+        let state = self.shared.state.read().expect("state lock");
+        exec::call(
+            &state,
+            self.shared.config.chain_id,
+            number,
+            timestamp,
+            from,
+            self.shared.contract,
+            input,
+        )
+    }
+}
+
+impl Drop for EmbeddedChain {
+    fn drop(&mut self) {
+        // Closing the channel ends the producer after the block it is writing.
+        self.submit.take();
+        if let Some(p) = self.producer.take() {
+            let _ = p.join();
+        }
+    }
+}
+
+#[async_trait]
+impl Registry for EmbeddedChain {
+    fn contract(&self) -> Address {
+        self.shared.contract
+    }
+
+    async fn transact(&self, from: &PrivateKeySigner, input: Bytes) -> Result<TxReceipt> {
+        // Dry-run first, like eth_estimateGas: a call the contract refuses costs nothing and
+        // uses no nonce. (If state changes in between, the mined revert is reported too.)
+        match self.call_at_pending(from.address(), input.clone())? {
+            ExecutionResult::Success { .. } => {}
+            ExecutionResult::Revert { output, .. } => {
+                return Err(ContractError::decode(&output).into());
+            }
+            ExecutionResult::Halt { reason, .. } => {
+                return Err(Error::Evm(format!("call halted: {reason:?}")));
+            }
+        }
+        let rx = self.sign_and_enqueue(from, input)?;
+        let result = rx.await.map_err(|_| Error::Stopped)?;
+        if let Err(Error::Rejected(_)) = &result {
+            // The nonce was not used: forget what we handed out and ask the state again.
+            self.nonces
+                .lock()
+                .expect("nonce lock")
+                .remove(&from.address());
+        }
+        result
+    }
+
+    async fn call(&self, from: Address, input: Bytes) -> Result<Bytes> {
+        match self.call_at_pending(from, input)? {
+            ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+            ExecutionResult::Revert { output, .. } => Err(ContractError::decode(&output).into()),
+            ExecutionResult::Halt { reason, .. } => {
+                Err(Error::Evm(format!("call halted: {reason:?}")))
+            }
+        }
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<Vec<ChainLog>> {
+        let logs = self.shared.logs.read().expect("logs lock");
+        // Logs are in block order: skip to the first block of the range.
+        let start = logs.partition_point(|l| l.block < query.from_block);
+        Ok(logs[start..]
+            .iter()
+            .take_while(|l| query.to_block.is_none_or(|to| l.block <= to))
+            .filter(|l| l.log.address == self.shared.contract && query.matches(&l.log, l.block))
+            .map(|l| ChainLog {
+                log: l.log.clone(),
+                block_number: l.block,
+                tx_hash: l.tx_hash,
+            })
+            .collect())
+    }
+
+    async fn info(&self) -> Result<ChainInfo> {
+        let head = self.shared.head.read().expect("head lock");
+        Ok(ChainInfo {
+            backend: "embedded".into(),
+            chain_id: self.shared.config.chain_id,
+            head_block: head.number,
+            head_hash: head.hash,
+            head_timestamp: head.timestamp,
+            contract: self.shared.contract,
+        })
+    }
+}
+
+/// Signs a transaction for the embedded chain, where gas is free (base fee 0).
+pub fn sign_tx(
+    from: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: Option<Address>,
+    input: Bytes,
+) -> Result<Bytes> {
+    let gas = Gas {
+        limit: exec::TX_GAS_LIMIT,
+        max_fee: 0,
+        max_priority_fee: 0,
+    };
+    sign_eip1559(from, chain_id, nonce, to, U256::ZERO, input, gas)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A block executed but not yet stored.
+struct Built {
+    block: Block,
+    receipts: Vec<Receipt>,
+    states: Vec<EvmState>,
+    /// Revert data of the included transactions that reverted, by position.
+    reverts: Vec<Option<Bytes>>,
+}
+
+/// Executes checked transactions in order as block (`number`, `timestamp`) on top of
+/// `state`. Transactions the state refuses (nonce) are handed back with their error.
+fn build_block(
+    state: &StateDb,
+    chain_id: u64,
+    parent: &Head,
+    timestamp: u64,
+    txs: Vec<(Bytes, CheckedTx)>,
+) -> (Built, Vec<(usize, Error)>) {
+    let number = parent.number.wrapping_add(1);
+    let mut overlay = CacheDB::new(StateRef(state));
+    let mut included = Vec::new();
+    let mut receipts = Vec::new();
+    let mut states = Vec::new();
+    let mut reverts = Vec::new();
+    let mut refused = Vec::new();
+    let mut state_hash = parent.state_hash;
+    let mut gas_used = 0;
+    let mut hashes = Vec::new();
+    for (i, (raw, tx)) in txs.into_iter().enumerate() {
+        match exec::execute(&mut overlay, chain_id, number, timestamp, tx.env) {
+            Err(e) => refused.push((i, e)),
+            Ok(out) => {
+                state_hash =
+                    exec::fold_state_hash(state_hash, exec::state_changes_hash(&out.state));
+                overlay.commit(out.state.clone());
+                states.push(out.state);
+                gas_used += out.result.tx_gas_used();
+                hashes.push(tx.hash);
+                reverts.push(
+                    (!out.result.is_success())
+                        .then(|| out.result.output().cloned().unwrap_or_default()),
+                );
+                receipts.push(Receipt {
+                    tx_hash: tx.hash,
+                    from: tx.from,
+                    success: out.result.is_success(),
+                    gas_used: out.result.tx_gas_used(),
+                    contract_address: out.result.created_address(),
+                    logs: if out.result.is_success() {
+                        out.result.into_logs()
+                    } else {
+                        Vec::new()
+                    },
+                });
+                included.push(raw);
+            }
+        }
+    }
+    let header = Header {
+        parent_hash: parent.hash,
+        number,
+        timestamp,
+        transactions_root: block::transactions_root(&hashes),
+        receipts_root: alloy::primitives::keccak256(block::encode_receipts(&receipts)),
+        state_hash,
+        gas_used,
+    };
+    (
+        Built {
+            block: Block {
+                header,
+                transactions: included,
+            },
+            receipts,
+            states,
+            reverts,
+        },
+        refused,
+    )
+}
+
+/// The genesis block: the deployment of the contract by `deployer`.
+fn genesis(
+    store: &BlockStore,
+    config: &ChainConfig,
+    deployer: &PrivateKeySigner,
+) -> Result<(StateDb, Head, Vec<IndexedLog>, Address)> {
+    let raw = sign_tx(
+        deployer,
+        config.chain_id,
+        0,
+        None,
+        contract::creation_code(),
+    )?;
+    let tx = exec::check_tx(&raw, config.chain_id)?;
+    let state = StateDb::default();
+    // Block 0 has no parent: build it as the child of a virtual block -1.
+    let pre = Head {
+        number: u64::MAX,
+        hash: B256::ZERO,
+        timestamp: 0,
+        state_hash: B256::ZERO,
+    };
+    let (built, refused) = build_block(&state, config.chain_id, &pre, now_secs(), vec![(raw, tx)]);
+    if let Some((_, e)) = refused.into_iter().next() {
+        return Err(e);
+    }
+    let contract = match built.receipts.first() {
+        Some(Receipt {
+            success: true,
+            contract_address: Some(a),
+            ..
+        }) => *a,
+        _ => return Err(Error::Evm("deploying the contract failed".into())),
+    };
+    store.append(&built.block, &block::encode_receipts(&built.receipts))?;
+    let mut state = state;
+    for s in built.states {
+        state.commit(s);
+    }
+    let logs = index_logs(&built.block, &built.receipts);
+    let head = Head {
+        number: 0,
+        hash: built.block.header.hash(),
+        timestamp: built.block.header.timestamp,
+        state_hash: built.block.header.state_hash,
+    };
+    Ok((state, head, logs, contract))
+}
+
+fn index_logs(block: &Block, receipts: &[Receipt]) -> Vec<IndexedLog> {
+    receipts
+        .iter()
+        .flat_map(|r| {
+            r.logs.iter().map(move |log| IndexedLog {
+                block: block.header.number,
+                tx_hash: r.tx_hash,
+                log: log.clone(),
+            })
+        })
+        .collect()
+}
+
+struct Loaded {
+    state: StateDb,
+    head: Head,
+    logs: Vec<IndexedLog>,
+    contract: Address,
+    report: VerifyReport,
+}
+
+/// Re-walks every stored block; `None` for an empty store.
+fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
+    let Some(last) = store.last_number()? else {
+        return Ok(None);
+    };
+    let mut state = StateDb::default();
+    let mut logs = Vec::new();
+    let mut parent = Head {
+        number: u64::MAX,
+        hash: B256::ZERO,
+        timestamp: 0,
+        state_hash: B256::ZERO,
+    };
+    let mut contract = Address::ZERO;
+    let mut transactions = 0u64;
+    for n in 0..=last {
+        let bad = |reason: String| Error::Tampered { block: n, reason };
+        let (block, stored_receipts) = match store.load(n) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err(bad("the block is missing".into())),
+            Err(Error::Corrupt(why)) => return Err(bad(format!("undecodable: {why}"))),
+            Err(e) => return Err(e),
+        };
+        let h = &block.header;
+        if h.number != n {
+            return Err(bad(format!("header says number {}", h.number)));
+        }
+        if h.parent_hash != parent.hash {
+            return Err(bad(format!(
+                "parent hash {} does not match block {}'s hash {}",
+                h.parent_hash,
+                n.wrapping_sub(1),
+                parent.hash
+            )));
+        }
+        if n > 0 && h.timestamp < parent.timestamp {
+            return Err(bad("timestamp goes back in time".into()));
+        }
+        let mut txs = Vec::with_capacity(block.transactions.len());
+        for (i, raw) in block.transactions.iter().enumerate() {
+            let tx =
+                exec::check_tx(raw, chain_id).map_err(|e| bad(format!("transaction {i}: {e}")))?;
+            txs.push((raw.clone(), tx));
+        }
+        let count = txs.len();
+        let (built, refused) = build_block(&state, chain_id, &parent, h.timestamp, txs);
+        if let Some((i, e)) = refused.into_iter().next() {
+            return Err(bad(format!("transaction {i} does not execute: {e}")));
+        }
+        if built.block.header.transactions_root != h.transactions_root {
+            return Err(bad(
+                "transactions root does not match the transactions".into()
+            ));
+        }
+        if built.block.header.receipts_root != h.receipts_root {
+            return Err(bad(
+                "re-execution gives different receipts than the header commits to".into(),
+            ));
+        }
+        if built.block.header.state_hash != h.state_hash {
+            return Err(bad(
+                "re-execution gives a different state than the header commits to".into(),
+            ));
+        }
+        if built.block.header.gas_used != h.gas_used {
+            return Err(bad("re-execution uses a different amount of gas".into()));
+        }
+        if stored_receipts != built.receipts {
+            return Err(bad("stored receipts differ from re-execution".into()));
+        }
+        if n == 0 {
+            contract = match built.receipts.first() {
+                Some(Receipt {
+                    success: true,
+                    contract_address: Some(a),
+                    ..
+                }) => *a,
+                _ => return Err(bad("genesis does not deploy the contract".into())),
+            };
+        }
+        for s in built.states {
+            state.commit(s);
+        }
+        logs.extend(index_logs(&block, &built.receipts));
+        transactions += count as u64;
+        parent = Head {
+            number: n,
+            hash: h.hash(),
+            timestamp: h.timestamp,
+            state_hash: h.state_hash,
+        };
+    }
+    let report = VerifyReport {
+        blocks: last + 1,
+        transactions,
+        head_hash: parent.hash,
+    };
+    Ok(Some(Loaded {
+        state,
+        head: parent,
+        logs,
+        contract,
+        report,
+    }))
+}
+
+/// The producer loop: one block per batch of waiting transactions.
+fn produce_blocks(shared: &Shared, rx: mpsc::Receiver<Submission>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < shared.config.max_block_transactions {
+            match rx.try_recv() {
+                Ok(s) => batch.push(s),
+                Err(_) => break,
+            }
+        }
+        produce_one(shared, batch);
+    }
+}
+
+fn produce_one(shared: &Shared, batch: Vec<Submission>) {
+    let chain_id = shared.config.chain_id;
+    // Signature, encoding and chain id first: a bad one is refused before execution.
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut txs = Vec::with_capacity(batch.len());
+    for s in batch {
+        match exec::check_tx(&s.raw, chain_id) {
+            Ok(tx) => {
+                txs.push((s.raw, tx));
+                replies.push(s.reply);
+            }
+            Err(e) => {
+                let _ = s.reply.send(Err(e));
+            }
+        }
+    }
+    if txs.is_empty() {
+        return;
+    }
+    let timestamp = shared.pending_timestamp();
+    let (built, refused) = {
+        let state = shared.state.read().expect("state lock");
+        let head = shared.head.read().expect("head lock");
+        build_block(&state, chain_id, &head, timestamp, txs)
+    };
+    // Answer the refused (nonce, funds) and keep the others' reply channels in order.
+    let mut replies: Vec<_> = replies.into_iter().map(Some).collect();
+    for (i, e) in refused {
+        if let Some(r) = replies[i].take() {
+            let _ = r.send(Err(e));
+        }
+    }
+    let replies: Vec<_> = replies.into_iter().flatten().collect();
+    if built.block.transactions.is_empty() {
+        return;
+    }
+    // Durable first (one fsync for the whole block), then visible, then acknowledged.
+    if let Err(e) = shared
+        .store
+        .append(&built.block, &block::encode_receipts(&built.receipts))
+    {
+        let msg = e.to_string();
+        for r in replies {
+            let _ = r.send(Err(Error::Store(msg.clone())));
+        }
+        return;
+    }
+    {
+        let mut state = shared.state.write().expect("state lock");
+        for s in built.states {
+            state.commit(s);
+        }
+        let mut head = shared.head.write().expect("head lock");
+        *head = Head {
+            number: built.block.header.number,
+            hash: built.block.header.hash(),
+            timestamp: built.block.header.timestamp,
+            state_hash: built.block.header.state_hash,
+        };
+        shared
+            .logs
+            .write()
+            .expect("logs lock")
+            .extend(index_logs(&built.block, &built.receipts));
+    }
+    let number = built.block.header.number;
+    for ((reply, receipt), revert) in replies.into_iter().zip(built.receipts).zip(built.reverts) {
+        let out = if let Some(data) = revert {
+            Err(ContractError::decode(&data).into())
+        } else {
+            Ok(TxReceipt {
+                tx_hash: receipt.tx_hash,
+                block_number: number,
+                gas_used: receipt.gas_used,
+                logs: receipt.logs,
+            })
+        };
+        let _ = reply.send(out);
+    }
+}

@@ -1,0 +1,139 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+use alloy::primitives::{B256, Bytes};
+use alloy::sol_types::SolInterface;
+
+use crate::contract::EhrRegistryErrors;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The contract refused the call and said why (not registered, no grant, expired, …).
+    #[error("{0}")]
+    Contract(#[from] ContractError),
+    /// The chain refused the transaction before executing it (signature, nonce, chain id,
+    /// encoding): nothing was mined.
+    #[error("transaction rejected: {0}")]
+    Rejected(String),
+    /// A mined transaction reverted without revert data we could read.
+    #[error("transaction {0} reverted")]
+    RevertedOnChain(B256),
+    /// The embedded block store could not be read or written.
+    #[error("block store: {0}")]
+    Store(String),
+    /// The embedded block store is damaged (truncated or undecodable); nothing was loaded.
+    #[error("block store is corrupt: {0}")]
+    Corrupt(String),
+    /// Re-walking the chain found a block that does not check out; nothing was loaded.
+    #[error("chain verification failed at block {block}: {reason}")]
+    Tampered {
+        /// The first bad block.
+        block: u64,
+        /// What did not match.
+        reason: String,
+    },
+    /// The JSON-RPC node failed or answered something unusable.
+    #[error("JSON-RPC: {0}")]
+    Rpc(String),
+    /// The contract answered with bytes that do not decode as its ABI says.
+    #[error("unexpected contract output: {0}")]
+    Abi(String),
+    /// The EVM failed internally.
+    #[error("EVM: {0}")]
+    Evm(String),
+    /// The data directory or a key file could not be used.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The embedded chain's block producer has stopped.
+    #[error("the embedded chain has stopped")]
+    Stopped,
+}
+
+impl Error {
+    /// The contract's own reason, when the contract refused.
+    pub fn contract_error(&self) -> Option<&EhrRegistryErrors> {
+        match self {
+            Error::Contract(ContractError::Known(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A revert from the contract: one of its custom errors, or bytes that are not one.
+#[derive(Debug)]
+pub enum ContractError {
+    /// A custom error the contract declares.
+    Known(EhrRegistryErrors),
+    /// Revert data that is not one of the contract's errors.
+    Unknown(Bytes),
+}
+
+impl std::error::Error for ContractError {}
+
+impl ContractError {
+    /// Decodes revert data.
+    pub fn decode(data: &[u8]) -> Self {
+        match EhrRegistryErrors::abi_decode(data) {
+            Ok(e) => ContractError::Known(e),
+            Err(_) => ContractError::Unknown(Bytes::copy_from_slice(data)),
+        }
+    }
+}
+
+impl fmt::Display for ContractError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use EhrRegistryErrors as E;
+        let ContractError::Known(e) = self else {
+            let ContractError::Unknown(data) = self else {
+                unreachable!()
+            };
+            return write!(f, "contract reverted (data {data})");
+        };
+        match e {
+            E::NotAdmin(e) => write!(f, "denied: {} is not the admin", e.caller),
+            E::AlreadyRegistered(e) => write!(f, "{} is already registered", e.account),
+            E::NotRegisteredPatient(e) => {
+                write!(f, "denied: {} is not a registered patient", e.account)
+            }
+            E::NotRegisteredProvider(e) => {
+                write!(f, "denied: {} is not a registered provider", e.account)
+            }
+            E::UnknownRecord(e) => write!(f, "no record has id {}", e.recordId),
+            E::NotRecordOwner(e) => {
+                write!(f, "denied: {} does not own record {}", e.caller, e.recordId)
+            }
+            E::NoGrant(e) => write!(
+                f,
+                "access denied: {} has no grant for record {}",
+                e.reader, e.recordId
+            ),
+            E::GrantExpired(e) => write!(
+                f,
+                "access denied: the grant of {} for record {} expired at {}",
+                e.reader, e.recordId, e.expiredAt
+            ),
+            E::GrantRevoked(e) => write!(
+                f,
+                "access denied: the grant of {} for record {} was revoked",
+                e.reader, e.recordId
+            ),
+            E::ExpiryInPast(e) => write!(
+                f,
+                "expiry {} is not in the future (chain time {})",
+                e.expiresAt, e.now
+            ),
+            E::ZeroDigest(_) => write!(f, "a record digest must not be zero"),
+            E::ZeroReason(_) => write!(f, "emergency access needs a reason"),
+            E::InvalidNodeSet(_) => write!(
+                f,
+                "invalid node set: lengths differ, a key or address is zero, or not 2 <= k <= n <= 255"
+            ),
+            E::ZeroAddress(_) => write!(f, "the zero address cannot hold a role"),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Gas used per contract operation, measured by running each once on a fresh deployment.
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+
+use crate::contract::codec;
+use crate::error::Result;
+use crate::registry::{Registry, RegistryExt};
+
+/// The measured operations, by contract function name.
+pub const OPERATIONS: [&str; 8] = [
+    "registerPatient",
+    "registerProvider",
+    "addRecord",
+    "updateRecord",
+    "grantAccess",
+    "revokeAccess",
+    "logAccess",
+    "emergencyAccess",
+];
+
+/// Runs every operation once — `admin` registers `provider`, `patient` registers, stores a
+/// record (its first: the dearest case), updates it, grants, the provider reads, the patient
+/// revokes, the provider breaks the glass — and returns the gas each transaction used
+/// (whole transaction, 21,000 base included), keyed by function name.
+pub async fn measure<R: Registry + ?Sized>(
+    registry: &R,
+    admin: &PrivateKeySigner,
+    patient: &PrivateKeySigner,
+    provider: &PrivateKeySigner,
+    now: u64,
+) -> Result<BTreeMap<&'static str, u64>> {
+    let mut gas = BTreeMap::new();
+    let (_, r) = registry.register_patient(patient).await?;
+    gas.insert("registerPatient", r.gas_used);
+    let r = registry
+        .register_provider(admin, provider.address())
+        .await?;
+    gas.insert("registerProvider", r.gas_used);
+    let (id, r) = registry
+        .add_record(patient, B256::repeat_byte(0xa1), codec::DAG_CBOR)
+        .await?;
+    gas.insert("addRecord", r.gas_used);
+    let (_, r) = registry
+        .update_record(patient, id, B256::repeat_byte(0xa2), codec::DAG_CBOR)
+        .await?;
+    gas.insert("updateRecord", r.gas_used);
+    let r = registry
+        .grant_access(patient, provider.address(), None, now + 86_400)
+        .await?;
+    gas.insert("grantAccess", r.gas_used);
+    let r = registry
+        .log_access(provider, id, U256::from(u64::MAX))
+        .await?;
+    gas.insert("logAccess", r.gas_used);
+    let r = registry
+        .revoke_access(patient, provider.address(), None)
+        .await?;
+    gas.insert("revokeAccess", r.gas_used);
+    let r = registry
+        .emergency_access(
+            provider,
+            id,
+            B256::repeat_byte(0xee),
+            U256::from(u64::MAX - 1),
+        )
+        .await?;
+    gas.insert("emergencyAccess", r.gas_used);
+    Ok(gas)
+}

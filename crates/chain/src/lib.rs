@@ -1,0 +1,32 @@
+//! The EhrRegistry contract and the chains it runs on.
+//!
+//! One Solidity contract (`contracts/src/EhrRegistry.sol`, compiled by solc into the committed
+//! artifact `contracts/out/EhrRegistry.json`) holds record digests, patients, providers,
+//! grants, break-glass access and the access log. This crate gives:
+//!
+//! - [`contract`]: bindings generated from the artifact with alloy's `sol!`;
+//! - [`Registry`]: a small async trait over a deployed contract (send a signed call, make a
+//!   read-only call, query logs), with typed operations on top in [`RegistryExt`];
+//! - [`EmbeddedChain`]: the default backend — revm executing the artifact as a single-node
+//!   chain, with signed transactions, hash-linked blocks and receipts persisted in redb;
+//! - [`RpcRegistry`]: the same contract on any Ethereum JSON-RPC node (geth, Besu, anvil, …).
+
+pub mod contract;
+pub mod embedded;
+mod error;
+pub mod gas;
+pub mod registry;
+pub mod rpc;
+pub mod signing;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
+
+pub use alloy::primitives::{Address, B256, Bytes, U256};
+pub use alloy::signers::local::PrivateKeySigner;
+pub use embedded::{ChainConfig, EmbeddedChain, VerifyReport};
+pub use error::{ContractError, Error, Result};
+pub use registry::{
+    AccessEntry, AccessStatus, ChainInfo, ChainLog, EmergencyEntry, GrantInfo, LogQuery, NodeSet,
+    RecordInfo, RecordVersion, Registry, RegistryExt, TxReceipt,
+};
+pub use rpc::RpcRegistry;

@@ -1,0 +1,616 @@
+//! The [`Registry`] trait — the boundary between SecureEHR and whatever chain runs the
+//! contract — and [`RegistryExt`], the contract's operations built on it.
+//!
+//! A backend only sends signed calls, makes read-only calls and answers log queries; every
+//! rule lives in the contract, so one conformance suite covers every backend.
+
+use alloy::primitives::{Address, B256, Bytes, Log, U256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolEvent};
+use async_trait::async_trait;
+
+use crate::contract::EhrRegistry as C;
+use crate::error::{Error, Result};
+
+/// A mined transaction, as far as SecureEHR cares.
+#[derive(Clone, Debug)]
+pub struct TxReceipt {
+    /// The transaction hash.
+    pub tx_hash: B256,
+    /// The block it was mined in.
+    pub block_number: u64,
+    /// Gas used by the whole transaction (21,000 base included).
+    pub gas_used: u64,
+    /// Logs it emitted.
+    pub logs: Vec<Log>,
+}
+
+/// A log with where it was mined.
+#[derive(Clone, Debug)]
+pub struct ChainLog {
+    /// The log (address, topics, data).
+    pub log: Log,
+    /// The block it was mined in.
+    pub block_number: u64,
+    /// The transaction that emitted it.
+    pub tx_hash: B256,
+}
+
+/// Which logs of the contract to fetch: one event, optional indexed topics, a block range.
+#[derive(Clone, Debug, Default)]
+pub struct LogQuery {
+    /// The event signature hash (topic 0).
+    pub event: B256,
+    /// Topics 1–3; `None` matches anything.
+    pub topics: [Option<B256>; 3],
+    /// First block (inclusive).
+    pub from_block: u64,
+    /// Last block (inclusive); `None` is the head.
+    pub to_block: Option<u64>,
+}
+
+impl LogQuery {
+    /// All logs of event `E`.
+    pub fn event<E: SolEvent>() -> Self {
+        Self {
+            event: E::SIGNATURE_HASH,
+            ..Default::default()
+        }
+    }
+
+    /// Requires indexed topic `i` (1–3) to equal `value`.
+    pub fn topic(mut self, i: usize, value: B256) -> Self {
+        self.topics[i - 1] = Some(value);
+        self
+    }
+
+    /// Whether `log` matches (the contract address is the backend's business).
+    pub fn matches(&self, log: &Log, block: u64) -> bool {
+        let topics = log.topics();
+        topics.first() == Some(&self.event)
+            && block >= self.from_block
+            && self.to_block.is_none_or(|to| block <= to)
+            && self
+                .topics
+                .iter()
+                .enumerate()
+                .all(|(i, want)| want.is_none_or(|w| topics.get(i + 1) == Some(&w)))
+    }
+}
+
+/// What a backend says about itself.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChainInfo {
+    /// `embedded` or `json-rpc`.
+    pub backend: String,
+    /// The EIP-155 chain id.
+    pub chain_id: u64,
+    /// The newest block number.
+    pub head_block: u64,
+    /// The newest block hash.
+    pub head_hash: B256,
+    /// The newest block's timestamp (unix seconds).
+    pub head_timestamp: u64,
+    /// The registry contract's address.
+    pub contract: Address,
+}
+
+/// A deployed EhrRegistry on some chain.
+///
+/// Implementations: [`EmbeddedChain`](crate::EmbeddedChain) and
+/// [`RpcRegistry`](crate::RpcRegistry). Contract semantics live in [`RegistryExt`].
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// The contract's address.
+    fn contract(&self) -> Address;
+
+    /// Signs a call of the contract with `from`'s key, sends it and waits until it is mined.
+    /// A call the contract refuses is an [`Error::Contract`] and costs nothing.
+    async fn transact(&self, from: &PrivateKeySigner, input: Bytes) -> Result<TxReceipt>;
+
+    /// A read-only call of the contract at the current chain time.
+    async fn call(&self, from: Address, input: Bytes) -> Result<Bytes>;
+
+    /// The contract's logs that match `query`, oldest first.
+    async fn logs(&self, query: &LogQuery) -> Result<Vec<ChainLog>>;
+
+    /// Backend, chain id, head and contract address.
+    async fn info(&self) -> Result<ChainInfo>;
+}
+
+/// Why [`RegistryExt::access_status`] allows or denies a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessStatus {
+    /// Allowed (owner, live grant or break-glass).
+    Allowed,
+    /// No such record.
+    UnknownRecord,
+    /// The reader is neither the owner nor a registered provider.
+    NotProvider,
+    /// Never granted.
+    NoGrant,
+    /// The grant expired.
+    Expired,
+    /// The grant was revoked.
+    Revoked,
+}
+
+/// A record as the chain knows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordInfo {
+    /// Sequential record id (from 1).
+    pub id: u64,
+    /// The patient who owns it.
+    pub owner: Address,
+    /// The current version (from 1).
+    pub version: u32,
+    /// Unix time of the last change.
+    pub updated_at: u64,
+    /// The current manifest's sha2-256 digest.
+    pub digest: B256,
+    /// The current manifest's multicodec.
+    pub codec: u64,
+}
+
+/// One version of a record, from its `RecordVersion` event.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordVersion {
+    /// Record id.
+    pub record_id: u64,
+    /// Version number (from 1).
+    pub version: u32,
+    /// Manifest digest.
+    pub digest: B256,
+    /// Manifest multicodec.
+    pub codec: u64,
+    /// Unix time it was stored.
+    pub timestamp: u64,
+    /// Block it was mined in.
+    pub block_number: u64,
+    /// Transaction that stored it.
+    pub tx_hash: B256,
+}
+
+/// A grant as stored (0 where unset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GrantInfo {
+    /// When the grant ends.
+    pub expires_at: u64,
+    /// When it was revoked (0: not revoked).
+    pub revoked_at: u64,
+    /// When break-glass access ends (record grants only).
+    pub emergency_until: u64,
+}
+
+/// The custodian/storage node set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeSet {
+    /// Any `k` nodes rebuild a record.
+    pub k: u8,
+    /// Node addresses with their X25519 public keys.
+    pub nodes: Vec<(Address, B256)>,
+    /// Increases with every change.
+    pub epoch: u32,
+}
+
+/// One logged read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccessEntry {
+    /// The record read.
+    pub record_id: u64,
+    /// Who read it.
+    pub reader: Address,
+    /// The request nonce the custodians check.
+    pub nonce: U256,
+    /// Unix time of the read.
+    pub timestamp: u64,
+    /// Block it was logged in.
+    pub block_number: u64,
+    /// The `logAccess`/`emergencyAccess` transaction.
+    pub tx_hash: B256,
+}
+
+/// One break-glass access.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EmergencyEntry {
+    /// The record opened.
+    pub record_id: u64,
+    /// The provider who opened it.
+    pub provider: Address,
+    /// The patient who owns it.
+    pub patient: Address,
+    /// Digest of the written reason.
+    pub reason_digest: B256,
+    /// When the break-glass window ends.
+    pub until: u64,
+    /// Block it was logged in.
+    pub block_number: u64,
+    /// The transaction.
+    pub tx_hash: B256,
+}
+
+fn u256_topic(v: u64) -> B256 {
+    B256::from(U256::from(v))
+}
+
+fn addr_topic(a: Address) -> B256 {
+    a.into_word()
+}
+
+fn to_u64(v: U256, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| Error::Abi(format!("{what} {v} does not fit in 64 bits")))
+}
+
+/// The first log of event `E` emitted by the contract in `receipt`.
+fn event_in<E: SolEvent>(receipt: &TxReceipt, contract: Address) -> Result<E> {
+    receipt
+        .logs
+        .iter()
+        .find(|l| l.address == contract && l.topics().first() == Some(&E::SIGNATURE_HASH))
+        .ok_or_else(|| Error::Abi(format!("receipt has no {} event", E::SIGNATURE)))
+        .and_then(|l| E::decode_log_data(&l.data).map_err(|e| Error::Abi(e.to_string())))
+}
+
+async fn send<R: Registry + ?Sized, T: SolCall>(
+    r: &R,
+    from: &PrivateKeySigner,
+    call: T,
+) -> Result<TxReceipt> {
+    r.transact(from, call.abi_encode().into()).await
+}
+
+async fn view<R: Registry + ?Sized, T: SolCall>(r: &R, call: T) -> Result<T::Return> {
+    let out = r.call(Address::ZERO, call.abi_encode().into()).await?;
+    T::abi_decode_returns(&out).map_err(|e| Error::Abi(e.to_string()))
+}
+
+async fn decoded_logs<R: Registry + ?Sized, E: SolEvent>(
+    r: &R,
+    query: &LogQuery,
+) -> Result<Vec<(E, ChainLog)>> {
+    r.logs(query)
+        .await?
+        .into_iter()
+        .map(|l| {
+            E::decode_log_data(&l.log.data)
+                .map(|e| (e, l))
+                .map_err(|e| Error::Abi(e.to_string()))
+        })
+        .collect()
+}
+
+/// The contract's operations, for every [`Registry`].
+///
+/// Transactions return the [`TxReceipt`] (gas, hash, block) with what the contract
+/// returned; refusals come back as [`Error::Contract`] with the contract's reason.
+#[async_trait]
+pub trait RegistryExt: Registry {
+    /// The admin registers a provider.
+    async fn register_provider(
+        &self,
+        admin: &PrivateKeySigner,
+        provider: Address,
+    ) -> Result<TxReceipt> {
+        send(self, admin, C::registerProviderCall { provider }).await
+    }
+
+    /// The admin deregisters a provider.
+    async fn deregister_provider(
+        &self,
+        admin: &PrivateKeySigner,
+        provider: Address,
+    ) -> Result<TxReceipt> {
+        send(self, admin, C::deregisterProviderCall { provider }).await
+    }
+
+    /// The admin replaces the node set.
+    async fn set_node_set(&self, admin: &PrivateKeySigner, set: &NodeSet) -> Result<TxReceipt> {
+        let call = C::setNodeSetCall {
+            addrs: set.nodes.iter().map(|(a, _)| *a).collect(),
+            keys: set.nodes.iter().map(|(_, k)| *k).collect(),
+            k: set.k,
+        };
+        send(self, admin, call).await
+    }
+
+    /// The caller registers as a patient; returns its sequential patient id.
+    async fn register_patient(&self, patient: &PrivateKeySigner) -> Result<(u64, TxReceipt)> {
+        let receipt = send(self, patient, C::registerPatientCall {}).await?;
+        let ev: C::PatientRegistered = event_in(&receipt, self.contract())?;
+        Ok((to_u64(ev.patientId, "patient id")?, receipt))
+    }
+
+    /// The owner adds a record pointing at a manifest; returns the record id.
+    async fn add_record(
+        &self,
+        owner: &PrivateKeySigner,
+        digest: B256,
+        codec: u64,
+    ) -> Result<(u64, TxReceipt)> {
+        let receipt = send(self, owner, C::addRecordCall { digest, codec }).await?;
+        let ev: C::RecordVersion = event_in(&receipt, self.contract())?;
+        Ok((to_u64(ev.recordId, "record id")?, receipt))
+    }
+
+    /// The owner points a record at a new manifest; returns the new version.
+    async fn update_record(
+        &self,
+        owner: &PrivateKeySigner,
+        record_id: u64,
+        digest: B256,
+        codec: u64,
+    ) -> Result<(u32, TxReceipt)> {
+        let call = C::updateRecordCall {
+            recordId: U256::from(record_id),
+            digest,
+            codec,
+        };
+        let receipt = send(self, owner, call).await?;
+        let ev: C::RecordVersion = event_in(&receipt, self.contract())?;
+        Ok((ev.version, receipt))
+    }
+
+    /// A patient lets `provider` read one record (`Some(id)`) or all (`None`) until
+    /// `expires_at` (unix seconds).
+    async fn grant_access(
+        &self,
+        patient: &PrivateKeySigner,
+        provider: Address,
+        record: Option<u64>,
+        expires_at: u64,
+    ) -> Result<TxReceipt> {
+        let call = C::grantAccessCall {
+            provider,
+            recordId: U256::from(record.unwrap_or(0)),
+            expiresAt: expires_at,
+        };
+        send(self, patient, call).await
+    }
+
+    /// A patient revokes a grant; it takes effect at the next call.
+    async fn revoke_access(
+        &self,
+        patient: &PrivateKeySigner,
+        provider: Address,
+        record: Option<u64>,
+    ) -> Result<TxReceipt> {
+        let call = C::revokeAccessCall {
+            provider,
+            recordId: U256::from(record.unwrap_or(0)),
+        };
+        send(self, patient, call).await
+    }
+
+    /// Logs a read by `reader` under `nonce`; refused unless the reader may read.
+    async fn log_access(
+        &self,
+        reader: &PrivateKeySigner,
+        record_id: u64,
+        nonce: U256,
+    ) -> Result<TxReceipt> {
+        let call = C::logAccessCall {
+            recordId: U256::from(record_id),
+            nonce,
+        };
+        send(self, reader, call).await
+    }
+
+    /// Break-glass: a provider opens a record without a grant, giving a reason digest.
+    async fn emergency_access(
+        &self,
+        provider: &PrivateKeySigner,
+        record_id: u64,
+        reason_digest: B256,
+        nonce: U256,
+    ) -> Result<TxReceipt> {
+        let call = C::emergencyAccessCall {
+            recordId: U256::from(record_id),
+            reasonDigest: reason_digest,
+            nonce,
+        };
+        send(self, provider, call).await
+    }
+
+    /// Whether `reader` may read `record_id` now.
+    async fn can_access(&self, reader: Address, record_id: u64) -> Result<bool> {
+        view(
+            self,
+            C::canAccessCall {
+                reader,
+                recordId: U256::from(record_id),
+            },
+        )
+        .await
+    }
+
+    /// The access decision and the time it refers to.
+    async fn access_status(&self, reader: Address, record_id: u64) -> Result<(AccessStatus, u64)> {
+        let r = view(
+            self,
+            C::accessStatusCall {
+                reader,
+                recordId: U256::from(record_id),
+            },
+        )
+        .await?;
+        let status = match r.status {
+            0 => AccessStatus::Allowed,
+            1 => AccessStatus::UnknownRecord,
+            2 => AccessStatus::NotProvider,
+            3 => AccessStatus::NoGrant,
+            4 => AccessStatus::Expired,
+            5 => AccessStatus::Revoked,
+            other => return Err(Error::Abi(format!("unknown access status {other}"))),
+        };
+        Ok((status, r.when))
+    }
+
+    /// A record with its current manifest digest.
+    async fn record(&self, record_id: u64) -> Result<RecordInfo> {
+        let r = view(
+            self,
+            C::getRecordCall {
+                recordId: U256::from(record_id),
+            },
+        )
+        .await?;
+        let versions = self.record_versions(record_id).await?;
+        let current = versions
+            .iter()
+            .find(|v| v.version == r.version)
+            .ok_or_else(|| {
+                Error::Abi(format!(
+                    "no RecordVersion event for record {record_id} v{}",
+                    r.version
+                ))
+            })?;
+        Ok(RecordInfo {
+            id: record_id,
+            owner: r.owner,
+            version: r.version,
+            updated_at: r.updatedAt,
+            digest: current.digest,
+            codec: current.codec,
+        })
+    }
+
+    /// Every version of a record, oldest first.
+    async fn record_versions(&self, record_id: u64) -> Result<Vec<RecordVersion>> {
+        let q = LogQuery::event::<C::RecordVersion>().topic(1, u256_topic(record_id));
+        decoded_logs::<_, C::RecordVersion>(self, &q)
+            .await?
+            .into_iter()
+            .map(|(e, l)| {
+                Ok(RecordVersion {
+                    record_id,
+                    version: e.version,
+                    digest: e.digest,
+                    codec: e.codec,
+                    timestamp: e.timestamp,
+                    block_number: l.block_number,
+                    tx_hash: l.tx_hash,
+                })
+            })
+            .collect()
+    }
+
+    /// A patient's record ids, oldest first.
+    async fn records_of(&self, patient: Address) -> Result<Vec<u64>> {
+        view(self, C::recordsOfCall { patient })
+            .await?
+            .into_iter()
+            .map(|id| to_u64(id, "record id"))
+            .collect()
+    }
+
+    /// A patient's id, if registered.
+    async fn patient_id(&self, patient: Address) -> Result<Option<u64>> {
+        let id = to_u64(
+            view(self, C::patientIdCall { patient }).await?,
+            "patient id",
+        )?;
+        Ok((id != 0).then_some(id))
+    }
+
+    /// The address behind a patient id, if any.
+    async fn patient_address(&self, patient_id: u64) -> Result<Option<Address>> {
+        let a = view(self, C::patientAddressCall(U256::from(patient_id))).await?;
+        Ok((a != Address::ZERO).then_some(a))
+    }
+
+    /// Whether `who` is a registered provider.
+    async fn is_provider(&self, who: Address) -> Result<bool> {
+        view(self, C::isProviderCall(who)).await
+    }
+
+    /// The contract's admin.
+    async fn admin(&self) -> Result<Address> {
+        view(self, C::adminCall {}).await
+    }
+
+    /// A grant as stored.
+    async fn grant(
+        &self,
+        patient: Address,
+        provider: Address,
+        record: Option<u64>,
+    ) -> Result<GrantInfo> {
+        let g = view(
+            self,
+            C::getGrantCall {
+                patient,
+                provider,
+                recordId: U256::from(record.unwrap_or(0)),
+            },
+        )
+        .await?;
+        Ok(GrantInfo {
+            expires_at: g.expiresAt,
+            revoked_at: g.revokedAt,
+            emergency_until: g.emergencyUntil,
+        })
+    }
+
+    /// The node set.
+    async fn node_set(&self) -> Result<NodeSet> {
+        let r = view(self, C::nodeSetCall {}).await?;
+        Ok(NodeSet {
+            k: r.k,
+            nodes: r.addrs.into_iter().zip(r.keys).collect(),
+            epoch: r.epoch,
+        })
+    }
+
+    /// Logged reads of one record, optionally by one reader and under one nonce.
+    async fn access_log(
+        &self,
+        record_id: u64,
+        reader: Option<Address>,
+        nonce: Option<U256>,
+    ) -> Result<Vec<AccessEntry>> {
+        let mut q = LogQuery::event::<C::AccessLogged>().topic(1, u256_topic(record_id));
+        if let Some(reader) = reader {
+            q = q.topic(2, addr_topic(reader));
+        }
+        if let Some(nonce) = nonce {
+            q = q.topic(3, B256::from(nonce));
+        }
+        decoded_logs::<_, C::AccessLogged>(self, &q)
+            .await?
+            .into_iter()
+            .map(|(e, l)| {
+                Ok(AccessEntry {
+                    record_id: to_u64(e.recordId, "record id")?,
+                    reader: e.reader,
+                    nonce: e.nonce,
+                    timestamp: e.timestamp,
+                    block_number: l.block_number,
+                    tx_hash: l.tx_hash,
+                })
+            })
+            .collect()
+    }
+
+    /// Every break-glass access to a patient's records.
+    async fn emergency_log(&self, patient: Address) -> Result<Vec<EmergencyEntry>> {
+        let q = LogQuery::event::<C::EmergencyAccess>().topic(3, addr_topic(patient));
+        decoded_logs::<_, C::EmergencyAccess>(self, &q)
+            .await?
+            .into_iter()
+            .map(|(e, l)| {
+                Ok(EmergencyEntry {
+                    record_id: to_u64(e.recordId, "record id")?,
+                    provider: e.provider,
+                    patient: e.patient,
+                    reason_digest: e.reasonDigest,
+                    until: e.until,
+                    block_number: l.block_number,
+                    tx_hash: l.tx_hash,
+                })
+            })
+            .collect()
+    }
+}
+
+impl<T: Registry + ?Sized> RegistryExt for T {}

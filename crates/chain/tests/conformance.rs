@@ -1,0 +1,562 @@
+//! One conformance suite for every Registry backend: the embedded revm chain and a real
+//! anvil node over JSON-RPC. Every permission rule, every denial, events, expiry (by moving
+//! time), revocation at the next call, versions, and the gas targets.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ehr_chain::contract::{EhrRegistry as C, EhrRegistryErrors as E, codec};
+use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil, TestChain};
+use ehr_chain::{
+    AccessStatus, Address, B256, ChainConfig, EmbeddedChain, Error, NodeSet, PrivateKeySigner,
+    RegistryExt, RpcRegistry, U256,
+};
+
+/// Gas targets (whole transaction, 21,000 base included) from the chain issue.
+const ADD_RECORD_MAX: u64 = 70_000;
+const GRANT_ACCESS_MAX: u64 = 50_000;
+const LOG_ACCESS_MAX: u64 = 35_000;
+
+struct World<R> {
+    chain: R,
+    admin: PrivateKeySigner,
+    _guard: Box<dyn std::any::Any>,
+}
+
+async fn embedded() -> World<EmbeddedChain> {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = PrivateKeySigner::random();
+    let chain = EmbeddedChain::open(dir.path(), ChainConfig::default(), &admin).unwrap();
+    World {
+        chain,
+        admin,
+        _guard: Box::new(dir),
+    }
+}
+
+async fn anvil() -> World<RpcRegistry> {
+    let node = Anvil::spawn().expect("anvil from contracts/node_modules");
+    let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
+    let chain = RpcRegistry::deploy(&node.url, &admin).await.unwrap();
+    World {
+        chain,
+        admin,
+        _guard: Box::new(node),
+    }
+}
+
+async fn account<R: TestChain>(w: &World<R>) -> PrivateKeySigner {
+    let s = PrivateKeySigner::random();
+    w.chain.fund(s.address()).await.unwrap();
+    s
+}
+
+async fn patient<R: TestChain>(w: &World<R>) -> PrivateKeySigner {
+    let s = account(w).await;
+    w.chain.register_patient(&s).await.unwrap();
+    s
+}
+
+async fn provider<R: TestChain>(w: &World<R>) -> PrivateKeySigner {
+    let s = account(w).await;
+    w.chain
+        .register_provider(&w.admin, s.address())
+        .await
+        .unwrap();
+    s
+}
+
+fn digest(n: u8) -> B256 {
+    B256::repeat_byte(n)
+}
+
+async fn chain_now<R: TestChain>(w: &World<R>) -> u64 {
+    let head = w.chain.info().await.unwrap().head_timestamp;
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    head.max(wall)
+}
+
+/// The contract's reason, or a panic naming what came back instead.
+fn reason<T: std::fmt::Debug>(r: Result<T, Error>) -> E {
+    match r {
+        Err(Error::Contract(ehr_chain::ContractError::Known(e))) => e,
+        other => panic!("expected a contract error, got {other:?}"),
+    }
+}
+
+async fn registration<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let a = account(&w).await;
+    let b = account(&w).await;
+    let (ida, _) = c.register_patient(&a).await.unwrap();
+    let (idb, _) = c.register_patient(&b).await.unwrap();
+    assert_eq!((ida, idb), (1, 2), "patient ids are sequential from 1");
+    assert_eq!(c.patient_id(a.address()).await.unwrap(), Some(1));
+    assert_eq!(c.patient_address(2).await.unwrap(), Some(b.address()));
+    assert_eq!(c.patient_address(3).await.unwrap(), None);
+    assert!(matches!(
+        reason(c.register_patient(&a).await),
+        E::AlreadyRegistered(_)
+    ));
+
+    let p = account(&w).await;
+    assert!(matches!(
+        reason(c.register_provider(&a, p.address()).await),
+        E::NotAdmin(_)
+    ));
+    assert!(!c.is_provider(p.address()).await.unwrap());
+    c.register_provider(&w.admin, p.address()).await.unwrap();
+    assert!(c.is_provider(p.address()).await.unwrap());
+    assert!(matches!(
+        reason(c.register_provider(&w.admin, p.address()).await),
+        E::AlreadyRegistered(_)
+    ));
+    assert!(matches!(
+        reason(c.register_provider(&w.admin, Address::ZERO).await),
+        E::ZeroAddress(_)
+    ));
+    assert!(matches!(
+        reason(c.deregister_provider(&a, p.address()).await),
+        E::NotAdmin(_)
+    ));
+    c.deregister_provider(&w.admin, p.address()).await.unwrap();
+    assert!(!c.is_provider(p.address()).await.unwrap());
+    assert!(matches!(
+        reason(c.deregister_provider(&w.admin, p.address()).await),
+        E::NotRegisteredProvider(_)
+    ));
+    assert_eq!(c.admin().await.unwrap(), w.admin.address());
+}
+
+async fn records_and_versions<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let stranger = account(&w).await;
+    assert!(matches!(
+        reason(c.add_record(&stranger, digest(1), codec::DAG_CBOR).await),
+        E::NotRegisteredPatient(_)
+    ));
+    let alice = patient(&w).await;
+    let bob = patient(&w).await;
+    assert!(matches!(
+        reason(c.add_record(&alice, B256::ZERO, codec::RAW).await),
+        E::ZeroDigest(_)
+    ));
+    let (r1, _) = c
+        .add_record(&alice, digest(1), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    let (r2, _) = c.add_record(&bob, digest(2), codec::RAW).await.unwrap();
+    let (r3, _) = c
+        .add_record(&alice, digest(3), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    assert_eq!((r1, r2, r3), (1, 2, 3), "record ids are sequential from 1");
+    assert_eq!(c.records_of(alice.address()).await.unwrap(), vec![1, 3]);
+    assert_eq!(c.records_of(bob.address()).await.unwrap(), vec![2]);
+    assert_eq!(
+        c.records_of(stranger.address()).await.unwrap(),
+        Vec::<u64>::new()
+    );
+
+    let rec = c.record(r1).await.unwrap();
+    assert_eq!(
+        (rec.owner, rec.version, rec.digest, rec.codec),
+        (alice.address(), 1, digest(1), codec::DAG_CBOR)
+    );
+
+    assert!(matches!(
+        reason(c.update_record(&bob, r1, digest(9), codec::RAW).await),
+        E::NotRecordOwner(_)
+    ));
+    assert!(matches!(
+        reason(c.update_record(&alice, 99, digest(9), codec::RAW).await),
+        E::UnknownRecord(_)
+    ));
+    assert!(matches!(
+        reason(c.update_record(&alice, r1, B256::ZERO, codec::RAW).await),
+        E::ZeroDigest(_)
+    ));
+    let (v2, _) = c
+        .update_record(&alice, r1, digest(11), codec::RAW)
+        .await
+        .unwrap();
+    let (v3, _) = c
+        .update_record(&alice, r1, digest(12), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    assert_eq!((v2, v3), (2, 3));
+    let rec = c.record(r1).await.unwrap();
+    assert_eq!(
+        (rec.version, rec.digest, rec.codec),
+        (3, digest(12), codec::DAG_CBOR)
+    );
+    let versions = c.record_versions(r1).await.unwrap();
+    let seen: Vec<_> = versions.iter().map(|v| (v.version, v.digest)).collect();
+    assert_eq!(
+        seen,
+        vec![(1, digest(1)), (2, digest(11)), (3, digest(12))],
+        "every version stays visible"
+    );
+    assert!(
+        versions
+            .windows(2)
+            .all(|w| w[0].timestamp <= w[1].timestamp)
+    );
+    assert!(matches!(reason(c.record(42).await), E::UnknownRecord(_)));
+}
+
+async fn grants_expiry_revocation<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let doc = provider(&w).await;
+    let nobody = account(&w).await;
+    let (r1, _) = c.add_record(&alice, digest(1), codec::RAW).await.unwrap();
+    let (r2, _) = c.add_record(&alice, digest(2), codec::RAW).await.unwrap();
+    let nonce = U256::from(7);
+
+    // The owner always reads; strangers and ungranted providers never do.
+    c.log_access(&alice, r1, nonce).await.unwrap();
+    assert!(matches!(
+        reason(c.log_access(&nobody, r1, nonce).await),
+        E::NotRegisteredProvider(_)
+    ));
+    assert!(matches!(
+        reason(c.log_access(&doc, r1, nonce).await),
+        E::NoGrant(_)
+    ));
+    assert!(matches!(
+        reason(c.log_access(&doc, 77, nonce).await),
+        E::UnknownRecord(_)
+    ));
+    assert_eq!(
+        c.access_status(doc.address(), r1).await.unwrap().0,
+        AccessStatus::NoGrant
+    );
+    assert!(!c.can_access(doc.address(), r1).await.unwrap());
+
+    // Bad grants change nothing.
+    let now = chain_now(&w).await;
+    assert!(matches!(
+        reason(c.grant_access(&alice, doc.address(), None, now - 1).await),
+        E::ExpiryInPast(_)
+    ));
+    assert!(matches!(
+        reason(
+            c.grant_access(&alice, nobody.address(), None, now + 3600)
+                .await
+        ),
+        E::NotRegisteredProvider(_)
+    ));
+    assert!(matches!(
+        reason(c.revoke_access(&alice, doc.address(), None).await),
+        E::NoGrant(_)
+    ));
+
+    // A grant for one record covers that record only.
+    c.grant_access(&alice, doc.address(), Some(r1), now + 3600)
+        .await
+        .unwrap();
+    assert!(c.can_access(doc.address(), r1).await.unwrap());
+    assert!(!c.can_access(doc.address(), r2).await.unwrap());
+    let receipt = c.log_access(&doc, r1, U256::from(1001)).await.unwrap();
+    assert!(matches!(
+        reason(c.log_access(&doc, r2, nonce).await),
+        E::NoGrant(_)
+    ));
+    let logged = c
+        .access_log(r1, Some(doc.address()), Some(U256::from(1001)))
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1, "exactly one AccessLogged for that nonce");
+    assert_eq!(logged[0].tx_hash, receipt.tx_hash);
+    assert_eq!(logged[0].reader, doc.address());
+    assert!(
+        c.access_log(r1, Some(doc.address()), Some(U256::from(1002)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Revocation takes effect at the next call.
+    c.revoke_access(&alice, doc.address(), Some(r1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        reason(c.log_access(&doc, r1, nonce).await),
+        E::GrantRevoked(_)
+    ));
+    assert_eq!(
+        c.access_status(doc.address(), r1).await.unwrap().0,
+        AccessStatus::Revoked
+    );
+
+    // An all-records grant covers every record; granting again lifts a revocation.
+    let now = chain_now(&w).await;
+    c.grant_access(&alice, doc.address(), None, now + 100)
+        .await
+        .unwrap();
+    assert!(c.can_access(doc.address(), r1).await.unwrap());
+    assert!(c.can_access(doc.address(), r2).await.unwrap());
+    c.log_access(&doc, r2, nonce).await.unwrap();
+    c.grant_access(&alice, doc.address(), Some(r1), now + 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.grant(alice.address(), doc.address(), Some(r1))
+            .await
+            .unwrap()
+            .revoked_at,
+        0
+    );
+
+    // Expiry: move time past both grants.
+    c.advance_time(200).await.unwrap();
+    let (status, at) = c.access_status(doc.address(), r2).await.unwrap();
+    assert_eq!((status, at), (AccessStatus::Expired, now + 100));
+    assert!(matches!(
+        reason(c.log_access(&doc, r1, nonce).await),
+        E::GrantExpired(_)
+    ));
+    assert!(matches!(
+        reason(c.log_access(&doc, r2, nonce).await),
+        E::GrantExpired(_)
+    ));
+
+    // Deregistering a provider ends every grant it holds at once.
+    let now = chain_now(&w).await;
+    c.grant_access(&alice, doc.address(), None, now + 3600)
+        .await
+        .unwrap();
+    c.log_access(&doc, r2, nonce).await.unwrap();
+    c.deregister_provider(&w.admin, doc.address())
+        .await
+        .unwrap();
+    assert!(matches!(
+        reason(c.log_access(&doc, r2, nonce).await),
+        E::NotRegisteredProvider(_)
+    ));
+
+    // A grant made by someone who does not own the record is inert.
+    let mallory = patient(&w).await;
+    let doc2 = provider(&w).await;
+    c.grant_access(&mallory, doc2.address(), Some(r1), now + 3600)
+        .await
+        .unwrap();
+    assert!(matches!(
+        reason(c.log_access(&doc2, r1, nonce).await),
+        E::NoGrant(_)
+    ));
+}
+
+async fn emergency<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let doc = provider(&w).await;
+    let nobody = account(&w).await;
+    let (r1, _) = c.add_record(&alice, digest(1), codec::RAW).await.unwrap();
+    let why = digest(0xee);
+    assert!(matches!(
+        reason(c.emergency_access(&nobody, r1, why, U256::from(1)).await),
+        E::NotRegisteredProvider(_)
+    ));
+    assert!(matches!(
+        reason(
+            c.emergency_access(&doc, r1, B256::ZERO, U256::from(1))
+                .await
+        ),
+        E::ZeroReason(_)
+    ));
+    assert!(matches!(
+        reason(c.emergency_access(&doc, 99, why, U256::from(1)).await),
+        E::UnknownRecord(_)
+    ));
+    assert!(c.emergency_log(alice.address()).await.unwrap().is_empty());
+
+    c.emergency_access(&doc, r1, why, U256::from(5))
+        .await
+        .unwrap();
+    let log = c.emergency_log(alice.address()).await.unwrap();
+    assert_eq!(log.len(), 1, "the patient sees the break-glass event");
+    assert_eq!(
+        (log[0].provider, log[0].record_id, log[0].reason_digest),
+        (doc.address(), r1, why)
+    );
+    assert_eq!(
+        c.access_log(r1, Some(doc.address()), Some(U256::from(5)))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(c.can_access(doc.address(), r1).await.unwrap());
+    c.log_access(&doc, r1, U256::from(6)).await.unwrap();
+
+    // Time-boxed: gone after the window.
+    c.advance_time(4 * 3600 + 10).await.unwrap();
+    assert!(!c.can_access(doc.address(), r1).await.unwrap());
+    assert!(matches!(
+        reason(c.log_access(&doc, r1, U256::from(7)).await),
+        E::NoGrant(_)
+    ));
+
+    // The patient can end it early.
+    c.emergency_access(&doc, r1, why, U256::from(8))
+        .await
+        .unwrap();
+    c.revoke_access(&alice, doc.address(), Some(r1))
+        .await
+        .unwrap();
+    assert!(!c.can_access(doc.address(), r1).await.unwrap());
+}
+
+async fn node_set<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let outsider = account(&w).await;
+    assert_eq!(c.node_set().await.unwrap(), NodeSet::default());
+    let nodes: Vec<_> = (1..=5u8)
+        .map(|i| (Address::repeat_byte(i), B256::repeat_byte(i)))
+        .collect();
+    let good = NodeSet {
+        k: 3,
+        nodes: nodes.clone(),
+        epoch: 0,
+    };
+    assert!(matches!(
+        reason(c.set_node_set(&outsider, &good).await),
+        E::NotAdmin(_)
+    ));
+    for bad in [
+        NodeSet {
+            k: 6,
+            ..good.clone()
+        },
+        NodeSet {
+            k: 1,
+            ..good.clone()
+        },
+        NodeSet {
+            k: 3,
+            nodes: vec![(Address::ZERO, B256::repeat_byte(1)); 5],
+            epoch: 0,
+        },
+        NodeSet {
+            k: 3,
+            nodes: vec![(Address::repeat_byte(1), B256::ZERO); 5],
+            epoch: 0,
+        },
+    ] {
+        assert!(matches!(
+            reason(c.set_node_set(&w.admin, &bad).await),
+            E::InvalidNodeSet(_)
+        ));
+    }
+    c.set_node_set(&w.admin, &good).await.unwrap();
+    assert_eq!(c.node_set().await.unwrap(), NodeSet { epoch: 1, ..good });
+}
+
+async fn gas_targets<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let doc = provider(&w).await;
+    // The first record of a patient is the most expensive (fresh slots everywhere).
+    let (r1, add) = c
+        .add_record(&alice, digest(1), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    let now = chain_now(&w).await;
+    let grant = c
+        .grant_access(&alice, doc.address(), None, now + 3600)
+        .await
+        .unwrap();
+    let log = c.log_access(&doc, r1, U256::from(u64::MAX)).await.unwrap();
+    // The dearest read: a record-scoped grant behind an absent all-records grant.
+    let doc2 = provider(&w).await;
+    c.grant_access(&alice, doc2.address(), Some(r1), now + 3600)
+        .await
+        .unwrap();
+    let scoped = c.log_access(&doc2, r1, U256::MAX).await.unwrap();
+    assert!(
+        add.gas_used <= ADD_RECORD_MAX,
+        "addRecord used {}",
+        add.gas_used
+    );
+    assert!(
+        grant.gas_used <= GRANT_ACCESS_MAX,
+        "grantAccess used {}",
+        grant.gas_used
+    );
+    assert!(
+        log.gas_used <= LOG_ACCESS_MAX,
+        "logAccess used {}",
+        log.gas_used
+    );
+    assert!(
+        scoped.gas_used <= LOG_ACCESS_MAX,
+        "scoped logAccess used {}",
+        scoped.gas_used
+    );
+}
+
+/// A refused call mines nothing and changes nothing.
+async fn refusals_change_nothing<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let doc = provider(&w).await;
+    let (r1, _) = c.add_record(&alice, digest(1), codec::RAW).await.unwrap();
+    let before = c.info().await.unwrap().head_block;
+    for _ in 0..3 {
+        assert!(matches!(
+            reason(c.log_access(&doc, r1, U256::from(1)).await),
+            E::NoGrant(_)
+        ));
+    }
+    assert_eq!(
+        c.info().await.unwrap().head_block,
+        before,
+        "no block for a refused call"
+    );
+    assert!(c.access_log(r1, None, None).await.unwrap().is_empty());
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_backend {
+            use super::*;
+            $(#[tokio::test] async fn $case() { super::$case(embedded().await).await })*
+        }
+        mod anvil_backend {
+            use super::*;
+            $(#[tokio::test] async fn $case() { super::$case(anvil().await).await })*
+        }
+    };
+}
+
+conformance!(
+    registration,
+    records_and_versions,
+    grants_expiry_revocation,
+    emergency,
+    node_set,
+    gas_targets,
+    refusals_change_nothing,
+);
+
+#[test]
+fn events_carry_no_personal_data() {
+    // Every event field is an address, a number or a digest: nothing readable.
+    use alloy::sol_types::SolEvent;
+    for sig in [
+        C::RecordVersion::SIGNATURE,
+        C::AccessGranted::SIGNATURE,
+        C::AccessLogged::SIGNATURE,
+        C::EmergencyAccess::SIGNATURE,
+        C::PatientRegistered::SIGNATURE,
+    ] {
+        assert!(
+            !sig.contains("string") && !sig.contains("bytes,") && !sig.contains("bytes)"),
+            "{sig}"
+        );
+    }
+}

@@ -1,6 +1,9 @@
 //! Embedded-chain throughput: addRecord transactions with group commit, and canAccess
 //! view calls. Run: `cargo bench -p ehr-chain --bench chain`.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::time::{Duration, Instant};
 
 use alloy::sol_types::SolCall;

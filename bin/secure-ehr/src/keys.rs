@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use ehr_chain::PrivateKeySigner;
+use zeroize::Zeroizing;
 
 /// Reads a hex private key (with or without `0x`) from `path`.
 pub fn read_key(path: &Path) -> anyhow::Result<PrivateKeySigner> {
@@ -39,7 +40,8 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKeySigner> {
     let mut f = opts
         .open(path)
         .with_context(|| format!("creating key file {}", path.display()))?;
-    writeln!(f, "0x{}", to_hex(&key.to_bytes()[..]))?;
+    let hex = Zeroizing::new(to_hex(&key.to_bytes()[..]));
+    writeln!(f, "0x{}", hex.as_str())?;
     f.sync_all()?;
     Ok(key)
 }

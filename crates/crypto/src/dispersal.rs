@@ -82,6 +82,58 @@ impl std::fmt::Debug for KeyShare {
     }
 }
 
+/// The `n` fragments of a dispersed record, kept in two buffers (the `k` originals
+/// back to back, then the `n - k` recovery fragments) so dispersal copies nothing
+/// per fragment: the originals are the sealed record itself, padded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fragments {
+    originals: Vec<u8>,
+    recovery: Vec<u8>,
+    frag_len: usize,
+    k: usize,
+    n: usize,
+}
+
+impl Fragments {
+    /// Number of fragments (`n`).
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Always false: a dispersal has at least two fragments.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Length of every fragment.
+    pub fn fragment_len(&self) -> usize {
+        self.frag_len
+    }
+
+    /// Fragment `i` (`0..n`).
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let fl = self.frag_len;
+        if i < self.k {
+            self.originals.get(i * fl..(i + 1) * fl)
+        } else if i < self.n {
+            let j = i - self.k;
+            self.recovery.get(j * fl..(j + 1) * fl)
+        } else {
+            None
+        }
+    }
+
+    /// All fragments in index order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.n).filter_map(|i| self.get(i))
+    }
+
+    /// Copies every fragment into its own `Vec`.
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        self.iter().map(<[u8]>::to_vec).collect()
+    }
+}
+
 /// The output of [`disperse`]: a public manifest, `n` fragments for storage nodes
 /// and `n` key shares for custodians.
 #[derive(Debug)]
@@ -89,7 +141,7 @@ pub struct Dispersed {
     /// The public manifest.
     pub manifest: Manifest,
     /// Fragment `i` goes to storage node `i`.
-    pub fragments: Vec<Vec<u8>>,
+    pub fragments: Fragments,
     /// Key share with `x = i + 1` goes to custodian `i`.
     pub key_shares: Vec<KeyShare>,
 }
@@ -137,21 +189,46 @@ fn fragment_len(ciphertext_len: usize, k: usize) -> usize {
 }
 
 /// Seals `plaintext` for `ctx` under a fresh key and disperses it k-of-n.
+///
+/// The plaintext buffer is encrypted in place and becomes the original fragments;
+/// only the `n - k` recovery fragments are new memory.
 pub fn disperse<R: CryptoRng + ?Sized>(
     t: Threshold,
     ctx: &RecordContext,
     plaintext: Vec<u8>,
     rng: &mut R,
 ) -> Result<Dispersed> {
+    let mut buf = plaintext;
+    if buf.len() > seal::MAX_RECORD_LEN {
+        return Err(Error::TooLarge {
+            len: buf.len(),
+            max: seal::MAX_RECORD_LEN,
+        });
+    }
     let key = DataKey::generate(rng);
-    let sealed = seal::seal(&key, ctx, plaintext, rng)?;
-    let (k, n) = (t.k(), t.n());
-    let ct_len = sealed.ciphertext.len();
-    let frag_len = fragment_len(ct_len, k);
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill_bytes(&mut nonce);
+    let tag = seal::encrypt_detached(&key, &nonce, &ctx.associated_data(), &mut buf)?;
 
-    let fragments = encode_fragments(&sealed.ciphertext, k, n, frag_len)?;
-    drop(sealed.ciphertext);
-    let digests = hash_all(&fragments);
+    let (k, n) = (t.k(), t.n());
+    let ct_len = buf.len() + seal::TAG_LEN;
+    let frag_len = fragment_len(ct_len, k);
+    buf.reserve_exact(k * frag_len - buf.len());
+    buf.extend_from_slice(&tag);
+    buf.resize(k * frag_len, 0);
+    let recovery = if n > k {
+        encode_recovery(&buf, k, n - k, frag_len)?
+    } else {
+        Vec::new()
+    };
+    let fragments = Fragments {
+        originals: buf,
+        recovery,
+        frag_len,
+        k,
+        n,
+    };
+    let digests = hash_all(&fragments.iter().collect::<Vec<_>>());
 
     let shares = shamir::split(t, key.as_bytes(), rng)?;
     let key_shares: Vec<KeyShare> = shares
@@ -168,7 +245,7 @@ pub fn disperse<R: CryptoRng + ?Sized>(
         erasure_code: ERASURE_CODE.to_owned(),
         k: k as u8,
         n: n as u8,
-        nonce: sealed.nonce,
+        nonce,
         ciphertext_len: ct_len as u64,
         fragment_len: frag_len as u64,
         fragments: digests
@@ -191,10 +268,10 @@ pub fn disperse<R: CryptoRng + ?Sized>(
     })
 }
 
-/// SHA-256 of every fragment; two threads share the work when there are several
-/// large fragments (hashing is the costliest step of dispersal).
-fn hash_all(fragments: &[Vec<u8>]) -> Vec<[u8; 32]> {
-    let total: usize = fragments.iter().map(Vec::len).sum();
+/// SHA-256 of every fragment; two threads share the work when there is enough of
+/// it (hashing is the costliest step of dispersal after encryption).
+fn hash_all(fragments: &[&[u8]]) -> Vec<[u8; 32]> {
+    let total: usize = fragments.iter().map(|f| f.len()).sum();
     if fragments.len() < 2 || total < (1 << 20) {
         return fragments.iter().map(|f| sha256(f)).collect();
     }
@@ -203,7 +280,7 @@ fn hash_all(fragments: &[Vec<u8>]) -> Vec<[u8; 32]> {
     std::thread::scope(|s| {
         let other = s.spawn(|| b.iter().map(|f| sha256(f)).collect::<Vec<_>>());
         let mut out: Vec<[u8; 32]> = a.iter().map(|f| sha256(f)).collect();
-        // A panic in sha256 is impossible; fall back to hashing here if it happened.
+        // The helper cannot panic; should it have, hash its half here instead.
         match other.join() {
             Ok(rest) => out.extend(rest),
             Err(_) => out.extend(b.iter().map(|f| sha256(f))),
@@ -212,40 +289,28 @@ fn hash_all(fragments: &[Vec<u8>]) -> Vec<[u8; 32]> {
     })
 }
 
-/// Cuts `ct` into `k` zero-padded originals and appends `n - k` recovery fragments.
-fn encode_fragments(ct: &[u8], k: usize, n: usize, frag_len: usize) -> Result<Vec<Vec<u8>>> {
-    let mut fragments: Vec<Vec<u8>> = (0..k)
-        .map(|i| {
-            let start = (i * frag_len).min(ct.len());
-            let end = ((i + 1) * frag_len).min(ct.len());
-            let mut f = Vec::with_capacity(frag_len);
-            f.extend_from_slice(&ct[start..end]);
-            f.resize(frag_len, 0);
-            f
-        })
-        .collect();
-    if n > k {
-        let recovery = encode_recovery(&fragments, n - k, frag_len)?;
-        fragments.extend(recovery);
-    }
-    Ok(fragments)
-}
-
 fn rs_err(e: reed_solomon_simd::Error) -> Error {
     Error::ErasureCode(e.to_string())
 }
 
+/// Recovery fragments for `k` originals stored back to back in `originals`,
+/// returned back to back.
 fn encode_recovery(
-    originals: &[Vec<u8>],
+    originals: &[u8],
+    k: usize,
     recovery: usize,
     frag_len: usize,
-) -> Result<Vec<Vec<u8>>> {
-    let mut enc = ReedSolomonEncoder::new(originals.len(), recovery, frag_len).map_err(rs_err)?;
-    for f in originals {
+) -> Result<Vec<u8>> {
+    let mut enc = ReedSolomonEncoder::new(k, recovery, frag_len).map_err(rs_err)?;
+    for f in originals.chunks_exact(frag_len) {
         enc.add_original_shard(f).map_err(rs_err)?;
     }
     let result = enc.encode().map_err(rs_err)?;
-    Ok(result.recovery_iter().map(<[u8]>::to_vec).collect())
+    let mut out = Vec::with_capacity(recovery * frag_len);
+    for r in result.recovery_iter() {
+        out.extend_from_slice(r);
+    }
+    Ok(out)
 }
 
 fn check_manifest(m: &Manifest) -> Result<Threshold> {
@@ -408,7 +473,7 @@ pub fn repair(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Result<Vec<(u
     }
     let originals = rebuild_originals(t, frag_len, fragments, &report)?;
     let recovery = if lost.iter().any(|&i| i >= t.k()) {
-        encode_recovery(&originals, t.n() - t.k(), frag_len)?
+        encode_recovery(&originals.concat(), t.k(), t.n() - t.k(), frag_len)?
     } else {
         Vec::new()
     };
@@ -418,7 +483,8 @@ pub fn repair(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Result<Vec<(u
         let data = if i < t.k() {
             originals[i].clone()
         } else {
-            recovery[i - t.k()].clone()
+            let j = i - t.k();
+            recovery[j * frag_len..(j + 1) * frag_len].to_vec()
         };
         if fragment_ok(manifest, i, &data) {
             out.push((i, data));
@@ -529,25 +595,25 @@ mod tests {
                     .iter()
                     .all(|f| f.len() as u64 == d.manifest.fragment_len)
             );
+            let frags = d.fragments.to_vecs();
             // Each fragment is about 1/k of the ciphertext.
             assert!(d.manifest.fragment_len as usize <= (size + 16).div_ceil(3) + 64);
 
             // Everything present.
-            let o =
-                open_dispersed(&d.manifest, &opts(&d.fragments), &d.key_shares, &ctx()).unwrap();
+            let o = open_dispersed(&d.manifest, &opts(&frags), &d.key_shares, &ctx()).unwrap();
             assert_eq!(o.plaintext, data);
 
             // Lose two (an original and a recovery), corrupt none: still fine.
-            let mut f = opts(&d.fragments);
+            let mut f = opts(&frags);
             f[0] = None;
             f[4] = None;
             let o = open_dispersed(&d.manifest, &f, &d.key_shares[2..], &ctx()).unwrap();
             assert_eq!(o.plaintext, data);
 
             // Lose one, corrupt one: k = 3 good remain; corrupt one named.
-            let mut bad = d.fragments[1].clone();
+            let mut bad = frags[1].clone();
             bad[0] ^= 1;
-            let mut f = opts(&d.fragments);
+            let mut f = opts(&frags);
             f[3] = None;
             f[1] = Some(&bad);
             let o = open_dispersed(&d.manifest, &f, &d.key_shares, &ctx()).unwrap();
@@ -571,19 +637,19 @@ mod tests {
             }
 
             // Repair regenerates the lost and the corrupt fragment exactly.
-            let mut f = opts(&d.fragments);
+            let mut f = opts(&frags);
             f[0] = None;
             f[3] = Some(&bad);
             let fixed = repair(&d.manifest, &f).unwrap();
             assert_eq!(fixed.len(), 2);
-            assert_eq!(fixed[0], (0, d.fragments[0].clone()));
-            assert_eq!(fixed[1], (3, d.fragments[3].clone()));
+            assert_eq!(fixed[0], (0, frags[0].clone()));
+            assert_eq!(fixed[1], (3, frags[3].clone()));
 
             // Wrong context never opens.
             let mut other = ctx();
             other.version += 1;
             assert!(matches!(
-                open_dispersed(&d.manifest, &opts(&d.fragments), &d.key_shares, &other),
+                open_dispersed(&d.manifest, &opts(&frags), &d.key_shares, &other),
                 Err(Error::Decrypt)
             ));
         }
@@ -594,13 +660,12 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let t = Threshold::new(3, 5).unwrap();
         let d = disperse(t, &ctx(), b"record".to_vec(), &mut rng).unwrap();
+        let frags = d.fragments.to_vecs();
         let mut shares = d.key_shares.clone();
         shares[1].share[5] ^= 0x40;
         let (key, corrupt) = recover_key(&d.manifest, &shares).unwrap();
         assert_eq!(corrupt, vec![2]);
-        let sealed = rebuild_ciphertext(&d.manifest, &opts(&d.fragments))
-            .unwrap()
-            .0;
+        let sealed = rebuild_ciphertext(&d.manifest, &opts(&frags)).unwrap().0;
         assert_eq!(seal::open(&key, &ctx(), sealed).unwrap(), b"record");
         match recover_key(&d.manifest, &shares[..3]) {
             Err(Error::NotEnoughKeyShares {
@@ -620,9 +685,10 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let t = Threshold::new(4, 4).unwrap();
         let d = disperse(t, &ctx(), vec![9u8; 1000], &mut rng).unwrap();
-        let o = open_dispersed(&d.manifest, &opts(&d.fragments), &d.key_shares, &ctx()).unwrap();
+        let frags = d.fragments.to_vecs();
+        let o = open_dispersed(&d.manifest, &opts(&frags), &d.key_shares, &ctx()).unwrap();
         assert_eq!(o.plaintext, vec![9u8; 1000]);
-        let mut f = opts(&d.fragments);
+        let mut f = opts(&frags);
         f[2] = None;
         assert!(matches!(
             rebuild_ciphertext(&d.manifest, &f),
@@ -668,8 +734,9 @@ mod tests {
             let t = Threshold::new(k, n).unwrap();
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             let d = disperse(t, &ctx(), data.clone(), &mut rng).unwrap();
+            let frags = d.fragments.to_vecs();
             // Drop n - k fragments chosen by the seed.
-            let mut f = opts(&d.fragments);
+            let mut f = opts(&frags);
             let mut dropped = 0;
             let mut s = seed;
             while dropped < n - k {

@@ -142,13 +142,21 @@ fn store_tail(d: &mut [u8], i: usize, len: usize, v: u64) {
 /// `out = ((c_0 * x ^ c_1) * x ^ ... ^ c_{m-1}) * x ^ last`.
 ///
 /// `coeffs` holds `m >= 1` rows of `out.len()` bytes back to back, highest degree
-/// first; `last` (the constant term) has `out.len()` bytes.
-pub(crate) fn horner(backend: Backend, x: &MulBy, coeffs: &[u8], last: &[u8], out: &mut [u8]) {
+/// first; `last` (the constant term) has `out.len()` bytes. With `stream`, the AVX2
+/// kernel writes with non-temporal stores (for outputs far larger than the cache).
+pub(crate) fn horner(
+    backend: Backend,
+    x: &MulBy,
+    coeffs: &[u8],
+    last: &[u8],
+    out: &mut [u8],
+    stream: bool,
+) {
     let len = out.len();
     assert!(last.len() == len && len > 0 && coeffs.len() % len == 0 && coeffs.len() >= len);
     let done = match backend {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 => avx2::horner_entry(x, coeffs, last, out),
+        Backend::Avx2 => avx2::horner_entry(x, coeffs, last, out, stream),
         _ => 0,
     };
     horner_portable(x, coeffs, last, out, done);
@@ -181,13 +189,20 @@ fn horner_portable(x: &MulBy, coeffs: &[u8], last: &[u8], out: &mut [u8], start:
 /// Linear combination: `out = sum_j coeffs[j] * inputs[j]`, byte-wise.
 ///
 /// All inputs and `out` must have the same length; `coeffs.len() == inputs.len() >= 1`.
-pub(crate) fn lincomb(backend: Backend, coeffs: &[MulBy], inputs: &[&[u8]], out: &mut [u8]) {
+/// `stream` as for [`horner`].
+pub(crate) fn lincomb(
+    backend: Backend,
+    coeffs: &[MulBy],
+    inputs: &[&[u8]],
+    out: &mut [u8],
+    stream: bool,
+) {
     debug_assert_eq!(coeffs.len(), inputs.len());
     debug_assert!(!inputs.is_empty());
     debug_assert!(inputs.iter().all(|r| r.len() == out.len()));
     let done = match backend {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 => avx2::lincomb_entry(coeffs, inputs, out),
+        Backend::Avx2 => avx2::lincomb_entry(coeffs, inputs, out, stream),
         _ => 0,
     };
     lincomb_portable(coeffs, inputs, out, done);
@@ -218,27 +233,43 @@ fn lincomb_portable(coeffs: &[MulBy], inputs: &[&[u8]], out: &mut [u8], start: u
 #[allow(unsafe_code)]
 mod avx2 {
     //! The AVX2 kernels: 32 bytes per step, nibble tables in registers.
+    //!
+    //! Each kernel handles a prefix of the output and returns its length (a multiple
+    //! of 32 past the start); the caller finishes the tail with the portable kernel.
+    //! With `stream`, stores are non-temporal (`vmovntdq`) on 32-byte aligned
+    //! addresses, after one unaligned store covering the unaligned head; outputs are
+    //! pure functions of inputs that never alias them, so the overlap is harmless.
 
     use super::MulBy;
     use std::arch::x86_64::*;
 
-    /// Runs the AVX2 Horner kernel over the largest multiple of 32 bytes and
-    /// returns how many bytes it handled (the caller does the tail).
-    pub(super) fn horner_entry(x: &MulBy, coeffs: &[u8], last: &[u8], out: &mut [u8]) -> usize {
+    /// Runs the AVX2 Horner kernel; returns how many bytes it handled.
+    pub(super) fn horner_entry(
+        x: &MulBy,
+        coeffs: &[u8],
+        last: &[u8],
+        out: &mut [u8],
+        stream: bool,
+    ) -> usize {
         if !std::is_x86_feature_detected!("avx2") {
             return 0;
         }
         // SAFETY: AVX2 support was just checked at run time.
-        unsafe { horner(x, coeffs, last, out) }
+        unsafe { horner(x, coeffs, last, out, stream) }
     }
 
     /// Runs the AVX2 linear-combination kernel; see [`horner_entry`].
-    pub(super) fn lincomb_entry(coeffs: &[MulBy], inputs: &[&[u8]], out: &mut [u8]) -> usize {
+    pub(super) fn lincomb_entry(
+        coeffs: &[MulBy],
+        inputs: &[&[u8]],
+        out: &mut [u8],
+        stream: bool,
+    ) -> usize {
         if !std::is_x86_feature_detected!("avx2") {
             return 0;
         }
         // SAFETY: AVX2 support was just checked at run time.
-        unsafe { lincomb(coeffs, inputs, out) }
+        unsafe { lincomb(coeffs, inputs, out, stream) }
     }
 
     #[target_feature(enable = "avx2")]
@@ -266,70 +297,123 @@ mod avx2 {
         _mm256_xor_si256(_mm256_shuffle_epi8(lo, l), _mm256_shuffle_epi8(hi, h))
     }
 
+    /// The offsets to compute: `(first, end)`, where `first` is 0 or the first
+    /// 32-byte aligned offset when streaming (the head is covered by one unaligned
+    /// store at offset 0, done by the caller when `first > 0`).
+    fn plan(out: &[u8], stream: bool) -> (bool, usize, usize) {
+        let len = out.len();
+        if len < 32 {
+            return (false, 0, 0);
+        }
+        if !stream || len < 64 {
+            return (false, 0, len & !31);
+        }
+        let head = out.as_ptr().align_offset(32);
+        let end = head + ((len - head) & !31);
+        (true, head, end)
+    }
+
     #[target_feature(enable = "avx2")]
-    unsafe fn horner(x: &MulBy, coeffs: &[u8], last: &[u8], out: &mut [u8]) -> usize {
+    unsafe fn horner(x: &MulBy, coeffs: &[u8], last: &[u8], out: &mut [u8], stream: bool) -> usize {
         let full = out.len();
         let rows = coeffs.len() / full;
-        let len = full & !31;
         let (lo, hi) = tables(x);
         let mask = _mm256_set1_epi8(0x0f);
         let dst = out.as_mut_ptr();
         let src = coeffs.as_ptr();
-        let mut i = 0;
-        while i < len {
-            // SAFETY: `coeffs` holds `rows` rows of `full` bytes, `last` and `out` hold
-            // `full` bytes (asserted by the caller), and i + 32 <= len <= full;
-            // all loads and stores are unaligned.
-            unsafe {
-                let mut acc = _mm256_loadu_si256(src.add(i).cast());
-                for r in 1..rows {
-                    let v = _mm256_loadu_si256(src.add(r * full + i).cast());
-                    acc = _mm256_xor_si256(mul(acc, lo, hi, mask), v);
-                }
-                let v = _mm256_loadu_si256(last.as_ptr().add(i).cast());
+        let (nt, first, end) = plan(out, stream);
+        // SAFETY (for `at`): `coeffs` holds `rows` rows of `full` bytes, `last` and
+        // `out` hold `full` bytes (asserted by the caller), and every `i` passed has
+        // i + 32 <= full; loads are unaligned.
+        let at = |i: usize| unsafe {
+            let mut acc = _mm256_loadu_si256(src.add(i).cast());
+            for r in 1..rows {
+                let v = _mm256_loadu_si256(src.add(r * full + i).cast());
                 acc = _mm256_xor_si256(mul(acc, lo, hi, mask), v);
-                _mm256_storeu_si256(dst.add(i).cast(), acc);
             }
-            i += 32;
+            let v = _mm256_loadu_si256(last.as_ptr().add(i).cast());
+            _mm256_xor_si256(mul(acc, lo, hi, mask), v)
+        };
+        if nt {
+            // SAFETY: full >= 64, so offset 0..32 is in bounds; from `first` on,
+            // dst + i is 32-byte aligned and i + 32 <= end <= full.
+            unsafe {
+                if first > 0 {
+                    _mm256_storeu_si256(dst.cast(), at(0));
+                }
+                let mut i = first;
+                while i < end {
+                    _mm256_stream_si256(dst.add(i).cast(), at(i));
+                    i += 32;
+                }
+                _mm_sfence();
+            }
+        } else {
+            let mut i = 0;
+            while i < end {
+                // SAFETY: i + 32 <= end <= full.
+                unsafe { _mm256_storeu_si256(dst.add(i).cast(), at(i)) };
+                i += 32;
+            }
         }
-        len
+        end
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn lincomb(coeffs: &[MulBy], inputs: &[&[u8]], out: &mut [u8]) -> usize {
-        let len = out.len() & !31;
+    unsafe fn lincomb(coeffs: &[MulBy], inputs: &[&[u8]], out: &mut [u8], stream: bool) -> usize {
         let mask = _mm256_set1_epi8(0x0f);
         let dst = out.as_mut_ptr();
-        // Up to 16 coefficient tables live on the stack; the usual k is small.
+        let (nt, first, end) = plan(out, stream);
+        // Up to 16 coefficient tables live in registers/stack; the usual k is small.
+        // More inputs are folded in over several passes (no streaming then).
+        let nt = nt && inputs.len() <= 16;
         let mut tabs = [(_mm256_setzero_si256(), _mm256_setzero_si256()); 16];
         let mut start = 0;
         while start < inputs.len() {
-            let end = (start + 16).min(inputs.len());
-            for (t, c) in tabs.iter_mut().zip(&coeffs[start..end]) {
+            let stop = (start + 16).min(inputs.len());
+            for (t, c) in tabs.iter_mut().zip(&coeffs[start..stop]) {
                 *t = tables(c);
             }
-            let first = start == 0;
-            let mut i = 0;
-            while i < len {
-                // SAFETY: all inputs have out.len() bytes and i + 32 <= out.len().
-                unsafe {
-                    let mut acc = if first {
-                        _mm256_setzero_si256()
-                    } else {
-                        _mm256_loadu_si256(dst.add(i).cast())
-                    };
-                    for (j, inp) in inputs[start..end].iter().enumerate() {
-                        let (lo, hi) = tabs[j];
-                        let v = _mm256_loadu_si256(inp.as_ptr().add(i).cast());
-                        acc = _mm256_xor_si256(acc, mul(v, lo, hi, mask));
-                    }
-                    _mm256_storeu_si256(dst.add(i).cast(), acc);
+            let group = &inputs[start..stop];
+            let accumulate = start > 0;
+            // SAFETY: every input holds `out.len()` bytes and i + 32 <= out.len().
+            let at = |i: usize| unsafe {
+                let mut acc = if accumulate {
+                    _mm256_loadu_si256(dst.add(i).cast())
+                } else {
+                    _mm256_setzero_si256()
+                };
+                for (j, inp) in group.iter().enumerate() {
+                    let (lo, hi) = tabs[j];
+                    let v = _mm256_loadu_si256(inp.as_ptr().add(i).cast());
+                    acc = _mm256_xor_si256(acc, mul(v, lo, hi, mask));
                 }
-                i += 32;
+                acc
+            };
+            if nt {
+                // SAFETY: as in `horner`: aligned in-bounds NT stores after the head.
+                unsafe {
+                    if first > 0 {
+                        _mm256_storeu_si256(dst.cast(), at(0));
+                    }
+                    let mut i = first;
+                    while i < end {
+                        _mm256_stream_si256(dst.add(i).cast(), at(i));
+                        i += 32;
+                    }
+                    _mm_sfence();
+                }
+            } else {
+                let mut i = 0;
+                while i < end {
+                    // SAFETY: i + 32 <= end <= full.
+                    unsafe { _mm256_storeu_si256(dst.add(i).cast(), at(i)) };
+                    i += 32;
+                }
             }
-            start = end;
+            start = stop;
         }
-        len
+        end
     }
 }
 
@@ -382,10 +466,14 @@ mod tests {
                         .map(|i| mul(mul(data[i], c) ^ data2[i], c) ^ data[i])
                         .collect();
                     for backend in [Backend::Portable, Backend::Avx2] {
-                        if backend.is_available() {
-                            let mut out = vec![0u8; len];
-                            horner(backend, &m, &coeffs, &data[..len], &mut out);
-                            assert_eq!(out, want, "{backend:?} len {len}");
+                        for stream in [false, true] {
+                            if backend.is_available() {
+                                // Offset by one byte so streaming meets an unaligned head.
+                                let mut buf = vec![0u8; len + 1];
+                                let out = &mut buf[1..];
+                                horner(backend, &m, &coeffs, &data[..len], out, stream);
+                                assert_eq!(out, &want[..], "{backend:?} len {len}");
+                            }
                         }
                     }
                 }
@@ -394,10 +482,13 @@ mod tests {
                     .map(|i| mul(data[i], c) ^ mul(data2[i], c ^ 0x35))
                     .collect();
                 for backend in [Backend::Portable, Backend::Avx2] {
-                    if backend.is_available() {
-                        let mut out = vec![0xaau8; len];
-                        lincomb(backend, &[m, m2], &rows, &mut out);
-                        assert_eq!(out, want, "{backend:?} len {len}");
+                    for stream in [false, true] {
+                        if backend.is_available() {
+                            let mut buf = vec![0xaau8; len + 3];
+                            let out = &mut buf[3..];
+                            lincomb(backend, &[m, m2], &rows, out, stream);
+                            assert_eq!(out, &want[..], "{backend:?} len {len}");
+                        }
                     }
                 }
             }
@@ -414,9 +505,11 @@ mod tests {
             .collect();
         for backend in [Backend::Portable, Backend::Avx2] {
             if backend.is_available() {
-                let mut out = vec![0u8; 70];
-                lincomb(backend, &coeffs, &refs, &mut out);
-                assert_eq!(out, want);
+                for stream in [false, true] {
+                    let mut out = vec![0u8; 70];
+                    lincomb(backend, &coeffs, &refs, &mut out, stream);
+                    assert_eq!(out, want);
+                }
             }
         }
     }

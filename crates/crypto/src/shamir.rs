@@ -32,6 +32,11 @@ pub const DIRECT_RNG_MAX: usize = 4096;
 /// Bytes processed per step: coefficients for one chunk stay in L1 cache.
 const CHUNK: usize = 4096;
 
+/// From this secret size on, outputs are written with non-temporal stores: n shares
+/// of it no longer fit in cache, and skipping the read-for-ownership of every output
+/// line roughly halves the memory traffic.
+const STREAM_MIN: usize = 256 * 1024;
+
 type CoeffStream = ctr::Ctr128BE<aes::Aes256>;
 
 /// One share: a public x coordinate and the polynomial values at x.
@@ -170,6 +175,7 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         Some(CoeffStream::new((&*key).into(), (&iv).into()))
     };
 
+    let stream_out = secret.len() >= STREAM_MIN;
     let chunk = secret.len().min(CHUNK);
     let mut coeffs = Zeroizing::new(vec![0u8; degree * chunk]);
     let mut start = 0;
@@ -186,7 +192,7 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         }
         let s = &secret[start..start + len];
         for (m, out) in muls.iter().zip(outs.iter_mut()) {
-            gf256::horner(backend, m, c, s, &mut out[start..start + len]);
+            gf256::horner(backend, m, c, s, &mut out[start..start + len], stream_out);
         }
         start += len;
     }
@@ -265,11 +271,12 @@ pub(crate) fn combine_with(
     let coeffs = lagrange_at_zero(&xs[..t.k()]);
     let inputs: Vec<&[u8]> = used.iter().map(|s| s.1).collect();
     // Chunked so the k inputs and the output stream through cache together.
+    let stream_out = out.len() >= STREAM_MIN;
     let mut start = 0;
     while start < out.len() {
         let end = (start + 64 * 1024).min(out.len());
         let ins: Vec<&[u8]> = inputs.iter().map(|s| &s[start..end]).collect();
-        gf256::lincomb(backend, &coeffs, &ins, &mut out[start..end]);
+        gf256::lincomb(backend, &coeffs, &ins, &mut out[start..end], stream_out);
         start = end;
     }
     Ok(())

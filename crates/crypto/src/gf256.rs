@@ -229,6 +229,17 @@ fn lincomb_portable(coeffs: &[MulBy], inputs: &[&[u8]], out: &mut [u8], start: u
     }
 }
 
+/// Orders earlier non-temporal stores before anything that follows: call once after
+/// a batch of `stream = true` kernel calls, before handing the output on.
+pub(crate) fn store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: `sfence` is part of SSE, which every x86-64 CPU has; it has no operands.
+    unsafe {
+        std::arch::x86_64::_mm_sfence();
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
@@ -239,6 +250,8 @@ mod avx2 {
     //! With `stream`, stores are non-temporal (`vmovntdq`) on 32-byte aligned
     //! addresses, after one unaligned store covering the unaligned head; outputs are
     //! pure functions of inputs that never alias them, so the overlap is harmless.
+    //! The kernels do not fence (an `sfence` per call stalls until the stores
+    //! drain); callers run [`super::store_fence`] once after a batch.
 
     use super::MulBy;
     use std::arch::x86_64::*;
@@ -297,9 +310,10 @@ mod avx2 {
         _mm256_xor_si256(_mm256_shuffle_epi8(lo, l), _mm256_shuffle_epi8(hi, h))
     }
 
-    /// The offsets to compute: `(first, end)`, where `first` is 0 or the first
-    /// 32-byte aligned offset when streaming (the head is covered by one unaligned
-    /// store at offset 0, done by the caller when `first > 0`).
+    /// The offsets to compute: `(nt, first, end)`, where `first` is 0 or, when
+    /// streaming, the first 32-byte aligned offset (the unaligned head is covered by
+    /// one unaligned store at offset 0 when `first > 0`). A ragged tail after `end`
+    /// is covered by one unaligned store at `len - 32`.
     fn plan(out: &[u8], stream: bool) -> (bool, usize, usize) {
         let len = out.len();
         if len < 32 {
@@ -346,7 +360,6 @@ mod avx2 {
                     _mm256_stream_si256(dst.add(i).cast(), at(i));
                     i += 32;
                 }
-                _mm_sfence();
             }
         } else {
             let mut i = 0;
@@ -356,6 +369,11 @@ mod avx2 {
                 i += 32;
             }
         }
+        if end >= 32 && end < full {
+            // SAFETY: 32 <= full, so [full - 32, full) is in bounds.
+            unsafe { _mm256_storeu_si256(dst.add(full - 32).cast(), at(full - 32)) };
+            return full;
+        }
         end
     }
 
@@ -363,6 +381,8 @@ mod avx2 {
     unsafe fn lincomb(coeffs: &[MulBy], inputs: &[&[u8]], out: &mut [u8], stream: bool) -> usize {
         let mask = _mm256_set1_epi8(0x0f);
         let dst = out.as_mut_ptr();
+        let full = out.len();
+        let single = inputs.len() <= 16;
         let (nt, first, end) = plan(out, stream);
         // Up to 16 coefficient tables live in registers/stack; the usual k is small.
         // More inputs are folded in over several passes (no streaming then).
@@ -390,6 +410,7 @@ mod avx2 {
                 }
                 acc
             };
+            let last_pass = stop == inputs.len();
             if nt {
                 // SAFETY: as in `horner`: aligned in-bounds NT stores after the head.
                 unsafe {
@@ -401,15 +422,20 @@ mod avx2 {
                         _mm256_stream_si256(dst.add(i).cast(), at(i));
                         i += 32;
                     }
-                    _mm_sfence();
                 }
             } else {
                 let mut i = 0;
                 while i < end {
-                    // SAFETY: i + 32 <= end <= full.
+                    // SAFETY: i + 32 <= end <= out.len().
                     unsafe { _mm256_storeu_si256(dst.add(i).cast(), at(i)) };
                     i += 32;
                 }
+            }
+            if single && last_pass && end >= 32 && end < full {
+                // SAFETY: 32 <= full, so [full - 32, full) is in bounds; a single pass
+                // recomputes those bytes from the inputs alone.
+                unsafe { _mm256_storeu_si256(dst.add(full - 32).cast(), at(full - 32)) };
+                return full;
             }
             start = stop;
         }

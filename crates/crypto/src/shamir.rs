@@ -29,8 +29,12 @@ use crate::{Error, Result, Threshold};
 /// directly from the caller's RNG.
 pub const DIRECT_RNG_MAX: usize = 4096;
 
-/// Bytes processed per step: coefficients for one chunk stay in L1 cache.
-const CHUNK: usize = 4096;
+/// Bytes of secret processed per step (at most): long runs per output stream keep
+/// DRAM writes sequential, while the chunk's coefficients stay in L2 cache.
+const CHUNK: usize = 32 * 1024;
+
+/// Cap on the coefficient bytes of one chunk (`(k - 1) * chunk`).
+const COEFF_BUDGET: usize = 128 * 1024;
 
 /// From this secret size on, outputs are written with non-temporal stores: n shares
 /// of it no longer fit in cache, and skipping the read-for-ownership of every output
@@ -176,18 +180,17 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
     };
 
     let stream_out = secret.len() >= STREAM_MIN;
-    let chunk = secret.len().min(CHUNK);
+    let chunk = secret
+        .len()
+        .min(CHUNK)
+        .min((COEFF_BUDGET / degree).max(4096));
     let mut coeffs = Zeroizing::new(vec![0u8; degree * chunk]);
     let mut start = 0;
     while start < secret.len() {
         let len = chunk.min(secret.len() - start);
         let c = &mut coeffs[..degree * len];
         match stream.as_mut() {
-            Some(s) => {
-                // The keystream is XORed onto zeros; clearing costs little next to AES.
-                c.fill(0);
-                s.apply_keystream(c);
-            }
+            Some(s) => s.write_keystream(c),
             None => rng.fill_bytes(c),
         }
         let s = &secret[start..start + len];
@@ -195,6 +198,9 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
             gf256::horner(backend, m, c, s, &mut out[start..start + len], stream_out);
         }
         start += len;
+    }
+    if stream_out {
+        gf256::store_fence();
     }
     Ok(())
 }
@@ -278,6 +284,9 @@ pub(crate) fn combine_with(
         let ins: Vec<&[u8]> = inputs.iter().map(|s| &s[start..end]).collect();
         gf256::lincomb(backend, &coeffs, &ins, &mut out[start..end], stream_out);
         start = end;
+    }
+    if stream_out {
+        gf256::store_fence();
     }
     Ok(())
 }

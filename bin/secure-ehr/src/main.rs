@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod share;
+
 #[derive(Parser)]
 #[command(name = "secure-ehr", version, about)]
 struct Cli {
@@ -10,9 +12,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Split a file into k-of-n verifiable shares, or rebuild it from them.
+    Share {
+        #[command(subcommand)]
+        cmd: share::ShareCmd,
+    },
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Share { cmd } => share::run(cmd),
+    }
 }

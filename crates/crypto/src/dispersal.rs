@@ -331,7 +331,7 @@ fn check_manifest(m: &Manifest) -> Result<Threshold> {
         return Err(Error::Manifest("fragments out of order"));
     }
     let ct_len = usize::try_from(m.ciphertext_len).map_err(|_| Error::Manifest("too large"))?;
-    if ct_len > seal::MAX_RECORD_LEN + seal::TAG_LEN || ct_len < seal::TAG_LEN {
+    if !(seal::TAG_LEN..=seal::MAX_RECORD_LEN + seal::TAG_LEN).contains(&ct_len) {
         return Err(Error::Manifest("ciphertext length out of range"));
     }
     if m.fragment_len != fragment_len(ct_len, t.k()) as u64 {

@@ -153,7 +153,9 @@ pub(crate) fn horner(
     stream: bool,
 ) {
     let len = out.len();
-    assert!(last.len() == len && len > 0 && coeffs.len() % len == 0 && coeffs.len() >= len);
+    assert!(
+        last.len() == len && len > 0 && coeffs.len().is_multiple_of(len) && coeffs.len() >= len
+    );
     let done = match backend {
         #[cfg(target_arch = "x86_64")]
         Backend::Avx2 => avx2::horner_entry(x, coeffs, last, out, stream),

@@ -155,6 +155,9 @@ pub struct FragmentReport {
     pub corrupt: Vec<usize>,
     /// Indices not supplied.
     pub missing: Vec<usize>,
+    /// Indices supplied but not needed, hence not checked (read paths verify only
+    /// until `k` good fragments are found).
+    pub unchecked: Vec<usize>,
 }
 
 /// A record rebuilt by [`open_dispersed`], with the parts that had to be set aside.
@@ -216,11 +219,7 @@ pub fn disperse<R: CryptoRng + ?Sized>(
     buf.reserve_exact(k * frag_len - buf.len());
     buf.extend_from_slice(&tag);
     buf.resize(k * frag_len, 0);
-    let recovery = if n > k {
-        encode_recovery(&buf, k, n - k, frag_len)?
-    } else {
-        Vec::new()
-    };
+    let (recovery, digests) = encode_and_hash(&buf, k, n, frag_len)?;
     let fragments = Fragments {
         originals: buf,
         recovery,
@@ -228,7 +227,6 @@ pub fn disperse<R: CryptoRng + ?Sized>(
         k,
         n,
     };
-    let digests = hash_all(&fragments.iter().collect::<Vec<_>>());
 
     let shares = shamir::split(t, key.as_bytes(), rng)?;
     let key_shares: Vec<KeyShare> = shares
@@ -268,24 +266,44 @@ pub fn disperse<R: CryptoRng + ?Sized>(
     })
 }
 
-/// SHA-256 of every fragment; two threads share the work when there is enough of
-/// it (hashing is the costliest step of dispersal after encryption).
-fn hash_all(fragments: &[&[u8]]) -> Vec<[u8; 32]> {
-    let total: usize = fragments.iter().map(|f| f.len()).sum();
-    if fragments.len() < 2 || total < (1 << 20) {
-        return fragments.iter().map(|f| sha256(f)).collect();
-    }
-    let mid = fragments.len() / 2;
-    let (a, b) = fragments.split_at(mid);
-    std::thread::scope(|s| {
-        let other = s.spawn(|| b.iter().map(|f| sha256(f)).collect::<Vec<_>>());
-        let mut out: Vec<[u8; 32]> = a.iter().map(|f| sha256(f)).collect();
-        // The helper cannot panic; should it have, hash its half here instead.
-        match other.join() {
-            Ok(rest) => out.extend(rest),
-            Err(_) => out.extend(b.iter().map(|f| sha256(f))),
+fn hash_chunks(data: &[u8], frag_len: usize) -> Vec<[u8; 32]> {
+    data.chunks_exact(frag_len).map(sha256).collect()
+}
+
+/// Reed–Solomon recovery fragments plus the SHA-256 of all `n` fragments.
+///
+/// Hashing is the costliest step after encryption, so for large records a helper
+/// thread hashes the originals while this one encodes and hashes the recovery
+/// fragments (on one free core it simply runs after; the result is the same).
+fn encode_and_hash(
+    originals: &[u8],
+    k: usize,
+    n: usize,
+    frag_len: usize,
+) -> Result<(Vec<u8>, Vec<[u8; 32]>)> {
+    let encode = || -> Result<(Vec<u8>, Vec<[u8; 32]>)> {
+        if n == k {
+            return Ok((Vec::new(), Vec::new()));
         }
-        out
+        let recovery = encode_recovery(originals, k, n - k, frag_len)?;
+        let digests = hash_chunks(&recovery, frag_len);
+        Ok((recovery, digests))
+    };
+    if originals.len() < (1 << 20) {
+        let mut digests = hash_chunks(originals, frag_len);
+        let (recovery, rest) = encode()?;
+        digests.extend(rest);
+        return Ok((recovery, digests));
+    }
+    std::thread::scope(|s| {
+        let helper = s.spawn(|| hash_chunks(originals, frag_len));
+        let (recovery, rest) = encode()?;
+        // The helper cannot panic; should it have, hash the originals here instead.
+        let mut digests = helper
+            .join()
+            .unwrap_or_else(|_| hash_chunks(originals, frag_len));
+        digests.extend(rest);
+        Ok((recovery, digests))
     })
 }
 
@@ -370,13 +388,64 @@ pub fn check_fragments(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Resu
     Ok(report)
 }
 
-/// Rebuilds all `k` original fragments from the good ones in `report`.
-fn rebuild_originals(
+/// Checks `batch` fragments against the manifest, two threads sharing the hashing
+/// when there is enough of it.
+fn verify_batch(manifest: &Manifest, fragments: &[Option<&[u8]>], batch: &[usize]) -> Vec<bool> {
+    let check = |i: &usize| fragments[*i].is_some_and(|d| fragment_ok(manifest, *i, d));
+    let bytes = batch.len() as u64 * manifest.fragment_len;
+    if batch.len() < 2 || bytes < (1 << 20) {
+        return batch.iter().map(check).collect();
+    }
+    let (a, b) = batch.split_at(batch.len() / 2);
+    std::thread::scope(|s| {
+        let helper = s.spawn(|| b.iter().map(check).collect::<Vec<_>>());
+        let mut out: Vec<bool> = a.iter().map(check).collect();
+        out.extend(
+            helper
+                .join()
+                .unwrap_or_else(|_| b.iter().map(check).collect()),
+        );
+        out
+    })
+}
+
+/// Verifies supplied fragments, originals first, until `k` good ones are found.
+fn select_good(t: Threshold, manifest: &Manifest, fragments: &[Option<&[u8]>]) -> FragmentReport {
+    let mut report = FragmentReport::default();
+    let mut candidates = Vec::new();
+    for (i, f) in fragments.iter().enumerate() {
+        match f {
+            None => report.missing.push(i),
+            Some(_) => candidates.push(i),
+        }
+    }
+    let mut next = 0;
+    while report.good.len() < t.k() && next < candidates.len() {
+        let want = t.k() - report.good.len();
+        let batch = &candidates[next..(next + want).min(candidates.len())];
+        next += batch.len();
+        for (&i, ok) in batch.iter().zip(verify_batch(manifest, fragments, batch)) {
+            if ok {
+                report.good.push(i);
+            } else {
+                report.corrupt.push(i);
+            }
+        }
+    }
+    report.unchecked = candidates[next..].to_vec();
+    report.good.sort_unstable();
+    report
+}
+
+/// Writes the `k` original fragments back to back into `out` (`k * frag_len`
+/// bytes), decoding the missing ones from the good fragments in `report`.
+fn rebuild_originals_into(
     t: Threshold,
     frag_len: usize,
     fragments: &[Option<&[u8]>],
     report: &FragmentReport,
-) -> Result<Vec<Vec<u8>>> {
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let k = t.k();
     if report.good.len() < k {
         return Err(Error::NotEnoughFragments {
@@ -393,58 +462,67 @@ fn rebuild_originals(
             None
         }
     };
-    let mut originals: Vec<Option<Vec<u8>>> = (0..k).map(|i| good(i).map(<[u8]>::to_vec)).collect();
-    if originals.iter().any(Option::is_none) {
-        let mut dec = ReedSolomonDecoder::new(k, t.n() - k, frag_len).map_err(rs_err)?;
-        for (i, o) in originals.iter().enumerate() {
-            if let Some(o) = o {
-                dec.add_original_shard(i, o).map_err(rs_err)?;
-            }
-        }
-        for i in k..t.n() {
-            if let Some(r) = good(i) {
-                dec.add_recovery_shard(i - k, r).map_err(rs_err)?;
-            }
-        }
-        let result = dec.decode().map_err(rs_err)?;
-        for (i, o) in originals.iter_mut().enumerate() {
-            if o.is_none() {
-                *o = result.restored_original(i).map(<[u8]>::to_vec);
+    out.clear();
+    out.reserve_exact(k * frag_len);
+    let mut lost = Vec::new();
+    for i in 0..k {
+        match good(i) {
+            Some(f) => out.extend_from_slice(f),
+            None => {
+                lost.push(i);
+                out.resize(out.len() + frag_len, 0);
             }
         }
     }
-    originals
-        .into_iter()
-        .map(|o| {
-            o.ok_or(Error::ErasureCode(
-                "decoder did not restore a fragment".into(),
-            ))
-        })
-        .collect()
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let mut dec = ReedSolomonDecoder::new(k, t.n() - k, frag_len).map_err(rs_err)?;
+    for i in 0..k {
+        if let Some(f) = good(i) {
+            dec.add_original_shard(i, f).map_err(rs_err)?;
+        }
+    }
+    for i in k..t.n() {
+        if let Some(r) = good(i) {
+            dec.add_recovery_shard(i - k, r).map_err(rs_err)?;
+        }
+    }
+    let result = dec.decode().map_err(rs_err)?;
+    for i in lost {
+        let restored = result
+            .restored_original(i)
+            .ok_or_else(|| Error::ErasureCode("decoder did not restore a fragment".into()))?;
+        out[i * frag_len..(i + 1) * frag_len].copy_from_slice(restored);
+    }
+    Ok(())
 }
 
-/// Rebuilds the ciphertext from any `k` good fragments; bad ones are skipped and
-/// reported in the returned [`FragmentReport`].
+/// Rebuilds the ciphertext from any `k` good fragments.
+///
+/// Supplied fragments are verified (originals first) only until `k` good ones are
+/// found; corrupt ones are skipped and named in the returned [`FragmentReport`].
 pub fn rebuild_ciphertext(
     manifest: &Manifest,
     fragments: &[Option<&[u8]>],
 ) -> Result<(Sealed, FragmentReport)> {
     let t = check_manifest(manifest)?;
-    let report = check_fragments(manifest, fragments)?;
-    let frag_len = manifest.fragment_len as usize;
-    let ct_len = manifest.ciphertext_len as usize;
-    let mut ct = Vec::with_capacity(ct_len);
-    // Fast path: all originals good, no decoding.
-    if (0..t.k()).all(|i| report.good.contains(&i)) {
-        for f in fragments.iter().take(t.k()).flatten() {
-            ct.extend_from_slice(f);
-        }
-    } else {
-        for o in rebuild_originals(t, frag_len, fragments, &report)? {
-            ct.extend_from_slice(&o);
-        }
+    if fragments.len() != t.n() {
+        return Err(Error::ShareCount {
+            expected: t.n(),
+            got: fragments.len(),
+        });
     }
-    ct.truncate(ct_len);
+    let report = select_good(t, manifest, fragments);
+    let mut ct = Vec::new();
+    rebuild_originals_into(
+        t,
+        manifest.fragment_len as usize,
+        fragments,
+        &report,
+        &mut ct,
+    )?;
+    ct.truncate(manifest.ciphertext_len as usize);
     Ok((
         Sealed {
             nonce: manifest.nonce,
@@ -471,9 +549,10 @@ pub fn repair(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Result<Vec<(u
     if lost.is_empty() {
         return Ok(Vec::new());
     }
-    let originals = rebuild_originals(t, frag_len, fragments, &report)?;
+    let mut originals = Vec::new();
+    rebuild_originals_into(t, frag_len, fragments, &report, &mut originals)?;
     let recovery = if lost.iter().any(|&i| i >= t.k()) {
-        encode_recovery(&originals.concat(), t.k(), t.n() - t.k(), frag_len)?
+        encode_recovery(&originals, t.k(), t.n() - t.k(), frag_len)?
     } else {
         Vec::new()
     };
@@ -481,7 +560,7 @@ pub fn repair(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Result<Vec<(u
     let mut bad = Vec::new();
     for i in lost {
         let data = if i < t.k() {
-            originals[i].clone()
+            originals[i * frag_len..(i + 1) * frag_len].to_vec()
         } else {
             let j = i - t.k();
             recovery[j * frag_len..(j + 1) * frag_len].to_vec()
@@ -534,6 +613,10 @@ pub fn recover_key(manifest: &Manifest, shares: &[KeyShare]) -> Result<(DataKey,
 }
 
 /// The whole read path: key from shares, ciphertext from fragments, then open.
+///
+/// Fragments are verified only until `k` good ones are found (originals first), so
+/// a caller may pass every fragment it has, or fetch `k` and retry with more when
+/// some are reported corrupt.
 pub fn open_dispersed(
     manifest: &Manifest,
     fragments: &[Option<&[u8]>],
@@ -653,6 +736,27 @@ mod tests {
                 Err(Error::Decrypt)
             ));
         }
+    }
+
+    #[test]
+    fn read_path_checks_only_what_it_needs() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let t = Threshold::new(2, 4).unwrap();
+        let d = disperse(t, &ctx(), vec![5u8; 3000], &mut rng).unwrap();
+        let frags = d.fragments.to_vecs();
+        let mut bad = frags[0].clone();
+        bad[10] ^= 1;
+        let mut f = opts(&frags);
+        f[0] = Some(&bad);
+        let (_, report) = rebuild_ciphertext(&d.manifest, &f).unwrap();
+        // 0 and 1 checked first; 0 corrupt, so 2 is checked next; 3 is not needed.
+        assert_eq!(report.good, vec![1, 2]);
+        assert_eq!(report.corrupt, vec![0]);
+        assert_eq!(report.unchecked, vec![3]);
+        // check_fragments checks everything.
+        let full = check_fragments(&d.manifest, &f).unwrap();
+        assert_eq!(full.good, vec![1, 2, 3]);
+        assert!(full.unchecked.is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::dispersal::KeyShare;
 use crate::seal::RecordContext;
 use crate::{Error, Result};
 
@@ -161,6 +162,35 @@ pub fn share_info(ctx: &RecordContext, x: u8) -> Vec<u8> {
     info
 }
 
+/// Wraps key share `share` of the record version `ctx` to one custodian or reader.
+///
+/// The share's x coordinate and the record context go into the HPKE `info`; `aad`
+/// carries whatever the exchange must also bind (e.g. the request's reader, nonce and
+/// expiry).
+pub fn wrap_key_share<R: CryptoRng + ?Sized>(
+    recipient: &PublicKey,
+    ctx: &RecordContext,
+    share: &KeyShare,
+    aad: &[u8],
+    rng: &mut R,
+) -> Result<Wrapped> {
+    wrap(recipient, &share_info(ctx, share.x), aad, &share.share, rng)
+}
+
+/// Unwraps key share `x` of the record version `ctx`; fails opaquely unless it was
+/// wrapped to this key for exactly that share, context and `aad`.
+pub fn unwrap_key_share(
+    recipient: &SecretKey,
+    ctx: &RecordContext,
+    x: u8,
+    aad: &[u8],
+    wrapped: &Wrapped,
+) -> Result<KeyShare> {
+    let plain = unwrap(recipient, &share_info(ctx, x), aad, wrapped)?;
+    let share: [u8; 32] = plain.as_slice().try_into().map_err(|_| Error::Wrap)?;
+    Ok(KeyShare { x, share })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +300,32 @@ mod tests {
         assert!(unwrap(&sk, &share_info(&later, 3), b"req", &w).is_err());
         assert_eq!(format!("{sk:?}"), "SecretKey(<redacted>)");
         assert!(SecretKey::from_bytes(&[0; 5]).is_err());
+    }
+
+    #[test]
+    fn key_share_wrapping_and_serde() {
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        let (sk, pk) = generate_keypair(&mut rng);
+        let ctx = RecordContext {
+            patient: [3; 20],
+            record_id: [4; 32],
+            version: 7,
+        };
+        let t = crate::Threshold::new(2, 3).unwrap();
+        let d = crate::dispersal::disperse(t, &ctx, b"x".to_vec(), &mut rng).unwrap();
+        let share = &d.key_shares[1];
+        let w = wrap_key_share(&pk, &ctx, share, b"reader+nonce", &mut rng).unwrap();
+        // Wrapped shares and manifests travel as JSON (or any serde format).
+        let json = serde_json::to_string(&w).unwrap();
+        let w: Wrapped = serde_json::from_str(&json).unwrap();
+        let back = unwrap_key_share(&sk, &ctx, 2, b"reader+nonce", &w).unwrap();
+        assert!(back == *share);
+        assert!(unwrap_key_share(&sk, &ctx, 3, b"reader+nonce", &w).is_err());
+        assert!(unwrap_key_share(&sk, &ctx, 2, b"other", &w).is_err());
+        let m = serde_json::to_string(&d.manifest).unwrap();
+        assert_eq!(
+            serde_json::from_str::<crate::Manifest>(&m).unwrap(),
+            d.manifest
+        );
     }
 }

@@ -7,10 +7,13 @@ pub mod shamir;
 pub mod share_file;
 pub mod wrap;
 
-pub use dispersal::{Dispersed, FragmentInfo, KeyShare, Manifest};
+pub use dispersal::{
+    Dispersed, FragmentInfo, FragmentReport, Fragments, KeyShare, Manifest, Opened,
+};
 pub use ehr_primitives::Threshold;
 pub use seal::{DataKey, RecordContext, Sealed};
 pub use shamir::Share;
+pub use wrap::{PublicKey, SecretKey, Wrapped};
 
 /// Why a share file or a fragment was set aside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

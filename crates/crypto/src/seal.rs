@@ -10,7 +10,8 @@
 //!
 //! Sealing and opening work in place (detached tag), so peak memory stays near one
 //! copy of the record: [`seal`] takes the plaintext `Vec` and returns it encrypted
-//! with the tag appended (at most one reallocation, below 2x).
+//! with the tag appended (at most one exact reallocation); [`open`] returns the
+//! plaintext in the ciphertext's buffer.
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -174,6 +175,9 @@ pub fn seal<R: CryptoRng + ?Sized>(
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);
     let tag = encrypt_detached(key, &nonce, &ctx.associated_data(), &mut plaintext)?;
+    // Exact growth: at most one reallocation (which a large, mmap-backed buffer
+    // does by remapping, not copying), never a doubled capacity.
+    plaintext.reserve_exact(TAG_LEN);
     plaintext.extend_from_slice(&tag);
     Ok(Sealed {
         nonce,

@@ -339,6 +339,21 @@ mod tests {
         assert!(DataKey::from_slice(&[0; 31]).is_err());
     }
 
+    /// 64 MiB through AES-GCM takes ~25 s in an unoptimised test build; run with
+    /// `cargo test -p ehr-crypto --release -- --ignored`.
+    #[test]
+    #[ignore = "slow in debug builds"]
+    fn largest_record_roundtrips_in_place() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let key = DataKey::generate(&mut rng);
+        let data = vec![0x5au8; MAX_RECORD_LEN];
+        let sealed = seal(&key, &ctx(9), data, &mut rng).unwrap();
+        assert_eq!(sealed.ciphertext.len(), MAX_RECORD_LEN + TAG_LEN);
+        let opened = open(&key, &ctx(9), sealed).unwrap();
+        assert_eq!(opened.len(), MAX_RECORD_LEN);
+        assert!(opened.iter().all(|&b| b == 0x5a));
+    }
+
     #[test]
     fn too_large_is_refused() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);

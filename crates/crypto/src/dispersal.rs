@@ -273,36 +273,50 @@ fn hash_chunks(data: &[u8], frag_len: usize) -> Vec<[u8; 32]> {
 /// Reed–Solomon recovery fragments plus the SHA-256 of all `n` fragments.
 ///
 /// Hashing is the costliest step after encryption, so for large records a helper
-/// thread hashes the originals while this one encodes and hashes the recovery
-/// fragments (on one free core it simply runs after; the result is the same).
+/// thread hashes the originals while this one encodes, then the recovery fragments
+/// are hashed on two threads (with one free core the work simply runs in turn; the
+/// result is the same).
 fn encode_and_hash(
     originals: &[u8],
     k: usize,
     n: usize,
     frag_len: usize,
 ) -> Result<(Vec<u8>, Vec<[u8; 32]>)> {
-    let encode = || -> Result<(Vec<u8>, Vec<[u8; 32]>)> {
-        if n == k {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let recovery = encode_recovery(originals, k, n - k, frag_len)?;
-        let digests = hash_chunks(&recovery, frag_len);
-        Ok((recovery, digests))
-    };
     if originals.len() < (1 << 20) {
         let mut digests = hash_chunks(originals, frag_len);
-        let (recovery, rest) = encode()?;
-        digests.extend(rest);
+        if n == k {
+            return Ok((Vec::new(), digests));
+        }
+        let recovery = encode_recovery(originals, k, n - k, frag_len)?;
+        digests.extend(hash_chunks(&recovery, frag_len));
         return Ok((recovery, digests));
     }
     std::thread::scope(|s| {
         let helper = s.spawn(|| hash_chunks(originals, frag_len));
-        let (recovery, rest) = encode()?;
-        // The helper cannot panic; should it have, hash the originals here instead.
+        if n == k {
+            let digests = helper
+                .join()
+                .unwrap_or_else(|_| hash_chunks(originals, frag_len));
+            return Ok((Vec::new(), digests));
+        }
+        let recovery = encode_recovery(originals, k, n - k, frag_len)?;
+        // The originals' helper is usually done by now: a second helper takes the
+        // later half of the recovery fragments.
+        let (first, second) = recovery.split_at((n - k) / 2 * frag_len);
+        let (first_digests, second_digests) = std::thread::scope(|s2| {
+            let helper2 = s2.spawn(|| hash_chunks(second, frag_len));
+            let done = hash_chunks(first, frag_len);
+            // Helpers cannot panic; should one have, redo its part here.
+            let rest = helper2
+                .join()
+                .unwrap_or_else(|_| hash_chunks(second, frag_len));
+            (done, rest)
+        });
         let mut digests = helper
             .join()
             .unwrap_or_else(|_| hash_chunks(originals, frag_len));
-        digests.extend(rest);
+        digests.extend(first_digests);
+        digests.extend(second_digests);
         Ok((recovery, digests))
     })
 }
@@ -817,11 +831,24 @@ mod tests {
     #[test]
     fn fragment_digest_is_plain_sha256() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let t = Threshold::new(2, 3).unwrap();
-        let d = disperse(t, &ctx(), vec![1u8; 200], &mut rng).unwrap();
-        for (i, f) in d.fragments.iter().enumerate() {
-            let want: [u8; 32] = Sha256::digest(f).into();
-            assert_eq!(d.manifest.fragments[i].sha256, want);
+        // Small records hash on one thread, large ones (>= 1 MiB) on helpers too.
+        for (k, n, size) in [
+            (2, 3, 200),
+            (3, 5, 3 << 20),
+            (2, 5, 3 << 20),
+            (3, 3, 3 << 20),
+        ] {
+            let t = Threshold::new(k, n).unwrap();
+            let data: Vec<u8> = (0..size).map(|i| (i % 249) as u8).collect();
+            let d = disperse(t, &ctx(), data.clone(), &mut rng).unwrap();
+            assert_eq!(d.manifest.fragments.len(), n);
+            for (i, f) in d.fragments.iter().enumerate() {
+                let want: [u8; 32] = Sha256::digest(f).into();
+                assert_eq!(d.manifest.fragments[i].sha256, want, "{k}-of-{n} #{i}");
+            }
+            let all: Vec<Option<&[u8]>> = d.fragments.iter().map(Some).collect();
+            let o = open_dispersed(&d.manifest, &all, &d.key_shares, &ctx()).unwrap();
+            assert!(o.plaintext == data);
         }
     }
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod chain_cmd;
 mod keys;
+mod share;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,11 @@ enum Command {
     },
     /// Deploy a fresh contract and print the gas each operation uses.
     Gas(chain_cmd::GasArgs),
+    /// Split a file into k-of-n verifiable shares, or rebuild it from them.
+    Share {
+        #[command(subcommand)]
+        cmd: share::ShareCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Chain { cmd } => chain_cmd::run(cmd, &cli.data_dir),
         Command::Gas(args) => chain_cmd::gas(args),
+        Command::Share { cmd } => share::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,154 @@
+#![doc = include_str!("../README.md")]
+
+pub mod dispersal;
+pub mod gf256;
+pub mod seal;
+pub mod shamir;
+pub mod share_file;
+pub mod wrap;
+
+pub use dispersal::{
+    Dispersed, FragmentInfo, FragmentReport, Fragments, KeyShare, Manifest, Opened,
+};
+pub use ehr_primitives::Threshold;
+pub use seal::{DataKey, RecordContext, Sealed};
+pub use shamir::Share;
+pub use wrap::{PublicKey, SecretKey, Wrapped};
+
+/// Why a share file or a fragment was set aside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Reject {
+    /// Not a share file of a known format, or truncated.
+    Malformed,
+    /// The header checksum does not match the header.
+    HeaderDigest,
+    /// The payload does not match its SHA-256 digest.
+    PayloadDigest,
+    /// Well-formed, but from another split (or disagrees with the majority).
+    OtherSplit,
+    /// Same share index as an earlier good share.
+    Duplicate,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reject::Malformed => "malformed or truncated",
+            Reject::HeaderDigest => "header checksum mismatch",
+            Reject::PayloadDigest => "share data does not match its SHA-256",
+            Reject::OtherSplit => "belongs to a different split",
+            Reject::Duplicate => "duplicate share index",
+        })
+    }
+}
+
+/// Everything that can go wrong in this crate.
+///
+/// Errors about secret material are deliberately opaque: [`Error::Decrypt`] never says
+/// why decryption failed, and no variant carries key or plaintext bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The threshold is out of range (`2 <= k <= n <= 255`).
+    #[error(transparent)]
+    Threshold(#[from] ehr_primitives::ThresholdError),
+    /// The number of output buffers or x coordinates does not equal `n`.
+    #[error("expected {expected} shares, got {got}")]
+    ShareCount {
+        /// Expected count (`n`).
+        expected: usize,
+        /// Count given.
+        got: usize,
+    },
+    /// A share's x coordinate was zero (that point *is* the secret).
+    #[error("share x coordinate 0 is not allowed")]
+    ZeroX,
+    /// Two shares have the same x coordinate.
+    #[error("duplicate share x coordinate {0}")]
+    DuplicateX(u8),
+    /// Buffers that must have equal lengths do not.
+    #[error("length mismatch: expected {expected} bytes, got {got}")]
+    LengthMismatch {
+        /// Expected length.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
+    /// Fewer shares than the threshold.
+    #[error("not enough shares: {got} given, {needed} needed")]
+    NotEnoughShares {
+        /// Shares given.
+        got: usize,
+        /// Shares needed (`k`).
+        needed: usize,
+    },
+    /// The record is larger than [`seal::MAX_RECORD_LEN`].
+    #[error("record of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Length given.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Authenticated decryption failed (wrong key, wrong context, or tampering).
+    #[error("decryption failed")]
+    Decrypt,
+    /// HPKE key wrapping or unwrapping failed.
+    #[error("key wrapping failed")]
+    Wrap,
+    /// A public or private key had the wrong encoding.
+    #[error("invalid key encoding")]
+    InvalidKey,
+    /// Fragments whose SHA-256 does not match the manifest (indices, 0-based).
+    #[error("corrupt fragments: {0:?}")]
+    CorruptFragments(Vec<usize>),
+    /// Too few good fragments to rebuild.
+    #[error(
+        "not enough good fragments: {good} good, {needed} needed (corrupt: {corrupt:?}, missing: {missing:?})"
+    )]
+    NotEnoughFragments {
+        /// Good fragments available.
+        good: usize,
+        /// Fragments needed (`k`).
+        needed: usize,
+        /// Indices whose hash did not match.
+        corrupt: Vec<usize>,
+        /// Indices not supplied.
+        missing: Vec<usize>,
+    },
+    /// Key shares that do not match their digests in the manifest (x coordinates).
+    #[error("corrupt key shares (x coordinates): {0:?}")]
+    CorruptKeyShares(Vec<u8>),
+    /// Too few good key shares to rebuild the data key.
+    #[error("not enough good key shares: {good} good, {needed} needed (corrupt x: {corrupt:?})")]
+    NotEnoughKeyShares {
+        /// Good key shares available.
+        good: usize,
+        /// Shares needed (`k`).
+        needed: usize,
+        /// x coordinates whose digest did not match.
+        corrupt: Vec<u8>,
+    },
+    /// The manifest is inconsistent (bad sizes, counts or version).
+    #[error("invalid manifest: {0}")]
+    Manifest(&'static str),
+    /// Too few good share files; every rejected file is listed (input positions).
+    #[error("not enough good shares: {good} good, {needed} needed")]
+    NotEnoughGoodShares {
+        /// Good shares found.
+        good: usize,
+        /// Shares needed (`k`); 0 if no well-formed share said.
+        needed: usize,
+        /// Rejected inputs: (position in the input list, reason).
+        rejected: Vec<(usize, Reject)>,
+    },
+    /// The rebuilt secret does not match its embedded checksum.
+    #[error("rebuilt secret failed its integrity check")]
+    Integrity,
+    /// The erasure coder refused its input.
+    #[error("erasure coding failed: {0}")]
+    ErasureCode(String),
+}
+
+/// This crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,6 +3,8 @@
 //! `dag/import` and `dag/export`. Bytes coming back from the node are re-hashed like any
 //! other store's: a misbehaving node cannot hand us wrong bytes.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use cid::Cid;
 use reqwest::multipart::{Form, Part};
@@ -16,6 +18,7 @@ use crate::{BlobStore, Error, Result};
 pub struct KuboStore {
     base: String,
     client: reqwest::Client,
+    lookup_timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +50,26 @@ impl KuboStore {
             });
         }
         let client = reqwest::Client::builder().no_proxy().build()?;
-        Ok(KuboStore { base, client })
+        Ok(KuboStore {
+            base,
+            client,
+            lookup_timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// How long `get`/`has` let the node look for a block before calling it missing
+    /// (default 10 s). Kubo answers at once for a block it lacks when offline; js-ipfs and
+    /// online nodes keep asking peers, so the wait needs a bound.
+    pub fn with_lookup_timeout(mut self, timeout: Duration) -> Self {
+        self.lookup_timeout = timeout;
+        self
+    }
+
+    fn timeout_param(&self) -> (&'static str, String) {
+        (
+            "timeout",
+            format!("{}ms", self.lookup_timeout.as_millis().max(1)),
+        )
     }
 
     /// The API URL this client talks to.
@@ -156,9 +178,12 @@ fn kubo_err(endpoint: &str, message: impl Into<String>) -> Error {
 }
 
 /// Nodes say "not found" in several ways (Kubo: "block was not found locally (offline)",
-/// js-ipfs: "Not Found").
+/// js-ipfs: "Not Found"); a lookup that ran out of time found nothing either.
 fn is_not_found(e: &Error) -> bool {
-    matches!(e, Error::Kubo { message, .. } if message.to_lowercase().contains("not found"))
+    matches!(e, Error::Kubo { message, .. }
+        if ["not found", "timed out", "deadline exceeded"]
+            .iter()
+            .any(|m| message.to_lowercase().contains(m)))
 }
 
 fn codec_name(cid: &Cid) -> Result<&'static str> {
@@ -200,7 +225,11 @@ impl BlobStore for KuboStore {
     async fn get(&self, cid: &Cid) -> Result<Vec<u8>> {
         check_supported(cid)?;
         let data = match self
-            .call("/api/v0/block/get", &[("arg", cid.to_string())], None)
+            .call(
+                "/api/v0/block/get",
+                &[("arg", cid.to_string()), self.timeout_param()],
+                None,
+            )
             .await
         {
             Ok(resp) => resp.bytes().await?.to_vec(),
@@ -213,7 +242,15 @@ impl BlobStore for KuboStore {
 
     async fn has(&self, cid: &Cid) -> Result<bool> {
         match self
-            .call("/api/v0/block/stat", &[("arg", cid.to_string())], None)
+            .call(
+                "/api/v0/block/stat",
+                &[
+                    ("arg", cid.to_string()),
+                    ("offline", "true".into()),
+                    self.timeout_param(),
+                ],
+                None,
+            )
             .await
         {
             Ok(_) => Ok(true),

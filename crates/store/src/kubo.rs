@@ -90,7 +90,10 @@ impl KuboStore {
         let url = format!("{}{endpoint}?{}", self.base, params.join("&"));
         let mut req = self.client.post(url);
         if let Some(bytes) = file {
-            let part = Part::bytes(bytes).file_name("data");
+            // js-ipfs refuses parts without a content type; Kubo does not mind one.
+            let part = Part::bytes(bytes)
+                .file_name("data")
+                .mime_str("application/octet-stream")?;
             req = req.multipart(Form::new().part("file", part));
         }
         let resp = req.send().await?;

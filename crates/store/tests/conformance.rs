@@ -93,7 +93,8 @@ fn malformed_cids_and_unknown_codecs_or_hashes_are_clear_errors() {
         assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
     }
     // dag-json (0x0129) is a valid CID but not a codec we store.
-    let err = ehr_store::parse_cid("baguqeeraovr4gpt7zwh4scf2t4rnunkobrzqjiiebv7rtxnzx5zgbs3biwxq").unwrap_err();
+    let err = ehr_store::parse_cid("baguqeeraovr4gpt7zwh4scf2t4rnunkobrzqjiiebv7rtxnzx5zgbs3biwxq")
+        .unwrap_err();
     assert!(matches!(err, Error::UnsupportedCodec { .. }), "{err}");
     // identity multihash (0x00) is not verifiable here.
     let err = ehr_store::parse_cid("bafkqaaa").unwrap_err();

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod store_cmd;
+
 #[derive(Parser)]
 #[command(name = "secure-ehr", version, about)]
 struct Cli {
@@ -10,9 +12,14 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    #[command(flatten)]
+    Store(store_cmd::StoreCommand),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Store(cmd) => store_cmd::run(cmd),
+    }
 }

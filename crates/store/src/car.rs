@@ -185,7 +185,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
         let block = store.get(&cid).await?;
         if cid.codec() == DAG_PB {
             let node = pb::decode_node(&block).map_err(|reason| Error::Malformed {
-                cid,
+                cid: Box::new(cid),
                 what: "dag-pb",
                 reason,
             })?;

@@ -46,13 +46,13 @@ pub fn parse_cid(s: &str) -> Result<Cid> {
 pub fn check_supported(cid: &Cid) -> Result<()> {
     if !SUPPORTED_CODECS.contains(&cid.codec()) {
         return Err(Error::UnsupportedCodec {
-            cid: *cid,
+            cid: Box::new(*cid),
             code: cid.codec(),
         });
     }
     if Code::try_from(cid.hash().code()).is_err() {
         return Err(Error::UnsupportedHash {
-            cid: *cid,
+            cid: Box::new(*cid),
             code: cid.hash().code(),
         });
     }
@@ -67,7 +67,7 @@ pub fn verify(cid: &Cid, data: &[u8], location: Option<&dyn std::fmt::Display>) 
         Sha256::digest(data).as_slice() == mh.digest()
     } else {
         let code = Code::try_from(mh.code()).map_err(|_| Error::UnsupportedHash {
-            cid: *cid,
+            cid: Box::new(*cid),
             code: mh.code(),
         })?;
         // Truncated digests are refused: an empty one would "verify" anything.
@@ -77,7 +77,7 @@ pub fn verify(cid: &Cid, data: &[u8], location: Option<&dyn std::fmt::Display>) 
         Ok(())
     } else {
         Err(Error::HashMismatch {
-            cid: *cid,
+            cid: Box::new(*cid),
             location: location.map(|l| l.to_string()),
         })
     }

@@ -20,7 +20,7 @@ pub enum Error {
     #[error("CID {cid}: unsupported hash function 0x{code:x}")]
     UnsupportedHash {
         /// The offending CID.
-        cid: Cid,
+        cid: Box<Cid>,
         /// Its multihash code.
         code: u64,
     },
@@ -28,7 +28,7 @@ pub enum Error {
     #[error("CID {cid}: unsupported codec 0x{code:x}")]
     UnsupportedCodec {
         /// The offending CID.
-        cid: Cid,
+        cid: Box<Cid>,
         /// Its multicodec code.
         code: u64,
     },
@@ -36,13 +36,13 @@ pub enum Error {
     #[error("block {cid} not found")]
     NotFound {
         /// The missing block.
-        cid: Cid,
+        cid: Box<Cid>,
     },
     /// Bytes do not hash to the CID they were offered or stored under.
     #[error("block {cid}: content does not match its CID{}", .location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default())]
     HashMismatch {
         /// The CID the bytes claimed to be.
-        cid: Cid,
+        cid: Box<Cid>,
         /// Where the bytes came from (a file path, a URL), if known.
         location: Option<String>,
     },
@@ -50,7 +50,7 @@ pub enum Error {
     #[error("block {cid}: malformed {what}: {reason}")]
     Malformed {
         /// The block.
-        cid: Cid,
+        cid: Box<Cid>,
         /// Which format ("dag-pb", "UnixFS").
         what: &'static str,
         /// What was wrong.

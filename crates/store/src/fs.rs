@@ -62,10 +62,8 @@ impl FsStore {
         let path = self.path_of(cid);
         // Idempotent: a present file of the right length is the same block (hash-addressed);
         // a wrong-length one (torn by an outside hand) is replaced.
-        if let Ok(meta) = fs::metadata(&path) {
-            if meta.len() == data.len() as u64 {
-                return Ok(());
-            }
+        if fs::metadata(&path).is_ok_and(|m| m.len() == data.len() as u64) {
+            return Ok(());
         }
         let dir = path.parent().expect("block path has a shard directory");
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -93,7 +91,11 @@ impl FsStore {
         let path = self.path_of(cid);
         let data = match fs::read(&path) {
             Ok(d) => d,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::NotFound { cid: *cid }),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    cid: Box::new(*cid),
+                });
+            }
             Err(e) => return Err(Error::io(&path, e)),
         };
         verify(cid, &data, Some(&path.display()))?;

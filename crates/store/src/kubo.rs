@@ -194,7 +194,10 @@ fn codec_name(cid: &Cid) -> Result<&'static str> {
         RAW => Ok("raw"),
         DAG_PB => Ok("dag-pb"),
         DAG_CBOR => Ok("dag-cbor"),
-        code => Err(Error::UnsupportedCodec { cid: *cid, code }),
+        code => Err(Error::UnsupportedCodec {
+            cid: Box::new(*cid),
+            code,
+        }),
     }
 }
 
@@ -236,7 +239,11 @@ impl BlobStore for KuboStore {
             .await
         {
             Ok(resp) => resp.bytes().await?.to_vec(),
-            Err(e) if is_not_found(&e) => return Err(Error::NotFound { cid: *cid }),
+            Err(e) if is_not_found(&e) => {
+                return Err(Error::NotFound {
+                    cid: Box::new(*cid),
+                });
+            }
             Err(e) => return Err(e),
         };
         verify(cid, &data, Some(&self.base))?;

@@ -57,7 +57,9 @@ impl BlobStore for MemoryStore {
             .lock()
             .get(&cid.hash().to_bytes())
             .cloned()
-            .ok_or(Error::NotFound { cid: *cid })?;
+            .ok_or(Error::NotFound {
+                cid: Box::new(*cid),
+            })?;
         verify(cid, &data, Some(&"memory store"))?;
         Ok(data)
     }

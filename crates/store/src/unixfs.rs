@@ -283,7 +283,11 @@ pub async fn cat<W: AsyncWrite + Unpin>(
                 written += block.len() as u64;
             }
             DAG_PB => {
-                let malformed = |what, reason| Error::Malformed { cid, what, reason };
+                let malformed = |what, reason| Error::Malformed {
+                    cid: Box::new(cid),
+                    what,
+                    reason,
+                };
                 let node = pb::decode_node(&block).map_err(|r| malformed("dag-pb", r))?;
                 let data = node
                     .data
@@ -301,7 +305,12 @@ pub async fn cat<W: AsyncWrite + Unpin>(
                 }
                 stack.extend(node.links.iter().rev());
             }
-            code => return Err(Error::UnsupportedCodec { cid, code }),
+            code => {
+                return Err(Error::UnsupportedCodec {
+                    cid: Box::new(cid),
+                    code,
+                });
+            }
         }
     }
     out.flush().await?;

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 /// Where blocks live.
 #[derive(Args, Debug, Clone)]
 pub struct StoreOpts {
-    /// Block store: `fs` (blocks under <data-dir>/blocks) or `kubo:http://127.0.0.1:5001`
+    /// Block store: `fs` (blocks under DATA_DIR/blocks) or `kubo:http://127.0.0.1:5001`
     /// (an IPFS node's RPC API).
     #[arg(long, env = "SECURE_EHR_STORE", default_value = "fs")]
     pub store: String,

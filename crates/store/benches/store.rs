@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ehr_store::testing::test_bytes;
-use ehr_store::{BlobStore, FsStore, Profile, cid_of, raw_cid};
+use ehr_store::{BlobStore, FsStore, Profile, cid_of, cid_of_bytes, raw_cid};
 use sha2::{Digest, Sha256};
 
 fn cid_vs_sha256(c: &mut Criterion) {
@@ -22,6 +22,12 @@ fn cid_vs_sha256(c: &mut Criterion) {
     });
     g.bench_function("cid_v0", |b| {
         b.iter(|| cid_of(black_box(&data[..]), Profile::KuboV0).unwrap())
+    });
+    g.bench_function("cid_v1_in_place", |b| {
+        b.iter(|| cid_of_bytes(black_box(&data[..]), Profile::KuboV1))
+    });
+    g.bench_function("cid_v0_in_place", |b| {
+        b.iter(|| cid_of_bytes(black_box(&data[..]), Profile::KuboV0))
     });
     g.finish();
 }

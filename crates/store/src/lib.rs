@@ -35,4 +35,4 @@ pub use fs::FsStore;
 pub use kubo::KuboStore;
 pub use memory::MemoryStore;
 pub use store::BlobStore;
-pub use unixfs::{Profile, add, cat, cid_of, import};
+pub use unixfs::{Profile, add, cat, cid_of, cid_of_bytes, import};

@@ -54,13 +54,11 @@ pub struct FileLink {
     pub filesize: u64,
 }
 
-/// UnixFS `Data` of a file node: `Type=File`, optional `Data`, `filesize`, `blocksizes`.
-fn unixfs_file(data: Option<&[u8]>, filesize: u64, blocksizes: &[u64]) -> Vec<u8> {
-    let mut u = Vec::with_capacity(data.map_or(0, <[u8]>::len) + 16 + 4 * blocksizes.len());
+/// UnixFS `Data` of a file node without inline data: `Type=File`, `filesize`, `blocksizes`.
+/// (Leaves with data are framed by [`leaf_frame`].)
+fn unixfs_file(filesize: u64, blocksizes: &[u64]) -> Vec<u8> {
+    let mut u = Vec::with_capacity(16 + 4 * blocksizes.len());
     put_varint_field(&mut u, 1, UNIXFS_FILE);
-    if let Some(d) = data {
-        put_bytes_field(&mut u, 2, d);
-    }
     put_varint_field(&mut u, 3, filesize);
     for &b in blocksizes {
         put_varint_field(&mut u, 4, b);
@@ -68,12 +66,41 @@ fn unixfs_file(data: Option<&[u8]>, filesize: u64, blocksizes: &[u64]) -> Vec<u8
     u
 }
 
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The bytes around the data of a dag-pb leaf of `len` file bytes: the leaf is
+/// `prefix ‖ data ‖ suffix`. Lets the hash-only path hash a leaf without building it.
+pub fn leaf_frame(len: usize) -> (Vec<u8>, Vec<u8>) {
+    let len = len as u64;
+    // UnixFS: Type=File, Data=<len bytes>, filesize=len.
+    let unixfs_len = 2 + 1 + varint_len(len) as u64 + len + 1 + varint_len(len) as u64;
+    let mut prefix = Vec::with_capacity(16);
+    put_varint(&mut prefix, (1 << 3) | 2);
+    put_varint(&mut prefix, unixfs_len);
+    put_varint_field(&mut prefix, 1, UNIXFS_FILE);
+    put_varint(&mut prefix, (2 << 3) | 2);
+    put_varint(&mut prefix, len);
+    let mut suffix = Vec::with_capacity(8);
+    put_varint_field(&mut suffix, 3, len);
+    (prefix, suffix)
+}
+
 /// A dag-pb leaf holding `data` (CIDv0 profile); `None` gives the empty file node.
 pub fn encode_leaf(data: Option<&[u8]>) -> Vec<u8> {
-    let u = unixfs_file(data, data.map_or(0, <[u8]>::len) as u64, &[]);
-    let mut node = Vec::with_capacity(u.len() + 6);
-    put_bytes_field(&mut node, 1, &u);
-    node
+    match data {
+        Some(d) => {
+            let (prefix, suffix) = leaf_frame(d.len());
+            [&prefix[..], d, &suffix[..]].concat()
+        }
+        None => {
+            let u = unixfs_file(0, &[]);
+            let mut node = Vec::with_capacity(u.len() + 2);
+            put_bytes_field(&mut node, 1, &u);
+            node
+        }
+    }
 }
 
 /// An internal file node over `links` (dag-pb: links first, then data).
@@ -88,7 +115,7 @@ pub fn encode_file_node(links: &[FileLink]) -> Vec<u8> {
         put_bytes_field(&mut node, 2, &link);
     }
     let sizes: Vec<u64> = links.iter().map(|l| l.filesize).collect();
-    let u = unixfs_file(None, sizes.iter().sum(), &sizes);
+    let u = unixfs_file(sizes.iter().sum(), &sizes);
     put_bytes_field(&mut node, 1, &u);
     node
 }

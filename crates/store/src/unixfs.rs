@@ -59,7 +59,10 @@ impl Profile {
     }
 
     fn dag_pb_cid(self, block: &[u8]) -> Cid {
-        let mh = sha256_multihash(block);
+        self.dag_pb_cid_of(sha256_multihash(block))
+    }
+
+    fn dag_pb_cid_of(self, mh: cid::multihash::Multihash<64>) -> Cid {
         if self.cid_version() == 0 {
             Cid::new_v0(mh).expect("sha2-256 multihash is a valid CIDv0")
         } else {
@@ -76,6 +79,8 @@ pub struct Importer {
     /// `levels[0]` holds leaf links, `levels[i]` links to nodes of depth `i`.
     levels: Vec<Vec<FileLink>>,
     chunks: u64,
+    /// Whether leaf blocks are built and passed to the sink (false: only hashed).
+    emit_leaves: bool,
 }
 
 impl Importer {
@@ -85,6 +90,16 @@ impl Importer {
             profile,
             levels: vec![Vec::new()],
             chunks: 0,
+            emit_leaves: true,
+        }
+    }
+
+    /// A builder that only computes CIDs (`ipfs add --only-hash`): leaves are hashed in
+    /// place and never built or passed to the sink; internal nodes and the root still are.
+    pub fn hash_only(profile: Profile) -> Self {
+        Importer {
+            emit_leaves: false,
+            ..Importer::new(profile)
         }
     }
 
@@ -100,19 +115,35 @@ impl Importer {
             let mh =
                 cid::multihash::Multihash::wrap(SHA2_256, &digest).expect("32-byte digest fits");
             let cid = Cid::new_v1(RAW, mh);
-            sink(&cid, chunk)?;
+            if self.emit_leaves {
+                sink(&cid, chunk)?;
+            }
             FileLink {
                 cid,
                 tsize: chunk.len() as u64,
                 filesize: chunk.len() as u64,
             }
-        } else {
+        } else if self.emit_leaves {
             let block = pb::encode_leaf(Some(chunk));
             let cid = self.profile.dag_pb_cid(&block);
             sink(&cid, &block)?;
             FileLink {
                 cid,
                 tsize: block.len() as u64,
+                filesize: chunk.len() as u64,
+            }
+        } else {
+            // Hash prefix ‖ chunk ‖ suffix without copying the chunk into a block.
+            let (prefix, suffix) = pb::leaf_frame(chunk.len());
+            let mut h = Sha256::new();
+            h.update(&prefix);
+            h.update(chunk);
+            h.update(&suffix);
+            let mh = cid::multihash::Multihash::wrap(SHA2_256, &h.finalize())
+                .expect("32-byte digest fits");
+            FileLink {
+                cid: self.profile.dag_pb_cid_of(mh),
+                tsize: (prefix.len() + chunk.len() + suffix.len()) as u64,
                 filesize: chunk.len() as u64,
             }
         };
@@ -200,11 +231,19 @@ fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> std::io::Resul
 /// Imports everything `reader` yields as a UnixFS file, passing each block to `sink`;
 /// returns the root CID (the one `ipfs add` prints).
 pub fn import<R: Read>(
-    mut reader: R,
+    reader: R,
     profile: Profile,
+    sink: impl FnMut(&Cid, &[u8]) -> Result<()>,
+) -> Result<Cid> {
+    import_with(Importer::new(profile), reader, sink)
+}
+
+fn import_with<R: Read>(
+    mut importer: Importer,
+    mut reader: R,
     mut sink: impl FnMut(&Cid, &[u8]) -> Result<()>,
 ) -> Result<Cid> {
-    let mut importer = Importer::new(profile);
+    let profile = importer.profile;
     let mut buf = vec![0u8; profile.chunk_size()];
     loop {
         let n = read_full(&mut reader, &mut buf)?;
@@ -221,7 +260,25 @@ pub fn import<R: Read>(
 
 /// The CID `ipfs add --only-hash` prints for the bytes of `reader`.
 pub fn cid_of<R: Read>(reader: R, profile: Profile) -> Result<Cid> {
-    import(reader, profile, |_, _| Ok(()))
+    import_with(Importer::hash_only(profile), reader, |_, _| Ok(()))
+}
+
+/// The CID `ipfs add --only-hash` prints for `data`, hashing the chunks in place (no copy).
+pub fn cid_of_bytes(data: &[u8], profile: Profile) -> Cid {
+    fn ignore(_: &Cid, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    let mut importer = Importer::hash_only(profile);
+    for chunk in data.chunks(profile.chunk_size()) {
+        // The sink never fails, so neither can the importer.
+        if let Err(e) = importer.push_chunk(chunk, &mut ignore) {
+            unreachable!("hashing cannot fail: {e}");
+        }
+    }
+    match importer.finish(&mut ignore) {
+        Ok(cid) => cid,
+        Err(e) => unreachable!("hashing cannot fail: {e}"),
+    }
 }
 
 /// Imports a file into `store` and returns its root CID.

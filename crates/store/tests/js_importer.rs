@@ -35,6 +35,14 @@ fn compare(sizes: &[usize], seed: u64) {
             let file = std::fs::File::open(path).expect("open");
             let ours = ehr_store::cid_of(std::io::BufReader::new(file), profile).expect("cid_of");
             assert_eq!(&ours.to_string(), want, "{size} B, {profile:?}");
+            let data = std::fs::read(path).expect("read");
+            assert_eq!(
+                ehr_store::cid_of_bytes(&data, profile),
+                ours,
+                "{size} B in place"
+            );
+            let emitted = ehr_store::import(&data[..], profile, |_, _| Ok(())).expect("import");
+            assert_eq!(emitted, ours, "{size} B with blocks");
         }
     }
 }

@@ -39,6 +39,10 @@ fn every_vector_row_matches_for_every_profile() {
         ] {
             let got = cid_of(&data[..], profile).expect("cid_of");
             assert_eq!(got.to_string(), want, "{name} ({len} B) {profile:?}");
+            assert_eq!(ehr_store::cid_of_bytes(&data, profile), got);
+            // The importer that emits blocks agrees with the hash-only paths.
+            let emitted = import(&data[..], profile, |_, _| Ok(())).expect("import");
+            assert_eq!(emitted, got);
         }
     }
 }

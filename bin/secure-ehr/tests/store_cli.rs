@@ -2,6 +2,9 @@
 //! known-answer vectors, `add`/`cat` and `car export`/`car import` round trips on the fs
 //! store, and clear errors (naming the CID or file) for bad input.
 
+#[path = "../../../crates/store/tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -180,4 +183,40 @@ fn bad_input_gives_clear_errors_and_leaves_nothing_behind() {
     let (err, _) = fails(&dst, &["car", "import", car_path.to_str().unwrap()]);
     assert!(err.contains("t.car") && err.contains("truncated"), "{err}");
     assert_eq!(block_files(&dst.join("blocks")), 0);
+}
+
+#[test]
+fn add_cat_and_car_export_against_an_ipfs_node() {
+    let node = common::IpfsNode::start();
+    let store = format!("kubo:{}", node.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = pattern(2 * 256 * 1024 + 3);
+    let file = d.join("r.bin");
+    std::fs::write(&file, &data).unwrap();
+    let f = file.to_str().unwrap();
+
+    let cid = ok_line(d, &["add", f, "--store", &store]);
+    assert_eq!(cid, ok_line(d, &["cid", f]));
+    assert!(ok(d, &["cat", &cid, "--store", &store]) == data);
+    let out = bin(d)
+        .args(["cat", &cid])
+        .env("SECURE_EHR_STORE", &store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout == data,
+        "store from the environment"
+    );
+
+    // Exported from the node, imported into the fs store.
+    let car = ok(d, &["car", "export", &cid, "--store", &store]);
+    let car_path = d.join("r.car");
+    std::fs::write(&car_path, &car).unwrap();
+    assert_eq!(
+        ok_line(d, &["car", "import", car_path.to_str().unwrap()]),
+        cid
+    );
+    assert!(ok(d, &["cat", &cid]) == data);
+    assert!(!d.join("blocks").read_dir().unwrap().next().is_none());
 }

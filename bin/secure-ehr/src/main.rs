@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod chain_cmd;
 mod keys;
 mod share;
+mod store_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +44,8 @@ enum Command {
         #[command(subcommand)]
         cmd: share::ShareCmd,
     },
+    #[command(flatten)]
+    Store(store_cmd::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Chain { cmd } => chain_cmd::run(cmd, &cli.data_dir),
         Command::Gas(args) => chain_cmd::gas(args),
         Command::Share { cmd } => share::run(cmd),
+        Command::Store(cmd) => store_cmd::run(cmd, &cli.data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

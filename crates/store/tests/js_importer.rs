@@ -1,0 +1,66 @@
+//! Our importer against an independent one (npm ipfs-unixfs-importer@17, configured as
+//! `ipfs add` / `ipfs add --cid-version=1` / unixfs-v1-2025): the same root CID for every
+//! interesting size and for random sizes and contents.
+
+mod common;
+
+use ehr_store::Profile;
+use ehr_store::testing::{CHUNK, INTERESTING_SIZES, test_bytes};
+
+fn compare(sizes: &[usize], seed: u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let path = dir.path().join(format!("f{i}-{size}.bin"));
+        std::fs::write(&path, test_bytes(size, seed + i as u64)).expect("write");
+        files.push(path);
+    }
+    let args: Vec<&str> = files
+        .iter()
+        .map(|p| p.to_str().expect("utf-8 path"))
+        .collect();
+    for (profile, name) in [
+        (Profile::KuboV1, "v1"),
+        (Profile::KuboV0, "v0"),
+        (Profile::V1_2025, "v1_2025"),
+    ] {
+        let mut cmd = vec![name];
+        cmd.extend(args.iter().copied());
+        let theirs: Vec<String> = common::node("unixfs-cid.mjs", &cmd)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(theirs.len(), files.len());
+        for ((path, size), want) in files.iter().zip(sizes).zip(&theirs) {
+            let file = std::fs::File::open(path).expect("open");
+            let ours = ehr_store::cid_of(std::io::BufReader::new(file), profile).expect("cid_of");
+            assert_eq!(&ours.to_string(), want, "{size} B, {profile:?}");
+            let data = std::fs::read(path).expect("read");
+            assert_eq!(
+                ehr_store::cid_of_bytes(&data, profile),
+                ours,
+                "{size} B in place"
+            );
+            let emitted = ehr_store::import(&data[..], profile, |_, _| Ok(())).expect("import");
+            assert_eq!(emitted, ours, "{size} B with blocks");
+        }
+    }
+}
+
+#[test]
+fn interesting_sizes_match_ipfs_unixfs_importer() {
+    compare(INTERESTING_SIZES, 10);
+}
+
+#[test]
+fn random_sizes_match_ipfs_unixfs_importer() {
+    // Sizes drawn from the same deterministic generator: up to 6 MiB, plus the
+    // 1 MiB-chunk boundaries of unixfs-v1-2025.
+    let raw = test_bytes(8 * 4, 99);
+    let mut sizes: Vec<usize> = raw
+        .chunks(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize % (6 << 20))
+        .collect();
+    sizes.extend([4 * CHUNK - 1, 4 * CHUNK, 4 * CHUNK + 1]);
+    compare(&sizes, 500);
+}

@@ -1,0 +1,75 @@
+//! The Kubo RPC backend against a real IPFS node (js-ipfs in process, started by the test
+//! on a free loopback port, repo in a temp dir): the conformance suite, and cross-checks of
+//! our importer and CAR code with the node's own `add`, `cat`, `dag/export`, `dag/import`.
+
+mod common;
+
+use std::time::Duration;
+
+use ehr_store::testing::{CHUNK, conformance, test_bytes};
+use ehr_store::{BlobStore, KuboStore, MemoryStore, Profile, car, cid_of};
+
+fn store(node: &common::IpfsNode) -> KuboStore {
+    KuboStore::new(&node.url)
+        .unwrap()
+        .with_lookup_timeout(Duration::from_millis(500))
+}
+
+#[tokio::test]
+async fn kubo_store_against_a_real_ipfs_node() {
+    let node = common::IpfsNode::start();
+    let kubo = store(&node);
+
+    // The conformance suite, with files up to 2 levels of links… of modest size over HTTP.
+    conformance(&kubo, 3 * CHUNK + 1).await;
+
+    // The node's `ipfs add` agrees with our importer, and `cat` gives the bytes back.
+    for (i, size) in [0, 1, CHUNK, CHUNK + 1, 5 * CHUNK + 7]
+        .into_iter()
+        .enumerate()
+    {
+        let data = test_bytes(size, 40 + i as u64);
+        for (version, profile) in [(1, Profile::KuboV1), (0, Profile::KuboV0)] {
+            let theirs = kubo.add(data.clone(), version).await.unwrap();
+            let ours = cid_of(&data[..], profile).unwrap();
+            assert_eq!(theirs.to_string(), ours.to_string(), "{size} B v{version}");
+            assert_eq!(kubo.cat(&ours).await.unwrap(), data);
+            let mut out = Vec::new();
+            ehr_store::cat(&kubo, &ours, &mut out).await.unwrap();
+            assert!(out == data, "verified cat over the node, {size} B");
+        }
+    }
+
+    // dag/export from the node reads and verifies with our CAR reader…
+    let data = test_bytes(3 * CHUNK + 3, 77);
+    let root = kubo.add(data.clone(), 1).await.unwrap();
+    let exported = kubo.dag_export(&root).await.unwrap();
+    let mem = MemoryStore::new();
+    let roots = car::import(&mut &exported[..], &mem).await.unwrap();
+    assert_eq!(roots, vec![root]);
+    let mut out = Vec::new();
+    ehr_store::cat(&mem, &root, &mut out).await.unwrap();
+    assert!(out == data);
+
+    // …and a CAR we write imports into the node, which then serves the file.
+    let data = test_bytes(2 * CHUNK + 9, 78);
+    let mem = MemoryStore::new();
+    let root = ehr_store::add(&mem, &data[..], Profile::KuboV1)
+        .await
+        .unwrap();
+    let mut ours = Vec::new();
+    car::export(&mem, &root, &mut ours).await.unwrap();
+    kubo.dag_import(ours).await.unwrap();
+    assert!(kubo.has(&root).await.unwrap());
+    assert_eq!(kubo.cat(&root).await.unwrap(), data);
+    kubo.pin(&root).await.unwrap();
+}
+
+#[tokio::test]
+async fn kubo_store_reports_an_unreachable_node() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let kubo = KuboStore::new("http://127.0.0.1:9").unwrap();
+    let err = kubo.get(&ehr_store::raw_cid(b"x")).await.unwrap_err();
+    assert!(matches!(err, ehr_store::Error::Http(_)), "{err}");
+    assert!(KuboStore::new("127.0.0.1:5001").is_err(), "scheme required");
+}

@@ -66,7 +66,7 @@ impl ScryptParams {
         p: 6,
     };
 
-    fn to_scrypt(self) -> Result<scrypt::Params> {
+    pub(crate) fn to_scrypt(self) -> Result<scrypt::Params> {
         // In u128 so that no r and log_n can overflow it.
         let memory = (128 * u128::from(self.r)) << self.log_n.min(64);
         if self.log_n == 0

@@ -97,7 +97,7 @@ fn the_readme_example_parses() {
     let readme = include_str!("../../README.md");
     let start = readme.find("```json\n").expect("README has a JSON example") + 8;
     let end = start + readme[start..].find("```").unwrap();
-    let b = parse_at(readme[start..end].as_bytes(), TODAY).unwrap();
+    let b = parse_at(&readme.as_bytes()[start..end], TODAY).unwrap();
     assert_eq!(b.conditions().count(), 1);
 }
 

@@ -404,8 +404,14 @@ impl AccountStore {
                     path: path.clone(),
                     reason,
                 };
-                let file: AccountsFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| corrupt(format!("not an accounts file ({e})")))?;
+                // Only the position: serde's message may quote usernames or hashes.
+                let file: AccountsFile = serde_json::from_slice(&bytes).map_err(|e| {
+                    corrupt(format!(
+                        "not an accounts file (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })?;
                 if file.version != 1 {
                     return Err(corrupt(format!("unknown version {}", file.version)));
                 }

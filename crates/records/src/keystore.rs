@@ -218,7 +218,8 @@ pub fn encrypt<R: RngCore + CryptoRng>(
         .map_err(|_| Error::InvalidParams("scrypt"))?;
 
     let mut buf = Zeroizing::new([0u8; 32]);
-    buf.copy_from_slice(&signer.credential().to_bytes());
+    let secret = Zeroizing::new(signer.credential().to_bytes());
+    buf.copy_from_slice(&secret);
     aes_ctr(&dk[..16], &iv, buf.as_mut())?;
     let ciphertext = *buf;
     let mac = mac(&dk, &ciphertext);

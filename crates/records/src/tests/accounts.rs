@@ -1,3 +1,5 @@
+//! The account store: no default credentials, crash-safe persistence, tokens, throttling with a manual clock, redaction.
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

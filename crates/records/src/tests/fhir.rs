@@ -1,3 +1,5 @@
+//! Validation rules one by one, the web form, and a round-trip property over generated bundles.
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

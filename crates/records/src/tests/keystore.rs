@@ -1,3 +1,5 @@
+//! Keystore v3: the published Web3 Secret Storage vectors, round trips, tampering, hostile files, and interoperability with `eth-keystore`.
+
 use alloy::primitives::{Address, hex};
 use alloy::signers::local::PrivateKeySigner;
 use rand_chacha::ChaCha20Rng;
@@ -210,4 +212,26 @@ fn debug_shows_no_key_material() {
     let (_, file) = generate(b"pw", CHEAP, &mut rng()).unwrap();
     let dbg = format!("{file:?}");
     assert!(!dbg.contains(&file.crypto.ciphertext) && !dbg.contains(&file.crypto.mac));
+}
+
+#[test]
+fn interoperates_with_eth_keystore() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rng();
+
+    // Ours → eth-keystore (what alloy and foundry read).
+    let (signer, file) = generate(b"pw", CHEAP, &mut rng).unwrap();
+    let path = dir.path().join("ours.json");
+    std::fs::write(&path, file.to_json()).unwrap();
+    let theirs = PrivateKeySigner::decrypt_keystore(&path, "pw").unwrap();
+    assert_eq!(theirs.address(), signer.address());
+
+    // eth-keystore → ours.
+    let key = hex::decode(VECTOR_KEY).unwrap();
+    let (written, _) =
+        PrivateKeySigner::encrypt_keystore(dir.path(), &mut rng, &key, "pw", Some("theirs.json"))
+            .unwrap();
+    let json = std::fs::read_to_string(dir.path().join("theirs.json")).unwrap();
+    let ours = decrypt(&KeystoreFile::from_json(&json).unwrap(), b"pw").unwrap();
+    assert_eq!(ours.address(), written.address());
 }

@@ -785,4 +785,19 @@ proptest! {
         let e = check(&v).unwrap_err();
         prop_assert!(!e.to_string().contains(&junk), "{}", e);
     }
+
+    #[test]
+    fn arbitrary_dates_never_panic(s in "\\PC{0,40}", t in "[0-9T:+Z.-]{0,30}") {
+        for value in [&s, &t] {
+            let mut v = valid();
+            v["entry"][0]["resource"]["birthDate"] = json!(value);
+            v["entry"][1]["resource"]["onsetDateTime"] = json!(value);
+            let _ = check(&v);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = parse_at(&body, TODAY);
+    }
 }

@@ -79,7 +79,7 @@ fn decrypts_the_published_pbkdf2_vector() {
 
 #[test]
 fn wrong_password_is_a_mac_error_that_reveals_nothing() {
-    // Same vector with the KDF made cheap: the MAC check fails before any decryption.
+    // A cheap KDF; the MAC check fails before anything is decrypted.
     let (_, file) = generate(b"right horse battery", CHEAP, &mut rng()).unwrap();
     let err = decrypt(&file, b"wrong horse battery").unwrap_err();
     assert!(matches!(err, Error::KeystoreMac));

@@ -333,6 +333,9 @@ pub struct AccountStore {
     inner: Mutex<Inner>,
     /// Verified against when the username is unknown, so that answer takes as long.
     dummy_hash: String,
+    /// Held while scrypt runs: at [`ScryptParams::STANDARD`] each run takes 256 MiB, so
+    /// concurrent registrations must not multiply that.
+    kdf_gate: Mutex<()>,
 }
 
 impl fmt::Debug for AccountStore {
@@ -436,6 +439,7 @@ impl AccountStore {
                 ..Inner::default()
             }),
             dummy_hash,
+            kdf_gate: Mutex::new(()),
         })
     }
 
@@ -506,8 +510,10 @@ impl AccountStore {
 
         // The slow part (Argon2id, key generation, scrypt) runs without the lock.
         let password_hash = hash_password(self.params.argon2, password)?;
-        let (signer, keystore) =
-            keystore::generate(password.as_bytes(), self.params.scrypt, &mut OsRng)?;
+        let (signer, keystore) = {
+            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
+            keystore::generate(password.as_bytes(), self.params.scrypt, &mut OsRng)?
+        };
         let account = Account {
             username: username.clone(),
             role,
@@ -663,6 +669,7 @@ impl AccountStore {
         client: &str,
     ) -> Result<PrivateKeySigner> {
         let account = self.verify_password(&session.username, password, client)?;
+        let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
         keystore::decrypt(&account.keystore, password.as_bytes())
     }
 

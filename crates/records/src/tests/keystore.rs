@@ -235,3 +235,11 @@ fn interoperates_with_eth_keystore() {
     let ours = decrypt(&KeystoreFile::from_json(&json).unwrap(), b"pw").unwrap();
     assert_eq!(ours.address(), written.address());
 }
+
+#[test]
+#[ignore = "runs the standard cost (256 MiB, about a second): cargo test -- --ignored"]
+fn standard_cost_round_trip() {
+    let (signer, file) = generate(b"pw", ScryptParams::STANDARD, &mut rng()).unwrap();
+    assert_eq!(file.crypto.kdfparams["n"], 262_144);
+    assert_eq!(decrypt(&file, b"pw").unwrap().address(), signer.address());
+}

@@ -1,0 +1,386 @@
+//! The account store: no default credentials, crash-safe persistence, tokens, throttling with a manual clock, redaction.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::Error;
+use crate::accounts::*;
+use crate::keystore;
+
+const PW: &str = "correct horse battery";
+const CLIENT: &str = "192.0.2.1";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    store: AccountStore,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ));
+    let store =
+        AccountStore::open(dir.path(), AccountParams::INSECURE_FAST, clock.clone()).unwrap();
+    Fixture { dir, clock, store }
+}
+
+impl Fixture {
+    fn reopen(&self) -> AccountStore {
+        AccountStore::open(
+            self.dir.path(),
+            AccountParams::INSECURE_FAST,
+            self.clock.clone(),
+        )
+        .unwrap()
+    }
+
+    fn admin_session(&self) -> Session {
+        self.store.create_admin("admin", PW).unwrap();
+        self.store.login("admin", PW, CLIENT).unwrap().1
+    }
+}
+
+#[test]
+fn starts_empty_and_admin_is_created_once() {
+    let f = fixture();
+    assert!(f.store.is_empty());
+    assert!(!f.store.has_admin());
+    // No default credentials.
+    assert!(matches!(
+        f.store.login("admin", "admin", CLIENT),
+        Err(Error::InvalidCredentials)
+    ));
+
+    let admin = f.store.create_admin("Admin", PW).unwrap();
+    assert_eq!(admin.username, "admin");
+    assert_eq!(admin.role, Role::Admin);
+    assert!(f.store.has_admin());
+    assert!(matches!(
+        f.store.create_admin("root", PW),
+        Err(Error::AdminExists)
+    ));
+    assert_eq!(f.store.len(), 1);
+}
+
+#[test]
+fn providers_need_an_admin_and_patients_register_themselves() {
+    let f = fixture();
+    let admin = f.admin_session();
+    let dr = f.store.add_provider(&admin, "dr.house", PW).unwrap();
+    assert_eq!(dr.role, Role::Provider);
+
+    let p = f.store.register_patient("jane_doe", PW).unwrap();
+    assert_eq!(p.role, Role::Patient);
+    let patient = f.store.login("jane_doe", PW, CLIENT).unwrap().1;
+    assert!(matches!(
+        f.store.add_provider(&patient, "mallory", PW),
+        Err(Error::Forbidden(_))
+    ));
+    assert_ne!(dr.address, p.address);
+    assert_eq!(f.store.list().len(), 3);
+}
+
+#[test]
+fn usernames_and_passwords_are_checked() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    assert!(matches!(
+        f.store.register_patient(" JANE ", PW),
+        Err(Error::UsernameTaken)
+    ));
+    for bad in ["ab", "a b c", "-jane", "jane!", &"x".repeat(33), "ümlaut"] {
+        assert!(
+            matches!(
+                f.store.register_patient(bad, PW),
+                Err(Error::InvalidUsername(_))
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        f.store.register_patient("bob", "short"),
+        Err(Error::InvalidPassword(_))
+    ));
+    assert!(matches!(
+        f.store.register_patient("bob", &" ".repeat(20)),
+        Err(Error::InvalidPassword(_))
+    ));
+    assert!(matches!(
+        f.store
+            .register_patient("bob", &"x".repeat(MAX_PASSWORD_BYTES + 1)),
+        Err(Error::InvalidPassword(_))
+    ));
+    assert_eq!(f.store.len(), 1);
+}
+
+#[test]
+fn accounts_survive_a_reopen() {
+    let f = fixture();
+    let admin = f.admin_session();
+    let dr = f.store.add_provider(&admin, "dr.who", PW).unwrap();
+    let again = f.reopen();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again.get("dr.who").unwrap(), dr);
+    assert!(again.has_admin());
+    // The file is private and no temporary file is left behind.
+    let path = f.dir.path().join(ACCOUNTS_FILE);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let names: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from(ACCOUNTS_FILE)]);
+    // The file holds no password.
+    let body = std::fs::read_to_string(&path).unwrap();
+    assert!(!body.contains(PW));
+    assert!(body.contains("$argon2id$v=19$m=64,t=1,p=1$"));
+}
+
+#[test]
+fn a_stale_temp_file_is_dropped_and_a_corrupt_file_refused() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let tmp = f.dir.path().join(format!("{ACCOUNTS_FILE}.tmp"));
+    std::fs::write(&tmp, b"half-written").unwrap();
+    assert_eq!(f.reopen().len(), 1);
+    assert!(!tmp.exists());
+
+    std::fs::write(f.dir.path().join(ACCOUNTS_FILE), b"{ not json").unwrap();
+    let err = AccountStore::open(f.dir.path(), AccountParams::INSECURE_FAST, f.clock.clone())
+        .unwrap_err();
+    assert!(matches!(err, Error::CorruptStore { .. }), "{err}");
+}
+
+#[test]
+fn login_authenticate_logout() {
+    let f = fixture();
+    let info = f.store.register_patient("jane", PW).unwrap();
+    let (token, session) = f.store.login("Jane", PW, CLIENT).unwrap();
+    assert_eq!(session.username, "jane");
+    assert_eq!(session.role, Role::Patient);
+    assert_eq!(session.address, info.address);
+    assert_eq!(token.expose().len(), 96);
+    assert_eq!(f.store.authenticate(token.expose()).unwrap(), session);
+
+    // Two logins, two independent tokens.
+    let (other, _) = f.store.login("jane", PW, CLIENT).unwrap();
+    assert_ne!(other.expose(), token.expose());
+
+    f.store.logout(token.expose());
+    assert!(matches!(
+        f.store.authenticate(token.expose()),
+        Err(Error::Unauthenticated)
+    ));
+    assert!(f.store.authenticate(other.expose()).is_ok());
+    f.store.logout(token.expose()); // idempotent
+}
+
+#[test]
+fn tokens_expire_and_forgeries_fail() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let (token, _) = f.store.login("jane", PW, CLIENT).unwrap();
+    let t = token.expose().to_owned();
+
+    // Same selector, different secret.
+    let mut forged = t.clone();
+    let last = if forged.ends_with('0') { "1" } else { "0" };
+    forged.replace_range(95.., last);
+    assert!(matches!(
+        f.store.authenticate(&forged),
+        Err(Error::Unauthenticated)
+    ));
+    // A forged logout does not revoke.
+    f.store.logout(&forged);
+    assert!(f.store.authenticate(&t).is_ok());
+    for junk in ["", "abc", &"z".repeat(96), &t[..95]] {
+        assert!(matches!(
+            f.store.authenticate(junk),
+            Err(Error::Unauthenticated)
+        ));
+    }
+
+    f.clock.advance(Duration::from_secs(15 * 60 - 1));
+    assert!(f.store.authenticate(&t).is_ok());
+    f.clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        f.store.authenticate(&t),
+        Err(Error::Unauthenticated)
+    ));
+}
+
+#[test]
+fn wrong_password_and_unknown_user_look_the_same() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let a = f
+        .store
+        .login("jane", "wrong password!", CLIENT)
+        .unwrap_err();
+    let b = f.store.login("nobody", PW, "198.51.100.7").unwrap_err();
+    assert_eq!(a.to_string(), b.to_string());
+    assert!(matches!(a, Error::InvalidCredentials));
+}
+
+#[test]
+fn failures_lock_the_username_with_a_growing_delay() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    // Five failures from five different clients: the username's counter reaches the limit.
+    for i in 0..5 {
+        let err = f
+            .store
+            .login("jane", "wrong password!", &format!("10.0.0.{i}"))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidCredentials),
+            "attempt {i}: {err}"
+        );
+    }
+    // Now even the right password is refused, from anywhere, without being checked.
+    match f.store.login("jane", PW, "10.0.1.1") {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(30)),
+        other => panic!("{other:?}"),
+    }
+    f.clock.advance(Duration::from_secs(30));
+    // One more failure doubles the lock.
+    assert!(matches!(
+        f.store.login("jane", "wrong password!", "10.0.1.2"),
+        Err(Error::InvalidCredentials)
+    ));
+    match f.store.login("jane", PW, "10.0.1.3") {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(60)),
+        other => panic!("{other:?}"),
+    }
+    f.clock.advance(Duration::from_secs(60));
+    // A success clears the username's record.
+    f.store.login("jane", PW, "10.0.1.4").unwrap();
+    for _ in 0..4 {
+        assert!(matches!(
+            f.store.login("jane", "wrong password!", "10.0.2.1"),
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    f.store.login("jane", PW, "10.0.2.2").unwrap();
+}
+
+#[test]
+fn failures_lock_the_client_across_usernames() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    for i in 0..5 {
+        let _ = f.store.login(&format!("user{i}"), PW, CLIENT);
+    }
+    assert!(matches!(
+        f.store.login("jane", PW, CLIENT),
+        Err(Error::RateLimited { .. })
+    ));
+    // Another client is not affected.
+    f.store.login("jane", PW, "203.0.113.9").unwrap();
+    // Forgotten after an hour without failures.
+    f.clock.advance(Duration::from_secs(60 * 60));
+    f.store.login("jane", PW, CLIENT).unwrap();
+}
+
+#[test]
+fn successes_do_not_count_against_the_client() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    for _ in 0..20 {
+        f.store.login("jane", PW, CLIENT).unwrap();
+    }
+    assert_eq!(RateLimitParams::STANDARD.free_failures, 5);
+}
+
+#[test]
+fn lockout_is_capped() {
+    let f = fixture();
+    let rl = AccountParams::INSECURE_FAST.rate_limit;
+    for _ in 0..30 {
+        match f.store.login("nobody", "wrong password!", CLIENT) {
+            Err(Error::RateLimited { retry_after }) => {
+                assert!(retry_after <= rl.max_lockout);
+                f.clock.advance(retry_after);
+            }
+            Err(Error::InvalidCredentials) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // The loop may have ended just after a lock expired: one more failure re-locks.
+    let mut last = f.store.login("nobody", "wrong password!", CLIENT);
+    if matches!(last, Err(Error::InvalidCredentials)) {
+        last = f.store.login("nobody", "wrong password!", CLIENT);
+    }
+    match last {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, rl.max_lockout),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn keystore_export_and_signer() {
+    let f = fixture();
+    let info = f.store.register_patient("jane", PW).unwrap();
+    let (_, session) = f.store.login("jane", PW, CLIENT).unwrap();
+
+    let file = f.store.export_keystore(&session).unwrap();
+    assert_eq!(file.address(), Some(info.address));
+    // The exported file opens with the user's password, in any wallet.
+    let json = file.to_json();
+    let key = keystore::decrypt(
+        &keystore::KeystoreFile::from_json(&json).unwrap(),
+        PW.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(key.address(), info.address);
+
+    let signer = f.store.signer(&session, PW, CLIENT).unwrap();
+    assert_eq!(signer.address(), session.address);
+    assert!(matches!(
+        f.store.signer(&session, "not my password", CLIENT),
+        Err(Error::InvalidCredentials)
+    ));
+}
+
+#[test]
+fn concurrent_registrations_of_one_name_yield_one_account() {
+    let f = fixture();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| f.store.register_patient("jane", PW)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert_eq!(f.reopen().len(), 1);
+}
+
+#[test]
+fn debug_output_is_redacted() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let (token, _) = f.store.login("jane", PW, CLIENT).unwrap();
+    let dbg = format!("{token:?} {:?}", f.store);
+    assert!(!dbg.contains(token.expose()) && !dbg.contains(PW), "{dbg}");
+    let err = f.store.login("jane", "hunter2hunter2", CLIENT).unwrap_err();
+    assert!(!format!("{err:?} {err}").contains("hunter2"));
+}
+
+#[test]
+fn standard_params_are_documented_values() {
+    let p = AccountParams::STANDARD;
+    assert_eq!(
+        (p.argon2.m_cost_kib, p.argon2.t_cost, p.argon2.p_cost),
+        (19 * 1024, 2, 1)
+    );
+    assert_eq!(p.scrypt.log_n, 18);
+    assert_eq!(p.token_ttl, Duration::from_secs(900));
+    let _ = SystemTime::now();
+}

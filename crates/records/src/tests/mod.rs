@@ -1,0 +1,5 @@
+//! Unit and property tests, one file per module (one test binary keeps link time down).
+
+mod accounts;
+mod fhir;
+mod keystore;

@@ -73,6 +73,15 @@ impl Backend {
             Backend::Avx2 => Backend::detect() == Backend::Avx2,
         }
     }
+
+    /// This backend if the current CPU can run it, the portable one otherwise.
+    pub fn or_portable(self) -> Self {
+        if self.is_available() {
+            self
+        } else {
+            Backend::Portable
+        }
+    }
 }
 
 /// Multiplication by one public constant, precomputed for both kernels.

@@ -64,6 +64,14 @@ impl std::fmt::Debug for Share {
 }
 
 /// The default x coordinates `1..=n`.
+/// Every buffer must be `expected` bytes long; the first that is not is named by length.
+fn check_lengths(expected: usize, lens: impl IntoIterator<Item = usize>) -> Result<()> {
+    match lens.into_iter().find(|&got| got != expected) {
+        Some(got) => Err(Error::LengthMismatch { expected, got }),
+        None => Ok(()),
+    }
+}
+
 fn default_xs(n: usize) -> Vec<u8> {
     (1..=n).map(|i| i as u8).collect()
 }
@@ -149,22 +157,11 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         });
     }
     check_xs(xs)?;
-    for out in outs.iter() {
-        if out.len() != secret.len() {
-            return Err(Error::LengthMismatch {
-                expected: secret.len(),
-                got: out.len(),
-            });
-        }
-    }
+    check_lengths(secret.len(), outs.iter().map(|o| o.len()))?;
     if secret.is_empty() {
         return Ok(());
     }
-    let backend = if backend.is_available() {
-        backend
-    } else {
-        Backend::Portable
-    };
+    let backend = backend.or_portable();
     let degree = t.k() - 1;
     let muls: Vec<MulBy> = xs.iter().map(|&x| MulBy::new(x)).collect();
 
@@ -257,22 +254,11 @@ pub(crate) fn combine_with(
     }
     let xs: Vec<u8> = shares.iter().map(|s| s.0).collect();
     check_xs(&xs)?;
-    for (_, y) in shares {
-        if y.len() != out.len() {
-            return Err(Error::LengthMismatch {
-                expected: out.len(),
-                got: y.len(),
-            });
-        }
-    }
+    check_lengths(out.len(), shares.iter().map(|(_, y)| y.len()))?;
     if out.is_empty() {
         return Ok(());
     }
-    let backend = if backend.is_available() {
-        backend
-    } else {
-        Backend::Portable
-    };
+    let backend = backend.or_portable();
     let used = &shares[..t.k()];
     let coeffs = lagrange_at_zero(&xs[..t.k()]);
     let inputs: Vec<&[u8]> = used.iter().map(|s| s.1).collect();

@@ -385,12 +385,7 @@ pub fn fragment_ok(manifest: &Manifest, index: usize, data: &[u8]) -> bool {
 /// Checks every supplied fragment (`fragments[i]` is fragment `i`, `None` if absent).
 pub fn check_fragments(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Result<FragmentReport> {
     let t = check_manifest(manifest)?;
-    if fragments.len() != t.n() {
-        return Err(Error::ShareCount {
-            expected: t.n(),
-            got: fragments.len(),
-        });
-    }
+    Error::check_share_count(t.n(), fragments.len())?;
     let mut report = FragmentReport::default();
     for (i, f) in fragments.iter().enumerate() {
         match f {
@@ -521,12 +516,7 @@ pub fn rebuild_ciphertext(
     fragments: &[Option<&[u8]>],
 ) -> Result<(Sealed, FragmentReport)> {
     let t = check_manifest(manifest)?;
-    if fragments.len() != t.n() {
-        return Err(Error::ShareCount {
-            expected: t.n(),
-            got: fragments.len(),
-        });
-    }
+    Error::check_share_count(t.n(), fragments.len())?;
     let report = select_good(t, manifest, fragments);
     let mut ct = Vec::new();
     rebuild_originals_into(

@@ -152,3 +152,14 @@ pub enum Error {
 
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// `Ok` when `got` equals the `expected` number of shares, else [`Error::ShareCount`].
+    pub(crate) fn check_share_count(expected: usize, got: usize) -> Result<()> {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(Error::ShareCount { expected, got })
+        }
+    }
+}

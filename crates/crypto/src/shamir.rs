@@ -144,18 +144,8 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
     outs: &mut [&mut [u8]],
     rng: &mut R,
 ) -> Result<()> {
-    if xs.len() != t.n() {
-        return Err(Error::ShareCount {
-            expected: t.n(),
-            got: xs.len(),
-        });
-    }
-    if outs.len() != t.n() {
-        return Err(Error::ShareCount {
-            expected: t.n(),
-            got: outs.len(),
-        });
-    }
+    Error::check_share_count(t.n(), xs.len())?;
+    Error::check_share_count(t.n(), outs.len())?;
     check_xs(xs)?;
     check_lengths(secret.len(), outs.iter().map(|o| o.len()))?;
     if secret.is_empty() {

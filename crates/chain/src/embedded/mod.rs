@@ -80,6 +80,36 @@ struct Head {
     state_hash: B256,
 }
 
+impl Head {
+    /// The head a block with this header makes.
+    fn of(h: &Header) -> Self {
+        Self {
+            number: h.number,
+            hash: h.hash(),
+            timestamp: h.timestamp,
+            state_hash: h.state_hash,
+        }
+    }
+
+    /// A virtual block -1: block 0 is built as its child (number wraps to 0, zero parent).
+    fn before_genesis() -> Self {
+        Self {
+            number: u64::MAX,
+            hash: B256::ZERO,
+            timestamp: 0,
+            state_hash: B256::ZERO,
+        }
+    }
+}
+
+/// The contract the genesis block deployed: its first receipt, if that succeeded.
+fn deployed_contract(receipts: &[Receipt]) -> Option<Address> {
+    receipts
+        .first()
+        .filter(|r| r.success)
+        .and_then(|r| r.contract_address)
+}
+
 struct IndexedLog {
     block: u64,
     tx_hash: B256,
@@ -465,36 +495,20 @@ fn genesis(
     let tx = exec::check_tx(&raw, config.chain_id)?;
     let state = StateDb::default();
     // Block 0 has no parent: build it as the child of a virtual block -1.
-    let pre = Head {
-        number: u64::MAX,
-        hash: B256::ZERO,
-        timestamp: 0,
-        state_hash: B256::ZERO,
-    };
+    let pre = Head::before_genesis();
     let (built, refused) = build_block(&state, config.chain_id, &pre, now_secs(), vec![(raw, tx)]);
     if let Some((_, e)) = refused.into_iter().next() {
         return Err(e);
     }
-    let contract = match built.receipts.first() {
-        Some(Receipt {
-            success: true,
-            contract_address: Some(a),
-            ..
-        }) => *a,
-        _ => return Err(Error::Evm("deploying the contract failed".into())),
-    };
+    let contract = deployed_contract(&built.receipts)
+        .ok_or_else(|| Error::Evm("deploying the contract failed".into()))?;
     store.append(&built.block, &block::encode_receipts(&built.receipts))?;
     let mut state = state;
     for s in built.states {
         state.commit(s);
     }
     let logs = index_logs(&built.block, &built.receipts);
-    let head = Head {
-        number: 0,
-        hash: built.block.header.hash(),
-        timestamp: built.block.header.timestamp,
-        state_hash: built.block.header.state_hash,
-    };
+    let head = Head::of(&built.block.header);
     Ok((state, head, logs, contract))
 }
 
@@ -526,12 +540,7 @@ fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
     };
     let mut state = StateDb::default();
     let mut logs = Vec::new();
-    let mut parent = Head {
-        number: u64::MAX,
-        hash: B256::ZERO,
-        timestamp: 0,
-        state_hash: B256::ZERO,
-    };
+    let mut parent = Head::before_genesis();
     let mut contract = Address::ZERO;
     let mut transactions = 0u64;
     for n in 0..=last {
@@ -590,26 +599,15 @@ fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
             return Err(bad("stored receipts differ from re-execution".into()));
         }
         if n == 0 {
-            contract = match built.receipts.first() {
-                Some(Receipt {
-                    success: true,
-                    contract_address: Some(a),
-                    ..
-                }) => *a,
-                _ => return Err(bad("genesis does not deploy the contract".into())),
-            };
+            contract = deployed_contract(&built.receipts)
+                .ok_or_else(|| bad("genesis does not deploy the contract".into()))?;
         }
         for s in built.states {
             state.commit(s);
         }
         logs.extend(index_logs(&block, &built.receipts));
         transactions += count as u64;
-        parent = Head {
-            number: n,
-            hash: h.hash(),
-            timestamp: h.timestamp,
-            state_hash: h.state_hash,
-        };
+        parent = Head::of(h);
     }
     let report = VerifyReport {
         blocks: last + 1,
@@ -692,12 +690,7 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
             state.commit(s);
         }
         let mut head = shared.head.write().expect("head lock");
-        *head = Head {
-            number: built.block.header.number,
-            hash: built.block.header.hash(),
-            timestamp: built.block.header.timestamp,
-            state_hash: built.block.header.state_hash,
-        };
+        *head = Head::of(&built.block.header);
         shared
             .logs
             .write()

@@ -592,6 +592,21 @@ pub trait RegistryExt: Registry {
             .collect()
     }
 
+    /// Every (provider, record scope) `patient` ever granted, in first-grant order, from the
+    /// `AccessGranted` events; [`grant`](Self::grant) gives each one's current state.
+    async fn grants_of(&self, patient: Address) -> Result<Vec<(Address, Option<u64>)>> {
+        let q = LogQuery::event::<C::AccessGranted>().topic(1, addr_topic(patient));
+        let mut out: Vec<(Address, Option<u64>)> = Vec::new();
+        for (e, _) in decoded_logs::<_, C::AccessGranted>(self, &q).await? {
+            let id = to_u64(e.recordId, "record id")?;
+            let scope = (e.provider, (id != 0).then_some(id));
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every break-glass access to a patient's records.
     async fn emergency_log(&self, patient: Address) -> Result<Vec<EmergencyEntry>> {
         let q = LogQuery::event::<C::EmergencyAccess>().topic(3, addr_topic(patient));

@@ -276,7 +276,40 @@ pub struct Session {
     pub address: Address,
     /// When the token stops working.
     pub expires_at: SystemTime,
+    /// The user's key, unlocked at login for the session's transactions and requests.
+    pub(crate) key: SessionKey,
 }
+
+impl Session {
+    /// The user's signing key, if the session was opened with
+    /// [`login`](AccountStore::login) (always, outside tests).
+    pub fn signer(&self) -> Option<&PrivateKeySigner> {
+        self.key.0.as_deref()
+    }
+}
+
+/// The key a session unlocked. Shared, never printed, equal to any other (sessions compare
+/// by who they belong to).
+#[derive(Clone, Default)]
+pub(crate) struct SessionKey(pub(crate) Option<Arc<PrivateKeySigner>>);
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "<unlocked>"
+        } else {
+            "<locked>"
+        })
+    }
+}
+
+impl PartialEq for SessionKey {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SessionKey {}
 
 /// A bearer token as handed to the client: 96 hex characters (a 128-bit selector and a
 /// 256-bit secret). Zeroized on drop; `Debug` is redacted.
@@ -483,6 +516,7 @@ impl AccountStore {
     /// Creates the first admin. Refused with [`Error::AdminExists`] once one exists.
     pub fn create_admin(&self, username: &str, password: &str) -> Result<AccountInfo> {
         self.create(username, password, Role::Admin)
+            .map(|(info, _)| info)
     }
 
     /// Registers a provider; only an admin may.
@@ -496,14 +530,22 @@ impl AccountStore {
             return Err(Error::Forbidden("only an admin may add providers"));
         }
         self.create(username, password, Role::Provider)
+            .map(|(info, _)| info)
     }
 
     /// Registers a patient (self-service).
     pub fn register_patient(&self, username: &str, password: &str) -> Result<AccountInfo> {
         self.create(username, password, Role::Patient)
+            .map(|(info, _)| info)
     }
 
-    fn create(&self, username: &str, password: &str, role: Role) -> Result<AccountInfo> {
+    /// Creates an account and also returns its new key, for registering it on chain.
+    pub(crate) fn create(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<(AccountInfo, PrivateKeySigner)> {
         let username = normalize_username(username)?;
         check_password(password)?;
         self.check_free(&username, role)?;
@@ -531,7 +573,7 @@ impl AccountStore {
         self.persist(&accounts)?;
         let info = account.info();
         inner.accounts.insert(username, account);
-        Ok(info)
+        Ok((info, signer))
     }
 
     fn check_free(&self, username: &str, role: Role) -> Result<()> {
@@ -584,8 +626,16 @@ impl AccountStore {
 
     /// Checks `password` for `username`, throttled per username and per `client` (e.g. the
     /// peer address), and returns a fresh token with its session.
+    ///
+    /// The user's keystore is decrypted with the same password and the key kept with the
+    /// session (in memory only) for signing transactions and custodian requests; it is
+    /// dropped, and zeroized, at logout or expiry.
     pub fn login(&self, username: &str, password: &str, client: &str) -> Result<(Token, Session)> {
         let account = self.verify_password(username, password, client)?;
+        let signer = {
+            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
+            keystore::decrypt(&account.keystore, password.as_bytes())?
+        };
         let now = self.clock.now();
         let mut selector = [0u8; 16];
         let mut verifier = Zeroizing::new([0u8; 32]);
@@ -596,6 +646,7 @@ impl AccountStore {
             role: account.role,
             address: account.address,
             expires_at: now + self.params.token_ttl,
+            key: SessionKey(Some(Arc::new(signer))),
         };
         let token = Token(Zeroizing::new(format!(
             "{}{}",

@@ -81,6 +81,83 @@ pub enum Error {
         /// What is wrong with it (structure only, never contents).
         reason: String,
     },
+
+    /// A request field is invalid (not record content: those are
+    /// [`InvalidRecord`](Self::InvalidRecord)).
+    #[error("invalid {field}: {message}")]
+    InvalidInput {
+        /// The field, as the API names it.
+        field: &'static str,
+        /// What is wrong (never the value).
+        message: String,
+    },
+
+    /// No such thing (record, version, patient, provider).
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// The contract does not allow this read.
+    #[error("access denied to record {record_id}: {}", access_reason(*reason))]
+    AccessDenied {
+        /// The record.
+        record_id: u64,
+        /// Why, as the contract says.
+        reason: ehr_chain::AccessStatus,
+    },
+
+    /// Too few nodes answered to rebuild a record.
+    #[error("{reachable} of the {needed} needed nodes reachable")]
+    NodesUnavailable {
+        /// Nodes that answered usefully.
+        reachable: usize,
+        /// Nodes needed (the threshold k, or the write quorum).
+        needed: usize,
+    },
+
+    /// The chain failed or refused in a way the caller could not have prevented.
+    #[error("chain: {0}")]
+    Chain(#[from] ehr_chain::Error),
+
+    /// A block store failed.
+    #[error("store: {0}")]
+    Store(#[from] ehr_store::Error),
+
+    /// A cryptographic operation failed (e.g. a record that does not open).
+    #[error("crypto: {0}")]
+    Crypto(#[from] ehr_crypto::Error),
+
+    /// A manifest block is malformed or does not match the chain.
+    #[error("bad manifest: {0}")]
+    Manifest(String),
+
+    /// A key file does not hold a 32-byte hex key.
+    #[error("key file {} does not hold a 32-byte hex key", path.display())]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A node failed or refused.
+    #[error("{node}: {source}")]
+    Node {
+        /// The node's name.
+        node: String,
+        /// What it said.
+        #[source]
+        source: crate::node::NodeError,
+    },
+}
+
+fn access_reason(reason: ehr_chain::AccessStatus) -> &'static str {
+    use ehr_chain::AccessStatus as S;
+    match reason {
+        S::Allowed => "allowed",
+        S::UnknownRecord => "no such record",
+        S::NotProvider => "not a registered provider",
+        S::NoGrant => "no grant",
+        S::Expired => "the grant expired",
+        S::Revoked => "the grant was revoked",
+    }
 }
 
 /// `Result` with this crate's [`Error`].

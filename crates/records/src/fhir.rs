@@ -1346,7 +1346,8 @@ fn is_email(s: &str) -> bool {
 /// The five fields of the record web form (issue #6). Empty optional fields are left out.
 ///
 /// `Debug` is redacted: these are personal data.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordForm {
     /// The patient's full name (required), stored as `HumanName.text`.
     pub patient_name: String,
@@ -1370,6 +1371,67 @@ impl fmt::Debug for RecordForm {
 pub const FORM_PATIENT_ID: &str = "patient";
 
 impl RecordForm {
+    /// The form's five fields read back from a bundle: the Patient's first name (its
+    /// text, or given and family names joined), birth date, first address and phone, and
+    /// the Conditions' texts (or codings' displays) joined with "; ". `None` when the
+    /// bundle has no Patient.
+    pub fn from_bundle(bundle: &Bundle) -> Option<Self> {
+        let p = bundle.patient()?;
+        let name = p
+            .name
+            .first()
+            .map(|n| {
+                n.text.clone().unwrap_or_else(|| {
+                    n.given
+                        .iter()
+                        .chain(n.family.iter())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+            })
+            .unwrap_or_default();
+        let address = p
+            .address
+            .first()
+            .map(|a| {
+                a.text.clone().unwrap_or_else(|| {
+                    a.line
+                        .iter()
+                        .chain(a.city.iter())
+                        .chain(a.postal_code.iter())
+                        .chain(a.country.iter())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+            })
+            .unwrap_or_default();
+        let phone = p
+            .telecom
+            .iter()
+            .find(|t| t.system == TelecomSystem::Phone)
+            .map(|t| t.value.clone())
+            .unwrap_or_default();
+        let health_condition = bundle
+            .conditions()
+            .filter_map(|c| {
+                c.code
+                    .text
+                    .clone()
+                    .or_else(|| c.code.coding.iter().find_map(|cd| cd.display.clone()))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(Self {
+            patient_name: name,
+            birth_date: p.birth_date.clone(),
+            address,
+            phone,
+            health_condition,
+        })
+    }
+
     /// Builds and validates the bundle. Errors name the *form* fields (`patient_name`,
     /// `birth_date`, `address`, `phone`, `health_condition`), which is what the form shows.
     pub fn to_bundle(&self, today: Date) -> Result<Bundle, ValidationErrors> {

@@ -26,6 +26,16 @@ pub fn sha256_multihash(data: &[u8]) -> cid::multihash::Multihash<64> {
     cid::multihash::Multihash::wrap(SHA2_256, &digest).expect("32-byte digest fits")
 }
 
+/// The CIDv1 with `codec` whose sha2-256 digest is `digest` (e.g. rebuilt from a digest kept
+/// on chain or in a manifest).
+pub fn cid_from_sha256(codec: u64, digest: &[u8; 32]) -> Cid {
+    // A 32-byte digest always fits the 64-byte multihash.
+    Cid::new_v1(
+        codec,
+        cid::multihash::Multihash::wrap(SHA2_256, digest).expect("32-byte digest fits"),
+    )
+}
+
 /// The CID `ipfs block put` gives a raw block: CIDv1, raw codec, sha2-256.
 pub fn raw_cid(data: &[u8]) -> Cid {
     Cid::new_v1(RAW, sha256_multihash(data))

@@ -29,7 +29,7 @@ pub mod testing;
 pub mod unixfs;
 
 pub use cid::Cid;
-pub use cids::{parse_cid, raw_cid, verify};
+pub use cids::{cid_from_sha256, parse_cid, raw_cid, verify};
 pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use kubo::KuboStore;

@@ -28,6 +28,18 @@ impl MemoryStore {
         self.lock().insert(cid.hash().to_bytes(), bytes);
     }
 
+    /// Every block held, each under its raw-codec CIDv1 (test hook for inspecting what a
+    /// node keeps).
+    pub fn blocks(&self) -> Vec<(Cid, Vec<u8>)> {
+        self.lock()
+            .iter()
+            .filter_map(|(mh, data)| {
+                let mh = cid::multihash::Multihash::from_bytes(mh).ok()?;
+                Some((Cid::new_v1(crate::cids::RAW, mh), data.clone()))
+            })
+            .collect()
+    }
+
     /// Number of blocks held.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -1,0 +1,79 @@
+//! The embedded default: every node in this process, each with its own directory under
+//! the data directory (`nodes/node-N/blocks` and `nodes/node-N/node.key`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use alloy::signers::local::PrivateKeySigner;
+use ehr_chain::Registry;
+use ehr_store::{BlobStore, FsStore};
+
+use crate::accounts::{AccountParams, AccountStore, SystemClock};
+use crate::node::{LocalNode, Node, NodeKey};
+use crate::{Result, Service, ServiceParts};
+
+/// Where node `i` (from 1) keeps its blocks and key.
+pub fn node_dir(data_dir: &Path, i: usize) -> std::path::PathBuf {
+    data_dir.join("nodes").join(format!("node-{i}"))
+}
+
+/// Opens `n` in-process nodes in `data_dir`, creating their keys on first use.
+pub async fn local_nodes(
+    data_dir: &Path,
+    n: usize,
+    registry: &Arc<dyn Registry>,
+) -> Result<Vec<Arc<LocalNode>>> {
+    let mut nodes = Vec::with_capacity(n);
+    for i in 1..=n {
+        let dir = node_dir(data_dir, i);
+        let key = NodeKey::load_or_create(&dir.join("node.key"))?;
+        let store: Arc<dyn BlobStore> = Arc::new(FsStore::open(dir.join("blocks"))?);
+        nodes.push(Arc::new(
+            LocalNode::new(format!("node {i}"), key, registry.clone(), store).await?,
+        ));
+    }
+    Ok(nodes)
+}
+
+/// How many nodes an existing deployment has (its node set on chain), else `default_n`.
+pub async fn node_count(registry: &Arc<dyn Registry>, default_n: usize) -> Result<usize> {
+    use ehr_chain::RegistryExt;
+    let set = registry.node_set().await?;
+    Ok(if set.nodes.is_empty() {
+        default_n
+    } else {
+        set.nodes.len()
+    })
+}
+
+/// The accounts of `data_dir` (`accounts/accounts.json`).
+pub fn accounts(data_dir: &Path, params: AccountParams) -> Result<AccountStore> {
+    AccountStore::open(data_dir.join("accounts"), params, Arc::new(SystemClock))
+}
+
+/// The whole embedded service over an already opened registry (the embedded chain, or a
+/// JSON-RPC one) with `n` local nodes and threshold `k` (for a new deployment).
+pub async fn open(
+    data_dir: &Path,
+    registry: Arc<dyn Registry>,
+    contract_admin: PrivateKeySigner,
+    k: u8,
+    n: usize,
+    params: AccountParams,
+) -> Result<Service> {
+    let n = node_count(&registry, n).await?;
+    let nodes = local_nodes(data_dir, n, &registry)
+        .await?
+        .into_iter()
+        .map(|n| n as Arc<dyn Node>)
+        .collect();
+    Service::new(ServiceParts {
+        accounts: accounts(data_dir, params)?,
+        registry,
+        contract_admin,
+        nodes,
+        k,
+        data_dir: data_dir.to_path_buf(),
+    })
+    .await
+}

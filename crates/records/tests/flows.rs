@@ -1,0 +1,512 @@
+//! The record flows end to end on the real embedded chain (revm, the compiled contract) with
+//! five in-process nodes, threshold 3.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use ehr_chain::{
+    AccessStatus, ChainConfig, EmbeddedChain, PrivateKeySigner, Registry, RegistryExt, U256,
+};
+use ehr_records::accounts::{AccountParams, AccountStore, Session, SystemClock};
+use ehr_records::fhir::RecordForm;
+use ehr_records::node::{self, NodeError, NodeInfo, ShareRequest, ShareResponse};
+use ehr_records::{Error, LocalNode, Node, NodeKey, Service, ServiceParts};
+use ehr_store::{BlobStore, Cid, MemoryStore};
+
+const PW: &str = "correct horse battery";
+
+/// A node that can be switched off.
+struct Switch {
+    inner: LocalNode,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl Node for Switch {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn info(&self) -> Result<NodeInfo, NodeError> {
+        self.check()?;
+        self.inner.info().await
+    }
+    async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
+        self.check()?;
+        self.inner.put_block(cid, data).await
+    }
+    async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, NodeError> {
+        self.check()?;
+        self.inner.get_block(cid).await
+    }
+    async fn delete_block(&self, cid: &Cid) -> Result<(), NodeError> {
+        self.check()?;
+        self.inner.delete_block(cid).await
+    }
+    async fn release_share(&self, r: &ShareRequest) -> Result<ShareResponse, NodeError> {
+        self.check()?;
+        self.inner.release_share(r).await
+    }
+}
+
+impl Switch {
+    fn check(&self) -> Result<(), NodeError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(NodeError::Unreachable("switched off".into()));
+        }
+        Ok(())
+    }
+}
+
+struct Fx {
+    _dir: tempfile::TempDir,
+    chain: Arc<EmbeddedChain>,
+    svc: Service,
+    stores: Vec<Arc<MemoryStore>>,
+    nodes: Vec<Arc<Switch>>,
+}
+
+async fn fixture() -> Fx {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = PrivateKeySigner::random();
+    let chain = Arc::new(
+        EmbeddedChain::open(&dir.path().join("chain"), ChainConfig::default(), &admin).unwrap(),
+    );
+    let registry: Arc<dyn Registry> = chain.clone();
+    let mut stores = Vec::new();
+    let mut nodes = Vec::new();
+    for i in 0..5u8 {
+        let store = Arc::new(MemoryStore::new());
+        let local = LocalNode::new(
+            format!("node {}", i + 1),
+            NodeKey::from_seed(&[i + 1; 32]),
+            registry.clone(),
+            store.clone() as Arc<dyn BlobStore>,
+        )
+        .await
+        .unwrap();
+        stores.push(store);
+        nodes.push(Arc::new(Switch {
+            inner: local,
+            down: AtomicBool::new(false),
+        }));
+    }
+    let accounts = AccountStore::open(
+        dir.path().join("accounts"),
+        AccountParams::INSECURE_FAST,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let svc = Service::new(ServiceParts {
+        registry,
+        contract_admin: admin,
+        accounts,
+        nodes: nodes.iter().map(|n| n.clone() as Arc<dyn Node>).collect(),
+        k: 3,
+        data_dir: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap();
+    Fx {
+        _dir: dir,
+        chain,
+        svc,
+        stores,
+        nodes,
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn form(name: &str, condition: &str) -> RecordForm {
+    RecordForm {
+        patient_name: name.into(),
+        birth_date: "1984-02-29".into(),
+        address: "1 Main St, Springfield".into(),
+        phone: "+1 555 010 0199".into(),
+        health_condition: condition.into(),
+    }
+}
+
+impl Fx {
+    async fn patient(&self, name: &str) -> (Session, u64) {
+        let acct = self.svc.register_patient(name, PW).await.unwrap();
+        let (_, s) = self.svc.login(name, PW, "test").await.unwrap();
+        (s, acct.patient_id)
+    }
+
+    async fn provider(&self, name: &str) -> Session {
+        if !self.svc.accounts().has_admin() {
+            self.svc.create_admin("admin", PW).unwrap();
+        }
+        let (_, admin) = self.svc.login("admin", PW, "test").await.unwrap();
+        self.svc.add_provider(&admin, name, PW).await.unwrap();
+        self.svc.login(name, PW, "test").await.unwrap().1
+    }
+
+    async fn reads_by(&self, session: &Session, reader: &Session) -> usize {
+        self.svc
+            .access_log(session)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.reader == reader.address)
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_grant_read_revoke_and_the_log() {
+    let fx = fixture().await;
+    let (alice, alice_id) = fx.patient("alice").await;
+    let stored = fx
+        .svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+    assert_eq!((stored.record_id, stored.version), (1, 1));
+    assert!(
+        stored.manifest_cid.starts_with("bafkrei"),
+        "{}",
+        stored.manifest_cid
+    );
+
+    // The owner reads her own record; the chain logged it.
+    let own = fx.svc.read_record(&alice, 1, None).await.unwrap();
+    assert_eq!(own.form.as_ref().unwrap().patient_name, "Alice Doe");
+    assert_eq!(own.form.as_ref().unwrap().health_condition, "Asthma");
+    assert_eq!(own.patient_id, alice_id);
+
+    // Nothing readable is stored: no block contains the name.
+    for store in &fx.stores {
+        for (_, data) in store.blocks() {
+            assert!(
+                !data.windows(5).any(|w| w == b"Alice"),
+                "plaintext on a node"
+            );
+        }
+    }
+
+    let bob = fx.provider("drbob").await;
+    match fx.svc.patient_records(&bob, alice_id).await {
+        Err(Error::AccessDenied { reason, .. }) => assert_eq!(reason, AccessStatus::NoGrant),
+        other => panic!("expected access denied, got {other:?}"),
+    }
+    assert!(matches!(
+        fx.svc.read_record(&bob, 1, None).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    assert_eq!(
+        fx.reads_by(&alice, &bob).await,
+        0,
+        "denied reads are not logged"
+    );
+
+    fx.svc
+        .grant(&alice, "drbob", None, now() + 3600)
+        .await
+        .unwrap();
+    let reads = fx.svc.patient_records(&bob, alice_id).await.unwrap();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].form.as_ref().unwrap().patient_name, "Alice Doe");
+
+    // A new version; both stay readable to the grantee.
+    let v2 = fx
+        .svc
+        .update_form(&alice, 1, &form("Alice Doe", "Asthma; hay fever"))
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    let old = fx.svc.read_record(&bob, 1, Some(1)).await.unwrap();
+    let new = fx.svc.read_record(&bob, 1, Some(2)).await.unwrap();
+    assert_eq!(old.form.unwrap().health_condition, "Asthma");
+    assert_eq!(new.form.unwrap().health_condition, "Asthma; hay fever");
+    let mine = fx.svc.my_records(&alice).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].versions.len(), 2);
+
+    let grants = fx.svc.grants(&alice).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert!(grants[0].active);
+    assert_eq!(grants[0].provider.as_deref(), Some("drbob"));
+
+    fx.svc.revoke(&alice, "drbob", None).await.unwrap();
+    match fx.svc.read_record(&bob, 1, None).await {
+        Err(Error::AccessDenied { reason, .. }) => assert_eq!(reason, AccessStatus::Revoked),
+        other => panic!("expected access denied, got {other:?}"),
+    }
+    assert!(!fx.svc.grants(&alice).await.unwrap()[0].active);
+
+    // Exactly one log entry per successful read, with the version read.
+    let log = fx.svc.access_log(&alice).await.unwrap();
+    let bobs: Vec<_> = log.iter().filter(|e| e.reader == bob.address).collect();
+    assert_eq!(bobs.len(), 3);
+    assert_eq!(bobs[0].reader_username.as_deref(), Some("drbob"));
+    let mut versions: Vec<_> = bobs.iter().map(|e| e.version.unwrap()).collect();
+    versions.sort();
+    assert_eq!(versions, [1, 1, 2]);
+    assert!(bobs.iter().all(|e| !e.emergency));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_needs_a_reason_and_shows_in_the_log() {
+    let fx = fixture().await;
+    let (alice, alice_id) = fx.patient("alice").await;
+    fx.svc
+        .put_form(&alice, &form("Alice Doe", "Epilepsy"))
+        .await
+        .unwrap();
+    let er = fx.provider("er-doc").await;
+
+    let head = fx.chain.head_number();
+    assert!(matches!(
+        fx.svc.emergency_access(&er, alice_id, "   ").await,
+        Err(Error::InvalidInput {
+            field: "reason",
+            ..
+        })
+    ));
+    assert_eq!(
+        fx.chain.head_number(),
+        head,
+        "a refused request mines nothing"
+    );
+
+    let reads = fx
+        .svc
+        .emergency_access(&er, alice_id, "unconscious in the ER")
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), 1);
+    assert!(reads[0].emergency);
+    let log = fx.svc.access_log(&alice).await.unwrap();
+    let e = log.iter().find(|e| e.reader == er.address).unwrap();
+    assert!(e.emergency);
+    assert_eq!(e.reason.as_deref(), Some("unconscious in the ER"));
+    // Patients cannot use break-glass.
+    assert!(matches!(
+        fx.svc.emergency_access(&alice, alice_id, "x").await,
+        Err(Error::Forbidden(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_survive_two_lost_nodes_and_a_corrupt_fragment() {
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    fx.svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+
+    // Node 1 serves garbage for every block it has: the read goes around it.
+    let originals = fx.stores[0].blocks();
+    for (cid, data) in originals.clone() {
+        let mut bad = data.clone();
+        bad[0] ^= 1;
+        fx.stores[0].corrupt(&cid, bad);
+    }
+    assert!(fx.svc.read_record(&alice, 1, None).await.is_ok());
+
+    fx.nodes[3].down.store(true, Ordering::SeqCst);
+    fx.nodes[4].down.store(true, Ordering::SeqCst);
+    // Nodes 4 and 5 are down and node 1 is corrupt: only 2 of 3 shares/fragments left.
+    match fx.svc.read_record(&alice, 1, None).await {
+        Err(Error::NodesUnavailable { needed: 3, .. }) => {}
+        other => panic!("expected nodes unavailable, got {other:?}"),
+    }
+    // With node 1 healthy again, two lost nodes are fine.
+    for (cid, data) in originals {
+        fx.stores[0].corrupt(&cid, data);
+    }
+    let r = fx.svc.read_record(&alice, 1, None).await;
+    assert!(r.is_ok(), "{r:?}");
+
+    fx.nodes[2].down.store(true, Ordering::SeqCst);
+    let err = fx.svc.read_record(&alice, 1, None).await.unwrap_err();
+    assert_eq!(err.to_string(), "2 of the 3 needed nodes reachable");
+    // Uploads need k + 1 nodes.
+    assert!(matches!(
+        fx.svc.put_form(&alice, &form("Alice Doe", "Flu")).await,
+        Err(Error::NodesUnavailable { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custodians_refuse_unlogged_replayed_expired_and_revoked_requests() {
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    fx.svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+    let bob = fx.provider("drbob").await;
+    fx.svc
+        .grant(&alice, "drbob", Some(1), now() + 3600)
+        .await
+        .unwrap();
+    let info = fx.chain.info().await.unwrap();
+    let domain = node::domain(info.chain_id, info.contract);
+    let bob_key = bob.signer().unwrap();
+    let (_, reader_pk) = ehr_crypto::wrap::derive_keypair(&[9; 32]);
+    let node = &fx.nodes[0];
+    let version_nonce = |n: u64| U256::from(n) << 32 | U256::from(1u32);
+
+    // Signed and allowed, but never logged on chain.
+    let req = ShareRequest::sign(
+        bob_key,
+        &domain,
+        1,
+        1,
+        version_nonce(1),
+        now() + 60,
+        &reader_pk,
+    )
+    .unwrap();
+    assert_eq!(node.release_share(&req).await, Err(NodeError::NotLogged));
+
+    // Logged: released once, then refused as a replay.
+    fx.chain
+        .log_access(bob_key, 1, version_nonce(2))
+        .await
+        .unwrap();
+    let req = ShareRequest::sign(
+        bob_key,
+        &domain,
+        1,
+        1,
+        version_nonce(2),
+        now() + 60,
+        &reader_pk,
+    )
+    .unwrap();
+    let resp = node.release_share(&req).await.unwrap();
+    assert_eq!(resp.x, 1);
+    assert_eq!(node.release_share(&req).await, Err(NodeError::Replayed));
+
+    // Expired, or valid for too long.
+    fx.chain
+        .log_access(bob_key, 1, version_nonce(3))
+        .await
+        .unwrap();
+    let expired = ShareRequest::sign(
+        bob_key,
+        &domain,
+        1,
+        1,
+        version_nonce(3),
+        now() - 1,
+        &reader_pk,
+    )
+    .unwrap();
+    assert_eq!(node.release_share(&expired).await, Err(NodeError::Expired));
+    let too_long = ShareRequest::sign(
+        bob_key,
+        &domain,
+        1,
+        1,
+        version_nonce(3),
+        now() + 86_400,
+        &reader_pk,
+    )
+    .unwrap();
+    assert_eq!(node.release_share(&too_long).await, Err(NodeError::Expired));
+
+    // Someone else's signature over bob's logged nonce: not logged for *them*.
+    let mallory = PrivateKeySigner::random();
+    let forged = ShareRequest::sign(
+        &mallory,
+        &domain,
+        1,
+        1,
+        version_nonce(3),
+        now() + 60,
+        &reader_pk,
+    )
+    .unwrap();
+    assert_eq!(node.release_share(&forged).await, Err(NodeError::NotLogged));
+    // A tampered request no longer recovers to bob.
+    let mut tampered = ShareRequest::sign(
+        bob_key,
+        &domain,
+        1,
+        1,
+        version_nonce(3),
+        now() + 60,
+        &reader_pk,
+    )
+    .unwrap();
+    tampered.expiry += 1;
+    assert_eq!(
+        node.release_share(&tampered).await,
+        Err(NodeError::NotLogged)
+    );
+
+    // Logged, then revoked: the contract's current answer wins.
+    fx.chain
+        .log_access(bob_key, 1, version_nonce(4))
+        .await
+        .unwrap();
+    fx.svc.revoke(&alice, "drbob", Some(1)).await.unwrap();
+    let req = ShareRequest::sign(
+        bob_key,
+        &domain,
+        1,
+        1,
+        version_nonce(4),
+        now() + 60,
+        &reader_pk,
+    )
+    .unwrap();
+    assert_eq!(node.release_share(&req).await, Err(NodeError::Denied));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_changes_nothing() {
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    let head = fx.chain.head_number();
+    let mut bad = form("Alice Doe", "Asthma");
+    bad.birth_date = "2999-01-01".into();
+    match fx.svc.put_form(&alice, &bad).await {
+        Err(Error::InvalidRecord(e)) => assert!(e.has("birth_date"), "{e}"),
+        other => panic!("expected invalid record, got {other:?}"),
+    }
+    assert!(matches!(
+        fx.svc
+            .put_record(&alice, b"{\"resourceType\": \"Bundle\"")
+            .await,
+        Err(Error::InvalidRecord(_))
+    ));
+    assert!(matches!(
+        fx.svc.grant(&alice, "nobody", None, now() + 60).await,
+        Err(Error::InvalidInput {
+            field: "provider",
+            ..
+        })
+    ));
+    assert_eq!(fx.chain.head_number(), head);
+    assert!(fx.stores.iter().all(|s| s.is_empty()));
+
+    // A provider cannot store records; a patient cannot update someone else's.
+    let bob = fx.provider("drbob").await;
+    assert!(matches!(
+        fx.svc.put_form(&bob, &form("X Y", "Z")).await,
+        Err(Error::Forbidden(_))
+    ));
+    fx.svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+    let (carol, _) = fx.patient("carol").await;
+    assert!(matches!(
+        fx.svc.update_form(&carol, 1, &form("Carol", "Flu")).await,
+        Err(Error::Forbidden(_))
+    ));
+}

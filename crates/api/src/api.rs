@@ -7,7 +7,7 @@ use alloy_primitives::{Address, B256};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use serde::{Deserialize, Serialize};
@@ -69,19 +69,31 @@ pub(crate) fn router() -> Router<AppState> {
         .fold(Router::new(), |r, (path, _, mr)| r.route(path, mr))
 }
 
-/// The fallback: a JSON 404.
-pub(crate) async fn not_found() -> Response {
-    Error::NotFound("no such route".into()).into_response()
+/// The fallback: JSON under `/api` and `/ipfs`, a page elsewhere.
+pub(crate) async fn not_found(uri: Uri) -> Response {
+    if is_api(&uri) {
+        Error::NotFound("no such route".into()).into_response()
+    } else {
+        crate::web::not_found_page()
+    }
 }
 
-pub(crate) async fn method_not_allowed() -> Response {
-    let mut r = Json(serde_json::json!({
-        "error": "method_not_allowed",
-        "message": "this route does not take that method",
-    }))
-    .into_response();
+pub(crate) async fn method_not_allowed(uri: Uri) -> Response {
+    let mut r = if is_api(&uri) {
+        Json(serde_json::json!({
+            "error": "method_not_allowed",
+            "message": "this route does not take that method",
+        }))
+        .into_response()
+    } else {
+        "method not allowed".into_response()
+    };
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r
+}
+
+fn is_api(uri: &Uri) -> bool {
+    uri.path().starts_with("/api/") || uri.path().starts_with("/ipfs/")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -140,6 +140,12 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Status, extra headers and the message for a human (the web UI); logs 5xx causes.
+    pub(crate) fn into_parts(self) -> (StatusCode, Option<u64>, String) {
+        self.log();
+        (self.status(), self.retry_after(), self.to_string())
+    }
 }
 
 impl IntoResponse for Error {

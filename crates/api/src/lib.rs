@@ -1,10 +1,13 @@
-//! SecureEHR over HTTP: the JSON API under `/api` (described by `/api/openapi.json`) and a
-//! trustless block gateway under `/ipfs`, over one [`ehr_records::Service`].
+//! SecureEHR over HTTP: the JSON API under `/api` (described by `/api/openapi.json`), a
+//! trustless block gateway under `/ipfs`, and the server-rendered web UI (issue #6), all
+//! over one [`ehr_records::Service`]. Serve it with
+//! `into_make_service_with_connect_info::<SocketAddr>()`.
 
 mod api;
 mod error;
 mod extract;
 mod throttle;
+mod web;
 
 /// The records service's names this crate uses, in one place.
 mod svc {
@@ -31,27 +34,43 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The OpenAPI 3.1 document served at `/api/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
-/// What every handler shares: the records service and the registration throttle.
+/// What every handler shares: the records service and the web layer's settings.
 #[derive(Clone)]
 pub struct AppState {
     service: Arc<svc::Service>,
+    /// Server key for CSRF tokens (HMAC of the browser's cookies); random per process.
+    csrf_key: Arc<[u8; 32]>,
+    secure_cookies: bool,
     signups: Arc<Throttle>,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
     }
 }
 
 impl AppState {
-    /// State over `service`, with patient registration throttled to 5 at once per client
-    /// IP, then one a minute.
+    /// State over `service`: cookies without `Secure` (plain HTTP on loopback) and patient
+    /// registration throttled to 5 at once per client IP, then one a minute.
     pub fn new(service: Arc<svc::Service>) -> Self {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("operating system random number generator");
         Self {
             service,
+            csrf_key: Arc::new(key),
+            secure_cookies: false,
             signups: Arc::new(Throttle::new(5, Duration::from_secs(60))),
         }
+    }
+
+    /// Marks cookies `Secure` (and names them with the `__Host-` prefix): set this when
+    /// clients reach the server over TLS, e.g. behind a TLS-terminating proxy.
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
     }
 
     /// Replaces the per-client registration throttle: `burst` at once, then one per `refill`.
@@ -66,13 +85,14 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: `/api/…` and `/ipfs/{cid}`.
+/// The whole HTTP surface: `/api/…`, `/ipfs/{cid}`, the web pages and `/static/…`.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so login and
 /// registration throttling can key on the client's IP.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
+        .merge(web::router(&state))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,7 +1,4 @@
-//! SecureEHR over HTTP: the JSON API under `/api` (described by `/api/openapi.json`), a
-//! trustless block gateway under `/ipfs`, and the server-rendered web UI (issue #6), all
-//! over one [`ehr_records::Service`]. Serve it with
-//! `into_make_service_with_connect_info::<SocketAddr>()`.
+#![doc = include_str!("../README.md")]
 
 mod api;
 mod error;

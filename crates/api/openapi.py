@@ -76,7 +76,7 @@ paths = {
  "/api/emergency": {"post": op("emergency", "Break-glass access to every record of a patient (provider); logged with the reason",
             merge(ok("The records, marked emergency", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("EmergencyRequest")), tags=["providers"])},
  "/api/access-log": {"get": op("accessLog", "Who read the patient's records, when, and emergency accesses with their reasons (patient)", merge(ok("Log entries, oldest first", {"type": "array", "items": ref("AccessLogEntry")}), errs("401", "403", "500")), tags=["sharing"])},
- "/api/status": {"get": op("status", "The chain and the node set", merge(ok("Status", ref("Status")), errs("401", "500")), tags=["admin"])},
+ "/api/status": {"get": op("status", "The chain and the node set (public: no personal data)", merge(ok("Status", ref("Status")), errs("500")), auth=False, tags=["admin"])},
  "/api/openapi.json": {"get": op("openapi", "This document", {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}, auth=False, tags=["meta"])},
  "/ipfs/{cid}": {"get": op("block", "One block, as a trustless gateway serves it (ciphertext fragments and manifests)",
             merge({"200": {"description": "The block's bytes", "content": {"application/vnd.ipld.raw": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}, errs("400", "404", "500")),

@@ -1,0 +1,135 @@
+# Generates openapi.json (the OpenAPI 3.1 document served at /api/openapi.json):
+#   python3 crates/api/openapi.py > crates/api/openapi.json
+# tests/api.rs checks that it documents exactly the routes the router serves.
+import json
+def ref(n): return {"$ref": f"#/components/schemas/{n}"}
+def err(desc): return {"description": desc, "content": {"application/json": {"schema": ref("Error")}}}
+def ok(desc, schema, status="200"): return {status: {"description": desc, "content": {"application/json": {"schema": schema}}}}
+E = {
+ "400": err("`invalid_input` (names the `field`) or `invalid_record` (lists `errors`)"),
+ "401": err("`unauthenticated`: no, an unknown or an expired bearer token"),
+ "403": err("`forbidden`: this role may not do this"),
+ "404": err("`not_found`"),
+ "409": err("`conflict`: e.g. the username is taken"),
+ "413": err("`payload_too_large`: body over 1 MiB"),
+ "415": err("`unsupported_media_type`: the body must be `application/json`"),
+ "429": {"description": "`rate_limited`; `Retry-After` says when to try again", "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}, "content": {"application/json": {"schema": ref("Error")}}},
+ "500": err("`internal`: \"internal error\" (the cause is logged on the server, never sent)"),
+ "503": err("`nodes_unavailable`: too few storage or custodian nodes answer"),
+}
+def errs(*codes): return {c: {"$ref": f"#/components/responses/Status{c}"} for c in codes}
+AUTH = [{"bearer": []}]
+def body(schema, desc=None):
+    b = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if desc: b["description"] = desc
+    return b
+def op(opid, summary, responses, auth=True, req=None, params=None, desc=None, tags=None):
+    o = {"operationId": opid, "summary": summary, "responses": responses}
+    if desc: o["description"] = desc
+    o["security"] = AUTH if auth else []
+    if req: o["requestBody"] = req
+    if params: o["parameters"] = params
+    if tags: o["tags"] = tags
+    return o
+def merge(*ds):
+    out = {}
+    for d in ds: out.update(d)
+    return out
+def pathparam(name, desc): return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "integer", "format": "int64", "minimum": 1}}
+
+COMMON = ("400", "401", "413", "415", "500")
+paths = {
+ "/api/session": {
+  "post": op("login", "Sign in", merge(ok("A bearer token and who it belongs to", ref("Session")), errs("400", "413", "415", "429", "500"), {"401": err("`invalid_credentials`: username or password wrong (which one is not said)")}),
+             auth=False, req=body(ref("Credentials")), tags=["sessions"],
+             desc="Throttled per username and per client IP: after 5 failures each further attempt is refused for a doubling delay (30 s up to 15 min)."),
+  "delete": op("logout", "Sign out (revokes the token)", merge({"204": {"description": "Signed out"}}, errs("401", "500")), tags=["sessions"]),
+ },
+ "/api/me": {"get": op("me", "Who the token belongs to", merge(ok("The session's user", ref("Me")), errs("401", "500")), tags=["sessions"])},
+ "/api/patients": {"post": op("registerPatient", "Patient sign-up", merge(ok("The new patient and their on-chain Patient ID", ref("PatientAccount"), "201"), errs("400", "409", "413", "415", "429", "500")),
+             auth=False, req=body(ref("Credentials")), tags=["accounts"],
+             desc="Self-service and costly (password hashing, key generation): throttled per client IP (5 at once, then one a minute). Usernames: 3–32 of a–z 0–9 . _ -; passwords: 12 characters to 1,024 bytes.")},
+ "/api/providers": {
+  "get": op("providers", "Registered medical providers (for choosing whom to grant)", merge(ok("Providers", {"type": "array", "items": ref("Account")}), errs("401", "500")), tags=["accounts"]),
+  "post": op("addProvider", "Register a medical provider (admin)", merge(ok("The new provider", ref("Account"), "201"), errs("400", "401", "403", "409", "413", "415", "500")), req=body(ref("Credentials")), tags=["accounts"]),
+ },
+ "/api/records": {
+  "get": op("myRecords", "The patient's records and their versions", merge(ok("Records", {"type": "array", "items": ref("RecordSummary")}), errs("401", "403", "500", "503")), tags=["records"]),
+  "post": op("putRecord", "Store a record (patient): a FHIR R4 Bundle", merge(ok("Stored: sealed, dispersed over the storage nodes and registered on chain", ref("Stored"), "201"), errs("400", "401", "403", "413", "415", "500", "503")),
+             req=body(ref("Bundle"), "A FHIR R4 Bundle of type collection: one Patient and up to 100 Conditions (see crates/records/README.md)."), tags=["records"]),
+ },
+ "/api/records/form": {"post": op("putForm", "Store a record from the web form's five fields (patient)", merge(ok("Stored", ref("Stored"), "201"), errs("400", "401", "403", "413", "415", "500", "503")), req=body(ref("RecordForm")), tags=["records"])},
+ "/api/records/{id}": {
+  "get": op("readRecord", "Read a record (owner, or a provider with an active grant); the read is logged on chain first",
+            merge(ok("The decrypted record", ref("ReadRecord")), errs("400", "401", "404", "500", "503"), {"403": err("`access_denied`: the contract refused (no grant, expired, revoked)")}),
+            params=[pathparam("id", "Record ID"), {"name": "version", "in": "query", "required": False, "description": "A version (default: the latest)", "schema": {"type": "integer", "minimum": 1}}], tags=["records"]),
+  "put": op("updateRecord", "Store a new version of a record (its owner)", merge(ok("Stored", ref("Stored")), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("Bundle")), params=[pathparam("id", "Record ID")], tags=["records"]),
+ },
+ "/api/patients/{patient_id}/records": {"get": op("patientRecords", "Every record of a patient this provider may read (provider); each read is logged",
+            merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "404", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no active grant)")}),
+            params=[pathparam("patient_id", "Patient ID")], tags=["providers"])},
+ "/api/grants": {
+  "get": op("grants", "The patient's grants", merge(ok("Grants", {"type": "array", "items": ref("Grant")}), errs("401", "403", "500")), tags=["sharing"]),
+  "post": op("grant", "Grant a provider access to one record or all (patient)", merge(ok("The grant's transaction", ref("Tx"), "201"), errs("400", "401", "403", "413", "415", "500")), req=body(ref("GrantRequest")), tags=["sharing"]),
+ },
+ "/api/grants/revoke": {"post": op("revoke", "Revoke a grant (patient); effective at the next read", merge(ok("The revocation's transaction", ref("Tx")), errs("400", "401", "403", "413", "415", "500")), req=body(ref("RevokeRequest")), tags=["sharing"])},
+ "/api/emergency": {"post": op("emergency", "Break-glass access to every record of a patient (provider); logged with the reason",
+            merge(ok("The records, marked emergency", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("EmergencyRequest")), tags=["providers"])},
+ "/api/access-log": {"get": op("accessLog", "Who read the patient's records, when, and emergency accesses with their reasons (patient)", merge(ok("Log entries, oldest first", {"type": "array", "items": ref("AccessLogEntry")}), errs("401", "403", "500")), tags=["sharing"])},
+ "/api/status": {"get": op("status", "The chain and the node set (public: no personal data)", merge(ok("Status", ref("Status")), errs("500")), auth=False, tags=["admin"])},
+ "/api/openapi.json": {"get": op("openapi", "This document", {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}, auth=False, tags=["meta"])},
+ "/ipfs/{cid}": {"get": op("block", "One block, as a trustless gateway serves it (ciphertext fragments and manifests)",
+            merge({"200": {"description": "The block's bytes", "content": {"application/vnd.ipld.raw": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}, errs("400", "404", "500")),
+            auth=False, params=[{"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}, "description": "A CID (v0 or v1)"},
+                                {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["raw"]}, "description": "`raw`, or send `Accept: application/vnd.ipld.raw`"}],
+            tags=["gateway"])},
+}
+addr = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "Ethereum address (EIP-55)"}
+b256 = {"type": "string", "pattern": "^0x[0-9a-f]{64}$"}
+u64 = {"type": "integer", "format": "int64", "minimum": 0}
+u32 = {"type": "integer", "format": "int32", "minimum": 1}
+role = {"type": "string", "enum": ["patient", "provider", "admin"]}
+def obj(props, required=None, desc=None, extra=False):
+    o = {"type": "object", "properties": props, "required": required if required is not None else list(props), "additionalProperties": extra}
+    if desc: o["description"] = desc
+    return o
+nullable = lambda s: {"oneOf": [s, {"type": "null"}]}
+schemas = {
+ "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "forbidden", "access_denied", "not_found", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "internal"]},
+               "message": {"type": "string"},
+               "field": {"type": "string", "description": "invalid_input: the field (e.g. `username`, `patient_id`, `body`)"},
+               "errors": {"type": "array", "items": obj({"path": {"type": "string"}, "message": {"type": "string"}}), "description": "invalid_record: each broken field (FHIR path or form field) and rule"},
+               "retry_after": {"type": "integer", "description": "rate_limited: seconds"}}, ["error", "message"]),
+ "Credentials": obj({"username": {"type": "string"}, "password": {"type": "string", "format": "password"}}),
+ "Session": obj({"token": {"type": "string", "description": "Send as `Authorization: Bearer <token>`; valid 15 minutes"}, "username": {"type": "string"}, "role": role, "address": addr, "expires_at": u64}),
+ "Me": obj({"username": {"type": "string"}, "role": role, "address": addr, "patient_id": nullable(u64)}),
+ "PatientAccount": obj({"username": {"type": "string"}, "address": addr, "patient_id": u64}),
+ "Account": obj({"username": {"type": "string"}, "address": addr}),
+ "Bundle": {"type": "object", "description": "FHIR R4 Bundle (type collection) with one Patient and up to 100 Conditions; validated strictly", "required": ["resourceType", "type", "entry"],
+            "properties": {"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}, "entry": {"type": "array", "items": {"type": "object"}}}},
+ "RecordForm": obj({"patient_name": {"type": "string"}, "birth_date": {"type": "string", "format": "date"}, "address": {"type": "string"}, "phone": {"type": "string"}, "health_condition": {"type": "string"}}, ["patient_name", "birth_date"]),
+ "Stored": obj({"record_id": u64, "version": u32, "manifest_cid": {"type": "string", "description": "The manifest block's CID (the \"hash code\")"}, "tx_hash": b256, "block_number": u64}),
+ "Version": obj({"version": u32, "manifest_cid": {"type": "string"}, "timestamp": u64, "tx_hash": b256}),
+ "RecordSummary": obj({"record_id": u64, "version": u32, "updated_at": u64, "versions": {"type": "array", "items": ref("Version")}}),
+ "ReadRecord": obj({"record_id": u64, "version": u32, "owner": addr, "patient_id": u64, "manifest_cid": {"type": "string"}, "bundle": ref("Bundle"),
+                    "form": nullable(ref("RecordForm")), "access_tx": {**b256, "description": "The transaction that logged this read"}, "emergency": {"type": "boolean"}}),
+ "GrantRequest": obj({"provider": {"type": "string", "description": "The provider's username"}, "record_id": nullable(u64), "expires_at": {**u64, "description": "Unix seconds"}}, ["provider", "expires_at"]),
+ "RevokeRequest": obj({"provider": {"type": "string"}, "record_id": nullable(u64)}, ["provider"]),
+ "Tx": obj({"tx_hash": b256}),
+ "Grant": obj({"provider": nullable({"type": "string"}), "provider_address": addr, "record_id": nullable(u64), "expires_at": u64, "revoked_at": nullable(u64), "active": {"type": "boolean"}}),
+ "EmergencyRequest": obj({"patient_id": u64, "reason": {"type": "string", "minLength": 1}}),
+ "AccessLogEntry": obj({"record_id": u64, "version": nullable(u32), "reader": addr, "reader_username": nullable({"type": "string"}), "timestamp": u64, "tx_hash": b256, "emergency": {"type": "boolean"}, "reason": nullable({"type": "string"})}),
+ "Status": obj({"chain": obj({"backend": {"type": "string"}, "chain_id": u64, "head_block": u64, "head_hash": b256, "head_timestamp": u64, "contract": addr}),
+                "k": {"type": "integer"}, "n": {"type": "integer"},
+                "nodes": {"type": "array", "items": obj({"index": {"type": "integer"}, "name": {"type": "string"}, "address": addr, "public_key": b256, "reachable": {"type": "boolean"}})}}),
+}
+doc = {
+ "openapi": "3.1.0",
+ "info": {"title": "SecureEHR API", "version": "0.1.0", "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+          "description": "Patient-controlled, audited health records. Every flow of the web UI, for mobile apps and scripts. Errors are `{\"error\": code, \"message\": text}` with the status below; bodies are limited to 1 MiB; a malformed or mistyped body is a 400 naming the field."},
+ "servers": [{"url": "/"}],
+ "security": AUTH,
+ "paths": paths,
+ "components": {"responses": {f"Status{c}": v for c, v in E.items()}, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "The token from POST /api/session"}}, "schemas": schemas},
+}
+print(json.dumps(doc, indent=2, ensure_ascii=False))

@@ -1,0 +1,269 @@
+//! The crate's one error type, and the only place where errors become HTTP statuses.
+//!
+//! A 4xx says what was wrong with the request (which field, which rule, which role); a 5xx
+//! says "internal error" and its cause goes to the log (`tracing`), never to the client.
+//! Messages never carry record contents, passwords or tokens.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ehr_records::fhir::ValidationErrors;
+use serde_json::json;
+
+use crate::svc;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field is missing, of the wrong type or breaks a rule (400).
+    #[error("{field}: {message}")]
+    InvalidInput {
+        /// The field, as named in the request (`username`, `record_id`, `body`, …).
+        field: String,
+        /// The rule broken.
+        message: String,
+    },
+    /// A record failed validation; every broken field is listed (400).
+    #[error("invalid record: {0}")]
+    InvalidRecord(ValidationErrors),
+    /// No session, or an unknown, revoked or expired one (401).
+    #[error("a valid session token is required")]
+    Unauthenticated,
+    /// Username or password did not match (401).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The session's role may not do this, or the CSRF token is missing or wrong (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The contract refused the read: no grant, expired or revoked (403).
+    #[error("{0}")]
+    AccessDenied(String),
+    /// No such thing (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request clashes with existing state, e.g. a taken username (409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The body is larger than the limit (413).
+    #[error("request body larger than {} bytes", crate::MAX_BODY_BYTES)]
+    PayloadTooLarge,
+    /// The body is not of the media type the route takes (415).
+    #[error("expected a body of type {0}")]
+    UnsupportedMediaType(&'static str),
+    /// Too many attempts from this user or client (429).
+    #[error("too many attempts; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
+    /// Fewer storage or custodian nodes answer than a read or write needs (503).
+    #[error("only {reachable} storage nodes are reachable, {needed} are needed")]
+    NodesUnavailable {
+        /// Nodes that answered.
+        reachable: usize,
+        /// Nodes needed.
+        needed: usize,
+    },
+    /// Anything else: logged, and answered with "internal error" (500).
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::InvalidInput`] for `field`.
+    pub fn input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidInput { .. } | Self::InvalidRecord(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NodesUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable code in the JSON body's `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::InvalidRecord(_) => "invalid_record",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden(_) => "forbidden",
+            Self::AccessDenied(_) => "access_denied",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::NodesUnavailable { .. } => "nodes_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The field a 400 is about, if one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Logs the cause of a 5xx (the client sees "internal error" only).
+    fn log(&self) {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = %cause, "internal error");
+        }
+    }
+
+    /// The `Retry-After` seconds of a 429.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        }
+    }
+
+    /// Status, extra headers and the message for a human (the web UI); logs 5xx causes.
+    pub(crate) fn into_parts(self) -> (StatusCode, Option<u64>, String) {
+        self.log();
+        (self.status(), self.retry_after(), self.to_string())
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log();
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        match &self {
+            Self::InvalidInput { field, .. } => body["field"] = json!(field),
+            Self::InvalidRecord(errors) => {
+                body["errors"] = errors
+                    .errors()
+                    .iter()
+                    .map(|e| json!({ "path": e.path, "message": e.rule.to_string() }))
+                    .collect();
+            }
+            Self::RateLimited { retry_after } => {
+                body["retry_after"] = json!(retry_after.as_secs().max(1));
+            }
+            _ => {}
+        }
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if matches!(self, Self::Unauthenticated | Self::InvalidCredentials) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<svc::Error> for Error {
+    fn from(e: svc::Error) -> Self {
+        use svc::Error as E;
+        match e {
+            E::InvalidRecord(v) => Self::InvalidRecord(v),
+            E::InvalidCredentials => Self::InvalidCredentials,
+            E::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            E::Unauthenticated => Self::Unauthenticated,
+            E::Forbidden(why) => Self::Forbidden(why.to_string()),
+            E::UsernameTaken => Self::Conflict("username already taken".into()),
+            E::AdminExists => Self::Conflict("an admin account already exists".into()),
+            E::InvalidUsername(why) => Self::input("username", why),
+            E::InvalidPassword(why) => Self::input("password", why),
+            E::InvalidInput { field, message } => Self::input(field, message),
+            E::NotFound(what) => Self::NotFound(what),
+            // Its message names the record and the contract's reason.
+            e @ E::AccessDenied { .. } => Self::AccessDenied(e.to_string()),
+            E::NodesUnavailable { reachable, needed } => {
+                Self::NodesUnavailable { reachable, needed }
+            }
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn body(e: Error) -> (StatusCode, serde_json::Value) {
+        let r = e.into_response();
+        let status = r.status();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn internal_errors_say_internal_error_and_nothing_more() {
+        let cause = std::io::Error::other("disk /secret/path exploded");
+        let (status, b) = body(Error::Internal(Box::new(cause))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            b,
+            serde_json::json!({ "error": "internal", "message": "internal error" })
+        );
+
+        let (status, b) = body(Error::NodesUnavailable {
+            reachable: 2,
+            needed: 3,
+        })
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(b["error"], "nodes_unavailable");
+    }
+
+    #[tokio::test]
+    async fn every_code_has_its_status() {
+        let cases = [
+            (Error::input("x", "bad"), 400, "invalid_input"),
+            (Error::Unauthenticated, 401, "unauthenticated"),
+            (Error::InvalidCredentials, 401, "invalid_credentials"),
+            (Error::Forbidden("no".into()), 403, "forbidden"),
+            (Error::AccessDenied("no grant".into()), 403, "access_denied"),
+            (Error::NotFound("record".into()), 404, "not_found"),
+            (Error::Conflict("taken".into()), 409, "conflict"),
+            (Error::PayloadTooLarge, 413, "payload_too_large"),
+            (
+                Error::UnsupportedMediaType("application/json"),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                Error::RateLimited {
+                    retry_after: Duration::from_millis(1500),
+                },
+                429,
+                "rate_limited",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let (s, b) = body(e).await;
+            assert_eq!((s.as_u16(), b["error"].as_str().unwrap()), (status, code));
+        }
+        let (_, b) = body(Error::input("patient_id", "must be a number")).await;
+        assert_eq!(b["field"], "patient_id");
+    }
+}

@@ -1,0 +1,160 @@
+//! Request extractors whose rejections are this crate's JSON errors.
+//!
+//! axum's own rejections answer in plain text; these answer `{error, message, field}` like
+//! every other error, and name the field a bad body got wrong.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::{Error, Result};
+use crate::svc::Session;
+
+/// A JSON body deserialized into `T`; a type error names the field (`patient_id`,
+/// `entries[2].name`), a missing field names itself.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+/// A JSON body kept as bytes (FHIR bundles, which the records service validates itself).
+#[derive(Debug)]
+pub struct JsonBytes(pub Bytes);
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Reads the body under the router's limit, as JSON.
+async fn json_bytes(req: Request, state: &AppState) -> Result<Bytes> {
+    if !is_json(&req) {
+        return Err(Error::UnsupportedMediaType("application/json"));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge
+        } else {
+            Error::input("body", "could not read the request body")
+        }
+    })
+}
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        json_bytes(req, state).await.map(Self)
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let bytes = json_bytes(req, state).await?;
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// Deserializes `bytes`, naming the offending field on failure (never quoting its value).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde reports a missing field at its parent's path, naming it in the message.
+        let named = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let field = match (named, path.as_str()) {
+            // Not JSON at all: the body is at fault, wherever the parser stopped.
+            _ if syntax => "body".to_owned(),
+            (Some(name), "." | "") => name.to_owned(),
+            (Some(name), parent) => format!("{parent}.{name}"),
+            (None, "." | "") => "body".to_owned(),
+            (None, p) => p.to_owned(),
+        };
+        let message = match syntax {
+            true => format!(
+                "malformed JSON at line {}, column {}",
+                inner.line(),
+                inner.column()
+            ),
+            // serde's data messages name types and fields, not values ("invalid type:
+            // string, expected u64").
+            false => message
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        Error::InvalidInput { field, message }
+    })
+}
+
+/// The session behind `Authorization: Bearer <token>`.
+#[derive(Debug)]
+pub struct Auth {
+    /// Who the token belongs to.
+    pub session: Session,
+    /// The token itself (for logout).
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or(Error::Unauthenticated)?;
+        let session = state
+            .service()
+            .authenticate(token)
+            .map_err(|_| Error::Unauthenticated)?;
+        Ok(Self {
+            session,
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// The peer's IP address, the key for login and registration throttling. Served without
+/// `into_make_service_with_connect_info` (e.g. in tests) every client is `"unknown"`.
+#[derive(Clone, Debug)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |ci| ci.0.ip().to_string()),
+        ))
+    }
+}

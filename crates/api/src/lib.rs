@@ -1,0 +1,141 @@
+#![doc = include_str!("../README.md")]
+
+mod api;
+mod error;
+mod extract;
+mod throttle;
+mod web;
+
+/// The records service's names this crate uses, in one place.
+mod svc {
+    pub use ehr_records::accounts::{Role, Session};
+    pub use ehr_records::fhir::RecordForm;
+    pub use ehr_records::{Error, ReadRecord, RecordSummary, Service, Stored};
+}
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+
+pub use error::{Error, Result};
+pub use throttle::Throttle;
+
+/// The largest request body accepted, in bytes (a record's limit, as in `ehr_records::fhir`).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The OpenAPI 3.1 document served at `/api/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// What every handler shares: the records service and the web layer's settings.
+#[derive(Clone)]
+pub struct AppState {
+    service: Arc<svc::Service>,
+    /// Server key for CSRF tokens (HMAC of the browser's cookies); random per process.
+    csrf_key: Arc<[u8; 32]>,
+    secure_cookies: bool,
+    signups: Arc<Throttle>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `service`: cookies without `Secure` (plain HTTP on loopback) and patient
+    /// registration throttled to 5 at once per client IP, then one a minute.
+    pub fn new(service: Arc<svc::Service>) -> Self {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("operating system random number generator");
+        Self {
+            service,
+            csrf_key: Arc::new(key),
+            secure_cookies: false,
+            signups: Arc::new(Throttle::new(5, Duration::from_secs(60))),
+        }
+    }
+
+    /// Marks cookies `Secure` (and names them with the `__Host-` prefix): set this when
+    /// clients reach the server over TLS, e.g. behind a TLS-terminating proxy.
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// Replaces the per-client registration throttle: `burst` at once, then one per `refill`.
+    pub fn with_signup_limit(mut self, burst: u32, refill: Duration) -> Self {
+        self.signups = Arc::new(Throttle::new(burst, refill));
+        self
+    }
+
+    /// The records service.
+    pub fn service(&self) -> &svc::Service {
+        &self.service
+    }
+}
+
+/// The whole HTTP surface: `/api/…`, `/ipfs/{cid}`, the web pages and `/static/…`.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so login and
+/// registration throttling can key on the client's IP.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(web::router(&state))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Every JSON API operation the router serves, as (path, method) with OpenAPI's path
+/// syntax; `openapi.json` documents exactly these (checked by the tests).
+pub fn api_operations() -> Vec<(&'static str, axum::http::Method)> {
+    api::routes()
+        .into_iter()
+        .flat_map(|(path, methods, _)| methods.iter().map(move |m| (path, m.clone())))
+        .collect()
+}
+
+/// The content security policy: everything from this origin only, no inline script or
+/// style, no framing, forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// Headers on every response. Responses carry personal data, so nothing is cached unless
+/// the handler said otherwise (static assets, immutable blocks).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,694 @@
+//! The pages, as maud templates: every interpolated value is HTML-escaped at compile time,
+//! there is no inline script or style (the CSP forbids both), and every form carries the
+//! CSRF token. Each field has a `<label>`; its error sits right after it, is tied to it with
+//! `aria-describedby`, and is announced (`role="alert"`).
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::svc::{Role, Session};
+
+/// What every page needs: the CSRF token for its forms and who is signed in.
+pub(crate) struct Ctx<'a> {
+    pub csrf: &'a str,
+    pub session: Option<&'a Session>,
+}
+
+/// Errors of one form: `(field, message)`; field `""` for the form as a whole.
+pub(crate) type FieldErrors = Vec<(String, String)>;
+
+pub(crate) fn layout(ctx: &Ctx<'_>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — SecureEHR" }
+                link rel="stylesheet" href="/static/style.css";
+                link rel="icon" href="/static/icon.svg" type="image/svg+xml";
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { "SecureEHR" }
+                    @if let Some(s) = ctx.session {
+                        nav aria-label="Main" {
+                            ul {
+                                @match s.role {
+                                    Role::Patient => {
+                                        li { a href="/patient" { "New record" } }
+                                        li { a href="/patient/records" { "My records" } }
+                                        li { a href="/patient/sharing" { "Sharing" } }
+                                        li { a href="/patient/access-log" { "Access log" } }
+                                    }
+                                    Role::Provider => {
+                                        li { a href="/provider" { "Access Patient Records" } }
+                                    }
+                                    Role::Admin => {
+                                        li { a href="/admin" { "Administration" } }
+                                    }
+                                }
+                            }
+                        }
+                        form.logout method="post" action="/logout" {
+                            (csrf(ctx))
+                            span.who { "Signed in as " strong { (s.username) } " (" (s.role) ")" }
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main #main tabindex="-1" { (body) }
+            }
+        }
+    }
+}
+
+pub(crate) fn csrf(ctx: &Ctx<'_>) -> Markup {
+    html! { input type="hidden" name="csrf" value=(ctx.csrf); }
+}
+
+fn error_for<'e>(errors: &'e FieldErrors, field: &str) -> Vec<&'e str> {
+    errors
+        .iter()
+        .filter(|(f, _)| f == field)
+        .map(|(_, m)| m.as_str())
+        .collect()
+}
+
+/// Errors that belong to no field of the form, announced at its top.
+pub(crate) fn form_errors(errors: &FieldErrors, fields: &[&str]) -> Markup {
+    let general: Vec<&str> = errors
+        .iter()
+        .filter(|(f, _)| !fields.contains(&f.as_str()))
+        .map(|(_, m)| m.as_str())
+        .collect();
+    html! {
+        @if !general.is_empty() {
+            div.alert role="alert" {
+                @for m in general { p { (m) } }
+            }
+        }
+    }
+}
+
+/// One labelled input; `kind` is the `type`, `extra` more attributes as (name, value).
+pub(crate) struct Field<'a> {
+    pub form: &'a str,
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub required: bool,
+    pub autocomplete: &'a str,
+    pub hint: Option<&'a str>,
+}
+
+pub(crate) fn field(f: &Field<'_>, errors: &FieldErrors) -> Markup {
+    let id = format!("{}-{}", f.form, f.name);
+    let err_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let errs = error_for(errors, f.name);
+    // The label is exactly the field's name (the seed's words); "optional" is a hint.
+    let hint = f.hint.or((!f.required).then_some("Optional."));
+    let mut described = Vec::new();
+    if hint.is_some() {
+        described.push(hint_id.clone());
+    }
+    if !errs.is_empty() {
+        described.push(err_id.clone());
+    }
+    let described = described.join(" ");
+    html! {
+        div.field {
+            label for=(id) { (f.label) }
+            @if let Some(h) = hint { p.hint id=(hint_id) { (h) } }
+            @if f.kind == "textarea" {
+                textarea id=(id) name=(f.name) required[f.required]
+                    aria-invalid=[(!errs.is_empty()).then_some("true")]
+                    aria-describedby=[(!described.is_empty()).then_some(&described)]
+                    rows="3" { (f.value) }
+            } @else {
+                input id=(id) name=(f.name) type=(f.kind) value=(f.value) required[f.required]
+                    autocomplete=(f.autocomplete)
+                    inputmode=[(f.kind == "text" && f.autocomplete == "off-numeric").then_some("numeric")]
+                    aria-invalid=[(!errs.is_empty()).then_some("true")]
+                    aria-describedby=[(!described.is_empty()).then_some(&described)];
+            }
+            @if !errs.is_empty() {
+                p.error id=(err_id) role="alert" {
+                    @for (i, m) in errs.iter().enumerate() {
+                        @if i > 0 { br; }
+                        (f.label) ": " (m)
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn home(ctx: &Ctx<'_>) -> Markup {
+    layout(
+        ctx,
+        "Home",
+        html! {
+            h1 { "SecureEHR" }
+            p.lead { "Your health records, encrypted, stored across independent nodes, and read only by those you allow. Every access is written to a tamper-proof log." }
+            ul.choices {
+                li { a.button href="/patients" { "Patients" } }
+                li { a.button href="/providers/login" { "Medical Providers Login" } }
+            }
+            p.small { "Administrators sign in through " a href="/providers/login" { "Medical Providers Login" } "." }
+        },
+    )
+}
+
+/// The login form of a portal (`patients` or `providers`).
+pub(crate) fn login_form(
+    ctx: &Ctx<'_>,
+    portal: &str,
+    username: &str,
+    errors: &FieldErrors,
+) -> Markup {
+    let form = format!("login-{portal}");
+    html! {
+        form method="post" action="/login" novalidate {
+            (csrf(ctx))
+            input type="hidden" name="portal" value=(portal);
+            (form_errors(errors, &["username", "password"]))
+            (field(&Field { form: &form, name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", hint: None }, errors))
+            (field(&Field { form: &form, name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "current-password", hint: None }, errors))
+            button type="submit" { "Sign in" }
+        }
+    }
+}
+
+pub(crate) struct PatientsPage<'a> {
+    pub login_username: &'a str,
+    pub login_errors: FieldErrors,
+    pub signup_username: &'a str,
+    pub signup_errors: FieldErrors,
+}
+
+pub(crate) fn patients(ctx: &Ctx<'_>, p: &PatientsPage<'_>) -> Markup {
+    layout(
+        ctx,
+        "Patients",
+        html! {
+            h1 { "Patients" }
+            div.columns {
+                section aria-labelledby="signin-h" {
+                    h2 #signin-h { "Sign in" }
+                    (login_form(ctx, "patients", p.login_username, &p.login_errors))
+                }
+                section aria-labelledby="signup-h" {
+                    h2 #signup-h { "Sign up" }
+                    form method="post" action="/patients/signup" novalidate {
+                        (csrf(ctx))
+                        (form_errors(&p.signup_errors, &["username", "password"]))
+                        (field(&Field { form: "signup", name: "username", label: "Username", kind: "text", value: p.signup_username, required: true, autocomplete: "username", hint: Some("3 to 32 characters: a–z, 0–9, '.', '_' or '-'.") }, &p.signup_errors))
+                        (field(&Field { form: "signup", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", hint: Some("At least 12 characters.") }, &p.signup_errors))
+                        button type="submit" { "Sign up" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) fn providers_login(ctx: &Ctx<'_>, username: &str, errors: &FieldErrors) -> Markup {
+    layout(
+        ctx,
+        "Medical Providers Login",
+        html! {
+            h1 { "Medical Providers Login" }
+            p { "For registered medical providers and administrators." }
+            (login_form(ctx, "providers", username, errors))
+        },
+    )
+}
+
+/// The record form's values.
+#[derive(Default)]
+pub(crate) struct FormValues {
+    pub patient_name: String,
+    pub birth_date: String,
+    pub address: String,
+    pub phone: String,
+    pub health_condition: String,
+}
+
+pub(crate) const RECORD_FIELDS: [&str; 5] = [
+    "patient_name",
+    "birth_date",
+    "address",
+    "phone",
+    "health_condition",
+];
+
+/// The record form: new (`record_id` None) or a new version of a record.
+pub(crate) fn record_form(
+    ctx: &Ctx<'_>,
+    record_id: Option<u64>,
+    v: &FormValues,
+    errors: &FieldErrors,
+) -> Markup {
+    let (title, action) = match record_id {
+        None => (
+            "New health record".to_owned(),
+            "/patient/records".to_owned(),
+        ),
+        Some(id) => (
+            format!("Edit record {id}"),
+            format!("/patient/records/{id}"),
+        ),
+    };
+    let today = super::today();
+    layout(
+        ctx,
+        &title,
+        html! {
+            h1 { (title) }
+            @if record_id.is_some() {
+                p { "Saving stores a new version; earlier versions stay readable." }
+            }
+            form method="post" action=(action) novalidate {
+                (csrf(ctx))
+                (form_errors(errors, &RECORD_FIELDS))
+                (field(&Field { form: "record", name: "patient_name", label: "Patient Name", kind: "text", value: &v.patient_name, required: true, autocomplete: "name", hint: None }, errors))
+                div.field {
+                    @let errs = error_for(errors, "birth_date");
+                    label for="record-birth_date" { "Birth Date" }
+                    input #record-birth_date name="birth_date" type="date" value=(v.birth_date) required
+                        min="1900-01-01" max=(today) autocomplete="bday"
+                        aria-invalid=[(!errs.is_empty()).then_some("true")]
+                        aria-describedby=[(!errs.is_empty()).then_some("record-birth_date-error")];
+                    @if !errs.is_empty() {
+                        p.error #record-birth_date-error role="alert" {
+                            @for m in errs { "Birth Date: " (m) br; }
+                        }
+                    }
+                }
+                (field(&Field { form: "record", name: "address", label: "Address", kind: "textarea", value: &v.address, required: false, autocomplete: "street-address", hint: None }, errors))
+                (field(&Field { form: "record", name: "phone", label: "Phone No", kind: "tel", value: &v.phone, required: false, autocomplete: "tel", hint: None }, errors))
+                (field(&Field { form: "record", name: "health_condition", label: "Health Condition", kind: "textarea", value: &v.health_condition, required: false, autocomplete: "off", hint: None }, errors))
+                button type="submit" { "Submit" }
+            }
+        },
+    )
+}
+
+pub(crate) struct StoredView {
+    pub record_id: u64,
+    pub version: u32,
+    pub manifest_cid: String,
+    pub tx_hash: String,
+}
+
+pub(crate) fn stored(ctx: &Ctx<'_>, s: &StoredView) -> Markup {
+    layout(
+        ctx,
+        "Record stored",
+        html! {
+            h1 { "Record stored" }
+            p.success role="status" { "Record stored in IPFS and in Blockchain with ID: " strong #record-id { (s.record_id) } }
+            dl.facts {
+                dt { "Version" } dd { (s.version) }
+                dt { "Hash code (manifest CID)" } dd { code.hash #manifest-cid { (s.manifest_cid) } }
+                dt { "Transaction hash" } dd { code.hash #tx-hash { (s.tx_hash) } }
+            }
+            p {
+                a href={ "/patient/records/" (s.record_id) "?version=" (s.version) } { "View this version" }
+                " · " a href="/patient/records" { "My records" }
+                " · " a href="/patient" { "Store another record" }
+            }
+        },
+    )
+}
+
+pub(crate) struct VersionRow {
+    pub version: u32,
+    pub when: String,
+    pub manifest_cid: String,
+    pub tx_hash: String,
+}
+
+pub(crate) struct RecordRow {
+    pub record_id: u64,
+    pub version: u32,
+    pub updated: String,
+    pub versions: Vec<VersionRow>,
+}
+
+pub(crate) fn my_records(ctx: &Ctx<'_>, patient_id: Option<u64>, rows: &[RecordRow]) -> Markup {
+    layout(
+        ctx,
+        "My records",
+        html! {
+            h1 { "My records" }
+            @if let Some(id) = patient_id {
+                p { "Your Patient ID is " strong #patient-id { (id) } ". Providers you grant access to enter it to read your records." }
+            }
+            @if rows.is_empty() {
+                p { "No records yet. " a href="/patient" { "Store your first record" } "." }
+            }
+            @for r in rows {
+                section.card aria-labelledby={ "rec-" (r.record_id) } {
+                    h2 id={ "rec-" (r.record_id) } { "Record " (r.record_id) }
+                    p { "Version " (r.version) ", updated " (r.updated) }
+                    p.actions {
+                        a href={ "/patient/records/" (r.record_id) } { "View" }
+                        " · "
+                        a href={ "/patient/records/" (r.record_id) "/edit" } { "Edit (new version)" }
+                    }
+                    details {
+                        summary { "Versions (" (r.versions.len()) ")" }
+                        ul.versions {
+                            @for v in &r.versions {
+                                li {
+                                    a href={ "/patient/records/" (r.record_id) "?version=" (v.version) } { "Version " (v.version) }
+                                    " — " (v.when)
+                                    br; span.small { "CID " code.hash { (v.manifest_cid) } }
+                                    br; span.small { "Tx " code.hash { (v.tx_hash) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One decrypted record, as shown to its patient or a provider.
+pub(crate) struct RecordView {
+    pub record_id: u64,
+    pub version: u32,
+    pub patient_id: u64,
+    pub manifest_cid: String,
+    pub access_tx: String,
+    pub emergency: bool,
+    pub form: Option<FormValues>,
+    pub bundle_pretty: String,
+}
+
+pub(crate) fn record_card(r: &RecordView) -> Markup {
+    html! {
+        article.card.record aria-label={ "Record " (r.record_id) } {
+            h2 { "Record " (r.record_id) ", version " (r.version) }
+            @if r.emergency { p.emergency { "Emergency access — logged with your reason." } }
+            @if let Some(f) = &r.form {
+                dl.facts {
+                    dt { "Patient ID" } dd { (r.patient_id) }
+                    dt { "Patient Name" } dd { (f.patient_name) }
+                    dt { "Birth Date" } dd { (f.birth_date) }
+                    dt { "Address" } dd { (f.address) }
+                    dt { "Phone No" } dd { (f.phone) }
+                    dt { "Health Condition" } dd { (f.health_condition) }
+                }
+            } @else {
+                p { "Patient ID " (r.patient_id) }
+                pre.bundle { (r.bundle_pretty) }
+            }
+            details {
+                summary { "Storage and audit" }
+                dl.facts {
+                    dt { "Hash code (manifest CID)" } dd { code.hash { (r.manifest_cid) } }
+                    dt { "Access logged in transaction" } dd { code.hash { (r.access_tx) } }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn record_page(ctx: &Ctx<'_>, r: &RecordView) -> Markup {
+    layout(
+        ctx,
+        &format!("Record {}", r.record_id),
+        html! {
+            (record_card(r))
+            p {
+                a href={ "/patient/records/" (r.record_id) "/edit" } { "Edit (new version)" }
+                " · " a href="/patient/records" { "My records" }
+            }
+        },
+    )
+}
+
+pub(crate) struct GrantRow {
+    pub provider: String,
+    pub scope: String,
+    pub record_id: Option<u64>,
+    pub expires: String,
+    pub state: &'static str,
+    pub active: bool,
+}
+
+pub(crate) struct SharingPage<'a> {
+    pub providers: Vec<String>,
+    pub records: Vec<u64>,
+    pub grants: Vec<GrantRow>,
+    pub notice: Option<&'a str>,
+    pub errors: FieldErrors,
+    pub selected_provider: &'a str,
+    pub selected_record: &'a str,
+    pub expires: &'a str,
+}
+
+pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
+    let today = super::today();
+    layout(
+        ctx,
+        "Sharing",
+        html! {
+            h1 { "Sharing" }
+            @if let Some(n) = p.notice { p.success role="status" { (n) } }
+            section aria-labelledby="grant-h" {
+                h2 #grant-h { "Grant a provider access" }
+                @if p.providers.is_empty() {
+                    p { "No medical providers are registered yet." }
+                } @else {
+                    form method="post" action="/patient/grants" novalidate {
+                        (csrf(ctx))
+                        (form_errors(&p.errors, &["provider", "record_id", "expires"]))
+                        div.field {
+                            @let errs = error_for(&p.errors, "provider");
+                            label for="grant-provider" { "Provider" }
+                            select #grant-provider name="provider" required
+                                aria-invalid=[(!errs.is_empty()).then_some("true")]
+                                aria-describedby=[(!errs.is_empty()).then_some("grant-provider-error")] {
+                                @for name in &p.providers {
+                                    option value=(name) selected[name == p.selected_provider] { (name) }
+                                }
+                            }
+                            @if !errs.is_empty() { p.error #grant-provider-error role="alert" { @for m in errs { "Provider: " (m) } } }
+                        }
+                        div.field {
+                            @let errs = error_for(&p.errors, "record_id");
+                            label for="grant-record" { "Records" }
+                            select #grant-record name="record_id"
+                                aria-invalid=[(!errs.is_empty()).then_some("true")]
+                                aria-describedby=[(!errs.is_empty()).then_some("grant-record-error")] {
+                                option value="" selected[p.selected_record.is_empty()] { "All my records" }
+                                @for id in &p.records {
+                                    @let v = id.to_string();
+                                    option value=(v) selected[v == p.selected_record] { "Record " (id) " only" }
+                                }
+                            }
+                            @if !errs.is_empty() { p.error #grant-record-error role="alert" { @for m in errs { "Records: " (m) } } }
+                        }
+                        div.field {
+                            @let errs = error_for(&p.errors, "expires");
+                            label for="grant-expires" { "Access expires on" }
+                            p.hint #grant-expires-hint { "Access ends at the end of that day (UTC)." }
+                            input #grant-expires name="expires" type="date" required value=(p.expires) min=(today)
+                                aria-invalid=[(!errs.is_empty()).then_some("true")]
+                                aria-describedby={ "grant-expires-hint" @if !errs.is_empty() { " grant-expires-error" } };
+                            @if !errs.is_empty() { p.error #grant-expires-error role="alert" { @for m in errs { "Access expires on: " (m) } } }
+                        }
+                        button type="submit" { "Grant access" }
+                    }
+                }
+            }
+            section aria-labelledby="grants-h" {
+                h2 #grants-h { "Who can read my records" }
+                @if p.grants.is_empty() {
+                    p { "You have not granted access to anyone." }
+                } @else {
+                    ul.grants {
+                        @for g in &p.grants {
+                            li.card.grant.inactive[!g.active] {
+                                p { strong { (g.provider) } " — " (g.scope) }
+                                p.small { (g.state) " · expires " (g.expires) }
+                                @if g.active {
+                                    form method="post" action="/patient/grants/revoke" {
+                                        (csrf(ctx))
+                                        input type="hidden" name="provider" value=(g.provider);
+                                        input type="hidden" name="record_id" value=(g.record_id.map(|i| i.to_string()).unwrap_or_default());
+                                        button.danger type="submit" { "Revoke " (g.provider) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) struct LogRow {
+    pub when: String,
+    pub reader: String,
+    pub record: String,
+    pub emergency: bool,
+    pub reason: Option<String>,
+    pub tx_hash: String,
+}
+
+pub(crate) fn access_log(ctx: &Ctx<'_>, rows: &[LogRow]) -> Markup {
+    layout(
+        ctx,
+        "Access log",
+        html! {
+            h1 { "Access log" }
+            p { "Every read of your records, as logged on the blockchain. Emergency accesses are highlighted." }
+            @if rows.is_empty() {
+                p { "Nobody has read your records yet." }
+            } @else {
+                ol.log {
+                    @for r in rows {
+                        li.card.emergency[r.emergency] {
+                            @if r.emergency { p.badge { "Emergency access" } }
+                            p { strong.reader { (r.reader) } " read " (r.record) }
+                            p.small { time { (r.when) } }
+                            @if let Some(reason) = &r.reason { p { "Reason: " (reason) } }
+                            p.small { "Tx " code.hash { (r.tx_hash) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) struct ProviderPage<'a> {
+    pub patient_id: &'a str,
+    pub errors: FieldErrors,
+    pub emergency_patient_id: &'a str,
+    pub reason: &'a str,
+    pub emergency_errors: FieldErrors,
+    pub denied: Option<String>,
+    pub records: Vec<RecordView>,
+}
+
+pub(crate) fn provider(ctx: &Ctx<'_>, p: &ProviderPage<'_>) -> Markup {
+    layout(
+        ctx,
+        "Access Patient Records",
+        html! {
+            h1 { "Access Patient Records" }
+            form method="post" action="/provider/records" novalidate {
+                (csrf(ctx))
+                (form_errors(&p.errors, &["patient_id"]))
+                (field(&Field { form: "lookup", name: "patient_id", label: "Patient ID", kind: "text", value: p.patient_id, required: true, autocomplete: "off-numeric", hint: None }, &p.errors))
+                button type="submit" { "Get patient details" }
+            }
+            @if let Some(why) = &p.denied {
+                div.alert.denied role="alert" {
+                    p { strong { "Access denied." } " " (why) }
+                }
+            }
+            @if !p.records.is_empty() {
+                section aria-labelledby="results-h" {
+                    h2 #results-h { "Patient details" }
+                    @for r in &p.records { (record_card(r)) }
+                }
+            }
+            section.breakglass aria-labelledby="bg-h" {
+                h2 #bg-h { "Emergency access" }
+                p { "Only in an emergency: opens every record of the patient for 4 hours. The access and your reason are logged on the blockchain and shown to the patient." }
+                form method="post" action="/provider/emergency" novalidate {
+                    (csrf(ctx))
+                    (form_errors(&p.emergency_errors, &["patient_id", "reason"]))
+                    (field(&Field { form: "emergency", name: "patient_id", label: "Patient ID", kind: "text", value: p.emergency_patient_id, required: true, autocomplete: "off-numeric", hint: None }, &p.emergency_errors))
+                    (field(&Field { form: "emergency", name: "reason", label: "Reason", kind: "textarea", value: p.reason, required: true, autocomplete: "off", hint: None }, &p.emergency_errors))
+                    button.danger type="submit" { "Open emergency access" }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) struct NodeRow {
+    pub index: usize,
+    pub address: String,
+    pub name: String,
+    pub reachable: bool,
+}
+
+pub(crate) struct AdminPage<'a> {
+    pub notice: Option<&'a str>,
+    pub errors: FieldErrors,
+    pub username: &'a str,
+    pub providers: Vec<(String, String)>,
+    pub chain: Vec<(&'static str, String)>,
+    pub threshold: String,
+    pub nodes: Vec<NodeRow>,
+}
+
+pub(crate) fn admin(ctx: &Ctx<'_>, p: &AdminPage<'_>) -> Markup {
+    layout(
+        ctx,
+        "Administration",
+        html! {
+            h1 { "Administration" }
+            @if let Some(n) = p.notice { p.success role="status" { (n) } }
+            section aria-labelledby="addp-h" {
+                h2 #addp-h { "Register a medical provider" }
+                form method="post" action="/admin/providers" novalidate {
+                    (csrf(ctx))
+                    (form_errors(&p.errors, &["username", "password"]))
+                    (field(&Field { form: "provider", name: "username", label: "Username", kind: "text", value: p.username, required: true, autocomplete: "off", hint: None }, &p.errors))
+                    (field(&Field { form: "provider", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", hint: Some("At least 12 characters.") }, &p.errors))
+                    button type="submit" { "Register provider" }
+                }
+            }
+            section aria-labelledby="provs-h" {
+                h2 #provs-h { "Medical providers" }
+                @if p.providers.is_empty() { p { "None yet." } }
+                ul {
+                    @for (name, addr) in &p.providers { li { strong { (name) } " " code.hash { (addr) } } }
+                }
+            }
+            section aria-labelledby="chain-h" {
+                h2 #chain-h { "Chain" }
+                dl.facts { @for (k, v) in &p.chain { dt { (k) } dd { code.hash { (v) } } } }
+            }
+            section aria-labelledby="nodes-h" {
+                h2 #nodes-h { "Nodes (" (p.threshold) ")" }
+                ul.nodes {
+                    @for n in &p.nodes {
+                        li.card {
+                            p { "Node " (n.index) ": " @if n.reachable { span.ok { "reachable" } } @else { span.bad { "unreachable" } } }
+                            p.small { (n.name) }
+                            p.small { code.hash { (n.address) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A page with just a heading and a message (errors, not found, CSRF refusals).
+pub(crate) fn message(ctx: &Ctx<'_>, title: &str, text: &str) -> Markup {
+    layout(
+        ctx,
+        title,
+        html! {
+            h1 { (title) }
+            p role="alert" { (text) }
+            p { a href="/" { "Home" } }
+        },
+    )
+}

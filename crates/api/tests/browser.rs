@@ -1,0 +1,51 @@
+//! The browser walk (issue #6): serves the router in-process over an embedded service and
+//! runs `tests/browser/walk.mjs` (playwright-core driving Debian's chromium) against it.
+//! Fails — never skips — when chromium or the npm packages are missing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{ADMIN, PROVIDER};
+use ehr_api::{AppState, router};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_walk_at_phone_and_desktop_sizes() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's chromium (scripts/test does)"
+    );
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci` in {} (scripts/test does)",
+        browser_dir.display()
+    );
+
+    let h = common::service().await;
+    let service = h.service.clone();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(AppState::new(service)).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let status = tokio::process::Command::new("node")
+        .arg("walk.mjs")
+        .arg(&url)
+        .current_dir(&browser_dir)
+        .env("CHROMIUM", &chromium)
+        .env("ADMIN_USER", ADMIN.0)
+        .env("ADMIN_PASS", ADMIN.1)
+        .env("PROVIDER_USER", PROVIDER.0)
+        .env("PROVIDER_PASS", PROVIDER.1)
+        .stdin(Stdio::null())
+        .status()
+        .await
+        .expect("run node");
+    server.abort();
+    assert!(status.success(), "the browser walk failed: {status}");
+}

@@ -1,0 +1,253 @@
+// Walks the SecureEHR web UI in Debian's chromium, at 390×844 and at 1280×800:
+// a patient signs up and stores a record, grants a provider; the provider reads it; the
+// patient revokes; the provider is denied; the patient's access log shows the read.
+// An XSS payload typed into every text field is shown escaped and never runs. Any console
+// error, page error or horizontal scrolling fails the walk.
+//
+// Usage: node walk.mjs <base-url>   (env: PROVIDER_USER, PROVIDER_PASS, ADMIN_USER,
+// ADMIN_PASS; CHROMIUM, default /usr/bin/chromium). Exit 0 = every check passed.
+import { chromium } from 'playwright-core';
+
+const base = process.argv[2];
+if (!base) throw new Error('usage: node walk.mjs <base-url>');
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const provider = { user: env('PROVIDER_USER'), pass: env('PROVIDER_PASS') };
+const admin = { user: env('ADMIN_USER'), pass: env('ADMIN_PASS') };
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// Runs if ever parsed as HTML; every check below asserts window.__xss stays unset.
+const XSS = `<script>window.__xss=1</script><img src=x onerror="window.__xss=1">"'&`;
+const PASSWORD = 'correct horse battery staple';
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+  console.log(`  ok: ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run',
+  ],
+  // playwright gives every launch a fresh temporary profile (--user-data-dir) of its own.
+});
+
+const problems = [];
+try {
+  for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
+    console.log(`== ${viewport.width}x${viewport.height}`);
+    await walk(viewport);
+  }
+  check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
+} finally {
+  await browser.close();
+}
+console.log('walk passed');
+
+async function walk(viewport) {
+  const context = await browser.newContext({ viewport, javaScriptEnabled: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const patient = `pat-${viewport.width}-${Date.now() % 100000}`;
+
+  // Every page: fits the width, no script ran, no error so far.
+  const settle = async (what) => {
+    const { sw, cw } = await page.evaluate(() => ({
+      sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
+    }));
+    check(sw <= cw, `${what}: no horizontal scrolling (${sw} <= ${cw})`);
+    check(await page.evaluate(() => window.__xss === undefined), `${what}: no injected script ran`);
+    check(problems.length === 0, `${what}: no console errors so far (${problems.join(' | ')})`);
+  };
+  const section = (heading) =>
+    page.locator('section', { has: page.getByRole('heading', { name: heading, exact: true }) });
+  const logout = async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${base}/`);
+  };
+
+  // Home.
+  await page.goto(base);
+  check(await page.getByRole('link', { name: 'Patients', exact: true }).isVisible(), 'home links "Patients"');
+  check(await page.getByRole('link', { name: 'Medical Providers Login' }).first().isVisible(), 'home links "Medical Providers Login"');
+  await settle('home');
+
+  // Patients: sign-up with an XSS username is refused inline, naming the field, escaped.
+  await page.getByRole('link', { name: 'Patients', exact: true }).click();
+  const signup = section('Sign up');
+  await signup.getByLabel('Username').fill(XSS);
+  await signup.getByLabel('Password').fill(PASSWORD);
+  await signup.getByRole('button', { name: 'Sign up' }).click();
+  check(await signup.getByRole('alert').filter({ hasText: 'Username:' }).isVisible(), 'bad username: inline error names "Username"');
+  check(await signup.getByLabel('Username').inputValue() === XSS, 'bad username: value shown back escaped');
+  await settle('signup error');
+
+  await signup.getByLabel('Username').fill(patient);
+  await signup.getByLabel('Password').fill(PASSWORD);
+  await signup.getByRole('button', { name: 'Sign up' }).click();
+  await page.waitForURL(`${base}/patient`);
+  check(await page.getByRole('heading', { name: 'New health record' }).isVisible(), 'signed up: record form shown');
+
+  // The form: exactly the seed's labels; a bad phone fails inline and stores nothing.
+  for (const label of ['Patient Name', 'Birth Date', 'Address', 'Phone No', 'Health Condition']) {
+    check(await page.getByLabel(label, { exact: true }).count() === 1, `form has a field labelled "${label}"`);
+  }
+  check(await page.getByLabel('Birth Date').getAttribute('type') === 'date', 'Birth Date is a date picker');
+  await page.getByLabel('Patient Name').fill(XSS);
+  await page.getByLabel('Birth Date').fill('1984-02-29');
+  await page.getByLabel('Address').fill(XSS);
+  await page.getByLabel('Phone No').fill(XSS);
+  await page.getByLabel('Health Condition').fill(XSS);
+  await page.getByRole('button', { name: 'Submit' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'Phone No:' }).isVisible(), 'bad phone: inline error names "Phone No"');
+  check(await page.getByLabel('Phone No').getAttribute('aria-invalid') === 'true', 'bad phone: field marked invalid');
+  for (const label of ['Patient Name', 'Address', 'Phone No', 'Health Condition']) {
+    check(await page.getByLabel(label).inputValue() === XSS, `bad phone: "${label}" kept, escaped`);
+  }
+  await settle('record form error');
+  await page.getByRole('link', { name: 'My records' }).click();
+  check(await page.getByText('No records yet').isVisible(), 'bad input stored nothing');
+  const patientId = (await page.locator('#patient-id').textContent()).trim();
+  check(/^\d+$/.test(patientId), `patient id shown (${patientId})`);
+
+  // Store a record with the payload in the text fields.
+  await page.getByRole('link', { name: 'New record' }).click();
+  await page.getByLabel('Patient Name').fill(XSS);
+  await page.getByLabel('Birth Date').fill('1984-02-29');
+  await page.getByLabel('Address').fill(XSS);
+  await page.getByLabel('Phone No').fill('+1 555 010 0199');
+  await page.getByLabel('Health Condition').fill(XSS);
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.waitForURL(/\/patient\/records\/\d+\/stored/);
+  const stored = await page.getByRole('status').textContent();
+  const m = stored.match(/Record stored in IPFS and in Blockchain with ID: (\d+)/);
+  check(m !== null, `result page says "Record stored in IPFS and in Blockchain with ID: N" (${stored.trim()})`);
+  const recordId = m[1];
+  check((await page.locator('#manifest-cid').textContent()).trim().length > 10, 'result page shows the hash code');
+  check(/^0x[0-9a-f]{64}$/.test((await page.locator('#tx-hash').textContent()).trim()), 'result page shows the transaction hash');
+  await settle('stored');
+
+  // My records: view shows the payload as text; edit makes version 2.
+  await page.getByRole('link', { name: 'View this version' }).click();
+  check(await page.getByText(XSS, { exact: true }).first().isVisible(), 'record view shows the payload as text');
+  await settle('record view');
+  await page.getByRole('link', { name: 'Edit (new version)' }).click();
+  check(await page.getByLabel('Patient Name').inputValue() === XSS, 'edit form prefilled');
+  await page.getByLabel('Health Condition').fill('Diabetes mellitus type 2');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.waitForURL(/\/stored/);
+  check((await page.getByRole('status').textContent()).includes(`with ID: ${recordId}`), 'edit keeps the record ID');
+  check((await page.locator('dl.facts dd').first().textContent()).trim() === '2', 'edit made version 2');
+  await page.getByRole('link', { name: 'My records' }).first().click();
+  await page.getByText('Versions (2)').click();
+  check(await page.getByRole('link', { name: 'Version 1' }).isVisible(), 'both versions listed');
+  await settle('my records');
+
+  // Sharing: grant the provider, expiring in 30 days.
+  await page.getByRole('link', { name: 'Sharing' }).click();
+  const expiry = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
+  await page.getByLabel('Provider', { exact: true }).selectOption(provider.user);
+  await page.getByLabel('Access expires on').fill(expiry);
+  await page.getByRole('button', { name: 'Grant access' }).click();
+  await page.waitForURL(/done=granted/);
+  check(await page.getByText('Access granted.').isVisible(), 'grant confirmed');
+  check(await page.getByRole('button', { name: `Revoke ${provider.user}` }).isVisible(), 'grant listed with a revoke button');
+  await settle('sharing');
+  await logout();
+
+  // The provider reads it.
+  const providerLogin = async () => {
+    await page.getByRole('link', { name: 'Medical Providers Login' }).first().click();
+    await page.getByLabel('Username').fill(provider.user);
+    await page.getByLabel('Password').fill(provider.pass);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/provider`);
+    check(await page.getByRole('heading', { name: 'Access Patient Records' }).isVisible(), 'provider sees "Access Patient Records"');
+  };
+  const lookup = page.locator('form[action="/provider/records"]');
+  await providerLogin();
+  await lookup.getByLabel('Patient ID').fill(patientId);
+  await lookup.getByRole('button', { name: 'Get patient details' }).click();
+  check(await page.locator('article.record').count() === 1, 'provider reads the granted record');
+  check(await page.locator('article.record').getByText(XSS, { exact: true }).first().isVisible(), 'provider sees the payload as text');
+  check(await page.getByText('Diabetes mellitus type 2').isVisible(), 'provider sees the latest version');
+  await settle('provider read');
+  await logout();
+
+  // The patient revokes.
+  const patientLogin = async () => {
+    await page.getByRole('link', { name: 'Patients', exact: true }).click();
+    const signin = section('Sign in');
+    await signin.getByLabel('Username').fill(patient);
+    await signin.getByLabel('Password').fill(PASSWORD);
+    await signin.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/patient`);
+  };
+  await patientLogin();
+  await page.getByRole('link', { name: 'Sharing' }).click();
+  await page.getByRole('button', { name: `Revoke ${provider.user}` }).click();
+  await page.waitForURL(/done=revoked/);
+  check(await page.getByText('Access revoked.').isVisible(), 'revoke confirmed');
+  check(await page.getByRole('button', { name: `Revoke ${provider.user}` }).count() === 0, 'no active grant left');
+  await settle('revoked');
+  await logout();
+
+  // The provider is denied, and sees nothing else; break-glass needs a reason.
+  await providerLogin();
+  await lookup.getByLabel('Patient ID').fill(patientId);
+  await lookup.getByRole('button', { name: 'Get patient details' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'Access denied' }).isVisible(), 'provider gets a clear "access denied"');
+  check(await page.locator('article.record').count() === 0, 'denied: no record shown');
+  check(await page.getByText(XSS).count() === 0, 'denied: no record data shown');
+  await lookup.getByLabel('Patient ID').fill(XSS);
+  await lookup.getByRole('button', { name: 'Get patient details' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'Patient ID:' }).isVisible(), 'bad patient id: inline error names "Patient ID"');
+  const glass = page.locator('form[action="/provider/emergency"]');
+  await glass.getByLabel('Patient ID').fill(patientId);
+  await glass.getByRole('button', { name: 'Open emergency access' }).click();
+  check(await glass.getByRole('alert').filter({ hasText: 'Reason:' }).isVisible(), 'emergency without a reason: inline error names "Reason"');
+  check(await page.locator('article.record').count() === 0, 'emergency without a reason: nothing shown');
+  await glass.getByLabel('Reason').fill(`Unconscious in A&E ${XSS}`);
+  await glass.getByRole('button', { name: 'Open emergency access' }).click();
+  check(await page.locator('article.record').count() === 1, 'emergency access shows the record');
+  check(await page.getByText('Emergency access — logged').isVisible(), 'emergency read is marked');
+  await settle('provider denied, then emergency');
+  await logout();
+
+  // The patient's access log shows the reads, the emergency one highlighted.
+  await patientLogin();
+  await page.getByRole('link', { name: 'Access log' }).click();
+  const entries = page.locator('ol.log > li');
+  const readerEntries = entries.filter({ hasText: provider.user });
+  check(await readerEntries.count() >= 2, 'access log lists the provider\'s reads');
+  const emergencyEntries = page.locator('ol.log > li.emergency');
+  check(await emergencyEntries.count() >= 1, 'emergency access highlighted');
+  check(await emergencyEntries.first().getByText('Emergency access').isVisible(), 'emergency entry labelled');
+  check(await emergencyEntries.first().getByText(`Reason: Unconscious in A&E ${XSS}`).isVisible(), 'reason shown, escaped');
+  await settle('access log');
+  await logout();
+
+  // Admin: node set and chain status; a bad provider password is refused inline.
+  await page.getByRole('link', { name: 'Medical Providers Login' }).first().click();
+  await page.getByLabel('Username').fill(admin.user);
+  await page.getByLabel('Password').fill(admin.pass);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/admin`);
+  check(await page.getByRole('heading', { name: /^Nodes/ }).isVisible(), 'admin sees the node set');
+  check(await page.getByRole('heading', { name: 'Chain' }).isVisible(), 'admin sees the chain status');
+  await page.getByLabel('Username').fill(`dr-${viewport.width}`);
+  await page.getByLabel('Password').fill('short');
+  await page.getByRole('button', { name: 'Register provider' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'Password:' }).isVisible(), 'short password: inline error names "Password"');
+  check(await page.getByText(`dr-${viewport.width}`, { exact: true }).count() === 0, 'short password: no provider added');
+  await settle('admin');
+  await logout();
+  await context.close();
+}

@@ -1,0 +1,333 @@
+//! The web UI through `router`, in-process: cookies, CSRF on every POST (missing or wrong
+//! → 403 and nothing changed), inline errors that change nothing, escaping, access denied.
+
+mod common;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use common::*;
+use ehr_api::{AppState, router};
+
+/// A minimal browser: our two cookies.
+#[derive(Default, Clone)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn absorb(&mut self, headers: &HeaderMap) {
+        for c in headers.get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, _) = c.split_once(';').unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !c.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, app: &Router, uri: &str) -> Reply {
+        let req = Request::builder()
+            .uri(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        let r = send(app, req).await;
+        self.absorb(&r.headers);
+        r
+    }
+
+    async fn post(&mut self, app: &Router, uri: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let r = send(app, req).await;
+        self.absorb(&r.headers);
+        r
+    }
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("page has a CSRF field")
+        + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+fn location(r: &Reply) -> &str {
+    r.headers[header::LOCATION].to_str().unwrap()
+}
+
+/// Signs `user` in through the patients page.
+async fn sign_in(app: &Router, b: &mut Browser, user: &str, password: &str) -> String {
+    let page = b.get(app, "/patients").await;
+    let token = csrf(&page.text());
+    let portal = if user == PROVIDER.0 {
+        "providers"
+    } else {
+        "patients"
+    };
+    let r = b
+        .post(
+            app,
+            "/login",
+            &[
+                ("csrf", &token),
+                ("portal", portal),
+                ("username", user),
+                ("password", password),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    location(&r).to_owned()
+}
+
+const RECORD: [(&str, &str); 5] = [
+    ("patient_name", "Jane <script>alert(1)</script> Doe"),
+    ("birth_date", "1984-02-29"),
+    ("address", "1 Main St"),
+    ("phone", "+1 555 010 0199"),
+    ("health_condition", "Asthma"),
+];
+
+#[tokio::test]
+async fn cookies_are_httponly_strict_and_csrf_guards_login() {
+    let h = service().await;
+    h.service.register_patient("fay", PASSWORD).await.unwrap();
+    let app = router(AppState::new(h.service.clone()));
+    let mut b = Browser::default();
+
+    let page = b.get(&app, "/patients").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let set = page.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with("ehr_browser=")
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let token = csrf(&page.text());
+    let login = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("portal", "patients".into()),
+            ("username", "fay".into()),
+            ("password", PASSWORD.into()),
+        ]
+    };
+
+    for bad in ["", "00", &"0".repeat(64)] {
+        let fields = login(bad);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = b.post(&app, "/login", &fields).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "csrf {bad:?}");
+        assert!(
+            !r.headers.contains_key(header::SET_COOKIE),
+            "no session without a valid token"
+        );
+    }
+    // The right token without the browser cookie it is bound to: refused too.
+    let mut stranger = Browser::default();
+    let fields = login(&token);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = stranger.post(&app, "/login", &fields).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let r = b.post(&app, "/login", &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/patient");
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with("ehr_session=")
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.contains("Max-Age="),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP on loopback");
+
+    // Logout (with its CSRF token) ends the session on the server too.
+    let page = b.get(&app, "/patient").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let session_token = b
+        .cookies
+        .iter()
+        .find(|(n, _)| n == "ehr_session")
+        .unwrap()
+        .1
+        .clone();
+    let r = b
+        .post(&app, "/logout", &[("csrf", &csrf(&page.text()))])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(h.service.authenticate(&session_token).is_err());
+    let r = b.get(&app, "/patient").await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "signed out: back to the login page"
+    );
+}
+
+#[tokio::test]
+async fn secure_cookies_behind_tls() {
+    let h = service().await;
+    let app = router(AppState::new(h.service.clone()).with_secure_cookies(true));
+    let r = Browser::default().get(&app, "/").await;
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with("__Host-ehr_browser=") && set.contains("; Secure"),
+        "{set}"
+    );
+}
+
+#[tokio::test]
+async fn csrf_missing_or_wrong_changes_nothing() {
+    let h = service().await;
+    h.service.register_patient("gus", PASSWORD).await.unwrap();
+    let app = router(AppState::new(h.service.clone()));
+    let mut b = Browser::default();
+    let anonymous_token = csrf(&b.get(&app, "/patients").await.text());
+    assert_eq!(sign_in(&app, &mut b, "gus", PASSWORD).await, "/patient");
+    let page = b.get(&app, "/patient").await;
+    let token = csrf(&page.text());
+    assert_ne!(token, anonymous_token, "the token is bound to the session");
+
+    let (_, session) = h.service.login("gus", PASSWORD, "test").await.unwrap();
+    let count = || async { h.service.my_records(&session).await.unwrap().len() };
+
+    let mut fields: Vec<(&str, &str)> = RECORD.to_vec();
+    let r = b.post(&app, "/patient/records", &fields).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "missing");
+    fields.push(("csrf", &anonymous_token));
+    let r = b.post(&app, "/patient/records", &fields).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "token of another session");
+    assert_eq!(count().await, 0, "nothing stored");
+
+    fields.pop();
+    fields.push(("csrf", &token));
+    let r = b.post(&app, "/patient/records", &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(location(&r), "/patient/records/1/stored?version=1");
+    assert_eq!(count().await, 1);
+
+    let r = b.get(&app, "/patient/records/1/stored?version=1").await;
+    let text = r.text();
+    assert!(
+        text.contains(
+            "Record stored in IPFS and in Blockchain with ID: <strong id=\"record-id\">1</strong>"
+        ),
+        "{text}"
+    );
+
+    // Grants and revocations are guarded the same way.
+    let r = b
+        .post(
+            &app,
+            "/patient/grants",
+            &[
+                ("provider", PROVIDER.0),
+                ("record_id", ""),
+                ("expires", "2999-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(h.service.grants(&session).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_is_shown_inline_escaped_and_stores_nothing() {
+    let h = service().await;
+    h.service.register_patient("hal", PASSWORD).await.unwrap();
+    let app = router(AppState::new(h.service.clone()));
+    let mut b = Browser::default();
+    sign_in(&app, &mut b, "hal", PASSWORD).await;
+    let token = csrf(&b.get(&app, "/patient").await.text());
+
+    let mut fields: Vec<(&str, &str)> = RECORD.to_vec();
+    fields[1].1 = "2999-12-31";
+    fields[3].1 = "<b>call me</b>";
+    fields.push(("csrf", &token));
+    let r = b.post(&app, "/patient/records", &fields).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text();
+    assert!(text.contains("Birth Date: date is in the future"), "{text}");
+    assert!(text.contains("Phone No: bad format"), "{text}");
+    assert!(text.contains("aria-invalid=\"true\""));
+    assert!(
+        text.contains("value=\"&lt;b&gt;call me&lt;/b&gt;\""),
+        "value kept, escaped"
+    );
+    assert!(text.contains("Jane &lt;script&gt;alert(1)&lt;/script&gt; Doe"));
+    assert!(!text.contains("<script>"), "never raw");
+    let (_, session) = h.service.login("hal", PASSWORD, "test").await.unwrap();
+    assert!(h.service.my_records(&session).await.unwrap().is_empty());
+
+    // A valid record shows its payload escaped on every page.
+    fields[1].1 = "1984-02-29";
+    fields[3].1 = "+1 555 010 0199";
+    let r = b.post(&app, "/patient/records", &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let text = b.get(&app, "/patient/records/1").await.text();
+    assert!(
+        text.contains("Jane &lt;script&gt;alert(1)&lt;/script&gt; Doe"),
+        "{text}"
+    );
+    assert!(!text.contains("<script>"));
+}
+
+#[tokio::test]
+async fn provider_without_grant_sees_access_denied_and_nothing_else() {
+    let h = service().await;
+    let p = h.service.register_patient("ivy", PASSWORD).await.unwrap();
+    let (_, ivy) = h.service.login("ivy", PASSWORD, "test").await.unwrap();
+    let form = ehr_records::fhir::RecordForm {
+        patient_name: "Ivy Secret".into(),
+        birth_date: "1990-01-01".into(),
+        ..Default::default()
+    };
+    h.service.put_form(&ivy, &form).await.unwrap();
+    let app = router(AppState::new(h.service.clone()));
+    let mut b = Browser::default();
+    assert_eq!(
+        sign_in(&app, &mut b, PROVIDER.0, PROVIDER.1).await,
+        "/provider"
+    );
+    let page = b.get(&app, "/provider").await.text();
+    assert!(page.contains("Access Patient Records") && page.contains("Get patient details"));
+    let id = p.patient_id.to_string();
+    let r = b
+        .post(
+            &app,
+            "/provider/records",
+            &[("csrf", &csrf(&page)), ("patient_id", &id)],
+        )
+        .await;
+    let text = r.text();
+    assert!(text.contains("Access denied."), "{text}");
+    assert!(!text.contains("Ivy Secret"));
+    assert!(!text.contains("<article"), "no record shown");
+
+    // A patient page is not for providers.
+    let r = b.get(&app, "/patient/records").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

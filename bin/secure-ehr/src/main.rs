@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod chain_cmd;
+mod client;
 mod keys;
 mod node_cmd;
+mod serve;
 mod service;
 mod share;
 mod store_cmd;
@@ -49,6 +51,15 @@ enum Command {
     },
     #[command(flatten)]
     Store(store_cmd::StoreCommand),
+    /// Run SecureEHR: the web UI and JSON API (embedded chain and nodes by default).
+    Serve(serve::ServeArgs),
+    /// Offline administration of the data directory.
+    Admin {
+        #[command(subcommand)]
+        cmd: serve::AdminCmd,
+    },
+    #[command(flatten)]
+    Client(client::ClientCommand),
     /// Run one storage + custodian node as its own process.
     Node(node_cmd::NodeArgs),
     /// Upload and read latency and throughput on a fresh embedded deployment.
@@ -69,6 +80,9 @@ fn main() -> ExitCode {
         Command::Share { cmd } => share::run(cmd),
         Command::Store(cmd) => store_cmd::run(cmd, &cli.data_dir),
         Command::Node(args) => node_cmd::run(args, &cli.data_dir),
+        Command::Serve(args) => serve::serve(args, &cli.data_dir),
+        Command::Admin { cmd } => serve::admin(cmd, &cli.data_dir),
+        Command::Client(cmd) => client::run(cmd, &cli.data_dir),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -119,7 +119,7 @@ pub trait Registry: Send + Sync {
 
     /// Makes sure `to` can pay for its transactions, paying from `from` where the network
     /// charges gas. A no-op on gas-free backends (the embedded chain).
-    async fn fund(&self, _from: &PrivateKeySigner, _to: Address) -> Result<()> {
+    async fn fund_account(&self, _from: &PrivateKeySigner, _to: Address) -> Result<()> {
         Ok(())
     }
 }

@@ -459,7 +459,7 @@ impl Service {
         if let Some(id) = self.registry.patient_id(signer.address()).await? {
             return Ok(id);
         }
-        self.registry.fund(&self.admin, signer.address()).await?;
+        self.registry.fund_account(&self.admin, signer.address()).await?;
         match self.registry.register_patient(signer).await {
             Ok((id, _)) => Ok(id),
             Err(e) if matches!(e.contract_error(), Some(CE::AlreadyRegistered(_))) => self
@@ -473,7 +473,7 @@ impl Service {
 
     async fn ensure_provider(&self, address: Address) -> Result<()> {
         if !self.registry.is_provider(address).await? {
-            self.registry.fund(&self.admin, address).await?;
+            self.registry.fund_account(&self.admin, address).await?;
             match self.registry.register_provider(&self.admin, address).await {
                 Ok(_) => {}
                 Err(e) if matches!(e.contract_error(), Some(CE::AlreadyRegistered(_))) => {}

@@ -459,7 +459,9 @@ impl Service {
         if let Some(id) = self.registry.patient_id(signer.address()).await? {
             return Ok(id);
         }
-        self.registry.fund_account(&self.admin, signer.address()).await?;
+        self.registry
+            .fund_account(&self.admin, signer.address())
+            .await?;
         match self.registry.register_patient(signer).await {
             Ok((id, _)) => Ok(id),
             Err(e) if matches!(e.contract_error(), Some(CE::AlreadyRegistered(_))) => self

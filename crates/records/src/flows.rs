@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::accounts::{AccountInfo, AccountStore, Role, Session, Token};
 use crate::fhir::{self, RecordForm};
+use crate::journal::{Journal, Upload};
 use crate::manifest::{self, RecordManifest};
 use crate::node::{self, CUSTODIAN_AAD, MAX_REQUEST_TTL, Node, NodeError, ShareRequest};
 use crate::reasons::ReasonLog;
@@ -244,6 +245,7 @@ pub struct Service {
     threshold: Threshold,
     domain: Eip712Domain,
     reasons: ReasonLog,
+    journal: Journal,
     /// Updates of one record are serialized: each seals for the version it will get.
     record_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -357,7 +359,8 @@ impl Service {
             message: e.to_string(),
         })?;
         let info = registry.info().await?;
-        Ok(Self {
+        let (journal, unfinished) = Journal::open(&data_dir)?;
+        let service = Self {
             domain: node::domain(info.chain_id, info.contract),
             custodians: set.nodes.iter().map(|(_, key)| *key).collect(),
             registry,
@@ -366,8 +369,66 @@ impl Service {
             nodes,
             threshold,
             reasons: ReasonLog::open(&data_dir)?,
+            journal,
             record_locks: Mutex::new(HashMap::new()),
-        })
+        };
+        let still_open = service.collect_orphans(unfinished).await?;
+        service.journal.compact(&still_open)?;
+        Ok(service)
+    }
+
+    /// Deletes the blocks of uploads a crash interrupted before the chain recorded them;
+    /// returns those it could not finish (a node down) for the next start.
+    async fn collect_orphans(&self, unfinished: Vec<Upload>) -> Result<Vec<Upload>> {
+        if unfinished.is_empty() {
+            return Ok(unfinished);
+        }
+        use alloy::sol_types::SolEvent;
+        use ehr_chain::contract::EhrRegistry::RecordVersion as Ev;
+        let recorded: std::collections::HashSet<B256> = self
+            .registry
+            .logs(&ehr_chain::LogQuery::event::<Ev>())
+            .await?
+            .iter()
+            .filter_map(|l| Ev::decode_log_data(&l.log.data).ok().map(|e| e.digest))
+            .collect();
+        let mut still_open = Vec::new();
+        let mut collected = 0;
+        for upload in unfinished {
+            let Ok(manifest) = ehr_store::parse_cid(&upload.manifest) else {
+                continue;
+            };
+            if recorded.contains(&digest_of(&manifest)) {
+                continue;
+            }
+            let mut cids = vec![manifest];
+            cids.extend(
+                upload
+                    .fragments
+                    .iter()
+                    .filter_map(|c| ehr_store::parse_cid(c).ok()),
+            );
+            let mut all_gone = true;
+            for node in &self.nodes {
+                for cid in &cids {
+                    if timed(node.delete_block(cid)).await.is_err() {
+                        all_gone = false;
+                    }
+                }
+            }
+            if all_gone {
+                collected += 1;
+            } else {
+                still_open.push(upload);
+            }
+        }
+        if collected > 0 {
+            tracing::info!(
+                uploads = collected,
+                "collected orphan blocks of interrupted uploads"
+            );
+        }
+        Ok(still_open)
     }
 
     /// The accounts (login throttling, sessions, keystore export).
@@ -578,13 +639,16 @@ impl Service {
             .add_record(signer, digest_of(&cid), codec)
             .await
         {
-            Ok((record_id, receipt)) => Ok(Stored {
-                record_id,
-                version: 1,
-                manifest_cid: cid.to_string(),
-                tx_hash: receipt.tx_hash,
-                block_number: receipt.block_number,
-            }),
+            Ok((record_id, receipt)) => {
+                self.journal.done(&cid.to_string());
+                Ok(Stored {
+                    record_id,
+                    version: 1,
+                    manifest_cid: cid.to_string(),
+                    tx_hash: receipt.tx_hash,
+                    block_number: receipt.block_number,
+                })
+            }
             Err(e) => {
                 self.discard_blocks(&manifest, &blocks).await;
                 Err(user_error(e))
@@ -623,13 +687,16 @@ impl Service {
             .update_record(signer, record_id, digest_of(&cid), manifest::CODEC)
             .await
         {
-            Ok((v, receipt)) if v == version => Ok(Stored {
-                record_id,
-                version,
-                manifest_cid: cid.to_string(),
-                tx_hash: receipt.tx_hash,
-                block_number: receipt.block_number,
-            }),
+            Ok((v, receipt)) if v == version => {
+                self.journal.done(&cid.to_string());
+                Ok(Stored {
+                    record_id,
+                    version,
+                    manifest_cid: cid.to_string(),
+                    tx_hash: receipt.tx_hash,
+                    block_number: receipt.block_number,
+                })
+            }
             Ok((v, _)) => Err(Error::Manifest(format!(
                 "record {record_id} got version {v}, expected {version}"
             ))),
@@ -696,6 +763,12 @@ impl Service {
     /// stored and fails.
     async fn store_blocks(&self, manifest: &RecordManifest, blocks: &Blocks) -> Result<Cid> {
         let manifest_cid = raw_cid(&blocks.manifest);
+        self.journal.begin(&Upload {
+            manifest: manifest_cid.to_string(),
+            fragments: (0..blocks.fragments.len())
+                .map(|i| manifest.fragment_cid(i).to_string())
+                .collect(),
+        })?;
         let results = join_all(self.nodes.iter().enumerate().map(|(i, node)| {
             let frag_cid = manifest.fragment_cid(i);
             let frag = &blocks.fragments[i];
@@ -735,6 +808,7 @@ impl Service {
             }
         }))
         .await;
+        self.journal.done(&manifest_cid.to_string());
     }
 
     // -----------------------------------------------------------------------------------

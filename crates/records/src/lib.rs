@@ -5,6 +5,7 @@ pub mod embedded;
 mod error;
 pub mod fhir;
 pub mod flows;
+mod journal;
 pub mod keyfile;
 pub mod keystore;
 pub mod manifest;

@@ -511,6 +511,74 @@ async fn bad_input_changes_nothing() {
     ));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_collects_the_blocks_of_an_interrupted_upload() {
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    let kept = fx
+        .svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+
+    // What a crash after storing blocks but before addRecord leaves: blocks on every node
+    // and a journal entry without "done".
+    let orphan = b"an orphaned manifest".to_vec();
+    let orphan_cid = ehr_store::raw_cid(&orphan);
+    let frag = b"an orphaned fragment".to_vec();
+    let frag_cid = ehr_store::raw_cid(&frag);
+    for store in &fx.stores {
+        store.put_block(&orphan_cid, &orphan).await.unwrap();
+        store.put_block(&frag_cid, &frag).await.unwrap();
+    }
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(fx._dir.path().join("uploads.journal"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut journal,
+        format!(
+            "{{\"op\":\"begin\",\"manifest\":\"{orphan_cid}\",\"fragments\":[\"{frag_cid}\"]}}\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+
+    let restarted = Service::new(ServiceParts {
+        registry: fx.chain.clone(),
+        contract_admin: PrivateKeySigner::random(),
+        accounts: AccountStore::open(
+            fx._dir.path().join("accounts"),
+            AccountParams::INSECURE_FAST,
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+        nodes: fx
+            .nodes
+            .iter()
+            .map(|n| n.clone() as Arc<dyn Node>)
+            .collect(),
+        k: 3,
+        data_dir: fx._dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap();
+    for store in &fx.stores {
+        assert!(
+            !store.has(&orphan_cid).await.unwrap(),
+            "orphan manifest left"
+        );
+        assert!(!store.has(&frag_cid).await.unwrap(), "orphan fragment left");
+    }
+    // The acknowledged record is untouched.
+    let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
+    let read = restarted
+        .read_record(&alice, kept.record_id, None)
+        .await
+        .unwrap();
+    assert_eq!(read.manifest_cid, kept.manifest_cid);
+}
+
 mod access_invariant {
     //! For any sequence of grants, revokes, expiries and reads: a read succeeds iff an
     //! independent model of the grant rules allows it (and the contract agrees), and every

@@ -264,6 +264,19 @@ impl Client {
         Ok(value)
     }
 
+    /// POSTs `{username, password}` (sign-up, login, provider registration).
+    async fn credentials(
+        &self,
+        path: &str,
+        username: &str,
+        password: &str,
+        auth: bool,
+    ) -> anyhow::Result<Value> {
+        let body = json!({ "username": username, "password": password });
+        self.call(reqwest::Method::POST, path, Some(Body::Json(body)), auth)
+            .await
+    }
+
     fn print(&self, value: &Value, line: impl FnOnce(&Value) -> String) {
         if self.args.json {
             println!("{value}");
@@ -284,6 +297,13 @@ fn s(v: &Value) -> String {
         Value::Null => "-".into(),
         other => other.to_string(),
     }
+}
+
+/// One line per element of a JSON array.
+fn each(v: &Value, line: impl Fn(&Value) -> String) -> String {
+    v.as_array()
+        .map(|a| a.iter().map(line).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
 }
 
 fn unix_now() -> u64 {
@@ -352,16 +372,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
         } => {
             let c = Client::new(client)?;
             let pw = password(password_stdin)?;
-            let v = c
-                .call(
-                    M::POST,
-                    "/api/session",
-                    Some(Body::Json(
-                        json!({ "username": username, "password": pw.as_str() }),
-                    )),
-                    false,
-                )
-                .await?;
+            let v = c.credentials("/api/session", &username, &pw, false).await?;
             let token = Zeroizing::new(
                 v["token"]
                     .as_str()
@@ -399,14 +410,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 let c = Client::new(client)?;
                 let pw = password(password_stdin)?;
                 let v = c
-                    .call(
-                        M::POST,
-                        "/api/patients",
-                        Some(Body::Json(
-                            json!({ "username": username, "password": pw.as_str() }),
-                        )),
-                        false,
-                    )
+                    .credentials("/api/patients", &username, &pw, false)
                     .await?;
                 c.print(&v, |v| {
                     format!(
@@ -426,16 +430,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                         true,
                     )
                     .await?;
-                c.print(&v, |v| {
-                    v.as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(read_record_line)
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        })
-                        .unwrap_or_default()
-                });
+                c.print(&v, |v| each(v, read_record_line));
             }
         },
         ClientCommand::Provider { cmd } => match cmd {
@@ -447,14 +442,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 let c = Client::new(client)?;
                 let pw = password(password_stdin)?;
                 let v = c
-                    .call(
-                        M::POST,
-                        "/api/providers",
-                        Some(Body::Json(
-                            json!({ "username": username, "password": pw.as_str() }),
-                        )),
-                        true,
-                    )
+                    .credentials("/api/providers", &username, &pw, true)
                     .await?;
                 c.print(&v, |v| {
                     format!(
@@ -601,16 +589,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                     true,
                 )
                 .await?;
-            c.print(&v, |v| {
-                v.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(read_record_line)
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    })
-                    .unwrap_or_default()
-            });
+            c.print(&v, |v| each(v, read_record_line));
         }
         ClientCommand::Log { client } => {
             let c = Client::new(client)?;

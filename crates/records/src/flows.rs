@@ -478,10 +478,7 @@ impl Service {
         username: &str,
         password: &str,
     ) -> Result<AccountInfo> {
-        if admin.role != Role::Admin {
-            return Err(Error::Forbidden("only an admin may add providers"));
-        }
-        let (info, _) = self.accounts.create(username, password, Role::Provider)?;
+        let info = self.accounts.add_provider(admin, username, password)?;
         self.ensure_provider(info.address).await?;
         Ok(info)
     }

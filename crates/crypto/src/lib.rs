@@ -2,6 +2,7 @@
 
 pub mod dispersal;
 pub mod gf256;
+mod keystream;
 pub mod seal;
 pub mod shamir;
 pub mod share_file;

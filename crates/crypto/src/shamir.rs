@@ -17,12 +17,12 @@
 //! The `*_into` variants write into caller-provided buffers: at 16 MiB, page-faulting
 //! fresh output buffers costs more than the arithmetic.
 
-use aes::cipher::{KeyIvInit, StreamCipher};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::gf256::{self, Backend, MulBy};
+use crate::keystream::CoeffStream;
 use crate::{Error, Result, Threshold};
 
 /// Secrets whose coefficients need at most this many random bytes draw them
@@ -40,8 +40,6 @@ const COEFF_BUDGET: usize = 128 * 1024;
 /// of it no longer fit in cache, and skipping the read-for-ownership of every output
 /// line roughly halves the memory traffic.
 const STREAM_MIN: usize = 256 * 1024;
-
-type CoeffStream = ctr::Ctr128BE<aes::Aes256>;
 
 /// One share: a public x coordinate and the polynomial values at x.
 ///
@@ -163,7 +161,7 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         let mut iv = [0u8; 16];
         rng.fill_bytes(key.as_mut_slice());
         rng.fill_bytes(&mut iv);
-        Some(CoeffStream::new((&*key).into(), (&iv).into()))
+        Some(CoeffStream::new(&key, &iv))
     };
 
     let stream_out = secret.len() >= STREAM_MIN;
@@ -177,7 +175,7 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         let len = chunk.min(secret.len() - start);
         let c = &mut coeffs[..degree * len];
         match stream.as_mut() {
-            Some(s) => s.write_keystream(c),
+            Some(s) => s.fill(c),
             None => rng.fill_bytes(c),
         }
         let s = &secret[start..start + len];

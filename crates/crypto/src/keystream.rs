@@ -111,11 +111,11 @@ mod vaes {
         unsafe { fill(rk, counter, buf) };
     }
 
-    /// One key-expansion step for the even round keys.
+    /// One key-expansion step: `prev` with each 32-bit word XORed with all words
+    /// before it, XORed with `word` (the `aeskeygenassist` word, broadcast).
     #[target_feature(enable = "aes")]
     #[inline]
-    fn even(prev: __m128i, assist: __m128i) -> __m128i {
-        let assist = _mm_shuffle_epi32(assist, 0xff);
+    fn next_key(prev: __m128i, word: __m128i) -> __m128i {
         let mut t = prev;
         let mut s = _mm_slli_si128(prev, 4);
         t = _mm_xor_si128(t, s);
@@ -123,22 +123,7 @@ mod vaes {
         t = _mm_xor_si128(t, s);
         s = _mm_slli_si128(s, 4);
         t = _mm_xor_si128(t, s);
-        _mm_xor_si128(t, assist)
-    }
-
-    /// One key-expansion step for the odd round keys.
-    #[target_feature(enable = "aes")]
-    #[inline]
-    fn odd(prev: __m128i, latest: __m128i) -> __m128i {
-        let assist = _mm_shuffle_epi32(_mm_aeskeygenassist_si128(latest, 0), 0xaa);
-        let mut t = prev;
-        let mut s = _mm_slli_si128(prev, 4);
-        t = _mm_xor_si128(t, s);
-        s = _mm_slli_si128(s, 4);
-        t = _mm_xor_si128(t, s);
-        s = _mm_slli_si128(s, 4);
-        t = _mm_xor_si128(t, s);
-        _mm_xor_si128(t, assist)
+        _mm_xor_si128(t, word)
     }
 
     #[target_feature(enable = "aes")]
@@ -154,10 +139,15 @@ mod vaes {
         rk[1] = b;
         macro_rules! step {
             ($i:expr, $rcon:expr) => {
-                a = even(a, _mm_aeskeygenassist_si128(b, $rcon));
+                // Even round keys: RotWord(SubWord(w)) ^ rcon of the last word.
+                a = next_key(
+                    a,
+                    _mm_shuffle_epi32(_mm_aeskeygenassist_si128(b, $rcon), 0xff),
+                );
                 rk[$i] = a;
                 if $i + 1 < 15 {
-                    b = odd(b, a);
+                    // Odd round keys: SubWord(w) of the last word, no rotation.
+                    b = next_key(b, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(a, 0), 0xaa));
                     rk[$i + 1] = b;
                 }
             };

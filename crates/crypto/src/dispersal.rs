@@ -16,11 +16,12 @@
 //! Shamir over the whole block (n times the storage).
 
 use rand_core::CryptoRng;
-use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+use reed_solomon_simd::ReedSolomonDecoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::erasure::encode_recovery;
 use crate::seal::{self, DataKey, NONCE_LEN, RecordContext, Sealed};
 use crate::shamir::{self, Share};
 use crate::{Error, Result, Threshold};
@@ -323,26 +324,6 @@ fn encode_and_hash(
 
 fn rs_err(e: reed_solomon_simd::Error) -> Error {
     Error::ErasureCode(e.to_string())
-}
-
-/// Recovery fragments for `k` originals stored back to back in `originals`,
-/// returned back to back.
-fn encode_recovery(
-    originals: &[u8],
-    k: usize,
-    recovery: usize,
-    frag_len: usize,
-) -> Result<Vec<u8>> {
-    let mut enc = ReedSolomonEncoder::new(k, recovery, frag_len).map_err(rs_err)?;
-    for f in originals.chunks_exact(frag_len) {
-        enc.add_original_shard(f).map_err(rs_err)?;
-    }
-    let result = enc.encode().map_err(rs_err)?;
-    let mut out = Vec::with_capacity(recovery * frag_len);
-    for r in result.recovery_iter() {
-        out.extend_from_slice(r);
-    }
-    Ok(out)
 }
 
 fn check_manifest(m: &Manifest) -> Result<Threshold> {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod dispersal;
+mod erasure;
 pub mod gf256;
 mod keystream;
 pub mod seal;

@@ -108,14 +108,14 @@ fn nibble_tables(k: usize, recovery: usize) -> Result<Vec<[u8; 16]>> {
                 })
                 .collect();
             for q in 0..4 {
-                let at = ((j * k + i) * 4 + q) * 2;
-                for v in 0..16 {
-                    let image = (0..4)
+                let image: [u16; 16] = core::array::from_fn(|v| {
+                    (0..4)
                         .filter(|t| v >> t & 1 == 1)
-                        .fold(0u16, |acc, t| acc ^ column[4 * q + t]);
-                    tables[at][v] = image as u8;
-                    tables[at + 1][v] = (image >> 8) as u8;
-                }
+                        .fold(0u16, |acc, t| acc ^ column[4 * q + t])
+                });
+                let at = ((j * k + i) * 4 + q) * 2;
+                tables[at] = image.map(|e| e as u8);
+                tables[at + 1] = image.map(|e| (e >> 8) as u8);
             }
         }
     }

@@ -24,7 +24,7 @@ enum Inner {
     #[cfg(target_arch = "x86_64")]
     Vaes {
         /// The 15 AES-256 round keys.
-        round_keys: Zeroizing<[[u8; 16]; 15]>,
+        round_keys: Box<Zeroizing<[[u8; 16]; 15]>>,
         /// The next counter block, as a number.
         counter: u128,
     },
@@ -47,7 +47,7 @@ impl CoeffStream {
         if vaes::available() {
             return Self {
                 inner: Inner::Vaes {
-                    round_keys: vaes::expand_key_entry(key),
+                    round_keys: Box::new(vaes::expand_key_entry(key)),
                     counter: u128::from_be_bytes(*iv),
                 },
             };
@@ -137,28 +137,31 @@ mod vaes {
         };
         let mut rk = [a; 15];
         rk[1] = b;
-        macro_rules! step {
-            ($i:expr, $rcon:expr) => {
-                // Even round keys: RotWord(SubWord(w)) ^ rcon of the last word.
-                a = next_key(
+        // Even round keys: RotWord(SubWord(w)) ^ rcon of the last word.
+        macro_rules! even {
+            ($rcon:expr) => {
+                next_key(
                     a,
                     _mm_shuffle_epi32(_mm_aeskeygenassist_si128(b, $rcon), 0xff),
-                );
-                rk[$i] = a;
-                if $i + 1 < 15 {
-                    // Odd round keys: SubWord(w) of the last word, no rotation.
-                    b = next_key(b, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(a, 0), 0xaa));
-                    rk[$i + 1] = b;
-                }
+                )
             };
         }
-        step!(2, 0x01);
-        step!(4, 0x02);
-        step!(6, 0x04);
-        step!(8, 0x08);
-        step!(10, 0x10);
-        step!(12, 0x20);
-        step!(14, 0x40);
+        // Odd round keys: SubWord(w) of the last word, no rotation.
+        macro_rules! pair {
+            ($i:expr, $rcon:expr) => {
+                a = even!($rcon);
+                rk[$i] = a;
+                b = next_key(b, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(a, 0), 0xaa));
+                rk[$i + 1] = b;
+            };
+        }
+        pair!(2, 0x01);
+        pair!(4, 0x02);
+        pair!(6, 0x04);
+        pair!(8, 0x08);
+        pair!(10, 0x10);
+        pair!(12, 0x20);
+        rk[14] = even!(0x40);
         for (o, k) in out.iter_mut().zip(rk) {
             // SAFETY: `o` is 16 bytes; the unaligned store writes exactly it.
             unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), k) };

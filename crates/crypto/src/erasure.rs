@@ -46,7 +46,7 @@ pub(crate) fn encode_recovery(
     {
         let tables = nibble_tables(k, recovery)?;
         let mut out = vec![0u8; recovery * frag_len];
-        avx2::encode_entry(&tables, k, recovery, originals, frag_len, &mut out);
+        avx2::encode_entry(&tables, originals, frag_len, &mut out);
         return Ok(out);
     }
     encode_with_encoder(originals, k, recovery, frag_len)
@@ -130,33 +130,26 @@ mod avx2 {
     use super::MAX_SHARDS;
     use std::arch::x86_64::*;
 
-    /// Runs the kernel; the caller has checked AVX2, `k, recovery <= MAX_SHARDS`,
-    /// `originals.len() == k * frag_len` and `frag_len % 64 == 0`.
+    /// Runs the kernel: `originals` holds `k` fragments of `frag_len` bytes (a
+    /// multiple of 64), `out` gets `recovery` of them; `k, recovery <= MAX_SHARDS`.
     pub(super) fn encode_entry(
         tables: &[[u8; 16]],
-        k: usize,
-        recovery: usize,
         originals: &[u8],
         frag_len: usize,
         out: &mut [u8],
     ) {
+        let (k, recovery) = (originals.len() / frag_len, out.len() / frag_len);
         assert!(std::is_x86_feature_detected!("avx2"));
         assert!(k <= MAX_SHARDS && recovery <= MAX_SHARDS && frag_len.is_multiple_of(64));
         assert!(originals.len() == k * frag_len && out.len() == recovery * frag_len);
         assert!(tables.len() == recovery * k * 8);
         // SAFETY: AVX2 support and the buffer sizes were just checked.
-        unsafe { encode(tables, k, recovery, originals, frag_len, out) }
+        unsafe { encode(tables, originals, frag_len, out) }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn encode(
-        tables: &[[u8; 16]],
-        k: usize,
-        recovery: usize,
-        originals: &[u8],
-        frag_len: usize,
-        out: &mut [u8],
-    ) {
+    unsafe fn encode(tables: &[[u8; 16]], originals: &[u8], frag_len: usize, out: &mut [u8]) {
+        let k = originals.len() / frag_len;
         let tabs: Vec<__m256i> = tables
             .iter()
             // SAFETY: each table is 16 bytes; the unaligned load reads exactly it.
@@ -204,7 +197,6 @@ mod avx2 {
             }
             c += 64;
         }
-        debug_assert_eq!(tabs.len(), recovery * k * 8);
     }
 }
 

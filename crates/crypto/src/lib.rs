@@ -5,6 +5,7 @@ mod erasure;
 pub mod gf256;
 mod keystream;
 pub mod seal;
+mod sha_pair;
 pub mod shamir;
 pub mod share_file;
 pub mod wrap;

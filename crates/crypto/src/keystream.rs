@@ -1,4 +1,5 @@
-//! The AES-256-CTR keystream that supplies Shamir coefficients for bulk secrets.
+//! AES-256-CTR: the keystream that supplies Shamir coefficients for bulk secrets,
+//! and the bulk encryption of [`crate::seal`] (GCM counter mode).
 //!
 //! The output is exactly that of `ctr::Ctr128BE<aes::Aes256>` (128-bit big-endian
 //! counter starting at the IV), as long as every call but the last asks for a
@@ -16,7 +17,7 @@ use zeroize::{Zeroize, Zeroizing};
 type Generic = ctr::Ctr128BE<aes::Aes256>;
 
 /// An AES-256-CTR keystream positioned at a block boundary.
-pub(crate) struct CoeffStream {
+pub(crate) struct AesCtr {
     inner: Inner,
 }
 
@@ -31,7 +32,7 @@ enum Inner {
     Generic(Box<Generic>),
 }
 
-impl Drop for CoeffStream {
+impl Drop for AesCtr {
     fn drop(&mut self) {
         #[cfg(target_arch = "x86_64")]
         if let Inner::Vaes { counter, .. } = &mut self.inner {
@@ -40,7 +41,7 @@ impl Drop for CoeffStream {
     }
 }
 
-impl CoeffStream {
+impl AesCtr {
     /// The keystream for `key` and initial counter block `iv`.
     pub(crate) fn new(key: &[u8; 32], iv: &[u8; 16]) -> Self {
         #[cfg(target_arch = "x86_64")]
@@ -55,6 +56,15 @@ impl CoeffStream {
         Self::generic(key, iv)
     }
 
+    /// Whether [`Self::new`] runs the VAES kernel on this CPU.
+    pub(crate) fn accelerated() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if vaes::available() {
+            return true;
+        }
+        false
+    }
+
     /// The `ctr`-crate keystream (what [`Self::new`] uses without VAES).
     pub(crate) fn generic(key: &[u8; 32], iv: &[u8; 16]) -> Self {
         Self {
@@ -65,15 +75,26 @@ impl CoeffStream {
     /// Overwrites `buf` with the next `buf.len()` keystream bytes. Only the last call
     /// on a stream may ask for a length that is not a multiple of 16.
     pub(crate) fn fill(&mut self, buf: &mut [u8]) {
+        self.run(buf, false);
+    }
+
+    /// XORs the next `buf.len()` keystream bytes into `buf` (CTR encryption), with
+    /// the same rule as [`Self::fill`].
+    pub(crate) fn apply(&mut self, buf: &mut [u8]) {
+        self.run(buf, true);
+    }
+
+    fn run(&mut self, buf: &mut [u8], xor: bool) {
         match &mut self.inner {
             #[cfg(target_arch = "x86_64")]
             Inner::Vaes {
                 round_keys,
                 counter,
             } => {
-                vaes::fill_entry(round_keys, *counter, buf);
+                vaes::run_entry(round_keys, *counter, buf, xor);
                 *counter = counter.wrapping_add(buf.len().div_ceil(16) as u128);
             }
+            Inner::Generic(g) if xor => g.apply_keystream(buf),
             Inner::Generic(g) => g.write_keystream(buf),
         }
     }
@@ -104,11 +125,12 @@ mod vaes {
         rk
     }
 
-    /// Writes the keystream from counter block `counter` on into `buf`.
-    pub(super) fn fill_entry(rk: &[[u8; 16]; 15], counter: u128, buf: &mut [u8]) {
+    /// Writes (or with `xor`, XORs) the keystream from counter block `counter` on
+    /// into `buf`.
+    pub(super) fn run_entry(rk: &[[u8; 16]; 15], counter: u128, buf: &mut [u8], xor: bool) {
         assert!(available());
         // SAFETY: AVX2, AES-NI and VAES support were just checked at run time.
-        unsafe { fill(rk, counter, buf) };
+        unsafe { run(rk, counter, buf, xor) };
     }
 
     /// One key-expansion step: `prev` with each 32-bit word XORed with all words
@@ -172,7 +194,7 @@ mod vaes {
     const STEP: usize = 16;
 
     #[target_feature(enable = "avx2,aes,vaes")]
-    unsafe fn fill(rk: &[[u8; 16]; 15], counter: u128, buf: &mut [u8]) {
+    unsafe fn run(rk: &[[u8; 16]; 15], counter: u128, buf: &mut [u8], xor: bool) {
         let mut keys = [_mm256_setzero_si256(); 15];
         for (k, r) in keys.iter_mut().zip(rk) {
             // SAFETY: `r` is 16 bytes; the unaligned load reads exactly it.
@@ -222,8 +244,16 @@ mod vaes {
         for out in &mut chunks {
             let x = encrypt(ctr);
             for (m, v) in x.iter().enumerate() {
-                // SAFETY: `out` holds 8 * 32 bytes; this writes 32 of them.
-                unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(32 * m).cast(), *v) };
+                // SAFETY: `out` holds 8 * 32 bytes; this reads and writes 32 of them.
+                unsafe {
+                    let p = out.as_mut_ptr().add(32 * m).cast();
+                    let v = if xor {
+                        _mm256_xor_si256(*v, _mm256_loadu_si256(p))
+                    } else {
+                        *v
+                    };
+                    _mm256_storeu_si256(p, v);
+                }
             }
             ctr = ctr.wrapping_add(STEP as u128);
         }
@@ -235,7 +265,9 @@ mod vaes {
                 // SAFETY: `tmp` holds 8 * 32 bytes; this writes 32 of them.
                 unsafe { _mm256_storeu_si256(tmp.as_mut_ptr().add(32 * m).cast(), *v) };
             }
-            rest.copy_from_slice(&tmp[..rest.len()]);
+            for (r, t) in rest.iter_mut().zip(tmp.iter()) {
+                *r = if xor { *r ^ *t } else { *t };
+            }
         }
     }
 }
@@ -246,7 +278,7 @@ mod tests {
 
     fn generic_bytes(key: &[u8; 32], iv: &[u8; 16], len: usize) -> Vec<u8> {
         let mut out = vec![0u8; len];
-        CoeffStream::generic(key, iv).fill(&mut out);
+        AesCtr::generic(key, iv).fill(&mut out);
         out
     }
 
@@ -257,7 +289,7 @@ mod tests {
         let key: [u8; 32] = core::array::from_fn(|i| i as u8);
         let block: [u8; 16] = core::array::from_fn(|i| (i as u8) * 0x11);
         let mut out = [0u8; 16];
-        CoeffStream::new(&key, &block).fill(&mut out);
+        AesCtr::new(&key, &block).fill(&mut out);
         assert_eq!(hex::encode(out), "8ea2b7ca516745bfeafc49904b496089");
     }
 
@@ -284,12 +316,12 @@ mod tests {
             for len in [0, 1, 15, 16, 17, 255, 256, 257, 1000, 4096 + 48] {
                 let want = generic_bytes(&key, iv, len);
                 let mut got = vec![0xccu8; len];
-                CoeffStream::new(&key, iv).fill(&mut got);
+                AesCtr::new(&key, iv).fill(&mut got);
                 assert_eq!(got, want, "len {len}");
             }
             // Chunked: whole blocks per call, ragged last call.
             let want = generic_bytes(&key, iv, 5000);
-            let mut s = CoeffStream::new(&key, iv);
+            let mut s = AesCtr::new(&key, iv);
             let mut got = vec![0u8; 5000];
             let mut at = 0;
             for step in [16, 256, 48, 1024, 272, 2992] {
@@ -299,6 +331,14 @@ mod tests {
             }
             s.fill(&mut got[at..]);
             assert_eq!(got, want);
+            // XOR mode on data, chunked the same way.
+            let data: Vec<u8> = (0..5000).map(|i| (i * 7) as u8).collect();
+            let mut enc = data.clone();
+            let mut s = AesCtr::new(&key, iv);
+            s.apply(&mut enc[..4096]);
+            s.apply(&mut enc[4096..]);
+            let xored: Vec<u8> = data.iter().zip(&want).map(|(d, k)| d ^ k).collect();
+            assert_eq!(enc, xored);
         }
     }
 }

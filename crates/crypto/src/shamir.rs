@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::gf256::{self, Backend, MulBy};
-use crate::keystream::CoeffStream;
+use crate::keystream::AesCtr;
 use crate::{Error, Result, Threshold};
 
 /// Secrets whose coefficients need at most this many random bytes draw them
@@ -164,7 +164,7 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         let mut iv = [0u8; 16];
         rng.fill_bytes(key.as_mut_slice());
         rng.fill_bytes(&mut iv);
-        Some(CoeffStream::new(&key, &iv))
+        Some(AesCtr::new(&key, &iv))
     };
 
     let chunk = secret

@@ -19,6 +19,9 @@ type Generic = ctr::Ctr128BE<aes::Aes256>;
 /// An AES-256-CTR keystream positioned at a block boundary.
 pub(crate) struct AesCtr {
     inner: Inner,
+    /// A call has asked for a length that is not a multiple of 16: it must have been
+    /// the last (checked in debug builds).
+    ragged: bool,
 }
 
 enum Inner {
@@ -51,6 +54,7 @@ impl AesCtr {
                     round_keys: Box::new(vaes::expand_key_entry(key)),
                     counter: u128::from_be_bytes(*iv),
                 },
+                ragged: false,
             };
         }
         Self::generic(key, iv)
@@ -69,6 +73,7 @@ impl AesCtr {
     pub(crate) fn generic(key: &[u8; 32], iv: &[u8; 16]) -> Self {
         Self {
             inner: Inner::Generic(Box::new(Generic::new(key.into(), iv.into()))),
+            ragged: false,
         }
     }
 
@@ -85,6 +90,8 @@ impl AesCtr {
     }
 
     fn run(&mut self, buf: &mut [u8], xor: bool) {
+        debug_assert!(!self.ragged, "only the last call may end inside a block");
+        self.ragged = !buf.len().is_multiple_of(16);
         match &mut self.inner {
             #[cfg(target_arch = "x86_64")]
             Inner::Vaes {

@@ -167,10 +167,10 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         Some(AesCtr::new(&key, &iv))
     };
 
+    // A multiple of 64: whole kernel columns, and whole keystream blocks per call.
     let chunk = secret
         .len()
-        .min(CHUNK)
-        .min((COEFF_BUDGET / degree).max(4096));
+        .min(CHUNK.min((COEFF_BUDGET / degree).max(4096)) & !63);
     let mut coeffs = Zeroizing::new(vec![0u8; degree * chunk]);
     let mut start = 0;
     while start < secret.len() {

@@ -16,12 +16,14 @@
 //! Shamir over the whole block (n times the storage).
 
 use rand_core::CryptoRng;
-use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+use reed_solomon_simd::ReedSolomonDecoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::erasure::encode_recovery;
 use crate::seal::{self, DataKey, NONCE_LEN, RecordContext, Sealed};
+use crate::sha_pair::sha256_chunks;
 use crate::shamir::{self, Share};
 use crate::{Error, Result, Threshold};
 
@@ -267,82 +269,49 @@ pub fn disperse<R: CryptoRng + ?Sized>(
 }
 
 fn hash_chunks(data: &[u8], frag_len: usize) -> Vec<[u8; 32]> {
-    data.chunks_exact(frag_len).map(sha256).collect()
+    sha256_chunks(data, frag_len)
 }
 
 /// Reed–Solomon recovery fragments plus the SHA-256 of all `n` fragments.
 ///
-/// Hashing is the costliest step after encryption, so for large records a helper
-/// thread hashes the originals while this one encodes, then the recovery fragments
-/// are hashed on two threads (with one free core the work simply runs in turn; the
-/// result is the same).
+/// Hashing is the costliest step after encryption (fragments are hashed two at a
+/// time, [`crate::sha_pair`]), so for large records a helper thread hashes the
+/// originals while this one encodes and hashes the recovery fragments (with one
+/// free core the work simply runs in turn; the result is the same).
 fn encode_and_hash(
     originals: &[u8],
     k: usize,
     n: usize,
     frag_len: usize,
 ) -> Result<(Vec<u8>, Vec<[u8; 32]>)> {
-    if originals.len() < (1 << 20) {
-        let mut digests = hash_chunks(originals, frag_len);
+    let encode = || -> Result<(Vec<u8>, Vec<[u8; 32]>)> {
         if n == k {
-            return Ok((Vec::new(), digests));
+            return Ok((Vec::new(), Vec::new()));
         }
         let recovery = encode_recovery(originals, k, n - k, frag_len)?;
-        digests.extend(hash_chunks(&recovery, frag_len));
+        let digests = hash_chunks(&recovery, frag_len);
+        Ok((recovery, digests))
+    };
+    if originals.len() < (1 << 20) {
+        let mut digests = hash_chunks(originals, frag_len);
+        let (recovery, more) = encode()?;
+        digests.extend(more);
         return Ok((recovery, digests));
     }
     std::thread::scope(|s| {
         let helper = s.spawn(|| hash_chunks(originals, frag_len));
-        if n == k {
-            let digests = helper
-                .join()
-                .unwrap_or_else(|_| hash_chunks(originals, frag_len));
-            return Ok((Vec::new(), digests));
-        }
-        let recovery = encode_recovery(originals, k, n - k, frag_len)?;
-        // The originals' helper is usually done by now: a second helper takes the
-        // later half of the recovery fragments.
-        let (first, second) = recovery.split_at((n - k) / 2 * frag_len);
-        let (first_digests, second_digests) = std::thread::scope(|s2| {
-            let helper2 = s2.spawn(|| hash_chunks(second, frag_len));
-            let done = hash_chunks(first, frag_len);
-            // Helpers cannot panic; should one have, redo its part here.
-            let rest = helper2
-                .join()
-                .unwrap_or_else(|_| hash_chunks(second, frag_len));
-            (done, rest)
-        });
+        let (recovery, more) = encode()?;
+        // The helper cannot panic; should it have, redo its part here.
         let mut digests = helper
             .join()
             .unwrap_or_else(|_| hash_chunks(originals, frag_len));
-        digests.extend(first_digests);
-        digests.extend(second_digests);
+        digests.extend(more);
         Ok((recovery, digests))
     })
 }
 
 fn rs_err(e: reed_solomon_simd::Error) -> Error {
     Error::ErasureCode(e.to_string())
-}
-
-/// Recovery fragments for `k` originals stored back to back in `originals`,
-/// returned back to back.
-fn encode_recovery(
-    originals: &[u8],
-    k: usize,
-    recovery: usize,
-    frag_len: usize,
-) -> Result<Vec<u8>> {
-    let mut enc = ReedSolomonEncoder::new(k, recovery, frag_len).map_err(rs_err)?;
-    for f in originals.chunks_exact(frag_len) {
-        enc.add_original_shard(f).map_err(rs_err)?;
-    }
-    let result = enc.encode().map_err(rs_err)?;
-    let mut out = Vec::with_capacity(recovery * frag_len);
-    for r in result.recovery_iter() {
-        out.extend_from_slice(r);
-    }
-    Ok(out)
 }
 
 fn check_manifest(m: &Manifest) -> Result<Threshold> {

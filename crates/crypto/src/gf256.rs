@@ -147,30 +147,32 @@ fn store_tail(d: &mut [u8], i: usize, len: usize, v: u64) {
     d[i..i + len].copy_from_slice(&v.to_ne_bytes()[..len]);
 }
 
-/// Horner evaluation at one public point, byte-wise:
-/// `out = ((c_0 * x ^ c_1) * x ^ ... ^ c_{m-1}) * x ^ last`.
+/// Horner evaluation at several public points, byte-wise: for every `j`,
+/// `outs[j][at..at + len] = ((c_0 * x_j ^ c_1) * x_j ^ ... ^ c_{m-1}) * x_j ^ last`.
 ///
-/// `coeffs` holds `m >= 1` rows of `out.len()` bytes back to back, highest degree
-/// first; `last` (the constant term) has `out.len()` bytes. With `stream`, the AVX2
-/// kernel writes with non-temporal stores (for outputs far larger than the cache).
-pub(crate) fn horner(
+/// `coeffs` holds `m >= 1` rows of `len = last.len()` bytes back to back, highest
+/// degree first; `last` is the constant term. Every output must hold at least
+/// `at + len` bytes. The AVX2 kernel reads each 32-byte column of the coefficients
+/// and of `last` once and computes all outputs from registers.
+pub(crate) fn horner_all(
     backend: Backend,
-    x: &MulBy,
+    xs: &[MulBy],
     coeffs: &[u8],
     last: &[u8],
-    out: &mut [u8],
-    stream: bool,
+    outs: &mut [&mut [u8]],
+    at: usize,
 ) {
-    let len = out.len();
-    assert!(
-        last.len() == len && len > 0 && coeffs.len().is_multiple_of(len) && coeffs.len() >= len
-    );
+    let len = last.len();
+    assert!(len > 0 && coeffs.len().is_multiple_of(len) && coeffs.len() >= len);
+    assert!(xs.len() == outs.len() && outs.iter().all(|o| o.len() >= at + len));
     let done = match backend {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 => avx2::horner_entry(x, coeffs, last, out, stream),
+        Backend::Avx2 => avx2::horner_entry(xs, coeffs, last, outs, at),
         _ => 0,
     };
-    horner_portable(x, coeffs, last, out, done);
+    for (x, out) in xs.iter().zip(outs.iter_mut()) {
+        horner_portable(x, coeffs, last, &mut out[at..at + len], done);
+    }
 }
 
 fn horner_portable(x: &MulBy, coeffs: &[u8], last: &[u8], out: &mut [u8], start: usize) {
@@ -254,32 +256,33 @@ pub(crate) fn store_fence() {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
-    //! The AVX2 kernels: 32 bytes per step, nibble tables in registers.
+    //! The AVX2 kernels: 32 bytes (`lincomb`) or 64 bytes (`horner`, for every
+    //! output) per step, nibble tables in registers.
     //!
-    //! Each kernel handles a prefix of the output and returns its length (a multiple
-    //! of 32 past the start); the caller finishes the tail with the portable kernel.
-    //! With `stream`, stores are non-temporal (`vmovntdq`) on 32-byte aligned
-    //! addresses, after one unaligned store covering the unaligned head; outputs are
-    //! pure functions of inputs that never alias them, so the overlap is harmless.
+    //! Each kernel handles a prefix of the output and returns its length; the caller
+    //! finishes the tail with the portable kernel. `lincomb` with `stream` stores
+    //! non-temporally (`vmovntdq`) on 32-byte aligned addresses, after one unaligned
+    //! store covering the unaligned head; outputs are pure functions of inputs that
+    //! never alias them, so the overlap is harmless.
     //! The kernels do not fence (an `sfence` per call stalls until the stores
     //! drain); callers run [`super::store_fence`] once after a batch.
 
     use super::MulBy;
     use std::arch::x86_64::*;
 
-    /// Runs the AVX2 Horner kernel; returns how many bytes it handled.
+    /// Runs the AVX2 Horner kernel; returns how many bytes of each output it handled.
     pub(super) fn horner_entry(
-        x: &MulBy,
+        xs: &[MulBy],
         coeffs: &[u8],
         last: &[u8],
-        out: &mut [u8],
-        stream: bool,
+        outs: &mut [&mut [u8]],
+        at: usize,
     ) -> usize {
         if !std::is_x86_feature_detected!("avx2") {
             return 0;
         }
         // SAFETY: AVX2 support was just checked at run time.
-        unsafe { horner(x, coeffs, last, out, stream) }
+        unsafe { horner(xs, coeffs, last, outs, at) }
     }
 
     /// Runs the AVX2 linear-combination kernel; see [`horner_entry`].
@@ -321,71 +324,123 @@ mod avx2 {
         _mm256_xor_si256(_mm256_shuffle_epi8(lo, l), _mm256_shuffle_epi8(hi, h))
     }
 
-    /// The offsets to compute: `(nt, first, end)`, where `first` is 0 or, when
-    /// streaming, the first 32-byte aligned offset (the unaligned head is covered by
-    /// one unaligned store at offset 0 when `first > 0`). A ragged tail after `end`
-    /// is covered by one unaligned store at `len - 32`.
-    fn plan(out: &[u8], stream: bool) -> (bool, usize, usize) {
-        let len = out.len();
-        if len < 32 {
+    /// The offsets of the `W`-byte columns to compute: `(nt, first, end)`, where
+    /// `first` is 0 or, when streaming, the first `W`-byte aligned offset (the
+    /// unaligned head is covered by one unaligned column at offset 0 when
+    /// `first > 0`). A ragged tail after `end` may be covered by one column at
+    /// `len - W`.
+    fn plan<const W: usize>(out: *const u8, len: usize, stream: bool) -> (bool, usize, usize) {
+        if len < W {
             return (false, 0, 0);
         }
-        if !stream || len < 64 {
-            return (false, 0, len & !31);
+        if !stream || len < 2 * W {
+            return (false, 0, len & !(W - 1));
         }
-        let head = out.as_ptr().align_offset(32);
-        let end = head + ((len - head) & !31);
+        let head = out.align_offset(W);
+        let end = head + ((len - head) & !(W - 1));
         (true, head, end)
     }
 
-    #[target_feature(enable = "avx2")]
-    unsafe fn horner(x: &MulBy, coeffs: &[u8], last: &[u8], out: &mut [u8], stream: bool) -> usize {
-        let full = out.len();
-        let rows = coeffs.len() / full;
-        let (lo, hi) = tables(x);
-        let mask = _mm256_set1_epi8(0x0f);
-        let dst = out.as_mut_ptr();
-        let src = coeffs.as_ptr();
-        let (nt, first, end) = plan(out, stream);
-        // SAFETY (for `at`): `coeffs` holds `rows` rows of `full` bytes, `last` and
-        // `out` hold `full` bytes (asserted by the caller), and every `i` passed has
-        // i + 32 <= full; loads are unaligned.
-        let at = |i: usize| unsafe {
-            let mut acc = _mm256_loadu_si256(src.add(i).cast());
-            for r in 1..rows {
-                let v = _mm256_loadu_si256(src.add(r * full + i).cast());
-                acc = _mm256_xor_si256(mul(acc, lo, hi, mask), v);
-            }
-            let v = _mm256_loadu_si256(last.as_ptr().add(i).cast());
-            _mm256_xor_si256(mul(acc, lo, hi, mask), v)
-        };
+    /// Runs `column(i, nt)` for the `W`-byte columns of a `full`-byte output as
+    /// [`plan`] laid them out (`nt`: store non-temporally, the address is aligned).
+    /// With `tail`, a ragged end is covered by a column at `full - W`. Returns the
+    /// bytes handled.
+    #[inline(always)]
+    fn columns<const W: usize>(
+        (nt, first, end): (bool, usize, usize),
+        full: usize,
+        tail: bool,
+        mut column: impl FnMut(usize, bool),
+    ) -> usize {
+        let mut i = 0;
         if nt {
-            // SAFETY: full >= 64, so offset 0..32 is in bounds; from `first` on,
-            // dst + i is 32-byte aligned and i + 32 <= end <= full.
-            unsafe {
-                if first > 0 {
-                    _mm256_storeu_si256(dst.cast(), at(0));
-                }
-                let mut i = first;
-                while i < end {
-                    _mm256_stream_si256(dst.add(i).cast(), at(i));
-                    i += 32;
-                }
+            if first > 0 {
+                column(0, false);
+            }
+            i = first;
+            while i < end {
+                column(i, true);
+                i += W;
             }
         } else {
-            let mut i = 0;
             while i < end {
-                // SAFETY: i + 32 <= end <= full.
-                unsafe { _mm256_storeu_si256(dst.add(i).cast(), at(i)) };
-                i += 32;
+                column(i, false);
+                i += W;
             }
         }
-        if end >= 32 && end < full {
-            // SAFETY: 32 <= full, so [full - 32, full) is in bounds.
-            unsafe { _mm256_storeu_si256(dst.add(full - 32).cast(), at(full - 32)) };
+        if tail && end >= W && end < full {
+            column(full - W, false);
             return full;
         }
         end
+    }
+
+    /// Stores `v` at `p`, non-temporally with `nt`.
+    ///
+    /// # Safety
+    /// `p..p + 32` must be writable; with `nt`, `p` must be 32-byte aligned.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn store(p: *mut u8, v: __m256i, nt: bool) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            if nt {
+                _mm256_stream_si256(p.cast(), v);
+            } else {
+                _mm256_storeu_si256(p.cast(), v);
+            }
+        }
+    }
+
+    /// Outputs evaluated per pass over a column (their tables stay in registers).
+    const GROUP: usize = 8;
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn horner(
+        xs: &[MulBy],
+        coeffs: &[u8],
+        last: &[u8],
+        outs: &mut [&mut [u8]],
+        at: usize,
+    ) -> usize {
+        let full = last.len();
+        let rows = coeffs.len() / full;
+        let mask = _mm256_set1_epi8(0x0f);
+        let src = coeffs.as_ptr();
+        let mut done = 0;
+        for (gx, gouts) in xs.chunks(GROUP).zip(outs.chunks_mut(GROUP)) {
+            let mut tabs = [(mask, mask); GROUP];
+            let mut dst = [std::ptr::null_mut::<u8>(); GROUP];
+            for ((t, d), (x, o)) in tabs.iter_mut().zip(&mut dst).zip(gx.iter().zip(gouts)) {
+                *t = tables(x);
+                *d = o[at..at + full].as_mut_ptr();
+            }
+            let g = gx.len();
+            let plan = plan::<64>(dst[0], full, false);
+            // SAFETY: `coeffs` holds `rows` rows of `full` bytes, `last` holds `full`
+            // bytes and `dst[..g]` point at `full` writable bytes (asserted by the
+            // caller); `columns` passes i with i + 64 <= full (and never `nt`: n
+            // interleaved output streams measured faster with plain stores).
+            done = columns::<64>(plan, full, true, |i, nt| unsafe {
+                let load = |at: usize| _mm256_loadu_si256(src.add(at).cast());
+                let s0 = _mm256_loadu_si256(last.as_ptr().add(i).cast());
+                let s1 = _mm256_loadu_si256(last.as_ptr().add(i + 32).cast());
+                for (&(lo, hi), &d) in tabs[..g].iter().zip(&dst) {
+                    let (mut a0, mut a1) = (load(i), load(i + 32));
+                    for r in 1..rows {
+                        a0 = _mm256_xor_si256(mul(a0, lo, hi, mask), load(r * full + i));
+                        a1 = _mm256_xor_si256(mul(a1, lo, hi, mask), load(r * full + i + 32));
+                    }
+                    store(d.add(i), _mm256_xor_si256(mul(a0, lo, hi, mask), s0), nt);
+                    store(
+                        d.add(i + 32),
+                        _mm256_xor_si256(mul(a1, lo, hi, mask), s1),
+                        nt,
+                    );
+                }
+            });
+        }
+        done
     }
 
     #[target_feature(enable = "avx2")]
@@ -393,64 +448,35 @@ mod avx2 {
         let mask = _mm256_set1_epi8(0x0f);
         let dst = out.as_mut_ptr();
         let full = out.len();
-        let single = inputs.len() <= 16;
-        let (nt, first, end) = plan(out, stream);
         // Up to 16 coefficient tables live in registers/stack; the usual k is small.
         // More inputs are folded in over several passes (no streaming then).
-        let nt = nt && inputs.len() <= 16;
-        let mut tabs = [(_mm256_setzero_si256(), _mm256_setzero_si256()); 16];
-        let mut start = 0;
-        while start < inputs.len() {
-            let stop = (start + 16).min(inputs.len());
-            for (t, c) in tabs.iter_mut().zip(&coeffs[start..stop]) {
+        let single = inputs.len() <= 16;
+        let plan = plan::<32>(dst, full, stream && single);
+        let mut tabs = [(mask, mask); 16];
+        let mut done = 0;
+        for (pass, (cs, group)) in coeffs.chunks(16).zip(inputs.chunks(16)).enumerate() {
+            for (t, c) in tabs.iter_mut().zip(cs) {
                 *t = tables(c);
             }
-            let group = &inputs[start..stop];
-            let accumulate = start > 0;
-            // SAFETY: every input holds `out.len()` bytes and i + 32 <= out.len().
-            let at = |i: usize| unsafe {
+            let accumulate = pass > 0;
+            // SAFETY: every input and `out` hold `full` bytes and `columns` passes i
+            // with i + 32 <= full, and `nt` only where dst + i is 32-byte aligned.
+            // Only a single pass covers the ragged tail: it recomputes those bytes
+            // from the inputs alone.
+            done = columns::<32>(plan, full, single, |i, nt| unsafe {
                 let mut acc = if accumulate {
                     _mm256_loadu_si256(dst.add(i).cast())
                 } else {
                     _mm256_setzero_si256()
                 };
-                for (j, inp) in group.iter().enumerate() {
-                    let (lo, hi) = tabs[j];
+                for (&(lo, hi), inp) in tabs.iter().zip(group) {
                     let v = _mm256_loadu_si256(inp.as_ptr().add(i).cast());
                     acc = _mm256_xor_si256(acc, mul(v, lo, hi, mask));
                 }
-                acc
-            };
-            let last_pass = stop == inputs.len();
-            if nt {
-                // SAFETY: as in `horner`: aligned in-bounds NT stores after the head.
-                unsafe {
-                    if first > 0 {
-                        _mm256_storeu_si256(dst.cast(), at(0));
-                    }
-                    let mut i = first;
-                    while i < end {
-                        _mm256_stream_si256(dst.add(i).cast(), at(i));
-                        i += 32;
-                    }
-                }
-            } else {
-                let mut i = 0;
-                while i < end {
-                    // SAFETY: i + 32 <= end <= out.len().
-                    unsafe { _mm256_storeu_si256(dst.add(i).cast(), at(i)) };
-                    i += 32;
-                }
-            }
-            if single && last_pass && end >= 32 && end < full {
-                // SAFETY: 32 <= full, so [full - 32, full) is in bounds; a single pass
-                // recomputes those bytes from the inputs alone.
-                unsafe { _mm256_storeu_si256(dst.add(full - 32).cast(), at(full - 32)) };
-                return full;
-            }
-            start = stop;
+                store(dst.add(i), acc, nt);
+            });
         }
-        end
+        done
     }
 }
 
@@ -494,7 +520,9 @@ mod tests {
         let data2: Vec<u8> = (0..300u32).map(|i| (i * 13 + 1) as u8).collect();
         for c in [0u8, 1, 2, 0x53, 0xff] {
             let m = MulBy::new(c);
-            for len in [0, 1, 7, 8, 9, 31, 32, 33, 64, 100, 256] {
+            for len in [
+                0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 256,
+            ] {
                 let rows = [&data[..len], &data2[..len]];
                 if len > 0 {
                     // Two coefficient rows and a constant term: (a * x ^ b) * x ^ a.
@@ -503,14 +531,12 @@ mod tests {
                         .map(|i| mul(mul(data[i], c) ^ data2[i], c) ^ data[i])
                         .collect();
                     for backend in [Backend::Portable, Backend::Avx2] {
-                        for stream in [false, true] {
-                            if backend.is_available() {
-                                // Offset by one byte so streaming meets an unaligned head.
-                                let mut buf = vec![0u8; len + 1];
-                                let out = &mut buf[1..];
-                                horner(backend, &m, &coeffs, &data[..len], out, stream);
-                                assert_eq!(out, &want[..], "{backend:?} len {len}");
-                            }
+                        if backend.is_available() {
+                            // Offset by one byte: an unaligned output.
+                            let mut buf = vec![0u8; len + 1];
+                            let out = &mut buf[1..];
+                            horner_all(backend, &[m], &coeffs, &data[..len], &mut [out], 0);
+                            assert_eq!(&buf[1..], &want[..], "{backend:?} len {len}");
                         }
                     }
                 }
@@ -527,6 +553,45 @@ mod tests {
                             assert_eq!(out, &want[..], "{backend:?} len {len}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The fused kernel evaluates many points at once (more than one register
+    /// group of them), at an offset into differently aligned outputs.
+    #[test]
+    fn horner_all_many_points_at_an_offset() {
+        let len = 200;
+        let coeffs: Vec<u8> = (0..3 * len).map(|i| (i * 29 + 11) as u8).collect();
+        let last: Vec<u8> = (0..len).map(|i| (i * 5 + 1) as u8).collect();
+        let xs: Vec<u8> = (1..=11).map(|x| x * 23).collect();
+        let muls: Vec<MulBy> = xs.iter().map(|&x| MulBy::new(x)).collect();
+        let want: Vec<Vec<u8>> = xs
+            .iter()
+            .map(|&x| {
+                (0..len)
+                    .map(|i| {
+                        let a = mul(coeffs[i], x) ^ coeffs[len + i];
+                        let a = mul(a, x) ^ coeffs[2 * len + i];
+                        mul(a, x) ^ last[i]
+                    })
+                    .collect()
+            })
+            .collect();
+        for backend in [Backend::Portable, Backend::Avx2] {
+            if backend.is_available() {
+                let mut bufs: Vec<Vec<u8>> =
+                    (0..xs.len()).map(|j| vec![0xee; len + 5 + j]).collect();
+                let mut outs: Vec<&mut [u8]> = bufs
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(j, b)| &mut b[j..])
+                    .collect();
+                horner_all(backend, &muls, &coeffs, &last, &mut outs, 5);
+                for (j, b) in bufs.iter().enumerate() {
+                    assert!(b[j..j + 5].iter().all(|&v| v == 0xee), "{backend:?}");
+                    assert_eq!(&b[j + 5..], &want[j][..], "{backend:?} x {}", xs[j]);
                 }
             }
         }

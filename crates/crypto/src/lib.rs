@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod dispersal;
+mod erasure;
 pub mod gf256;
+mod keystream;
 pub mod seal;
+mod sha_pair;
 pub mod shamir;
 pub mod share_file;
 pub mod wrap;

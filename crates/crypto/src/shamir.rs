@@ -17,31 +17,32 @@
 //! The `*_into` variants write into caller-provided buffers: at 16 MiB, page-faulting
 //! fresh output buffers costs more than the arithmetic.
 
-use aes::cipher::{KeyIvInit, StreamCipher};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::gf256::{self, Backend, MulBy};
+use crate::keystream::AesCtr;
 use crate::{Error, Result, Threshold};
 
 /// Secrets whose coefficients need at most this many random bytes draw them
 /// directly from the caller's RNG.
 pub const DIRECT_RNG_MAX: usize = 4096;
 
-/// Bytes of secret processed per step (at most): long runs per output stream keep
-/// DRAM writes sequential, while the chunk's coefficients stay in L2 cache.
-const CHUNK: usize = 32 * 1024;
+/// Bytes of secret processed per step (at most): the chunk's coefficients are
+/// generated into a buffer that stays in L1 cache, and the fused kernel reads them
+/// (and the secret) once for all n outputs.
+const CHUNK: usize = 8 * 1024;
 
-/// Cap on the coefficient bytes of one chunk (`(k - 1) * chunk`).
-const COEFF_BUDGET: usize = 128 * 1024;
+/// Cap on the coefficient bytes of one chunk (`(k - 1) * chunk`), unless that would
+/// make the chunk smaller than 4 KiB.
+const COEFF_BUDGET: usize = 16 * 1024;
 
-/// From this secret size on, outputs are written with non-temporal stores: n shares
-/// of it no longer fit in cache, and skipping the read-for-ownership of every output
-/// line roughly halves the memory traffic.
+/// From this size on, `combine` writes its output with non-temporal stores: it no
+/// longer fits in cache, and skipping the read-for-ownership of every output line
+/// cuts the memory traffic. (`split` writes n outputs interleaved, where plain
+/// stores measured faster.)
 const STREAM_MIN: usize = 256 * 1024;
-
-type CoeffStream = ctr::Ctr128BE<aes::Aes256>;
 
 /// One share: a public x coordinate and the polynomial values at x.
 ///
@@ -163,31 +164,25 @@ pub(crate) fn split_with<R: CryptoRng + ?Sized>(
         let mut iv = [0u8; 16];
         rng.fill_bytes(key.as_mut_slice());
         rng.fill_bytes(&mut iv);
-        Some(CoeffStream::new((&*key).into(), (&iv).into()))
+        Some(AesCtr::new(&key, &iv))
     };
 
-    let stream_out = secret.len() >= STREAM_MIN;
+    // A multiple of 64: whole kernel columns, and whole keystream blocks per call.
     let chunk = secret
         .len()
-        .min(CHUNK)
-        .min((COEFF_BUDGET / degree).max(4096));
+        .min(CHUNK.min((COEFF_BUDGET / degree).max(4096)) & !63);
     let mut coeffs = Zeroizing::new(vec![0u8; degree * chunk]);
     let mut start = 0;
     while start < secret.len() {
         let len = chunk.min(secret.len() - start);
         let c = &mut coeffs[..degree * len];
         match stream.as_mut() {
-            Some(s) => s.write_keystream(c),
+            Some(s) => s.fill(c),
             None => rng.fill_bytes(c),
         }
         let s = &secret[start..start + len];
-        for (m, out) in muls.iter().zip(outs.iter_mut()) {
-            gf256::horner(backend, m, c, s, &mut out[start..start + len], stream_out);
-        }
+        gf256::horner_all(backend, &muls, c, s, outs, start);
         start += len;
-    }
-    if stream_out {
-        gf256::store_fence();
     }
     Ok(())
 }

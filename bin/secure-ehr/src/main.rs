@@ -5,8 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod chain_cmd;
+mod client;
 mod keys;
+mod node_cmd;
+mod serve;
+mod service;
 mod share;
 mod store_cmd;
 
@@ -46,15 +51,39 @@ enum Command {
     },
     #[command(flatten)]
     Store(store_cmd::StoreCommand),
+    /// Run SecureEHR: the web UI and JSON API (embedded chain and nodes by default).
+    Serve(serve::ServeArgs),
+    /// Offline administration of the data directory.
+    Admin {
+        #[command(subcommand)]
+        cmd: serve::AdminCmd,
+    },
+    #[command(flatten)]
+    Client(client::ClientCommand),
+    /// Run one storage + custodian node as its own process.
+    Node(node_cmd::NodeArgs),
+    /// Upload and read latency and throughput on a fresh embedded deployment.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Warnings (a node down, a corrupt fragment and which node served it) go to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
     let result = match cli.command {
         Command::Chain { cmd } => chain_cmd::run(cmd, &cli.data_dir),
         Command::Gas(args) => chain_cmd::gas(args),
         Command::Share { cmd } => share::run(cmd),
         Command::Store(cmd) => store_cmd::run(cmd, &cli.data_dir),
+        Command::Node(args) => node_cmd::run(args, &cli.data_dir),
+        Command::Serve(args) => serve::serve(args, &cli.data_dir),
+        Command::Admin { cmd } => serve::admin(cmd, &cli.data_dir),
+        Command::Client(cmd) => client::run(cmd, &cli.data_dir),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

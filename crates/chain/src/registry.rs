@@ -116,6 +116,12 @@ pub trait Registry: Send + Sync {
 
     /// Backend, chain id, head and contract address.
     async fn info(&self) -> Result<ChainInfo>;
+
+    /// Makes sure `to` can pay for its transactions, paying from `from` where the network
+    /// charges gas. A no-op on gas-free backends (the embedded chain).
+    async fn fund_account(&self, _from: &PrivateKeySigner, _to: Address) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Why [`RegistryExt::access_status`] allows or denies a read.
@@ -158,6 +164,8 @@ pub struct RecordInfo {
 pub struct RecordVersion {
     /// Record id.
     pub record_id: u64,
+    /// The owner who stored it.
+    pub owner: Address,
     /// Version number (from 1).
     pub version: u32,
     /// Manifest digest.
@@ -484,6 +492,7 @@ pub trait RegistryExt: Registry {
             .map(|(e, l)| {
                 Ok(RecordVersion {
                     record_id,
+                    owner: e.owner,
                     version: e.version,
                     digest: e.digest,
                     codec: e.codec,

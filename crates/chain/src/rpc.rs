@@ -251,6 +251,16 @@ impl Registry for RpcRegistry {
             .collect())
     }
 
+    async fn fund_account(&self, from: &PrivateKeySigner, to: Address) -> Result<()> {
+        // Enough for thousands of registry transactions at a few gwei; topped up when low.
+        let low = U256::from(10u128.pow(17));
+        let balance = self.provider.get_balance(to).await.map_err(rpc_err)?;
+        if balance < low {
+            self.transfer(from, to, U256::from(10u128.pow(18))).await?;
+        }
+        Ok(())
+    }
+
     async fn info(&self) -> Result<ChainInfo> {
         let block = self
             .provider

@@ -459,6 +459,9 @@ impl Service {
         if let Some(id) = self.registry.patient_id(signer.address()).await? {
             return Ok(id);
         }
+        self.registry
+            .fund_account(&self.admin, signer.address())
+            .await?;
         match self.registry.register_patient(signer).await {
             Ok((id, _)) => Ok(id),
             Err(e) if matches!(e.contract_error(), Some(CE::AlreadyRegistered(_))) => self
@@ -472,6 +475,7 @@ impl Service {
 
     async fn ensure_provider(&self, address: Address) -> Result<()> {
         if !self.registry.is_provider(address).await? {
+            self.registry.fund_account(&self.admin, address).await?;
             match self.registry.register_provider(&self.admin, address).await {
                 Ok(_) => {}
                 Err(e) if matches!(e.contract_error(), Some(CE::AlreadyRegistered(_))) => {}
@@ -823,8 +827,7 @@ impl Service {
         emergency: bool,
     ) -> Result<ReadRecord> {
         let manifest = self.fetch_manifest(v.digest, v.codec).await?;
-        let record = self.registry.record(record_id).await?;
-        if manifest.patient != record.owner || manifest.version != v.version {
+        if manifest.patient != v.owner || manifest.version != v.version {
             return Err(Error::Manifest(format!(
                 "manifest of record {record_id} version {} does not match the chain",
                 v.version
@@ -850,16 +853,43 @@ impl Service {
             source,
         })?;
         let aad = request.response_aad(&self.domain);
-        let answers = join_all(
-            self.nodes
+        // Ask k custodians; only if some fail, ask the others.
+        let mut answers: Vec<Option<std::result::Result<node::ShareResponse, NodeError>>> =
+            (0..m_n.min(self.nodes.len())).map(|_| None).collect();
+        let first: Vec<usize> = (0..answers.len()).take(k).collect();
+        for (i, a) in join_all(
+            first
                 .iter()
-                .take(m_n)
-                .map(|node| timed(node.release_share(&request))),
+                .map(|&i| timed(self.nodes[i].release_share(&request))),
         )
-        .await;
+        .await
+        .into_iter()
+        .enumerate()
+        {
+            answers[first[i]] = Some(a);
+        }
+        if answers.iter().flatten().filter(|a| a.is_ok()).count() < k {
+            let rest: Vec<usize> = (k..answers.len()).collect();
+            for (i, a) in join_all(
+                rest.iter()
+                    .map(|&i| timed(self.nodes[i].release_share(&request))),
+            )
+            .await
+            .into_iter()
+            .enumerate()
+            {
+                answers[rest[i]] = Some(a);
+            }
+        }
         let mut shares: Vec<KeyShare> = Vec::new();
         let mut refused = None;
-        for (i, (node, answer)) in self.nodes.iter().zip(answers).enumerate() {
+        for (i, (node, answer)) in self
+            .nodes
+            .iter()
+            .zip(answers)
+            .enumerate()
+            .filter_map(|(i, (n, a))| Some((i, (n, a?))))
+        {
             match answer {
                 Ok(resp) if usize::from(resp.x) == i + 1 => {
                     match wrap::unwrap_key_share(&reader_secret, &ctx, resp.x, &aad, &resp.wrapped)
@@ -940,11 +970,11 @@ impl Service {
         let (sealed, _) = dispersal::rebuild_ciphertext(&manifest.dispersal, &refs)?;
         let plaintext = ehr_crypto::seal::open(&key, &ctx, sealed)?;
         let bundle = fhir::parse(&plaintext)?;
-        let patient_id = self.registry.patient_id(record.owner).await?.unwrap_or(0);
+        let patient_id = self.registry.patient_id(v.owner).await?.unwrap_or(0);
         Ok(ReadRecord {
             record_id,
             version: v.version,
-            owner: record.owner,
+            owner: v.owner,
             patient_id,
             manifest_cid: manifest::manifest_cid(v.digest, v.codec)?.to_string(),
             form: RecordForm::from_bundle(&bundle),

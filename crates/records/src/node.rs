@@ -348,11 +348,6 @@ impl Custodian {
             return Err(NodeError::Denied);
         }
 
-        let record = self
-            .registry
-            .record(req.record_id)
-            .await
-            .map_err(internal)?;
         let versions = self
             .registry
             .record_versions(req.record_id)
@@ -371,7 +366,7 @@ impl Custodian {
             .map_err(|e| NodeError::NotFound(format!("manifest {cid}: {e}")))?;
         let manifest = RecordManifest::decode(&block)
             .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))?;
-        if manifest.patient != record.owner || manifest.version != req.version {
+        if manifest.patient != v.owner || manifest.version != req.version {
             return Err(NodeError::Internal(format!(
                 "manifest {cid} does not match the chain's record"
             )));

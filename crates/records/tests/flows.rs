@@ -510,3 +510,107 @@ async fn bad_input_changes_nothing() {
         Err(Error::Forbidden(_))
     ));
 }
+
+mod access_invariant {
+    //! For any sequence of grants, revokes, expiries and reads: a read succeeds iff an
+    //! independent model of the grant rules allows it (and the contract agrees), and every
+    //! successful read adds exactly one `AccessLogged` event, a refused one none.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Grant all records (None) or one, for `1..=5` thousand seconds.
+        Grant(Option<u64>, u64),
+        Revoke(Option<u64>),
+        /// Move chain time forward by 1,500 s steps.
+        Advance(u64),
+        Read(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let scope = prop_oneof![Just(None), (1u64..=2).prop_map(Some)];
+        prop_oneof![
+            (scope.clone(), 1u64..=5).prop_map(|(s, d)| Op::Grant(s, d)),
+            scope.prop_map(Op::Revoke),
+            (1u64..=3).prop_map(Op::Advance),
+            (1u64..=2).prop_map(Op::Read),
+            (1u64..=2).prop_map(Op::Read),
+        ]
+    }
+
+    async fn check(ops: Vec<Op>) {
+        let fx = fixture().await;
+        let (alice, _) = fx.patient("alice").await;
+        fx.svc
+            .put_form(&alice, &form("Alice Doe", "A"))
+            .await
+            .unwrap();
+        fx.svc
+            .put_form(&alice, &form("Alice Doe", "B"))
+            .await
+            .unwrap();
+        let bob = fx.provider("drbob").await;
+        // Model: scope → (expires_at, revoked); chain time = wall clock + offset.
+        let mut grants: HashMap<Option<u64>, (u64, bool)> = HashMap::new();
+        let mut offset = 0u64;
+        for op in ops {
+            let t = now() + offset;
+            match op {
+                Op::Grant(scope, d) => {
+                    let exp = t + d * 1000;
+                    fx.svc.grant(&alice, "drbob", scope, exp).await.unwrap();
+                    grants.insert(scope, (exp, false));
+                }
+                Op::Revoke(scope) => {
+                    let r = fx.svc.revoke(&alice, "drbob", scope).await;
+                    match grants.get_mut(&scope) {
+                        Some(g) => {
+                            r.unwrap();
+                            g.1 = true;
+                        }
+                        None => assert!(r.is_err(), "revoking no grant must fail"),
+                    }
+                }
+                Op::Advance(steps) => {
+                    fx.chain.advance_time(steps * 1500);
+                    offset += steps * 1500;
+                }
+                Op::Read(rec) => {
+                    let live = |s: Option<u64>| grants.get(&s).is_some_and(|(e, r)| !r && *e > t);
+                    let allowed = live(None) || live(Some(rec));
+                    let contract = fx.chain.can_access(bob.address, rec).await.unwrap();
+                    assert_eq!(contract, allowed, "contract and model disagree");
+                    let before = fx
+                        .chain
+                        .access_log(rec, Some(bob.address), None)
+                        .await
+                        .unwrap();
+                    let read = fx.svc.read_record(&bob, rec, None).await;
+                    let after = fx
+                        .chain
+                        .access_log(rec, Some(bob.address), None)
+                        .await
+                        .unwrap();
+                    assert_eq!(read.is_ok(), allowed, "read vs model: {read:?}");
+                    assert_eq!(after.len(), before.len() + usize::from(allowed));
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+        #[test]
+        fn a_read_succeeds_iff_allowed_and_is_logged_once(ops in proptest::collection::vec(op(), 1..14)) {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(check(ops));
+        }
+    }
+}

@@ -116,6 +116,54 @@ struct IndexedLog {
     log: Log,
 }
 
+/// Every log in block order, plus an index by (event, first indexed topic): every query
+/// the registry makes names both (a record, a patient), so it reads only its own logs
+/// instead of the whole history.
+#[derive(Default)]
+struct LogIndex {
+    logs: Vec<IndexedLog>,
+    by_topic1: std::collections::HashMap<(B256, B256), Vec<usize>>,
+}
+
+impl LogIndex {
+    fn extend(&mut self, new: impl IntoIterator<Item = IndexedLog>) {
+        for l in new {
+            let topics = l.log.topics();
+            if let (Some(t0), Some(t1)) = (topics.first(), topics.get(1)) {
+                self.by_topic1
+                    .entry((*t0, *t1))
+                    .or_default()
+                    .push(self.logs.len());
+            }
+            self.logs.push(l);
+        }
+    }
+
+    fn query(&self, contract: Address, query: &LogQuery) -> Vec<ChainLog> {
+        let hit = |l: &IndexedLog| {
+            (l.log.address == contract && query.matches(&l.log, l.block)).then(|| ChainLog {
+                log: l.log.clone(),
+                block_number: l.block,
+                tx_hash: l.tx_hash,
+            })
+        };
+        if let Some(t1) = query.topics[0] {
+            return self
+                .by_topic1
+                .get(&(query.event, t1))
+                .map(|ix| ix.iter().filter_map(|&i| hit(&self.logs[i])).collect())
+                .unwrap_or_default();
+        }
+        // Logs are in block order: skip to the first block of the range.
+        let start = self.logs.partition_point(|l| l.block < query.from_block);
+        self.logs[start..]
+            .iter()
+            .take_while(|l| query.to_block.is_none_or(|to| l.block <= to))
+            .filter_map(hit)
+            .collect()
+    }
+}
+
 struct Submission {
     raw: Bytes,
     reply: oneshot::Sender<Result<TxReceipt>>,
@@ -126,7 +174,7 @@ struct Shared {
     store: BlockStore,
     state: RwLock<StateDb>,
     head: RwLock<Head>,
-    logs: RwLock<Vec<IndexedLog>>,
+    logs: RwLock<LogIndex>,
     contract: Address,
     /// Seconds added to the wall clock (tests move time forward; it never goes back).
     time_offset: AtomicU64,
@@ -180,7 +228,11 @@ impl EmbeddedChain {
             store,
             state: RwLock::new(state),
             head: RwLock::new(head),
-            logs: RwLock::new(logs),
+            logs: RwLock::new({
+                let mut index = LogIndex::default();
+                index.extend(logs);
+                index
+            }),
             contract,
             time_offset: AtomicU64::new(0),
         });
@@ -348,18 +400,7 @@ impl Registry for EmbeddedChain {
 
     async fn logs(&self, query: &LogQuery) -> Result<Vec<ChainLog>> {
         let logs = self.shared.logs.read().expect("logs lock");
-        // Logs are in block order: skip to the first block of the range.
-        let start = logs.partition_point(|l| l.block < query.from_block);
-        Ok(logs[start..]
-            .iter()
-            .take_while(|l| query.to_block.is_none_or(|to| l.block <= to))
-            .filter(|l| l.log.address == self.shared.contract && query.matches(&l.log, l.block))
-            .map(|l| ChainLog {
-                log: l.log.clone(),
-                block_number: l.block,
-                tx_hash: l.tx_hash,
-            })
-            .collect())
+        Ok(logs.query(self.shared.contract, query))
     }
 
     async fn info(&self) -> Result<ChainInfo> {

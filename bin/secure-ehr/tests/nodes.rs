@@ -1,0 +1,225 @@
+//! Five `secure-ehr node` processes on 127.0.0.1 in front of a real anvil chain, driven by the
+//! records service through their HTTP API: two stopped → reads work; three stopped → a
+//! clear error; a corrupted fragment → the read works and the node is named in the log; a
+//! share request without a logged access → refused.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil};
+use ehr_chain::{PrivateKeySigner, Registry, RpcRegistry, U256};
+use ehr_node::RemoteNode;
+use ehr_records::accounts::{AccountParams, AccountStore, SystemClock};
+use ehr_records::fhir::RecordForm;
+use ehr_records::node::{self, NodeError, ShareRequest};
+use ehr_records::{Error, Node, Service, ServiceParts};
+use ehr_store::{BlobStore, FsStore};
+
+const PW: &str = "correct horse battery";
+const TOKEN: &str = "node-token-for-tests";
+
+struct NodeProc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_node(dir: &std::path::Path, rpc: &str, contract: &str) -> NodeProc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secure-ehr"))
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--chain-rpc", rpc, "--contract", contract])
+        .env("SECURE_EHR_NODE_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("node printed its address").unwrap();
+        if let Some(url) = line.strip_prefix("node listening on ") {
+            break url.to_owned();
+        }
+    };
+    NodeProc { child, url }
+}
+
+/// Captures what the service logs.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_node_processes() {
+    let log = Log::default();
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let anvil = Anvil::spawn().unwrap();
+    let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
+    let rpc = RpcRegistry::deploy(&anvil.url, &admin).await.unwrap();
+    let contract = rpc.contract().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs: Vec<Option<NodeProc>> = (1..=5)
+        .map(|i| {
+            Some(spawn_node(
+                &dir.path().join(format!("node-{i}")),
+                &anvil.url,
+                &contract,
+            ))
+        })
+        .collect();
+    let nodes: Vec<Arc<dyn Node>> = procs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let url = &p.as_ref().unwrap().url;
+            Arc::new(RemoteNode::new(i + 1, url, Some(TOKEN.into())).unwrap()) as Arc<dyn Node>
+        })
+        .collect();
+    let registry: Arc<dyn Registry> = Arc::new(rpc);
+    let svc = Service::new(ServiceParts {
+        registry: registry.clone(),
+        contract_admin: admin,
+        accounts: AccountStore::open(
+            dir.path().join("accounts"),
+            AccountParams::INSECURE_FAST,
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+        nodes: nodes.clone(),
+        k: 3,
+        data_dir: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap();
+
+    svc.register_patient("alice", PW).await.unwrap();
+    let (_, alice) = svc.login("alice", PW, "t").await.unwrap();
+    let form = RecordForm {
+        patient_name: "Alice Doe".into(),
+        birth_date: "1990-05-17".into(),
+        address: "1 Main St".into(),
+        phone: "+44 20 7946 0958".into(),
+        health_condition: "Asthma".into(),
+    };
+    let stored = svc.put_form(&alice, &form).await.unwrap();
+    svc.create_admin("admin", PW).unwrap();
+    let (_, admin_s) = svc.login("admin", PW, "t").await.unwrap();
+    svc.add_provider(&admin_s, "drbob", PW).await.unwrap();
+    let (_, bob) = svc.login("drbob", PW, "t").await.unwrap();
+    svc.grant(&alice, "drbob", None, now() + 3600)
+        .await
+        .unwrap();
+    let read = svc.read_record(&bob, stored.record_id, None).await.unwrap();
+    assert_eq!(read.form.unwrap(), form);
+
+    // Every node holds one fragment and the manifest; none holds the name.
+    for i in 1..=5 {
+        let blocks = dir.path().join(format!("node-{i}")).join("blocks");
+        for entry in walk(&blocks) {
+            let data = std::fs::read(&entry).unwrap();
+            assert!(
+                !data.windows(9).any(|w| w == b"Alice Doe"),
+                "plaintext on node {i}"
+            );
+        }
+    }
+
+    // A share request without a logged access is refused over HTTP.
+    let info = registry.info().await.unwrap();
+    let domain = node::domain(info.chain_id, info.contract);
+    let (_, pk) = ehr_crypto::wrap::derive_keypair(&[7; 32]);
+    let nonce = U256::from(12345u64) << 32 | U256::from(1u32);
+    let req =
+        ShareRequest::sign(bob.signer().unwrap(), &domain, 1, 1, nonce, now() + 60, &pk).unwrap();
+    assert_eq!(
+        nodes[0].release_share(&req).await,
+        Err(NodeError::NotLogged)
+    );
+    // And a block delete without the token is refused.
+    let no_token = RemoteNode::new(1, &procs[0].as_ref().unwrap().url, None).unwrap();
+    let some_cid = ehr_store::raw_cid(b"x");
+    assert!(no_token.delete_block(&some_cid).await.is_err());
+
+    // Corrupt node 1's fragment on disk: the read still works and node 1 is named.
+    let manifest_cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
+    let node1 = FsStore::open(dir.path().join("node-1").join("blocks")).unwrap();
+    let manifest =
+        ehr_records::manifest::RecordManifest::decode(&node1.get(&manifest_cid).await.unwrap())
+            .unwrap();
+    let frag_path = node1.path_of(&manifest.fragment_cid(0));
+    let original = std::fs::read(&frag_path).unwrap();
+    let mut bytes = original.clone();
+    bytes[10] ^= 0xff;
+    std::fs::write(&frag_path, bytes).unwrap();
+    let read = svc.read_record(&bob, 1, None).await.unwrap();
+    assert_eq!(read.form.unwrap().patient_name, "Alice Doe");
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("node 1 (") && l.contains("fragment")),
+        "node 1 not named in the log:\n{text}"
+    );
+
+    // Node 1 repaired; two nodes stopped: reads still work.
+    std::fs::write(&frag_path, original).unwrap();
+    procs[3] = None;
+    procs[4] = None;
+    let read = svc.read_record(&bob, 1, None).await.unwrap();
+    assert_eq!(read.form.unwrap().patient_name, "Alice Doe");
+
+    // A third stopped: a clear error.
+    procs[2] = None;
+    let err = svc.read_record(&bob, 1, None).await.unwrap_err();
+    assert!(
+        matches!(err, Error::NodesUnavailable { needed: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "2 of the 3 needed nodes reachable");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,252 @@
+//! `secure-ehr serve` on the embedded default as a real process, driven by the CLI client:
+//! admin init, provider add, patient sign-up, put/get, grant, revoke, break-glass, the
+//! access log, the trustless gateway, and clear errors for bad input.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const PW: &str = "correct horse battery";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_secure-ehr"))
+}
+
+/// Runs the CLI as `actor` (its own token file), with `stdin` piped in.
+fn cli(data: &Path, url: &str, actor: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .env("SECURE_EHR_URL", url)
+        .env("SECURE_EHR_TOKEN_FILE", data.join(format!("{actor}.token")))
+        .env_remove("SECURE_EHR_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output) -> String {
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn fails(out: Output) -> String {
+    assert!(!out.status.success(), "unexpectedly succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+const BUNDLE: &str = r#"{
+  "resourceType": "Bundle", "type": "collection",
+  "entry": [
+    { "resource": { "resourceType": "Patient", "id": "p1",
+        "name": [{ "family": "Doe", "given": ["Jane"] }], "birthDate": "1984-02-29",
+        "address": [{ "text": "1 Main St, Springfield" }],
+        "telecom": [{ "system": "phone", "value": "+1 555 010 0199" }] } },
+    { "resource": { "resourceType": "Condition",
+        "code": { "text": "Diabetes mellitus type 2" },
+        "subject": { "reference": "Patient/p1" } } }
+  ]
+}"#;
+
+#[test]
+fn serve_and_the_cli_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let init = |stdin: &str| {
+        let mut c = bin()
+            .args(["--data-dir", data_s, "admin", "init", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    assert!(ok(init(&format!("{PW}\n"))).contains("admin admin created"));
+    assert!(fails(init(&format!("{PW}\n"))).contains("an admin account already exists"));
+
+    let mut child = bin()
+        .args(["--data-dir", data_s, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(u) = line.strip_prefix("SecureEHR listening on ") {
+            break u.to_owned();
+        }
+    };
+    let _server = Server(child);
+    // The accounts file is the server's while it runs.
+    assert!(fails(init(&format!("{PW}\n"))).contains("server is running"));
+
+    let pw = format!("{PW}\n");
+    ok(cli(
+        &data,
+        &url,
+        "admin",
+        &["login", "admin", "--password-stdin"],
+        &pw,
+    ));
+    let out = ok(cli(
+        &data,
+        &url,
+        "admin",
+        &["provider", "add", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    assert!(out.contains("provider drbob registered"), "{out}");
+    // Only admins add providers.
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["patient", "register", "alice", "--password-stdin"],
+        &pw,
+    ));
+    assert!(
+        out.contains("patient alice registered with patient ID 1"),
+        "{out}"
+    );
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &["provider", "add", "eve", "--password-stdin"],
+        &pw,
+    ));
+    assert!(err.contains("403"), "{err}");
+
+    let file = dir.path().join("record.json");
+    std::fs::write(&file, BUNDLE).unwrap();
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "put", file.to_str().unwrap()],
+        "",
+    ));
+    assert!(
+        out.contains("Record stored in IPFS and in Blockchain with ID: 1"),
+        "{out}"
+    );
+    let json = ok(cli(&data, &url, "alice", &["record", "list", "--json"], ""));
+    let list: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let cid = list[0]["versions"][0]["manifest_cid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The gateway serves the manifest block: ciphertext descriptions, no personal data.
+    let block = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys,urllib.request;sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())",
+            &format!("{url}/ipfs/{cid}?format=raw"),
+        ])
+        .output()
+        .unwrap();
+    assert!(block.status.success());
+    assert!(!block.stdout.is_empty());
+    assert!(!String::from_utf8_lossy(&block.stdout).contains("Doe"));
+
+    // Bad input: a clear error naming the field, nothing stored.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, BUNDLE.replace("1984-02-29", "1984-02-30")).unwrap();
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "put", bad.to_str().unwrap()],
+        "",
+    ));
+    assert!(err.contains("birthDate"), "{err}");
+
+    ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["login", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    let err = fails(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(err.contains("access denied"), "{err}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["grant", "drbob", "--days", "7"],
+        "",
+    ));
+    assert!(out.contains("granted drbob"), "{out}");
+    let out = ok(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(
+        out.contains("Jane Doe") && out.contains("Diabetes"),
+        "{out}"
+    );
+    ok(cli(&data, &url, "alice", &["revoke", "drbob"], ""));
+    let err = fails(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(err.contains("access denied"), "{err}");
+
+    let err = fails(cli(
+        &data,
+        &url,
+        "bob",
+        &["emergency", "1", "--reason", " "],
+        "",
+    ));
+    assert!(err.contains("reason"), "{err}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["emergency", "1", "--reason", "unconscious in the ER"],
+        "",
+    ));
+    assert!(out.contains("[EMERGENCY]"), "{out}");
+
+    let out = ok(cli(&data, &url, "alice", &["log"], ""));
+    assert!(out.contains("read by drbob"), "{out}");
+    assert!(
+        out.contains("EMERGENCY") && out.contains("unconscious in the ER"),
+        "{out}"
+    );
+    let out = ok(cli(&data, &url, "alice", &["status"], ""));
+    assert!(out.contains("5 of 5 nodes reachable, 3 needed"), "{out}");
+    ok(cli(&data, &url, "alice", &["logout"], ""));
+    let err = fails(cli(&data, &url, "alice", &["record", "list"], ""));
+    assert!(err.contains("not logged in"), "{err}");
+}

@@ -106,6 +106,14 @@ pub fn api_operations() -> Vec<(&'static str, axum::http::Method)> {
         .collect()
 }
 
+/// Serves [`router`] on `listener`, with each connection's peer address available for
+/// login and registration throttling (`ConnectInfo<SocketAddr>`). Runs until dropped or
+/// until accepting fails.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).await
+}
+
 /// The content security policy: everything from this origin only, no inline script or
 /// style, no framing, forms post only here.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \

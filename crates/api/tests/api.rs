@@ -299,7 +299,7 @@ async fn bad_bodies_name_the_field() {
     .await;
     r.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
 
-    // Over 1 MiB: 413, before the body is looked at (and before authentication matters).
+    // Over 1 MiB: 413, before the body is parsed.
     let (patient, _) = patient(&app, "bob").await;
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(ehr_api::MAX_BODY_BYTES));
     let req = Request::builder()

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 
 use common::{ADMIN, PROVIDER};
-use ehr_api::{AppState, router};
+use ehr_api::AppState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_walk_at_phone_and_desktop_sizes() {
@@ -30,8 +29,7 @@ async fn browser_walk_at_phone_and_desktop_sizes() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(AppState::new(service)).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = tokio::spawn(ehr_api::serve(listener, AppState::new(service)));
 
     let status = tokio::process::Command::new("node")
         .arg("walk.mjs")

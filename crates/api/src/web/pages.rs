@@ -100,6 +100,8 @@ pub(crate) struct Field<'a> {
     pub value: &'a str,
     pub required: bool,
     pub autocomplete: &'a str,
+    /// Digits only: phones and numeric keyboards get `inputmode="numeric"`.
+    pub numeric: bool,
     pub hint: Option<&'a str>,
 }
 
@@ -130,7 +132,7 @@ pub(crate) fn field(f: &Field<'_>, errors: &FieldErrors) -> Markup {
             } @else {
                 input id=(id) name=(f.name) type=(f.kind) value=(f.value) required[f.required]
                     autocomplete=(f.autocomplete)
-                    inputmode=[(f.kind == "text" && f.autocomplete == "off-numeric").then_some("numeric")]
+                    inputmode=[f.numeric.then_some("numeric")]
                     aria-invalid=[(!errs.is_empty()).then_some("true")]
                     aria-describedby=[(!described.is_empty()).then_some(&described)];
             }
@@ -175,8 +177,8 @@ pub(crate) fn login_form(
             (csrf(ctx))
             input type="hidden" name="portal" value=(portal);
             (form_errors(errors, &["username", "password"]))
-            (field(&Field { form: &form, name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", hint: None }, errors))
-            (field(&Field { form: &form, name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "current-password", hint: None }, errors))
+            (field(&Field { form: &form, name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", numeric: false, hint: None }, errors))
+            (field(&Field { form: &form, name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "current-password", numeric: false, hint: None }, errors))
             button type="submit" { "Sign in" }
         }
     }
@@ -205,8 +207,8 @@ pub(crate) fn patients(ctx: &Ctx<'_>, p: &PatientsPage<'_>) -> Markup {
                     form method="post" action="/patients/signup" novalidate {
                         (csrf(ctx))
                         (form_errors(&p.signup_errors, &["username", "password"]))
-                        (field(&Field { form: "signup", name: "username", label: "Username", kind: "text", value: p.signup_username, required: true, autocomplete: "username", hint: Some("3 to 32 characters: a–z, 0–9, '.', '_' or '-'.") }, &p.signup_errors))
-                        (field(&Field { form: "signup", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", hint: Some("At least 12 characters.") }, &p.signup_errors))
+                        (field(&Field { form: "signup", name: "username", label: "Username", kind: "text", value: p.signup_username, required: true, autocomplete: "username", numeric: false, hint: Some("3 to 32 characters: a–z, 0–9, '.', '_' or '-'.") }, &p.signup_errors))
+                        (field(&Field { form: "signup", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, &p.signup_errors))
                         button type="submit" { "Sign up" }
                     }
                 }
@@ -274,7 +276,7 @@ pub(crate) fn record_form(
             form method="post" action=(action) novalidate {
                 (csrf(ctx))
                 (form_errors(errors, &RECORD_FIELDS))
-                (field(&Field { form: "record", name: "patient_name", label: "Patient Name", kind: "text", value: &v.patient_name, required: true, autocomplete: "name", hint: None }, errors))
+                (field(&Field { form: "record", name: "patient_name", label: "Patient Name", kind: "text", value: &v.patient_name, required: true, autocomplete: "name", numeric: false, hint: None }, errors))
                 div.field {
                     @let errs = error_for(errors, "birth_date");
                     label for="record-birth_date" { "Birth Date" }
@@ -288,9 +290,9 @@ pub(crate) fn record_form(
                         }
                     }
                 }
-                (field(&Field { form: "record", name: "address", label: "Address", kind: "textarea", value: &v.address, required: false, autocomplete: "street-address", hint: None }, errors))
-                (field(&Field { form: "record", name: "phone", label: "Phone No", kind: "tel", value: &v.phone, required: false, autocomplete: "tel", hint: None }, errors))
-                (field(&Field { form: "record", name: "health_condition", label: "Health Condition", kind: "textarea", value: &v.health_condition, required: false, autocomplete: "off", hint: None }, errors))
+                (field(&Field { form: "record", name: "address", label: "Address", kind: "textarea", value: &v.address, required: false, autocomplete: "street-address", numeric: false, hint: None }, errors))
+                (field(&Field { form: "record", name: "phone", label: "Phone No", kind: "tel", value: &v.phone, required: false, autocomplete: "tel", numeric: false, hint: None }, errors))
+                (field(&Field { form: "record", name: "health_condition", label: "Health Condition", kind: "textarea", value: &v.health_condition, required: false, autocomplete: "off", numeric: false, hint: None }, errors))
                 button type="submit" { "Submit" }
             }
         },
@@ -590,7 +592,7 @@ pub(crate) fn provider(ctx: &Ctx<'_>, p: &ProviderPage<'_>) -> Markup {
             form method="post" action="/provider/records" novalidate {
                 (csrf(ctx))
                 (form_errors(&p.errors, &["patient_id"]))
-                (field(&Field { form: "lookup", name: "patient_id", label: "Patient ID", kind: "text", value: p.patient_id, required: true, autocomplete: "off-numeric", hint: None }, &p.errors))
+                (field(&Field { form: "lookup", name: "patient_id", label: "Patient ID", kind: "text", value: p.patient_id, required: true, autocomplete: "off", numeric: true, hint: None }, &p.errors))
                 button type="submit" { "Get patient details" }
             }
             @if let Some(why) = &p.denied {
@@ -610,8 +612,8 @@ pub(crate) fn provider(ctx: &Ctx<'_>, p: &ProviderPage<'_>) -> Markup {
                 form method="post" action="/provider/emergency" novalidate {
                     (csrf(ctx))
                     (form_errors(&p.emergency_errors, &["patient_id", "reason"]))
-                    (field(&Field { form: "emergency", name: "patient_id", label: "Patient ID", kind: "text", value: p.emergency_patient_id, required: true, autocomplete: "off-numeric", hint: None }, &p.emergency_errors))
-                    (field(&Field { form: "emergency", name: "reason", label: "Reason", kind: "textarea", value: p.reason, required: true, autocomplete: "off", hint: None }, &p.emergency_errors))
+                    (field(&Field { form: "emergency", name: "patient_id", label: "Patient ID", kind: "text", value: p.emergency_patient_id, required: true, autocomplete: "off", numeric: true, hint: None }, &p.emergency_errors))
+                    (field(&Field { form: "emergency", name: "reason", label: "Reason", kind: "textarea", value: p.reason, required: true, autocomplete: "off", numeric: false, hint: None }, &p.emergency_errors))
                     button.danger type="submit" { "Open emergency access" }
                 }
             }
@@ -648,8 +650,8 @@ pub(crate) fn admin(ctx: &Ctx<'_>, p: &AdminPage<'_>) -> Markup {
                 form method="post" action="/admin/providers" novalidate {
                     (csrf(ctx))
                     (form_errors(&p.errors, &["username", "password"]))
-                    (field(&Field { form: "provider", name: "username", label: "Username", kind: "text", value: p.username, required: true, autocomplete: "off", hint: None }, &p.errors))
-                    (field(&Field { form: "provider", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", hint: Some("At least 12 characters.") }, &p.errors))
+                    (field(&Field { form: "provider", name: "username", label: "Username", kind: "text", value: p.username, required: true, autocomplete: "off", numeric: false, hint: None }, &p.errors))
+                    (field(&Field { form: "provider", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, &p.errors))
                     button type="submit" { "Register provider" }
                 }
             }

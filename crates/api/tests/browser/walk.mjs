@@ -64,6 +64,10 @@ async function walk(viewport) {
     }));
     check(sw <= cw, `${what}: no horizontal scrolling (${sw} <= ${cw})`);
     check(await page.evaluate(() => window.__xss === undefined), `${what}: no injected script ran`);
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+      .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+      .map((e) => e.name));
+    check(unlabelled.length === 0, `${what}: every field has a label (${unlabelled})`);
     check(problems.length === 0, `${what}: no console errors so far (${problems.join(' | ')})`);
   };
   const section = (heading) =>

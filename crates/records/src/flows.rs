@@ -2,7 +2,7 @@
 //! [`Registry`] (the contract), [`Node`]s (storage + custodians) and the [`AccountStore`].
 //!
 //! Upload: validate the FHIR bundle → seal with a fresh key and disperse k-of-n
-//! ([`ehr_crypto::disperse`]) → wrap key share `i` to custodian `i` → store fragment `i` on
+//! ([`ehr_crypto::dispersal::disperse`]) → wrap key share `i` to custodian `i` → store fragment `i` on
 //! node `i` and the manifest on every node → `addRecord(manifest digest)` signed by the
 //! patient.
 //! Read: `logAccess(record, nonce)` signed by the reader → an EIP-712 [`ShareRequest`] to

@@ -3,8 +3,12 @@
 //! clear error; a corrupted fragment → the read works and the node is named in the log; a
 //! share request without a logged access → refused.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+
+use common::{Proc, spawn_listening};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,41 +24,18 @@ use ehr_store::{BlobStore, FsStore};
 const PW: &str = "correct horse battery";
 const TOKEN: &str = "node-token-for-tests";
 
-struct NodeProc {
-    child: Child,
-    url: String,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_node(dir: &std::path::Path, rpc: &str, contract: &str) -> NodeProc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secure-ehr"))
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "node",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--chain-rpc", rpc, "--contract", contract])
-        .env("SECURE_EHR_NODE_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("node printed its address").unwrap();
-        if let Some(url) = line.strip_prefix("node listening on ") {
-            break url.to_owned();
-        }
-    };
-    NodeProc { child, url }
+fn spawn_node(dir: &std::path::Path, rpc: &str, contract: &str) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secure-ehr"));
+    cmd.args([
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "node",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(["--chain-rpc", rpc, "--contract", contract])
+    .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+    spawn_listening(cmd, "node")
 }
 
 /// Captures what the service logs.
@@ -92,7 +73,7 @@ async fn five_node_processes() {
     let rpc = RpcRegistry::deploy(&anvil.url, &admin).await.unwrap();
     let contract = rpc.contract().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let mut procs: Vec<Option<NodeProc>> = (1..=5)
+    let mut procs: Vec<Option<Proc>> = (1..=5)
         .map(|i| {
             Some(spawn_node(
                 &dir.path().join(format!("node-{i}")),

@@ -2,20 +2,15 @@
 //! admin init, provider add, patient sign-up, put/get, grant, revoke, break-glass, the
 //! access log, the trustless gateway, and clear errors for bad input.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use common::spawn_listening;
 
 const PW: &str = "correct horse battery";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_secure-ehr"))
@@ -89,20 +84,10 @@ fn serve_and_the_cli_client() {
     assert!(ok(init(&format!("{PW}\n"))).contains("admin admin created"));
     assert!(fails(init(&format!("{PW}\n"))).contains("an admin account already exists"));
 
-    let mut child = bin()
-        .args(["--data-dir", data_s, "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        if let Some(u) = line.strip_prefix("SecureEHR listening on ") {
-            break u.to_owned();
-        }
-    };
-    let _server = Server(child);
+    let mut serve = bin();
+    serve.args(["--data-dir", data_s, "serve", "--listen", "127.0.0.1:0"]);
+    let server = spawn_listening(serve, "SecureEHR");
+    let url = server.url.clone();
     // The accounts file is the server's while it runs.
     assert!(fails(init(&format!("{PW}\n"))).contains("server is running"));
 

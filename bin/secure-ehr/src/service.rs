@@ -77,12 +77,7 @@ pub async fn open(
 ) -> anyhow::Result<Service> {
     let (registry, admin) = open_chain(data_dir, args).await?;
     let nodes: Vec<Arc<dyn Node>> = if args.nodes.is_empty() {
-        let n = embedded::node_count(&registry, args.n).await?;
-        embedded::local_nodes(data_dir, n, &registry)
-            .await?
-            .into_iter()
-            .map(|n| n as Arc<dyn Node>)
-            .collect()
+        embedded::nodes(data_dir, args.n, &registry).await?
     } else {
         let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
         for (i, url) in args.nodes.iter().enumerate() {

@@ -35,15 +35,25 @@ pub async fn local_nodes(
     Ok(nodes)
 }
 
-/// How many nodes an existing deployment has (its node set on chain), else `default_n`.
-pub async fn node_count(registry: &Arc<dyn Registry>, default_n: usize) -> Result<usize> {
+/// The in-process nodes of `data_dir`: as many as the chain's node set lists, or
+/// `default_n` for a new deployment.
+pub async fn nodes(
+    data_dir: &Path,
+    default_n: usize,
+    registry: &Arc<dyn Registry>,
+) -> Result<Vec<Arc<dyn Node>>> {
     use ehr_chain::RegistryExt;
     let set = registry.node_set().await?;
-    Ok(if set.nodes.is_empty() {
+    let n = if set.nodes.is_empty() {
         default_n
     } else {
         set.nodes.len()
-    })
+    };
+    Ok(local_nodes(data_dir, n, registry)
+        .await?
+        .into_iter()
+        .map(|node| node as Arc<dyn Node>)
+        .collect())
 }
 
 /// The accounts of `data_dir` (`accounts/accounts.json`).
@@ -61,12 +71,7 @@ pub async fn open(
     n: usize,
     params: AccountParams,
 ) -> Result<Service> {
-    let n = node_count(&registry, n).await?;
-    let nodes = local_nodes(data_dir, n, &registry)
-        .await?
-        .into_iter()
-        .map(|n| n as Arc<dyn Node>)
-        .collect();
+    let nodes = nodes(data_dir, n, &registry).await?;
     Service::new(ServiceParts {
         accounts: accounts(data_dir, params)?,
         registry,

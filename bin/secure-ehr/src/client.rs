@@ -264,6 +264,12 @@ impl Client {
         Ok(value)
     }
 
+    /// POSTs a JSON body.
+    async fn post(&self, path: &str, body: Value, auth: bool) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(Body::Json(body)), auth)
+            .await
+    }
+
     /// POSTs `{username, password}` (sign-up, login, provider registration).
     async fn credentials(
         &self,
@@ -273,8 +279,7 @@ impl Client {
         auth: bool,
     ) -> anyhow::Result<Value> {
         let body = json!({ "username": username, "password": password });
-        self.call(reqwest::Method::POST, path, Some(Body::Json(body)), auth)
-            .await
+        self.post(path, body, auth).await
     }
 
     fn print(&self, value: &Value, line: impl FnOnce(&Value) -> String) {
@@ -538,10 +543,9 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             }
             let expires_at = unix_now() + days * 86_400;
             let v = c
-                .call(
-                    M::POST,
+                .post(
                     "/api/grants",
-                    Some(Body::Json(json!({ "provider": provider, "record_id": record, "expires_at": expires_at }))),
+                    json!({ "provider": provider, "record_id": record, "expires_at": expires_at }),
                     true,
                 )
                 .await?;
@@ -560,12 +564,9 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
         } => {
             let c = Client::new(client)?;
             let v = c
-                .call(
-                    M::POST,
+                .post(
                     "/api/grants/revoke",
-                    Some(Body::Json(
-                        json!({ "provider": provider, "record_id": record }),
-                    )),
+                    json!({ "provider": provider, "record_id": record }),
                     true,
                 )
                 .await?;
@@ -580,12 +581,9 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
         } => {
             let c = Client::new(client)?;
             let v = c
-                .call(
-                    M::POST,
+                .post(
                     "/api/emergency",
-                    Some(Body::Json(
-                        json!({ "patient_id": patient_id, "reason": reason }),
-                    )),
+                    json!({ "patient_id": patient_id, "reason": reason }),
                     true,
                 )
                 .await?;

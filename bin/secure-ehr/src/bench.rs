@@ -18,6 +18,9 @@ pub struct BenchArgs {
     /// Uploads (and then reads) per phase.
     #[arg(long, default_value_t = 2000)]
     ops: usize,
+    /// Reads in the concurrent read phase (default: `--ops`).
+    #[arg(long)]
+    read_ops: Option<usize>,
     /// Requests in flight in the throughput phases.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -58,6 +61,19 @@ struct Phase {
     name: &'static str,
     latencies: Vec<Duration>,
     wall: Duration,
+    /// Process CPU time (user + system, all threads) spent in the phase.
+    cpu: Option<Duration>,
+}
+
+/// This process's CPU time so far (user + system), from /proc/self/stat (Linux).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux ABI Rust supports.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 impl Phase {
@@ -69,6 +85,11 @@ impl Phase {
     }
     fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+    /// CPU milliseconds per operation (all threads: chain, nodes, callers).
+    fn cpu_per_op(&self) -> Option<f64> {
+        self.cpu
+            .map(|c| c.as_secs_f64() * 1e3 / self.latencies.len().max(1) as f64)
     }
 }
 
@@ -84,6 +105,7 @@ where
 {
     let op = Arc::new(op);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu_start = process_cpu();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
@@ -106,10 +128,15 @@ where
     for t in tasks {
         latencies.extend(t.await??);
     }
+    let wall = start.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_start)
+        .map(|(end, start)| end.saturating_sub(start));
     Ok(Phase {
         name,
         latencies,
-        wall: start.elapsed(),
+        wall,
+        cpu,
     })
 }
 
@@ -173,7 +200,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         phases.push(run_phase("upload, concurrent", args.ops, args.concurrency, upload(svc.clone(), patients.clone(), bodies.clone())).await?);
         let total = (seq + args.ops) as u64;
         phases.push(run_phase("read, one at a time", seq, 1, read(svc.clone(), doctor.clone(), total)).await?);
-        phases.push(run_phase("read, concurrent", args.ops, args.concurrency, read(svc.clone(), doctor.clone(), total)).await?);
+        phases.push(run_phase("read, concurrent", args.read_ops.unwrap_or(args.ops), args.concurrency, read(svc.clone(), doctor.clone(), total)).await?);
 
         if args.json {
             let out: serde_json::Map<String, serde_json::Value> = phases
@@ -182,7 +209,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     (
                         p.name.to_owned(),
                         json!({ "ops": p.latencies.len(), "p50_ms": p.pct(0.5),
-                                "p99_ms": p.pct(0.99), "per_s": p.rate() }),
+                                "p99_ms": p.pct(0.99), "per_s": p.rate(),
+                                "cpu_ms_per_op": p.cpu_per_op() }),
                     )
                 })
                 .collect();
@@ -192,15 +220,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 "embedded default: real chain + 5 local nodes (k = 3), {record_len}-byte FHIR records, {} in flight when concurrent",
                 args.concurrency
             );
-            println!("{:<24} {:>7} {:>9} {:>9} {:>9}", "phase", "ops", "p50 ms", "p99 ms", "ops/s");
+            println!(
+                "{:<24} {:>7} {:>9} {:>9} {:>9} {:>10}",
+                "phase", "ops", "p50 ms", "p99 ms", "ops/s", "CPU ms/op"
+            );
             for p in &phases {
                 println!(
-                    "{:<24} {:>7} {:>9.2} {:>9.2} {:>9.0}",
+                    "{:<24} {:>7} {:>9.2} {:>9.2} {:>9.0} {:>10}",
                     p.name,
                     p.latencies.len(),
                     p.pct(0.5),
                     p.pct(0.99),
-                    p.rate()
+                    p.rate(),
+                    p.cpu_per_op().map_or("-".into(), |c| format!("{c:.2}"))
                 );
             }
         }

@@ -14,7 +14,7 @@
 //! [`Node`] is the boundary: [`LocalNode`] runs in-process (the embedded default); the
 //! HTTP client and server for `secure-ehr node` live in the `ehr-node` crate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -277,6 +277,50 @@ pub struct Custodian {
     domain: Eip712Domain,
     /// (reader, nonce) → request expiry, for refusing replays until they expire anyway.
     used: Mutex<HashMap<(Address, U256), u64>>,
+    /// This node's shares already unwrapped, by manifest CID.
+    shares: ShareCache,
+}
+
+/// What a custodian learns from a manifest once: its share (unwrapped and checked against
+/// the manifest's digest) and what the chain's record version must match. Manifests are
+/// content-addressed, so an entry never goes stale; the share is zeroized on eviction.
+/// Keeping it costs no secrecy: the node's own key, held in the same memory, unwraps it.
+struct OwnShare {
+    patient: Address,
+    version: u32,
+    ctx: RecordContext,
+    share: KeyShare,
+}
+
+/// A bounded map, oldest entry evicted first.
+#[derive(Default)]
+struct ShareCache {
+    inner: Mutex<CacheInner>,
+}
+
+/// The entries and their insertion order.
+type CacheInner = (HashMap<Cid, Arc<OwnShare>>, VecDeque<Cid>);
+
+impl ShareCache {
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, cid: &Cid) -> Option<Arc<OwnShare>> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.0.get(cid).cloned()
+    }
+
+    fn insert(&self, cid: Cid, share: Arc<OwnShare>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *inner;
+        if map.insert(cid, share).is_none() {
+            order.push_back(cid);
+            while order.len() > Self::CAPACITY {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Custodian {
@@ -301,6 +345,7 @@ impl Custodian {
             registry,
             store,
             used: Mutex::new(HashMap::new()),
+            shares: ShareCache::default(),
         })
     }
 
@@ -359,18 +404,38 @@ impl Custodian {
             .ok_or_else(|| NodeError::NotFound(format!("version {}", req.version)))?;
         let cid = crate::manifest::manifest_cid(v.digest, v.codec)
             .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let block = self
-            .store
-            .get(&cid)
-            .await
-            .map_err(|e| NodeError::NotFound(format!("manifest {cid}: {e}")))?;
-        let manifest = RecordManifest::decode(&block)
-            .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))?;
-        if manifest.patient != v.owner || manifest.version != req.version {
+        let own = match self.shares.get(&cid) {
+            Some(own) => own,
+            None => {
+                let own = Arc::new(self.own_share(&cid).await?);
+                self.shares.insert(cid, own.clone());
+                own
+            }
+        };
+        if own.patient != v.owner || own.version != req.version {
             return Err(NodeError::Internal(format!(
                 "manifest {cid} does not match the chain's record"
             )));
         }
+        let (share, ctx, x) = (&own.share, &own.ctx, own.share.x);
+        let wrapped = wrap_to_reader(share, ctx, req, &self.domain)?;
+
+        // Only now is the nonce spent: a failed check may be retried.
+        if !self.mark_used(reader, req.nonce, req.expiry) {
+            return Err(NodeError::Replayed);
+        }
+        Ok(ShareResponse { x, wrapped })
+    }
+
+    /// Reads manifest `cid` from this node's store and unwraps this node's share of it.
+    async fn own_share(&self, cid: &Cid) -> Result<OwnShare, NodeError> {
+        let block = self
+            .store
+            .get(cid)
+            .await
+            .map_err(|e| NodeError::NotFound(format!("manifest {cid}: {e}")))?;
+        let manifest = RecordManifest::decode(&block)
+            .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))?;
         let ours = B256::from(self.key.public.0);
         let index = manifest
             .custodians
@@ -394,13 +459,12 @@ impl Custodian {
                 "this node's share fails its digest".into(),
             ));
         }
-        let wrapped = wrap_to_reader(&share, &ctx, req, &self.domain)?;
-
-        // Only now is the nonce spent: a failed check may be retried.
-        if !self.mark_used(reader, req.nonce, req.expiry) {
-            return Err(NodeError::Replayed);
-        }
-        Ok(ShareResponse { x, wrapped })
+        Ok(OwnShare {
+            patient: manifest.patient,
+            version: manifest.version,
+            ctx,
+            share,
+        })
     }
 
     fn is_used(&self, reader: Address, nonce: U256) -> bool {

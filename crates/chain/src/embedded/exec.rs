@@ -64,6 +64,17 @@ pub struct CheckedTx {
 /// Decodes an EIP-2718 signed transaction, recovers its sender and checks its chain id.
 /// Every failure is a clear [`Error::Rejected`].
 pub fn check_tx(raw: &[u8], chain_id: u64) -> Result<CheckedTx> {
+    check(raw, chain_id, None)
+}
+
+/// Like [`check_tx`] for a transaction this process has just signed as `from`: the
+/// sender is known, so the signature is not recovered again (replay at open still checks
+/// it, like every other transaction's).
+pub fn check_own_tx(raw: &[u8], chain_id: u64, from: Address) -> Result<CheckedTx> {
+    check(raw, chain_id, Some(from))
+}
+
+fn check(raw: &[u8], chain_id: u64, signed_by: Option<Address>) -> Result<CheckedTx> {
     let envelope = TxEnvelope::decode_2718(&mut &raw[..])
         .map_err(|e| Error::Rejected(format!("undecodable transaction: {e}")))?;
     let TxEnvelope::Eip1559(signed) = &envelope else {
@@ -78,9 +89,12 @@ pub fn check_tx(raw: &[u8], chain_id: u64) -> Result<CheckedTx> {
             envelope.chain_id()
         )));
     }
-    let from = envelope
-        .recover_signer()
-        .map_err(|e| Error::Rejected(format!("bad signature: {e}")))?;
+    let from = match signed_by {
+        Some(from) => from,
+        None => envelope
+            .recover_signer()
+            .map_err(|e| Error::Rejected(format!("bad signature: {e}")))?,
+    };
     let tx = signed.tx();
     let env = TxEnv::builder()
         .tx_type(Some(2))

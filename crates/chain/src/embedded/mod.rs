@@ -166,6 +166,8 @@ impl LogIndex {
 
 struct Submission {
     raw: Bytes,
+    /// Decoded, with its sender, by the submitter (off the producer thread).
+    tx: CheckedTx,
     reply: oneshot::Sender<Result<TxReceipt>>,
 }
 
@@ -282,15 +284,16 @@ impl EmbeddedChain {
     /// [`Error::Rejected`] and nothing is mined; one that reverts is mined (it used its
     /// nonce) and comes back as [`Error::Contract`].
     pub async fn send_raw_transaction(&self, raw: Bytes) -> Result<TxReceipt> {
-        self.enqueue(raw)?.await.map_err(|_| Error::Stopped)?
+        let tx = exec::check_tx(&raw, self.shared.config.chain_id)?;
+        self.enqueue(raw, tx)?.await.map_err(|_| Error::Stopped)?
     }
 
-    fn enqueue(&self, raw: Bytes) -> Result<oneshot::Receiver<Result<TxReceipt>>> {
+    fn enqueue(&self, raw: Bytes, tx: CheckedTx) -> Result<oneshot::Receiver<Result<TxReceipt>>> {
         let (reply, rx) = oneshot::channel();
         self.submit
             .as_ref()
             .ok_or(Error::Stopped)?
-            .send(Submission { raw, reply })
+            .send(Submission { raw, tx, reply })
             .map_err(|_| Error::Stopped)?;
         Ok(rx)
     }
@@ -321,7 +324,8 @@ impl EmbeddedChain {
             Some(self.shared.contract),
             input,
         )?;
-        let rx = self.enqueue(raw)?;
+        let tx = exec::check_own_tx(&raw, self.shared.config.chain_id, addr)?;
+        let rx = self.enqueue(raw, tx)?;
         nonces.insert(addr, nonce + 1);
         Ok(rx)
     }
@@ -680,20 +684,9 @@ fn produce_blocks(shared: &Shared, rx: mpsc::Receiver<Submission>) {
 
 fn produce_one(shared: &Shared, batch: Vec<Submission>) {
     let chain_id = shared.config.chain_id;
-    // Signature, encoding and chain id first: a bad one is refused before execution.
-    let mut replies = Vec::with_capacity(batch.len());
-    let mut txs = Vec::with_capacity(batch.len());
-    for s in batch {
-        match exec::check_tx(&s.raw, chain_id) {
-            Ok(tx) => {
-                txs.push((s.raw, tx));
-                replies.push(s.reply);
-            }
-            Err(e) => {
-                let _ = s.reply.send(Err(e));
-            }
-        }
-    }
+    // Signature, encoding and chain id were checked by the submitter.
+    let (txs, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|s| ((s.raw, s.tx), s.reply)).unzip();
     if txs.is_empty() {
         return;
     }

@@ -95,9 +95,10 @@ pub struct SegmentOptions {
     /// single larger record is a batch of its own.
     pub max_batch: usize,
     /// Blocks up to this size are read and re-hashed on the calling task; larger ones on
-    /// tokio's blocking pool so that a worker thread is not held for long (default 64 KiB,
-    /// from `cargo bench -p ehr-store --bench store`: a 10 KB read from the page cache is
-    /// ~9 µs inline against ~30 µs through `spawn_blocking`).
+    /// tokio's blocking pool so that a worker thread is not held for long (default 64 KiB).
+    /// Measured (`cargo bench -p ehr-store --bench store -- get_`): a 10 KB get from the
+    /// page cache takes ~10 µs inline and ~21 µs through `spawn_blocking`; a 256 KiB one
+    /// ~195 µs inline, too long to hold a worker, against ~245 µs.
     pub inline_read_max: usize,
 }
 

@@ -52,8 +52,9 @@
 //!
 //! The index (multihash bytes → segment, offset, length; like flatfs, the same bytes under
 //! raw and dag-pb codecs are one block) lives in memory, about 100 bytes per block, and is
-//! rebuilt at open by reading every segment in order: **open time and memory grow with the
-//! store's size**, and each segment keeps one open file descriptor. There is no compaction:
+//! rebuilt at open by reading every segment in order (each one whole into memory, one at a
+//! time): **open time and memory grow with the store's size**, and each segment keeps one
+//! open file descriptor. There is no compaction:
 //! a deleted block's bytes (and its tombstone) stay in the segments until a future
 //! compaction rewrites them. Such a compaction must never drop a tombstone while the record
 //! it deletes still exists in an older segment, or the block would come back.

@@ -175,14 +175,16 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.tx.take();
         if let Some(writer) = self.writer.take() {
-            // The writer finishes the batch it holds (at most one sync) and exits.
+            // The writer syncs what is still queued (ops of cancelled puts) and exits.
             let _ = writer.join();
         }
     }
 }
 
 /// Blocks appended to segment files with group commit; see the [module docs](self).
-/// Cloning gives another handle to the same store.
+/// Cloning gives another handle to the same store. Dropping the last handle waits for the
+/// writer thread to sync what is still queued and exit, so the directory can be opened
+/// again as soon as the drop returns.
 #[derive(Clone)]
 pub struct SegmentStore {
     inner: Arc<Inner>,

@@ -1,12 +1,19 @@
 //! Benchmarks: CID computation of a 50 MiB file against plain SHA-256 of the same bytes
-//! (goal ≥ 0.9× SHA-256 speed), and fs store put/get throughput for 1 KiB and 1 MiB blocks.
-//! `cargo bench -p ehr-store --bench store`
+//! (goal ≥ 0.9× SHA-256 speed), fs store put/get throughput for 1 KiB and 1 MiB blocks, and
+//! the fs store against the segment store with 32 puts in flight (the records service's
+//! load) and for gets, the segment store reading inline or on the blocking pool.
+//! `cargo bench -p ehr-store --bench store` (one group: append e.g. `-- put_10KB_x32`)
 
 use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ehr_store::testing::test_bytes;
-use ehr_store::{BlobStore, FsStore, Profile, cid_of, cid_of_bytes, raw_cid};
+use ehr_store::{
+    BlobStore, FsStore, Profile, SegmentOptions, SegmentStore, cid_of, cid_of_bytes, raw_cid,
+};
 use sha2::{Digest, Sha256};
 
 fn cid_vs_sha256(c: &mut Criterion) {
@@ -61,5 +68,111 @@ fn fs_put_get(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, cid_vs_sha256, fs_put_get);
+/// Puts in flight at once: the records service's 32 concurrent uploads.
+const IN_FLIGHT: u64 = 32;
+/// A block the size of a fragment plus a manifest or two.
+const BLOCK: usize = 10_000;
+
+/// 32 tasks putting fresh 10 KB blocks back to back on a 2-worker runtime; one iteration is
+/// one put per task, so the throughput is puts per second.
+fn fs_vs_segment_puts(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [(&str, Arc<dyn BlobStore>); 2] = [
+        (
+            "fs",
+            Arc::new(FsStore::open(dir.path().join("fs")).unwrap()),
+        ),
+        (
+            "segment",
+            Arc::new(SegmentStore::open(dir.path().join("seg")).unwrap()),
+        ),
+    ];
+    let seeds = Arc::new(AtomicU64::new(1 << 40));
+    let mut g = c.benchmark_group("put_10KB_x32");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(IN_FLIGHT));
+    for (name, store) in &stores {
+        g.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..IN_FLIGHT)
+                        .map(|_| {
+                            let (store, seeds) = (store.clone(), seeds.clone());
+                            tokio::spawn(async move {
+                                for _ in 0..iters {
+                                    let seed = seeds.fetch_add(1, Ordering::Relaxed);
+                                    store.put(&test_bytes(BLOCK, seed)).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+/// One get of a cached block: fs, and the segment store reading inline (its default below
+/// `inline_read_max`) or through `spawn_blocking`, at 10 KB and 256 KiB.
+fn fs_vs_segment_gets(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let blocking = SegmentOptions {
+        inline_read_max: 0,
+        ..SegmentOptions::default()
+    };
+    let inline = SegmentOptions {
+        inline_read_max: usize::MAX,
+        ..SegmentOptions::default()
+    };
+    let stores: [(&str, Arc<dyn BlobStore>); 3] = [
+        (
+            "fs",
+            Arc::new(FsStore::open(dir.path().join("fs")).unwrap()),
+        ),
+        (
+            "segment_inline",
+            Arc::new(SegmentStore::open_with(dir.path().join("inline"), inline).unwrap()),
+        ),
+        (
+            "segment_spawn_blocking",
+            Arc::new(SegmentStore::open_with(dir.path().join("blocking"), blocking).unwrap()),
+        ),
+    ];
+    for (label, size) in [("10KB", BLOCK), ("256KiB", 256 << 10)] {
+        let data = test_bytes(size, 42);
+        let cid = raw_cid(&data);
+        let mut g = c.benchmark_group(format!("get_{label}"));
+        g.sample_size(20).throughput(Throughput::Bytes(size as u64));
+        for (name, store) in &stores {
+            rt.block_on(store.put(&data)).unwrap();
+            g.bench_function(*name, |b| b.iter(|| rt.block_on(store.get(&cid)).unwrap()));
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    cid_vs_sha256,
+    fs_put_get,
+    fs_vs_segment_puts,
+    fs_vs_segment_gets
+);
 criterion_main!(benches);

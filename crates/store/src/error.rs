@@ -82,6 +82,22 @@ pub enum Error {
     /// The HTTP request to a Kubo node failed.
     #[error("Kubo RPC request failed: {0}")]
     Http(#[from] reqwest::Error),
+    /// A store directory is locked by another open store (this process or another one).
+    #[error("{path} is in use by another process (or another open store in this one)")]
+    Locked {
+        /// The store's root directory.
+        path: PathBuf,
+    },
+    /// A block is larger than the backend can hold in one record.
+    #[error("block {cid}: {len} bytes is larger than the {max}-byte limit")]
+    TooLarge {
+        /// The block.
+        cid: Box<Cid>,
+        /// Its size.
+        len: u64,
+        /// The largest size accepted.
+        max: u64,
+    },
     /// A background task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),

@@ -118,6 +118,36 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
+/// The CID a flatfs file name (`<KEY>.data`) stands for: the raw-codec CIDv1 of the
+/// multihash KEY encodes. `None` for anything else (temp files, `SHARDING`, …).
+pub(crate) fn key_cid(file_name: &str) -> Option<Cid> {
+    let key = file_name.strip_suffix(".data")?;
+    let mh = cid::multihash::Multihash::<64>::from_bytes(&base32_upper_decode(key)?).ok()?;
+    Some(Cid::new_v1(crate::cids::RAW, mh))
+}
+
+/// Inverse of [`base32_upper`]; `None` on a character outside the alphabet or non-zero
+/// padding bits (so one byte string has one spelling).
+fn base32_upper_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 5 / 8);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        acc = (acc << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    (acc == 0 && bits < 5).then_some(out)
+}
+
 /// RFC 4648 base32, upper case, no padding (flatfs key alphabet).
 fn base32_upper(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -175,6 +205,22 @@ mod tests {
         assert_eq!(base32_upper(b""), "");
         assert_eq!(base32_upper(b"f"), "MY");
         assert_eq!(base32_upper(b"foobar"), "MZXW6YTBOI");
+    }
+
+    #[test]
+    fn base32_decodes_what_it_encodes_and_nothing_else() {
+        for bytes in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar"] {
+            assert_eq!(base32_upper_decode(&base32_upper(bytes)).unwrap(), bytes);
+        }
+        assert_eq!(base32_upper_decode("MZ"), None, "non-zero padding bits");
+        assert_eq!(base32_upper_decode("my"), None, "lower case");
+        assert_eq!(base32_upper_decode("M1"), None, "outside the alphabet");
+        let cid = crate::cids::raw_cid(b"block");
+        let store = FsStore::open(std::env::temp_dir()).unwrap();
+        let name = store.path_of(&cid);
+        let name = name.file_name().unwrap().to_str().unwrap();
+        assert_eq!(key_cid(name), Some(cid));
+        assert_eq!(key_cid(&format!(".{name}.1.2.tmp")), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Every encrypted fragment and manifest is a block named by a real IPFS CID: the same
 //! bytes give the same CID as `ipfs add` ([`unixfs`]), whether they live in a directory
-//! ([`FsStore`], the embedded default) or on an IPFS node ([`KuboStore`]). Blocks move
+//! ([`FsStore`], the embedded default, or [`SegmentStore`], append-only segments with group
+//! commit) or on an IPFS node ([`KuboStore`]). Blocks move
 //! between stores and tools as CAR v1 files ([`car`]).
 //!
 //! ```
@@ -23,6 +24,7 @@ pub mod fs;
 pub mod kubo;
 pub mod memory;
 pub mod pb;
+pub mod segment;
 mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
@@ -34,5 +36,6 @@ pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use kubo::KuboStore;
 pub use memory::MemoryStore;
+pub use segment::{SegmentOptions, SegmentStore};
 pub use store::BlobStore;
 pub use unixfs::{Profile, add, cat, cid_of, cid_of_bytes, import};

@@ -1,8 +1,14 @@
-//! Property tests: for any bytes, `get(put(b)) == b` on the fs store; `cat(add(b)) == b`;
+//! Property tests: for any bytes, `get(put(b)) == b` on the fs store; the segment store
+//! agrees with a set after any sequence of puts, deletes and reopens; `cat(add(b)) == b`;
 //! the streaming, in-place and block-emitting importers agree; a CAR round trip keeps the
 //! roots and the file.
 
-use ehr_store::{BlobStore, FsStore, MemoryStore, Profile, car};
+use std::collections::HashSet;
+
+use ehr_store::testing::test_bytes;
+use ehr_store::{
+    BlobStore, FsStore, MemoryStore, Profile, SegmentOptions, SegmentStore, car, raw_cid,
+};
 use proptest::prelude::*;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -16,8 +22,59 @@ fn profile() -> impl Strategy<Value = Profile> {
     prop_oneof![Just(Profile::KuboV1), Just(Profile::KuboV0)]
 }
 
+/// One step against the segment store: put or delete one of a few blocks, or reopen.
+#[derive(Clone, Debug)]
+enum Step {
+    Put(u8),
+    Delete(u8),
+    Reopen,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u8..6).prop_map(Step::Put),
+        2 => (0u8..6).prop_map(Step::Delete),
+        1 => Just(Step::Reopen),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn segment_store_agrees_with_a_set(steps in proptest::collection::vec(step(), 1..24)) {
+        let dir = tempfile::tempdir().unwrap();
+        // 2 KiB segments: the blocks below (up to ~1.3 KB) rotate often.
+        let opts = SegmentOptions { segment_size: 2048, ..SegmentOptions::default() };
+        let block = |i: u8| test_bytes(200 * usize::from(i) + 1, u64::from(i));
+        let rt = rt();
+        let mut store = SegmentStore::open_with(dir.path(), opts.clone()).unwrap();
+        let mut model = HashSet::new();
+        for step in steps {
+            match step {
+                Step::Put(i) => {
+                    rt.block_on(store.put(&block(i))).unwrap();
+                    model.insert(i);
+                }
+                Step::Delete(i) => {
+                    rt.block_on(store.delete(&raw_cid(&block(i)))).unwrap();
+                    model.remove(&i);
+                }
+                Step::Reopen => {
+                    drop(store);
+                    store = SegmentStore::open_with(dir.path(), opts.clone()).unwrap();
+                }
+            }
+            prop_assert_eq!(store.len(), model.len());
+            for i in 0..6 {
+                let cid = raw_cid(&block(i));
+                prop_assert_eq!(rt.block_on(store.has(&cid)).unwrap(), model.contains(&i));
+                if model.contains(&i) {
+                    prop_assert_eq!(rt.block_on(store.get(&cid)).unwrap(), block(i));
+                }
+            }
+        }
+    }
 
     #[test]
     fn fs_get_put_roundtrip(data in proptest::collection::vec(any::<u8>(), 0..4096)) {

@@ -1,0 +1,395 @@
+//! What only the segment store can show: the index rebuilt from the segments at reopen
+//! (deletes and rotation included), torn tails cut off, mid-file damage skipped without
+//! losing later blocks, the directory lock, group commit under concurrent writers, and the
+//! import of an `FsStore` directory. The conformance suite runs in tests/conformance.rs,
+//! the kill -9 test in tests/segment_crash.rs.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ehr_store::cids::sha256_multihash;
+use ehr_store::testing::test_bytes;
+use ehr_store::{BlobStore, Cid, Error, FsStore, SegmentOptions, SegmentStore, raw_cid};
+
+/// Bytes of a record before the CID (magic, kind, CID length, data length).
+const HEADER_LEN: u64 = 11;
+
+fn tiny(segment_size: u64) -> SegmentOptions {
+    SegmentOptions {
+        segment_size,
+        ..SegmentOptions::default()
+    }
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension() == Some("seg".as_ref()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn flip(path: &Path, at: u64, mask: u8) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at as usize] ^= mask;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Puts `n` blocks one after another (one batch each), returning their bytes and CIDs.
+async fn put_each(store: &SegmentStore, n: u64, seed: u64) -> Vec<(Cid, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let data = test_bytes(500 + 97 * i as usize, seed + i);
+        out.push((store.put(&data).await.unwrap(), data));
+    }
+    out
+}
+
+async fn assert_all_readable(store: &SegmentStore, blocks: &[(Cid, Vec<u8>)]) {
+    for (cid, data) in blocks {
+        assert_eq!(&store.get(cid).await.unwrap(), data, "{cid}");
+        assert!(store.has(cid).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn reopen_finds_every_put_and_delete_across_rotated_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open_with(dir.path(), tiny(4096)).unwrap();
+    let blocks = put_each(&store, 40, 100).await;
+    // Deleted long after they were put: the tombstones land in later segments.
+    let (deleted, kept): (Vec<_>, Vec<_>) = blocks
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 4 == 0);
+    for (_, (cid, _)) in &deleted {
+        store.delete(cid).await.unwrap();
+    }
+    // Deleting an absent block writes nothing.
+    let syncs = store.syncs();
+    store.delete(&raw_cid(b"never stored")).await.unwrap();
+    assert_eq!(store.syncs(), syncs);
+    let files = segments(dir.path());
+    assert!(files.len() > 5, "rotated into {} segments", files.len());
+    drop(store);
+
+    let store = SegmentStore::open_with(dir.path(), tiny(4096)).unwrap();
+    let rec = store.recovery().clone();
+    assert_eq!(rec.segments, files.len());
+    assert_eq!(rec.records, blocks.len() + deleted.len());
+    assert_eq!((rec.skipped_bytes, rec.torn_bytes), (0, 0));
+    let kept: Vec<_> = kept.into_iter().map(|(_, b)| b).collect();
+    assert_all_readable(&store, &kept).await;
+    assert_eq!(store.len(), kept.len());
+    for (_, (cid, _)) in &deleted {
+        assert!(!store.has(cid).await.unwrap());
+        assert!(matches!(store.get(cid).await, Err(Error::NotFound { .. })));
+    }
+    // A deleted block put again after reopen is back, and stays back.
+    let (cid, data) = &deleted[0].1;
+    store.put_block(cid, data).await.unwrap();
+    drop(store);
+    let store = SegmentStore::open_with(dir.path(), tiny(4096)).unwrap();
+    assert_eq!(&store.get(cid).await.unwrap(), data);
+    assert_all_readable(&store, &kept).await;
+    // Writes go on at the end of the last segment (or in later ones), never in older ones.
+    let before = segments(dir.path());
+    let sizes: Vec<_> = before
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect();
+    let more = put_each(&store, 6, 9000).await;
+    for (cid, _) in &more {
+        assert!(store.location(cid).unwrap().0 >= *before.last().unwrap());
+    }
+    for (p, size) in before.iter().zip(&sizes).rev().skip(1) {
+        assert_eq!(
+            std::fs::metadata(p).unwrap().len(),
+            *size,
+            "{}",
+            p.display()
+        );
+    }
+    assert!(
+        segments(dir.path()).len() > before.len(),
+        "6 more blocks fill 4 KiB"
+    );
+    drop(store);
+    let store = SegmentStore::open_with(dir.path(), tiny(4096)).unwrap();
+    assert_all_readable(&store, &more).await;
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_cut_off_and_the_store_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let blocks = put_each(&store, 5, 200).await;
+    let seg = store.location(&blocks[0].0).unwrap().0;
+    drop(store);
+    let len = std::fs::metadata(&seg).unwrap().len();
+
+    // What a crash in the middle of a batch leaves: the first 300 bytes of a record (magic
+    // and a plausible header) followed by whatever was in the page.
+    let partial = std::fs::read(&seg).unwrap()[..300].to_vec();
+    let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&partial).unwrap();
+    f.write_all(&[0u8; 1000]).unwrap();
+    drop(f);
+
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().torn_bytes, 1300);
+    assert_eq!(store.recovery().skipped_bytes, 0);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), len, "truncated");
+    assert_all_readable(&store, &blocks).await;
+    let more = put_each(&store, 2, 300).await;
+    drop(store);
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().torn_bytes, 0);
+    assert_all_readable(&store, &blocks).await;
+    assert_all_readable(&store, &more).await;
+
+    // The last record cut in half: that block is gone, and putting it again brings it back.
+    let (last, last_data) = more.last().unwrap();
+    let (_, off, _) = store.location(last).unwrap();
+    drop(store);
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(off + 10)
+        .unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert!(store.recovery().torn_bytes > 0);
+    assert!(matches!(store.get(last).await, Err(Error::NotFound { .. })));
+    assert_all_readable(&store, &blocks).await;
+    store.put_block(last, last_data).await.unwrap();
+    drop(store);
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert_eq!(&store.get(last).await.unwrap(), last_data);
+}
+
+#[tokio::test]
+async fn damaged_data_mid_file_is_refused_then_skipped_and_later_blocks_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let blocks = put_each(&store, 6, 400).await;
+    let (cid, data) = blocks[2].clone();
+    let (seg, off, len) = store.location(&cid).unwrap();
+    assert_eq!(len, data.len());
+    let seg_len = std::fs::metadata(&seg).unwrap().len();
+    flip(&seg, off + len as u64 / 2, 0x10);
+
+    // In this process: HashMismatch naming the CID and the file.
+    let err = store.get(&cid).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::HashMismatch { .. }), "{msg}");
+    assert!(msg.contains(&cid.to_string()), "{msg}");
+    assert!(msg.contains(&seg.display().to_string()), "{msg}");
+    assert!(msg.contains(&format!("offset {off}")), "{msg}");
+    assert!(
+        !store.has(&cid).await.unwrap(),
+        "a damaged block is dropped from the index"
+    );
+    drop(store);
+
+    // After reopen the record's CRC fails: it is skipped (NotFound), the rest is readable.
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert!(store.recovery().skipped_bytes > len as u64);
+    assert_eq!(store.recovery().torn_bytes, 0);
+    assert!(matches!(store.get(&cid).await, Err(Error::NotFound { .. })));
+    let others: Vec<_> = blocks.iter().filter(|b| b.0 != cid).cloned().collect();
+    assert_all_readable(&store, &others).await;
+    assert_eq!(
+        std::fs::metadata(&seg).unwrap().len(),
+        seg_len,
+        "nothing cut off"
+    );
+
+    // Putting the damaged block again writes it again.
+    let syncs = store.syncs();
+    store.put_block(&cid, &data).await.unwrap();
+    assert_eq!(store.syncs(), syncs + 1);
+    assert_eq!(store.get(&cid).await.unwrap(), data);
+    drop(store);
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert_all_readable(&store, &blocks).await;
+}
+
+#[tokio::test]
+async fn a_damaged_block_is_repaired_by_a_put_without_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let blocks = put_each(&store, 3, 500).await;
+    let (cid, data) = &blocks[1];
+    let (seg, off, _) = store.location(cid).unwrap();
+    flip(&seg, off, 1);
+    assert!(matches!(
+        store.get(cid).await,
+        Err(Error::HashMismatch { .. })
+    ));
+    store.put_block(cid, data).await.unwrap();
+    assert_eq!(&store.get(cid).await.unwrap(), data);
+    assert_ne!(store.location(cid).unwrap().1, off, "written again");
+    assert_all_readable(&store, &blocks).await;
+}
+
+#[tokio::test]
+async fn a_damaged_length_mid_file_does_not_hide_later_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let blocks = put_each(&store, 6, 600).await;
+    let (cid, _) = &blocks[1];
+    let (seg, off, _) = store.location(cid).unwrap();
+    let cid_len = cid.to_bytes().len() as u64;
+    // 4 MiB more data length: the record now seems to run far past the file's end.
+    flip(&seg, off - cid_len - HEADER_LEN + 7 + 2, 0x40);
+    drop(store);
+
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert!(store.recovery().skipped_bytes > 0);
+    assert!(matches!(store.get(cid).await, Err(Error::NotFound { .. })));
+    let others: Vec<_> = blocks.iter().filter(|b| &b.0 != cid).cloned().collect();
+    assert_all_readable(&store, &others).await;
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let cid = store.put(b"held").await.unwrap();
+    let err = SegmentStore::open(dir.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Locked { .. }), "{msg}");
+    assert!(msg.contains("is in use by another process"), "{msg}");
+    assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+    // A clone is the same store; dropping every handle frees the directory.
+    let clone = store.clone();
+    drop(store);
+    assert!(
+        SegmentStore::open(dir.path()).is_err(),
+        "a clone still holds it"
+    );
+    drop(clone);
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert_eq!(store.get(&cid).await.unwrap(), b"held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_share_syncs_and_all_survive_reopen() {
+    const WRITERS: u64 = 64;
+    const EACH: u64 = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SegmentStore::open(dir.path()).unwrap());
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for i in 0..EACH {
+                // Every fourth block is shared by all writers: put 64 times, stored once.
+                let seed = if i % 4 == 0 { i } else { 10_000 * (w + 1) + i };
+                let data = test_bytes(1000 + 37 * i as usize, seed);
+                let cid = store.put(&data).await.unwrap();
+                assert_eq!(store.get(&cid).await.unwrap(), data);
+                mine.push((cid, data));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let puts = WRITERS * EACH;
+    let syncs = store.syncs();
+    eprintln!("{puts} puts, {syncs} syncs");
+    assert!(
+        syncs < puts / 2,
+        "{syncs} syncs for {puts} puts: no group commit"
+    );
+    let distinct = (WRITERS * EACH * 3 / 4 + EACH / 4) as usize;
+    assert_eq!(store.len(), distinct);
+    drop(store);
+
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert_eq!(store.len(), distinct);
+    assert_eq!(
+        store.recovery().records,
+        distinct,
+        "each shared block written once"
+    );
+    assert_all_readable(&store, &all).await;
+}
+
+#[tokio::test]
+async fn import_fs_copies_every_block_of_an_fs_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FsStore::open(dir.path().join("flatfs")).unwrap();
+    let mut blocks = Vec::new();
+    for i in 0..20u64 {
+        let data = test_bytes(3000 + i as usize, 700 + i);
+        blocks.push((fs.put(&data).await.unwrap(), data));
+    }
+    // A dag-pb block under its CIDv0 (flatfs keys by multihash alone).
+    let leaf = ehr_store::pb::encode_leaf(Some(b"dag-pb leaf"));
+    let v0 = Cid::new_v0(sha256_multihash(&leaf)).unwrap();
+    fs.put_block(&v0, &leaf).await.unwrap();
+    blocks.push((v0, leaf));
+    // Not blocks: a leftover temp file and a file at the top.
+    let shard = fs.path_of(&blocks[0].0).parent().unwrap().to_path_buf();
+    std::fs::write(shard.join(".X.data.1.2.tmp"), b"partial").unwrap();
+    std::fs::write(
+        dir.path().join("flatfs/SHARDING"),
+        b"/repo/flatfs/shard/v1/next-to-last/2",
+    )
+    .unwrap();
+
+    let seg = SegmentStore::open(dir.path().join("segments")).unwrap();
+    let (s, root) = (seg.clone(), fs.root().to_path_buf());
+    let n = tokio::task::spawn_blocking(move || s.import_fs(&root))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, blocks.len());
+    assert_all_readable(&seg, &blocks).await;
+    assert!(
+        seg.syncs() < blocks.len() as u64 / 2,
+        "imports are batched: {}",
+        seg.syncs()
+    );
+    // Again: nothing new to write.
+    let syncs = seg.syncs();
+    let (s, root) = (seg.clone(), fs.root().to_path_buf());
+    let n = tokio::task::spawn_blocking(move || s.import_fs(&root))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((n, seg.syncs()), (blocks.len(), syncs));
+
+    // A flatfs file whose bytes do not match its name stops the import, naming the file.
+    let bad = fs.path_of(&blocks[3].0);
+    flip(&bad, 0, 1);
+    let other = SegmentStore::open(dir.path().join("other")).unwrap();
+    let err = other.import_fs(fs.root()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::HashMismatch { .. }), "{msg}");
+    assert!(msg.contains(&bad.display().to_string()), "{msg}");
+}
+
+#[tokio::test]
+async fn an_oversized_block_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let data = vec![7u8; ehr_store::segment::MAX_BLOCK_LEN + 1];
+    let err = store.put(&data).await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert_eq!(store.syncs(), 0);
+    let ok = vec![7u8; ehr_store::segment::MAX_BLOCK_LEN];
+    let cid = store.put(&ok).await.unwrap();
+    assert_eq!(store.get(&cid).await.unwrap().len(), ok.len());
+}

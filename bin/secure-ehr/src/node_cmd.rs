@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use ehr_chain::{Address, Registry, RpcRegistry};
 use ehr_records::{LocalNode, NodeKey};
-use ehr_store::{BlobStore, FsStore};
+use ehr_store::BlobStore;
 
 use crate::service;
 
@@ -31,7 +31,8 @@ pub struct NodeArgs {
 pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
     service::runtime()?.block_on(async {
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
-        let store: Arc<dyn BlobStore> = Arc::new(FsStore::open(data_dir.join("blocks"))?);
+        let store: Arc<dyn BlobStore> =
+            Arc::new(ehr_records::embedded::node_store(data_dir).await?);
         let registry: Arc<dyn Registry> = Arc::new(
             RpcRegistry::connect(&args.chain_rpc, args.contract)
                 .await

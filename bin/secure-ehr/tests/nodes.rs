@@ -19,7 +19,6 @@ use ehr_records::accounts::{AccountParams, AccountStore, SystemClock};
 use ehr_records::fhir::RecordForm;
 use ehr_records::node::{self, NodeError, ShareRequest};
 use ehr_records::{Error, Node, Service, ServiceParts};
-use ehr_store::{BlobStore, FsStore};
 
 const PW: &str = "correct horse battery";
 const TOKEN: &str = "node-token-for-tests";
@@ -129,8 +128,14 @@ async fn five_node_processes() {
 
     // Every node holds one fragment and the manifest; none holds the name.
     for i in 1..=5 {
-        let blocks = dir.path().join(format!("node-{i}")).join("blocks");
-        for entry in walk(&blocks) {
+        let blocks = dir.path().join(format!("node-{i}")).join("segments");
+        let files = walk(&blocks);
+        assert!(
+            files
+                .iter()
+                .any(|f| f.extension().is_some_and(|e| e == "seg"))
+        );
+        for entry in files {
             let data = std::fs::read(&entry).unwrap();
             assert!(
                 !data.windows(9).any(|w| w == b"Alice Doe"),
@@ -155,17 +160,27 @@ async fn five_node_processes() {
     let some_cid = ehr_store::raw_cid(b"x");
     assert!(no_token.delete_block(&some_cid).await.is_err());
 
-    // Corrupt node 1's fragment on disk: the read still works and node 1 is named.
+    // Corrupt node 1's fragment where it lies in the node's segment file on disk: the read
+    // still works and node 1 is named.
     let manifest_cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
-    let node1 = FsStore::open(dir.path().join("node-1").join("blocks")).unwrap();
-    let manifest =
-        ehr_records::manifest::RecordManifest::decode(&node1.get(&manifest_cid).await.unwrap())
-            .unwrap();
-    let frag_path = node1.path_of(&manifest.fragment_cid(0));
-    let original = std::fs::read(&frag_path).unwrap();
-    let mut bytes = original.clone();
-    bytes[10] ^= 0xff;
-    std::fs::write(&frag_path, bytes).unwrap();
+    let manifest = ehr_records::manifest::RecordManifest::decode(
+        &nodes[0].get_block(&manifest_cid).await.unwrap(),
+    )
+    .unwrap();
+    let frag_cid = manifest.fragment_cid(0);
+    let fragment = nodes[0].get_block(&frag_cid).await.unwrap();
+    let (seg, at) = walk(&dir.path().join("node-1").join("segments"))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "seg"))
+        .find_map(|f| {
+            let bytes = std::fs::read(&f).unwrap();
+            let at = bytes.windows(fragment.len()).position(|w| w == fragment)?;
+            Some((f, at))
+        })
+        .expect("the fragment is in a segment file");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[at + 10] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
     let read = svc.read_record(&bob, 1, None).await.unwrap();
     assert_eq!(read.form.unwrap().patient_name, "Alice Doe");
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
@@ -175,8 +190,9 @@ async fn five_node_processes() {
         "node 1 not named in the log:\n{text}"
     );
 
-    // Node 1 repaired; two nodes stopped: reads still work.
-    std::fs::write(&frag_path, original).unwrap();
+    // Node 1 repaired (the fragment stored again); two nodes stopped: reads still work.
+    nodes[0].put_block(&frag_cid, &fragment).await.unwrap();
+    assert_eq!(nodes[0].get_block(&frag_cid).await.unwrap(), fragment);
     procs[3] = None;
     procs[4] = None;
     let read = svc.read_record(&bob, 1, None).await.unwrap();

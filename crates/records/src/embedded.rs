@@ -1,12 +1,12 @@
 //! The embedded default: every node in this process, each with its own directory under
-//! the data directory (`nodes/node-N/blocks` and `nodes/node-N/node.key`).
+//! the data directory (`nodes/node-N/segments` and `nodes/node-N/node.key`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use alloy::signers::local::PrivateKeySigner;
 use ehr_chain::Registry;
-use ehr_store::{BlobStore, FsStore};
+use ehr_store::{BlobStore, SegmentStore};
 
 use crate::accounts::{AccountParams, AccountStore, SystemClock};
 use crate::node::{LocalNode, Node, NodeKey};
@@ -15,6 +15,23 @@ use crate::{Result, Service, ServiceParts};
 /// Where node `i` (from 1) keeps its blocks and key.
 pub fn node_dir(data_dir: &Path, i: usize) -> std::path::PathBuf {
     data_dir.join("nodes").join(format!("node-{i}"))
+}
+
+/// A node's block store in its directory `dir`: segment files with group commit
+/// (`dir/segments`). Blocks an earlier version kept one file per block (`dir/blocks`) are
+/// moved in, verified, the first time; a crash midway repeats the move at the next start.
+pub async fn node_store(dir: &Path) -> Result<SegmentStore> {
+    let store = SegmentStore::open(dir.join("segments"))?;
+    let old = dir.join("blocks");
+    if old.is_dir() {
+        let (s, from) = (store.clone(), old.clone());
+        let moved = tokio::task::spawn_blocking(move || s.import_fs(&from))
+            .await
+            .map_err(|e| crate::Error::io(&old, std::io::Error::other(e.to_string())))??;
+        std::fs::remove_dir_all(&old).map_err(|e| crate::Error::io(&old, e))?;
+        tracing::info!(blocks = moved, from = %old.display(), "moved blocks into segment files");
+    }
+    Ok(store)
 }
 
 /// Opens `n` in-process nodes in `data_dir`, creating their keys on first use.
@@ -27,7 +44,7 @@ pub async fn local_nodes(
     for i in 1..=n {
         let dir = node_dir(data_dir, i);
         let key = NodeKey::load_or_create(&dir.join("node.key"))?;
-        let store: Arc<dyn BlobStore> = Arc::new(FsStore::open(dir.join("blocks"))?);
+        let store: Arc<dyn BlobStore> = Arc::new(node_store(&dir).await?);
         nodes.push(Arc::new(
             LocalNode::new(format!("node {i}"), key, registry.clone(), store).await?,
         ));

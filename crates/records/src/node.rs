@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, Signature, U256, keccak256};
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct, eip712_domain};
 use async_trait::async_trait;
@@ -105,9 +104,8 @@ impl ShareRequest {
             reader_key: B256::from(reader_key.0),
             signature: Signature::test_signature(),
         };
-        req.signature = signer
-            .sign_hash_sync(&req.signing_hash(domain))
-            .map_err(|e| NodeError::BadRequest(format!("signing failed: {e}")))?;
+        req.signature = ehr_chain::signing::sign_hash(signer, &req.signing_hash(domain))
+            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
         Ok(req)
     }
 

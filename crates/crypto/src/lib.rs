@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod dhkem;
 pub mod dispersal;
 mod erasure;
 pub mod gf256;

@@ -4,11 +4,12 @@
 //! RFC 9180 appendix A.1, so the published vectors test it byte for byte. It sends a
 //! small secret (a key share) to exactly one recipient (a custodian or a reader); the
 //! `info` string and the associated data bind it to its context, see [`share_info`].
+//!
+//! Key pairs come from the `hpke` crate (`DeriveKeyPair`); sealing and opening are
+//! [`crate::dhkem`], which produces the same bytes faster.
 
-use hpke::aead::AesGcm128;
-use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use hpke::{Deserializable, Kem as _, Serializable};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -22,9 +23,10 @@ type Kem = X25519HkdfSha256;
 /// The HPKE suite name, recorded next to wrapped keys.
 pub const SUITE: &str = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM";
 
-/// A recipient's X25519 private key (zeroized on drop by `hpke`; never printed).
+/// A recipient's X25519 private key (zeroized on drop by `hpke`; never printed), with its
+/// public key.
 #[derive(Clone)]
-pub struct SecretKey(<Kem as hpke::Kem>::PrivateKey);
+pub struct SecretKey(<Kem as hpke::Kem>::PrivateKey, PublicKey);
 
 /// A recipient's X25519 public key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,15 +48,15 @@ impl SecretKey {
 
     /// Reads a private key written by [`SecretKey::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        <Kem as hpke::Kem>::PrivateKey::from_bytes(bytes)
-            .map(Self)
-            .map_err(|_| Error::InvalidKey)
+        let sk =
+            <Kem as hpke::Kem>::PrivateKey::from_bytes(bytes).map_err(|_| Error::InvalidKey)?;
+        let pk = Kem::sk_to_pk(&sk);
+        Ok(Self(sk, PublicKey(to_array(&pk.to_bytes()))))
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        let pk = Kem::sk_to_pk(&self.0);
-        PublicKey(to_array(&pk.to_bytes()))
+        self.1
     }
 }
 
@@ -67,13 +69,15 @@ fn to_array(b: &[u8]) -> [u8; 32] {
 /// A fresh key pair.
 pub fn generate_keypair<R: CryptoRng + ?Sized>(rng: &mut R) -> (SecretKey, PublicKey) {
     let (sk, pk) = Kem::gen_keypair_with_rng(&mut RngRef(rng));
-    (SecretKey(sk), PublicKey(to_array(&pk.to_bytes())))
+    let pk = PublicKey(to_array(&pk.to_bytes()));
+    (SecretKey(sk, pk), pk)
 }
 
 /// The RFC 9180 `DeriveKeyPair(ikm)`: a key pair from at least 32 bytes of key material.
 pub fn derive_keypair(ikm: &[u8]) -> (SecretKey, PublicKey) {
     let (sk, pk) = Kem::derive_keypair(ikm);
-    (SecretKey(sk), PublicKey(to_array(&pk.to_bytes())))
+    let pk = PublicKey(to_array(&pk.to_bytes()));
+    (SecretKey(sk, pk), pk)
 }
 
 /// A message wrapped to one recipient: the encapsulated key and the AEAD ciphertext.
@@ -112,19 +116,13 @@ pub fn wrap<R: CryptoRng + ?Sized>(
     plaintext: &[u8],
     rng: &mut R,
 ) -> Result<Wrapped> {
-    let pk =
-        <Kem as hpke::Kem>::PublicKey::from_bytes(&recipient.0).map_err(|_| Error::InvalidKey)?;
-    let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<AesGcm128, HkdfSha256, Kem>(
-        &OpModeS::Base,
-        &pk,
-        info,
-        plaintext,
-        aad,
-        &mut RngRef(rng),
-    )
-    .map_err(|_| Error::Wrap)?;
+    // The ephemeral key pair exactly as `hpke` makes it: DeriveKeyPair(32 random bytes).
+    let (eph, enc) = generate_keypair(rng);
+    let ciphertext =
+        crate::dhkem::seal(&recipient.0, &eph.to_bytes(), &enc.0, info, aad, plaintext)
+            .map_err(|_| Error::InvalidKey)?;
     Ok(Wrapped {
-        enc: to_array(&enc.to_bytes()),
+        enc: enc.0,
         ciphertext,
     })
 }
@@ -136,17 +134,14 @@ pub fn unwrap(
     aad: &[u8],
     wrapped: &Wrapped,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&wrapped.enc).map_err(|_| Error::Wrap)?;
-    hpke::single_shot_open::<AesGcm128, HkdfSha256, Kem>(
-        &OpModeR::Base,
-        &recipient.0,
-        &enc,
+    crate::dhkem::open(
+        &recipient.to_bytes(),
+        &recipient.1.0,
+        &wrapped.enc,
         info,
-        &wrapped.ciphertext,
         aad,
+        &wrapped.ciphertext,
     )
-    .map(Zeroizing::new)
-    .map_err(|_| Error::Wrap)
 }
 
 /// The HPKE `info` for key share `x` of a record version:

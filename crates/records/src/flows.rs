@@ -1049,8 +1049,7 @@ impl Service {
             patient_id,
             manifest_cid: manifest::manifest_cid(v.digest, v.codec)?.to_string(),
             form: RecordForm::from_bundle(&bundle),
-            bundle: serde_json::from_slice(&plaintext)
-                .map_err(|e| Error::Manifest(e.to_string()))?,
+            bundle: serde_json::to_value(&bundle).map_err(|e| Error::Manifest(e.to_string()))?,
             access_tx,
             emergency,
         })

@@ -331,3 +331,60 @@ async fn provider_without_grant_sees_access_denied_and_nothing_else() {
     let r = b.get(&app, "/patient/records").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn every_page_needs_a_session_of_its_role() {
+    let h = service().await;
+    h.service.register_patient("hal", PASSWORD).await.unwrap();
+    let app = router(AppState::new(h.service.clone()));
+
+    // No session: to the login page of the page's portal.
+    let mut anonymous = Browser::default();
+    for (uri, login) in [
+        ("/patient", "/patients"),
+        ("/patient/records", "/patients"),
+        ("/patient/records/1", "/patients"),
+        ("/patient/sharing", "/patients"),
+        ("/patient/access-log", "/patients"),
+        ("/provider", "/providers/login"),
+        ("/admin", "/providers/login"),
+    ] {
+        let r = anonymous.get(&app, uri).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{uri}");
+        assert_eq!(location(&r), login, "{uri}");
+    }
+
+    // Signed in with another role: refused, saying which role the page is for.
+    let mut patient = Browser::default();
+    assert_eq!(
+        sign_in(&app, &mut patient, "hal", PASSWORD).await,
+        "/patient"
+    );
+    let mut provider = Browser::default();
+    sign_in(&app, &mut provider, PROVIDER.0, PROVIDER.1).await;
+    for (who, uri, wanted) in [
+        ("patient", "/provider", "provider"),
+        ("patient", "/admin", "admin"),
+        ("provider", "/patient/records", "patient"),
+        ("provider", "/admin", "admin"),
+    ] {
+        let b = if who == "patient" {
+            &mut patient
+        } else {
+            &mut provider
+        };
+        let r = b.get(&app, uri).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}");
+        assert!(
+            r.text().contains(&format!("This page is for a {wanted}")),
+            "{uri}: {}",
+            r.text()
+        );
+    }
+    // The right role gets the page.
+    assert_eq!(
+        patient.get(&app, "/patient/records").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(provider.get(&app, "/provider").await.status, StatusCode::OK);
+}

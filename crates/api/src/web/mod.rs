@@ -5,11 +5,13 @@
 mod pages;
 mod session;
 
+use std::marker::PhantomData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Extension, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -183,6 +185,45 @@ fn page(status: StatusCode, m: Markup) -> Response {
 
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
+}
+
+/// A page's role, for [`SignedIn`].
+trait PageRole {
+    const ROLE: Role;
+}
+
+/// Pages for patients.
+struct PatientOnly;
+/// Pages for providers.
+struct ProviderOnly;
+/// Pages for the admin.
+struct AdminOnly;
+
+impl PageRole for PatientOnly {
+    const ROLE: Role = Role::Patient;
+}
+impl PageRole for ProviderOnly {
+    const ROLE: Role = Role::Provider;
+}
+impl PageRole for AdminOnly {
+    const ROLE: Role = Role::Admin;
+}
+
+/// Extracts the signed-in user of the page's role; otherwise the handler never runs and
+/// the answer is [`need`]'s (the login page, or a refusal).
+struct SignedIn<R>(Session, PhantomData<R>);
+
+impl<R: PageRole> FromRequestParts<AppState> for SignedIn<R> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let web = parts
+            .extensions
+            .get::<Web>()
+            .cloned()
+            .ok_or_else(not_found_page)?;
+        need(state, &web, R::ROLE).map(|s| SignedIn(s, PhantomData))
+    }
 }
 
 /// The signed-in user if they have `role`; otherwise the way to the right login page
@@ -509,11 +550,10 @@ impl RecordFormBody {
     }
 }
 
-async fn new_record(State(state): State<AppState>, Extension(web): Extension<Web>) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn new_record(
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+) -> Response {
     html(pages::record_form(
         &web.ctx(Some(&s)),
         None,
@@ -578,13 +618,10 @@ struct VersionQuery {
 async fn stored(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let found = async {
         let id: u64 = parse_num("id", &id)?;
         let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
@@ -613,11 +650,11 @@ async fn stored(
     }
 }
 
-async fn my_records(State(state): State<AppState>, Extension(web): Extension<Web>) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn my_records(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+) -> Response {
     let result = async {
         let pid = state.service().patient_id(&s).await?;
         let list = state.service().my_records(&s).await?;
@@ -654,13 +691,10 @@ async fn my_records(State(state): State<AppState>, Extension(web): Extension<Web
 async fn view_record(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let result = async {
         let id: u64 = parse_num("id", &id)?;
         let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
@@ -676,12 +710,9 @@ async fn view_record(
 async fn edit_record(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
     Path(id): Path<String>,
 ) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let result = async {
         let id: u64 = parse_num("id", &id)?;
         Ok::<_, Error>((id, state.service().read_record(&s, id, None).await?))
@@ -710,12 +741,9 @@ struct DoneQuery {
 async fn sharing(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let notice = match q.done.as_deref() {
         Some("granted") => Some("Access granted."),
         Some("revoked") => Some("Access revoked."),
@@ -816,12 +844,9 @@ fn check_grant(f: &GrantForm) -> Result<(Option<u64>, u64), Error> {
 async fn grant(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
     body: Bytes,
 ) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let f: GrantForm = parse_form(&body);
     let result = async {
         let (record_id, expires_at) = check_grant(&f)?;
@@ -851,12 +876,9 @@ async fn grant(
 async fn revoke(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
     body: Bytes,
 ) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let f: GrantForm = parse_form(&body);
     let result = async {
         let record_id = match f.record_id.trim() {
@@ -876,11 +898,11 @@ async fn revoke(
     }
 }
 
-async fn access_log(State(state): State<AppState>, Extension(web): Extension<Web>) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn access_log(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+) -> Response {
     match state.service().access_log(&s).await.map_err(Error::from) {
         Ok(list) => {
             let rows: Vec<pages::LogRow> = list
@@ -929,11 +951,10 @@ fn empty_provider_page<'a>() -> pages::ProviderPage<'a> {
     }
 }
 
-async fn provider(State(state): State<AppState>, Extension(web): Extension<Web>) -> Response {
-    let s = match need(&state, &web, Role::Provider) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn provider(
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<ProviderOnly>,
+) -> Response {
     provider_page(&web, &s, StatusCode::OK, &empty_provider_page())
 }
 
@@ -987,12 +1008,9 @@ fn read_outcome(
 async fn provider_records(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<ProviderOnly>,
     body: Bytes,
 ) -> Response {
-    let s = match need(&state, &web, Role::Provider) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let f: LookupForm = parse_form(&body);
     let result = async {
         let pid: u64 = parse_num("patient_id", &f.patient_id)?;
@@ -1009,12 +1027,9 @@ async fn provider_records(
 async fn emergency(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<ProviderOnly>,
     body: Bytes,
 ) -> Response {
-    let s = match need(&state, &web, Role::Provider) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let f: LookupForm = parse_form(&body);
     let result = async {
         let pid: u64 = parse_num("patient_id", &f.patient_id)?;
@@ -1045,12 +1060,9 @@ async fn emergency(
 async fn admin(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<AdminOnly>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let s = match need(&state, &web, Role::Admin) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let notice = (q.done.as_deref() == Some("added")).then_some("Provider registered.");
     admin_page(&state, &web, &s, StatusCode::OK, notice, Vec::new(), "").await
 }
@@ -1108,12 +1120,9 @@ async fn admin_page(
 async fn add_provider(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<AdminOnly>,
     body: Bytes,
 ) -> Response {
-    let s = match need(&state, &web, Role::Admin) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let f: LoginForm = parse_form(&body);
     match state
         .service()

@@ -13,6 +13,8 @@
 //!
 //! The all-zero DH output (a small-order peer key) is refused, as RFC 9180 §7.1.4 requires.
 
+use std::sync::LazyLock;
+
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes128Gcm, Nonce, Tag};
 use curve25519_dalek::montgomery::MontgomeryPoint;
@@ -40,13 +42,6 @@ pub fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]
         return Err(Error::Wrap);
     }
     Ok(out)
-}
-
-/// The X25519 public key of `secret` (fixed base, from precomputed tables).
-pub fn public_key(secret: &[u8; 32]) -> [u8; 32] {
-    curve25519_dalek::EdwardsPoint::mul_base_clamped(*secret)
-        .to_montgomery()
-        .0
 }
 
 /// `LabeledExtract(salt, label, ikm)` with the parts of `ikm` given separately: the PRK's
@@ -93,12 +88,16 @@ fn shared_secret(dh: &[u8; 32], enc: &[u8; 32], pk_recipient: &[u8; 32]) -> Zero
     ss
 }
 
+/// Base mode has no PSK: `psk_id_hash = LabeledExtract("", "psk_id_hash", "")` is the
+/// same for every message.
+static PSK_ID_HASH: LazyLock<[u8; 32]> =
+    LazyLock::new(|| *labeled_extract(HPKE_SUITE, b"", b"psk_id_hash", &[]).0);
+
 /// The base-mode key schedule: the AEAD key and nonce for `info`.
 fn key_schedule(ss: &[u8; 32], info: &[u8]) -> (Aes128Gcm, [u8; 12]) {
-    let (psk_h, _) = labeled_extract(HPKE_SUITE, b"", b"psk_id_hash", &[]);
     let (info_h, _) = labeled_extract(HPKE_SUITE, b"", b"info_hash", &[info]);
     let (_, secret) = labeled_extract(HPKE_SUITE, ss, b"secret", &[]);
-    let context: [&[u8]; 3] = [&[0u8], &psk_h[..], &info_h[..]];
+    let context: [&[u8]; 3] = [&[0u8], &PSK_ID_HASH[..], &info_h[..]];
     let mut key = Zeroizing::new([0u8; 16]);
     let mut nonce = [0u8; 12];
     labeled_expand(&secret, HPKE_SUITE, b"key", &context, &mut *key);
@@ -183,7 +182,10 @@ mod tests {
         let shared = h32("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
         assert_eq!(*x25519(&alice, &bob_pub).unwrap(), shared);
         assert_eq!(
-            public_key(&alice),
+            crate::wrap::SecretKey::from_bytes(&alice)
+                .unwrap()
+                .public_key()
+                .0,
             h32("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
         );
     }

@@ -73,14 +73,19 @@ const IN_FLIGHT: u64 = 32;
 /// A block the size of a fragment plus a manifest or two.
 const BLOCK: usize = 10_000;
 
-/// 32 tasks putting fresh 10 KB blocks back to back on a 2-worker runtime; one iteration is
-/// one put per task, so the throughput is puts per second.
-fn fs_vs_segment_puts(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The records service's runtime on this 2-core machine.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// 32 tasks putting fresh 10 KB blocks back to back on a 2-worker runtime; one iteration is
+/// one put per task, so the throughput is puts per second.
+fn fs_vs_segment_puts(c: &mut Criterion) {
+    let rt = two_workers();
     let dir = tempfile::tempdir().unwrap();
     let stores: [(&str, Arc<dyn BlobStore>); 2] = [
         (
@@ -127,11 +132,7 @@ fn fs_vs_segment_puts(c: &mut Criterion) {
 /// One get of a cached block: fs, and the segment store reading inline (its default below
 /// `inline_read_max`) or through `spawn_blocking`, at 10 KB and 256 KiB.
 fn fs_vs_segment_gets(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     let dir = tempfile::tempdir().unwrap();
     let blocking = SegmentOptions {
         inline_read_max: 0,

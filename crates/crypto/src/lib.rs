@@ -19,6 +19,21 @@ pub use seal::{DataKey, RecordContext, Sealed};
 pub use shamir::Share;
 pub use wrap::{PublicKey, SecretKey, Wrapped};
 
+/// The one random number generator every SecureEHR crate draws keys, nonces and salts
+/// from: ChaCha20 seeded with 32 bytes from the operating system. Panics only if the OS
+/// random source fails, which no caller could recover from.
+pub fn rng() -> rand_chacha::ChaCha20Rng {
+    use rand_core::SeedableRng;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("the OS random source works");
+    rand_chacha::ChaCha20Rng::from_seed(seed)
+}
+
+/// Fills `buf` from the operating system's random source (panics only if it fails).
+pub fn fill_random(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("the OS random source works");
+}
+
 /// Why a share file or a fragment was set aside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reject {

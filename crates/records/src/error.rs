@@ -1,13 +1,10 @@
-//! The crate's one error type.
+//! The crate's one error type; the layers below keep their own and are wrapped here.
 //!
 //! Messages name what was wrong and never carry secrets or record contents: no passwords,
-//! no tokens, no personal data, and no hint of *why* a decryption failed beyond "wrong
-//! password or damaged file".
+//! no tokens, no personal data, and no hint of *why* a decryption failed.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use crate::fhir::ValidationErrors;
+use ehr_fhir::ValidationErrors;
+use ehr_node::NodeError;
 
 /// Everything that can go wrong in `ehr-records`.
 #[derive(Debug, thiserror::Error)]
@@ -16,71 +13,17 @@ pub enum Error {
     #[error("invalid record: {0}")]
     InvalidRecord(#[from] ValidationErrors),
 
-    /// A keystore's MAC did not match: the password is wrong or the file was altered.
-    #[error("wrong password or damaged keystore")]
-    KeystoreMac,
+    /// Accounts, sessions or keystores refused or failed.
+    #[error(transparent)]
+    Accounts(#[from] ehr_accounts::Error),
 
-    /// A keystore file this crate cannot read (not v3, unknown cipher or KDF, bad hex, …).
-    #[error("unsupported or malformed keystore: {0}")]
-    KeystoreFormat(String),
-
-    /// Username or password did not match (which one is deliberately not said).
-    #[error("invalid username or password")]
-    InvalidCredentials,
-
-    /// Too many failed logins for this username or client.
-    #[error("too many failed login attempts; retry in {} s", retry_after.as_secs().max(1))]
-    RateLimited {
-        /// How long until the next attempt is allowed.
-        retry_after: Duration,
-    },
-
-    /// The bearer token is unknown, revoked or expired.
+    /// A session without an unlocked key (never made by a login).
     #[error("invalid or expired session token")]
     Unauthenticated,
 
-    /// The session is valid but its role may not do this.
+    /// The session's role may not do this, or the contract says it is not the caller's to do.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
-
-    /// The username is already registered.
-    #[error("username already taken")]
-    UsernameTaken,
-
-    /// `create_admin` was called although an admin exists.
-    #[error("an admin account already exists")]
-    AdminExists,
-
-    /// A username that breaks the rules (see [`crate::accounts`]).
-    #[error("invalid username: {0}")]
-    InvalidUsername(&'static str),
-
-    /// A password that breaks the rules (see [`crate::accounts`]).
-    #[error("invalid password: {0}")]
-    InvalidPassword(&'static str),
-
-    /// Password hashing or key derivation was given parameters it refuses.
-    #[error("invalid {0} parameters")]
-    InvalidParams(&'static str),
-
-    /// Reading or writing the data directory failed.
-    #[error("I/O error on {}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-
-    /// The accounts file exists but cannot be understood.
-    #[error("corrupt accounts file {}: {reason}", path.display())]
-    CorruptStore {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it (structure only, never contents).
-        reason: String,
-    },
 
     /// A request field is invalid (not record content: those are
     /// [`InvalidRecord`](Self::InvalidRecord)).
@@ -114,6 +57,26 @@ pub enum Error {
         needed: usize,
     },
 
+    /// A manifest that does not describe the record version the chain names.
+    #[error("bad manifest: manifest of record {record_id} version {version} does not match the chain")]
+    ManifestMismatch {
+        /// The record.
+        record_id: u64,
+        /// The version the chain names.
+        version: u32,
+    },
+
+    /// The chain gave an update another version than the one it was sealed for.
+    #[error("record {record_id} got version {got}, expected {expected}")]
+    VersionRace {
+        /// The record.
+        record_id: u64,
+        /// The version the chain assigned.
+        got: u32,
+        /// The version sealed.
+        expected: u32,
+    },
+
     /// The chain failed or refused in a way the caller could not have prevented.
     #[error("chain: {0}")]
     Chain(#[from] ehr_chain::Error),
@@ -126,16 +89,13 @@ pub enum Error {
     #[error("crypto: {0}")]
     Crypto(#[from] ehr_crypto::Error),
 
-    /// A manifest block is malformed or does not match the chain.
-    #[error("bad manifest: {0}")]
-    Manifest(String),
+    /// A manifest, a node key or a share request failed (see [`ehr_node::Error`]).
+    #[error(transparent)]
+    Protocol(#[from] ehr_node::Error),
 
-    /// A key file does not hold a 32-byte hex key.
-    #[error("key file {} does not hold a 32-byte hex key", path.display())]
-    KeyFile {
-        /// The file.
-        path: PathBuf,
-    },
+    /// Reading or writing the data directory failed.
+    #[error(transparent)]
+    File(#[from] ehr_fs_util::Error),
 
     /// A node failed or refused.
     #[error("{node}: {source}")]
@@ -144,7 +104,7 @@ pub enum Error {
         node: String,
         /// What it said.
         #[source]
-        source: crate::node::NodeError,
+        source: NodeError,
     },
 }
 
@@ -164,10 +124,7 @@ fn access_reason(reason: ehr_chain::AccessStatus) -> &'static str {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+    pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        Self::File(ehr_fs_util::Error::io(path, source))
     }
 }

@@ -1,23 +1,20 @@
 #![doc = include_str!("../README.md")]
 
-pub mod accounts;
-pub mod embedded;
+pub mod deployment;
 mod error;
-pub mod fhir;
-pub mod flows;
 mod journal;
-pub mod keyfile;
-pub mod keystore;
-pub mod manifest;
-pub mod node;
 mod reasons;
+mod service;
+pub mod session;
+mod views;
 
 pub use error::{Error, Result};
-pub use flows::{
-    AccessLogEntry, GrantView, NodeStatus, PatientAccount, ReadRecord, RecordSummary, Service,
-    ServiceParts, Status, Stored, VersionInfo,
+pub use service::{NODE_TIMEOUT, Service, ServiceParts};
+pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
+pub use views::{
+    AccessLogEntry, GrantView, NodeStatus, PatientAccount, ReadRecord, RecordSummary, Status,
+    Stored, VersionInfo,
 };
-pub use node::{LocalNode, Node, NodeError, NodeInfo, NodeKey, ShareRequest, ShareResponse};
 
-#[cfg(test)]
-mod tests;
+/// The crates the service is built on, re-exported so a caller needs only this one.
+pub use {ehr_accounts as accounts, ehr_fhir as fhir, ehr_node as node};

@@ -3,15 +3,14 @@
 //! can read why their record was opened.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, keccak256};
+use ehr_fs_util::JsonlLog;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::Result;
 
 const FILE: &str = "emergency-reasons.jsonl";
 
@@ -25,62 +24,50 @@ struct Line {
 
 /// The reasons file.
 pub(crate) struct ReasonLog {
-    path: PathBuf,
-    inner: Mutex<(File, HashMap<B256, String>)>,
+    log: JsonlLog,
+    reasons: Mutex<HashMap<B256, String>>,
 }
 
 impl ReasonLog {
-    /// Opens (creating) the file in `dir`. A torn last line (a crash mid-write of an
-    /// unacknowledged reason) is ignored.
+    /// Opens (creating, mode 0600) the file in `dir`. A torn last line (a crash mid-write
+    /// of an unacknowledged reason) is cut off.
     pub(crate) fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(FILE);
-        let mut map = HashMap::new();
-        if let Ok(f) = File::open(&path) {
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(|e| Error::io(&path, e))?;
-                if let Ok(l) = serde_json::from_str::<Line>(&line) {
-                    map.insert(l.digest, l.reason);
-                }
-            }
-        }
-        let mut opts = OpenOptions::new();
-        opts.append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let file = opts.open(&path).map_err(|e| Error::io(&path, e))?;
+        let (log, lines) = JsonlLog::open::<Line>(&dir.join(FILE))?;
+        let reasons = lines.into_iter().map(|l| (l.digest, l.reason)).collect();
         Ok(Self {
-            path,
-            inner: Mutex::new((file, map)),
+            log,
+            reasons: Mutex::new(reasons),
         })
     }
 
     /// Appends a reason durably and returns its salted digest for the chain.
     pub(crate) fn add(&self, provider: Address, patient: Address, reason: &str) -> Result<B256> {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).expect("the OS random source works");
-        let digest = crate::flows::reason_digest(&salt, reason);
-        let mut line = serde_json::to_vec(&Line {
+        ehr_crypto::fill_random(&mut salt);
+        let digest = reason_digest(&salt, reason);
+        let line = Line {
             digest,
             provider,
             patient,
             reason: reason.to_owned(),
-        })
-        .expect("reason serializes");
-        line.push(b'\n');
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner
-            .0
-            .write_all(&line)
-            .and_then(|_| inner.0.sync_data())
-            .map_err(|e| Error::io(&self.path, e))?;
-        inner.1.insert(digest, reason.to_owned());
+        };
+        let mut reasons = self.reasons.lock().unwrap_or_else(|p| p.into_inner());
+        self.log.append(&line, true)?;
+        reasons.insert(digest, line.reason);
         Ok(digest)
     }
 
     /// The reason behind a digest, if it was given here.
     pub(crate) fn get(&self, digest: B256) -> Option<String> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.1.get(&digest).cloned()
+        let reasons = self.reasons.lock().unwrap_or_else(|p| p.into_inner());
+        reasons.get(&digest).cloned()
     }
+}
+
+/// A salted digest of a break-glass reason (the chain sees only this).
+fn reason_digest(salt: &[u8; 16], reason: &str) -> B256 {
+    let mut buf = Vec::with_capacity(16 + reason.len());
+    buf.extend_from_slice(salt);
+    buf.extend_from_slice(reason.as_bytes());
+    keccak256(&buf)
 }

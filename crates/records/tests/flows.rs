@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use ehr_chain::{
     AccessStatus, ChainConfig, EmbeddedChain, PrivateKeySigner, Registry, RegistryExt, U256,
 };
-use ehr_records::accounts::{AccountParams, AccountStore, Session, SystemClock};
+use ehr_records::accounts::{AccountParams, AccountStore, SystemClock};
 use ehr_records::fhir::RecordForm;
-use ehr_records::node::{self, NodeError, NodeInfo, ShareRequest, ShareResponse};
-use ehr_records::{Error, LocalNode, Node, NodeKey, Service, ServiceParts};
+use ehr_records::node::{self, LocalNode, Node, NodeError, NodeInfo, NodeKey, ShareRequest, ShareResponse};
+use ehr_records::{Error, PatientSession, ProviderSession, Service, ServiceParts};
 use ehr_store::{BlobStore, Cid, MemoryStore};
 
 const PW: &str = "correct horse battery";
@@ -135,28 +135,29 @@ fn form(name: &str, condition: &str) -> RecordForm {
 }
 
 impl Fx {
-    async fn patient(&self, name: &str) -> (Session, u64) {
+    async fn patient(&self, name: &str) -> (PatientSession, u64) {
         let acct = self.svc.register_patient(name, PW).await.unwrap();
         let (_, s) = self.svc.login(name, PW, "test").await.unwrap();
-        (s, acct.patient_id)
+        (s.patient().unwrap(), acct.patient_id)
     }
 
-    async fn provider(&self, name: &str) -> Session {
+    async fn provider(&self, name: &str) -> ProviderSession {
         if !self.svc.accounts().has_admin() {
             self.svc.create_admin("admin", PW).unwrap();
         }
         let (_, admin) = self.svc.login("admin", PW, "test").await.unwrap();
+        let admin = admin.admin().unwrap();
         self.svc.add_provider(&admin, name, PW).await.unwrap();
-        self.svc.login(name, PW, "test").await.unwrap().1
+        self.svc.login(name, PW, "test").await.unwrap().1.provider().unwrap()
     }
 
-    async fn reads_by(&self, session: &Session, reader: &Session) -> usize {
+    async fn reads_by(&self, session: &PatientSession, reader: ehr_chain::Address) -> usize {
         self.svc
             .access_log(session)
             .await
             .unwrap()
             .iter()
-            .filter(|e| e.reader == reader.address)
+            .filter(|e| e.reader == reader)
             .count()
     }
 }
@@ -181,7 +182,7 @@ async fn store_grant_read_revoke_and_the_log() {
     let own = fx.svc.read_record(&alice, 1, None).await.unwrap();
     assert_eq!(own.form.as_ref().unwrap().patient_name, "Alice Doe");
     assert_eq!(own.form.as_ref().unwrap().health_condition, "Asthma");
-    assert_eq!(own.patient_id, alice_id);
+    assert_eq!(own.patient_id, Some(alice_id));
 
     // Nothing readable is stored: no block contains the name.
     for store in &fx.stores {
@@ -203,7 +204,7 @@ async fn store_grant_read_revoke_and_the_log() {
         Err(Error::AccessDenied { .. })
     ));
     assert_eq!(
-        fx.reads_by(&alice, &bob).await,
+        fx.reads_by(&alice, bob.address()).await,
         0,
         "denied reads are not logged"
     );
@@ -245,7 +246,7 @@ async fn store_grant_read_revoke_and_the_log() {
 
     // Exactly one log entry per successful read, with the version read.
     let log = fx.svc.access_log(&alice).await.unwrap();
-    let bobs: Vec<_> = log.iter().filter(|e| e.reader == bob.address).collect();
+    let bobs: Vec<_> = log.iter().filter(|e| e.reader == bob.address()).collect();
     assert_eq!(bobs.len(), 3);
     assert_eq!(bobs[0].reader_username.as_deref(), Some("drbob"));
     let mut versions: Vec<_> = bobs.iter().map(|e| e.version.unwrap()).collect();
@@ -286,12 +287,12 @@ async fn break_glass_needs_a_reason_and_shows_in_the_log() {
     assert_eq!(reads.len(), 1);
     assert!(reads[0].emergency);
     let log = fx.svc.access_log(&alice).await.unwrap();
-    let e = log.iter().find(|e| e.reader == er.address).unwrap();
+    let e = log.iter().find(|e| e.reader == er.address()).unwrap();
     assert!(e.emergency);
     assert_eq!(e.reason.as_deref(), Some("unconscious in the ER"));
     // Patients cannot use break-glass.
     assert!(matches!(
-        fx.svc.emergency_access(&alice, alice_id, "x").await,
+        fx.svc.login("alice", PW, "test").await.unwrap().1.provider(),
         Err(Error::Forbidden(_))
     ));
 }
@@ -353,7 +354,7 @@ async fn custodians_refuse_unlogged_replayed_expired_and_revoked_requests() {
         .unwrap();
     let info = fx.chain.info().await.unwrap();
     let domain = node::domain(info.chain_id, info.contract);
-    let bob_key = bob.signer().unwrap();
+    let bob_key = ehr_records::Reader::signer(&bob);
     let (_, reader_pk) = ehr_crypto::wrap::derive_keypair(&[9; 32]);
     let node = &fx.nodes[0];
     let version_nonce = |n: u64| U256::from(n) << 32 | U256::from(1u32);
@@ -495,9 +496,9 @@ async fn bad_input_changes_nothing() {
     assert!(fx.stores.iter().all(|s| s.is_empty()));
 
     // A provider cannot store records; a patient cannot update someone else's.
-    let bob = fx.provider("drbob").await;
+    fx.provider("drbob").await;
     assert!(matches!(
-        fx.svc.put_form(&bob, &form("X Y", "Z")).await,
+        fx.svc.login("drbob", PW, "test").await.unwrap().1.patient(),
         Err(Error::Forbidden(_))
     ));
     fx.svc
@@ -572,6 +573,7 @@ async fn a_restart_collects_the_blocks_of_an_interrupted_upload() {
     }
     // The acknowledged record is untouched.
     let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
+    let alice = alice.patient().unwrap();
     let read = restarted
         .read_record(&alice, kept.record_id, None)
         .await
@@ -649,17 +651,17 @@ mod access_invariant {
                 Op::Read(rec) => {
                     let live = |s: Option<u64>| grants.get(&s).is_some_and(|(e, r)| !r && *e > t);
                     let allowed = live(None) || live(Some(rec));
-                    let contract = fx.chain.can_access(bob.address, rec).await.unwrap();
+                    let contract = fx.chain.can_access(bob.address(), rec).await.unwrap();
                     assert_eq!(contract, allowed, "contract and model disagree");
                     let before = fx
                         .chain
-                        .access_log(rec, Some(bob.address), None)
+                        .access_log(rec, Some(bob.address()), None)
                         .await
                         .unwrap();
                     let read = fx.svc.read_record(&bob, rec, None).await;
                     let after = fx
                         .chain
-                        .access_log(rec, Some(bob.address), None)
+                        .access_log(rec, Some(bob.address()), None)
                         .await
                         .unwrap();
                     assert_eq!(read.is_ok(), allowed, "read vs model: {read:?}");

@@ -1,7 +1,7 @@
 //! A node's block store: segment files, with blocks of the one-file-per-block layout an
 //! earlier version wrote moved in once.
 
-use ehr_records::embedded::node_store;
+use ehr_records::deployment::node_store;
 use ehr_store::{BlobStore, FsStore};
 
 #[tokio::test]

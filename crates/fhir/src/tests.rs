@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::fhir::*;
+use crate::*;
 
 const TODAY: Date = Date {
     year: 2026,
@@ -96,7 +96,7 @@ fn the_valid_example_parses() {
 
 #[test]
 fn the_readme_example_parses() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../README.md");
     let start = readme.find("```json\n").expect("README has a JSON example") + 8;
     let end = start + readme[start..].find("```").unwrap();
     let b = parse_at(&readme.as_bytes()[start..end], TODAY).unwrap();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::Error;
-use crate::accounts::*;
+use crate::*;
 use crate::keystore;
 
 const PW: &str = "correct horse battery";

@@ -1,5 +1,4 @@
 //! Unit and property tests, one file per module (one test binary keeps link time down).
 
-mod accounts;
-mod fhir;
 mod keystore;
+mod store;

@@ -37,7 +37,7 @@ pub struct RecordManifest {
     pub created_at: u64,
     /// Custodian `i`'s X25519 public key; share `x = i + 1` is wrapped to it.
     pub custodians: Vec<B256>,
-    /// Key share `x = i + 1`, wrapped to custodian `i` under [`crate::node::CUSTODIAN_AAD`].
+    /// Key share `x = i + 1`, wrapped to custodian `i` under [`crate::CUSTODIAN_AAD`].
     pub wrapped_shares: Vec<Wrapped>,
     /// Fragments, thresholds, nonce and digests.
     pub dispersal: Manifest,
@@ -61,9 +61,9 @@ impl RecordManifest {
     /// Parses a manifest block, checking its shape.
     pub fn decode(block: &[u8]) -> Result<Self> {
         if block.len() > MAX_MANIFEST_LEN {
-            return Err(Error::Manifest("manifest block too large".into()));
+            return Err(Error::ManifestTooLarge);
         }
-        let m: Self = serde_json::from_slice(block).map_err(|e| Error::Manifest(e.to_string()))?;
+        let m: Self = serde_json::from_slice(block).map_err(Error::ManifestJson)?;
         let n = usize::from(m.dispersal.n);
         if m.format != FORMAT
             || m.custodians.len() != n
@@ -71,7 +71,7 @@ impl RecordManifest {
             || m.dispersal.fragments.len() != n
             || m.dispersal.key_share_digests.len() != n
         {
-            return Err(Error::Manifest("inconsistent manifest".into()));
+            return Err(Error::ManifestInconsistent);
         }
         Ok(m)
     }
@@ -85,9 +85,7 @@ impl RecordManifest {
 /// The manifest CID a chain digest and codec stand for.
 pub fn manifest_cid(digest: B256, codec: u64) -> Result<Cid> {
     if codec != CODEC {
-        return Err(Error::Manifest(format!(
-            "unsupported manifest codec {codec:#x}"
-        )));
+        return Err(Error::ManifestCodec(codec));
     }
     Ok(cid_from_sha256(codec, &digest.0))
 }

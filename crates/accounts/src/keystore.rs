@@ -26,7 +26,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 type Aes128Ctr = ctr::Ctr128BE<Aes128>;
 

@@ -1,0 +1,80 @@
+//! The crate's one error type.
+//!
+//! Messages name what was wrong and never carry secrets: no passwords, no tokens, no keys,
+//! and no hint of *why* a decryption failed beyond "wrong password or damaged file".
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong with accounts, sessions and keystores.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A keystore's MAC did not match: the password is wrong or the file was altered.
+    #[error("wrong password or damaged keystore")]
+    KeystoreMac,
+
+    /// A keystore file this crate cannot read (not v3, unknown cipher or KDF, bad hex, …).
+    #[error("unsupported or malformed keystore: {0}")]
+    KeystoreFormat(String),
+
+    /// Username or password did not match (which one is deliberately not said).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+
+    /// Too many failed logins for this username or client.
+    #[error("too many failed login attempts; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
+
+    /// The bearer token is unknown, revoked or expired.
+    #[error("invalid or expired session token")]
+    Unauthenticated,
+
+    /// The session is valid but its role may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+
+    /// The username is already registered.
+    #[error("username already taken")]
+    UsernameTaken,
+
+    /// `create_admin` was called although an admin exists.
+    #[error("an admin account already exists")]
+    AdminExists,
+
+    /// A username that breaks the rules (see [`crate::normalize_username`]).
+    #[error("invalid username: {0}")]
+    InvalidUsername(&'static str),
+
+    /// A password that breaks the rules ([`crate::MIN_PASSWORD_CHARS`] and up).
+    #[error("invalid password: {0}")]
+    InvalidPassword(&'static str),
+
+    /// Password hashing or key derivation was given parameters it refuses.
+    #[error("invalid {0} parameters")]
+    InvalidParams(&'static str),
+
+    /// Reading or writing the accounts directory failed.
+    #[error(transparent)]
+    File(#[from] ehr_fs_util::Error),
+
+    /// The accounts file exists but cannot be understood.
+    #[error("corrupt accounts file {}: {reason}", path.display())]
+    CorruptStore {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (structure only, never contents).
+        reason: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::File(ehr_fs_util::Error::io(path, source))
+    }
+}

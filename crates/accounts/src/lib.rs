@@ -1,0 +1,51 @@
+//! Users, passwords, sessions and login throttling.
+//!
+//! An [`AccountStore`] is a JSON file in the data directory holding every user: username,
+//! role (patient, provider, admin), Ethereum address, Argon2id password hash (PHC string)
+//! and the user's key as a keystore v3 file encrypted under the same password. It starts
+//! empty — there are no default credentials: the first admin is created explicitly with
+//! [`AccountStore::create_admin`], which refuses once an admin exists. Every change is
+//! written crash-safely (temporary file, fsync, rename, fsync of the directory) *before* it
+//! is acknowledged, so an account that was reported created survives a crash.
+//!
+//! [`AccountStore::login`] checks the password and hands out a bearer [`Token`]: a random
+//! 128-bit selector that finds the session plus a random 256-bit verifier, of which only the
+//! SHA-256 hash is kept and which is compared in constant time (`subtle`). Tokens live in
+//! memory and expire after [`AccountParams::token_ttl`]; a restart logs everyone out.
+//!
+//! Failed logins are counted per username and per client key (e.g. the peer IP): after
+//! [`RateLimitParams::free_failures`] failures the key is locked for a delay that doubles
+//! with each further failure. Attempts are charged *before* the password is checked, so
+//! parallel guesses cannot slip past the limit. Time comes from a [`Clock`], so tests move
+//! it instead of sleeping.
+
+mod account;
+mod clock;
+mod error;
+pub mod keystore;
+mod params;
+mod password;
+mod session;
+mod store;
+mod throttle;
+
+pub use account::{AccountInfo, Role, normalize_username};
+pub use clock::{Clock, SystemClock};
+#[cfg(any(test, feature = "test-utils"))]
+pub use clock::ManualClock;
+pub use error::{Error, Result};
+pub use params::{AccountParams, Argon2Params, RateLimitParams};
+pub use session::{Session, Token};
+pub use store::AccountStore;
+
+/// The accounts file's name inside the data directory.
+pub const ACCOUNTS_FILE: &str = "accounts.json";
+/// Shortest accepted password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest accepted password, in bytes (bounds the hashing work an attacker can ask for).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Throttling entries kept before stale ones are swept.
+const MAX_THROTTLE_ENTRIES: usize = 10_000;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! The account store: the accounts file, sign-ups, logins and sessions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::{self};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use alloy::primitives::hex;
+use alloy::signers::local::PrivateKeySigner;
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::*;
+use crate::{account::*, clock::*, params::*, password::*, session::*, throttle::*};
+use crate::keystore::{self, KeystoreFile};
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub(crate) accounts: BTreeMap<String, Account>,
+    pub(crate) sessions: HashMap<[u8; 16], SessionEntry>,
+    pub(crate) throttle: Throttle,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AccountsFile {
+    pub(crate) version: u32,
+    pub(crate) accounts: Vec<Account>,
+}
+
+/// The accounts of one SecureEHR deployment. Safe to share between threads.
+pub struct AccountStore {
+    pub(crate) dir: PathBuf,
+    pub(crate) params: AccountParams,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) inner: Mutex<Inner>,
+    /// Verified against when the username is unknown, so that answer takes as long.
+    pub(crate) dummy_hash: String,
+    /// Held while scrypt runs: at [`ScryptParams::STANDARD`] each run takes 256 MiB, so
+    /// concurrent registrations must not multiply that.
+    pub(crate) kdf_gate: Mutex<()>,
+}
+
+impl fmt::Debug for AccountStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountStore")
+            .field("dir", &self.dir)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccountStore {
+    /// Opens (or creates) the store in `data_dir`.
+    pub fn open(
+        data_dir: impl AsRef<Path>,
+        params: AccountParams,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let dir = data_dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let path = dir.join(ACCOUNTS_FILE);
+        // A temporary file left by a crash was never acknowledged: drop it.
+        let tmp = dir.join(format!("{ACCOUNTS_FILE}.tmp"));
+        if tmp.exists() {
+            fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        let mut accounts = BTreeMap::new();
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let corrupt = |reason: String| Error::CorruptStore {
+                    path: path.clone(),
+                    reason,
+                };
+                // Only the position: serde's message may quote usernames or hashes.
+                let file: AccountsFile = serde_json::from_slice(&bytes).map_err(|e| {
+                    corrupt(format!(
+                        "not an accounts file (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })?;
+                if file.version != 1 {
+                    return Err(corrupt(format!("unknown version {}", file.version)));
+                }
+                for a in file.accounts {
+                    if accounts.insert(a.username.clone(), a).is_some() {
+                        return Err(corrupt("duplicate username".into()));
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        let mut random = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(random.as_mut());
+        let dummy_hash = hash_password(params.argon2, &hex::encode(random.as_ref()))?;
+        Ok(Self {
+            dir,
+            params,
+            clock,
+            inner: Mutex::new(Inner {
+                accounts,
+                ..Inner::default()
+            }),
+            dummy_hash,
+            kdf_gate: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the maps consistent (every write is a
+        // whole-value insert), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The parameters the store runs with.
+    pub fn params(&self) -> &AccountParams {
+        &self.params
+    }
+
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.lock().accounts.len()
+    }
+
+    /// Whether there are no accounts (a fresh deployment).
+    pub fn is_empty(&self) -> bool {
+        self.lock().accounts.is_empty()
+    }
+
+    /// Whether an admin account exists.
+    pub fn has_admin(&self) -> bool {
+        self.lock().accounts.values().any(|a| a.role == Role::Admin)
+    }
+
+    /// One account's public view.
+    pub fn get(&self, username: &str) -> Option<AccountInfo> {
+        let u = normalize_username(username).ok()?;
+        self.lock().accounts.get(&u).map(Account::info)
+    }
+
+    /// Every account's public view, by username.
+    pub fn list(&self) -> Vec<AccountInfo> {
+        self.lock().accounts.values().map(Account::info).collect()
+    }
+
+    /// Creates the first admin. Refused with [`Error::AdminExists`] once one exists.
+    pub fn create_admin(&self, username: &str, password: &str) -> Result<AccountInfo> {
+        self.create(username, password, Role::Admin)
+            .map(|(info, _)| info)
+    }
+
+    /// Registers a provider; only an admin may.
+    pub fn add_provider(
+        &self,
+        admin: &Session,
+        username: &str,
+        password: &str,
+    ) -> Result<AccountInfo> {
+        if admin.role != Role::Admin {
+            return Err(Error::Forbidden("only an admin may add providers"));
+        }
+        self.create(username, password, Role::Provider)
+            .map(|(info, _)| info)
+    }
+
+    /// Registers a patient (self-service).
+    pub fn register_patient(&self, username: &str, password: &str) -> Result<AccountInfo> {
+        self.create(username, password, Role::Patient)
+            .map(|(info, _)| info)
+    }
+
+    /// Creates an account and also returns its new key, for registering it on chain.
+    pub fn create(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<(AccountInfo, PrivateKeySigner)> {
+        let username = normalize_username(username)?;
+        check_password(password)?;
+        self.check_free(&username, role)?;
+
+        // The slow part (Argon2id, key generation, scrypt) runs without the lock.
+        let password_hash = hash_password(self.params.argon2, password)?;
+        let (signer, keystore) = {
+            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
+            keystore::generate(password.as_bytes(), self.params.scrypt, &mut OsRng)?
+        };
+        let account = Account {
+            username: username.clone(),
+            role,
+            address: signer.address(),
+            password_hash,
+            keystore,
+            created_at: ehr_primitives::unix_secs(self.clock.now()),
+        };
+
+        let mut inner = self.lock();
+        // Checked again: another thread may have won the race while we hashed.
+        Self::check_free_locked(&inner, &username, role)?;
+        let mut accounts: Vec<Account> = inner.accounts.values().cloned().collect();
+        accounts.push(account.clone());
+        self.persist(&accounts)?;
+        let info = account.info();
+        inner.accounts.insert(username, account);
+        Ok((info, signer))
+    }
+
+    pub(crate) fn check_free(&self, username: &str, role: Role) -> Result<()> {
+        Self::check_free_locked(&self.lock(), username, role)
+    }
+
+    pub(crate) fn check_free_locked(inner: &Inner, username: &str, role: Role) -> Result<()> {
+        if role == Role::Admin && inner.accounts.values().any(|a| a.role == Role::Admin) {
+            return Err(Error::AdminExists);
+        }
+        if inner.accounts.contains_key(username) {
+            return Err(Error::UsernameTaken);
+        }
+        Ok(())
+    }
+
+    /// Writes all accounts crash-safely ([`ehr_fs_util::replace_private`]: temporary file,
+    /// fsync, rename, fsync of the directory; mode 0600, as the file holds password hashes
+    /// and encrypted keys). Either the old or the new file survives a crash, never a torn one.
+    pub(crate) fn persist(&self, accounts: &[Account]) -> Result<()> {
+        let body = serde_json::to_vec_pretty(&AccountsFile {
+            version: 1,
+            accounts: accounts.to_vec(),
+        })
+        .expect("accounts serialize");
+        ehr_fs_util::replace_private(&self.dir.join(ACCOUNTS_FILE), &body)?;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Login and sessions
+    // -----------------------------------------------------------------------------------
+
+    /// Checks `password` for `username`, throttled per username and per `client` (e.g. the
+    /// peer address), and returns a fresh token with its session.
+    ///
+    /// The user's keystore is decrypted with the same password and the key kept with the
+    /// session (in memory only) for signing transactions and custodian requests; it is
+    /// dropped, and zeroized, at logout or expiry.
+    pub fn login(&self, username: &str, password: &str, client: &str) -> Result<(Token, Session)> {
+        let account = self.verify_password(username, password, client)?;
+        let signer = {
+            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
+            keystore::decrypt(&account.keystore, password.as_bytes())?
+        };
+        let now = self.clock.now();
+        let mut selector = [0u8; 16];
+        let mut verifier = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(&mut selector);
+        OsRng.fill_bytes(verifier.as_mut());
+        let session = Session {
+            username: account.username,
+            role: account.role,
+            address: account.address,
+            expires_at: now + self.params.token_ttl,
+            key: SessionKey(Some(Arc::new(signer))),
+        };
+        let token = Token(Zeroizing::new(format!(
+            "{}{}",
+            hex::encode(selector),
+            hex::encode(verifier.as_ref())
+        )));
+        let mut inner = self.lock();
+        inner.sessions.retain(|_, s| s.session.expires_at > now);
+        inner.sessions.insert(
+            selector,
+            SessionEntry {
+                verifier_hash: Sha256::digest(verifier.as_ref()).into(),
+                session: session.clone(),
+            },
+        );
+        Ok((token, session))
+    }
+
+    /// The session a token belongs to; [`Error::Unauthenticated`] if it is malformed,
+    /// unknown, revoked or expired.
+    pub fn authenticate(&self, token: &str) -> Result<Session> {
+        let (selector, verifier) = parse_token(token).ok_or(Error::Unauthenticated)?;
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let entry = inner
+            .sessions
+            .get(&selector)
+            .ok_or(Error::Unauthenticated)?;
+        let hash: [u8; 32] = Sha256::digest(verifier.as_ref()).into();
+        if !bool::from(hash.ct_eq(&entry.verifier_hash)) {
+            return Err(Error::Unauthenticated);
+        }
+        if entry.session.expires_at <= now {
+            inner.sessions.remove(&selector);
+            return Err(Error::Unauthenticated);
+        }
+        Ok(entry.session.clone())
+    }
+
+    /// Revokes a token. Revoking an unknown or expired token is not an error.
+    pub fn logout(&self, token: &str) {
+        let Some((selector, verifier)) = parse_token(token) else {
+            return;
+        };
+        let mut inner = self.lock();
+        let hash: [u8; 32] = Sha256::digest(verifier.as_ref()).into();
+        if inner
+            .sessions
+            .get(&selector)
+            .is_some_and(|e| bool::from(hash.ct_eq(&e.verifier_hash)))
+        {
+            inner.sessions.remove(&selector);
+        }
+    }
+
+    /// The session user's keystore file, for export to a wallet.
+    pub fn export_keystore(&self, session: &Session) -> Result<KeystoreFile> {
+        self.lock()
+            .accounts
+            .get(&session.username)
+            .map(|a| a.keystore.clone())
+            .ok_or(Error::Unauthenticated)
+    }
+
+    /// Decrypts the session user's key with their password (throttled like a login), for
+    /// signing chain transactions and custodian requests.
+    pub fn signer(
+        &self,
+        session: &Session,
+        password: &str,
+        client: &str,
+    ) -> Result<PrivateKeySigner> {
+        let account = self.verify_password(&session.username, password, client)?;
+        let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
+        keystore::decrypt(&account.keystore, password.as_bytes())
+    }
+
+    /// The throttled password check shared by [`login`](Self::login) and
+    /// [`signer`](Self::signer).
+    pub(crate) fn verify_password(&self, username: &str, password: &str, client: &str) -> Result<Account> {
+        let user = normalize_username(username).ok();
+        let user_key = user.clone().map(ThrottleKey::User);
+        let client_key = ThrottleKey::Client(client.to_owned());
+        let keys: Vec<ThrottleKey> = user_key
+            .iter()
+            .cloned()
+            .chain([client_key.clone()])
+            .collect();
+
+        let account = {
+            let mut inner = self.lock();
+            inner
+                .throttle
+                .charge(self.clock.now(), self.params.rate_limit, &keys)?;
+            user.as_ref().and_then(|u| inner.accounts.get(u).cloned())
+        };
+
+        // Unknown users are checked against a dummy hash so both answers take as long.
+        let stored = account
+            .as_ref()
+            .map_or(self.dummy_hash.as_str(), |a| a.password_hash.as_str());
+        let ok = password.len() <= MAX_PASSWORD_BYTES && verify_hash(stored, password);
+
+        match account {
+            Some(account) if ok => {
+                self.lock().throttle.succeeded(
+                    user_key.as_ref(),
+                    &client_key,
+                    self.params.rate_limit,
+                );
+                Ok(account)
+            }
+            _ => Err(Error::InvalidCredentials),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Record content: a small, strictly validated subset of FHIR R4.
+//!
+//! A record is a FHIR `Bundle` of type `collection` holding exactly one `Patient` and up to
+//! [`MAX_CONDITIONS`] `Condition` resources. Everything that enters the system goes through
+//! [`parse`] (or [`Bundle`]'s `Deserialize`, which calls the same validator), so a stored
+//! record is always well-formed and bounded in size.
+//!
+//! Validation walks the JSON tree by hand rather than through `serde`'s derive: that is
+//! what lets every error name the field with a path (`entry[0].resource.birthDate`) and the
+//! rule it broke, while *never* echoing a value — serde's own messages quote the offending
+//! input, which here would be personal health data. Unknown fields are refused everywhere
+//! (the equivalent of `#[serde(deny_unknown_fields)]`); the typed model serializes with
+//! plain `serde` derives, and the round trip is property-tested.
+//!
+//! [`RecordForm`] turns the web form's five fields into a valid bundle.
+
+mod date;
+mod error;
+mod form;
+mod model;
+mod validate;
+
+pub use date::Date;
+pub use error::{FieldError, Rule, ValidationErrors};
+pub use form::{FORM_PATIENT_ID, RecordForm};
+pub use model::*;
+pub use validate::{parse, parse_at, validate_value};
+
+/// The largest accepted request body, in bytes (1 MiB).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The longest accepted string, in characters.
+pub const MAX_STRING_CHARS: usize = 1000;
+/// The most `Condition` resources in one bundle.
+pub const MAX_CONDITIONS: usize = 100;
+/// The most items in any other list (names, given names, address lines, telecoms, codings).
+pub const MAX_ITEMS: usize = 20;
+/// The earliest accepted year in any date.
+pub const MIN_YEAR: u16 = 1900;
+/// At most this many errors are reported for one body; the rest are counted.
+pub const MAX_ERRORS: usize = 50;
+/// The FHIR code system of `Condition.clinicalStatus`.
+pub const CLINICAL_STATUS_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
+/// The codes allowed in `Condition.clinicalStatus`.
+pub const CLINICAL_STATUS_CODES: [&str; 6] = [
+    "active",
+    "recurrence",
+    "relapse",
+    "inactive",
+    "remission",
+    "resolved",
+];
+
+#[cfg(test)]
+mod tests;

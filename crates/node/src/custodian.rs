@@ -1,0 +1,248 @@
+//! The custodian half of a node: checks a share request against the chain and releases
+//! this node's key share, re-wrapped to the reader.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::sol_types::Eip712Domain;
+use ehr_chain::{Registry, RegistryExt};
+use ehr_crypto::dispersal::key_share_digest;
+use ehr_crypto::wrap::{self, PublicKey, Wrapped};
+use ehr_crypto::{KeyShare, RecordContext};
+use ehr_primitives::unix_now;
+use ehr_store::{BlobStore, Cid};
+
+use crate::*;
+
+/// The custodian half of a node: checks requests against the chain and releases shares.
+pub struct Custodian {
+    key: NodeKey,
+    registry: Arc<dyn Registry>,
+    store: Arc<dyn BlobStore>,
+    domain: Eip712Domain,
+    /// (reader, nonce) → request expiry, for refusing replays until they expire anyway.
+    used: Mutex<HashMap<(Address, U256), u64>>,
+    /// This node's shares already unwrapped, by manifest CID.
+    shares: ShareCache,
+}
+
+/// What a custodian learns from a manifest once: its share (unwrapped and checked against
+/// the manifest's digest) and what the chain's record version must match. Manifests are
+/// content-addressed, so an entry never goes stale; the share is zeroized on eviction.
+/// Keeping it costs no secrecy: the node's own key, held in the same memory, unwraps it.
+struct OwnShare {
+    patient: Address,
+    version: u32,
+    ctx: RecordContext,
+    share: KeyShare,
+}
+
+/// A bounded map, oldest entry evicted first.
+#[derive(Default)]
+struct ShareCache {
+    inner: Mutex<CacheInner>,
+}
+
+/// The entries and their insertion order.
+type CacheInner = (HashMap<Cid, Arc<OwnShare>>, VecDeque<Cid>);
+
+impl ShareCache {
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, cid: &Cid) -> Option<Arc<OwnShare>> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.0.get(cid).cloned()
+    }
+
+    fn insert(&self, cid: Cid, share: Arc<OwnShare>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *inner;
+        if map.insert(cid, share).is_none() {
+            order.push_back(cid);
+            while order.len() > Self::CAPACITY {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Custodian {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Custodian")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Custodian {
+    /// A custodian with `key`, checking `registry`, reading manifests from `store`.
+    pub async fn new(
+        key: NodeKey,
+        registry: Arc<dyn Registry>,
+        store: Arc<dyn BlobStore>,
+    ) -> crate::Result<Self> {
+        let info = registry.info().await?;
+        Ok(Self {
+            key,
+            domain: domain(info.chain_id, info.contract),
+            registry,
+            store,
+            used: Mutex::new(HashMap::new()),
+            shares: ShareCache::default(),
+        })
+    }
+
+    /// Its identity and public key.
+    pub fn info(&self) -> NodeInfo {
+        self.key.info()
+    }
+
+    /// The whole check, then the share re-wrapped to the reader.
+    pub async fn release(&self, req: &ShareRequest) -> Result<ShareResponse, NodeError> {
+        let now = unix_now();
+        if req.expiry <= now || req.expiry > now + MAX_REQUEST_TTL {
+            return Err(NodeError::Expired);
+        }
+        if crate::nonce_version(req.nonce) != req.version {
+            return Err(NodeError::BadRequest(
+                "the nonce does not name the requested version".into(),
+            ));
+        }
+        let reader = req.reader(&self.domain)?;
+        if self.is_used(reader, req.nonce) {
+            return Err(NodeError::Replayed);
+        }
+        let internal = |e: ehr_chain::Error| NodeError::Internal(e.to_string());
+
+        // The access must be logged on chain, recently, under this very nonce.
+        let logged = self
+            .registry
+            .access_log(req.record_id, Some(reader), Some(req.nonce))
+            .await
+            .map_err(internal)?;
+        if !logged
+            .iter()
+            .any(|e| now.saturating_sub(e.timestamp) <= MAX_REQUEST_TTL)
+        {
+            return Err(NodeError::NotLogged);
+        }
+        // And the contract must still allow it (a revocation since then wins).
+        if !self
+            .registry
+            .can_access(reader, req.record_id)
+            .await
+            .map_err(internal)?
+        {
+            return Err(NodeError::Denied);
+        }
+
+        let versions = self
+            .registry
+            .record_versions(req.record_id)
+            .await
+            .map_err(internal)?;
+        let v = versions
+            .iter()
+            .find(|v| v.version == req.version)
+            .ok_or_else(|| NodeError::NotFound(format!("version {}", req.version)))?;
+        let cid = crate::manifest::manifest_cid(v.digest, v.codec)
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let own = match self.shares.get(&cid) {
+            Some(own) => own,
+            None => {
+                let own = Arc::new(self.own_share(&cid).await?);
+                self.shares.insert(cid, own.clone());
+                own
+            }
+        };
+        if own.patient != v.owner || own.version != req.version {
+            return Err(NodeError::Internal(format!(
+                "manifest {cid} does not match the chain's record"
+            )));
+        }
+        let (share, ctx, x) = (&own.share, &own.ctx, own.share.x);
+        let wrapped = wrap_to_reader(share, ctx, req, &self.domain)?;
+
+        // Only now is the nonce spent: a failed check may be retried.
+        if !self.mark_used(reader, req.nonce, req.expiry) {
+            return Err(NodeError::Replayed);
+        }
+        Ok(ShareResponse { x, wrapped })
+    }
+
+    /// Reads manifest `cid` from this node's store and unwraps this node's share of it.
+    async fn own_share(&self, cid: &Cid) -> Result<OwnShare, NodeError> {
+        let block = self
+            .store
+            .get(cid)
+            .await
+            .map_err(|e| NodeError::NotFound(format!("manifest {cid}: {e}")))?;
+        let manifest = RecordManifest::decode(&block)
+            .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))?;
+        let ours = B256::from(self.key.public.0);
+        let index = manifest
+            .custodians
+            .iter()
+            .position(|k| *k == ours)
+            .ok_or_else(|| NodeError::NotFound("no share of this record here".into()))?;
+        let x = u8::try_from(index + 1).map_err(|_| NodeError::Internal("index".into()))?;
+        let ctx = manifest.context();
+        let share = wrap::unwrap_key_share(
+            &self.key.secret,
+            &ctx,
+            x,
+            CUSTODIAN_AAD,
+            &manifest.wrapped_shares[index],
+        )
+        .map_err(|_| NodeError::Internal("cannot unwrap this node's share".into()))?;
+        if manifest.dispersal.key_share_digests.get(index)
+            != Some(&key_share_digest(x, &share.share))
+        {
+            return Err(NodeError::Internal(
+                "this node's share fails its digest".into(),
+            ));
+        }
+        Ok(OwnShare {
+            patient: manifest.patient,
+            version: manifest.version,
+            ctx,
+            share,
+        })
+    }
+
+    fn is_used(&self, reader: Address, nonce: U256) -> bool {
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.contains_key(&(reader, nonce))
+    }
+
+    /// Records a spent nonce; false if it was spent meanwhile. Forgets expired ones.
+    fn mark_used(&self, reader: Address, nonce: U256, expiry: u64) -> bool {
+        let now = unix_now();
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        if used.len() > 100_000 {
+            used.retain(|_, exp| *exp >= now);
+        }
+        used.insert((reader, nonce), expiry).is_none()
+    }
+}
+
+fn wrap_to_reader(
+    share: &KeyShare,
+    ctx: &RecordContext,
+    req: &ShareRequest,
+    domain: &Eip712Domain,
+) -> Result<Wrapped, NodeError> {
+    let reader_key = PublicKey(req.reader_key.0);
+    wrap::wrap_key_share(
+        &reader_key,
+        ctx,
+        share,
+        &req.response_aad(domain),
+        &mut ehr_crypto::rng(),
+    )
+    .map_err(|_| NodeError::BadRequest("reader key is not a valid X25519 key".into()))
+}

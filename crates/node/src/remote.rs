@@ -1,0 +1,141 @@
+//! [`RemoteNode`]: a `secure-ehr node` seen from the records service, over HTTP.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ehr_store::Cid;
+
+use crate::*;
+
+/// A node reached over HTTP.
+pub struct RemoteNode {
+    name: String,
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for RemoteNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteNode")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteNode {
+    /// The node at `url` (e.g. `http://127.0.0.1:7001`), named `node {index}` in logs.
+    pub fn new(index: usize, url: &str, token: Option<String>) -> Result<Self, NodeError> {
+        let base = url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(NodeError::BadRequest(format!(
+                "node URL {url:?} must start with http:// or https://"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        Ok(Self {
+            name: format!("node {index} ({base})"),
+            base,
+            token,
+            http,
+        })
+    }
+
+    fn with_token(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, NodeError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))?;
+        Err(serde_json::from_slice::<NodeError>(&body)
+            .unwrap_or_else(|_| NodeError::Unreachable(format!("HTTP {status}"))))
+    }
+}
+
+/// reqwest errors name the URL; the node's name already does.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "");
+    }
+    if e.is_connect() {
+        "connection refused or failed".into()
+    } else if e.is_timeout() {
+        "timed out".into()
+    } else {
+        msg
+    }
+}
+
+#[async_trait]
+impl Node for RemoteNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn info(&self) -> Result<NodeInfo, NodeError> {
+        let resp = self
+            .send(self.http.get(format!("{}/node/info", self.base)))
+            .await?;
+        resp.json()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))
+    }
+
+    async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
+        let req = self
+            .http
+            .put(format!("{}/node/blocks/{cid}", self.base))
+            .body(data.to_vec());
+        self.send(self.with_token(req)).await.map(|_| ())
+    }
+
+    async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, NodeError> {
+        let resp = self
+            .send(self.http.get(format!("{}/node/blocks/{cid}", self.base)))
+            .await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))?;
+        Ok(bytes.to_vec())
+    }
+
+    async fn delete_block(&self, cid: &Cid) -> Result<(), NodeError> {
+        let req = self.http.delete(format!("{}/node/blocks/{cid}", self.base));
+        self.send(self.with_token(req)).await.map(|_| ())
+    }
+
+    async fn release_share(&self, request: &ShareRequest) -> Result<ShareResponse, NodeError> {
+        let resp = self
+            .send(
+                self.http
+                    .post(format!("{}/node/shares", self.base))
+                    .json(request),
+            )
+            .await?;
+        resp.json()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))
+    }
+}

@@ -1,0 +1,266 @@
+//! The data directory and the deployments it opens: the one place that knows the layout.
+//!
+//! ```text
+//! <data-dir>/
+//!   chain/            the embedded chain (blocks, state) and its admin.key
+//!   nodes/node-N/     embedded node N: segments/ (its blocks) and node.key
+//!   accounts/         accounts.json
+//!   blocks/           the `secure-ehr add/cat/car` block store (flatfs)
+//!   uploads.journal   unfinished uploads (orphan collection)
+//!   emergency-reasons.jsonl
+//!   serve.lock        held while a server runs
+//! ```
+//!
+//! [`open`] wires a whole [`Service`] for `serve`, `bench` and the tests: the embedded chain
+//! or a JSON-RPC one, local nodes or remote `secure-ehr node`s.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alloy::signers::local::PrivateKeySigner;
+use ehr_accounts::{AccountParams, AccountStore, SystemClock};
+use ehr_chain::{Address, ChainConfig, EmbeddedChain, Registry, RegistryExt, RpcRegistry};
+use ehr_node::{LocalNode, Node, NodeKey, RemoteNode};
+use ehr_store::{BlobStore, SegmentStore};
+
+use crate::{Error, Result, Service, ServiceParts};
+
+/// The embedded chain's directory.
+pub fn chain_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("chain")
+}
+
+/// The embedded chain's admin key file (the contract admin of the embedded deployment).
+pub fn admin_key_file(data_dir: &Path) -> PathBuf {
+    chain_dir(data_dir).join("admin.key")
+}
+
+/// The accounts directory.
+pub fn accounts_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("accounts")
+}
+
+/// The block store of the `add`/`cat`/`car` commands.
+pub fn blocks_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("blocks")
+}
+
+/// Reads a secp256k1 private key file (64 hex characters).
+pub fn read_signer(path: &Path) -> Result<PrivateKeySigner> {
+    let key = ehr_fs_util::key_file::read(path)?;
+    PrivateKeySigner::from_bytes(&(*key).into()).map_err(|_| {
+        Error::File(ehr_fs_util::Error::KeyFile {
+            path: path.to_path_buf(),
+        })
+    })
+}
+
+/// Reads the secp256k1 key at `path`, or creates a fresh one there (mode 0600, synced).
+pub fn load_or_create_signer(path: &Path) -> Result<PrivateKeySigner> {
+    if path.exists() {
+        return read_signer(path);
+    }
+    let signer = PrivateKeySigner::random();
+    ehr_fs_util::key_file::write_new(path, &signer.to_bytes().0)?;
+    Ok(signer)
+}
+
+/// Opens (creating on first use) the embedded chain of `data_dir`, with its admin key.
+pub fn open_embedded_chain(data_dir: &Path) -> Result<(EmbeddedChain, PrivateKeySigner)> {
+    let admin = load_or_create_signer(&admin_key_file(data_dir))?;
+    let chain = EmbeddedChain::open(&chain_dir(data_dir), ChainConfig::default(), &admin)?;
+    Ok((chain, admin))
+}
+
+/// The accounts of `data_dir`.
+pub fn accounts(data_dir: &Path, params: AccountParams) -> Result<AccountStore> {
+    Ok(AccountStore::open(
+        accounts_dir(data_dir),
+        params,
+        Arc::new(SystemClock),
+    )?)
+}
+
+/// Holds `<data-dir>/serve.lock` while a server runs, so offline admin commands cannot
+/// write the accounts under it. `None` if another process holds it.
+pub fn try_lock(data_dir: &Path) -> Result<Option<File>> {
+    std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Which chain a deployment runs on.
+#[derive(Clone, Debug, Default)]
+pub enum ChainChoice {
+    /// The embedded chain in `<data-dir>/chain` (the default).
+    #[default]
+    Embedded,
+    /// A JSON-RPC Ethereum node.
+    Rpc {
+        /// Its URL.
+        url: String,
+        /// The registry contract's address there.
+        contract: Address,
+        /// The contract admin's key file (a funded account).
+        admin_key_file: PathBuf,
+    },
+}
+
+/// Where a deployment's nodes are.
+#[derive(Clone, Debug)]
+pub enum NodesChoice {
+    /// `n` nodes in this process under `<data-dir>/nodes` (for a new deployment; an existing
+    /// one opens as many as the chain's node set lists).
+    Local {
+        /// Nodes of a new deployment.
+        n: usize,
+    },
+    /// `secure-ehr node` processes, in node-set order.
+    Remote {
+        /// Their URLs.
+        urls: Vec<String>,
+        /// Their shared token for storing and deleting blocks.
+        token: Option<String>,
+    },
+}
+
+/// What [`open`] opens.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    /// The chain.
+    pub chain: ChainChoice,
+    /// The nodes.
+    pub nodes: NodesChoice,
+    /// Shares needed to read, for a new deployment.
+    pub k: u8,
+    /// Account hashing and throttling.
+    pub params: AccountParams,
+}
+
+/// The chain of `deployment`, with its admin key.
+pub async fn open_chain(
+    data_dir: &Path,
+    chain: &ChainChoice,
+) -> Result<(Arc<dyn Registry>, PrivateKeySigner)> {
+    match chain {
+        ChainChoice::Embedded => {
+            let (chain, admin) = open_embedded_chain(data_dir)?;
+            Ok((Arc::new(chain), admin))
+        }
+        ChainChoice::Rpc {
+            url,
+            contract,
+            admin_key_file,
+        } => {
+            let admin = read_signer(admin_key_file)?;
+            let rpc = RpcRegistry::connect(url, *contract).await?;
+            Ok((Arc::new(rpc), admin))
+        }
+    }
+}
+
+/// Opens the whole records service of `data_dir`.
+pub async fn open(data_dir: &Path, deployment: &Deployment) -> Result<Service> {
+    let (registry, contract_admin) = open_chain(data_dir, &deployment.chain).await?;
+    let nodes: Vec<Arc<dyn Node>> = match &deployment.nodes {
+        NodesChoice::Local { n } => nodes(data_dir, *n, &registry).await?,
+        NodesChoice::Remote { urls, token } => urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                RemoteNode::new(i + 1, url, token.clone())
+                    .map(|n| Arc::new(n) as Arc<dyn Node>)
+                    .map_err(|source| Error::Node {
+                        node: format!("node {}", i + 1),
+                        source,
+                    })
+            })
+            .collect::<Result<_>>()?,
+    };
+    if nodes.len() < 2 {
+        return Err(Error::InvalidInput {
+            field: "nodes",
+            message: "at least 2 nodes are needed".into(),
+        });
+    }
+    Service::new(ServiceParts {
+        accounts: accounts(data_dir, deployment.params)?,
+        registry,
+        contract_admin,
+        nodes,
+        k: deployment.k,
+        data_dir: data_dir.to_path_buf(),
+    })
+    .await
+}
+
+/// Where node `i` (from 1) keeps its blocks and key.
+pub fn node_dir(data_dir: &Path, i: usize) -> std::path::PathBuf {
+    data_dir.join("nodes").join(format!("node-{i}"))
+}
+
+/// A node's block store in its directory `dir`: segment files with group commit
+/// (`dir/segments`). Blocks an earlier version kept one file per block (`dir/blocks`) are
+/// moved in, verified, the first time; a crash midway repeats the move at the next start.
+pub async fn node_store(dir: &Path) -> Result<SegmentStore> {
+    let store = SegmentStore::open(dir.join("segments"))?;
+    let old = dir.join("blocks");
+    if old.is_dir() {
+        let (s, from) = (store.clone(), old.clone());
+        let moved = tokio::task::spawn_blocking(move || s.import_fs(&from))
+            .await
+            .map_err(|e| Error::io(&old, std::io::Error::other(e.to_string())))??;
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        tracing::info!(blocks = moved, from = %old.display(), "moved blocks into segment files");
+    }
+    Ok(store)
+}
+
+/// Opens `n` in-process nodes in `data_dir`, creating their keys on first use.
+pub async fn local_nodes(
+    data_dir: &Path,
+    n: usize,
+    registry: &Arc<dyn Registry>,
+) -> Result<Vec<Arc<LocalNode>>> {
+    let mut nodes = Vec::with_capacity(n);
+    for i in 1..=n {
+        let dir = node_dir(data_dir, i);
+        let key = NodeKey::load_or_create(&dir.join("node.key"))?;
+        let store: Arc<dyn BlobStore> = Arc::new(node_store(&dir).await?);
+        nodes.push(Arc::new(
+            LocalNode::new(format!("node {i}"), key, registry.clone(), store).await?,
+        ));
+    }
+    Ok(nodes)
+}
+
+/// The in-process nodes of `data_dir`: as many as the chain's node set lists, or
+/// `default_n` for a new deployment.
+pub async fn nodes(
+    data_dir: &Path,
+    default_n: usize,
+    registry: &Arc<dyn Registry>,
+) -> Result<Vec<Arc<dyn Node>>> {
+    let set = registry.node_set().await?;
+    let n = if set.nodes.is_empty() {
+        default_n
+    } else {
+        set.nodes.len()
+    };
+    Ok(local_nodes(data_dir, n, registry)
+        .await?
+        .into_iter()
+        .map(|node| node as Arc<dyn Node>)
+        .collect())
+}

@@ -1,0 +1,68 @@
+//! What a patient sees of their own records: the records with their versions, and who
+//! read them.
+
+
+use ehr_chain::RegistryExt;
+use ehr_node::manifest;
+use ehr_node::nonce_version;
+
+use crate::session::*;
+use crate::views::*;
+use crate::Result;
+use super::*;
+
+impl Service {
+    /// The session patient's records with their versions.
+    pub async fn my_records(&self, session: &PatientSession) -> Result<Vec<RecordSummary>> {
+        let mut out = Vec::new();
+        for id in self.registry.records_of(session.address()).await? {
+            let versions = self.registry.record_versions(id).await?;
+            let Some(last) = versions.last() else {
+                continue;
+            };
+            out.push(RecordSummary {
+                record_id: id,
+                version: last.version,
+                updated_at: last.timestamp,
+                versions: versions
+                    .iter()
+                    .map(|v| {
+                        Ok(VersionInfo {
+                            version: v.version,
+                            manifest_cid: manifest::manifest_cid(v.digest, v.codec)?.to_string(),
+                            timestamp: v.timestamp,
+                            tx_hash: v.tx_hash,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            });
+        }
+        out.sort_by_key(|r| r.record_id);
+        Ok(out)
+    }
+
+    /// Who read the session patient's records, newest first, with every break-glass
+    /// access marked and its reason.
+    pub async fn access_log(&self, session: &PatientSession) -> Result<Vec<AccessLogEntry>> {
+        let names = self.username_of();
+        let emergencies = self.registry.emergency_log(session.address()).await?;
+        let mut out = Vec::new();
+        for id in self.registry.records_of(session.address()).await? {
+            for e in self.registry.access_log(id, None, None).await? {
+                let emergency = emergencies.iter().find(|x| x.tx_hash == e.tx_hash);
+                out.push(AccessLogEntry {
+                    record_id: e.record_id,
+                    version: Some(nonce_version(e.nonce)).filter(|v| *v != 0),
+                    reader: e.reader,
+                    reader_username: names.get(&e.reader).cloned(),
+                    timestamp: e.timestamp,
+                    tx_hash: e.tx_hash,
+                    emergency: emergency.is_some(),
+                    reason: emergency.and_then(|x| self.reasons.get(x.reason_digest)),
+                });
+            }
+        }
+        out.sort_by_key(|e| std::cmp::Reverse((e.timestamp, e.record_id)));
+        Ok(out)
+    }
+}

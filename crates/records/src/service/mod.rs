@@ -1,0 +1,274 @@
+//! The SecureEHR records service: upload, read, sharing, break-glass and the access log,
+//! over a [`Registry`] (the contract), [`Node`]s (storage + custodians) and the
+//! [`AccountStore`]. One file per job; operations take the role's typed session
+//! ([`crate::session`]), so no operation checks a role itself.
+
+mod accounts;
+mod audit;
+mod read;
+mod sharing;
+mod status;
+mod upload;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::primitives::B256;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::Eip712Domain;
+use ehr_accounts::AccountStore;
+use ehr_chain::contract::EhrRegistryErrors as CE;
+use ehr_chain::{NodeSet, Registry, RegistryExt};
+use ehr_node::{Node, NodeError};
+use ehr_primitives::Threshold;
+use ehr_store::Cid;
+use futures::future::join_all;
+
+use crate::journal::{Journal, Upload};
+use crate::reasons::ReasonLog;
+
+use crate::{Error, Result};
+
+/// How long a node may take to answer before it counts as unreachable.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What [`Service::new`] needs.
+pub struct ServiceParts {
+    /// The contract.
+    pub registry: Arc<dyn Registry>,
+    /// The contract's admin key (registers providers and the node set).
+    pub contract_admin: PrivateKeySigner,
+    /// Users.
+    pub accounts: AccountStore,
+    /// Storage + custodian nodes, in node-set order.
+    pub nodes: Vec<Arc<dyn Node>>,
+    /// Threshold for a new deployment (an existing node set on chain wins).
+    pub k: u8,
+    /// Where break-glass reasons are kept (they are personal data: never on chain).
+    pub data_dir: std::path::PathBuf,
+}
+
+/// The SecureEHR records service. Shared by the API, the web pages and the CLI.
+pub struct Service {
+    registry: Arc<dyn Registry>,
+    admin: PrivateKeySigner,
+    accounts: AccountStore,
+    nodes: Vec<Arc<dyn Node>>,
+    custodians: Vec<B256>,
+    threshold: Threshold,
+    domain: Eip712Domain,
+    reasons: ReasonLog,
+    journal: Journal,
+    /// Updates of one record are serialized: each seals for the version it will get.
+    record_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("threshold", &self.threshold)
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) async fn timed<T>(
+    fut: impl std::future::Future<Output = std::result::Result<T, NodeError>>,
+) -> std::result::Result<T, NodeError> {
+    match tokio::time::timeout(NODE_TIMEOUT, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(NodeError::Unreachable("timed out".into())),
+    }
+}
+
+/// Maps a contract refusal of a user's own transaction to what the user did wrong.
+pub(crate) fn user_error(e: ehr_chain::Error) -> Error {
+    match e.contract_error() {
+        Some(CE::NotRegisteredProvider(_)) => Error::InvalidInput {
+            field: "provider",
+            message: "not a registered provider".into(),
+        },
+        Some(CE::ExpiryInPast(_)) => Error::InvalidInput {
+            field: "expires_at",
+            message: "must be in the future".into(),
+        },
+        Some(CE::UnknownRecord(e)) => Error::NotFound(format!("record {}", e.recordId)),
+        Some(CE::NotRecordOwner(_)) => Error::Forbidden("only the record's owner may do this"),
+        Some(CE::NotRegisteredPatient(_)) => Error::Forbidden("not a registered patient"),
+        Some(CE::NoGrant(_)) => Error::NotFound("grant".into()),
+        Some(CE::ZeroReason(_)) => Error::InvalidInput {
+            field: "reason",
+            message: "required".into(),
+        },
+        _ => Error::Chain(e),
+    }
+}
+
+impl Service {
+    /// Wires the parts; on a new deployment, registers the node set on chain.
+    ///
+    /// Every node must answer at first start (their keys go on chain); later, nodes that
+    /// answer must still have the key the chain lists for them.
+    pub async fn new(parts: ServiceParts) -> Result<Self> {
+        let ServiceParts {
+            registry,
+            contract_admin,
+            accounts,
+            nodes,
+            k,
+            data_dir,
+        } = parts;
+        let n = nodes.len();
+        let infos = join_all(nodes.iter().map(|node| timed(node.info()))).await;
+        let on_chain = registry.node_set().await?;
+        let set = if on_chain.nodes.is_empty() {
+            let mut keyed = Vec::with_capacity(n);
+            for (node, info) in nodes.iter().zip(&infos) {
+                let info = info.clone().map_err(|source| Error::Node {
+                    node: node.name().to_owned(),
+                    source,
+                })?;
+                keyed.push((info.address, info.public_key));
+            }
+            let set = NodeSet {
+                k,
+                nodes: keyed,
+                epoch: 0,
+            };
+            Threshold::new(usize::from(k), n).map_err(|e| Error::InvalidInput {
+                field: "k",
+                message: e.to_string(),
+            })?;
+            registry.set_node_set(&contract_admin, &set).await?;
+            set
+        } else {
+            if on_chain.nodes.len() != n {
+                return Err(Error::InvalidInput {
+                    field: "nodes",
+                    message: format!(
+                        "{n} nodes configured, but the chain's node set has {}",
+                        on_chain.nodes.len()
+                    ),
+                });
+            }
+            for (i, (node, info)) in nodes.iter().zip(&infos).enumerate() {
+                if let Ok(info) = info
+                    && info.public_key != on_chain.nodes[i].1
+                {
+                    return Err(Error::InvalidInput {
+                        field: "nodes",
+                        message: format!(
+                            "{} has not the key the chain's node set lists at position {}",
+                            node.name(),
+                            i + 1
+                        ),
+                    });
+                }
+            }
+            on_chain
+        };
+        let threshold = Threshold::new(usize::from(set.k), n).map_err(|e| Error::InvalidInput {
+            field: "k",
+            message: e.to_string(),
+        })?;
+        let info = registry.info().await?;
+        let (journal, unfinished) = Journal::open(&data_dir)?;
+        let service = Self {
+            domain: ehr_node::domain(info.chain_id, info.contract),
+            custodians: set.nodes.iter().map(|(_, key)| *key).collect(),
+            registry,
+            admin: contract_admin,
+            accounts,
+            nodes,
+            threshold,
+            reasons: ReasonLog::open(&data_dir)?,
+            journal,
+            record_locks: Mutex::new(HashMap::new()),
+        };
+        let still_open = service.collect_orphans(unfinished).await?;
+        service.journal.compact(&still_open)?;
+        Ok(service)
+    }
+
+    /// Deletes the blocks of uploads a crash interrupted before the chain recorded them;
+    /// returns those it could not finish (a node down) for the next start.
+    pub(super) async fn collect_orphans(&self, unfinished: Vec<Upload>) -> Result<Vec<Upload>> {
+        if unfinished.is_empty() {
+            return Ok(unfinished);
+        }
+        use alloy::sol_types::SolEvent;
+        use ehr_chain::contract::EhrRegistry::RecordVersion as Ev;
+        let recorded: std::collections::HashSet<B256> = self
+            .registry
+            .logs(&ehr_chain::LogQuery::event::<Ev>())
+            .await?
+            .iter()
+            .filter_map(|l| Ev::decode_log_data(&l.log.data).ok().map(|e| e.digest))
+            .collect();
+        let mut still_open = Vec::new();
+        let mut collected = 0;
+        for upload in unfinished {
+            let Ok(manifest) = ehr_store::parse_cid(&upload.manifest) else {
+                continue;
+            };
+            if recorded.contains(&digest_of(&manifest)) {
+                continue;
+            }
+            let mut cids = vec![manifest];
+            cids.extend(
+                upload
+                    .fragments
+                    .iter()
+                    .filter_map(|c| ehr_store::parse_cid(c).ok()),
+            );
+            let mut all_gone = true;
+            for node in &self.nodes {
+                for cid in &cids {
+                    if timed(node.delete_block(cid)).await.is_err() {
+                        all_gone = false;
+                    }
+                }
+            }
+            if all_gone {
+                collected += 1;
+            } else {
+                still_open.push(upload);
+            }
+        }
+        if collected > 0 {
+            tracing::info!(
+                uploads = collected,
+                "collected orphan blocks of interrupted uploads"
+            );
+        }
+        Ok(still_open)
+    }
+
+    /// The accounts (login throttling, sessions, keystore export).
+    pub fn accounts(&self) -> &AccountStore {
+        &self.accounts
+    }
+
+    /// The contract.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    /// The nodes, in node-set order.
+    pub fn nodes(&self) -> &[Arc<dyn Node>] {
+        &self.nodes
+    }
+
+    /// k-of-n.
+    pub fn threshold(&self) -> Threshold {
+        self.threshold
+    }
+}
+
+
+pub(crate) fn digest_of(cid: &Cid) -> B256 {
+    B256::from_slice(cid.hash().digest())
+}
+
+

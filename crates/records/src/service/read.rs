@@ -1,0 +1,299 @@
+//! Read: `logAccess(record, nonce)` signed by the reader → an EIP-712 share request to the
+//! custodians → k shares (each checked against the manifest) → k good fragments (each
+//! checked against its CID; a bad node is named in the log) → open → validate again.
+
+
+use alloy::primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use ehr_chain::{AccessStatus, RegistryExt};
+use ehr_crypto::dispersal::{self, KeyShare};
+use ehr_crypto::wrap;
+use ehr_fhir::{self as fhir, RecordForm};
+use ehr_node::manifest::{self, RecordManifest};
+use ehr_node::{MAX_REQUEST_TTL, NodeError, ShareRequest, read_nonce};
+use ehr_primitives::unix_now;
+use ehr_store::Cid;
+use futures::future::join_all;
+
+use crate::session::*;
+use crate::views::*;
+use crate::{Error, Result};
+use super::*;
+
+impl Service {
+    pub(super) async fn fetch_manifest(&self, digest: B256, codec: u64) -> Result<RecordManifest> {
+        let cid = manifest::manifest_cid(digest, codec)?;
+        let block = self.fetch_block(&cid).await?;
+        Ok(RecordManifest::decode(&block)?)
+    }
+
+    /// A block from the first node that has it intact (each answer is re-hashed).
+    pub(super) async fn fetch_block(&self, cid: &Cid) -> Result<Vec<u8>> {
+        let mut reachable = 0;
+        for node in &self.nodes {
+            match timed(node.get_block(cid)).await {
+                Ok(data) if ehr_store::verify(cid, &data, None).is_ok() => return Ok(data),
+                Ok(_) => {
+                    reachable += 1;
+                    tracing::warn!(node = node.name(), %cid, "node served a corrupt block");
+                }
+                Err(NodeError::NotFound(_)) => reachable += 1,
+                Err(e) => tracing::warn!(node = node.name(), error = %e, "node unreachable"),
+            }
+        }
+        if reachable == 0 {
+            return Err(Error::NodesUnavailable {
+                reachable: 0,
+                needed: 1,
+            });
+        }
+        Err(Error::NotFound(format!("block {cid}")))
+    }
+
+    /// Any block by CID (for the trustless gateway: blocks are ciphertext or manifests).
+    pub async fn block(&self, cid: &str) -> Result<Vec<u8>> {
+        let cid = ehr_store::parse_cid(cid).map_err(|e| Error::InvalidInput {
+            field: "cid",
+            message: e.to_string(),
+        })?;
+        self.fetch_block(&cid).await
+    }
+
+    /// Reads a record (the current version, or `version`), logging the access on chain
+    /// first. The owner may read their own records; a provider needs a live grant.
+    pub async fn read_record(
+        &self,
+        session: &impl Reader,
+        record_id: u64,
+        version: Option<u32>,
+    ) -> Result<ReadRecord> {
+        let signer = session.signer();
+        let versions = self.registry.record_versions(record_id).await?;
+        let v = match version {
+            None => versions.last(),
+            Some(want) => versions.iter().find(|v| v.version == want),
+        }
+        .ok_or_else(|| match version {
+            Some(want) if !versions.is_empty() => {
+                Error::NotFound(format!("version {want} of record {record_id}"))
+            }
+            _ => Error::NotFound(format!("record {record_id}")),
+        })?
+        .clone();
+        let nonce = read_nonce(v.version);
+        let receipt = match self.registry.log_access(signer, record_id, nonce).await {
+            Ok(r) => r,
+            Err(e) if e.contract_error().is_some() => {
+                let (reason, _) = self
+                    .registry
+                    .access_status(signer.address(), record_id)
+                    .await?;
+                return Err(Error::AccessDenied { record_id, reason });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.open_version(signer, record_id, &v, nonce, receipt.tx_hash, false)
+            .await
+    }
+
+    /// Rebuilds a logged read: shares from custodians, fragments from storage, open.
+    pub(super) async fn open_version(
+        &self,
+        signer: &PrivateKeySigner,
+        record_id: u64,
+        v: &ehr_chain::RecordVersion,
+        nonce: U256,
+        access_tx: B256,
+        emergency: bool,
+    ) -> Result<ReadRecord> {
+        let manifest = self.fetch_manifest(v.digest, v.codec).await?;
+        if manifest.patient != v.owner || manifest.version != v.version {
+            return Err(Error::ManifestMismatch {
+                record_id,
+                version: v.version,
+            });
+        }
+        let ctx = manifest.context();
+        let k = self.threshold.k().min(usize::from(manifest.dispersal.k));
+        let m_n = usize::from(manifest.dispersal.n);
+
+        // Key shares: ask every custodian at once; keep the first k that check out.
+        let (reader_secret, reader_public) = wrap::generate_keypair(&mut ehr_crypto::rng());
+        let request = ShareRequest::sign(
+            signer,
+            &self.domain,
+            record_id,
+            v.version,
+            nonce,
+            unix_now() + MAX_REQUEST_TTL / 2,
+            &reader_public,
+        )
+?;
+        let aad = request.response_aad(&self.domain);
+        // Ask k custodians; only if some fail, ask the others.
+        let mut answers: Vec<Option<std::result::Result<ehr_node::ShareResponse, NodeError>>> =
+            (0..m_n.min(self.nodes.len())).map(|_| None).collect();
+        let first: Vec<usize> = (0..answers.len()).take(k).collect();
+        for (i, a) in join_all(
+            first
+                .iter()
+                .map(|&i| timed(self.nodes[i].release_share(&request))),
+        )
+        .await
+        .into_iter()
+        .enumerate()
+        {
+            answers[first[i]] = Some(a);
+        }
+        if answers.iter().flatten().filter(|a| a.is_ok()).count() < k {
+            let rest: Vec<usize> = (k..answers.len()).collect();
+            for (i, a) in join_all(
+                rest.iter()
+                    .map(|&i| timed(self.nodes[i].release_share(&request))),
+            )
+            .await
+            .into_iter()
+            .enumerate()
+            {
+                answers[rest[i]] = Some(a);
+            }
+        }
+        let mut shares: Vec<KeyShare> = Vec::new();
+        let mut refused = None;
+        for (i, (node, answer)) in self
+            .nodes
+            .iter()
+            .zip(answers)
+            .enumerate()
+            .filter_map(|(i, (n, a))| Some((i, (n, a?))))
+        {
+            match answer {
+                Ok(resp) if usize::from(resp.x) == i + 1 => {
+                    match wrap::unwrap_key_share(&reader_secret, &ctx, resp.x, &aad, &resp.wrapped)
+                    {
+                        Ok(share)
+                            if manifest.dispersal.key_share_digests[i]
+                                == dispersal::key_share_digest(share.x, &share.share) =>
+                        {
+                            shares.push(share)
+                        }
+                        _ => tracing::warn!(node = node.name(), "node returned a bad key share"),
+                    }
+                }
+                Ok(_) => tracing::warn!(node = node.name(), "node returned a misnumbered share"),
+                Err(e) => {
+                    tracing::warn!(node = node.name(), error = %e, "node gave no key share");
+                    if e.is_refusal() {
+                        refused = Some(e);
+                    }
+                }
+            }
+        }
+        if shares.len() < k {
+            if let Some(NodeError::Denied) = refused {
+                let (reason, _) = self
+                    .registry
+                    .access_status(signer.address(), record_id)
+                    .await?;
+                return Err(Error::AccessDenied { record_id, reason });
+            }
+            return Err(Error::NodesUnavailable {
+                reachable: shares.len(),
+                needed: k,
+            });
+        }
+        let (key, _) = dispersal::recover_key(&manifest.dispersal, &shares)?;
+
+        // Fragments: the k originals first (no decoding needed), then recovery ones.
+        let mut fragments: Vec<Option<Vec<u8>>> = vec![None; m_n];
+        let mut good = 0;
+        let mut next = 0;
+        while good < k && next < m_n {
+            let batch: Vec<usize> = (next..m_n).take(k - good).collect();
+            next += batch.len();
+            let got = join_all(batch.iter().map(|&i| {
+                let cid = manifest.fragment_cid(i);
+                let node = &self.nodes[i];
+                async move { (i, timed(node.get_block(&cid)).await) }
+            }))
+            .await;
+            for (i, r) in got {
+                match r {
+                    Ok(data) if dispersal::fragment_ok(&manifest.dispersal, i, &data) => {
+                        fragments[i] = Some(data);
+                        good += 1;
+                    }
+                    Ok(_) => tracing::warn!(
+                        node = self.nodes[i].name(),
+                        fragment = i,
+                        "node served a corrupt fragment; using another"
+                    ),
+                    Err(e) => tracing::warn!(
+                        node = self.nodes[i].name(),
+                        fragment = i,
+                        error = %e,
+                        "fragment unavailable; using another"
+                    ),
+                }
+            }
+        }
+        if good < k {
+            return Err(Error::NodesUnavailable {
+                reachable: good,
+                needed: k,
+            });
+        }
+        let refs: Vec<Option<&[u8]>> = fragments.iter().map(|f| f.as_deref()).collect();
+        let (sealed, _) = dispersal::rebuild_ciphertext(&manifest.dispersal, &refs)?;
+        let plaintext = ehr_crypto::seal::open(&key, &ctx, sealed)?;
+        let bundle = fhir::parse(&plaintext)?;
+        let patient_id = self.registry.patient_id(v.owner).await?;
+        Ok(ReadRecord {
+            record_id,
+            version: v.version,
+            owner: v.owner,
+            patient_id,
+            manifest_cid: manifest::manifest_cid(v.digest, v.codec)?.to_string(),
+            form: RecordForm::from_bundle(&bundle),
+            bundle: serde_json::to_value(&bundle).expect("a validated bundle serializes"),
+            access_tx,
+            emergency,
+        })
+    }
+
+    /// A provider reads every record of patient `patient_id` it may read now; each read
+    /// is logged. [`Error::AccessDenied`] when there is none.
+    pub async fn patient_records(
+        &self,
+        session: &ProviderSession,
+        patient_id: u64,
+    ) -> Result<Vec<ReadRecord>> {
+        let owner = self
+            .registry
+            .patient_address(patient_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("patient {patient_id}")))?;
+        let ids = self.registry.records_of(owner).await?;
+        let mut allowed = Vec::new();
+        let mut reason = AccessStatus::NoGrant;
+        for id in ids.iter().copied() {
+            match self.registry.access_status(session.address(), id).await?.0 {
+                AccessStatus::Allowed => allowed.push(id),
+                other => reason = other,
+            }
+        }
+        if allowed.is_empty() {
+            return Err(Error::AccessDenied {
+                record_id: ids.first().copied().unwrap_or(0),
+                reason,
+            });
+        }
+        let reads = join_all(
+            allowed
+                .iter()
+                .map(|&id| self.read_record(session, id, None)),
+        )
+        .await;
+        reads.into_iter().collect()
+    }
+}

@@ -1,0 +1,148 @@
+//! Sharing: grants, revocation, and break-glass emergency access.
+
+
+use alloy::primitives::{Address, B256};
+use ehr_chain::RegistryExt;
+use ehr_node::read_nonce;
+use ehr_primitives::unix_now;
+
+use crate::session::*;
+use crate::views::*;
+use crate::{Error, Result};
+use super::*;
+
+impl Service {
+    /// Grants `provider` access to one record or (None) all the patient's records until
+    /// `expires_at` (unix seconds).
+    pub async fn grant(
+        &self,
+        session: &PatientSession,
+        provider: &str,
+        record_id: Option<u64>,
+        expires_at: u64,
+    ) -> Result<B256> {
+        let signer = session.signer();
+        let provider = self.provider_address(provider)?;
+        if let Some(id) = record_id {
+            self.check_owner(signer.address(), id).await?;
+        }
+        if expires_at <= unix_now() {
+            return Err(Error::InvalidInput {
+                field: "expires_at",
+                message: "must be in the future".into(),
+            });
+        }
+        let receipt = self
+            .registry
+            .grant_access(signer, provider, record_id, expires_at)
+            .await
+            .map_err(user_error)?;
+        Ok(receipt.tx_hash)
+    }
+
+    /// Revokes a grant; it stops working at once.
+    pub async fn revoke(
+        &self,
+        session: &PatientSession,
+        provider: &str,
+        record_id: Option<u64>,
+    ) -> Result<B256> {
+        let signer = session.signer();
+        let provider = self.provider_address(provider)?;
+        let receipt = self
+            .registry
+            .revoke_access(signer, provider, record_id)
+            .await
+            .map_err(user_error)?;
+        Ok(receipt.tx_hash)
+    }
+
+    pub(super) async fn check_owner(&self, patient: Address, record_id: u64) -> Result<()> {
+        let owner = self.registry.record(record_id).await.ok().map(|r| r.owner);
+        match owner {
+            Some(o) if o == patient => Ok(()),
+            _ => Err(Error::InvalidInput {
+                field: "record_id",
+                message: "not one of your records".into(),
+            }),
+        }
+    }
+
+    /// The session patient's grants, current state.
+    pub async fn grants(&self, session: &PatientSession) -> Result<Vec<GrantView>> {
+        let names = self.username_of();
+        let now = unix_now();
+        let mut out = Vec::new();
+        for (provider, record_id) in self.registry.grants_of(session.address()).await? {
+            let g = self
+                .registry
+                .grant(session.address(), provider, record_id)
+                .await?;
+            out.push(GrantView {
+                provider: names.get(&provider).cloned(),
+                provider_address: provider,
+                record_id,
+                expires_at: g.expires_at,
+                revoked_at: (g.revoked_at != 0).then_some(g.revoked_at),
+                active: g.revoked_at == 0 && g.expires_at > now,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Break-glass: a provider opens every record of `patient_id` for the contract's
+    /// emergency window, giving a reason the patient will see. Reads them at once.
+    pub async fn emergency_access(
+        &self,
+        session: &ProviderSession,
+        patient_id: u64,
+        reason: &str,
+    ) -> Result<Vec<ReadRecord>> {
+        let signer = session.signer();
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 1000 {
+            return Err(Error::InvalidInput {
+                field: "reason",
+                message: "required, at most 1,000 characters".into(),
+            });
+        }
+        if reason
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        {
+            return Err(Error::InvalidInput {
+                field: "reason",
+                message: "contains control characters".into(),
+            });
+        }
+        let owner = self
+            .registry
+            .patient_address(patient_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("patient {patient_id}")))?;
+        let ids = self.registry.records_of(owner).await?;
+        if ids.is_empty() {
+            return Err(Error::NotFound(format!("records of patient {patient_id}")));
+        }
+        // The reason is kept here (salted digest on chain), before anything is opened.
+        let digest = self.reasons.add(session.address(), owner, reason)?;
+        let mut out = Vec::new();
+        for id in ids {
+            let versions = self.registry.record_versions(id).await?;
+            let Some(v) = versions.last().cloned() else {
+                continue;
+            };
+            let nonce = read_nonce(v.version);
+            let receipt = self
+                .registry
+                .emergency_access(signer, id, digest, nonce)
+                .await
+                .map_err(user_error)?;
+            out.push(
+                self.open_version(signer, id, &v, nonce, receipt.tx_hash, true)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+}

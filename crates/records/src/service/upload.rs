@@ -1,0 +1,251 @@
+//! Upload: validate → seal with a fresh key and disperse k-of-n → wrap key share `i` to
+//! custodian `i` → fragment `i` to node `i`, the manifest to every node → `addRecord`
+//! signed by the patient. The journal makes a crash leave no unreachable blocks.
+
+
+use alloy::primitives::{Address, B256};
+use ehr_chain::RegistryExt;
+use ehr_crypto::dispersal;
+use ehr_crypto::wrap::{self, Wrapped};
+use ehr_fhir::{self as fhir, RecordForm};
+use ehr_node::manifest::{self, RecordManifest};
+use ehr_node::CUSTODIAN_AAD;
+use ehr_primitives::unix_now;
+use ehr_store::{Cid, raw_cid};
+use futures::future::join_all;
+
+use crate::journal::Upload;
+use crate::session::*;
+use crate::views::*;
+use crate::{Error, Result};
+use super::*;
+
+impl Service {
+    /// Stores a new record from a FHIR bundle (JSON), for the session's patient.
+    pub async fn put_record(&self, session: &PatientSession, bundle_json: &[u8]) -> Result<Stored> {
+        let bundle = fhir::parse(bundle_json)?;
+        self.store_new(session, bundle.to_json_vec()).await
+    }
+
+    /// Stores a new record from the seed's web form.
+    pub async fn put_form(&self, session: &PatientSession, form: &RecordForm) -> Result<Stored> {
+        let bundle = form.to_bundle(fhir::Date::today_utc())?;
+        self.store_new(session, bundle.to_json_vec()).await
+    }
+
+    /// Stores a new version of one of the session patient's records.
+    pub async fn update_record(
+        &self,
+        session: &PatientSession,
+        record_id: u64,
+        bundle_json: &[u8],
+    ) -> Result<Stored> {
+        let bundle = fhir::parse(bundle_json)?;
+        self.store_version(session, record_id, bundle.to_json_vec())
+            .await
+    }
+
+    /// Stores a new version from the web form.
+    pub async fn update_form(
+        &self,
+        session: &PatientSession,
+        record_id: u64,
+        form: &RecordForm,
+    ) -> Result<Stored> {
+        let bundle = form.to_bundle(fhir::Date::today_utc())?;
+        self.store_version(session, record_id, bundle.to_json_vec())
+            .await
+    }
+
+    pub(super) async fn store_new(&self, session: &PatientSession, plaintext: Vec<u8>) -> Result<Stored> {
+        let signer = session.signer();
+        let mut uid = B256::ZERO;
+        ehr_crypto::fill_random(&mut uid.0);
+        let (manifest, blocks) = self.seal(signer.address(), uid, 1, plaintext)?;
+        let cid = self.store_blocks(&manifest, &blocks).await?;
+        let codec = manifest::CODEC;
+        match self
+            .registry
+            .add_record(signer, digest_of(&cid), codec)
+            .await
+        {
+            Ok((record_id, receipt)) => {
+                self.journal.done(&cid.to_string());
+                Ok(Stored {
+                    record_id,
+                    version: 1,
+                    manifest_cid: cid.to_string(),
+                    tx_hash: receipt.tx_hash,
+                    block_number: receipt.block_number,
+                })
+            }
+            Err(e) => {
+                self.discard_blocks(&manifest, &blocks).await;
+                Err(user_error(e))
+            }
+        }
+    }
+
+    pub(super) async fn store_version(
+        &self,
+        session: &PatientSession,
+        record_id: u64,
+        plaintext: Vec<u8>,
+    ) -> Result<Stored> {
+        let signer = session.signer();
+        let lock = {
+            let mut locks = self.record_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(record_id).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let versions = self.registry.record_versions(record_id).await?;
+        let Some(first) = versions.first() else {
+            return Err(Error::NotFound(format!("record {record_id}")));
+        };
+        let record = self.registry.record(record_id).await?;
+        if record.owner != signer.address() {
+            return Err(Error::Forbidden("only the record's owner may do this"));
+        }
+        // The uid comes from version 1's manifest.
+        let first_manifest = self.fetch_manifest(first.digest, first.codec).await?;
+        let version = record.version + 1;
+        let (manifest, blocks) =
+            self.seal(signer.address(), first_manifest.uid, version, plaintext)?;
+        let cid = self.store_blocks(&manifest, &blocks).await?;
+        match self
+            .registry
+            .update_record(signer, record_id, digest_of(&cid), manifest::CODEC)
+            .await
+        {
+            Ok((v, receipt)) if v == version => {
+                self.journal.done(&cid.to_string());
+                Ok(Stored {
+                    record_id,
+                    version,
+                    manifest_cid: cid.to_string(),
+                    tx_hash: receipt.tx_hash,
+                    block_number: receipt.block_number,
+                })
+            }
+            Ok((got, _)) => Err(Error::VersionRace {
+                record_id,
+                got,
+                expected: version,
+            }),
+            Err(e) => {
+                self.discard_blocks(&manifest, &blocks).await;
+                Err(user_error(e))
+            }
+        }
+    }
+
+    /// Seals and disperses; returns the manifest and its block plus the fragments.
+    pub(super) fn seal(
+        &self,
+        patient: Address,
+        uid: B256,
+        version: u32,
+        plaintext: Vec<u8>,
+    ) -> Result<(RecordManifest, Blocks)> {
+        let mut rng = ehr_crypto::rng();
+        let ctx = ehr_crypto::RecordContext {
+            patient: patient.0.0,
+            record_id: uid.0,
+            version,
+        };
+        let dispersed = dispersal::disperse(self.threshold, &ctx, plaintext, &mut rng)?;
+        let wrapped_shares = dispersed
+            .key_shares
+            .iter()
+            .zip(&self.custodians)
+            .map(|(share, key)| {
+                wrap::wrap_key_share(
+                    &wrap::PublicKey(key.0),
+                    &ctx,
+                    share,
+                    CUSTODIAN_AAD,
+                    &mut rng,
+                )
+            })
+            .collect::<std::result::Result<Vec<Wrapped>, _>>()?;
+        let manifest = RecordManifest {
+            format: manifest::FORMAT,
+            patient,
+            uid,
+            version,
+            created_at: unix_now(),
+            custodians: self.custodians.clone(),
+            wrapped_shares,
+            dispersal: dispersed.manifest,
+        };
+        let fragments = dispersed.fragments.to_vecs();
+        let manifest_block = manifest.encode();
+        Ok((
+            manifest,
+            Blocks {
+                manifest: manifest_block,
+                fragments,
+            },
+        ))
+    }
+
+    /// Fragment `i` to node `i`, the manifest to every node. Succeeds when every node
+    /// took its fragment and the manifest, or — with some nodes down — when at least
+    /// `k + 1` did (so one more loss is still survivable); otherwise removes what was
+    /// stored and fails.
+    pub(super) async fn store_blocks(&self, manifest: &RecordManifest, blocks: &Blocks) -> Result<Cid> {
+        let manifest_cid = raw_cid(&blocks.manifest);
+        self.journal.begin(&Upload {
+            manifest: manifest_cid.to_string(),
+            fragments: (0..blocks.fragments.len())
+                .map(|i| manifest.fragment_cid(i).to_string())
+                .collect(),
+        })?;
+        let results = join_all(self.nodes.iter().enumerate().map(|(i, node)| {
+            let frag_cid = manifest.fragment_cid(i);
+            let frag = &blocks.fragments[i];
+            let manifest_block = &blocks.manifest;
+            async move {
+                timed(node.put_block(&frag_cid, frag)).await?;
+                timed(node.put_block(&manifest_cid, manifest_block)).await
+            }
+        }))
+        .await;
+        let stored = results.iter().filter(|r| r.is_ok()).count();
+        let quorum = (self.threshold.k() + 1).min(self.threshold.n());
+        for (node, r) in self.nodes.iter().zip(&results) {
+            if let Err(e) = r {
+                tracing::warn!(node = node.name(), error = %e, "storing a fragment failed");
+            }
+        }
+        if stored < quorum {
+            self.discard_blocks(manifest, blocks).await;
+            return Err(Error::NodesUnavailable {
+                reachable: stored,
+                needed: quorum,
+            });
+        }
+        Ok(manifest_cid)
+    }
+
+    /// Best-effort removal of an upload that did not make it on chain. What a crash
+    /// leaves behind is an orphan that [`collect_orphans`](Self::collect_orphans) removes.
+    pub(super) async fn discard_blocks(&self, manifest: &RecordManifest, blocks: &Blocks) {
+        let manifest_cid = raw_cid(&blocks.manifest);
+        join_all(self.nodes.iter().enumerate().map(|(i, node)| {
+            let frag_cid = manifest.fragment_cid(i);
+            async move {
+                let _ = timed(node.delete_block(&frag_cid)).await;
+                let _ = timed(node.delete_block(&manifest_cid)).await;
+            }
+        }))
+        .await;
+        self.journal.done(&manifest_cid.to_string());
+    }
+}
+
+/// A sealed upload's blocks.
+pub(super) struct Blocks {
+    manifest: Vec<u8>,
+    fragments: Vec<Vec<u8>>,
+}

@@ -1,0 +1,159 @@
+//! What the service answers with: plain data, `Serialize`, no secrets. `Debug` of a read
+//! record leaves out its contents.
+
+use alloy::primitives::{Address, B256};
+use ehr_chain::ChainInfo;
+use ehr_fhir::RecordForm;
+use serde::Serialize;
+
+/// A newly registered patient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PatientAccount {
+    /// Login name.
+    pub username: String,
+    /// Ethereum address.
+    pub address: Address,
+    /// The sequential patient id the contract gave (the seed's "patient ID").
+    pub patient_id: u64,
+}
+
+/// What an upload or update stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stored {
+    /// The record id.
+    pub record_id: u64,
+    /// The version stored.
+    pub version: u32,
+    /// The manifest's CID: the record version's "hash code".
+    pub manifest_cid: String,
+    /// The `addRecord`/`updateRecord` transaction.
+    pub tx_hash: B256,
+    /// The block it was mined in.
+    pub block_number: u64,
+}
+
+/// One version of a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionInfo {
+    /// Version number.
+    pub version: u32,
+    /// Its manifest's CID.
+    pub manifest_cid: String,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// The transaction that stored it.
+    pub tx_hash: B256,
+}
+
+/// A patient's record with its versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordSummary {
+    /// The record id.
+    pub record_id: u64,
+    /// The current version.
+    pub version: u32,
+    /// Unix seconds of the last change.
+    pub updated_at: u64,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// A record as read.
+#[derive(Clone, Serialize)]
+pub struct ReadRecord {
+    /// The record id.
+    pub record_id: u64,
+    /// The version read.
+    pub version: u32,
+    /// The owner's address.
+    pub owner: Address,
+    /// The owner's patient id (`None` if the owner is not a registered patient, which the
+    /// contract never allows for a record owner).
+    pub patient_id: Option<u64>,
+    /// The manifest's CID.
+    pub manifest_cid: String,
+    /// The FHIR bundle.
+    pub bundle: serde_json::Value,
+    /// The seed form's fields, when the bundle has that shape.
+    pub form: Option<RecordForm>,
+    /// The `logAccess`/`emergencyAccess` transaction that logged this read.
+    pub access_tx: B256,
+    /// Whether it was a break-glass read.
+    pub emergency: bool,
+}
+
+impl std::fmt::Debug for ReadRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadRecord")
+            .field("record_id", &self.record_id)
+            .field("version", &self.version)
+            .field("manifest_cid", &self.manifest_cid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A grant as the patient sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GrantView {
+    /// The provider's username (when it has an account here).
+    pub provider: Option<String>,
+    /// The provider's address.
+    pub provider_address: Address,
+    /// One record, or `None` for all the patient's records.
+    pub record_id: Option<u64>,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Unix seconds when revoked, if it was.
+    pub revoked_at: Option<u64>,
+    /// Whether it allows reads now.
+    pub active: bool,
+}
+
+/// One read in the patient's access log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessLogEntry {
+    /// The record read.
+    pub record_id: u64,
+    /// The version read (from the nonce).
+    pub version: Option<u32>,
+    /// Who read it.
+    pub reader: Address,
+    /// The reader's username, when it has an account here.
+    pub reader_username: Option<String>,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// The transaction that logged it.
+    pub tx_hash: B256,
+    /// A break-glass read.
+    pub emergency: bool,
+    /// The break-glass reason, when known here.
+    pub reason: Option<String>,
+}
+
+/// One node's health.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeStatus {
+    /// Position in the node set.
+    pub index: usize,
+    /// Its name (and URL when remote).
+    pub name: String,
+    /// Its identity address.
+    pub address: Address,
+    /// Its custodian key.
+    pub public_key: B256,
+    /// Whether it answered just now.
+    pub reachable: bool,
+}
+
+/// The deployment's state.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// The chain.
+    pub chain: ChainInfo,
+    /// Shares (and fragments) needed to read.
+    pub k: u8,
+    /// Nodes.
+    pub n: u8,
+    /// Each node.
+    pub nodes: Vec<NodeStatus>,
+}

@@ -1,7 +1,6 @@
 //! `secure-ehr chain …` and `secure-ehr gas`: deploy, inspect and verify the registry.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -9,7 +8,6 @@ use ehr_chain::{
     Address, ChainConfig, EmbeddedChain, PrivateKeySigner, Registry, RpcRegistry, U256,
 };
 
-use crate::keys;
 
 #[derive(Subcommand)]
 pub enum ChainCmd {
@@ -51,17 +49,15 @@ pub struct GasArgs {
     key_file: Option<PathBuf>,
 }
 
-/// The embedded chain's directory inside the data directory.
-pub fn chain_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("chain")
-}
-
 /// Opens (creating on first use) the embedded chain of `data_dir`; its admin key lives beside it.
 pub fn open_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedChain> {
-    let dir = chain_dir(data_dir);
-    let admin = keys::load_or_create_key(&dir.join("admin.key"))?;
-    EmbeddedChain::open(&dir, ChainConfig::default(), &admin)
-        .with_context(|| format!("opening the embedded chain in {}", dir.display()))
+    let (chain, _) = ehr_records::deployment::open_embedded_chain(data_dir).with_context(|| {
+        format!(
+            "opening the embedded chain in {}",
+            ehr_records::deployment::chain_dir(data_dir).display()
+        )
+    })?;
+    Ok(chain)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -71,10 +67,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    ehr_primitives::unix_now()
 }
 
 pub fn run(cmd: ChainCmd, data_dir: &Path) -> anyhow::Result<()> {
@@ -84,7 +77,7 @@ pub fn run(cmd: ChainCmd, data_dir: &Path) -> anyhow::Result<()> {
             chain_rpc,
             key_file,
         } => rt.block_on(async {
-            let admin = keys::read_key(&key_file)?;
+            let admin = ehr_records::deployment::read_signer(&key_file)?;
             let reg = RpcRegistry::deploy(&chain_rpc, &admin)
                 .await
                 .context("deploying EhrRegistry")?;
@@ -117,7 +110,7 @@ pub fn run(cmd: ChainCmd, data_dir: &Path) -> anyhow::Result<()> {
             Ok(())
         }),
         ChainCmd::Verify => {
-            let dir = chain_dir(data_dir);
+            let dir = ehr_records::deployment::chain_dir(data_dir);
             let report = EmbeddedChain::verify(&dir, ChainConfig::default().chain_id)?;
             println!(
                 "ok: {} blocks, {} transactions re-executed; head {}",
@@ -135,7 +128,7 @@ pub fn gas(args: GasArgs) -> anyhow::Result<()> {
         let provider = PrivateKeySigner::random();
         match (&args.chain_rpc, &args.key_file) {
             (Some(url), Some(key_file)) => {
-                let admin = keys::read_key(key_file)?;
+                let admin = ehr_records::deployment::read_signer(key_file)?;
                 let reg = RpcRegistry::deploy(url, &admin)
                     .await
                     .context("deploying EhrRegistry")?;

@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod chain_cmd;
 mod client;
-mod keys;
 mod node_cmd;
 mod serve;
 mod service;

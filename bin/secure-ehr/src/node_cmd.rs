@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use ehr_chain::{Address, Registry, RpcRegistry};
-use ehr_records::{LocalNode, NodeKey};
+use ehr_node::{LocalNode, Node, NodeKey};
 use ehr_store::BlobStore;
 
 use crate::service;
@@ -32,14 +32,14 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
     service::runtime()?.block_on(async {
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
         let store: Arc<dyn BlobStore> =
-            Arc::new(ehr_records::embedded::node_store(data_dir).await?);
+            Arc::new(ehr_records::deployment::node_store(data_dir).await?);
         let registry: Arc<dyn Registry> = Arc::new(
             RpcRegistry::connect(&args.chain_rpc, args.contract)
                 .await
                 .with_context(|| format!("connecting to the chain at {}", args.chain_rpc))?,
         );
         let node = LocalNode::new(data_dir.display().to_string(), key, registry, store).await?;
-        let info = ehr_records::Node::info(&node).await?;
+        let info = Node::info(&node).await?;
         println!("node {} custodian key {}", info.address, info.public_key);
         let listener = service::bind(args.listen, "node").await?;
         axum::serve(listener, ehr_node::router(Arc::new(node), args.token))

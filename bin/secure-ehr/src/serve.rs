@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ehr_records::accounts::AccountParams;
-use ehr_records::embedded;
+use ehr_records::deployment;
 use zeroize::Zeroizing;
 
 use crate::node_cmd::shutdown;
@@ -98,7 +98,7 @@ pub fn admin(cmd: AdminCmd, data_dir: &Path) -> anyhow::Result<()> {
                     .collect();
                 (Zeroizing::new(pw), true)
             };
-            let accounts = embedded::accounts(data_dir, AccountParams::STANDARD)?;
+            let accounts = deployment::accounts(data_dir, AccountParams::STANDARD)?;
             let info = accounts.create_admin(&username, &password)?;
             println!("admin {} created ({})", info.username, info.address);
             if generated {

@@ -3,16 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use ehr_chain::{Address, PrivateKeySigner, Registry, RpcRegistry};
-use ehr_node::RemoteNode;
+use ehr_chain::Address;
+use ehr_records::Service;
 use ehr_records::accounts::AccountParams;
-use ehr_records::{Node, Service, ServiceParts, embedded};
-
-use crate::{chain_cmd, keys};
+use ehr_records::deployment::{self, ChainChoice, Deployment, NodesChoice};
 
 /// Where the chain and the nodes are.
 #[derive(Args, Clone, Debug)]
@@ -41,31 +38,36 @@ pub struct DeploymentArgs {
     pub n: usize,
 }
 
-/// The chain and its admin key.
-pub async fn open_chain(
-    data_dir: &Path,
-    args: &DeploymentArgs,
-) -> anyhow::Result<(Arc<dyn Registry>, PrivateKeySigner)> {
-    match &args.chain_rpc {
-        None => {
-            let chain = chain_cmd::open_embedded(data_dir)?;
-            let admin = keys::read_key(&chain_cmd::chain_dir(data_dir).join("admin.key"))?;
-            Ok((Arc::new(chain), admin))
-        }
-        Some(url) => {
-            let contract = args
-                .contract
-                .context("--contract is required with --chain-rpc")?;
-            let key_file = args
-                .admin_key_file
-                .as_ref()
-                .context("--admin-key-file is required with --chain-rpc")?;
-            let admin = keys::read_key(key_file)?;
-            let rpc = RpcRegistry::connect(url, contract)
-                .await
-                .with_context(|| format!("connecting to the chain at {url}"))?;
-            Ok((Arc::new(rpc), admin))
-        }
+impl DeploymentArgs {
+    /// The deployment these flags describe.
+    pub fn deployment(&self, params: AccountParams) -> anyhow::Result<Deployment> {
+        let chain = match &self.chain_rpc {
+            None => ChainChoice::Embedded,
+            Some(url) => ChainChoice::Rpc {
+                url: url.clone(),
+                contract: self
+                    .contract
+                    .context("--contract is required with --chain-rpc")?,
+                admin_key_file: self
+                    .admin_key_file
+                    .clone()
+                    .context("--admin-key-file is required with --chain-rpc")?,
+            },
+        };
+        let nodes = if self.nodes.is_empty() {
+            NodesChoice::Local { n: self.n }
+        } else {
+            NodesChoice::Remote {
+                urls: self.nodes.clone(),
+                token: self.node_token.clone(),
+            }
+        };
+        Ok(Deployment {
+            chain,
+            nodes,
+            k: self.k,
+            params,
+        })
     }
 }
 
@@ -75,56 +77,20 @@ pub async fn open(
     args: &DeploymentArgs,
     params: AccountParams,
 ) -> anyhow::Result<Service> {
-    let (registry, admin) = open_chain(data_dir, args).await?;
-    let nodes: Vec<Arc<dyn Node>> = if args.nodes.is_empty() {
-        embedded::nodes(data_dir, args.n, &registry).await?
-    } else {
-        let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
-        for (i, url) in args.nodes.iter().enumerate() {
-            nodes.push(Arc::new(RemoteNode::new(
-                i + 1,
-                url,
-                args.node_token.clone(),
-            )?));
-        }
-        nodes
-    };
-    if nodes.len() < 2 {
-        bail!("at least 2 nodes are needed");
-    }
-    let service = Service::new(ServiceParts {
-        accounts: embedded::accounts(data_dir, params)?,
-        registry,
-        contract_admin: admin,
-        nodes,
-        k: args.k,
-        data_dir: data_dir.to_path_buf(),
-    })
-    .await
-    .context("starting the records service")?;
-    Ok(service)
+    deployment::open(data_dir, &args.deployment(params)?)
+        .await
+        .context("starting the records service")
 }
 
 /// Holds `<data-dir>/serve.lock` while a server runs, so offline admin commands cannot
 /// write the accounts file under it.
 pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let path = data_dir.join("serve.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
+    deployment::try_lock(data_dir)?.with_context(|| {
+        format!(
             "a SecureEHR server is running on {}; stop it first",
             data_dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => Err(e).context("locking the data directory"),
-    }
+        )
+    })
 }
 
 /// Binds `addr`, printing where it listens (port 0 picks a free port).

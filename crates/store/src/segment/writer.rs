@@ -1,0 +1,173 @@
+//! The one writer thread: appends batches, one `fdatasync` per batch, then acknowledges.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+
+
+use crate::{Error, Result};
+use super::*;
+
+pub(super) struct Writer {
+    pub(super) shared: Arc<Shared>,
+    pub(super) rx: mpsc::Receiver<Op>,
+    /// Held (locked) until the writer exits.
+    pub(super) _lock: File,
+    pub(super) active_id: u32,
+    pub(super) active: Arc<File>,
+    pub(super) end: u64,
+    /// Set after a failed sync: why writes are refused until reopen.
+    pub(super) failed: Option<String>,
+}
+
+impl Writer {
+    pub(super) fn run(mut self) {
+        let cap = self
+            .shared
+            .opts
+            .max_batch
+            .min(usize::try_from(self.shared.opts.segment_size).unwrap_or(usize::MAX));
+        let mut carry = None;
+        loop {
+            let first = match carry.take() {
+                Some(op) => op,
+                None => match self.rx.recv() {
+                    Ok(op) => op,
+                    // Every handle is gone.
+                    Err(_) => return,
+                },
+            };
+            let mut bytes = first.record.len();
+            let mut ops = vec![first];
+            while bytes < cap {
+                match self.rx.try_recv() {
+                    Ok(op) if bytes + op.record.len() > cap => {
+                        carry = Some(op);
+                        break;
+                    }
+                    Ok(op) => {
+                        bytes += op.record.len();
+                        ops.push(op);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(ops);
+        }
+    }
+
+    /// Writes and syncs one batch, then indexes it and answers every waiter.
+    pub(super) fn commit(&mut self, ops: Vec<Op>) {
+        if let Some(why) = &self.failed {
+            let msg = format!("writes refused after a failed sync ({why}); reopen the store");
+            for op in ops {
+                op.reply.send(Err(Error::io(
+                    &self.shared.root,
+                    std::io::Error::other(msg.clone()),
+                )));
+            }
+            return;
+        }
+        // The state of each key the batch changes: where its data will lie in `buf`, or
+        // `None` if the batch deletes it. Later ops see earlier ones of the same batch.
+        let mut changes: HashMap<&[u8], Option<(u64, u32)>> = HashMap::new();
+        let mut buf = Vec::with_capacity(ops.iter().map(|op| op.record.len()).sum());
+        {
+            let state = self.shared.read();
+            for op in &ops {
+                let present = match changes.get(&*op.key) {
+                    Some(change) => change.is_some(),
+                    None => state.index.contains_key(&op.key),
+                };
+                match op.data {
+                    Some((off, len)) if !present => {
+                        changes.insert(&op.key, Some(((buf.len() + off) as u64, len)));
+                        buf.extend_from_slice(&op.record);
+                    }
+                    None if present => {
+                        changes.insert(&op.key, None);
+                        buf.extend_from_slice(&op.record);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !buf.is_empty() {
+            let base = match self.append(&buf) {
+                Ok(base) => base,
+                Err((path, e)) => {
+                    for op in ops {
+                        op.reply.send(Err(Error::io(
+                            &path,
+                            std::io::Error::new(e.kind(), e.to_string()),
+                        )));
+                    }
+                    return;
+                }
+            };
+            let seg = self.active_id;
+            let mut state = self.shared.write();
+            for (key, change) in changes {
+                match change {
+                    Some((off, len)) => {
+                        state.index.insert(
+                            key.into(),
+                            Loc {
+                                seg,
+                                off: base + off,
+                                len,
+                            },
+                        );
+                    }
+                    None => {
+                        state.index.remove(key);
+                    }
+                }
+            }
+        }
+        for op in ops {
+            op.reply.send(Ok(()));
+        }
+    }
+
+    /// Appends `buf` durably to the active segment (rotating first if it would grow past
+    /// the limit) and returns the offset it starts at.
+    pub(super) fn append(&mut self, buf: &[u8]) -> Result<u64, (PathBuf, std::io::Error)> {
+        if self.end > 0 && self.end + buf.len() as u64 > self.shared.opts.segment_size {
+            self.rotate()?;
+        }
+        let path = segment_path(&self.shared.root, self.active_id);
+        let base = self.end;
+        if let Err(e) = self.active.write_all_at(buf, base) {
+            // Cut off what part of the batch got written (e.g. on ENOSPC) so that the next
+            // batch starts at a record boundary.
+            if let Err(e2) = self.active.set_len(base) {
+                self.failed = Some(format!("truncating after a failed write: {e2}"));
+            }
+            return Err((path, e));
+        }
+        if let Err(e) = self.active.sync_data() {
+            self.failed = Some(e.to_string());
+            return Err((path, e));
+        }
+        self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+        self.end += buf.len() as u64;
+        Ok(base)
+    }
+
+    pub(super) fn rotate(&mut self) -> Result<(), (PathBuf, std::io::Error)> {
+        let old = segment_path(&self.shared.root, self.active_id);
+        self.active.sync_all().map_err(|e| (old, e))?;
+        let id = self.active_id + 1;
+        let file = create_segment(&self.shared.root, id)?;
+        let file = Arc::new(file);
+        self.shared.write().files.insert(id, file.clone());
+        self.active = file;
+        self.active_id = id;
+        self.end = 0;
+        Ok(())
+    }
+}

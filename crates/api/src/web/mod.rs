@@ -20,9 +20,9 @@ use ehr_records::fhir::Date;
 use maud::Markup;
 use serde::Deserialize;
 
-use crate::api::{parse_num, unix};
 use crate::error::Error;
 use crate::extract::ClientIp;
+use crate::params::{parse_num, unix};
 use crate::svc::{self, RecordForm, Role, Session};
 use crate::{AppState, MAX_BODY_BYTES};
 use pages::{Ctx, FieldErrors, FormValues};

@@ -2,17 +2,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 
 use super::auth::LoginForm;
 use super::pages::{self, FieldErrors};
 use super::{
-    AdminOnly, DoneQuery, SignedIn, Web, failure, fmt_time, form_errors, page, parse_form,
+    AdminOnly, DoneQuery, PageResult, SignedIn, Web, fmt_time, form_errors, html, parse_form,
     see_other,
 };
 use crate::AppState;
-use crate::error::Error;
 use crate::svc::Session;
 
 pub(super) async fn admin(
@@ -20,30 +17,23 @@ pub(super) async fn admin(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<AdminOnly>,
     Query(q): Query<DoneQuery>,
-) -> Response {
+) -> PageResult {
     let notice = (q.done.as_deref() == Some("added")).then_some("Provider registered.");
-    admin_page(&state, &web, &s, StatusCode::OK, notice, Vec::new(), "").await
+    admin_page(&state, &web, &s, notice, Vec::new(), "").await
 }
 
+/// The admin page: the new-provider form (with `username` and `errors`), the providers,
+/// and the chain and nodes.
 async fn admin_page(
     state: &AppState,
     web: &Web,
     s: &Session,
-    status: StatusCode,
     notice: Option<&str>,
     errors: FieldErrors,
     username: &str,
-) -> Response {
-    let result = async {
-        let providers = state.service().providers();
-        let st = state.service().status().await?;
-        Ok::<_, Error>((providers, st))
-    }
-    .await;
-    let (providers, st) = match result {
-        Ok(x) => x,
-        Err(e) => return failure(web, Some(s), e),
-    };
+) -> PageResult {
+    let providers = state.service().providers();
+    let st = state.service().status().await?;
     let p = pages::AdminPage {
         notice,
         errors,
@@ -72,7 +62,7 @@ async fn admin_page(
             })
             .collect(),
     };
-    page(status, pages::admin(&web.ctx(Some(s)), &p))
+    Ok(html(pages::admin(&web.ctx(Some(s)), &p)))
 }
 
 pub(super) async fn add_provider(
@@ -80,20 +70,15 @@ pub(super) async fn add_provider(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<AdminOnly>,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let f: LoginForm = parse_form(&body);
-    match state
+    let errors = match state
         .service()
         .add_provider(&s, &f.username, &f.password)
         .await
-        .map_err(Error::from)
     {
-        Ok(_) => see_other("/admin?done=added"),
-        Err(e) => match form_errors(e) {
-            Ok((status, errors)) => {
-                admin_page(&state, &web, &s, status, None, errors, &f.username).await
-            }
-            Err(e) => failure(&web, Some(&s), e),
-        },
-    }
+        Ok(_) => return Ok(see_other("/admin?done=added")),
+        Err(e) => form_errors(e.into())?,
+    };
+    admin_page(&state, &web, &s, None, errors, &f.username).await
 }

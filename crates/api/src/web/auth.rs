@@ -4,12 +4,12 @@
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages;
 use super::{
-    Web, failure, form_errors, html, now_unix, page, parse_form, see_other, session, session_cookie,
+    PageResult, Web, form_errors, html, now_unix, parse_form, see_other, session, session_cookie,
 };
 use crate::AppState;
 use crate::error::Error;
@@ -22,7 +22,7 @@ pub(super) async fn home(
     Extension(web): Extension<Web>,
 ) -> Response {
     let s = web.session(&state);
-    html(pages::home(&web.ctx(s.as_ref()))).into_response()
+    html(pages::home(&web.ctx(s.as_ref())))
 }
 
 fn role_home(role: Role) -> &'static str {
@@ -46,7 +46,7 @@ pub(super) async fn patients_page(
         signup_username: "",
         signup_errors: Vec::new(),
     };
-    html(pages::patients(&web.ctx(None), &p)).into_response()
+    html(pages::patients(&web.ctx(None), &p))
 }
 
 pub(super) async fn providers_login(
@@ -56,7 +56,7 @@ pub(super) async fn providers_login(
     if let Some(s) = web.session(&state) {
         return see_other(role_home(s.role));
     }
-    html(pages::providers_login(&web.ctx(None), "", &Vec::new())).into_response()
+    html(pages::providers_login(&web.ctx(None), "", &Vec::new()))
 }
 
 #[derive(Deserialize, Default)]
@@ -68,12 +68,7 @@ pub(super) struct LoginForm {
 }
 
 /// Signs in with the service and sets the session cookie for as long as the token lives.
-async fn sign_in(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    client: &str,
-) -> Result<Response, Error> {
+async fn sign_in(state: &AppState, username: &str, password: &str, client: &str) -> PageResult {
     let (token, session) = state.service().login(username, password, client).await?;
     let max_age = unix(session.expires_at).saturating_sub(now_unix());
     let mut r = see_other(role_home(session.role));
@@ -89,20 +84,14 @@ pub(super) async fn login(
     Extension(web): Extension<Web>,
     ClientIp(client): ClientIp,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let f: LoginForm = parse_form(&body);
     let e = match sign_in(&state, &f.username, &f.password, &client).await {
-        Ok(r) => return r,
+        Ok(r) => return Ok(r),
         Err(e) => e,
     };
-    let retry = match &e {
-        Error::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
-        _ => None,
-    };
-    let (status, errors) = match form_errors(e) {
-        Ok(x) => x,
-        Err(e) => return failure(&web, None, e),
-    };
+    let retry = e.retry_after();
+    let errors = form_errors(e)?;
     let ctx = web.ctx(None);
     let markup = if f.portal == "patients" {
         pages::patients(
@@ -117,12 +106,12 @@ pub(super) async fn login(
     } else {
         pages::providers_login(&ctx, &f.username, &errors)
     };
-    let mut r = page(status, markup);
+    let mut r = html(markup);
     if let Some(secs) = retry {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    r
+    Ok(r)
 }
 
 pub(super) async fn signup(
@@ -130,7 +119,7 @@ pub(super) async fn signup(
     Extension(web): Extension<Web>,
     ClientIp(client): ClientIp,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let f: LoginForm = parse_form(&body);
     let result = async {
         state
@@ -144,19 +133,17 @@ pub(super) async fn signup(
         sign_in(&state, &f.username, &f.password, &client).await
     }
     .await;
-    match result.map_err(form_errors) {
-        Ok(r) => r,
-        Err(Err(e)) => failure(&web, None, e),
-        Err(Ok((status, errors))) => {
-            let p = pages::PatientsPage {
-                login_username: "",
-                login_errors: Vec::new(),
-                signup_username: &f.username,
-                signup_errors: errors,
-            };
-            page(status, pages::patients(&web.ctx(None), &p))
-        }
-    }
+    let errors = match result {
+        Ok(r) => return Ok(r),
+        Err(e) => form_errors(e)?,
+    };
+    let p = pages::PatientsPage {
+        login_username: "",
+        login_errors: Vec::new(),
+        signup_username: &f.username,
+        signup_errors: errors,
+    };
+    Ok(html(pages::patients(&web.ctx(None), &p)))
 }
 
 pub(super) async fn logout(

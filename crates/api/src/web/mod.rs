@@ -5,32 +5,35 @@
 mod admin;
 mod assets;
 mod auth;
+mod error;
 mod pages;
 mod patient;
 mod provider;
 mod session;
 
 use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use ehr_records::fhir::Date;
 use maud::Markup;
 use serde::Deserialize;
 
-use crate::error::Error;
 use crate::svc::{self, RecordForm, Role, Session};
 use crate::{AppState, MAX_BODY_BYTES};
 use admin::{add_provider, admin};
 use auth::{home, login, logout, patients_page, providers_login, signup};
-use pages::{Ctx, FieldErrors, FormValues};
+pub(crate) use error::not_found_page;
+use error::{PageError, PageResult, form_errors};
+use pages::{Ctx, FormValues};
 use patient::{
     access_log, edit_record, grant, my_records, new_record, revoke, sharing, store_record, stored,
     update_record, view_record,
@@ -76,12 +79,27 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
 struct Web {
     cookies: session::Cookies,
     csrf: String,
+    /// Who is signed in: looked up on the first [`Web::session`] and kept, so that the guard
+    /// renders an error page for the session its handler saw (the sign-in forms never ask,
+    /// so their error pages show no one signed in).
+    session: Arc<OnceLock<Option<Session>>>,
 }
 
 impl Web {
     fn session(&self, state: &AppState) -> Option<Session> {
-        let token = self.cookies.session.as_deref()?;
-        state.service().authenticate(token).ok()
+        self.session
+            .get_or_init(|| {
+                let token = self.cookies.session.as_deref()?;
+                state.service().authenticate(token).ok()
+            })
+            .clone()
+    }
+
+    /// Renders the page an error response left to be rendered (see [`error::render`]), for
+    /// the session the handler saw.
+    fn render(&self, response: Response) -> Response {
+        let seen = self.session.get().and_then(Option::as_ref);
+        error::render(response, &self.ctx(seen))
     }
 
     fn ctx<'a>(&'a self, session: Option<&'a Session>) -> Ctx<'a> {
@@ -101,42 +119,35 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if new_browser {
         cookies.browser = Some(session::new_browser_id());
     }
-    let csrf = session::csrf_token(&state.csrf_key, &cookies);
+    let web = Web {
+        csrf: session::csrf_token(&state.csrf_key, &cookies),
+        cookies,
+        session: Arc::default(),
+    };
     let mut req = req;
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-            return plain_page(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Too large",
-                "The form was too large.",
-            );
+            return web.render(PageError::TooLarge.into_response());
         };
         let submitted = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
             .ok()
             .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf"))
             .map(|(_, v)| v)
             .unwrap_or_default();
-        if new_browser || !session::csrf_ok(&state.csrf_key, &cookies, &submitted) {
-            let mut r = plain_page(
-                StatusCode::FORBIDDEN,
-                "Form expired",
-                "This form has expired or came from another site, so nothing was changed. Go back, reload the page and try again.",
-            );
+        if new_browser || !session::csrf_ok(&state.csrf_key, &web.cookies, &submitted) {
+            let mut r = web.render(PageError::FormExpired.into_response());
             if new_browser {
-                set_browser_cookie(&mut r, &state, &cookies);
+                set_browser_cookie(&mut r, &state, &web.cookies);
             }
             return r;
         }
         req = Request::from_parts(parts, Body::from(bytes));
     }
-    req.extensions_mut().insert(Web {
-        cookies: cookies.clone(),
-        csrf,
-    });
-    let mut response = next.run(req).await;
+    req.extensions_mut().insert(web.clone());
+    let mut response = web.render(next.run(req).await);
     if new_browser {
-        set_browser_cookie(&mut response, &state, &cookies);
+        set_browser_cookie(&mut response, &state, &web.cookies);
     }
     response
 }
@@ -155,25 +166,9 @@ fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
     session::set(name, token, state.secure_cookies, Some(max_age))
 }
 
-/// A page for a request that never reached a handler (no session context).
-fn plain_page(status: StatusCode, title: &str, text: &str) -> Response {
-    let ctx = Ctx {
-        csrf: "",
-        session: None,
-    };
-    (status, html(pages::message(&ctx, title, text))).into_response()
-}
-
-pub(crate) fn not_found_page() -> Response {
-    plain_page(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
-}
-
-fn html(m: Markup) -> axum::response::Html<String> {
-    axum::response::Html(m.into_string())
-}
-
-fn page(status: StatusCode, m: Markup) -> Response {
-    (status, html(m)).into_response()
+/// A page (200).
+fn html(m: Markup) -> Response {
+    Html(m.into_string()).into_response()
 }
 
 fn see_other(to: &str) -> Response {
@@ -207,6 +202,8 @@ impl PageRole for AdminOnly {
 struct SignedIn<R>(Session, PhantomData<R>);
 
 impl<R: PageRole> FromRequestParts<AppState> for SignedIn<R> {
+    // A response, not a `PageError`: without the guard's `Web` there is no one to render
+    // an error page, so that case answers the finished not-found page.
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
@@ -215,83 +212,23 @@ impl<R: PageRole> FromRequestParts<AppState> for SignedIn<R> {
             .get::<Web>()
             .cloned()
             .ok_or_else(not_found_page)?;
-        need(state, &web, R::ROLE).map(|s| SignedIn(s, PhantomData))
+        need(state, &web, R::ROLE)
+            .map(|s| SignedIn(s, PhantomData))
+            .map_err(IntoResponse::into_response)
     }
 }
 
 /// The signed-in user if they have `role`; otherwise the way to the right login page
 /// (no session) or a refusal (another role).
-// The early return of a handler is a whole response; boxing it would buy nothing.
-#[allow(clippy::result_large_err)]
-fn need(state: &AppState, web: &Web, role: Role) -> Result<Session, Response> {
+fn need(state: &AppState, web: &Web, role: Role) -> PageResult<Session> {
     match web.session(state) {
-        None => Err(see_other(match role {
-            Role::Patient => "/patients",
-            Role::Provider | Role::Admin => "/providers/login",
-        })),
+        None => Err(PageError::SignIn(role)),
         Some(s) if s.role == role => Ok(s),
-        Some(s) => Err(page(
-            StatusCode::FORBIDDEN,
-            pages::message(
-                &web.ctx(Some(&s)),
-                "Not allowed",
-                &format!(
-                    "This page is for a {role}; you are signed in as a {}.",
-                    s.role
-                ),
-            ),
-        )),
+        Some(s) => Err(PageError::WrongRole {
+            page: role,
+            session: s.role,
+        }),
     }
-}
-
-/// A page for a failed service call that is not a form error.
-fn failure(web: &Web, session: Option<&Session>, e: Error) -> Response {
-    if matches!(e, Error::Unauthenticated) {
-        return see_other("/");
-    }
-    let (status, retry, message) = e.into_parts();
-    let title = if status.is_server_error() {
-        "Something went wrong"
-    } else {
-        "Request refused"
-    };
-    let mut r = page(status, pages::message(&web.ctx(session), title, &message));
-    if let Some(secs) = retry {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    r
-}
-
-/// Splits an error into form errors (4xx, shown next to their fields) or a failure page
-/// (5xx, an expired session).
-///
-/// A form shown again with its errors answers 200, like the "access denied" result of a
-/// provider's look-up: each is an ordinary page of the flow, and browsers report every
-/// document that arrives with a 4xx status as a console error. The JSON API carries the
-/// precise statuses.
-fn form_errors(e: Error) -> Result<(StatusCode, FieldErrors), Error> {
-    if e.status().is_server_error() || matches!(e, Error::Unauthenticated) {
-        return Err(e);
-    }
-    let status = StatusCode::OK;
-    let errors = match e {
-        Error::InvalidRecord(v) => {
-            let mut out: FieldErrors = v
-                .errors()
-                .iter()
-                .map(|fe| (fe.path.clone(), fe.rule.to_string()))
-                .collect();
-            if v.omitted() > 0 {
-                out.push((String::new(), format!("and {} more errors", v.omitted())));
-            }
-            out
-        }
-        Error::InvalidInput { field, message } => vec![(field, message)],
-        Error::Conflict(m) if m.contains("username") => vec![("username".into(), m)],
-        other => vec![(String::new(), other.to_string())],
-    };
-    Ok((status, errors))
 }
 
 fn parse_form<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> T {

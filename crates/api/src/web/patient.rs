@@ -3,15 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ehr_records::fhir::Date;
 use serde::Deserialize;
 
 use super::pages::{self, FieldErrors, FormValues};
 use super::{
-    DoneQuery, PatientOnly, SignedIn, Web, failure, fmt_time, form_errors, form_values, html, need,
-    now_unix, page, parse_form, record_view, see_other, unix_days,
+    DoneQuery, PageResult, PatientOnly, SignedIn, Web, fmt_time, form_errors, form_values, html,
+    need, now_unix, parse_form, record_view, see_other, unix_days,
 };
 use crate::AppState;
 use crate::error::Error;
@@ -50,14 +49,13 @@ pub(super) async fn new_record(
         &FormValues::default(),
         &Vec::new(),
     ))
-    .into_response()
 }
 
 pub(super) async fn store_record(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     save_record(state, web, None, body).await
 }
 
@@ -66,38 +64,37 @@ pub(super) async fn update_record(
     Extension(web): Extension<Web>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let s = web.session(&state);
-    match parse_num::<u64>("id", &id) {
-        Ok(id) => save_record(state, web, Some(id), body).await,
-        Err(e) => failure(&web, s.as_ref(), e),
-    }
+) -> PageResult {
+    // The id is checked before the session, so a bad one is refused to anyone; looking the
+    // session up first makes the refusal show who is signed in.
+    web.session(&state);
+    let id = parse_num::<u64>("id", &id)?;
+    save_record(state, web, Some(id), body).await
 }
 
-async fn save_record(state: AppState, web: Web, id: Option<u64>, body: Bytes) -> Response {
-    let s = match need(&state, &web, Role::Patient) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn save_record(state: AppState, web: Web, id: Option<u64>, body: Bytes) -> PageResult {
+    let s = need(&state, &web, Role::Patient)?;
     let f: RecordFormBody = parse_form(&body);
     let form = f.form();
     let result = match id {
         None => state.service().put_form(&s, &form).await,
         Some(id) => state.service().update_form(&s, id, &form).await,
     };
-    match result.map_err(Error::from) {
-        Ok(stored) => see_other(&format!(
-            "/patient/records/{}/stored?version={}",
-            stored.record_id, stored.version
-        )),
-        Err(e) => match form_errors(e) {
-            Ok((status, errors)) => page(
-                status,
-                pages::record_form(&web.ctx(Some(&s)), id, &form_values(&form), &errors),
-            ),
-            Err(e) => failure(&web, Some(&s), e),
-        },
-    }
+    let errors = match result {
+        Ok(stored) => {
+            return Ok(see_other(&format!(
+                "/patient/records/{}/stored?version={}",
+                stored.record_id, stored.version
+            )));
+        }
+        Err(e) => form_errors(e.into())?,
+    };
+    Ok(html(pages::record_form(
+        &web.ctx(Some(&s)),
+        id,
+        &form_values(&form),
+        &errors,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -111,71 +108,56 @@ pub(super) async fn stored(
     SignedIn(s, _): SignedIn<PatientOnly>,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> Response {
-    let found = async {
-        let id: u64 = parse_num("id", &id)?;
-        let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
-        let records = state.service().my_records(&s).await?;
-        let r = records
-            .into_iter()
-            .find(|r| r.record_id == id)
-            .ok_or_else(|| Error::NotFound("record".into()))?;
-        let want = version.unwrap_or(r.version);
-        let v = r
-            .versions
-            .into_iter()
-            .find(|v| v.version == want)
-            .ok_or_else(|| Error::NotFound("version".into()))?;
-        Ok::<_, Error>(pages::StoredView {
-            record_id: id,
-            version: v.version,
-            manifest_cid: v.manifest_cid,
-            tx_hash: v.tx_hash.to_string(),
-        })
-    }
-    .await;
-    match found {
-        Ok(v) => html(pages::stored(&web.ctx(Some(&s)), &v)).into_response(),
-        Err(e) => failure(&web, Some(&s), e),
-    }
+) -> PageResult {
+    let id: u64 = parse_num("id", &id)?;
+    let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
+    let records = state.service().my_records(&s).await?;
+    let r = records
+        .into_iter()
+        .find(|r| r.record_id == id)
+        .ok_or_else(|| Error::NotFound("record".into()))?;
+    let want = version.unwrap_or(r.version);
+    let v = r
+        .versions
+        .into_iter()
+        .find(|v| v.version == want)
+        .ok_or_else(|| Error::NotFound("version".into()))?;
+    let v = pages::StoredView {
+        record_id: id,
+        version: v.version,
+        manifest_cid: v.manifest_cid,
+        tx_hash: v.tx_hash.to_string(),
+    };
+    Ok(html(pages::stored(&web.ctx(Some(&s)), &v)))
 }
 
 pub(super) async fn my_records(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<PatientOnly>,
-) -> Response {
-    let result = async {
-        let pid = state.service().patient_id(&s).await?;
-        let list = state.service().my_records(&s).await?;
-        Ok::<_, Error>((pid, list))
-    }
-    .await;
-    match result {
-        Ok((pid, list)) => {
-            let rows: Vec<pages::RecordRow> = list
+) -> PageResult {
+    let pid = state.service().patient_id(&s).await?;
+    let list = state.service().my_records(&s).await?;
+    let rows: Vec<pages::RecordRow> = list
+        .into_iter()
+        .map(|r| pages::RecordRow {
+            record_id: r.record_id,
+            version: r.version,
+            updated: fmt_time(r.updated_at),
+            versions: r
+                .versions
                 .into_iter()
-                .map(|r| pages::RecordRow {
-                    record_id: r.record_id,
-                    version: r.version,
-                    updated: fmt_time(r.updated_at),
-                    versions: r
-                        .versions
-                        .into_iter()
-                        .rev()
-                        .map(|v| pages::VersionRow {
-                            version: v.version,
-                            when: fmt_time(v.timestamp),
-                            manifest_cid: v.manifest_cid,
-                            tx_hash: v.tx_hash.to_string(),
-                        })
-                        .collect(),
+                .rev()
+                .map(|v| pages::VersionRow {
+                    version: v.version,
+                    when: fmt_time(v.timestamp),
+                    manifest_cid: v.manifest_cid,
+                    tx_hash: v.tx_hash.to_string(),
                 })
-                .collect();
-            html(pages::my_records(&web.ctx(Some(&s)), pid, &rows)).into_response()
-        }
-        Err(e) => failure(&web, Some(&s), e),
-    }
+                .collect(),
+        })
+        .collect();
+    Ok(html(pages::my_records(&web.ctx(Some(&s)), pid, &rows)))
 }
 
 pub(super) async fn view_record(
@@ -184,17 +166,14 @@ pub(super) async fn view_record(
     SignedIn(s, _): SignedIn<PatientOnly>,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> Response {
-    let result = async {
-        let id: u64 = parse_num("id", &id)?;
-        let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
-        Ok::<_, Error>(state.service().read_record(&s, id, version).await?)
-    }
-    .await;
-    match result {
-        Ok(r) => html(pages::record_page(&web.ctx(Some(&s)), &record_view(r))).into_response(),
-        Err(e) => failure(&web, Some(&s), e),
-    }
+) -> PageResult {
+    let id: u64 = parse_num("id", &id)?;
+    let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
+    let r = state.service().read_record(&s, id, version).await?;
+    Ok(html(pages::record_page(
+        &web.ctx(Some(&s)),
+        &record_view(r),
+    )))
 }
 
 pub(super) async fn edit_record(
@@ -202,25 +181,16 @@ pub(super) async fn edit_record(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<PatientOnly>,
     Path(id): Path<String>,
-) -> Response {
-    let result = async {
-        let id: u64 = parse_num("id", &id)?;
-        Ok::<_, Error>((id, state.service().read_record(&s, id, None).await?))
-    }
-    .await;
-    match result {
-        Ok((id, r)) => {
-            let values = r.form.as_ref().map(form_values).unwrap_or_default();
-            html(pages::record_form(
-                &web.ctx(Some(&s)),
-                Some(id),
-                &values,
-                &Vec::new(),
-            ))
-            .into_response()
-        }
-        Err(e) => failure(&web, Some(&s), e),
-    }
+) -> PageResult {
+    let id: u64 = parse_num("id", &id)?;
+    let r = state.service().read_record(&s, id, None).await?;
+    let values = r.form.as_ref().map(form_values).unwrap_or_default();
+    Ok(html(pages::record_form(
+        &web.ctx(Some(&s)),
+        Some(id),
+        &values,
+        &Vec::new(),
+    )))
 }
 
 pub(super) async fn sharing(
@@ -228,22 +198,13 @@ pub(super) async fn sharing(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<PatientOnly>,
     Query(q): Query<DoneQuery>,
-) -> Response {
+) -> PageResult {
     let notice = match q.done.as_deref() {
         Some("granted") => Some("Access granted."),
         Some("revoked") => Some("Access revoked."),
         _ => None,
     };
-    sharing_page(
-        &state,
-        &web,
-        &s,
-        StatusCode::OK,
-        notice,
-        Vec::new(),
-        &GrantForm::default(),
-    )
-    .await
+    sharing_page(&state, &web, &s, notice, Vec::new(), &GrantForm::default()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -254,27 +215,18 @@ struct GrantForm {
     expires: String,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The sharing page: the grant form (with `f`'s values and `errors`), and the grants.
 async fn sharing_page(
     state: &AppState,
     web: &Web,
     s: &Session,
-    status: StatusCode,
     notice: Option<&str>,
     errors: FieldErrors,
     f: &GrantForm,
-) -> Response {
-    let result = async {
-        let providers = state.service().providers();
-        let records = state.service().my_records(s).await?;
-        let grants = state.service().grants(s).await?;
-        Ok::<_, Error>((providers, records, grants))
-    }
-    .await;
-    let (providers, records, grants) = match result {
-        Ok(x) => x,
-        Err(e) => return failure(web, Some(s), e),
-    };
+) -> PageResult {
+    let providers = state.service().providers();
+    let records = state.service().my_records(s).await?;
+    let grants = state.service().grants(s).await?;
     let p = pages::SharingPage {
         providers: providers.into_iter().map(|a| a.username).collect(),
         records: records.iter().map(|r| r.record_id).collect(),
@@ -303,7 +255,7 @@ async fn sharing_page(
         selected_record: &f.record_id,
         expires: &f.expires,
     };
-    page(status, pages::sharing(&web.ctx(Some(s)), &p))
+    Ok(html(pages::sharing(&web.ctx(Some(s)), &p)))
 }
 
 /// The grant form's fields, checked: provider, optional record id, expiry (end of the
@@ -331,7 +283,7 @@ pub(super) async fn grant(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<PatientOnly>,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let f: GrantForm = parse_form(&body);
     let result = async {
         let (record_id, expires_at) = check_grant(&f)?;
@@ -339,76 +291,61 @@ pub(super) async fn grant(
             .service()
             .grant(&s, f.provider.trim(), record_id, expires_at)
             .await?;
-        Ok::<_, Error>(())
+        PageResult::Ok(())
     }
     .await;
-    match result {
-        Ok(()) => see_other("/patient/sharing?done=granted"),
-        Err(e) => match form_errors(e) {
-            Ok((status, mut errors)) => {
-                for (field, _) in &mut errors {
-                    if field == "expires_at" {
-                        *field = "expires".into();
-                    }
-                }
-                sharing_page(&state, &web, &s, status, None, errors, &f).await
-            }
-            Err(e) => failure(&web, Some(&s), e),
-        },
+    let mut errors = match result {
+        Ok(()) => return Ok(see_other("/patient/sharing?done=granted")),
+        Err(e) => form_errors(e)?,
+    };
+    // The service names the API's field; the form's is `expires`.
+    for (field, _) in &mut errors {
+        if field == "expires_at" {
+            *field = "expires".into();
+        }
     }
+    sharing_page(&state, &web, &s, None, errors, &f).await
 }
 
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<PatientOnly>,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let f: GrantForm = parse_form(&body);
-    let result = async {
-        let record_id = match f.record_id.trim() {
-            "" => None,
-            id => Some(parse_num("record_id", id)?),
-        };
-        state
-            .service()
-            .revoke(&s, f.provider.trim(), record_id)
-            .await?;
-        Ok::<_, Error>(())
-    }
-    .await;
-    match result {
-        Ok(()) => see_other("/patient/sharing?done=revoked"),
-        Err(e) => failure(&web, Some(&s), e),
-    }
+    let record_id = match f.record_id.trim() {
+        "" => None,
+        id => Some(parse_num("record_id", id)?),
+    };
+    state
+        .service()
+        .revoke(&s, f.provider.trim(), record_id)
+        .await?;
+    Ok(see_other("/patient/sharing?done=revoked"))
 }
 
 pub(super) async fn access_log(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<PatientOnly>,
-) -> Response {
-    match state.service().access_log(&s).await.map_err(Error::from) {
-        Ok(list) => {
-            let rows: Vec<pages::LogRow> = list
-                .into_iter()
-                .rev()
-                .map(|e| pages::LogRow {
-                    when: fmt_time(e.timestamp),
-                    reader: e.reader_username.unwrap_or_else(|| e.reader.to_string()),
-                    record: match e.version {
-                        Some(v) => format!("record {}, version {v}", e.record_id),
-                        None => format!("record {}", e.record_id),
-                    },
-                    emergency: e.emergency,
-                    reason: e.reason,
-                    tx_hash: e.tx_hash.to_string(),
-                })
-                .collect();
-            html(pages::access_log(&web.ctx(Some(&s)), &rows)).into_response()
-        }
-        Err(e) => failure(&web, Some(&s), e),
-    }
+) -> PageResult {
+    let list = state.service().access_log(&s).await?;
+    let rows: Vec<pages::LogRow> = list
+        .into_iter()
+        .rev()
+        .map(|e| pages::LogRow {
+            when: fmt_time(e.timestamp),
+            reader: e.reader_username.unwrap_or_else(|| e.reader.to_string()),
+            record: match e.version {
+                Some(v) => format!("record {}, version {v}", e.record_id),
+                None => format!("record {}", e.record_id),
+            },
+            emergency: e.emergency,
+            reason: e.reason,
+            tx_hash: e.tx_hash.to_string(),
+        })
+        .collect();
+    Ok(html(pages::access_log(&web.ctx(Some(&s)), &rows)))
 }
 
 #[cfg(test)]

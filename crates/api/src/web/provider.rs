@@ -3,24 +3,20 @@
 
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages;
-use super::{ProviderOnly, SignedIn, Web, failure, form_errors, page, parse_form, record_view};
+use super::{
+    PageError, PageResult, ProviderOnly, SignedIn, Web, form_errors, html, parse_form, record_view,
+};
 use crate::AppState;
 use crate::error::Error;
 use crate::params::parse_num;
 use crate::svc::{self, Session};
 
-fn provider_page(
-    web: &Web,
-    s: &Session,
-    status: StatusCode,
-    p: &pages::ProviderPage<'_>,
-) -> Response {
-    page(status, pages::provider(&web.ctx(Some(s)), p))
+fn provider_page(web: &Web, s: &Session, p: &pages::ProviderPage<'_>) -> Response {
+    html(pages::provider(&web.ctx(Some(s)), p))
 }
 
 fn empty_provider_page<'a>() -> pages::ProviderPage<'a> {
@@ -39,7 +35,7 @@ pub(super) async fn provider(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<ProviderOnly>,
 ) -> Response {
-    provider_page(&web, &s, StatusCode::OK, &empty_provider_page())
+    provider_page(&web, &s, &empty_provider_page())
 }
 
 #[derive(Deserialize, Default)]
@@ -53,17 +49,14 @@ struct LookupForm {
 fn read_outcome(
     web: &Web,
     s: &Session,
-    result: Result<Vec<svc::ReadRecord>, Error>,
+    result: PageResult<Vec<svc::ReadRecord>>,
     mut p: pages::ProviderPage<'_>,
     emergency: bool,
-) -> Response {
+) -> PageResult {
     match result {
-        Ok(records) => {
-            p.records = records.into_iter().map(record_view).collect();
-            provider_page(web, s, StatusCode::OK, &p)
-        }
+        Ok(records) => p.records = records.into_iter().map(record_view).collect(),
         // An unknown patient looks like one who shared nothing: no enumeration of ids.
-        Err(Error::AccessDenied(_) | Error::NotFound(_)) => {
+        Err(PageError::Request(Error::AccessDenied(_) | Error::NotFound(_))) => {
             p.denied = Some(format!(
                 "Patient {} has not granted you access to any record.",
                 if emergency {
@@ -73,20 +66,17 @@ fn read_outcome(
                 }
                 .trim()
             ));
-            provider_page(web, s, StatusCode::OK, &p)
         }
-        Err(e) => match form_errors(e) {
-            Ok((status, errors)) => {
-                if emergency {
-                    p.emergency_errors = errors;
-                } else {
-                    p.errors = errors;
-                }
-                provider_page(web, s, status, &p)
+        Err(e) => {
+            let errors = form_errors(e)?;
+            if emergency {
+                p.emergency_errors = errors;
+            } else {
+                p.errors = errors;
             }
-            Err(e) => failure(web, Some(s), e),
-        },
+        }
     }
+    Ok(provider_page(web, s, &p))
 }
 
 pub(super) async fn provider_records(
@@ -94,7 +84,7 @@ pub(super) async fn provider_records(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<ProviderOnly>,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let f: LookupForm = parse_form(&body);
     let result = async {
         let pid: u64 = parse_num("patient_id", &f.patient_id)?;
@@ -113,15 +103,12 @@ pub(super) async fn emergency(
     Extension(web): Extension<Web>,
     SignedIn(s, _): SignedIn<ProviderOnly>,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let f: LookupForm = parse_form(&body);
     let result = async {
         let pid: u64 = parse_num("patient_id", &f.patient_id)?;
         if f.reason.trim().is_empty() {
-            return Err(Error::input(
-                "reason",
-                "a reason is required for emergency access",
-            ));
+            return Err(Error::input("reason", "a reason is required for emergency access").into());
         }
         Ok(state
             .service()

@@ -5,6 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ehr_records::fhir::ValidationErrors;
 
 use super::pages::{self, Ctx, FieldErrors};
 use super::{html, see_other};
@@ -41,7 +42,12 @@ pub(super) enum PageError {
     /// No such page (404).
     #[error("There is no such page.")]
     NotFound,
-    /// A service call or a check of the request failed, as the JSON API would say.
+    /// A records-service call failed; the variant, not its message, says which form field
+    /// it is about, if one.
+    #[error(transparent)]
+    Service(#[from] svc::Error),
+    /// A check of the request failed (a bad number, a form's own checks), as the JSON API
+    /// says it.
     #[error(transparent)]
     Request(#[from] Error),
 }
@@ -50,15 +56,12 @@ impl PageError {
     /// The seconds until a rate-limited request may be tried again, for `Retry-After`.
     pub(super) fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Request(Error::RateLimited { retry_after }) => Some(retry_after.as_secs().max(1)),
+            Self::Service(svc::Error::RateLimited { retry_after })
+            | Self::Request(Error::RateLimited { retry_after }) => {
+                Some(retry_after.as_secs().max(1))
+            }
             _ => None,
         }
-    }
-}
-
-impl From<svc::Error> for PageError {
-    fn from(e: svc::Error) -> Self {
-        Self::Request(e.into())
     }
 }
 
@@ -71,6 +74,7 @@ impl IntoResponse for PageError {
                     Role::Provider | Role::Admin => "/providers/login",
                 });
             }
+            Self::Service(e) => return failure(e.into()),
             Self::Request(e) => return failure(e),
             Self::WrongRole { .. } => (StatusCode::FORBIDDEN, "Not allowed"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
@@ -144,26 +148,103 @@ pub(crate) fn not_found_page() -> Response {
 /// document that arrives with a 4xx status as a console error. The JSON API carries the
 /// precise statuses.
 pub(super) fn form_errors(e: PageError) -> PageResult<FieldErrors> {
-    let PageError::Request(e) = e else {
-        return Err(e);
+    use svc::Error as S;
+    let one = |field: &str, message: String| Ok(vec![(field.to_owned(), message)]);
+    let e = match e {
+        // The service's variant names the field; the message is only shown.
+        PageError::Service(S::InvalidRecord(v)) => return Ok(record_errors(&v)),
+        PageError::Service(S::InvalidInput { field, message }) => return one(field, message),
+        PageError::Service(S::InvalidUsername(why)) => return one("username", why.into()),
+        PageError::Service(S::InvalidPassword(why)) => return one("password", why.into()),
+        PageError::Service(e @ S::UsernameTaken) => return one("username", e.to_string()),
+        PageError::Service(e) => Error::from(e),
+        PageError::Request(e) => e,
+        e => return Err(e),
     };
     if e.status().is_server_error() || matches!(e, Error::Unauthenticated) {
         return Err(e.into());
     }
     Ok(match e {
-        Error::InvalidRecord(v) => {
-            let mut out: FieldErrors = v
-                .errors()
-                .iter()
-                .map(|fe| (fe.path.clone(), fe.rule.to_string()))
-                .collect();
-            if v.omitted() > 0 {
-                out.push((String::new(), format!("and {} more errors", v.omitted())));
-            }
-            out
-        }
+        Error::InvalidRecord(v) => record_errors(&v),
         Error::InvalidInput { field, message } => vec![(field, message)],
-        Error::Conflict(m) if m.contains("username") => vec![("username".into(), m)],
         other => vec![(String::new(), other.to_string())],
     })
+}
+
+/// A record's validation errors, each under its field, and a line for those left out.
+fn record_errors(v: &ValidationErrors) -> FieldErrors {
+    let mut out: FieldErrors = v
+        .errors()
+        .iter()
+        .map(|fe| (fe.path.clone(), fe.rule.to_string()))
+        .collect();
+    if v.omitted() > 0 {
+        out.push((String::new(), format!("and {} more errors", v.omitted())));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(e: impl Into<PageError>) -> FieldErrors {
+        form_errors(e.into()).unwrap()
+    }
+
+    fn field(name: &str, message: &str) -> FieldErrors {
+        vec![(name.to_owned(), message.to_owned())]
+    }
+
+    #[test]
+    fn form_errors_name_their_field_by_the_service_variant() {
+        use svc::Error as S;
+        assert_eq!(
+            fields(S::UsernameTaken),
+            field("username", "username already taken")
+        );
+        assert_eq!(
+            fields(S::InvalidUsername("must be 3 to 32 characters")),
+            field("username", "must be 3 to 32 characters")
+        );
+        assert_eq!(
+            fields(S::InvalidPassword("shorter than 12 characters")),
+            field("password", "shorter than 12 characters")
+        );
+        let expires = S::InvalidInput {
+            field: "expires_at",
+            message: "must be in the future".into(),
+        };
+        assert_eq!(
+            fields(expires),
+            field("expires_at", "must be in the future")
+        );
+        assert_eq!(
+            fields(Error::input(
+                "patient_id",
+                "must be a positive whole number"
+            )),
+            field("patient_id", "must be a positive whole number")
+        );
+        // A message that mentions a field does not make it that field's error.
+        assert_eq!(
+            fields(Error::Conflict("username clash".into())),
+            field("", "conflict: username clash")
+        );
+        assert_eq!(
+            fields(S::AdminExists),
+            field("", "conflict: an admin account already exists")
+        );
+    }
+
+    #[test]
+    fn failures_and_sessions_are_not_form_errors() {
+        let unavailable = svc::Error::NodesUnavailable {
+            reachable: 2,
+            needed: 3,
+        };
+        assert!(form_errors(unavailable.into()).is_err());
+        assert!(form_errors(svc::Error::Unauthenticated.into()).is_err());
+        assert!(form_errors(PageError::SignIn(Role::Patient)).is_err());
+    }
 }

@@ -1,19 +1,18 @@
 //! The JSON API under `/api`: one handler per route, request and response bodies as plain
 //! serde structs (their JSON shapes are what `openapi.json` documents).
 
-use std::time::UNIX_EPOCH;
-
 use alloy_primitives::{Address, B256};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::extract::{ApiJson, Auth, ClientIp, JsonBytes};
+use crate::params::{parse_num, unix};
 use crate::svc::{self, RecordForm, Role};
 use crate::{AppState, OPENAPI_JSON};
 
@@ -69,41 +68,9 @@ pub(crate) fn router() -> Router<AppState> {
         .fold(Router::new(), |r, (path, _, mr)| r.route(path, mr))
 }
 
-/// The fallback: JSON under `/api` and `/ipfs`, a page elsewhere.
-pub(crate) async fn not_found(uri: Uri) -> Response {
-    if is_api(&uri) {
-        Error::NotFound("no such route".into()).into_response()
-    } else {
-        crate::web::not_found_page()
-    }
-}
-
-pub(crate) async fn method_not_allowed(uri: Uri) -> Response {
-    let mut r = if is_api(&uri) {
-        Json(serde_json::json!({
-            "error": "method_not_allowed",
-            "message": "this route does not take that method",
-        }))
-        .into_response()
-    } else {
-        "method not allowed".into_response()
-    };
-    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r
-}
-
-fn is_api(uri: &Uri) -> bool {
-    uri.path().starts_with("/api/") || uri.path().starts_with("/ipfs/")
-}
-
 // ---------------------------------------------------------------------------------------
 // Bodies
 // ---------------------------------------------------------------------------------------
-
-/// Unix seconds of a `SystemTime` (0 before 1970).
-pub(crate) fn unix(t: std::time::SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -361,13 +328,6 @@ struct VersionQuery {
 #[derive(Deserialize)]
 struct FormatQuery {
     format: Option<String>,
-}
-
-/// Parses a numeric path or query parameter, naming it when it is not a number.
-pub(crate) fn parse_num<T: std::str::FromStr>(field: &str, s: &str) -> Result<T> {
-    s.trim()
-        .parse()
-        .map_err(|_| Error::input(field, "must be a positive whole number"))
 }
 
 fn require(session: &svc::Session, role: Role) -> Result<()> {

@@ -3,6 +3,8 @@
 mod api;
 mod error;
 mod extract;
+mod fallback;
+mod params;
 mod throttle;
 mod web;
 
@@ -90,8 +92,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(web::router(&state))
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

@@ -1,0 +1,84 @@
+//! The admin's page: registering providers, and the chain and storage nodes' status.
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Query, State};
+
+use super::auth::LoginForm;
+use super::pages::{self, FieldErrors};
+use super::{
+    AdminOnly, DoneQuery, PageResult, SignedIn, Web, fmt_time, form_errors, html, parse_form,
+    see_other,
+};
+use crate::AppState;
+use crate::svc::Session;
+
+pub(super) async fn admin(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<AdminOnly>,
+    Query(q): Query<DoneQuery>,
+) -> PageResult {
+    let notice = (q.done.as_deref() == Some("added")).then_some("Provider registered.");
+    admin_page(&state, &web, &s, notice, Vec::new(), "").await
+}
+
+/// The admin page: the new-provider form (with `username` and `errors`), the providers,
+/// and the chain and nodes.
+async fn admin_page(
+    state: &AppState,
+    web: &Web,
+    s: &Session,
+    notice: Option<&str>,
+    errors: FieldErrors,
+    username: &str,
+) -> PageResult {
+    let providers = state.service().providers();
+    let st = state.service().status().await?;
+    let p = pages::AdminPage {
+        notice,
+        errors,
+        username,
+        providers: providers
+            .into_iter()
+            .map(|a| (a.username, a.address.to_string()))
+            .collect(),
+        chain: vec![
+            ("Backend", st.chain.backend.clone()),
+            ("Chain ID", st.chain.chain_id.to_string()),
+            ("Latest block", st.chain.head_block.to_string()),
+            ("Latest block hash", st.chain.head_hash.to_string()),
+            ("Latest block time", fmt_time(st.chain.head_timestamp)),
+            ("Contract", st.chain.contract.to_string()),
+        ],
+        threshold: format!("any {} of {}", st.k, st.n),
+        nodes: st
+            .nodes
+            .into_iter()
+            .map(|n| pages::NodeRow {
+                index: n.index,
+                address: n.address.to_string(),
+                name: n.name,
+                reachable: n.reachable,
+            })
+            .collect(),
+    };
+    Ok(html(pages::admin(&web.ctx(Some(s)), &p)))
+}
+
+pub(super) async fn add_provider(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<AdminOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: LoginForm = parse_form(&body);
+    let errors = match state
+        .service()
+        .add_provider(&s, &f.username, &f.password)
+        .await
+    {
+        Ok(_) => return Ok(see_other("/admin?done=added")),
+        Err(e) => form_errors(e.into())?,
+    };
+    admin_page(&state, &web, &s, None, errors, &f.username).await
+}

@@ -1,0 +1,163 @@
+//! The public pages and signing in: home, the patients' sign-in and sign-up page, the
+//! providers' sign-in page, and signing out.
+
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::pages;
+use super::{
+    PageResult, Web, form_errors, html, now_unix, parse_form, see_other, session, session_cookie,
+};
+use crate::AppState;
+use crate::error::Error;
+use crate::extract::ClientIp;
+use crate::params::unix;
+use crate::svc::Role;
+
+pub(super) async fn home(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+) -> Response {
+    let s = web.session(&state);
+    html(pages::home(&web.ctx(s.as_ref())))
+}
+
+fn role_home(role: Role) -> &'static str {
+    match role {
+        Role::Patient => "/patient",
+        Role::Provider => "/provider",
+        Role::Admin => "/admin",
+    }
+}
+
+pub(super) async fn patients_page(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+) -> Response {
+    if let Some(s) = web.session(&state) {
+        return see_other(role_home(s.role));
+    }
+    let p = pages::PatientsPage {
+        login_username: "",
+        login_errors: Vec::new(),
+        signup_username: "",
+        signup_errors: Vec::new(),
+    };
+    html(pages::patients(&web.ctx(None), &p))
+}
+
+pub(super) async fn providers_login(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+) -> Response {
+    if let Some(s) = web.session(&state) {
+        return see_other(role_home(s.role));
+    }
+    html(pages::providers_login(&web.ctx(None), "", &Vec::new()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct LoginForm {
+    pub(super) username: String,
+    pub(super) password: String,
+    portal: String,
+}
+
+/// Signs in with the service and sets the session cookie for as long as the token lives.
+async fn sign_in(state: &AppState, username: &str, password: &str, client: &str) -> PageResult {
+    let (token, session) = state.service().login(username, password, client).await?;
+    let max_age = unix(session.expires_at).saturating_sub(now_unix());
+    let mut r = see_other(role_home(session.role));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(state, token.expose(), max_age),
+    );
+    Ok(r)
+}
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> PageResult {
+    let f: LoginForm = parse_form(&body);
+    let e = match sign_in(&state, &f.username, &f.password, &client).await {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    let retry = e.retry_after();
+    let errors = form_errors(e)?;
+    let ctx = web.ctx(None);
+    let markup = if f.portal == "patients" {
+        pages::patients(
+            &ctx,
+            &pages::PatientsPage {
+                login_username: &f.username,
+                login_errors: errors,
+                signup_username: "",
+                signup_errors: Vec::new(),
+            },
+        )
+    } else {
+        pages::providers_login(&ctx, &f.username, &errors)
+    };
+    let mut r = html(markup);
+    if let Some(secs) = retry {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Ok(r)
+}
+
+pub(super) async fn signup(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> PageResult {
+    let f: LoginForm = parse_form(&body);
+    let result = async {
+        state
+            .signups
+            .check(&client)
+            .map_err(|retry_after| Error::RateLimited { retry_after })?;
+        state
+            .service()
+            .register_patient(&f.username, &f.password)
+            .await?;
+        sign_in(&state, &f.username, &f.password, &client).await
+    }
+    .await;
+    let errors = match result {
+        Ok(r) => return Ok(r),
+        Err(e) => form_errors(e)?,
+    };
+    let p = pages::PatientsPage {
+        login_username: "",
+        login_errors: Vec::new(),
+        signup_username: &f.username,
+        signup_errors: errors,
+    };
+    Ok(html(pages::patients(&web.ctx(None), &p)))
+}
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+) -> Response {
+    if let Some(token) = &web.cookies.session {
+        state.service().logout(token);
+    }
+    let mut r = see_other("/");
+    let (name, _) = session::names(state.secure_cookies);
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        session::set(name, "", state.secure_cookies, Some(0)),
+    );
+    r
+}

@@ -1,0 +1,382 @@
+//! The patient's pages: a new record, their records and versions, editing, sharing with
+//! providers (grants and revocations), and the log of who read what.
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::Response;
+use ehr_records::fhir::Date;
+use serde::Deserialize;
+
+use super::pages::{self, FieldErrors, FormValues};
+use super::{
+    DoneQuery, PageResult, PatientOnly, SignedIn, Web, fmt_time, form_errors, form_values, html,
+    need, now_unix, parse_form, record_view, see_other, unix_days,
+};
+use crate::AppState;
+use crate::error::Error;
+use crate::params::parse_num;
+use crate::svc::{RecordForm, Role, Session};
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RecordFormBody {
+    patient_name: String,
+    birth_date: String,
+    address: String,
+    phone: String,
+    health_condition: String,
+}
+
+impl RecordFormBody {
+    fn form(&self) -> RecordForm {
+        RecordForm {
+            patient_name: self.patient_name.clone(),
+            birth_date: self.birth_date.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
+            health_condition: self.health_condition.clone(),
+        }
+    }
+}
+
+pub(super) async fn new_record(
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+) -> Response {
+    html(pages::record_form(
+        &web.ctx(Some(&s)),
+        None,
+        &FormValues::default(),
+        &Vec::new(),
+    ))
+}
+
+pub(super) async fn store_record(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    body: Bytes,
+) -> PageResult {
+    save_record(state, web, None, body).await
+}
+
+pub(super) async fn update_record(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    // The id is checked before the session, so a bad one is refused to anyone; looking the
+    // session up first makes the refusal show who is signed in.
+    web.session(&state);
+    let id = parse_num::<u64>("id", &id)?;
+    save_record(state, web, Some(id), body).await
+}
+
+async fn save_record(state: AppState, web: Web, id: Option<u64>, body: Bytes) -> PageResult {
+    let s = need(&state, &web, Role::Patient)?;
+    let f: RecordFormBody = parse_form(&body);
+    let form = f.form();
+    let result = match id {
+        None => state.service().put_form(&s, &form).await,
+        Some(id) => state.service().update_form(&s, id, &form).await,
+    };
+    let errors = match result {
+        Ok(stored) => {
+            return Ok(see_other(&format!(
+                "/patient/records/{}/stored?version={}",
+                stored.record_id, stored.version
+            )));
+        }
+        Err(e) => form_errors(e.into())?,
+    };
+    Ok(html(pages::record_form(
+        &web.ctx(Some(&s)),
+        id,
+        &form_values(&form),
+        &errors,
+    )))
+}
+
+#[derive(Deserialize)]
+pub(super) struct VersionQuery {
+    version: Option<String>,
+}
+
+pub(super) async fn stored(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> PageResult {
+    let id: u64 = parse_num("id", &id)?;
+    let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
+    let records = state.service().my_records(&s).await?;
+    let r = records
+        .into_iter()
+        .find(|r| r.record_id == id)
+        .ok_or_else(|| Error::NotFound("record".into()))?;
+    let want = version.unwrap_or(r.version);
+    let v = r
+        .versions
+        .into_iter()
+        .find(|v| v.version == want)
+        .ok_or_else(|| Error::NotFound("version".into()))?;
+    let v = pages::StoredView {
+        record_id: id,
+        version: v.version,
+        manifest_cid: v.manifest_cid,
+        tx_hash: v.tx_hash.to_string(),
+    };
+    Ok(html(pages::stored(&web.ctx(Some(&s)), &v)))
+}
+
+pub(super) async fn my_records(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+) -> PageResult {
+    let pid = state.service().patient_id(&s).await?;
+    let list = state.service().my_records(&s).await?;
+    let rows: Vec<pages::RecordRow> = list
+        .into_iter()
+        .map(|r| pages::RecordRow {
+            record_id: r.record_id,
+            version: r.version,
+            updated: fmt_time(r.updated_at),
+            versions: r
+                .versions
+                .into_iter()
+                .rev()
+                .map(|v| pages::VersionRow {
+                    version: v.version,
+                    when: fmt_time(v.timestamp),
+                    manifest_cid: v.manifest_cid,
+                    tx_hash: v.tx_hash.to_string(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(html(pages::my_records(&web.ctx(Some(&s)), pid, &rows)))
+}
+
+pub(super) async fn view_record(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> PageResult {
+    let id: u64 = parse_num("id", &id)?;
+    let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
+    let r = state.service().read_record(&s, id, version).await?;
+    Ok(html(pages::record_page(
+        &web.ctx(Some(&s)),
+        &record_view(r),
+    )))
+}
+
+pub(super) async fn edit_record(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id: u64 = parse_num("id", &id)?;
+    let r = state.service().read_record(&s, id, None).await?;
+    let values = r.form.as_ref().map(form_values).unwrap_or_default();
+    Ok(html(pages::record_form(
+        &web.ctx(Some(&s)),
+        Some(id),
+        &values,
+        &Vec::new(),
+    )))
+}
+
+pub(super) async fn sharing(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+    Query(q): Query<DoneQuery>,
+) -> PageResult {
+    let notice = match q.done.as_deref() {
+        Some("granted") => Some("Access granted."),
+        Some("revoked") => Some("Access revoked."),
+        _ => None,
+    };
+    sharing_page(&state, &web, &s, notice, Vec::new(), &GrantForm::default()).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GrantForm {
+    provider: String,
+    record_id: String,
+    expires: String,
+}
+
+/// The sharing page: the grant form (with `f`'s values and `errors`), and the grants.
+async fn sharing_page(
+    state: &AppState,
+    web: &Web,
+    s: &Session,
+    notice: Option<&str>,
+    errors: FieldErrors,
+    f: &GrantForm,
+) -> PageResult {
+    let providers = state.service().providers();
+    let records = state.service().my_records(s).await?;
+    let grants = state.service().grants(s).await?;
+    let p = pages::SharingPage {
+        providers: providers.into_iter().map(|a| a.username).collect(),
+        records: records.iter().map(|r| r.record_id).collect(),
+        grants: grants
+            .into_iter()
+            .map(|g| pages::GrantRow {
+                scope: g
+                    .record_id
+                    .map_or_else(|| "all records".to_owned(), |id| format!("record {id}")),
+                record_id: g.record_id,
+                expires: fmt_time(g.expires_at),
+                state: if g.active {
+                    "active"
+                } else if g.revoked_at != 0 {
+                    "revoked"
+                } else {
+                    "expired"
+                },
+                active: g.active,
+                provider: g.provider.unwrap_or_else(|| g.provider_address.to_string()),
+            })
+            .collect(),
+        notice,
+        errors,
+        selected_provider: &f.provider,
+        selected_record: &f.record_id,
+        expires: &f.expires,
+    };
+    Ok(html(pages::sharing(&web.ctx(Some(s)), &p)))
+}
+
+/// The grant form's fields, checked: provider, optional record id, expiry (end of the
+/// chosen day, UTC).
+fn check_grant(f: &GrantForm) -> Result<(Option<u64>, u64), Error> {
+    if f.provider.trim().is_empty() {
+        return Err(Error::input("provider", "choose a provider"));
+    }
+    let record_id = match f.record_id.trim() {
+        "" => None,
+        id => Some(parse_num("record_id", id)?),
+    };
+    let date = Date::parse(f.expires.trim())
+        .ok_or_else(|| Error::input("expires", "choose a date (YYYY-MM-DD)"))?;
+    let end_of_day = u64::try_from(unix_days(date) * 86_400 + 86_399)
+        .map_err(|_| Error::input("expires", "must be today or later"))?;
+    if end_of_day <= now_unix() {
+        return Err(Error::input("expires", "must be today or later"));
+    }
+    Ok((record_id, end_of_day))
+}
+
+pub(super) async fn grant(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: GrantForm = parse_form(&body);
+    let result = async {
+        let (record_id, expires_at) = check_grant(&f)?;
+        state
+            .service()
+            .grant(&s, f.provider.trim(), record_id, expires_at)
+            .await?;
+        PageResult::Ok(())
+    }
+    .await;
+    let mut errors = match result {
+        Ok(()) => return Ok(see_other("/patient/sharing?done=granted")),
+        Err(e) => form_errors(e)?,
+    };
+    // The service names the API's field; the form's is `expires`.
+    for (field, _) in &mut errors {
+        if field == "expires_at" {
+            *field = "expires".into();
+        }
+    }
+    sharing_page(&state, &web, &s, None, errors, &f).await
+}
+
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: GrantForm = parse_form(&body);
+    let record_id = match f.record_id.trim() {
+        "" => None,
+        id => Some(parse_num("record_id", id)?),
+    };
+    state
+        .service()
+        .revoke(&s, f.provider.trim(), record_id)
+        .await?;
+    Ok(see_other("/patient/sharing?done=revoked"))
+}
+
+pub(super) async fn access_log(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s, _): SignedIn<PatientOnly>,
+) -> PageResult {
+    let list = state.service().access_log(&s).await?;
+    let rows: Vec<pages::LogRow> = list
+        .into_iter()
+        .rev()
+        .map(|e| pages::LogRow {
+            when: fmt_time(e.timestamp),
+            reader: e.reader_username.unwrap_or_else(|| e.reader.to_string()),
+            record: match e.version {
+                Some(v) => format!("record {}, version {v}", e.record_id),
+                None => format!("record {}", e.record_id),
+            },
+            emergency: e.emergency,
+            reason: e.reason,
+            tx_hash: e.tx_hash.to_string(),
+        })
+        .collect();
+    Ok(html(pages::access_log(&web.ctx(Some(&s)), &rows)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::today;
+
+    #[test]
+    fn grant_form_checks_name_the_field() {
+        let f = |p: &str, r: &str, e: &str| GrantForm {
+            provider: p.into(),
+            record_id: r.into(),
+            expires: e.into(),
+        };
+        let field = |g: &GrantForm| check_grant(g).unwrap_err().field().map(str::to_owned);
+        assert_eq!(field(&f("", "", "2999-01-01")).as_deref(), Some("provider"));
+        assert_eq!(
+            field(&f("dr", "x", "2999-01-01")).as_deref(),
+            Some("record_id")
+        );
+        assert_eq!(field(&f("dr", "", "tomorrow")).as_deref(), Some("expires"));
+        assert_eq!(
+            field(&f("dr", "", "2000-01-01")).as_deref(),
+            Some("expires")
+        );
+        let (rid, exp) = check_grant(&f("dr", "3", "2999-01-01")).unwrap();
+        assert_eq!(rid, Some(3));
+        assert_eq!(exp % 86_400, 86_399);
+        assert!(
+            check_grant(&f("dr", "", &today())).is_ok(),
+            "today lasts until midnight"
+        );
+    }
+}

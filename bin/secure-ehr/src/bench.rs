@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use ehr_records::Service;
-use ehr_records::accounts::{AccountParams, Session};
-use ehr_records::keystore::ScryptParams;
+use ehr_records::accounts::AccountParams;
+use ehr_records::accounts::keystore::ScryptParams;
+use ehr_records::{PatientSession, ProviderSession, Service};
 use serde_json::json;
 
 use crate::service::{self, DeploymentArgs};
@@ -160,13 +160,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let svc = Arc::new(service::open(dir.path(), &deployment, params).await?);
         svc.create_admin("admin", PW)?;
         let (_, admin) = svc.login("admin", PW, "bench").await?;
-        svc.add_provider(&admin, "bench-doctor", PW).await?;
+        svc.add_provider(&admin.admin()?, "bench-doctor", PW).await?;
         let (_, doctor) = svc.login("bench-doctor", PW, "bench").await?;
-        let mut patients: Vec<Session> = Vec::new();
+        let doctor = doctor.provider()?;
+        let mut patients: Vec<PatientSession> = Vec::new();
         for p in 0..args.patients.max(1) {
             let name = format!("bench-patient-{p}");
             svc.register_patient(&name, PW).await?;
             let (_, s) = svc.login(&name, PW, "bench").await?;
+            let s = s.patient()?;
             svc.grant(&s, "bench-doctor", None, unix_now() + 86_400).await?;
             patients.push(s);
         }
@@ -174,7 +176,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..64).map(|i| record(i, args.size)).collect());
         let record_len = bodies[0].len();
 
-        let upload = |svc: Arc<Service>, patients: Arc<Vec<Session>>, bodies: Arc<Vec<Vec<u8>>>| {
+        let upload = |svc: Arc<Service>, patients: Arc<Vec<PatientSession>>, bodies: Arc<Vec<Vec<u8>>>| {
             move |i: usize| {
                 let (svc, patients, bodies) = (svc.clone(), patients.clone(), bodies.clone());
                 async move {
@@ -184,7 +186,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
             }
         };
-        let read = |svc: Arc<Service>, doctor: Session, total: u64| {
+        let read = |svc: Arc<Service>, doctor: ProviderSession, total: u64| {
             move |i: usize| {
                 let (svc, doctor) = (svc.clone(), doctor.clone());
                 async move {

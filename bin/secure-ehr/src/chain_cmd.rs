@@ -8,7 +8,6 @@ use ehr_chain::{
     Address, ChainConfig, EmbeddedChain, PrivateKeySigner, Registry, RpcRegistry, U256,
 };
 
-
 #[derive(Subcommand)]
 pub enum ChainCmd {
     /// Deploy the contract on a JSON-RPC network; prints its address.

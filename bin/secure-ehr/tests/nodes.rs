@@ -17,8 +17,9 @@ use ehr_chain::{PrivateKeySigner, Registry, RpcRegistry, U256};
 use ehr_node::RemoteNode;
 use ehr_records::accounts::{AccountParams, AccountStore, SystemClock};
 use ehr_records::fhir::RecordForm;
+use ehr_records::node::Node;
 use ehr_records::node::{self, NodeError, ShareRequest};
-use ehr_records::{Error, Node, Service, ServiceParts};
+use ehr_records::{Error, Service, ServiceParts};
 
 const PW: &str = "correct horse battery";
 const TOKEN: &str = "node-token-for-tests";
@@ -108,6 +109,7 @@ async fn five_node_processes() {
 
     svc.register_patient("alice", PW).await.unwrap();
     let (_, alice) = svc.login("alice", PW, "t").await.unwrap();
+    let alice = alice.patient().unwrap();
     let form = RecordForm {
         patient_name: "Alice Doe".into(),
         birth_date: "1990-05-17".into(),
@@ -118,8 +120,10 @@ async fn five_node_processes() {
     let stored = svc.put_form(&alice, &form).await.unwrap();
     svc.create_admin("admin", PW).unwrap();
     let (_, admin_s) = svc.login("admin", PW, "t").await.unwrap();
+    let admin_s = admin_s.admin().unwrap();
     svc.add_provider(&admin_s, "drbob", PW).await.unwrap();
     let (_, bob) = svc.login("drbob", PW, "t").await.unwrap();
+    let bob = bob.provider().unwrap();
     svc.grant(&alice, "drbob", None, now() + 3600)
         .await
         .unwrap();
@@ -149,8 +153,16 @@ async fn five_node_processes() {
     let domain = node::domain(info.chain_id, info.contract);
     let (_, pk) = ehr_crypto::wrap::derive_keypair(&[7; 32]);
     let nonce = U256::from(12345u64) << 32 | U256::from(1u32);
-    let req =
-        ShareRequest::sign(bob.signer().unwrap(), &domain, 1, 1, nonce, now() + 60, &pk).unwrap();
+    let req = ShareRequest::sign(
+        ehr_records::Reader::signer(&bob),
+        &domain,
+        1,
+        1,
+        nonce,
+        now() + 60,
+        &pk,
+    )
+    .unwrap();
     assert_eq!(
         nodes[0].release_share(&req).await,
         Err(NodeError::NotLogged)
@@ -163,7 +175,7 @@ async fn five_node_processes() {
     // Corrupt node 1's fragment where it lies in the node's segment file on disk: the read
     // still works and node 1 is named.
     let manifest_cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
-    let manifest = ehr_records::manifest::RecordManifest::decode(
+    let manifest = ehr_records::node::RecordManifest::decode(
         &nodes[0].get_block(&manifest_cid).await.unwrap(),
     )
     .unwrap();

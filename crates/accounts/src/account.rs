@@ -5,8 +5,8 @@ use std::fmt;
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
-use crate::*;
 use crate::keystore::KeystoreFile;
+use crate::*;
 
 /// What a user may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -4,8 +4,6 @@ use std::time::SystemTime;
 #[cfg(any(test, feature = "test-utils"))]
 use std::{sync::Mutex, time::Duration};
 
-
-
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// Now.

@@ -30,9 +30,9 @@ mod store;
 mod throttle;
 
 pub use account::{AccountInfo, Role, normalize_username};
-pub use clock::{Clock, SystemClock};
 #[cfg(any(test, feature = "test-utils"))]
 pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
 pub use params::{AccountParams, Argon2Params, RateLimitParams};
 pub use session::{Session, Token};

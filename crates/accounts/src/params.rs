@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Version};
 
-use crate::*;
 use crate::keystore::ScryptParams;
+use crate::*;
 
 /// Argon2id cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

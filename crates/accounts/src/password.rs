@@ -1,12 +1,11 @@
 //! Argon2id password hashes (PHC strings).
 
-
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand_core::{OsRng, RngCore};
 
-use crate::*;
 use crate::params::*;
+use crate::*;
 
 pub(crate) fn hash_password(params: Argon2Params, password: &str) -> Result<String> {
     let mut salt = [0u8; 16];

@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::keystore::{self, KeystoreFile};
 use crate::*;
 use crate::{account::*, clock::*, params::*, password::*, session::*, throttle::*};
-use crate::keystore::{self, KeystoreFile};
 
 #[derive(Default)]
 pub(crate) struct Inner {
@@ -344,7 +344,12 @@ impl AccountStore {
 
     /// The throttled password check shared by [`login`](Self::login) and
     /// [`signer`](Self::signer).
-    pub(crate) fn verify_password(&self, username: &str, password: &str, client: &str) -> Result<Account> {
+    pub(crate) fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Account> {
         let user = normalize_username(username).ok();
         let user_key = user.clone().map(ThrottleKey::User);
         let client_key = ThrottleKey::Client(client.to_owned());

@@ -218,7 +218,7 @@ struct ReadBody {
     record_id: u64,
     version: u32,
     owner: Address,
-    patient_id: u64,
+    patient_id: Option<u64>,
     manifest_cid: String,
     bundle: serde_json::Value,
     form: Option<FormView>,
@@ -330,14 +330,6 @@ struct FormatQuery {
     format: Option<String>,
 }
 
-fn require(session: &svc::Session, role: Role) -> Result<()> {
-    if session.role == role {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!("only a {role} may do this")))
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------------------
@@ -347,10 +339,11 @@ async fn login(
     ClientIp(client): ClientIp,
     ApiJson(c): ApiJson<Credentials>,
 ) -> Result<Json<SessionBody>> {
-    let (token, session) = state
+    let (token, signed_in) = state
         .service()
         .login(&c.username, &c.password, &client)
         .await?;
+    let session = signed_in.session().clone();
     Ok(Json(SessionBody {
         token: token.expose().to_owned(),
         username: session.username,
@@ -366,8 +359,8 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> StatusCode {
 }
 
 async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeBody>> {
-    let patient_id = state.service().patient_id(&auth.session).await?;
-    let s = auth.session;
+    let s = auth.session.session().clone();
+    let patient_id = state.service().patient_id(s.address).await?;
     Ok(Json(MeBody {
         username: s.username,
         role: s.role,
@@ -404,10 +397,10 @@ async fn add_provider(
     auth: Auth,
     ApiJson(c): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<AccountBody>)> {
-    require(&auth.session, Role::Admin)?;
+    let me = auth.admin()?;
     let a = state
         .service()
-        .add_provider(&auth.session, &c.username, &c.password)
+        .add_provider(&me, &c.username, &c.password)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -435,8 +428,8 @@ async fn put_record(
     auth: Auth,
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<StoredBody>)> {
-    require(&auth.session, Role::Patient)?;
-    let stored = state.service().put_record(&auth.session, &body).await?;
+    let me = auth.patient()?;
+    let stored = state.service().put_record(&me, &body).await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
 
@@ -445,11 +438,8 @@ async fn put_form(
     auth: Auth,
     ApiJson(form): ApiJson<FormBody>,
 ) -> Result<(StatusCode, Json<StoredBody>)> {
-    require(&auth.session, Role::Patient)?;
-    let stored = state
-        .service()
-        .put_form(&auth.session, &form.into())
-        .await?;
+    let me = auth.patient()?;
+    let stored = state.service().put_form(&me, &form.into()).await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
 
@@ -460,17 +450,14 @@ async fn update_record(
     JsonBytes(body): JsonBytes,
 ) -> Result<Json<StoredBody>> {
     let id = parse_num("id", &id)?;
-    require(&auth.session, Role::Patient)?;
-    let stored = state
-        .service()
-        .update_record(&auth.session, id, &body)
-        .await?;
+    let me = auth.patient()?;
+    let stored = state.service().update_record(&me, id, &body).await?;
     Ok(Json(stored.into()))
 }
 
 async fn my_records(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<SummaryBody>>> {
-    require(&auth.session, Role::Patient)?;
-    let list = state.service().my_records(&auth.session).await?;
+    let me = auth.patient()?;
+    let list = state.service().my_records(&me).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
@@ -482,10 +469,16 @@ async fn read_record(
 ) -> Result<Json<ReadBody>> {
     let id = parse_num("id", &id)?;
     let version = q.version.map(|v| parse_num("version", &v)).transpose()?;
-    let r = state
-        .service()
-        .read_record(&auth.session, id, version)
-        .await?;
+    let service = state.service();
+    let r = match &auth.session {
+        svc::Any::Patient(p) => service.read_record(p, id, version).await?,
+        svc::Any::Provider(p) => service.read_record(p, id, version).await?,
+        svc::Any::Admin(_) => {
+            return Err(Error::Forbidden(
+                "only a patient or a provider may read records".into(),
+            ));
+        }
+    };
     Ok(Json(r.into()))
 }
 
@@ -495,11 +488,8 @@ async fn patient_records(
     Path(patient_id): Path<String>,
 ) -> Result<Json<Vec<ReadBody>>> {
     let patient_id = parse_num("patient_id", &patient_id)?;
-    require(&auth.session, Role::Provider)?;
-    let list = state
-        .service()
-        .patient_records(&auth.session, patient_id)
-        .await?;
+    let me = auth.provider()?;
+    let list = state.service().patient_records(&me, patient_id).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
@@ -508,10 +498,10 @@ async fn grant(
     auth: Auth,
     ApiJson(g): ApiJson<GrantRequest>,
 ) -> Result<(StatusCode, Json<TxBody>)> {
-    require(&auth.session, Role::Patient)?;
+    let me = auth.patient()?;
     let tx_hash = state
         .service()
-        .grant(&auth.session, &g.provider, g.record_id, g.expires_at)
+        .grant(&me, &g.provider, g.record_id, g.expires_at)
         .await?;
     Ok((StatusCode::CREATED, Json(TxBody { tx_hash })))
 }
@@ -521,17 +511,17 @@ async fn revoke(
     auth: Auth,
     ApiJson(r): ApiJson<RevokeRequest>,
 ) -> Result<Json<TxBody>> {
-    require(&auth.session, Role::Patient)?;
+    let me = auth.patient()?;
     let tx_hash = state
         .service()
-        .revoke(&auth.session, &r.provider, r.record_id)
+        .revoke(&me, &r.provider, r.record_id)
         .await?;
     Ok(Json(TxBody { tx_hash }))
 }
 
 async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<GrantBody>>> {
-    require(&auth.session, Role::Patient)?;
-    let list = state.service().grants(&auth.session).await?;
+    let me = auth.patient()?;
+    let list = state.service().grants(&me).await?;
     Ok(Json(
         list.into_iter()
             .map(|g| GrantBody {
@@ -539,7 +529,7 @@ async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<Gr
                 provider_address: g.provider_address,
                 record_id: g.record_id,
                 expires_at: g.expires_at,
-                revoked_at: (g.revoked_at != 0).then_some(g.revoked_at),
+                revoked_at: g.revoked_at,
                 active: g.active,
             })
             .collect(),
@@ -551,20 +541,20 @@ async fn emergency(
     auth: Auth,
     ApiJson(e): ApiJson<EmergencyRequest>,
 ) -> Result<Json<Vec<ReadBody>>> {
-    require(&auth.session, Role::Provider)?;
+    let me = auth.provider()?;
     if e.reason.trim().is_empty() {
         return Err(Error::input("reason", "a reason is required"));
     }
     let list = state
         .service()
-        .emergency_access(&auth.session, e.patient_id, &e.reason)
+        .emergency_access(&me, e.patient_id, &e.reason)
         .await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
 async fn access_log(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<LogBody>>> {
-    require(&auth.session, Role::Patient)?;
-    let list = state.service().access_log(&auth.session).await?;
+    let me = auth.patient()?;
+    let list = state.service().access_log(&me).await?;
     Ok(Json(
         list.into_iter()
             .map(|e| LogBody {

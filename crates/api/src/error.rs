@@ -180,17 +180,18 @@ impl IntoResponse for Error {
 
 impl From<svc::Error> for Error {
     fn from(e: svc::Error) -> Self {
+        use svc::AccountsError as A;
         use svc::Error as E;
         match e {
             E::InvalidRecord(v) => Self::InvalidRecord(v),
-            E::InvalidCredentials => Self::InvalidCredentials,
-            E::RateLimited { retry_after } => Self::RateLimited { retry_after },
-            E::Unauthenticated => Self::Unauthenticated,
-            E::Forbidden(why) => Self::Forbidden(why.to_string()),
-            E::UsernameTaken => Self::Conflict("username already taken".into()),
-            E::AdminExists => Self::Conflict("an admin account already exists".into()),
-            E::InvalidUsername(why) => Self::input("username", why),
-            E::InvalidPassword(why) => Self::input("password", why),
+            E::Accounts(A::InvalidCredentials) => Self::InvalidCredentials,
+            E::Accounts(A::RateLimited { retry_after }) => Self::RateLimited { retry_after },
+            E::Unauthenticated | E::Accounts(A::Unauthenticated) => Self::Unauthenticated,
+            E::Forbidden(why) | E::Accounts(A::Forbidden(why)) => Self::Forbidden(why.to_string()),
+            E::Accounts(A::UsernameTaken) => Self::Conflict("username already taken".into()),
+            E::Accounts(A::AdminExists) => Self::Conflict("an admin account already exists".into()),
+            E::Accounts(A::InvalidUsername(why)) => Self::input("username", why),
+            E::Accounts(A::InvalidPassword(why)) => Self::input("password", why),
             E::InvalidInput { field, message } => Self::input(field, message),
             E::NotFound(what) => Self::NotFound(what),
             // Its message names the record and the contract's reason.

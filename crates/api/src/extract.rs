@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::error::{Error, Result};
-use crate::svc::Session;
+use crate::svc::{self, Role};
 
 /// A JSON body deserialized into `T`; a type error names the field (`patient_id`,
 /// `entries[2].name`), a missing field names itself.
@@ -111,8 +111,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 /// The session behind `Authorization: Bearer <token>`.
 #[derive(Debug)]
 pub struct Auth {
-    /// Who the token belongs to.
-    pub session: Session,
+    /// Who the token belongs to, typed by role.
+    pub session: svc::Any,
     /// The token itself (for logout).
     pub token: String,
 }
@@ -156,5 +156,26 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or_else(|| "unknown".to_owned(), |ci| ci.0.ip().to_string()),
         ))
+    }
+}
+
+impl Auth {
+    fn forbidden(role: Role) -> Error {
+        Error::Forbidden(format!("only a {role} may do this"))
+    }
+
+    /// The patient session, or 403.
+    pub fn patient(&self) -> Result<svc::PatientSession> {
+        (self.session.clone().patient()).map_err(|_| Self::forbidden(Role::Patient))
+    }
+
+    /// The provider session, or 403.
+    pub fn provider(&self) -> Result<svc::ProviderSession> {
+        (self.session.clone().provider()).map_err(|_| Self::forbidden(Role::Provider))
+    }
+
+    /// The admin session, or 403.
+    pub fn admin(&self) -> Result<svc::AdminSession> {
+        (self.session.clone().admin()).map_err(|_| Self::forbidden(Role::Admin))
     }
 }

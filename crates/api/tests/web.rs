@@ -212,6 +212,7 @@ async fn csrf_missing_or_wrong_changes_nothing() {
     assert_ne!(token, anonymous_token, "the token is bound to the session");
 
     let (_, session) = h.service.login("gus", PASSWORD, "test").await.unwrap();
+    let session = session.patient().unwrap();
     let count = || async { h.service.my_records(&session).await.unwrap().len() };
 
     let mut fields: Vec<(&str, &str)> = RECORD.to_vec();
@@ -280,6 +281,7 @@ async fn bad_input_is_shown_inline_escaped_and_stores_nothing() {
     assert!(text.contains("Jane &lt;script&gt;alert(1)&lt;/script&gt; Doe"));
     assert!(!text.contains("<script>"), "never raw");
     let (_, session) = h.service.login("hal", PASSWORD, "test").await.unwrap();
+    let session = session.patient().unwrap();
     assert!(h.service.my_records(&session).await.unwrap().is_empty());
 
     // A valid record shows its payload escaped on every page.
@@ -300,6 +302,7 @@ async fn provider_without_grant_sees_access_denied_and_nothing_else() {
     let h = service().await;
     let p = h.service.register_patient("ivy", PASSWORD).await.unwrap();
     let (_, ivy) = h.service.login("ivy", PASSWORD, "test").await.unwrap();
+    let ivy = ivy.patient().unwrap();
     let form = ehr_records::fhir::RecordForm {
         patient_name: "Ivy Secret".into(),
         birth_date: "1990-01-01".into(),

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-
-
 /// A proleptic Gregorian calendar date (ordered chronologically).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-
 use crate::*;
 
 /// The rule a field broke. Never carries the field's value.

@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::*;
 use crate::date::*;
+use crate::*;
 
 /// The five fields of the record web form (issue #6). Empty optional fields are left out.
 ///

@@ -1,10 +1,9 @@
 //! The validator: walks the JSON tree by hand so every error names its path and rule.
 
-
 use serde_json::{Map, Value};
 
-use crate::*;
 use crate::date::*;
+use crate::*;
 
 /// Validates a request body with today's UTC date as the bound for birth dates.
 pub fn parse(body: &[u8]) -> Result<Bundle, ValidationErrors> {

@@ -57,6 +57,9 @@ mod tests {
         let bad = dir.path().join("bad.key");
         std::fs::write(&bad, "0xnot-hex-secret").unwrap();
         let e = read(&bad).unwrap_err().to_string();
-        assert!(e.contains("32-byte hex key") && !e.contains("secret"), "{e}");
+        assert!(
+            e.contains("32-byte hex key") && !e.contains("secret"),
+            "{e}"
+        );
     }
 }

@@ -117,7 +117,11 @@ mod tests {
         log.append(&E { n: 2 }, true).unwrap();
         drop(log);
         let (_, got) = JsonlLog::open::<E>(&p).unwrap();
-        assert_eq!(got, vec![E { n: 1 }, E { n: 2 }], "no entry glued to the torn tail");
+        assert_eq!(
+            got,
+            vec![E { n: 1 }, E { n: 2 }],
+            "no entry glued to the torn tail"
+        );
     }
 
     #[test]

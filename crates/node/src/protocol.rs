@@ -1,7 +1,6 @@
 //! The node protocol: the [`Node`] trait, signed share requests and their answers,
 //! [`NodeError`] (what crosses the wire), and the read-nonce encoding.
 
-
 use alloy::primitives::{Address, B256, Signature, U256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct, eip712_domain};

@@ -58,7 +58,9 @@ pub enum Error {
     },
 
     /// A manifest that does not describe the record version the chain names.
-    #[error("bad manifest: manifest of record {record_id} version {version} does not match the chain")]
+    #[error(
+        "bad manifest: manifest of record {record_id} version {version} does not match the chain"
+    )]
     ManifestMismatch {
         /// The record.
         record_id: u64,

@@ -25,7 +25,9 @@ impl Keyed {
     }
 
     fn signer(&self) -> &PrivateKeySigner {
-        self.session.signer().expect("checked when the session was typed")
+        self.session
+            .signer()
+            .expect("checked when the session was typed")
     }
 }
 

@@ -11,7 +11,9 @@ use ehr_chain::{
 };
 use ehr_records::accounts::{AccountParams, AccountStore, SystemClock};
 use ehr_records::fhir::RecordForm;
-use ehr_records::node::{self, LocalNode, Node, NodeError, NodeInfo, NodeKey, ShareRequest, ShareResponse};
+use ehr_records::node::{
+    self, LocalNode, Node, NodeError, NodeInfo, NodeKey, ShareRequest, ShareResponse,
+};
 use ehr_records::{Error, PatientSession, ProviderSession, Service, ServiceParts};
 use ehr_store::{BlobStore, Cid, MemoryStore};
 
@@ -148,7 +150,13 @@ impl Fx {
         let (_, admin) = self.svc.login("admin", PW, "test").await.unwrap();
         let admin = admin.admin().unwrap();
         self.svc.add_provider(&admin, name, PW).await.unwrap();
-        self.svc.login(name, PW, "test").await.unwrap().1.provider().unwrap()
+        self.svc
+            .login(name, PW, "test")
+            .await
+            .unwrap()
+            .1
+            .provider()
+            .unwrap()
     }
 
     async fn reads_by(&self, session: &PatientSession, reader: ehr_chain::Address) -> usize {
@@ -292,7 +300,12 @@ async fn break_glass_needs_a_reason_and_shows_in_the_log() {
     assert_eq!(e.reason.as_deref(), Some("unconscious in the ER"));
     // Patients cannot use break-glass.
     assert!(matches!(
-        fx.svc.login("alice", PW, "test").await.unwrap().1.provider(),
+        fx.svc
+            .login("alice", PW, "test")
+            .await
+            .unwrap()
+            .1
+            .provider(),
         Err(Error::Forbidden(_))
     ));
 }

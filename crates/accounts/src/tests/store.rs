@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::Error;
-use crate::*;
 use crate::keystore;
+use crate::*;
 
 const PW: &str = "correct horse battery";
 const CLIENT: &str = "192.0.2.1";

@@ -15,11 +15,11 @@ use crate::svc::Session;
 pub(super) async fn admin(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<AdminOnly>,
+    SignedIn(s): SignedIn<AdminOnly>,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
     let notice = (q.done.as_deref() == Some("added")).then_some("Provider registered.");
-    admin_page(&state, &web, &s, notice, Vec::new(), "").await
+    admin_page(&state, &web, s.session(), notice, Vec::new(), "").await
 }
 
 /// The admin page: the new-provider form (with `username` and `errors`), the providers,
@@ -68,7 +68,7 @@ async fn admin_page(
 pub(super) async fn add_provider(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<AdminOnly>,
+    SignedIn(s): SignedIn<AdminOnly>,
     body: Bytes,
 ) -> PageResult {
     let f: LoginForm = parse_form(&body);
@@ -80,5 +80,5 @@ pub(super) async fn add_provider(
         Ok(_) => return Ok(see_other("/admin?done=added")),
         Err(e) => form_errors(e.into())?,
     };
-    admin_page(&state, &web, &s, None, errors, &f.username).await
+    admin_page(&state, &web, s.session(), None, errors, &f.username).await
 }

@@ -15,14 +15,14 @@ use crate::AppState;
 use crate::error::Error;
 use crate::extract::ClientIp;
 use crate::params::unix;
-use crate::svc::Role;
+use crate::svc::{self, Role};
 
 pub(super) async fn home(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
 ) -> Response {
     let s = web.session(&state);
-    html(pages::home(&web.ctx(s.as_ref())))
+    html(pages::home(&web.ctx(s.as_ref().map(svc::Any::session))))
 }
 
 fn role_home(role: Role) -> &'static str {
@@ -38,7 +38,7 @@ pub(super) async fn patients_page(
     Extension(web): Extension<Web>,
 ) -> Response {
     if let Some(s) = web.session(&state) {
-        return see_other(role_home(s.role));
+        return see_other(role_home(s.role()));
     }
     let p = pages::PatientsPage {
         login_username: "",
@@ -54,7 +54,7 @@ pub(super) async fn providers_login(
     Extension(web): Extension<Web>,
 ) -> Response {
     if let Some(s) = web.session(&state) {
-        return see_other(role_home(s.role));
+        return see_other(role_home(s.role()));
     }
     html(pages::providers_login(&web.ctx(None), "", &Vec::new()))
 }
@@ -69,7 +69,8 @@ pub(super) struct LoginForm {
 
 /// Signs in with the service and sets the session cookie for as long as the token lives.
 async fn sign_in(state: &AppState, username: &str, password: &str, client: &str) -> PageResult {
-    let (token, session) = state.service().login(username, password, client).await?;
+    let (token, signed_in) = state.service().login(username, password, client).await?;
+    let session = signed_in.session();
     let max_age = unix(session.expires_at).saturating_sub(now_unix());
     let mut r = see_other(role_home(session.role));
     r.headers_mut().append(

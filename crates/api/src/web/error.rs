@@ -56,7 +56,9 @@ impl PageError {
     /// The seconds until a rate-limited request may be tried again, for `Retry-After`.
     pub(super) fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Service(svc::Error::RateLimited { retry_after })
+            Self::Service(svc::Error::Accounts(svc::AccountsError::RateLimited {
+                retry_after,
+            }))
             | Self::Request(Error::RateLimited { retry_after }) => {
                 Some(retry_after.as_secs().max(1))
             }
@@ -148,15 +150,22 @@ pub(crate) fn not_found_page() -> Response {
 /// document that arrives with a 4xx status as a console error. The JSON API carries the
 /// precise statuses.
 pub(super) fn form_errors(e: PageError) -> PageResult<FieldErrors> {
+    use svc::AccountsError as A;
     use svc::Error as S;
     let one = |field: &str, message: String| Ok(vec![(field.to_owned(), message)]);
     let e = match e {
         // The service's variant names the field; the message is only shown.
         PageError::Service(S::InvalidRecord(v)) => return Ok(record_errors(&v)),
         PageError::Service(S::InvalidInput { field, message }) => return one(field, message),
-        PageError::Service(S::InvalidUsername(why)) => return one("username", why.into()),
-        PageError::Service(S::InvalidPassword(why)) => return one("password", why.into()),
-        PageError::Service(e @ S::UsernameTaken) => return one("username", e.to_string()),
+        PageError::Service(S::Accounts(A::InvalidUsername(why))) => {
+            return one("username", why.into());
+        }
+        PageError::Service(S::Accounts(A::InvalidPassword(why))) => {
+            return one("password", why.into());
+        }
+        PageError::Service(S::Accounts(e @ A::UsernameTaken)) => {
+            return one("username", e.to_string());
+        }
         PageError::Service(e) => Error::from(e),
         PageError::Request(e) => e,
         e => return Err(e),
@@ -198,17 +207,22 @@ mod tests {
 
     #[test]
     fn form_errors_name_their_field_by_the_service_variant() {
+        use svc::AccountsError as A;
         use svc::Error as S;
         assert_eq!(
-            fields(S::UsernameTaken),
+            fields(S::Accounts(A::UsernameTaken)),
             field("username", "username already taken")
         );
         assert_eq!(
-            fields(S::InvalidUsername("must be 3 to 32 characters")),
+            fields(S::Accounts(A::InvalidUsername(
+                "must be 3 to 32 characters"
+            ))),
             field("username", "must be 3 to 32 characters")
         );
         assert_eq!(
-            fields(S::InvalidPassword("shorter than 12 characters")),
+            fields(S::Accounts(A::InvalidPassword(
+                "shorter than 12 characters"
+            ))),
             field("password", "shorter than 12 characters")
         );
         let expires = S::InvalidInput {
@@ -232,7 +246,7 @@ mod tests {
             field("", "conflict: username clash")
         );
         assert_eq!(
-            fields(S::AdminExists),
+            fields(S::Accounts(A::AdminExists)),
             field("", "conflict: an admin account already exists")
         );
     }

@@ -11,7 +11,6 @@ mod patient;
 mod provider;
 mod session;
 
-use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -82,11 +81,11 @@ struct Web {
     /// Who is signed in: looked up on the first [`Web::session`] and kept, so that the guard
     /// renders an error page for the session its handler saw (the sign-in forms never ask,
     /// so their error pages show no one signed in).
-    session: Arc<OnceLock<Option<Session>>>,
+    session: Arc<OnceLock<Option<svc::Any>>>,
 }
 
 impl Web {
-    fn session(&self, state: &AppState) -> Option<Session> {
+    fn session(&self, state: &AppState) -> Option<svc::Any> {
         self.session
             .get_or_init(|| {
                 let token = self.cookies.session.as_deref()?;
@@ -99,7 +98,7 @@ impl Web {
     /// the session the handler saw.
     fn render(&self, response: Response) -> Response {
         let seen = self.session.get().and_then(Option::as_ref);
-        error::render(response, &self.ctx(seen))
+        error::render(response, &self.ctx(seen.map(svc::Any::session)))
     }
 
     fn ctx<'a>(&'a self, session: Option<&'a Session>) -> Ctx<'a> {
@@ -175,9 +174,11 @@ fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-/// A page's role, for [`SignedIn`].
+/// A page's role, for [`SignedIn`]: the role, and the typed session its handlers get.
 trait PageRole {
     const ROLE: Role;
+    type Typed;
+    fn typed(signed_in: svc::Any) -> Option<Self::Typed>;
 }
 
 /// Pages for patients.
@@ -189,17 +190,29 @@ struct AdminOnly;
 
 impl PageRole for PatientOnly {
     const ROLE: Role = Role::Patient;
+    type Typed = svc::PatientSession;
+    fn typed(signed_in: svc::Any) -> Option<Self::Typed> {
+        signed_in.patient().ok()
+    }
 }
 impl PageRole for ProviderOnly {
     const ROLE: Role = Role::Provider;
+    type Typed = svc::ProviderSession;
+    fn typed(signed_in: svc::Any) -> Option<Self::Typed> {
+        signed_in.provider().ok()
+    }
 }
 impl PageRole for AdminOnly {
     const ROLE: Role = Role::Admin;
+    type Typed = svc::AdminSession;
+    fn typed(signed_in: svc::Any) -> Option<Self::Typed> {
+        signed_in.admin().ok()
+    }
 }
 
 /// Extracts the signed-in user of the page's role; otherwise the handler never runs and
 /// the answer is [`need`]'s (the login page, or a refusal).
-struct SignedIn<R>(Session, PhantomData<R>);
+struct SignedIn<R: PageRole>(R::Typed);
 
 impl<R: PageRole> FromRequestParts<AppState> for SignedIn<R> {
     // A response, not a `PageError`: without the guard's `Web` there is no one to render
@@ -212,23 +225,21 @@ impl<R: PageRole> FromRequestParts<AppState> for SignedIn<R> {
             .get::<Web>()
             .cloned()
             .ok_or_else(not_found_page)?;
-        need(state, &web, R::ROLE)
-            .map(|s| SignedIn(s, PhantomData))
+        need::<R>(state, &web)
+            .map(SignedIn)
             .map_err(IntoResponse::into_response)
     }
 }
 
 /// The signed-in user if they have `role`; otherwise the way to the right login page
 /// (no session) or a refusal (another role).
-fn need(state: &AppState, web: &Web, role: Role) -> PageResult<Session> {
-    match web.session(state) {
-        None => Err(PageError::SignIn(role)),
-        Some(s) if s.role == role => Ok(s),
-        Some(s) => Err(PageError::WrongRole {
-            page: role,
-            session: s.role,
-        }),
-    }
+fn need<R: PageRole>(state: &AppState, web: &Web) -> PageResult<R::Typed> {
+    let signed_in = web.session(state).ok_or(PageError::SignIn(R::ROLE))?;
+    let session = signed_in.role();
+    R::typed(signed_in).ok_or(PageError::WrongRole {
+        page: R::ROLE,
+        session,
+    })
 }
 
 fn parse_form<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> T {

@@ -15,7 +15,7 @@ use super::{
 use crate::AppState;
 use crate::error::Error;
 use crate::params::parse_num;
-use crate::svc::{RecordForm, Role, Session};
+use crate::svc::RecordForm;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -41,10 +41,10 @@ impl RecordFormBody {
 
 pub(super) async fn new_record(
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
 ) -> Response {
     html(pages::record_form(
-        &web.ctx(Some(&s)),
+        &web.ctx(Some(s.session())),
         None,
         &FormValues::default(),
         &Vec::new(),
@@ -73,7 +73,7 @@ pub(super) async fn update_record(
 }
 
 async fn save_record(state: AppState, web: Web, id: Option<u64>, body: Bytes) -> PageResult {
-    let s = need(&state, &web, Role::Patient)?;
+    let s = need::<PatientOnly>(&state, &web)?;
     let f: RecordFormBody = parse_form(&body);
     let form = f.form();
     let result = match id {
@@ -90,7 +90,7 @@ async fn save_record(state: AppState, web: Web, id: Option<u64>, body: Bytes) ->
         Err(e) => form_errors(e.into())?,
     };
     Ok(html(pages::record_form(
-        &web.ctx(Some(&s)),
+        &web.ctx(Some(s.session())),
         id,
         &form_values(&form),
         &errors,
@@ -105,7 +105,7 @@ pub(super) struct VersionQuery {
 pub(super) async fn stored(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> PageResult {
@@ -128,15 +128,15 @@ pub(super) async fn stored(
         manifest_cid: v.manifest_cid,
         tx_hash: v.tx_hash.to_string(),
     };
-    Ok(html(pages::stored(&web.ctx(Some(&s)), &v)))
+    Ok(html(pages::stored(&web.ctx(Some(s.session())), &v)))
 }
 
 pub(super) async fn my_records(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
 ) -> PageResult {
-    let pid = state.service().patient_id(&s).await?;
+    let pid = state.service().patient_id(s.address()).await?;
     let list = state.service().my_records(&s).await?;
     let rows: Vec<pages::RecordRow> = list
         .into_iter()
@@ -157,13 +157,17 @@ pub(super) async fn my_records(
                 .collect(),
         })
         .collect();
-    Ok(html(pages::my_records(&web.ctx(Some(&s)), pid, &rows)))
+    Ok(html(pages::my_records(
+        &web.ctx(Some(s.session())),
+        pid,
+        &rows,
+    )))
 }
 
 pub(super) async fn view_record(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> PageResult {
@@ -171,7 +175,7 @@ pub(super) async fn view_record(
     let version: Option<u32> = q.version.map(|v| parse_num("version", &v)).transpose()?;
     let r = state.service().read_record(&s, id, version).await?;
     Ok(html(pages::record_page(
-        &web.ctx(Some(&s)),
+        &web.ctx(Some(s.session())),
         &record_view(r),
     )))
 }
@@ -179,14 +183,14 @@ pub(super) async fn view_record(
 pub(super) async fn edit_record(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
     Path(id): Path<String>,
 ) -> PageResult {
     let id: u64 = parse_num("id", &id)?;
     let r = state.service().read_record(&s, id, None).await?;
     let values = r.form.as_ref().map(form_values).unwrap_or_default();
     Ok(html(pages::record_form(
-        &web.ctx(Some(&s)),
+        &web.ctx(Some(s.session())),
         Some(id),
         &values,
         &Vec::new(),
@@ -196,7 +200,7 @@ pub(super) async fn edit_record(
 pub(super) async fn sharing(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
     let notice = match q.done.as_deref() {
@@ -219,7 +223,7 @@ struct GrantForm {
 async fn sharing_page(
     state: &AppState,
     web: &Web,
-    s: &Session,
+    s: &crate::svc::PatientSession,
     notice: Option<&str>,
     errors: FieldErrors,
     f: &GrantForm,
@@ -240,7 +244,7 @@ async fn sharing_page(
                 expires: fmt_time(g.expires_at),
                 state: if g.active {
                     "active"
-                } else if g.revoked_at != 0 {
+                } else if g.revoked_at.is_some() {
                     "revoked"
                 } else {
                     "expired"
@@ -255,7 +259,7 @@ async fn sharing_page(
         selected_record: &f.record_id,
         expires: &f.expires,
     };
-    Ok(html(pages::sharing(&web.ctx(Some(s)), &p)))
+    Ok(html(pages::sharing(&web.ctx(Some(s.session())), &p)))
 }
 
 /// The grant form's fields, checked: provider, optional record id, expiry (end of the
@@ -281,7 +285,7 @@ fn check_grant(f: &GrantForm) -> Result<(Option<u64>, u64), Error> {
 pub(super) async fn grant(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
     body: Bytes,
 ) -> PageResult {
     let f: GrantForm = parse_form(&body);
@@ -309,7 +313,7 @@ pub(super) async fn grant(
 
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
     body: Bytes,
 ) -> PageResult {
     let f: GrantForm = parse_form(&body);
@@ -327,7 +331,7 @@ pub(super) async fn revoke(
 pub(super) async fn access_log(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<PatientOnly>,
+    SignedIn(s): SignedIn<PatientOnly>,
 ) -> PageResult {
     let list = state.service().access_log(&s).await?;
     let rows: Vec<pages::LogRow> = list
@@ -345,7 +349,7 @@ pub(super) async fn access_log(
             tx_hash: e.tx_hash.to_string(),
         })
         .collect();
-    Ok(html(pages::access_log(&web.ctx(Some(&s)), &rows)))
+    Ok(html(pages::access_log(&web.ctx(Some(s.session())), &rows)))
 }
 
 #[cfg(test)]

@@ -33,9 +33,9 @@ fn empty_provider_page<'a>() -> pages::ProviderPage<'a> {
 
 pub(super) async fn provider(
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<ProviderOnly>,
+    SignedIn(s): SignedIn<ProviderOnly>,
 ) -> Response {
-    provider_page(&web, &s, &empty_provider_page())
+    provider_page(&web, s.session(), &empty_provider_page())
 }
 
 #[derive(Deserialize, Default)]
@@ -82,7 +82,7 @@ fn read_outcome(
 pub(super) async fn provider_records(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<ProviderOnly>,
+    SignedIn(s): SignedIn<ProviderOnly>,
     body: Bytes,
 ) -> PageResult {
     let f: LookupForm = parse_form(&body);
@@ -95,13 +95,13 @@ pub(super) async fn provider_records(
         patient_id: &f.patient_id,
         ..empty_provider_page()
     };
-    read_outcome(&web, &s, result, p, false)
+    read_outcome(&web, s.session(), result, p, false)
 }
 
 pub(super) async fn emergency(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s, _): SignedIn<ProviderOnly>,
+    SignedIn(s): SignedIn<ProviderOnly>,
     body: Bytes,
 ) -> PageResult {
     let f: LookupForm = parse_form(&body);
@@ -121,5 +121,5 @@ pub(super) async fn emergency(
         reason: &f.reason,
         ..empty_provider_page()
     };
-    read_outcome(&web, &s, result, p, true)
+    read_outcome(&web, s.session(), result, p, true)
 }

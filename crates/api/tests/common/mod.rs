@@ -27,28 +27,21 @@ pub struct Harness {
 /// threshold 3) in a temporary directory, with the admin and one provider.
 pub async fn service() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let admin_key = ehr_chain::PrivateKeySigner::random();
-    let chain = ehr_chain::EmbeddedChain::open(
-        &dir.path().join("chain"),
-        ehr_chain::ChainConfig::default(),
-        &admin_key,
-    )
-    .unwrap();
-    let registry: Arc<dyn ehr_chain::Registry> = Arc::new(chain);
-    let service = ehr_records::embedded::open(
+    let service = ehr_records::deployment::open(
         dir.path(),
-        registry,
-        admin_key,
-        3,
-        5,
-        AccountParams::INSECURE_FAST,
+        &ehr_records::deployment::Deployment {
+            chain: ehr_records::deployment::ChainChoice::Embedded,
+            nodes: ehr_records::deployment::NodesChoice::Local { n: 5 },
+            k: 3,
+            params: AccountParams::INSECURE_FAST,
+        },
     )
     .await
     .unwrap();
     service.create_admin(ADMIN.0, ADMIN.1).unwrap();
     let (_, admin) = service.login(ADMIN.0, ADMIN.1, "setup").await.unwrap();
     service
-        .add_provider(&admin, PROVIDER.0, PROVIDER.1)
+        .add_provider(&admin.admin().unwrap(), PROVIDER.0, PROVIDER.1)
         .await
         .unwrap();
     Harness {

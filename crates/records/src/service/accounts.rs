@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::{AccountInfo, Role, Token};
-use ehr_chain::contract::EhrRegistryErrors as CE;
 use ehr_chain::RegistryExt;
+use ehr_chain::contract::EhrRegistryErrors as CE;
 
+use super::*;
 use crate::session::*;
 use crate::views::*;
 use crate::{Error, Result};
-use super::*;
 
 impl Service {
     /// Creates the first admin (works once).

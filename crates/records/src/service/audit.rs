@@ -1,15 +1,14 @@
 //! What a patient sees of their own records: the records with their versions, and who
 //! read them.
 
-
 use ehr_chain::RegistryExt;
 use ehr_node::manifest;
 use ehr_node::nonce_version;
 
+use super::*;
+use crate::Result;
 use crate::session::*;
 use crate::views::*;
-use crate::Result;
-use super::*;
 
 impl Service {
     /// The session patient's records with their versions.

@@ -266,9 +266,6 @@ impl Service {
     }
 }
 
-
 pub(crate) fn digest_of(cid: &Cid) -> B256 {
     B256::from_slice(cid.hash().digest())
 }
-
-

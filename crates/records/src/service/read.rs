@@ -2,7 +2,6 @@
 //! custodians → k shares (each checked against the manifest) → k good fragments (each
 //! checked against its CID; a bad node is named in the log) → open → validate again.
 
-
 use alloy::primitives::{B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use ehr_chain::{AccessStatus, RegistryExt};
@@ -15,10 +14,10 @@ use ehr_primitives::unix_now;
 use ehr_store::Cid;
 use futures::future::join_all;
 
+use super::*;
 use crate::session::*;
 use crate::views::*;
 use crate::{Error, Result};
-use super::*;
 
 impl Service {
     pub(super) async fn fetch_manifest(&self, digest: B256, codec: u64) -> Result<RecordManifest> {
@@ -127,8 +126,7 @@ impl Service {
             nonce,
             unix_now() + MAX_REQUEST_TTL / 2,
             &reader_public,
-        )
-?;
+        )?;
         let aad = request.response_aad(&self.domain);
         // Ask k custodians; only if some fail, ask the others.
         let mut answers: Vec<Option<std::result::Result<ehr_node::ShareResponse, NodeError>>> =

@@ -1,15 +1,14 @@
 //! Sharing: grants, revocation, and break-glass emergency access.
 
-
 use alloy::primitives::{Address, B256};
 use ehr_chain::RegistryExt;
 use ehr_node::read_nonce;
 use ehr_primitives::unix_now;
 
+use super::*;
 use crate::session::*;
 use crate::views::*;
 use crate::{Error, Result};
-use super::*;
 
 impl Service {
     /// Grants `provider` access to one record or (None) all the patient's records until

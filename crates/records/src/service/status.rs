@@ -1,11 +1,10 @@
 //! Chain and node health.
 
-
 use futures::future::join_all;
 
-use crate::views::*;
-use crate::Result;
 use super::*;
+use crate::Result;
+use crate::views::*;
 
 impl Service {
     /// Chain and node health.

@@ -2,23 +2,22 @@
 //! custodian `i` → fragment `i` to node `i`, the manifest to every node → `addRecord`
 //! signed by the patient. The journal makes a crash leave no unreachable blocks.
 
-
 use alloy::primitives::{Address, B256};
 use ehr_chain::RegistryExt;
 use ehr_crypto::dispersal;
 use ehr_crypto::wrap::{self, Wrapped};
 use ehr_fhir::{self as fhir, RecordForm};
-use ehr_node::manifest::{self, RecordManifest};
 use ehr_node::CUSTODIAN_AAD;
+use ehr_node::manifest::{self, RecordManifest};
 use ehr_primitives::unix_now;
 use ehr_store::{Cid, raw_cid};
 use futures::future::join_all;
 
+use super::*;
 use crate::journal::Upload;
 use crate::session::*;
 use crate::views::*;
 use crate::{Error, Result};
-use super::*;
 
 impl Service {
     /// Stores a new record from a FHIR bundle (JSON), for the session's patient.
@@ -57,7 +56,11 @@ impl Service {
             .await
     }
 
-    pub(super) async fn store_new(&self, session: &PatientSession, plaintext: Vec<u8>) -> Result<Stored> {
+    pub(super) async fn store_new(
+        &self,
+        session: &PatientSession,
+        plaintext: Vec<u8>,
+    ) -> Result<Stored> {
         let signer = session.signer();
         let mut uid = B256::ZERO;
         ehr_crypto::fill_random(&mut uid.0);
@@ -193,7 +196,11 @@ impl Service {
     /// took its fragment and the manifest, or — with some nodes down — when at least
     /// `k + 1` did (so one more loss is still survivable); otherwise removes what was
     /// stored and fails.
-    pub(super) async fn store_blocks(&self, manifest: &RecordManifest, blocks: &Blocks) -> Result<Cid> {
+    pub(super) async fn store_blocks(
+        &self,
+        manifest: &RecordManifest,
+        blocks: &Blocks,
+    ) -> Result<Cid> {
         let manifest_cid = raw_cid(&blocks.manifest);
         self.journal.begin(&Upload {
             manifest: manifest_cid.to_string(),

@@ -3,7 +3,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-
 use crate::{Error, Result};
 
 pub(super) fn segment_path(root: &Path, id: u32) -> PathBuf {

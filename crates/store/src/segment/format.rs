@@ -5,8 +5,8 @@ use std::path::Path;
 
 use cid::Cid;
 
-use crate::{Error, Result};
 use super::*;
+use crate::{Error, Result};
 
 pub(super) fn check_len(cid: &Cid, data: &[u8]) -> Result<()> {
     if data.len() > MAX_BLOCK_LEN {

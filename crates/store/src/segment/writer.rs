@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 
-
-use crate::{Error, Result};
 use super::*;
+use crate::{Error, Result};
 
 pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,

@@ -1,20 +1,20 @@
-//! The JSON API under `/api`: one handler per route, request and response bodies as plain
-//! serde structs (their JSON shapes are what `openapi.json` documents).
+//! The JSON API under `/api`: one handler per route; the request and response bodies are
+//! [`crate::types`] (their JSON shapes are what `openapi.json` documents).
 
 use std::time::UNIX_EPOCH;
 
-use alloy_primitives::{Address, B256};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::extract::{ApiJson, Auth, ClientIp, JsonBytes};
 use crate::svc::{self, RecordForm, Role};
+use crate::types;
 use crate::{AppState, OPENAPI_JSON};
 
 /// Every API route: path, the methods it answers, and its handlers. The router is built
@@ -105,59 +105,20 @@ pub(crate) fn unix(t: std::time::SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Credentials {
-    pub username: String,
-    pub password: String,
+// The bodies are `crate::types`; these build them from the service's types.
+
+impl From<Role> for types::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Patient => Self::Patient,
+            Role::Provider => Self::Provider,
+            Role::Admin => Self::Admin,
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct SessionBody {
-    token: String,
-    username: String,
-    role: Role,
-    address: Address,
-    expires_at: u64,
-}
-
-#[derive(Serialize)]
-struct MeBody {
-    username: String,
-    role: Role,
-    address: Address,
-    patient_id: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct PatientBody {
-    username: String,
-    address: Address,
-    patient_id: u64,
-}
-
-#[derive(Serialize)]
-struct AccountBody {
-    username: String,
-    address: Address,
-}
-
-/// The record form's JSON (`RecordForm`'s five fields).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FormBody {
-    patient_name: String,
-    birth_date: String,
-    #[serde(default)]
-    address: String,
-    #[serde(default)]
-    phone: String,
-    #[serde(default)]
-    health_condition: String,
-}
-
-impl From<FormBody> for RecordForm {
-    fn from(f: FormBody) -> Self {
+impl From<types::RecordForm> for RecordForm {
+    fn from(f: types::RecordForm) -> Self {
         Self {
             patient_name: f.patient_name,
             birth_date: f.birth_date,
@@ -168,37 +129,19 @@ impl From<FormBody> for RecordForm {
     }
 }
 
-#[derive(Serialize)]
-pub(crate) struct FormView {
-    patient_name: String,
-    birth_date: String,
-    address: String,
-    phone: String,
-    health_condition: String,
-}
-
-impl From<&RecordForm> for FormView {
-    fn from(f: &RecordForm) -> Self {
+impl From<RecordForm> for types::RecordForm {
+    fn from(f: RecordForm) -> Self {
         Self {
-            patient_name: f.patient_name.clone(),
-            birth_date: f.birth_date.clone(),
-            address: f.address.clone(),
-            phone: f.phone.clone(),
-            health_condition: f.health_condition.clone(),
+            patient_name: f.patient_name,
+            birth_date: f.birth_date,
+            address: f.address,
+            phone: f.phone,
+            health_condition: f.health_condition,
         }
     }
 }
 
-#[derive(Serialize)]
-struct StoredBody {
-    record_id: u64,
-    version: u32,
-    manifest_cid: String,
-    tx_hash: B256,
-    block_number: u64,
-}
-
-impl From<svc::Stored> for StoredBody {
+impl From<svc::Stored> for types::Stored {
     fn from(s: svc::Stored) -> Self {
         Self {
             record_id: s.record_id,
@@ -210,23 +153,7 @@ impl From<svc::Stored> for StoredBody {
     }
 }
 
-#[derive(Serialize)]
-struct VersionBody {
-    version: u32,
-    manifest_cid: String,
-    timestamp: u64,
-    tx_hash: B256,
-}
-
-#[derive(Serialize)]
-struct SummaryBody {
-    record_id: u64,
-    version: u32,
-    updated_at: u64,
-    versions: Vec<VersionBody>,
-}
-
-impl From<svc::RecordSummary> for SummaryBody {
+impl From<svc::RecordSummary> for types::RecordSummary {
     fn from(s: svc::RecordSummary) -> Self {
         Self {
             record_id: s.record_id,
@@ -235,7 +162,7 @@ impl From<svc::RecordSummary> for SummaryBody {
             versions: s
                 .versions
                 .into_iter()
-                .map(|v| VersionBody {
+                .map(|v| types::RecordVersion {
                     version: v.version,
                     manifest_cid: v.manifest_cid,
                     timestamp: v.timestamp,
@@ -246,20 +173,7 @@ impl From<svc::RecordSummary> for SummaryBody {
     }
 }
 
-#[derive(Serialize)]
-struct ReadBody {
-    record_id: u64,
-    version: u32,
-    owner: Address,
-    patient_id: u64,
-    manifest_cid: String,
-    bundle: serde_json::Value,
-    form: Option<FormView>,
-    access_tx: B256,
-    emergency: bool,
-}
-
-impl From<svc::ReadRecord> for ReadBody {
+impl From<svc::ReadRecord> for types::ReadRecord {
     fn from(r: svc::ReadRecord) -> Self {
         Self {
             record_id: r.record_id,
@@ -267,90 +181,12 @@ impl From<svc::ReadRecord> for ReadBody {
             owner: r.owner,
             patient_id: r.patient_id,
             manifest_cid: r.manifest_cid,
-            form: r.form.as_ref().map(FormView::from),
+            form: r.form.map(Into::into),
             bundle: r.bundle,
             access_tx: r.access_tx,
             emergency: r.emergency,
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantRequest {
-    provider: String,
-    #[serde(default)]
-    record_id: Option<u64>,
-    expires_at: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeRequest {
-    provider: String,
-    #[serde(default)]
-    record_id: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct TxBody {
-    tx_hash: B256,
-}
-
-#[derive(Serialize)]
-struct GrantBody {
-    provider: Option<String>,
-    provider_address: Address,
-    record_id: Option<u64>,
-    expires_at: u64,
-    revoked_at: Option<u64>,
-    active: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmergencyRequest {
-    patient_id: u64,
-    reason: String,
-}
-
-#[derive(Serialize)]
-struct LogBody {
-    record_id: u64,
-    version: Option<u32>,
-    reader: Address,
-    reader_username: Option<String>,
-    timestamp: u64,
-    tx_hash: B256,
-    emergency: bool,
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct NodeBody {
-    index: usize,
-    name: String,
-    address: Address,
-    public_key: B256,
-    reachable: bool,
-}
-
-#[derive(Serialize)]
-struct ChainBody {
-    backend: String,
-    chain_id: u64,
-    head_block: u64,
-    head_hash: B256,
-    head_timestamp: u64,
-    contract: Address,
-}
-
-#[derive(Serialize)]
-struct StatusBody {
-    chain: ChainBody,
-    k: u8,
-    n: u8,
-    nodes: Vec<NodeBody>,
 }
 
 #[derive(Deserialize)]
@@ -385,16 +221,16 @@ fn require(session: &svc::Session, role: Role) -> Result<()> {
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<Json<SessionBody>> {
+    ApiJson(c): ApiJson<types::Credentials>,
+) -> Result<Json<types::Session>> {
     let (token, session) = state
         .service()
         .login(&c.username, &c.password, &client)
         .await?;
-    Ok(Json(SessionBody {
+    Ok(Json(types::Session {
         token: token.expose().to_owned(),
         username: session.username,
-        role: session.role,
+        role: session.role.into(),
         address: session.address,
         expires_at: unix(session.expires_at),
     }))
@@ -405,12 +241,12 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeBody>> {
+async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<types::Me>> {
     let patient_id = state.service().patient_id(&auth.session).await?;
     let s = auth.session;
-    Ok(Json(MeBody {
+    Ok(Json(types::Me {
         username: s.username,
-        role: s.role,
+        role: s.role.into(),
         address: s.address,
         patient_id,
     }))
@@ -419,8 +255,8 @@ async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeBody>> {
 async fn register_patient(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<(StatusCode, Json<PatientBody>)> {
+    ApiJson(c): ApiJson<types::Credentials>,
+) -> Result<(StatusCode, Json<types::PatientAccount>)> {
     state
         .signups
         .check(&client)
@@ -431,7 +267,7 @@ async fn register_patient(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(PatientBody {
+        Json(types::PatientAccount {
             username: p.username,
             address: p.address,
             patient_id: p.patient_id,
@@ -442,8 +278,8 @@ async fn register_patient(
 async fn add_provider(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<(StatusCode, Json<AccountBody>)> {
+    ApiJson(c): ApiJson<types::Credentials>,
+) -> Result<(StatusCode, Json<types::Account>)> {
     require(&auth.session, Role::Admin)?;
     let a = state
         .service()
@@ -451,18 +287,18 @@ async fn add_provider(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(AccountBody {
+        Json(types::Account {
             username: a.username,
             address: a.address,
         }),
     ))
 }
 
-async fn providers(State(state): State<AppState>, _auth: Auth) -> Json<Vec<AccountBody>> {
+async fn providers(State(state): State<AppState>, _auth: Auth) -> Json<Vec<types::Account>> {
     let list = state.service().providers();
     Json(
         list.into_iter()
-            .map(|a| AccountBody {
+            .map(|a| types::Account {
                 username: a.username,
                 address: a.address,
             })
@@ -474,7 +310,7 @@ async fn put_record(
     State(state): State<AppState>,
     auth: Auth,
     JsonBytes(body): JsonBytes,
-) -> Result<(StatusCode, Json<StoredBody>)> {
+) -> Result<(StatusCode, Json<types::Stored>)> {
     require(&auth.session, Role::Patient)?;
     let stored = state.service().put_record(&auth.session, &body).await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
@@ -483,8 +319,8 @@ async fn put_record(
 async fn put_form(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(form): ApiJson<FormBody>,
-) -> Result<(StatusCode, Json<StoredBody>)> {
+    ApiJson(form): ApiJson<types::RecordForm>,
+) -> Result<(StatusCode, Json<types::Stored>)> {
     require(&auth.session, Role::Patient)?;
     let stored = state
         .service()
@@ -498,7 +334,7 @@ async fn update_record(
     auth: Auth,
     Path(id): Path<String>,
     JsonBytes(body): JsonBytes,
-) -> Result<Json<StoredBody>> {
+) -> Result<Json<types::Stored>> {
     let id = parse_num("id", &id)?;
     require(&auth.session, Role::Patient)?;
     let stored = state
@@ -508,7 +344,10 @@ async fn update_record(
     Ok(Json(stored.into()))
 }
 
-async fn my_records(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<SummaryBody>>> {
+async fn my_records(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<Vec<types::RecordSummary>>> {
     require(&auth.session, Role::Patient)?;
     let list = state.service().my_records(&auth.session).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
@@ -519,7 +358,7 @@ async fn read_record(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> Result<Json<ReadBody>> {
+) -> Result<Json<types::ReadRecord>> {
     let id = parse_num("id", &id)?;
     let version = q.version.map(|v| parse_num("version", &v)).transpose()?;
     let r = state
@@ -533,7 +372,7 @@ async fn patient_records(
     State(state): State<AppState>,
     auth: Auth,
     Path(patient_id): Path<String>,
-) -> Result<Json<Vec<ReadBody>>> {
+) -> Result<Json<Vec<types::ReadRecord>>> {
     let patient_id = parse_num("patient_id", &patient_id)?;
     require(&auth.session, Role::Provider)?;
     let list = state
@@ -546,35 +385,35 @@ async fn patient_records(
 async fn grant(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(g): ApiJson<GrantRequest>,
-) -> Result<(StatusCode, Json<TxBody>)> {
+    ApiJson(g): ApiJson<types::GrantRequest>,
+) -> Result<(StatusCode, Json<types::Tx>)> {
     require(&auth.session, Role::Patient)?;
     let tx_hash = state
         .service()
         .grant(&auth.session, &g.provider, g.record_id, g.expires_at)
         .await?;
-    Ok((StatusCode::CREATED, Json(TxBody { tx_hash })))
+    Ok((StatusCode::CREATED, Json(types::Tx { tx_hash })))
 }
 
 async fn revoke(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(r): ApiJson<RevokeRequest>,
-) -> Result<Json<TxBody>> {
+    ApiJson(r): ApiJson<types::RevokeRequest>,
+) -> Result<Json<types::Tx>> {
     require(&auth.session, Role::Patient)?;
     let tx_hash = state
         .service()
         .revoke(&auth.session, &r.provider, r.record_id)
         .await?;
-    Ok(Json(TxBody { tx_hash }))
+    Ok(Json(types::Tx { tx_hash }))
 }
 
-async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<GrantBody>>> {
+async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<types::Grant>>> {
     require(&auth.session, Role::Patient)?;
     let list = state.service().grants(&auth.session).await?;
     Ok(Json(
         list.into_iter()
-            .map(|g| GrantBody {
+            .map(|g| types::Grant {
                 provider: g.provider,
                 provider_address: g.provider_address,
                 record_id: g.record_id,
@@ -589,8 +428,8 @@ async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<Gr
 async fn emergency(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(e): ApiJson<EmergencyRequest>,
-) -> Result<Json<Vec<ReadBody>>> {
+    ApiJson(e): ApiJson<types::EmergencyRequest>,
+) -> Result<Json<Vec<types::ReadRecord>>> {
     require(&auth.session, Role::Provider)?;
     if e.reason.trim().is_empty() {
         return Err(Error::input("reason", "a reason is required"));
@@ -602,12 +441,15 @@ async fn emergency(
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
-async fn access_log(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<LogBody>>> {
+async fn access_log(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<Vec<types::AccessLogEntry>>> {
     require(&auth.session, Role::Patient)?;
     let list = state.service().access_log(&auth.session).await?;
     Ok(Json(
         list.into_iter()
-            .map(|e| LogBody {
+            .map(|e| types::AccessLogEntry {
                 record_id: e.record_id,
                 version: e.version,
                 reader: e.reader,
@@ -622,10 +464,10 @@ async fn access_log(State(state): State<AppState>, auth: Auth) -> Result<Json<Ve
 }
 
 /// Public: the chain and the node set hold no personal data, and monitoring needs no login.
-async fn status(State(state): State<AppState>) -> Result<Json<StatusBody>> {
+async fn status(State(state): State<AppState>) -> Result<Json<types::Status>> {
     let s = state.service().status().await?;
-    Ok(Json(StatusBody {
-        chain: ChainBody {
+    Ok(Json(types::Status {
+        chain: types::ChainStatus {
             backend: s.chain.backend,
             chain_id: s.chain.chain_id,
             head_block: s.chain.head_block,
@@ -638,7 +480,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<StatusBody>> {
         nodes: s
             .nodes
             .into_iter()
-            .map(|n| NodeBody {
+            .map(|n| types::NodeStatus {
                 index: n.index,
                 name: n.name,
                 address: n.address,

@@ -4,6 +4,7 @@ mod api;
 mod error;
 mod extract;
 mod throttle;
+pub mod types;
 mod web;
 
 /// The records service's names this crate uses, in one place.

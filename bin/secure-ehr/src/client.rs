@@ -1,14 +1,20 @@
 //! The CLI client: drives a running server through its JSON API (`--server` or
 //! `SECURE_EHR_URL`, default http://127.0.0.1:9999). Each command prints a short line, or
 //! the server's JSON with `--json`. `login` keeps the session token in a file (mode 0600).
+//! Requests and answers are the API's own wire types (`ehr_api::types`).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
-use zeroize::Zeroizing;
+use ehr_api::types::{
+    AccessLogEntry, Account, Credentials, EmergencyRequest, ErrorBody, GrantRequest,
+    PatientAccount, ReadRecord, RecordSummary, RevokeRequest, Session, Status, Stored, Tx,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::serve::password_from_stdin;
 
@@ -188,6 +194,22 @@ fn read_body(file: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(file).with_context(|| format!("reading {}", file.display()))
 }
 
+/// A failed request's answer as one message: `message [field] (code, HTTP status)`, then
+/// each invalid-record field on its own line.
+fn error_text(answer: &str, status: u16) -> String {
+    let Ok(e) = serde_json::from_str::<ErrorBody>(answer) else {
+        return format!("request failed (error, HTTP {status})");
+    };
+    let field = e.field.map(|f| format!(" [{f}]")).unwrap_or_default();
+    let details: String = e
+        .errors
+        .unwrap_or_default()
+        .iter()
+        .map(|f| format!("\n  {}: {}", f.path, f.message))
+        .collect();
+    format!("{}{field} ({}, HTTP {status}){details}", e.message, e.error)
+}
+
 impl Client {
     fn new(args: ClientArgs) -> anyhow::Result<Self> {
         Ok(Self {
@@ -214,101 +236,108 @@ impl Client {
         Ok(Zeroizing::new(t.trim().to_owned()))
     }
 
-    async fn call(
+    /// Sends `body` (JSON) and returns the answer's body; a failure is the server's error.
+    async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Body>,
+        body: Option<Vec<u8>>,
         auth: bool,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<String> {
         let url = format!("{}{path}", self.args.server.trim_end_matches('/'));
         let mut req = self.http.request(method, &url);
         if auth {
             req = req.bearer_auth(self.token()?.as_str());
         }
-        req = match body {
-            Some(Body::Json(v)) => req.json(&v),
-            Some(Body::Raw(b)) => req.header("content-type", "application/json").body(b),
-            None => req,
-        };
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
         let resp = req
             .send()
             .await
             .with_context(|| format!("cannot reach the server at {}", self.args.server))?;
         let status = resp.status();
         let text = resp.text().await?;
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
         if !status.is_success() {
-            let code = value["error"].as_str().unwrap_or("error");
-            let msg = value["message"].as_str().unwrap_or("request failed");
-            let field = value["field"]
-                .as_str()
-                .map(|f| format!(" [{f}]"))
-                .unwrap_or_default();
-            let mut details = String::new();
-            if let Some(errors) = value["errors"].as_array() {
-                for e in errors {
-                    details.push_str(&format!(
-                        "\n  {}: {}",
-                        e["path"].as_str().unwrap_or("?"),
-                        e["message"].as_str().unwrap_or("?")
-                    ));
-                }
-            }
-            bail!("{msg}{field} ({code}, HTTP {}){details}", status.as_u16());
+            bail!("{}", error_text(&text, status.as_u16()));
         }
-        Ok(value)
+        Ok(text)
+    }
+
+    /// [`send`](Self::send), the answer parsed as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        auth: bool,
+    ) -> anyhow::Result<T> {
+        let text = self.send(method, path, body, auth).await?;
+        serde_json::from_str(&text).with_context(|| format!("unexpected answer from {path}"))
+    }
+
+    /// GETs `path`.
+    async fn get<T: DeserializeOwned>(&self, path: &str, auth: bool) -> anyhow::Result<T> {
+        self.call(reqwest::Method::GET, path, None, auth).await
     }
 
     /// POSTs a JSON body.
-    async fn post(&self, path: &str, body: Value, auth: bool) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::POST, path, Some(Body::Json(body)), auth)
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        auth: bool,
+    ) -> anyhow::Result<T> {
+        let body = serde_json::to_vec(body)?;
+        self.call(reqwest::Method::POST, path, Some(body), auth)
             .await
     }
 
-    /// POSTs `{username, password}` (sign-up, login, provider registration).
-    async fn credentials(
+    /// POSTs [`Credentials`] (sign-up, login, provider registration).
+    async fn credentials<T: DeserializeOwned>(
         &self,
         path: &str,
         username: &str,
         password: &str,
         auth: bool,
-    ) -> anyhow::Result<Value> {
-        let body = json!({ "username": username, "password": password });
-        self.post(path, body, auth).await
+    ) -> anyhow::Result<T> {
+        let mut body = Credentials {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
+        let answer = self.post(path, &body, auth).await;
+        body.password.zeroize();
+        answer
     }
 
-    fn print(&self, value: &Value, line: impl FnOnce(&Value) -> String) {
+    /// Prints `value` as JSON with `--json`, else its line.
+    fn print<T: Serialize>(
+        &self,
+        value: &T,
+        line: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<()> {
         if self.args.json {
-            println!("{value}");
+            println!("{}", serde_json::to_value(value)?);
         } else {
             println!("{}", line(value));
         }
+        Ok(())
     }
 }
 
-enum Body {
-    Json(Value),
-    Raw(Vec<u8>),
-}
-
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+/// A value as the server wrote it, e.g. an address as `0x` and lower-case hex (its
+/// `Display` would print the EIP-55 checksum form instead).
+fn wire(v: &impl Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
     }
 }
 
-/// One line per element of a JSON array.
-fn each(v: &Value, line: impl Fn(&Value) -> String) -> String {
-    v.as_array()
-        .map(|a| a.iter().map(line).collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default()
+/// One line per item.
+fn each<T>(items: &[T], line: impl Fn(&T) -> String) -> String {
+    items.iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
 fn unix_now() -> u64 {
@@ -318,39 +347,69 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn read_record_line(r: &Value) -> String {
-    let form = &r["form"];
-    let who = if form.is_object() {
-        format!(
+fn read_record_line(r: &ReadRecord) -> String {
+    let who = match &r.form {
+        Some(form) => format!(
             "{}, born {}; {}",
-            s(&form["patient_name"]),
-            s(&form["birth_date"]),
-            s(&form["health_condition"])
-        )
-    } else {
-        "FHIR bundle (use --json)".into()
+            form.patient_name, form.birth_date, form.health_condition
+        ),
+        None => "FHIR bundle (use --json)".into(),
     };
     format!(
         "record {} v{} of patient {}: {who}{} (logged in tx {})",
-        s(&r["record_id"]),
-        s(&r["version"]),
-        s(&r["patient_id"]),
-        if r["emergency"] == Value::Bool(true) {
-            " [EMERGENCY]"
-        } else {
-            ""
-        },
-        s(&r["access_tx"])
+        r.record_id,
+        r.version,
+        r.patient_id,
+        if r.emergency { " [EMERGENCY]" } else { "" },
+        r.access_tx
     )
 }
 
-fn stored_line(v: &Value) -> String {
+fn stored_line(v: &Stored) -> String {
     format!(
         "Record stored in IPFS and in Blockchain with ID: {} (version {}, hash code {}, tx {})",
-        s(&v["record_id"]),
-        s(&v["version"]),
-        s(&v["manifest_cid"]),
-        s(&v["tx_hash"])
+        v.record_id, v.version, v.manifest_cid, v.tx_hash
+    )
+}
+
+fn account_line(a: &Account) -> String {
+    format!("{} {}", a.username, wire(&a.address))
+}
+
+fn summary_line(r: &RecordSummary) -> String {
+    format!(
+        "record {} version {} ({} versions)",
+        r.record_id,
+        r.version,
+        r.versions.len()
+    )
+}
+
+fn log_line(e: &AccessLogEntry) -> String {
+    format!(
+        "{}record {} v{} read by {} at {}{}",
+        if e.emergency { "EMERGENCY " } else { "" },
+        e.record_id,
+        e.version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+        e.reader_username.clone().unwrap_or_else(|| wire(&e.reader)),
+        e.timestamp,
+        e.reason
+            .as_ref()
+            .map(|r| format!(" — reason: {r}"))
+            .unwrap_or_default()
+    )
+}
+
+fn status_line(v: &Status) -> String {
+    let up = v.nodes.iter().filter(|x| x.reachable).count();
+    format!(
+        "{} chain at block {}, contract {}; {} of {} nodes reachable, {} needed",
+        v.chain.backend,
+        v.chain.head_block,
+        wire(&v.chain.contract),
+        up,
+        v.n,
+        v.k
     )
 }
 
@@ -377,13 +436,8 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
         } => {
             let c = Client::new(client)?;
             let pw = password(password_stdin)?;
-            let v = c.credentials("/api/session", &username, &pw, false).await?;
-            let token = Zeroizing::new(
-                v["token"]
-                    .as_str()
-                    .context("no token in the answer")?
-                    .to_owned(),
-            );
+            let mut session: Session = c.credentials("/api/session", &username, &pw, false).await?;
+            let token = Zeroizing::new(std::mem::replace(&mut session.token, "<saved>".into()));
             let path = token_path(&c.args);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -394,17 +448,15 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             std::io::Write::write_all(&mut opts.open(&path)?, token.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
-            let mut shown = v.clone();
-            shown["token"] = Value::String("<saved>".into());
-            c.print(&shown, |v| {
-                format!("logged in as {} ({})", s(&v["username"]), s(&v["role"]))
-            });
+            c.print(&session, |s| {
+                format!("logged in as {} ({})", s.username, s.role)
+            })?;
         }
         ClientCommand::Logout { client } => {
             let c = Client::new(client)?;
-            c.call(M::DELETE, "/api/session", None, true).await?;
+            c.send(M::DELETE, "/api/session", None, true).await?;
             let _ = std::fs::remove_file(token_path(&c.args));
-            c.print(&Value::Null, |_| "logged out".into());
+            c.print(&(), |_| "logged out".into())?;
         }
         ClientCommand::Patient { cmd } => match cmd {
             PatientCmd::Register {
@@ -414,28 +466,22 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             } => {
                 let c = Client::new(client)?;
                 let pw = password(password_stdin)?;
-                let v = c
+                let p: PatientAccount = c
                     .credentials("/api/patients", &username, &pw, false)
                     .await?;
-                c.print(&v, |v| {
+                c.print(&p, |p| {
                     format!(
                         "patient {} registered with patient ID {}",
-                        s(&v["username"]),
-                        s(&v["patient_id"])
+                        p.username, p.patient_id
                     )
-                });
+                })?;
             }
             PatientCmd::Records { patient_id, client } => {
                 let c = Client::new(client)?;
-                let v = c
-                    .call(
-                        M::GET,
-                        &format!("/api/patients/{patient_id}/records"),
-                        None,
-                        true,
-                    )
+                let v: Vec<ReadRecord> = c
+                    .get(&format!("/api/patients/{patient_id}/records"), true)
                     .await?;
-                c.print(&v, |v| each(v, read_record_line));
+                c.print(&v, |v| each(v, read_record_line))?;
             }
         },
         ClientCommand::Provider { cmd } => match cmd {
@@ -446,56 +492,38 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             } => {
                 let c = Client::new(client)?;
                 let pw = password(password_stdin)?;
-                let v = c
+                let a: Account = c
                     .credentials("/api/providers", &username, &pw, true)
                     .await?;
-                c.print(&v, |v| {
-                    format!(
-                        "provider {} registered ({})",
-                        s(&v["username"]),
-                        s(&v["address"])
-                    )
-                });
+                c.print(&a, |a| {
+                    format!("provider {} registered ({})", a.username, wire(&a.address))
+                })?;
             }
             ProviderCmd::List { client } => {
                 let c = Client::new(client)?;
-                let v = c.call(M::GET, "/api/providers", None, true).await?;
-                c.print(&v, |v| {
-                    v.as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|p| format!("{} {}", s(&p["username"]), s(&p["address"])))
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        })
-                        .unwrap_or_default()
-                });
+                let v: Vec<Account> = c.get("/api/providers", true).await?;
+                c.print(&v, |v| each(v, account_line))?;
             }
         },
         ClientCommand::Record { cmd } => match cmd {
             RecordCmd::Put { file, client } => {
                 let c = Client::new(client)?;
-                let v = c
-                    .call(
-                        M::POST,
-                        "/api/records",
-                        Some(Body::Raw(read_body(&file)?)),
-                        true,
-                    )
+                let v: Stored = c
+                    .call(M::POST, "/api/records", Some(read_body(&file)?), true)
                     .await?;
-                c.print(&v, stored_line);
+                c.print(&v, stored_line)?;
             }
             RecordCmd::Update { id, file, client } => {
                 let c = Client::new(client)?;
-                let v = c
+                let v: Stored = c
                     .call(
                         M::PUT,
                         &format!("/api/records/{id}"),
-                        Some(Body::Raw(read_body(&file)?)),
+                        Some(read_body(&file)?),
                         true,
                     )
                     .await?;
-                c.print(&v, stored_line);
+                c.print(&v, stored_line)?;
             }
             RecordCmd::Get {
                 id,
@@ -504,31 +532,13 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             } => {
                 let c = Client::new(client)?;
                 let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
-                let v = c
-                    .call(M::GET, &format!("/api/records/{id}{q}"), None, true)
-                    .await?;
-                c.print(&v, read_record_line);
+                let v: ReadRecord = c.get(&format!("/api/records/{id}{q}"), true).await?;
+                c.print(&v, read_record_line)?;
             }
             RecordCmd::List { client } => {
                 let c = Client::new(client)?;
-                let v = c.call(M::GET, "/api/records", None, true).await?;
-                c.print(&v, |v| {
-                    v.as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|r| {
-                                    format!(
-                                        "record {} version {} ({} versions)",
-                                        s(&r["record_id"]),
-                                        s(&r["version"]),
-                                        r["versions"].as_array().map_or(0, |x| x.len())
-                                    )
-                                })
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        })
-                        .unwrap_or_default()
-                });
+                let v: Vec<RecordSummary> = c.get("/api/records", true).await?;
+                c.print(&v, |v| each(v, summary_line))?;
             }
         },
         ClientCommand::Grant {
@@ -541,21 +551,19 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             if days == 0 || days > 3650 {
                 bail!("--days must be 1 to 3650");
             }
-            let expires_at = unix_now() + days * 86_400;
-            let v = c
-                .post(
-                    "/api/grants",
-                    json!({ "provider": provider, "record_id": record, "expires_at": expires_at }),
-                    true,
-                )
-                .await?;
+            let request = GrantRequest {
+                provider: provider.clone(),
+                record_id: record,
+                expires_at: unix_now() + days * 86_400,
+            };
+            let v: Tx = c.post("/api/grants", &request, true).await?;
             c.print(&v, |v| {
                 format!(
                     "granted {provider} {} for {days} days (tx {})",
                     record.map_or("all your records".into(), |r| format!("record {r}")),
-                    s(&v["tx_hash"])
+                    v.tx_hash
                 )
-            });
+            })?;
         }
         ClientCommand::Revoke {
             provider,
@@ -563,16 +571,12 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             client,
         } => {
             let c = Client::new(client)?;
-            let v = c
-                .post(
-                    "/api/grants/revoke",
-                    json!({ "provider": provider, "record_id": record }),
-                    true,
-                )
-                .await?;
-            c.print(&v, |v| {
-                format!("revoked {provider} (tx {})", s(&v["tx_hash"]))
-            });
+            let request = RevokeRequest {
+                provider: provider.clone(),
+                record_id: record,
+            };
+            let v: Tx = c.post("/api/grants/revoke", &request, true).await?;
+            c.print(&v, |v| format!("revoked {provider} (tx {})", v.tx_hash))?;
         }
         ClientCommand::Emergency {
             patient_id,
@@ -580,73 +584,152 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             client,
         } => {
             let c = Client::new(client)?;
-            let v = c
-                .post(
-                    "/api/emergency",
-                    json!({ "patient_id": patient_id, "reason": reason }),
-                    true,
-                )
-                .await?;
-            c.print(&v, |v| each(v, read_record_line));
+            let request = EmergencyRequest { patient_id, reason };
+            let v: Vec<ReadRecord> = c.post("/api/emergency", &request, true).await?;
+            c.print(&v, |v| each(v, read_record_line))?;
         }
         ClientCommand::Log { client } => {
             let c = Client::new(client)?;
-            let v = c.call(M::GET, "/api/access-log", None, true).await?;
+            let v: Vec<AccessLogEntry> = c.get("/api/access-log", true).await?;
             c.print(&v, |v| {
-                let lines: Vec<String> = v
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|e| {
-                                format!(
-                                    "{}record {} v{} read by {} at {}{}",
-                                    if e["emergency"] == Value::Bool(true) {
-                                        "EMERGENCY "
-                                    } else {
-                                        ""
-                                    },
-                                    s(&e["record_id"]),
-                                    s(&e["version"]),
-                                    e["reader_username"]
-                                        .as_str()
-                                        .map_or_else(|| s(&e["reader"]), str::to_owned),
-                                    s(&e["timestamp"]),
-                                    e["reason"]
-                                        .as_str()
-                                        .map(|r| format!(" — reason: {r}"))
-                                        .unwrap_or_default()
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if lines.is_empty() {
+                if v.is_empty() {
                     "no reads yet".into()
                 } else {
-                    lines.join("\n")
+                    each(v, log_line)
                 }
-            });
+            })?;
         }
         ClientCommand::Status { client } => {
             let c = Client::new(client)?;
-            let v = c.call(M::GET, "/api/status", None, false).await?;
-            c.print(&v, |v| {
-                let up = v["nodes"].as_array().map_or(0, |n| {
-                    n.iter()
-                        .filter(|x| x["reachable"] == Value::Bool(true))
-                        .count()
-                });
-                format!(
-                    "{} chain at block {}, contract {}; {} of {} nodes reachable, {} needed",
-                    s(&v["chain"]["backend"]),
-                    s(&v["chain"]["head_block"]),
-                    s(&v["chain"]["contract"]),
-                    up,
-                    s(&v["n"]),
-                    s(&v["k"])
-                )
-            });
+            let v: Status = c.get("/api/status", false).await?;
+            c.print(&v, status_line)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// An address as the server writes addresses: lower-case hex.
+    const ADDR: &str = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed";
+
+    fn tx() -> String {
+        format!("0x{}", "ab".repeat(32))
+    }
+
+    /// The server's JSON as the typed answer; printing it back with `--json` gives the
+    /// same JSON.
+    fn answer<T: DeserializeOwned + Serialize>(v: Value) -> T {
+        let typed: T = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), v);
+        typed
+    }
+
+    fn read(form: Value, emergency: bool) -> ReadRecord {
+        answer(json!({
+            "record_id": 7, "version": 2, "owner": ADDR, "patient_id": 3,
+            "manifest_cid": "bafkrei", "bundle": { "resourceType": "Bundle" }, "form": form,
+            "access_tx": tx(), "emergency": emergency,
+        }))
+    }
+
+    #[test]
+    fn lines_show_what_the_server_sent() {
+        let tx = tx();
+        let form = json!({
+            "patient_name": "Jane Doe", "birth_date": "1984-02-29", "address": "",
+            "phone": "", "health_condition": "Flu",
+        });
+        assert_eq!(
+            read_record_line(&read(form, true)),
+            format!(
+                "record 7 v2 of patient 3: Jane Doe, born 1984-02-29; Flu [EMERGENCY] (logged in tx {tx})"
+            )
+        );
+        assert_eq!(
+            read_record_line(&read(Value::Null, false)),
+            format!("record 7 v2 of patient 3: FHIR bundle (use --json) (logged in tx {tx})")
+        );
+        let stored: Stored = answer(json!({
+            "record_id": 1, "version": 1, "manifest_cid": "bafkrei", "tx_hash": tx,
+            "block_number": 9,
+        }));
+        assert_eq!(
+            stored_line(&stored),
+            format!(
+                "Record stored in IPFS and in Blockchain with ID: 1 (version 1, hash code bafkrei, tx {tx})"
+            )
+        );
+        let summary: RecordSummary = answer(json!({
+            "record_id": 1, "version": 2, "updated_at": 5, "versions": [
+                { "version": 1, "manifest_cid": "a", "timestamp": 4, "tx_hash": tx },
+                { "version": 2, "manifest_cid": "b", "timestamp": 5, "tx_hash": tx },
+            ],
+        }));
+        assert_eq!(summary_line(&summary), "record 1 version 2 (2 versions)");
+        let anonymous: AccessLogEntry = answer(json!({
+            "record_id": 1, "version": null, "reader": ADDR, "reader_username": null,
+            "timestamp": 5, "tx_hash": tx, "emergency": false, "reason": null,
+        }));
+        assert_eq!(
+            log_line(&anonymous),
+            format!("record 1 v- read by {ADDR} at 5")
+        );
+        let glass: AccessLogEntry = answer(json!({
+            "record_id": 1, "version": 2, "reader": ADDR, "reader_username": "drbob",
+            "timestamp": 6, "tx_hash": tx, "emergency": true, "reason": "unconscious",
+        }));
+        assert_eq!(
+            log_line(&glass),
+            "EMERGENCY record 1 v2 read by drbob at 6 — reason: unconscious"
+        );
+        let account: Account = answer(json!({ "username": "drbob", "address": ADDR }));
+        assert_eq!(account_line(&account), format!("drbob {ADDR}"));
+        let status: Status = answer(json!({
+            "chain": { "backend": "embedded", "chain_id": 1337, "head_block": 12,
+                       "head_hash": tx, "head_timestamp": 5, "contract": ADDR },
+            "k": 3, "n": 2,
+            "nodes": [
+                { "index": 0, "name": "node 1", "address": ADDR, "public_key": tx, "reachable": true },
+                { "index": 1, "name": "node 2", "address": ADDR, "public_key": tx, "reachable": false },
+            ],
+        }));
+        assert_eq!(
+            status_line(&status),
+            format!(
+                "embedded chain at block 12, contract {ADDR}; 1 of 2 nodes reachable, 3 needed"
+            )
+        );
+        let session: Session = answer(json!({
+            "token": "t", "username": "alice", "role": "patient", "address": ADDR,
+            "expires_at": 5,
+        }));
+        assert_eq!(session.role.to_string(), "patient");
+    }
+
+    #[test]
+    fn errors_read_message_field_code_and_status() {
+        let e = r#"{"error":"invalid_input","message":"username: too short","field":"username"}"#;
+        assert_eq!(
+            error_text(e, 400),
+            "username: too short [username] (invalid_input, HTTP 400)"
+        );
+        let e = r#"{"error":"invalid_record","message":"invalid record: 2 errors",
+                    "errors":[{"path":"birth_date","message":"in the future"},
+                              {"path":"phone","message":"not a phone number"}]}"#;
+        assert_eq!(
+            error_text(e, 400),
+            "invalid record: 2 errors (invalid_record, HTTP 400)\n  birth_date: in the future\n  phone: not a phone number"
+        );
+        for not_ours in ["", "<html>bad gateway</html>", "{}"] {
+            assert_eq!(
+                error_text(not_ours, 502),
+                "request failed (error, HTTP 502)"
+            );
+        }
+    }
 }

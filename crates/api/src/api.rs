@@ -1,19 +1,19 @@
-//! The JSON API under `/api`: one handler per route, request and response bodies as plain
-//! serde structs (their JSON shapes are what `openapi.json` documents).
+//! The JSON API under `/api`: one handler per route; the request and response bodies are
+//! [`crate::types`] (their JSON shapes are what `openapi.json` documents).
 
-use alloy_primitives::{Address, B256};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::extract::{ApiJson, Auth, ClientIp, JsonBytes};
 use crate::params::{parse_num, unix};
 use crate::svc::{self, RecordForm, Role};
+use crate::types;
 use crate::{AppState, OPENAPI_JSON};
 
 /// Every API route: path, the methods it answers, and its handlers. The router is built
@@ -72,59 +72,20 @@ pub(crate) fn router() -> Router<AppState> {
 // Bodies
 // ---------------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Credentials {
-    pub username: String,
-    pub password: String,
+// The bodies are `crate::types`; these build them from the service's types.
+
+impl From<Role> for types::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Patient => Self::Patient,
+            Role::Provider => Self::Provider,
+            Role::Admin => Self::Admin,
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct SessionBody {
-    token: String,
-    username: String,
-    role: Role,
-    address: Address,
-    expires_at: u64,
-}
-
-#[derive(Serialize)]
-struct MeBody {
-    username: String,
-    role: Role,
-    address: Address,
-    patient_id: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct PatientBody {
-    username: String,
-    address: Address,
-    patient_id: u64,
-}
-
-#[derive(Serialize)]
-struct AccountBody {
-    username: String,
-    address: Address,
-}
-
-/// The record form's JSON (`RecordForm`'s five fields).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FormBody {
-    patient_name: String,
-    birth_date: String,
-    #[serde(default)]
-    address: String,
-    #[serde(default)]
-    phone: String,
-    #[serde(default)]
-    health_condition: String,
-}
-
-impl From<FormBody> for RecordForm {
-    fn from(f: FormBody) -> Self {
+impl From<types::RecordForm> for RecordForm {
+    fn from(f: types::RecordForm) -> Self {
         Self {
             patient_name: f.patient_name,
             birth_date: f.birth_date,
@@ -135,37 +96,19 @@ impl From<FormBody> for RecordForm {
     }
 }
 
-#[derive(Serialize)]
-pub(crate) struct FormView {
-    patient_name: String,
-    birth_date: String,
-    address: String,
-    phone: String,
-    health_condition: String,
-}
-
-impl From<&RecordForm> for FormView {
-    fn from(f: &RecordForm) -> Self {
+impl From<RecordForm> for types::RecordForm {
+    fn from(f: RecordForm) -> Self {
         Self {
-            patient_name: f.patient_name.clone(),
-            birth_date: f.birth_date.clone(),
-            address: f.address.clone(),
-            phone: f.phone.clone(),
-            health_condition: f.health_condition.clone(),
+            patient_name: f.patient_name,
+            birth_date: f.birth_date,
+            address: f.address,
+            phone: f.phone,
+            health_condition: f.health_condition,
         }
     }
 }
 
-#[derive(Serialize)]
-struct StoredBody {
-    record_id: u64,
-    version: u32,
-    manifest_cid: String,
-    tx_hash: B256,
-    block_number: u64,
-}
-
-impl From<svc::Stored> for StoredBody {
+impl From<svc::Stored> for types::Stored {
     fn from(s: svc::Stored) -> Self {
         Self {
             record_id: s.record_id,
@@ -177,23 +120,7 @@ impl From<svc::Stored> for StoredBody {
     }
 }
 
-#[derive(Serialize)]
-struct VersionBody {
-    version: u32,
-    manifest_cid: String,
-    timestamp: u64,
-    tx_hash: B256,
-}
-
-#[derive(Serialize)]
-struct SummaryBody {
-    record_id: u64,
-    version: u32,
-    updated_at: u64,
-    versions: Vec<VersionBody>,
-}
-
-impl From<svc::RecordSummary> for SummaryBody {
+impl From<svc::RecordSummary> for types::RecordSummary {
     fn from(s: svc::RecordSummary) -> Self {
         Self {
             record_id: s.record_id,
@@ -202,7 +129,7 @@ impl From<svc::RecordSummary> for SummaryBody {
             versions: s
                 .versions
                 .into_iter()
-                .map(|v| VersionBody {
+                .map(|v| types::RecordVersion {
                     version: v.version,
                     manifest_cid: v.manifest_cid,
                     timestamp: v.timestamp,
@@ -213,20 +140,7 @@ impl From<svc::RecordSummary> for SummaryBody {
     }
 }
 
-#[derive(Serialize)]
-struct ReadBody {
-    record_id: u64,
-    version: u32,
-    owner: Address,
-    patient_id: Option<u64>,
-    manifest_cid: String,
-    bundle: serde_json::Value,
-    form: Option<FormView>,
-    access_tx: B256,
-    emergency: bool,
-}
-
-impl From<svc::ReadRecord> for ReadBody {
+impl From<svc::ReadRecord> for types::ReadRecord {
     fn from(r: svc::ReadRecord) -> Self {
         Self {
             record_id: r.record_id,
@@ -234,90 +148,12 @@ impl From<svc::ReadRecord> for ReadBody {
             owner: r.owner,
             patient_id: r.patient_id,
             manifest_cid: r.manifest_cid,
-            form: r.form.as_ref().map(FormView::from),
+            form: r.form.map(Into::into),
             bundle: r.bundle,
             access_tx: r.access_tx,
             emergency: r.emergency,
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantRequest {
-    provider: String,
-    #[serde(default)]
-    record_id: Option<u64>,
-    expires_at: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeRequest {
-    provider: String,
-    #[serde(default)]
-    record_id: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct TxBody {
-    tx_hash: B256,
-}
-
-#[derive(Serialize)]
-struct GrantBody {
-    provider: Option<String>,
-    provider_address: Address,
-    record_id: Option<u64>,
-    expires_at: u64,
-    revoked_at: Option<u64>,
-    active: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmergencyRequest {
-    patient_id: u64,
-    reason: String,
-}
-
-#[derive(Serialize)]
-struct LogBody {
-    record_id: u64,
-    version: Option<u32>,
-    reader: Address,
-    reader_username: Option<String>,
-    timestamp: u64,
-    tx_hash: B256,
-    emergency: bool,
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct NodeBody {
-    index: usize,
-    name: String,
-    address: Address,
-    public_key: B256,
-    reachable: bool,
-}
-
-#[derive(Serialize)]
-struct ChainBody {
-    backend: String,
-    chain_id: u64,
-    head_block: u64,
-    head_hash: B256,
-    head_timestamp: u64,
-    contract: Address,
-}
-
-#[derive(Serialize)]
-struct StatusBody {
-    chain: ChainBody,
-    k: u8,
-    n: u8,
-    nodes: Vec<NodeBody>,
 }
 
 #[derive(Deserialize)]
@@ -337,17 +173,17 @@ struct FormatQuery {
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<Json<SessionBody>> {
+    ApiJson(c): ApiJson<types::Credentials>,
+) -> Result<Json<types::Session>> {
     let (token, signed_in) = state
         .service()
         .login(&c.username, &c.password, &client)
         .await?;
     let session = signed_in.session().clone();
-    Ok(Json(SessionBody {
+    Ok(Json(types::Session {
         token: token.expose().to_owned(),
         username: session.username,
-        role: session.role,
+        role: session.role.into(),
         address: session.address,
         expires_at: unix(session.expires_at),
     }))
@@ -358,12 +194,12 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeBody>> {
+async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<types::Me>> {
     let s = auth.session.session().clone();
     let patient_id = state.service().patient_id(s.address).await?;
-    Ok(Json(MeBody {
+    Ok(Json(types::Me {
         username: s.username,
-        role: s.role,
+        role: s.role.into(),
         address: s.address,
         patient_id,
     }))
@@ -372,8 +208,8 @@ async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeBody>> {
 async fn register_patient(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<(StatusCode, Json<PatientBody>)> {
+    ApiJson(c): ApiJson<types::Credentials>,
+) -> Result<(StatusCode, Json<types::PatientAccount>)> {
     state
         .signups
         .check(&client)
@@ -384,7 +220,7 @@ async fn register_patient(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(PatientBody {
+        Json(types::PatientAccount {
             username: p.username,
             address: p.address,
             patient_id: p.patient_id,
@@ -395,8 +231,8 @@ async fn register_patient(
 async fn add_provider(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<(StatusCode, Json<AccountBody>)> {
+    ApiJson(c): ApiJson<types::Credentials>,
+) -> Result<(StatusCode, Json<types::Account>)> {
     let me = auth.admin()?;
     let a = state
         .service()
@@ -404,18 +240,18 @@ async fn add_provider(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(AccountBody {
+        Json(types::Account {
             username: a.username,
             address: a.address,
         }),
     ))
 }
 
-async fn providers(State(state): State<AppState>, _auth: Auth) -> Json<Vec<AccountBody>> {
+async fn providers(State(state): State<AppState>, _auth: Auth) -> Json<Vec<types::Account>> {
     let list = state.service().providers();
     Json(
         list.into_iter()
-            .map(|a| AccountBody {
+            .map(|a| types::Account {
                 username: a.username,
                 address: a.address,
             })
@@ -427,7 +263,7 @@ async fn put_record(
     State(state): State<AppState>,
     auth: Auth,
     JsonBytes(body): JsonBytes,
-) -> Result<(StatusCode, Json<StoredBody>)> {
+) -> Result<(StatusCode, Json<types::Stored>)> {
     let me = auth.patient()?;
     let stored = state.service().put_record(&me, &body).await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
@@ -436,8 +272,8 @@ async fn put_record(
 async fn put_form(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(form): ApiJson<FormBody>,
-) -> Result<(StatusCode, Json<StoredBody>)> {
+    ApiJson(form): ApiJson<types::RecordForm>,
+) -> Result<(StatusCode, Json<types::Stored>)> {
     let me = auth.patient()?;
     let stored = state.service().put_form(&me, &form.into()).await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
@@ -448,14 +284,17 @@ async fn update_record(
     auth: Auth,
     Path(id): Path<String>,
     JsonBytes(body): JsonBytes,
-) -> Result<Json<StoredBody>> {
+) -> Result<Json<types::Stored>> {
     let id = parse_num("id", &id)?;
     let me = auth.patient()?;
     let stored = state.service().update_record(&me, id, &body).await?;
     Ok(Json(stored.into()))
 }
 
-async fn my_records(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<SummaryBody>>> {
+async fn my_records(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<Vec<types::RecordSummary>>> {
     let me = auth.patient()?;
     let list = state.service().my_records(&me).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
@@ -466,7 +305,7 @@ async fn read_record(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> Result<Json<ReadBody>> {
+) -> Result<Json<types::ReadRecord>> {
     let id = parse_num("id", &id)?;
     let version = q.version.map(|v| parse_num("version", &v)).transpose()?;
     let service = state.service();
@@ -486,7 +325,7 @@ async fn patient_records(
     State(state): State<AppState>,
     auth: Auth,
     Path(patient_id): Path<String>,
-) -> Result<Json<Vec<ReadBody>>> {
+) -> Result<Json<Vec<types::ReadRecord>>> {
     let patient_id = parse_num("patient_id", &patient_id)?;
     let me = auth.provider()?;
     let list = state.service().patient_records(&me, patient_id).await?;
@@ -496,35 +335,35 @@ async fn patient_records(
 async fn grant(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(g): ApiJson<GrantRequest>,
-) -> Result<(StatusCode, Json<TxBody>)> {
+    ApiJson(g): ApiJson<types::GrantRequest>,
+) -> Result<(StatusCode, Json<types::Tx>)> {
     let me = auth.patient()?;
     let tx_hash = state
         .service()
         .grant(&me, &g.provider, g.record_id, g.expires_at)
         .await?;
-    Ok((StatusCode::CREATED, Json(TxBody { tx_hash })))
+    Ok((StatusCode::CREATED, Json(types::Tx { tx_hash })))
 }
 
 async fn revoke(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(r): ApiJson<RevokeRequest>,
-) -> Result<Json<TxBody>> {
+    ApiJson(r): ApiJson<types::RevokeRequest>,
+) -> Result<Json<types::Tx>> {
     let me = auth.patient()?;
     let tx_hash = state
         .service()
         .revoke(&me, &r.provider, r.record_id)
         .await?;
-    Ok(Json(TxBody { tx_hash }))
+    Ok(Json(types::Tx { tx_hash }))
 }
 
-async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<GrantBody>>> {
+async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<types::Grant>>> {
     let me = auth.patient()?;
     let list = state.service().grants(&me).await?;
     Ok(Json(
         list.into_iter()
-            .map(|g| GrantBody {
+            .map(|g| types::Grant {
                 provider: g.provider,
                 provider_address: g.provider_address,
                 record_id: g.record_id,
@@ -539,8 +378,8 @@ async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<Gr
 async fn emergency(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(e): ApiJson<EmergencyRequest>,
-) -> Result<Json<Vec<ReadBody>>> {
+    ApiJson(e): ApiJson<types::EmergencyRequest>,
+) -> Result<Json<Vec<types::ReadRecord>>> {
     let me = auth.provider()?;
     if e.reason.trim().is_empty() {
         return Err(Error::input("reason", "a reason is required"));
@@ -552,12 +391,15 @@ async fn emergency(
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
-async fn access_log(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<LogBody>>> {
+async fn access_log(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<Vec<types::AccessLogEntry>>> {
     let me = auth.patient()?;
     let list = state.service().access_log(&me).await?;
     Ok(Json(
         list.into_iter()
-            .map(|e| LogBody {
+            .map(|e| types::AccessLogEntry {
                 record_id: e.record_id,
                 version: e.version,
                 reader: e.reader,
@@ -572,10 +414,10 @@ async fn access_log(State(state): State<AppState>, auth: Auth) -> Result<Json<Ve
 }
 
 /// Public: the chain and the node set hold no personal data, and monitoring needs no login.
-async fn status(State(state): State<AppState>) -> Result<Json<StatusBody>> {
+async fn status(State(state): State<AppState>) -> Result<Json<types::Status>> {
     let s = state.service().status().await?;
-    Ok(Json(StatusBody {
-        chain: ChainBody {
+    Ok(Json(types::Status {
+        chain: types::ChainStatus {
             backend: s.chain.backend,
             chain_id: s.chain.chain_id,
             head_block: s.chain.head_block,
@@ -588,7 +430,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<StatusBody>> {
         nodes: s
             .nodes
             .into_iter()
-            .map(|n| NodeBody {
+            .map(|n| types::NodeStatus {
                 index: n.index,
                 name: n.name,
                 address: n.address,

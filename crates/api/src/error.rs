@@ -10,9 +10,9 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ehr_records::fhir::ValidationErrors;
-use serde_json::json;
 
 use crate::svc;
+use crate::types::{ErrorBody, FieldError};
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -151,21 +151,25 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         self.log();
-        let mut body = json!({ "error": self.code(), "message": self.to_string() });
-        match &self {
-            Self::InvalidInput { field, .. } => body["field"] = json!(field),
-            Self::InvalidRecord(errors) => {
-                body["errors"] = errors
-                    .errors()
-                    .iter()
-                    .map(|e| json!({ "path": e.path, "message": e.rule.to_string() }))
-                    .collect();
-            }
-            Self::RateLimited { retry_after } => {
-                body["retry_after"] = json!(retry_after.as_secs().max(1));
-            }
-            _ => {}
-        }
+        let body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+            field: self.field().map(str::to_owned),
+            errors: match &self {
+                Self::InvalidRecord(errors) => Some(
+                    errors
+                        .errors()
+                        .iter()
+                        .map(|e| FieldError {
+                            path: e.path.clone(),
+                            message: e.rule.to_string(),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
+            retry_after: self.retry_after(),
+        };
         let mut response = (self.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(secs) = self.retry_after() {

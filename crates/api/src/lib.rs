@@ -6,6 +6,7 @@ mod extract;
 mod fallback;
 mod params;
 mod throttle;
+pub mod types;
 mod web;
 
 /// The records service's names this crate uses, in one place.

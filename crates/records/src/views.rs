@@ -67,9 +67,8 @@ pub struct ReadRecord {
     pub version: u32,
     /// The owner's address.
     pub owner: Address,
-    /// The owner's patient id (`None` if the owner is not a registered patient, which the
-    /// contract never allows for a record owner).
-    pub patient_id: Option<u64>,
+    /// The owner's patient id.
+    pub patient_id: u64,
     /// The manifest's CID.
     pub manifest_cid: String,
     /// The FHIR bundle.

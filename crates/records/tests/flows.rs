@@ -190,7 +190,7 @@ async fn store_grant_read_revoke_and_the_log() {
     let own = fx.svc.read_record(&alice, 1, None).await.unwrap();
     assert_eq!(own.form.as_ref().unwrap().patient_name, "Alice Doe");
     assert_eq!(own.form.as_ref().unwrap().health_condition, "Asthma");
-    assert_eq!(own.patient_id, Some(alice_id));
+    assert_eq!(own.patient_id, alice_id);
 
     // Nothing readable is stored: no block contains the name.
     for store in &fx.stores {

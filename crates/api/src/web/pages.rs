@@ -385,7 +385,7 @@ pub(crate) fn my_records(ctx: &Ctx<'_>, patient_id: Option<u64>, rows: &[RecordR
 pub(crate) struct RecordView {
     pub record_id: u64,
     pub version: u32,
-    pub patient_id: Option<u64>,
+    pub patient_id: u64,
     pub manifest_cid: String,
     pub access_tx: String,
     pub emergency: bool,
@@ -400,7 +400,7 @@ pub(crate) fn record_card(r: &RecordView) -> Markup {
             @if r.emergency { p.emergency { "Emergency access — logged with your reason." } }
             @if let Some(f) = &r.form {
                 dl.facts {
-                    @if let Some(id) = r.patient_id { dt { "Patient ID" } dd { (id) } }
+                    dt { "Patient ID" } dd { (r.patient_id) }
                     dt { "Patient Name" } dd { (f.patient_name) }
                     dt { "Birth Date" } dd { (f.birth_date) }
                     dt { "Address" } dd { (f.address) }
@@ -408,7 +408,7 @@ pub(crate) fn record_card(r: &RecordView) -> Markup {
                     dt { "Health Condition" } dd { (f.health_condition) }
                 }
             } @else {
-                @if let Some(id) = r.patient_id { p { "Patient ID " (id) } }
+                p { "Patient ID " (r.patient_id) }
                 pre.bundle { (r.bundle_pretty) }
             }
             details {

@@ -245,7 +245,12 @@ impl Service {
         let (sealed, _) = dispersal::rebuild_ciphertext(&manifest.dispersal, &refs)?;
         let plaintext = ehr_crypto::seal::open(&key, &ctx, sealed)?;
         let bundle = fhir::parse(&plaintext)?;
-        let patient_id = self.registry.patient_id(v.owner).await?;
+        // The contract lets only registered patients own records.
+        let patient_id = self
+            .registry
+            .patient_id(v.owner)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("the patient owning record {record_id}")))?;
         Ok(ReadRecord {
             record_id,
             version: v.version,

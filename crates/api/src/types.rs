@@ -1,0 +1,381 @@
+//! The JSON API's wire types: every request and response body under `/api`, as the
+//! handlers write and read them and as clients (the `secure-ehr` CLI) send and parse them.
+//!
+//! Each type is the one definition of its JSON shape. `openapi.json` documents the same
+//! shapes under `components/schemas` (the schema's name is given on each type), and
+//! `tests/openapi.rs` validates real responses and the requests built from these types
+//! against it, so the document cannot drift from them.
+//!
+//! Optional fields are written as `null`, not left out, except in [`ErrorBody`]. Request
+//! bodies refuse unknown fields; response bodies accept them, so an older client keeps
+//! working when a newer server adds a field.
+//!
+//! `Debug` leaves out passwords, tokens and personal data (record contents).
+
+use std::fmt;
+
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+
+/// What a user may do: `patient`, `provider` or `admin` (schema: the `role` enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Owns records and grants access to them.
+    Patient,
+    /// Reads what patients granted.
+    Provider,
+    /// Registers providers.
+    Admin,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Patient => "patient",
+            Self::Provider => "provider",
+            Self::Admin => "admin",
+        })
+    }
+}
+
+/// Every error: `{error, message}` plus the details of some codes (schema `Error`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The machine-readable code (`invalid_input`, `not_found`, …).
+    pub error: String,
+    /// What was wrong, for a human; never a value from the request.
+    pub message: String,
+    /// `invalid_input`: the field (`username`, `patient_id`, `body`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `invalid_record`: each broken field and its rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// `rate_limited`: seconds until the next attempt (also the `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// One broken field of an `invalid_record` error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The FHIR path (`entry[0].resource.birthDate`) or the form field (`birth_date`).
+    pub path: String,
+    /// The rule it breaks.
+    pub message: String,
+}
+
+/// `POST /api/session`, `POST /api/patients`, `POST /api/providers` (schema `Credentials`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed-in session: `POST /api/session` (schema `Session`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The bearer token: send it as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// The user's Ethereum address.
+    pub address: Address,
+    /// When the token expires, unix seconds.
+    pub expires_at: u64,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("address", &self.address)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a token belongs to: `GET /api/me` (schema `Me`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// The user's Ethereum address.
+    pub address: Address,
+    /// The on-chain patient ID, for a registered patient.
+    pub patient_id: Option<u64>,
+}
+
+/// A new patient: `POST /api/patients` (schema `PatientAccount`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientAccount {
+    /// Login name.
+    pub username: String,
+    /// The patient's Ethereum address.
+    pub address: Address,
+    /// The sequential patient ID the contract gave.
+    pub patient_id: u64,
+}
+
+/// A provider: `GET /api/providers` (each), `POST /api/providers` (schema `Account`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Login name.
+    pub username: String,
+    /// The Ethereum address.
+    pub address: Address,
+}
+
+/// The record web form's five fields: the body of `POST /api/records/form`, and a read
+/// record's `form` (schema `RecordForm`). Only the name and birth date are required.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordForm {
+    /// The patient's full name.
+    pub patient_name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Free-text address (may be empty).
+    #[serde(default)]
+    pub address: String,
+    /// Phone number (may be empty).
+    #[serde(default)]
+    pub phone: String,
+    /// Health condition, free text (may be empty).
+    #[serde(default)]
+    pub health_condition: String,
+}
+
+impl fmt::Debug for RecordForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecordForm { <redacted> }")
+    }
+}
+
+/// What an upload or update stored: `POST /api/records`, `POST /api/records/form`,
+/// `PUT /api/records/{id}` (schema `Stored`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// The record ID.
+    pub record_id: u64,
+    /// The version stored.
+    pub version: u32,
+    /// The manifest block's CID (the "hash code").
+    pub manifest_cid: String,
+    /// The `addRecord`/`updateRecord` transaction.
+    pub tx_hash: B256,
+    /// The block it was mined in.
+    pub block_number: u64,
+}
+
+/// One version of a record, in a [`RecordSummary`] (schema `Version`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordVersion {
+    /// Version number, from 1.
+    pub version: u32,
+    /// Its manifest's CID.
+    pub manifest_cid: String,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// The transaction that stored it.
+    pub tx_hash: B256,
+}
+
+/// A patient's record with its versions: `GET /api/records` (each; schema
+/// `RecordSummary`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSummary {
+    /// The record ID.
+    pub record_id: u64,
+    /// The current version.
+    pub version: u32,
+    /// Unix seconds of the last change.
+    pub updated_at: u64,
+    /// Every version, oldest first.
+    pub versions: Vec<RecordVersion>,
+}
+
+/// A decrypted record, as read: `GET /api/records/{id}`, and each of
+/// `GET /api/patients/{patient_id}/records` and `POST /api/emergency` (schema
+/// `ReadRecord`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadRecord {
+    /// The record ID.
+    pub record_id: u64,
+    /// The version read.
+    pub version: u32,
+    /// The owner's address.
+    pub owner: Address,
+    /// The owner's patient ID.
+    pub patient_id: u64,
+    /// The manifest's CID.
+    pub manifest_cid: String,
+    /// The FHIR R4 Bundle.
+    pub bundle: serde_json::Value,
+    /// The web form's fields, when the bundle has that shape.
+    pub form: Option<RecordForm>,
+    /// The transaction that logged this read.
+    pub access_tx: B256,
+    /// Whether it was a break-glass read.
+    pub emergency: bool,
+}
+
+impl fmt::Debug for ReadRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadRecord")
+            .field("record_id", &self.record_id)
+            .field("version", &self.version)
+            .field("manifest_cid", &self.manifest_cid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /api/grants`: let a provider read one record, or all (schema `GrantRequest`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// The provider's username.
+    pub provider: String,
+    /// One record, or `None` for all the patient's records.
+    #[serde(default)]
+    pub record_id: Option<u64>,
+    /// When the grant expires, unix seconds.
+    pub expires_at: u64,
+}
+
+/// `POST /api/grants/revoke` (schema `RevokeRequest`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The provider's username.
+    pub provider: String,
+    /// The record of a one-record grant, or `None` for the all-records grant.
+    #[serde(default)]
+    pub record_id: Option<u64>,
+}
+
+/// A transaction: `POST /api/grants`, `POST /api/grants/revoke` (schema `Tx`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tx {
+    /// Its hash.
+    pub tx_hash: B256,
+}
+
+/// A grant as its patient sees it: `GET /api/grants` (each; schema `Grant`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The provider's username, when it has an account here.
+    pub provider: Option<String>,
+    /// The provider's address.
+    pub provider_address: Address,
+    /// One record, or `None` for all the patient's records.
+    pub record_id: Option<u64>,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<u64>,
+    /// Whether it allows reads now.
+    pub active: bool,
+}
+
+/// `POST /api/emergency`: break-glass access (schema `EmergencyRequest`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyRequest {
+    /// Whose records.
+    pub patient_id: u64,
+    /// Why (required; the patient sees it).
+    pub reason: String,
+}
+
+impl fmt::Debug for EmergencyRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmergencyRequest")
+            .field("patient_id", &self.patient_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One read of a patient's records: `GET /api/access-log` (each; schema
+/// `AccessLogEntry`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogEntry {
+    /// The record read.
+    pub record_id: u64,
+    /// The version read, when known.
+    pub version: Option<u32>,
+    /// Who read it.
+    pub reader: Address,
+    /// The reader's username, when it has an account here.
+    pub reader_username: Option<String>,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// The transaction that logged the read.
+    pub tx_hash: B256,
+    /// A break-glass read.
+    pub emergency: bool,
+    /// The break-glass reason, when known here.
+    pub reason: Option<String>,
+}
+
+/// The chain, in [`Status`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    /// Which backend (`embedded`, `json-rpc`).
+    pub backend: String,
+    /// The chain ID.
+    pub chain_id: u64,
+    /// The newest block.
+    pub head_block: u64,
+    /// Its hash.
+    pub head_hash: B256,
+    /// Its timestamp, unix seconds.
+    pub head_timestamp: u64,
+    /// The registry contract.
+    pub contract: Address,
+}
+
+/// One storage and custodian node, in [`Status`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Position in the node set, from 0.
+    pub index: usize,
+    /// Its name (and URL when remote).
+    pub name: String,
+    /// Its identity address.
+    pub address: Address,
+    /// Its custodian key.
+    pub public_key: B256,
+    /// Whether it answered just now.
+    pub reachable: bool,
+}
+
+/// The deployment: `GET /api/status` (schema `Status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The chain.
+    pub chain: ChainStatus,
+    /// Shares (and fragments) needed to read a record.
+    pub k: u8,
+    /// Nodes.
+    pub n: u8,
+    /// Each node.
+    pub nodes: Vec<NodeStatus>,
+}

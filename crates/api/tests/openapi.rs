@@ -1,0 +1,897 @@
+//! `openapi.json` against the real API: every route is driven (in-process, `oneshot`)
+//! into every status its operation documents — with storage nodes switched off for the
+//! 503s and the chain switched off for the 500s — and each response must be documented
+//! for its route, method and status, carry the documented headers and content type, and
+//! its body must validate against the documented schema (a JSON Schema 2020-12 validator
+//! with `#/components/schemas/…` resolved in the document). Requests that succeed are
+//! built from `ehr_api::types` and validated against the documented request body too.
+//! At the end, the statuses seen must be exactly the statuses documented.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use common::{ADMIN, PASSWORD, PROVIDER, Reply, call, send};
+use ehr_api::types;
+use ehr_api::{AppState, router};
+use ehr_chain::{
+    Address, Bytes, ChainConfig, ChainInfo, ChainLog, EmbeddedChain, LogQuery, PrivateKeySigner,
+    Registry, TxReceipt,
+};
+use ehr_records::accounts::AccountParams;
+use ehr_records::node::{LocalNode, Node, NodeError, NodeInfo, ShareRequest, ShareResponse};
+use ehr_records::{Service, ServiceParts};
+use ehr_store::Cid;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------
+// A service whose chain and nodes can be switched off
+// ---------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Faults {
+    chain_down: AtomicBool,
+    nodes_down: AtomicBool,
+}
+
+/// The embedded chain, failing every call while `chain_down`.
+struct Chain {
+    inner: Arc<dyn Registry>,
+    faults: Arc<Faults>,
+}
+
+impl Chain {
+    fn up(&self) -> ehr_chain::Result<()> {
+        match self.faults.chain_down.load(Ordering::SeqCst) {
+            true => Err(ehr_chain::Error::Stopped),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Registry for Chain {
+    fn contract(&self) -> Address {
+        self.inner.contract()
+    }
+    async fn transact(
+        &self,
+        from: &PrivateKeySigner,
+        input: Bytes,
+    ) -> ehr_chain::Result<TxReceipt> {
+        self.up()?;
+        self.inner.transact(from, input).await
+    }
+    async fn call(&self, from: Address, input: Bytes) -> ehr_chain::Result<Bytes> {
+        self.up()?;
+        self.inner.call(from, input).await
+    }
+    async fn logs(&self, query: &LogQuery) -> ehr_chain::Result<Vec<ChainLog>> {
+        self.up()?;
+        self.inner.logs(query).await
+    }
+    async fn info(&self) -> ehr_chain::Result<ChainInfo> {
+        self.up()?;
+        self.inner.info().await
+    }
+    async fn fund_account(&self, from: &PrivateKeySigner, to: Address) -> ehr_chain::Result<()> {
+        self.up()?;
+        self.inner.fund_account(from, to).await
+    }
+}
+
+/// An in-process node, unreachable while `nodes_down`.
+struct Switch {
+    inner: Arc<LocalNode>,
+    faults: Arc<Faults>,
+}
+
+impl Switch {
+    fn up(&self) -> Result<(), NodeError> {
+        match self.faults.nodes_down.load(Ordering::SeqCst) {
+            true => Err(NodeError::Unreachable("switched off".into())),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Node for Switch {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn info(&self) -> Result<NodeInfo, NodeError> {
+        self.up()?;
+        self.inner.info().await
+    }
+    async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
+        self.up()?;
+        self.inner.put_block(cid, data).await
+    }
+    async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, NodeError> {
+        self.up()?;
+        self.inner.get_block(cid).await
+    }
+    async fn delete_block(&self, cid: &Cid) -> Result<(), NodeError> {
+        self.up()?;
+        self.inner.delete_block(cid).await
+    }
+    async fn release_share(&self, r: &ShareRequest) -> Result<ShareResponse, NodeError> {
+        self.up()?;
+        self.inner.release_share(r).await
+    }
+}
+
+/// The embedded service (real contract on revm, five nodes, threshold 3) over a
+/// switchable chain and switchable nodes, with the admin and one provider.
+async fn service(dir: &std::path::Path, faults: &Arc<Faults>) -> Arc<Service> {
+    let admin_key = PrivateKeySigner::random();
+    let chain: Arc<dyn Registry> = Arc::new(
+        EmbeddedChain::open(&dir.join("chain"), ChainConfig::default(), &admin_key).unwrap(),
+    );
+    let nodes = ehr_records::deployment::local_nodes(dir, 5, &chain)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|inner| {
+            Arc::new(Switch {
+                inner,
+                faults: faults.clone(),
+            }) as Arc<dyn Node>
+        })
+        .collect();
+    let service = Service::new(ServiceParts {
+        registry: Arc::new(Chain {
+            inner: chain,
+            faults: faults.clone(),
+        }),
+        contract_admin: admin_key,
+        accounts: ehr_records::deployment::accounts(dir, AccountParams::INSECURE_FAST).unwrap(),
+        nodes,
+        k: 3,
+        data_dir: dir.to_path_buf(),
+    })
+    .await
+    .unwrap();
+    service.create_admin(ADMIN.0, ADMIN.1).unwrap();
+    let (_, admin) = service.login(ADMIN.0, ADMIN.1, "setup").await.unwrap();
+    service
+        .add_provider(&admin.admin().unwrap(), PROVIDER.0, PROVIDER.1)
+        .await
+        .unwrap();
+    Arc::new(service)
+}
+
+// ---------------------------------------------------------------------------------------
+// The document, and checking a reply against it
+// ---------------------------------------------------------------------------------------
+
+/// `openapi.json`, its compiled schemas, and the (path, method, status) replies seen.
+struct Spec {
+    doc: Value,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    seen: Mutex<BTreeSet<(String, String, String)>>,
+}
+
+fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+impl Spec {
+    fn load() -> Self {
+        Self {
+            doc: serde_json::from_str(ehr_api::OPENAPI_JSON).expect("openapi.json is JSON"),
+            validators: Mutex::default(),
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Every (path, method) the document lists.
+    fn operations(&self) -> BTreeSet<(String, String)> {
+        self.documented()
+            .into_iter()
+            .map(|(path, method, _)| (path, method))
+            .collect()
+    }
+
+    /// Every (path, method, status) the document lists.
+    fn documented(&self) -> BTreeSet<(String, String, String)> {
+        let mut out = BTreeSet::new();
+        for (path, ops) in self.doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                for status in op["responses"].as_object().unwrap().keys() {
+                    out.insert((path.clone(), method.to_uppercase(), status.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The documented path template `path` is an instance of, for `method` (literal
+    /// segments win over parameters: `/api/records/form` over `/api/records/{id}`).
+    fn template(&self, method: &Method, path: &str) -> Option<String> {
+        let want: Vec<&str> = path.split('/').collect();
+        let method = method.as_str().to_lowercase();
+        self.doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, ops)| ops.get(&method).is_some())
+            .filter_map(|(template, _)| {
+                let segs: Vec<&str> = template.split('/').collect();
+                let matches = segs.len() == want.len()
+                    && segs
+                        .iter()
+                        .zip(&want)
+                        .all(|(t, w)| t == w || (t.starts_with('{') && !w.is_empty()));
+                let literal = segs.iter().filter(|t| !t.starts_with('{')).count();
+                matches.then_some((literal, template.clone()))
+            })
+            .max()
+            .map(|(_, t)| t)
+    }
+
+    /// Validates `instance` against the schema at JSON pointer `at` in the document.
+    fn validate(&self, at: &str, instance: &Value) -> Result<(), String> {
+        let validator = {
+            let mut cache = self.validators.lock().unwrap();
+            cache
+                .entry(at.to_owned())
+                .or_insert_with(|| {
+                    let mut schema = self
+                        .doc
+                        .pointer(at)
+                        .unwrap_or_else(|| panic!("no schema at {at}"))
+                        .clone();
+                    // One resource holding the components, so `#/components/schemas/…`
+                    // resolves; OpenAPI 3.1 schemas are JSON Schema 2020-12.
+                    schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+                    schema["components"] = self.doc["components"].clone();
+                    Arc::new(
+                        jsonschema::draft202012::new(&schema)
+                            .unwrap_or_else(|e| panic!("schema at {at}: {e}")),
+                    )
+                })
+                .clone()
+        };
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(errors.join("; ")),
+        }
+    }
+
+    /// Checks `reply` to `method uri` (with JSON `request` body, if any) against the
+    /// document, and records it.
+    fn check(&self, method: &Method, uri: &str, request: Option<&Value>, reply: &Reply) {
+        let path = uri.split('?').next().unwrap();
+        let what = format!("{method} {uri} → {}", reply.status.as_u16());
+        let template = self
+            .template(method, path)
+            .unwrap_or_else(|| panic!("{what}: no documented operation"));
+        let op_at = format!(
+            "/paths/{}/{}",
+            pointer_escape(&template),
+            method.as_str().to_lowercase()
+        );
+        let op = self.doc.pointer(&op_at).unwrap();
+        let status = reply.status.as_u16().to_string();
+        let mut at = format!("{op_at}/responses/{status}");
+        let mut response = op["responses"].get(&status).unwrap_or_else(|| {
+            let listed: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            panic!(
+                "{what}: status not documented (documented: {listed:?}); body {}",
+                reply.text()
+            )
+        });
+        if let Some(r) = response["$ref"].as_str() {
+            at = r.strip_prefix('#').unwrap().to_owned();
+            response = self.doc.pointer(&at).unwrap();
+        }
+        for name in response["headers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|h| h.0)
+        {
+            assert!(
+                reply.headers.contains_key(name.as_str()),
+                "{what}: no {name} header"
+            );
+        }
+        match response.get("content") {
+            None => assert!(reply.bytes.is_empty(), "{what}: a body: {}", reply.text()),
+            Some(content) => {
+                let ctype = reply
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(';').next())
+                    .unwrap_or_else(|| panic!("{what}: no content type"))
+                    .trim();
+                assert!(
+                    content.get(ctype).is_some(),
+                    "{what}: content type {ctype} not documented"
+                );
+                if ctype == "application/json" {
+                    let at = format!("{at}/content/application~1json/schema");
+                    if let Err(e) = self.validate(&at, &reply.json()) {
+                        panic!(
+                            "{what}: the body does not match {at}: {e}\n{}",
+                            reply.text()
+                        );
+                    }
+                } else {
+                    assert!(!reply.bytes.is_empty(), "{what}: empty body");
+                }
+            }
+        }
+        if let (Some(body), true) = (request, reply.status.is_success()) {
+            let at = format!("{op_at}/requestBody/content/application~1json/schema");
+            if let Err(e) = self.validate(&at, body) {
+                panic!("{what}: the request does not match {at}: {e}\n{body}");
+            }
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .insert((template, method.as_str().to_owned(), status));
+    }
+}
+
+/// A router over the service, and the document every reply is checked against.
+struct Api {
+    app: Router,
+    spec: Arc<Spec>,
+}
+
+fn body<T: Serialize>(v: &T) -> Option<Value> {
+    Some(serde_json::to_value(v).unwrap())
+}
+
+fn parse<T: DeserializeOwned>(r: &Reply) -> T {
+    serde_json::from_slice(&r.bytes).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+}
+
+impl Api {
+    /// A JSON call, checked against the document; its status must be `status`.
+    async fn expect(
+        &self,
+        status: u16,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let r = call(&self.app, method.clone(), uri, token, body.clone()).await;
+        self.spec.check(&method, uri, body.as_ref(), &r);
+        assert_eq!(r.status.as_u16(), status, "{method} {uri}: {}", r.text());
+        r
+    }
+
+    /// A request as built, checked against the document; its status must be `status`.
+    async fn expect_raw(&self, status: u16, req: Request<Body>) -> Reply {
+        let (method, uri) = (req.method().clone(), req.uri().to_string());
+        let r = send(&self.app, req).await;
+        self.spec.check(&method, &uri, None, &r);
+        assert_eq!(r.status.as_u16(), status, "{method} {uri}: {}", r.text());
+        r
+    }
+
+    async fn login(&self, user: &str, password: &str) -> types::Session {
+        let creds = types::Credentials {
+            username: user.into(),
+            password: password.into(),
+        };
+        parse(
+            &self
+                .expect(200, Method::POST, "/api/session", None, body(&creds))
+                .await,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Every route into every documented status
+// ---------------------------------------------------------------------------------------
+
+const BUNDLE: &str = r#"{
+  "resourceType": "Bundle", "type": "collection",
+  "entry": [
+    { "resource": { "resourceType": "Patient", "id": "p1",
+        "name": [{ "family": "Doe", "given": ["Jane"] }], "birthDate": "1984-02-29",
+        "telecom": [{ "system": "phone", "value": "+1 555 010 0199" }] } },
+    { "resource": { "resourceType": "Condition",
+        "code": { "text": "Diabetes mellitus type 2" },
+        "subject": { "reference": "Patient/p1" } } }
+  ]
+}"#;
+
+fn bundle() -> Option<Value> {
+    Some(serde_json::from_str(BUNDLE).unwrap())
+}
+
+fn form() -> types::RecordForm {
+    types::RecordForm {
+        patient_name: "Jane Doe".into(),
+        birth_date: "1984-02-29".into(),
+        address: "1 Main St, Springfield".into(),
+        phone: "+1 555 010 0199".into(),
+        health_condition: "Diabetes mellitus type 2".into(),
+    }
+}
+
+fn creds(user: &str) -> Option<Value> {
+    body(&types::Credentials {
+        username: user.into(),
+        password: PASSWORD.into(),
+    })
+}
+
+fn in_days(days: u64) -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + days * 86_400
+}
+
+/// A request with `body` as `content_type` and, if given, a bearer token.
+fn raw(
+    method: &Method,
+    uri: &str,
+    token: Option<&str>,
+    ctype: &str,
+    body: Vec<u8>,
+) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method.clone())
+        .uri(uri)
+        .header(header::CONTENT_TYPE, ctype);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    req.body(Body::from(body)).unwrap()
+}
+
+#[tokio::test]
+async fn every_route_answers_every_documented_status_as_documented() {
+    use Method as M;
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let service = service(dir.path(), &faults).await;
+    let spec = Arc::new(Spec::load());
+    let api = Api {
+        app: router(AppState::new(service.clone()).with_signup_limit(1000, Duration::from_secs(1))),
+        spec: spec.clone(),
+    };
+
+    // Sign-in and sign-up: 200, 201.
+    let admin = api.login(ADMIN.0, ADMIN.1).await.token;
+    let provider = api.login(PROVIDER.0, PROVIDER.1).await.token;
+    let r = api
+        .expect(201, M::POST, "/api/patients", None, creds("pat"))
+        .await;
+    let pid = parse::<types::PatientAccount>(&r).patient_id;
+    let patient = api.login("pat", PASSWORD).await.token;
+    let (admin, provider, patient) = (admin.as_str(), provider.as_str(), patient.as_str());
+    // 204: signing out.
+    let second = api.login("pat", PASSWORD).await.token;
+    api.expect(204, M::DELETE, "/api/session", Some(&second), None)
+        .await;
+
+    // The patient stores, updates and reads; the provider is refused, then granted.
+    let me: types::Me = parse(
+        &api.expect(200, M::GET, "/api/me", Some(patient), None)
+            .await,
+    );
+    assert_eq!(me.patient_id, Some(pid));
+    api.expect(200, M::GET, "/api/providers", Some(patient), None)
+        .await;
+    api.expect(201, M::POST, "/api/providers", Some(admin), creds("dr-two"))
+        .await;
+    let r = api
+        .expect(
+            201,
+            M::POST,
+            "/api/records/form",
+            Some(patient),
+            body(&form()),
+        )
+        .await;
+    let stored: types::Stored = parse(&r);
+    let (id, cid) = (stored.record_id, stored.manifest_cid);
+    let record = format!("/api/records/{id}");
+    let records_of = format!("/api/patients/{pid}/records");
+    api.expect(201, M::POST, "/api/records", Some(patient), bundle())
+        .await;
+    api.expect(200, M::PUT, &record, Some(patient), bundle())
+        .await;
+    let list: Vec<types::RecordSummary> = parse(
+        &api.expect(200, M::GET, "/api/records", Some(patient), None)
+            .await,
+    );
+    assert_eq!(list.len(), 2);
+    api.expect(200, M::GET, &record, Some(patient), None).await;
+    let v1: types::ReadRecord = parse(
+        &api.expect(
+            200,
+            M::GET,
+            &format!("{record}?version=1"),
+            Some(patient),
+            None,
+        )
+        .await,
+    );
+    assert_eq!(v1.form.unwrap().patient_name, "Jane Doe");
+    api.expect(403, M::GET, &record, Some(provider), None).await;
+    api.expect(403, M::GET, &records_of, Some(provider), None)
+        .await;
+    let grant = types::GrantRequest {
+        provider: PROVIDER.0.into(),
+        record_id: None,
+        expires_at: in_days(30),
+    };
+    api.expect(201, M::POST, "/api/grants", Some(patient), body(&grant))
+        .await;
+    api.expect(200, M::GET, "/api/grants", Some(patient), None)
+        .await;
+    let read: Vec<types::ReadRecord> = parse(
+        &api.expect(200, M::GET, &records_of, Some(provider), None)
+            .await,
+    );
+    assert_eq!(read.len(), 2);
+    let revoke = types::RevokeRequest {
+        provider: PROVIDER.0.into(),
+        record_id: None,
+    };
+    api.expect(
+        200,
+        M::POST,
+        "/api/grants/revoke",
+        Some(patient),
+        body(&revoke),
+    )
+    .await;
+    let emergency = types::EmergencyRequest {
+        patient_id: pid,
+        reason: "unconscious in A&E".into(),
+    };
+    api.expect(
+        200,
+        M::POST,
+        "/api/emergency",
+        Some(provider),
+        body(&emergency),
+    )
+    .await;
+    let log: Vec<types::AccessLogEntry> = parse(
+        &api.expect(200, M::GET, "/api/access-log", Some(patient), None)
+            .await,
+    );
+    assert!(log.iter().any(|e| e.emergency));
+    api.expect(200, M::GET, "/api/status", None, None).await;
+    api.expect(200, M::GET, "/api/openapi.json", None, None)
+        .await;
+    let block = format!("/ipfs/{cid}?format=raw");
+    api.expect(200, M::GET, &block, None, None).await;
+
+    // 400: bodies that are not JSON, on every route that takes one; bad parameters; a
+    // record that breaks the rules.
+    for (method, uri, token) in [
+        (M::POST, "/api/session", None),
+        (M::POST, "/api/patients", None),
+        (M::POST, "/api/providers", Some(admin)),
+        (M::POST, "/api/records", Some(patient)),
+        (M::POST, "/api/records/form", Some(patient)),
+        (M::PUT, record.as_str(), Some(patient)),
+        (M::POST, "/api/grants", Some(patient)),
+        (M::POST, "/api/grants/revoke", Some(patient)),
+        (M::POST, "/api/emergency", Some(provider)),
+    ] {
+        let req = raw(
+            &method,
+            uri,
+            token,
+            "application/json",
+            b"{\"a\": ".to_vec(),
+        );
+        api.expect_raw(400, req).await;
+    }
+    api.expect(400, M::GET, "/api/records/abc", Some(patient), None)
+        .await;
+    api.expect(
+        400,
+        M::GET,
+        "/api/patients/abc/records",
+        Some(provider),
+        None,
+    )
+    .await;
+    api.expect(400, M::GET, &format!("/ipfs/{cid}"), None, None)
+        .await;
+    let bad = types::RecordForm {
+        birth_date: "2999-01-01".into(),
+        ..form()
+    };
+    let r = api
+        .expect(400, M::POST, "/api/records/form", Some(patient), body(&bad))
+        .await;
+    assert!(parse::<types::ErrorBody>(&r).errors.is_some());
+
+    // 401: every operation that needs a session, without one.
+    for (path, method) in spec.operations() {
+        let op = &spec.doc["paths"][&path][method.to_lowercase()];
+        if op["security"].as_array().is_some_and(|s| s.is_empty()) {
+            continue;
+        }
+        let uri = path
+            .replace("{id}", &id.to_string())
+            .replace("{patient_id}", &pid.to_string());
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        api.expect(401, method, &uri, None, None).await;
+    }
+
+    // 403: each role-restricted operation, by the wrong role.
+    let provider_grant = body(&grant);
+    for (method, uri, token, body) in [
+        (M::GET, "/api/records", provider, None),
+        (M::POST, "/api/records", provider, bundle()),
+        (M::POST, "/api/records/form", provider, body(&form())),
+        (M::PUT, record.as_str(), provider, bundle()),
+        (M::GET, records_of.as_str(), patient, None),
+        (M::GET, "/api/grants", provider, None),
+        (M::POST, "/api/grants", provider, provider_grant),
+        (M::POST, "/api/grants/revoke", provider, body(&revoke)),
+        (M::GET, "/api/access-log", provider, None),
+        (M::POST, "/api/providers", patient, creds("dr-evil")),
+        (M::POST, "/api/emergency", patient, body(&emergency)),
+    ] {
+        api.expect(403, method, uri, Some(token), body).await;
+    }
+
+    // 404: no such version, record, patient, grant or block.
+    api.expect(
+        404,
+        M::GET,
+        &format!("{record}?version=99"),
+        Some(patient),
+        None,
+    )
+    .await;
+    api.expect(404, M::PUT, "/api/records/999", Some(patient), bundle())
+        .await;
+    api.expect(
+        404,
+        M::GET,
+        "/api/patients/999/records",
+        Some(provider),
+        None,
+    )
+    .await;
+    let no_grant = types::RevokeRequest {
+        provider: "dr-two".into(),
+        record_id: None,
+    };
+    api.expect(
+        404,
+        M::POST,
+        "/api/grants/revoke",
+        Some(patient),
+        body(&no_grant),
+    )
+    .await;
+    let nobody = types::EmergencyRequest {
+        patient_id: 999,
+        reason: "unconscious".into(),
+    };
+    api.expect(
+        404,
+        M::POST,
+        "/api/emergency",
+        Some(provider),
+        body(&nobody),
+    )
+    .await;
+    let mut other = cid.clone().into_bytes();
+    let mid = other.len() / 2;
+    other[mid] = if other[mid] == b'a' { b'b' } else { b'a' };
+    let other = String::from_utf8(other).unwrap();
+    api.expect(
+        404,
+        M::GET,
+        &format!("/ipfs/{other}?format=raw"),
+        None,
+        None,
+    )
+    .await;
+
+    // 409: taken usernames.
+    api.expect(409, M::POST, "/api/patients", None, creds("pat"))
+        .await;
+    api.expect(
+        409,
+        M::POST,
+        "/api/providers",
+        Some(admin),
+        creds(PROVIDER.0),
+    )
+    .await;
+
+    // 413 and 415 on every route that takes a body (any session gets that far).
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(ehr_api::MAX_BODY_BYTES));
+    for (path, method) in spec.operations() {
+        let op = &spec.doc["paths"][&path][method.to_lowercase()];
+        if op.get("requestBody").is_none() {
+            continue;
+        }
+        let uri = path.replace("{id}", &id.to_string());
+        let token = (!op["security"].as_array().is_some_and(|s| s.is_empty())).then_some(patient);
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let req = raw(
+            &method,
+            &uri,
+            token,
+            "application/json",
+            big.clone().into_bytes(),
+        );
+        api.expect_raw(413, req).await;
+        let req = raw(&method, &uri, token, "text/plain", b"{}".to_vec());
+        api.expect_raw(415, req).await;
+    }
+
+    // 503: every storage node down (the provider holds a grant again).
+    api.expect(201, M::POST, "/api/grants", Some(patient), body(&grant))
+        .await;
+    faults.nodes_down.store(true, Ordering::SeqCst);
+    api.expect(
+        503,
+        M::POST,
+        "/api/records/form",
+        Some(patient),
+        body(&form()),
+    )
+    .await;
+    api.expect(503, M::POST, "/api/records", Some(patient), bundle())
+        .await;
+    api.expect(503, M::PUT, &record, Some(patient), bundle())
+        .await;
+    api.expect(503, M::GET, &record, Some(patient), None).await;
+    api.expect(503, M::GET, &records_of, Some(provider), None)
+        .await;
+    api.expect(
+        503,
+        M::POST,
+        "/api/emergency",
+        Some(provider),
+        body(&emergency),
+    )
+    .await;
+    api.expect(503, M::GET, &block, None, None).await;
+    let status: types::Status = parse(&api.expect(200, M::GET, "/api/status", None, None).await);
+    assert!(status.nodes.iter().all(|n| !n.reachable));
+    faults.nodes_down.store(false, Ordering::SeqCst);
+
+    // 500: the chain down; the cause is logged, the client told "internal error".
+    faults.chain_down.store(true, Ordering::SeqCst);
+    let patient_creds = body(&types::Credentials {
+        username: "pat".into(),
+        password: PASSWORD.into(),
+    });
+    for (method, uri, token, body) in [
+        (M::POST, "/api/session", None, patient_creds),
+        (M::GET, "/api/me", Some(patient), None),
+        (M::POST, "/api/patients", None, creds("pat-late")),
+        (M::POST, "/api/providers", Some(admin), creds("dr-late")),
+        (M::GET, "/api/records", Some(patient), None),
+        (M::POST, "/api/records", Some(patient), bundle()),
+        (M::POST, "/api/records/form", Some(patient), body(&form())),
+        (M::GET, record.as_str(), Some(patient), None),
+        (M::PUT, record.as_str(), Some(patient), bundle()),
+        (M::GET, records_of.as_str(), Some(provider), None),
+        (M::GET, "/api/grants", Some(patient), None),
+        (M::POST, "/api/grants", Some(patient), body(&grant)),
+        (M::POST, "/api/grants/revoke", Some(patient), body(&revoke)),
+        (M::POST, "/api/emergency", Some(provider), body(&emergency)),
+        (M::GET, "/api/access-log", Some(patient), None),
+        (M::GET, "/api/status", None, None),
+    ] {
+        let r = api.expect(500, method, uri, token, body).await;
+        assert_eq!(parse::<types::ErrorBody>(&r).message, "internal error");
+    }
+    faults.chain_down.store(false, Ordering::SeqCst);
+
+    // 401 and 429 at sign-in: wrong passwords, then the user is locked out.
+    let wrong = body(&types::Credentials {
+        username: PROVIDER.0.into(),
+        password: "wrong password!!".into(),
+    });
+    for _ in 0..5 {
+        api.expect(401, M::POST, "/api/session", None, wrong.clone())
+            .await;
+    }
+    let right = body(&types::Credentials {
+        username: PROVIDER.0.into(),
+        password: PROVIDER.1.into(),
+    });
+    let r = api.expect(429, M::POST, "/api/session", None, right).await;
+    assert!(parse::<types::ErrorBody>(&r).retry_after.is_some());
+    // 429 at sign-up: one per client per hour.
+    let throttled = Api {
+        app: router(AppState::new(service.clone()).with_signup_limit(1, Duration::from_secs(3600))),
+        spec: spec.clone(),
+    };
+    throttled
+        .expect(201, M::POST, "/api/patients", None, creds("pat-a"))
+        .await;
+    throttled
+        .expect(429, M::POST, "/api/patients", None, creds("pat-b"))
+        .await;
+
+    // Every documented status was produced, and nothing else (each reply was checked).
+    let seen = spec.seen.lock().unwrap().clone();
+    let documented = spec.documented();
+    let missing: Vec<_> = documented.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never produced: {missing:?}"
+    );
+}
+
+/// A body that breaks its schema fails validation: the check is not vacuous.
+#[test]
+fn the_validator_rejects_what_the_document_does_not_allow() {
+    let spec = Spec::load();
+    let at = "/components/schemas/Stored";
+    let good = json!({
+        "record_id": 1, "version": 1, "manifest_cid": "bafy", "block_number": 2,
+        "tx_hash": format!("0x{}", "ab".repeat(32)),
+    });
+    spec.validate(at, &good).unwrap();
+    for bad in [
+        json!({ "record_id": 1 }),
+        json!({ "record_id": "1", "version": 1, "manifest_cid": "bafy", "block_number": 2,
+                "tx_hash": format!("0x{}", "ab".repeat(32)) }),
+        {
+            let mut extra = good.clone();
+            extra["extra"] = json!(true);
+            extra
+        },
+    ] {
+        assert!(spec.validate(at, &bad).is_err(), "{bad}");
+    }
+    let array = "/paths/~1api~1records/get/responses/200/content/application~1json/schema";
+    assert!(spec.validate(array, &json!([{ "record_id": 1 }])).is_err());
+    spec.validate(array, &json!([])).unwrap();
+}
+
+/// `openapi.json` is exactly what `openapi.py` prints.
+#[test]
+fn openapi_json_is_what_openapi_py_generates() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new("python3")
+        .arg(format!("{dir}/openapi.py"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == ehr_api::OPENAPI_JSON,
+        "openapi.json is stale: run python3 crates/api/openapi.py > crates/api/openapi.json"
+    );
+}

@@ -2,7 +2,7 @@
 //! known-answer vectors, `add`/`cat` and `car export`/`car import` round trips on the fs
 //! store, and clear errors (naming the CID or file) for bad input.
 
-#[path = "../../../crates/store/tests/common/mod.rs"]
+#[path = "../../../crates/store/tests/integration/ipfs.rs"]
 mod common;
 
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! its own, each linking the whole dependency graph). Most run the built binary
 //! (`CARGO_BIN_EXE_secure-ehr`) as a user would.
 
+mod bench_cli;
 mod chain_cli;
 mod common;
 // ehr-store's js-ipfs node (`IpfsNode`), from its integration tests.

@@ -16,45 +16,156 @@ use crate::service::{self, DeploymentArgs};
 #[derive(Args)]
 pub struct BenchArgs {
     /// Uploads (and then reads) per phase.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = at_least_one)]
     ops: usize,
     /// Reads in the concurrent read phase (default: `--ops`).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     read_ops: Option<usize>,
-    /// Requests in flight in the throughput phases.
-    #[arg(long, default_value_t = 32)]
+    /// Requests in flight in the throughput phases (at most `--ops` and `--read-ops`).
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     concurrency: usize,
-    /// Record size in bytes (approximate: the FHIR bundle is padded to it).
-    #[arg(long, default_value_t = 10_000)]
+    /// Record size in bytes: the FHIR bundle is padded to exactly this. At most 1048576
+    /// (1 MiB), the largest record the service accepts.
+    #[arg(long, default_value_t = 10_000, value_parser = record_size)]
     size: usize,
     /// Patients the uploads are spread over.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     patients: usize,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
 }
 
+impl BenchArgs {
+    /// What clap cannot check alone: more requests in flight than a phase has.
+    fn check(&self) -> anyhow::Result<()> {
+        for (flag, ops) in [
+            ("--ops", self.ops),
+            ("--read-ops", self.read_ops.unwrap_or(self.ops)),
+        ] {
+            if self.concurrency > ops {
+                anyhow::bail!(
+                    "--concurrency {} is more than {flag} {ops}: at most {ops} requests can be in flight",
+                    self.concurrency
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>().map_err(|e| e.to_string())? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+/// The largest record the service accepts, in bytes: the FHIR parser's body limit
+/// (`ehr_records::fhir::MAX_BODY_BYTES`), which is also the HTTP API's.
+const MAX_SIZE: usize = 1 << 20;
+
+fn record_size(s: &str) -> Result<usize, String> {
+    let size = s.parse::<usize>().map_err(|e| e.to_string())?;
+    let min = min_record_size();
+    if size > MAX_SIZE {
+        Err(format!(
+            "at most {MAX_SIZE} bytes (1 MiB), the largest record the service accepts"
+        ))
+    } else if size < min {
+        Err(format!(
+            "at least {min} bytes, the smallest bundle (one Patient, one Condition)"
+        ))
+    } else {
+        Ok(size)
+    }
+}
+
 const PW: &str = "bench password 1234";
 
-/// A FHIR bundle of about `size` bytes: one Patient and enough 900-character Conditions.
+/// What the FHIR parser accepts per bundle: Conditions, items in a list (here
+/// `code.coding`), characters in a string.
+const MAX_CONDITIONS: usize = 100;
+const MAX_CODINGS: usize = 20;
+const MAX_CHARS: usize = 1000;
+/// Padding strings per Condition: its `code.text` and each coding's `display`.
+const PER_CONDITION: usize = 1 + MAX_CODINGS;
+const MAX_STRINGS: usize = MAX_CONDITIONS * PER_CONDITION;
+
+/// A FHIR bundle of exactly `size` bytes ([`min_record_size`] to [`MAX_SIZE`]): one Patient
+/// and as many Conditions as it takes, their `code.text` and `code.coding[].display`
+/// padded.
 fn record(i: usize, size: usize) -> Vec<u8> {
-    let conditions: Vec<_> = (0..size.div_ceil(1000).clamp(1, 100))
-        .map(|c| {
-            json!({ "resource": {
-                "resourceType": "Condition",
-                "code": { "text": format!("condition {c} of record {i}: {}", "x".repeat(880)) },
-                "subject": { "reference": "Patient/p" } } })
-        })
-        .collect();
+    // The length is the fixed part (the bundle with every padding string empty) plus the
+    // padding. Find the fewest strings that reach `size` when full (`n` full strings are
+    // more than `n * MAX_CHARS` bytes, which bounds the search)…
+    let capacity = |n: usize| serialized(i, &vec![0; n]).len() + n * MAX_CHARS;
+    let (mut lo, mut hi) = (1, size.div_ceil(MAX_CHARS).clamp(1, MAX_STRINGS));
+    assert!(
+        capacity(hi) >= size,
+        "{size} bytes do not fit in one bundle"
+    );
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if capacity(mid) >= size {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    // …then shorten the last ones (to one character at least) by the excess.
+    let mut lens = vec![MAX_CHARS; lo];
+    let mut excess = capacity(lo) - size;
+    for len in lens.iter_mut().rev() {
+        let cut = excess.min(MAX_CHARS - 1);
+        *len -= cut;
+        excess -= cut;
+    }
+    assert_eq!(excess, 0, "{size} bytes is less than the smallest bundle");
+    let body = serialized(i, &lens);
+    assert_eq!(body.len(), size);
+    body
+}
+
+/// The smallest bundle [`record`] makes: one Patient and one Condition of one character.
+fn min_record_size() -> usize {
+    serialized(0, &[1]).len()
+}
+
+/// The bundle with padding strings of `lens` characters (ASCII, so one byte each), in
+/// order: each Condition's `code.text`, then its codings' `display`s.
+fn serialized(i: usize, lens: &[usize]) -> Vec<u8> {
+    let conditions = lens.chunks(PER_CONDITION).enumerate().map(|(c, lens)| {
+        let mut code = json!({ "text": pad(format!("condition {c} of record {i}: "), lens[0]) });
+        if lens.len() > 1 {
+            code["coding"] = lens[1..]
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| json!({ "display": pad(format!("coding {k}: "), n) }))
+                .collect();
+        }
+        json!({ "resource": {
+            "resourceType": "Condition",
+            "code": code,
+            "subject": { "reference": "Patient/p" } } })
+    });
     let mut entry = vec![json!({ "resource": {
         "resourceType": "Patient", "id": "p",
-        "name": [{ "text": format!("Bench Patient {i}") }],
+        "name": [{ "text": "Bench Patient" }],
         "birthDate": "1980-01-01",
         "telecom": [{ "system": "phone", "value": "+1 555 010 0199" }] } })];
     entry.extend(conditions);
     serde_json::to_vec(&json!({ "resourceType": "Bundle", "type": "collection", "entry": entry }))
         .expect("bundle serializes")
+}
+
+/// `prefix` cut or padded with `x` to `n` characters.
+fn pad(prefix: String, n: usize) -> String {
+    prefix
+        .chars()
+        .chain(std::iter::repeat('x'))
+        .take(n)
+        .collect()
 }
 
 struct Phase {
@@ -141,6 +252,7 @@ where
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    args.check()?;
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
     service::runtime()?.block_on(async {
         // The keystore cost is not what is measured: geth's "light" scrypt keeps setup short.
@@ -247,4 +359,36 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_exactly_the_size_asked_for() {
+        let min = min_record_size();
+        // Every size across the first strings, every fifth across the first Condition's end
+        // (where the next string starts a new Condition), then a sample up to the maximum.
+        let one_condition = serialized(0, &[MAX_CHARS; PER_CONDITION]).len();
+        let sizes = (min..min + 2_100)
+            .chain((one_condition - 1_100..one_condition + 1_100).step_by(5))
+            .chain((min..MAX_SIZE).step_by(65_521))
+            .chain([MAX_SIZE - 1, MAX_SIZE]);
+        for size in sizes {
+            assert_eq!(record(size % 64, size).len(), size);
+        }
+    }
+
+    #[test]
+    fn sizes_outside_one_bundle_are_refused() {
+        let min = min_record_size();
+        assert_eq!(record_size(&MAX_SIZE.to_string()), Ok(MAX_SIZE));
+        assert_eq!(record_size(&min.to_string()), Ok(min));
+        let err = record_size(&(MAX_SIZE + 1).to_string()).unwrap_err();
+        assert!(err.contains("at most 1048576 bytes"), "{err}");
+        let err = record_size(&(min - 1).to_string()).unwrap_err();
+        assert!(err.contains(&format!("at least {min} bytes")), "{err}");
+        assert!(at_least_one("0").is_err());
+    }
 }

@@ -3,7 +3,7 @@
 //! (@ipld/car's CarWriter, `ipfs-car pack`) import and verify here. A corrupt or truncated
 //! CAR imports nothing.
 
-mod common;
+use crate::js;
 
 use ehr_store::testing::{CHUNK, test_bytes};
 use ehr_store::{BlobStore, Error, MemoryStore, Profile, car, cid_of};
@@ -29,7 +29,7 @@ async fn our_car_unpacks_with_ipld_car_and_ipfs_car() {
             std::fs::write(&car_path, &bytes).unwrap();
 
             let out = dir.path().join(format!("{i}-{profile:?}.out"));
-            let report = common::node(
+            let report = js::node(
                 "car.mjs",
                 &["unpack", car_path.to_str().unwrap(), out.to_str().unwrap()],
             );
@@ -40,7 +40,7 @@ async fn our_car_unpacks_with_ipld_car_and_ipfs_car() {
             );
 
             let out2 = dir.path().join(format!("{i}-{profile:?}.ipfs-car"));
-            common::node(
+            js::node(
                 "node_modules/ipfs-car/bin.js",
                 &[
                     "unpack",
@@ -66,7 +66,7 @@ async fn their_cars_import_and_verify_here() {
 
     // @ipld/car CarWriter over ipfs-unixfs-importer (`ipfs add --cid-version=1` settings).
     let car_path = dir.path().join("ipld.car");
-    let root = common::node(
+    let root = js::node(
         "car.mjs",
         &["pack", input.to_str().unwrap(), car_path.to_str().unwrap()],
     );
@@ -79,7 +79,7 @@ async fn their_cars_import_and_verify_here() {
 
     // `ipfs-car pack --no-wrap` (its default: unixfs-v1-2025, 1 MiB chunks).
     let car_path = dir.path().join("ipfs-car.car");
-    common::node(
+    js::node(
         "node_modules/ipfs-car/bin.js",
         &[
             "pack",

@@ -1,9 +1,10 @@
 //! kill -9 in the middle of concurrent writes loses nothing that was acknowledged. The test
-//! re-runs this test binary as a child (selected by an environment variable) that puts and
-//! deletes blocks from many tasks and prints each acknowledged one; the parent kills it
-//! with SIGKILL at an arbitrary moment, reopens the store and checks every acknowledged
-//! write. SIGKILL keeps the page cache, so this shows the process-crash half of the
-//! guarantee (every ack comes after its batch's `fdatasync`; power loss is not simulated).
+//! re-runs this test binary as a child (its ignored `crash_child` test alone, told the store
+//! directory by an environment variable) that puts and deletes blocks from many tasks and
+//! prints each acknowledged one; the parent kills it with SIGKILL at an arbitrary moment,
+//! reopens the store and checks every acknowledged write. SIGKILL keeps the page cache, so
+//! this shows the process-crash half of the guarantee (every ack comes after its batch's
+//! `fdatasync`; power loss is not simulated).
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -124,17 +125,20 @@ fn kill_9_loses_no_acknowledged_write() {
     }
 }
 
+/// `crash_child`'s name in the test harness: its path in this crate, without the crate's name.
+fn child_test_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_crate, module)) => format!("{module}::crash_child"),
+        None => "crash_child".to_owned(),
+    }
+}
+
 /// Runs the child until it has acknowledged [`KILL_AFTER`] puts, kills it with SIGKILL
 /// and collects every line it printed.
 fn run_and_kill(dir: &Path, round: u64, acks: &mut Acks) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .arg(child_test_name())
+        .args(["--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir)
         .env(CHILD_ROUND, round.to_string())
         .stdout(Stdio::piped())

@@ -1,6 +1,6 @@
-//! Helpers for the tests that compare against independent JavaScript implementations
-//! (tests/js, installed with `npm ci`) and run a real IPFS node.
-#![allow(dead_code)]
+//! The npm packages in tests/js (installed with `npm ci`) and a real IPFS node run from them.
+//! bin/secure-ehr's tests include this file too; the JavaScript implementations our code is
+//! compared with are run by `js.rs`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// `crates/store/tests/js` (this file is also included by bin/secure-ehr's tests).
+/// `crates/store/tests/js`, from this crate or from bin/secure-ehr.
 pub fn js_dir() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let own = here.join("tests/js");
@@ -28,23 +28,6 @@ pub fn require_node_modules() {
         "npm packages missing: run `npm ci` in {} (scripts/test does this)",
         dir.display()
     );
-}
-
-/// Runs `node tests/js/<script> args…` and returns its stdout; panics with stderr on failure.
-pub fn node(script: &str, args: &[&str]) -> String {
-    require_node_modules();
-    let out = Command::new("node")
-        .arg(js_dir().join(script))
-        .args(args)
-        .current_dir(js_dir())
-        .output()
-        .expect("run node (is Node.js installed?)");
-    assert!(
-        out.status.success(),
-        "node {script} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 /// A js-ipfs node (ipfs-core + ipfs-http-server) with a Kubo-style RPC API on a free

@@ -1,8 +1,8 @@
 //! What only the segment store can show: the index rebuilt from the segments at reopen
 //! (deletes and rotation included), torn tails cut off, mid-file damage skipped without
 //! losing later blocks, the directory lock, group commit under concurrent writers, and the
-//! import of an `FsStore` directory. The conformance suite runs in tests/conformance.rs,
-//! the kill -9 test in tests/segment_crash.rs.
+//! import of an `FsStore` directory. The conformance suite runs in `conformance`,
+//! the kill -9 test in `segment_crash`.
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -1,6 +1,6 @@
 //! The one conformance suite on the in-process backends (memory, fs, segments), plus what
 //! only the filesystem store can show: altered files on disk, concurrent writers, no temp files
-//! left behind. The Kubo backend runs the same suite in tests/kubo.rs.
+//! left behind. The Kubo backend runs the same suite in `kubo`.
 
 use std::sync::Arc;
 

@@ -2,13 +2,11 @@
 //! admin init, provider add, patient sign-up, put/get, grant, revoke, break-glass, the
 //! access log, the trustless gateway, and clear errors for bad input.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::spawn_listening;
+use crate::common::spawn_listening;
 
 const PW: &str = "correct horse battery";
 

@@ -2,7 +2,7 @@
 //! `ipfs add` / `ipfs add --cid-version=1` / unixfs-v1-2025): the same root CID for every
 //! interesting size and for random sizes and contents.
 
-mod common;
+use crate::js;
 
 use ehr_store::Profile;
 use ehr_store::testing::{CHUNK, INTERESTING_SIZES, test_bytes};
@@ -26,7 +26,7 @@ fn compare(sizes: &[usize], seed: u64) {
     ] {
         let mut cmd = vec![name];
         cmd.extend(args.iter().copied());
-        let theirs: Vec<String> = common::node("unixfs-cid.mjs", &cmd)
+        let theirs: Vec<String> = js::node("unixfs-cid.mjs", &cmd)
             .lines()
             .map(str::to_string)
             .collect();

@@ -2,8 +2,7 @@
 //! known-answer vectors, `add`/`cat` and `car export`/`car import` round trips on the fs
 //! store, and clear errors (naming the CID or file) for bad input.
 
-#[path = "../../../crates/store/tests/common/mod.rs"]
-mod common;
+use crate::ipfs;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -187,7 +186,7 @@ fn bad_input_gives_clear_errors_and_leaves_nothing_behind() {
 
 #[test]
 fn add_cat_and_car_export_against_an_ipfs_node() {
-    let node = common::IpfsNode::start();
+    let node = ipfs::IpfsNode::start();
     let store = format!("kubo:{}", node.url);
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();

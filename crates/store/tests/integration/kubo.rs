@@ -2,14 +2,14 @@
 //! on a free loopback port, repo in a temp dir): the conformance suite, and cross-checks of
 //! our importer and CAR code with the node's own `add`, `cat`, `dag/export`, `dag/import`.
 
-mod common;
+use crate::ipfs;
 
 use std::time::Duration;
 
 use ehr_store::testing::{CHUNK, conformance, test_bytes};
 use ehr_store::{BlobStore, KuboStore, MemoryStore, Profile, car, cid_of};
 
-fn store(node: &common::IpfsNode) -> KuboStore {
+fn store(node: &ipfs::IpfsNode) -> KuboStore {
     KuboStore::new(&node.url)
         .unwrap()
         .with_lookup_timeout(Duration::from_millis(500))
@@ -17,7 +17,7 @@ fn store(node: &common::IpfsNode) -> KuboStore {
 
 #[tokio::test]
 async fn kubo_store_against_a_real_ipfs_node() {
-    let node = common::IpfsNode::start();
+    let node = ipfs::IpfsNode::start();
     let kubo = store(&node);
 
     // The conformance suite, with files up to 2 levels of links… of modest size over HTTP.

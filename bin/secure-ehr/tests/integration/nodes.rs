@@ -3,12 +3,10 @@
 //! clear error; a corrupted fragment → the read works and the node is named in the log; a
 //! share request without a logged access → refused.
 
-mod common;
-
 use std::io::Write;
 use std::process::Command;
 
-use common::{Proc, spawn_listening};
+use crate::common::{Proc, spawn_listening};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,6 @@
+//! The integration tests of `ehr-chain`, one test binary (each module used to be a binary of
+//! its own, each linking the whole dependency graph).
+
+mod artifact;
+mod conformance;
+mod embedded;

@@ -65,6 +65,17 @@ impl fmt::Display for Threshold {
     }
 }
 
+/// Seconds since the Unix epoch now (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    unix_secs(std::time::SystemTime::now())
+}
+
+/// Seconds since the Unix epoch of `t` (0 before 1970).
+pub fn unix_secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,15 +91,4 @@ mod tests {
         assert_eq!(Threshold::new(2, 256), Err(ThresholdError::NTooLarge(256)));
         assert!(Threshold::new(255, 255).is_ok());
     }
-}
-
-/// Seconds since the Unix epoch now (0 if the clock is before 1970).
-pub fn unix_now() -> u64 {
-    unix_secs(std::time::SystemTime::now())
-}
-
-/// Seconds since the Unix epoch of `t` (0 before 1970).
-pub fn unix_secs(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -541,8 +541,6 @@ impl BlobStore for SegmentStore {
     }
 }
 
-/// The writer thread's state: the active segment and where it ends.
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use std::sync::{Arc, mpsc};
 use super::*;
 use crate::{Error, Result};
 
+/// The writer thread's state: the active segment and where it ends.
 pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,
     pub(super) rx: mpsc::Receiver<Op>,

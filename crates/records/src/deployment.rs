@@ -48,12 +48,15 @@ pub fn blocks_dir(data_dir: &Path) -> PathBuf {
 
 /// Reads a secp256k1 private key file (64 hex characters).
 pub fn read_signer(path: &Path) -> Result<PrivateKeySigner> {
-    let key = ehr_fs_util::key_file::read(path)?;
-    PrivateKeySigner::from_bytes(&(*key).into()).map_err(|_| {
-        Error::File(ehr_fs_util::Error::KeyFile {
-            path: path.to_path_buf(),
-        })
-    })
+    let bad = || Error::SignerKeyFile {
+        path: path.to_path_buf(),
+    };
+    let key = match ehr_fs_util::key_file::read(path) {
+        Ok(key) => key,
+        Err(ehr_fs_util::Error::KeyFile { .. }) => return Err(bad()),
+        Err(e) => return Err(e.into()),
+    };
+    PrivateKeySigner::from_bytes(&(*key).into()).map_err(|_| bad())
 }
 
 /// Reads the secp256k1 key at `path`, or creates a fresh one there (mode 0600, synced).

@@ -99,6 +99,13 @@ pub enum Error {
     #[error(transparent)]
     File(#[from] ehr_fs_util::Error),
 
+    /// A key file that does not hold a secp256k1 private key (its contents are never quoted).
+    #[error("key file {} does not hold a hex secp256k1 private key", path.display())]
+    SignerKeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+
     /// A node failed or refused.
     #[error("{node}: {source}")]
     Node {

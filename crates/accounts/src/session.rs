@@ -27,7 +27,7 @@ pub struct Session {
 
 impl Session {
     /// The user's signing key, if the session was opened with
-    /// [`login`](AccountStore::login) (always, outside tests).
+    /// [`login`](crate::AccountStore::login) (always, outside tests).
     pub fn signer(&self) -> Option<&PrivateKeySigner> {
         self.key.0.as_deref()
     }

@@ -22,7 +22,7 @@ struct NodeState {
     token: Option<Arc<str>>,
 }
 
-/// The node's HTTP API over any [`Node`] (in practice a [`ehr_records::LocalNode`]).
+/// The node's HTTP API over any [`Node`] (in practice a [`LocalNode`](crate::LocalNode)).
 /// With `token`, PUT and DELETE need `Authorization: Bearer <token>`; without, DELETE is
 /// refused and PUT is open (blocks are content-addressed ciphertext).
 pub fn router(node: Arc<dyn Node>, token: Option<String>) -> axum::Router {

@@ -22,14 +22,16 @@ pub fn read(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
     Ok(key)
 }
 
-/// Writes `key` to `path`, which must not exist (mode 0600), durably: the file and its
-/// directory are fsynced before this returns.
+/// Writes `key` to `path`, which must not exist (mode 0600), durably: the file, then its
+/// directory, are fsynced before this returns (a crash never leaves an empty key file
+/// behind a durable name).
 pub fn write_new(path: &Path, key: &[u8; 32]) -> Result<()> {
     let mut f = crate::create_private(path)?;
     let hex = Zeroizing::new(hex::encode(key));
     writeln!(f, "0x{}", hex.as_str())
         .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io(path, e))
+        .map_err(|e| Error::io(path, e))?;
+    crate::sync_dir(&crate::write::parent_of(path))
 }
 
 /// Reads the key in `path`, or creates a fresh random one there (mode 0600) if none exists.

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-fn parent_of(path: &Path) -> PathBuf {
+/// The directory `path` is in (`.` for a bare file name).
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -70,17 +71,15 @@ pub fn replace_private(path: &Path, bytes: &[u8]) -> Result<()> {
     replace_with(path, bytes, true)
 }
 
-/// Creates `path`, which must not exist, readable by its owner only (mode 0600), and
-/// fsyncs its directory so the new name survives a crash once the caller syncs the file.
+/// Creates `path`, which must not exist, readable by its owner only (mode 0600), with its
+/// directory. To make it durable the caller syncs the file, then [`sync_dir`] its directory.
 pub fn create_private(path: &Path) -> Result<File> {
     let dir = parent_of(path);
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let f = options(true)
+    options(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    sync_dir(&dir)?;
-    Ok(f)
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Opens `path` for appending, creating it readable by its owner only (mode 0600).

@@ -27,7 +27,6 @@ use futures::future::join_all;
 
 use crate::journal::{Journal, Upload};
 use crate::reasons::ReasonLog;
-
 use crate::{Error, Result};
 
 /// How long a node may take to answer before it counts as unreachable.

@@ -354,12 +354,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     })
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use ehr_primitives::unix_now;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@
 //! Requests and answers are the API's own wire types (`ehr_api::types`).
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -340,12 +339,7 @@ fn each<T>(items: &[T], line: impl Fn(&T) -> String) -> String {
     items.iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use ehr_primitives::unix_now;
 
 fn read_record_line(r: &ReadRecord) -> String {
     let who = match &r.form {

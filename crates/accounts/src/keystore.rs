@@ -20,7 +20,7 @@ use aes::Aes128;
 use alloy::primitives::{Address, hex, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use ctr::cipher::{KeyIvInit, StreamCipher};
-use rand_core::{CryptoRng, RngCore};
+use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -181,7 +181,7 @@ impl KeystoreFile {
 }
 
 /// A fresh random key and its keystore file encrypted under `password`.
-pub fn generate<R: RngCore + CryptoRng>(
+pub fn generate<R: CryptoRng + ?Sized>(
     password: &[u8],
     params: ScryptParams,
     rng: &mut R,
@@ -199,7 +199,7 @@ pub fn generate<R: RngCore + CryptoRng>(
 }
 
 /// Encrypts `signer`'s key under `password` with a fresh salt, IV and id.
-pub fn encrypt<R: RngCore + CryptoRng>(
+pub fn encrypt<R: CryptoRng + ?Sized>(
     signer: &PrivateKeySigner,
     password: &[u8],
     params: ScryptParams,

@@ -2,14 +2,13 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use rand_core::{OsRng, RngCore};
 
 use crate::params::*;
 use crate::*;
 
 pub(crate) fn hash_password(params: Argon2Params, password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
-    OsRng.fill_bytes(&mut salt);
+    ehr_crypto::fill_random(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|_| Error::InvalidParams("argon2"))?;
     Ok(params
         .hasher()?

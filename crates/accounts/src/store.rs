@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use alloy::primitives::hex;
 use alloy::signers::local::PrivateKeySigner;
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -96,7 +95,7 @@ impl AccountStore {
             Err(e) => return Err(Error::io(&path, e)),
         }
         let mut random = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(random.as_mut());
+        ehr_crypto::fill_random(random.as_mut());
         let dummy_hash = hash_password(params.argon2, &hex::encode(random.as_ref()))?;
         Ok(Self {
             dir,
@@ -189,7 +188,11 @@ impl AccountStore {
         let password_hash = hash_password(self.params.argon2, password)?;
         let (signer, keystore) = {
             let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
-            keystore::generate(password.as_bytes(), self.params.scrypt, &mut OsRng)?
+            keystore::generate(
+                password.as_bytes(),
+                self.params.scrypt,
+                &mut ehr_crypto::rng(),
+            )?
         };
         let account = Account {
             username: username.clone(),
@@ -257,8 +260,8 @@ impl AccountStore {
         let now = self.clock.now();
         let mut selector = [0u8; 16];
         let mut verifier = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(&mut selector);
-        OsRng.fill_bytes(verifier.as_mut());
+        ehr_crypto::fill_random(&mut selector);
+        ehr_crypto::fill_random(verifier.as_mut());
         let session = Session {
             username: account.username,
             role: account.role,

@@ -1,8 +1,6 @@
 //! Parsing both the JSON API and the web pages use: numeric path and query parameters, and
 //! Unix seconds of a time (here so that neither side imports the other).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::error::{Error, Result};
 
 /// Parses a numeric path or query parameter, naming it when it is not a number.
@@ -12,7 +10,4 @@ pub(crate) fn parse_num<T: std::str::FromStr>(field: &str, s: &str) -> Result<T>
         .map_err(|_| Error::input(field, "must be a positive whole number"))
 }
 
-/// Unix seconds of a `SystemTime` (0 before 1970).
-pub(crate) fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub(crate) use ehr_primitives::unix_secs as unix;

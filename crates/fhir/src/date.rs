@@ -1,7 +1,6 @@
 //! Calendar dates and FHIR `dateTime` strings, without a date library.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A proleptic Gregorian calendar date (ordered chronologically).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,9 +49,7 @@ impl Date {
 
     /// Today in UTC, from the system clock.
     pub fn today_utc() -> Self {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let secs = ehr_primitives::unix_now();
         Self::from_unix_days((secs / 86_400) as i64)
     }
 

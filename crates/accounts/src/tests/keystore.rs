@@ -61,6 +61,11 @@ fn rng() -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(7)
 }
 
+/// The rand 0.8-era RNG eth-keystore's own API takes (interoperability test only).
+fn rng03() -> rand_chacha03::ChaCha20Rng {
+    <rand_chacha03::ChaCha20Rng as rand_core06::SeedableRng>::seed_from_u64(7)
+}
+
 #[test]
 fn decrypts_the_published_scrypt_vector() {
     // The one test that pays n = 2^18 (32 MiB with r = 1, p = 8).
@@ -228,9 +233,14 @@ fn interoperates_with_eth_keystore() {
 
     // eth-keystore → ours.
     let key = hex::decode(VECTOR_KEY).unwrap();
-    let (written, _) =
-        PrivateKeySigner::encrypt_keystore(dir.path(), &mut rng, &key, "pw", Some("theirs.json"))
-            .unwrap();
+    let (written, _) = PrivateKeySigner::encrypt_keystore(
+        dir.path(),
+        &mut rng03(),
+        &key,
+        "pw",
+        Some("theirs.json"),
+    )
+    .unwrap();
     let json = std::fs::read_to_string(dir.path().join("theirs.json")).unwrap();
     let ours = decrypt(&KeystoreFile::from_json(&json).unwrap(), b"pw").unwrap();
     assert_eq!(ours.address(), written.address());

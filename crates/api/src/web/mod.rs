@@ -12,7 +12,6 @@ mod provider;
 mod session;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
@@ -283,11 +282,7 @@ fn unix_days(d: Date) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use ehr_primitives::unix_now as now_unix;
 
 fn form_values(f: &RecordForm) -> FormValues {
     FormValues {

@@ -22,7 +22,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, Bytes, Log, U256};
 use alloy::signers::local::PrivateKeySigner;
@@ -185,10 +184,7 @@ struct Shared {
 impl Shared {
     /// The time a block produced now would carry; never before the head.
     fn pending_timestamp(&self) -> u64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let wall = ehr_primitives::unix_now();
         let head = self.head.read().expect("head lock").timestamp;
         (wall + self.time_offset.load(Ordering::Relaxed)).max(head)
     }
@@ -436,13 +432,6 @@ pub fn sign_tx(
     sign_eip1559(from, chain_id, nonce, to, U256::ZERO, input, gas)
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A block executed but not yet stored.
 struct Built {
     block: Block,
@@ -541,7 +530,13 @@ fn genesis(
     let state = StateDb::default();
     // Block 0 has no parent: build it as the child of a virtual block -1.
     let pre = Head::before_genesis();
-    let (built, refused) = build_block(&state, config.chain_id, &pre, now_secs(), vec![(raw, tx)]);
+    let (built, refused) = build_block(
+        &state,
+        config.chain_id,
+        &pre,
+        ehr_primitives::unix_now(),
+        vec![(raw, tx)],
+    );
     if let Some((_, e)) = refused.into_iter().next() {
         return Err(e);
     }

@@ -2,8 +2,9 @@
 //!
 //! Every encrypted fragment and manifest is a block named by a real IPFS CID: the same
 //! bytes give the same CID as `ipfs add` ([`unixfs`]), whether they live in a directory
-//! ([`FsStore`], the embedded default, or [`SegmentStore`], append-only segments with group
-//! commit) or on an IPFS node ([`KuboStore`]). Blocks move
+//! ([`SegmentStore`], append-only segments with group commit, where every node keeps its
+//! blocks, or [`FsStore`], one file per block as the `add`/`cat`/`car` commands use) or on
+//! an IPFS node ([`KuboStore`]). Blocks move
 //! between stores and tools as CAR v1 files ([`car`]).
 //!
 //! ```

@@ -390,9 +390,15 @@ impl SegmentStore {
     /// or `spawn_blocking`.
     pub fn import_fs(&self, fs_root: &Path) -> Result<usize> {
         let (tx, rx) = mpsc::channel();
-        let (mut in_flight, mut in_flight_bytes, mut count) = (0usize, 0usize, 0usize);
-        let wait = |in_flight: &mut usize| -> Result<()> {
-            for _ in 0..std::mem::take(in_flight) {
+        let (mut batch, mut batch_bytes, mut count) = (Vec::new(), 0usize, 0usize);
+        // A batch is read first and then handed over at once, so the writer finds it
+        // queued and syncs once for it, however the threads are scheduled meanwhile.
+        let flush = |batch: &mut Vec<Op>| -> Result<()> {
+            let n = batch.len();
+            for op in batch.drain(..) {
+                self.send(op)?;
+            }
+            for _ in 0..n {
                 rx.recv()
                     .map_err(|_| Error::Task("segment writer stopped".into()))??;
             }
@@ -414,18 +420,16 @@ impl SegmentStore {
                 verify(&cid, &data, Some(&path.display()))?;
                 count += 1;
                 if let Some(op) = self.put_op(&cid, &data, Reply::Blocking(tx.clone()))? {
-                    self.send(op)?;
-                    in_flight += 1;
-                    in_flight_bytes += data.len();
+                    batch_bytes += data.len();
+                    batch.push(op);
                 }
-                // Keep about one batch queued so the writer syncs once per batch.
-                if in_flight_bytes >= self.inner.shared.opts.max_batch {
-                    wait(&mut in_flight)?;
-                    in_flight_bytes = 0;
+                if batch_bytes >= self.inner.shared.opts.max_batch {
+                    flush(&mut batch)?;
+                    batch_bytes = 0;
                 }
             }
         }
-        wait(&mut in_flight)?;
+        flush(&mut batch)?;
         Ok(count)
     }
 

@@ -69,7 +69,7 @@ paths = {
   "put": op("updateRecord", "Store a new version of a record (its owner)", merge(ok("Stored", ref("Stored")), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("Bundle")), params=[pathparam("id", "Record ID")], tags=["records"]),
  },
  "/api/patients/{patient_id}/records": {"get": op("patientRecords", "Every record of a patient this provider may read (provider); each read is logged",
-            merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "404", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no active grant)")}),
+            merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no record of this patient is open to this provider — the same answer when there is no such patient)")}),
             params=[pathparam("patient_id", "Patient ID")], tags=["providers"])},
  "/api/grants": {
   "get": op("grants", "The patient's grants", merge(ok("Grants", {"type": "array", "items": ref("Grant")}), errs("401", "403", "500")), tags=["sharing"]),
@@ -79,7 +79,8 @@ paths = {
  "/api/emergency": {"post": op("emergency", "Break-glass access to every record of a patient (provider); logged with the reason",
             merge(ok("The records, marked emergency", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("EmergencyRequest")), tags=["providers"])},
  "/api/access-log": {"get": op("accessLog", "Who read the patient's records, when, and emergency accesses with their reasons (patient)", merge(ok("Log entries, oldest first", {"type": "array", "items": ref("AccessLogEntry")}), errs("401", "403", "500")), tags=["sharing"])},
- "/api/status": {"get": op("status", "The chain and the node set (public: no personal data)", merge(ok("Status", ref("Status")), errs("500")), auth=False, tags=["admin"])},
+ "/api/status": {"get": op("status", "The chain head, the threshold and how many nodes answer (public, at most 5 s old); each node only for the admin (asked now)", merge(ok("Status", ref("Status")), errs("401", "500")), auth=False, tags=["admin"],
+            desc="No token: public and cached. An admin's bearer token adds `nodes`. A bad token is 401.")},
  "/api/openapi.json": {"get": op("openapi", "This document", {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}, auth=False, tags=["meta"])},
  "/ipfs/{cid}": {"get": op("block", "One block, as a trustless gateway serves it (ciphertext fragments and manifests)",
             merge({"200": {"description": "The block's bytes", "content": {"application/vnd.ipld.raw": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}, errs("400", "404", "503")),
@@ -123,8 +124,9 @@ schemas = {
  "EmergencyRequest": obj({"patient_id": u64, "reason": {"type": "string", "minLength": 1}}),
  "AccessLogEntry": obj({"record_id": u64, "version": nullable(u32), "reader": addr, "reader_username": nullable({"type": "string"}), "timestamp": u64, "tx_hash": b256, "emergency": {"type": "boolean"}, "reason": nullable({"type": "string"})}),
  "Status": obj({"chain": obj({"backend": {"type": "string"}, "chain_id": u64, "head_block": u64, "head_hash": b256, "head_timestamp": u64, "contract": addr}),
-                "k": {"type": "integer"}, "n": {"type": "integer"},
-                "nodes": {"type": "array", "items": obj({"index": {"type": "integer"}, "name": {"type": "string"}, "address": addr, "public_key": b256, "reachable": {"type": "boolean"}})}}),
+                "k": {"type": "integer"}, "n": {"type": "integer"}, "reachable": {"type": "integer", "minimum": 0},
+                "nodes": {"type": "array", "description": "Each node: only for the admin", "items": obj({"index": {"type": "integer"}, "name": {"type": "string"}, "address": addr, "public_key": b256, "reachable": {"type": "boolean"}})}},
+               ["chain", "k", "n", "reachable"]),
 }
 doc = {
  "openapi": "3.1.0",

@@ -413,9 +413,17 @@ async fn access_log(
     ))
 }
 
-/// Public: the chain and the node set hold no personal data, and monitoring needs no login.
-async fn status(State(state): State<AppState>) -> Result<Json<types::Status>> {
-    let s = state.service().status().await?;
+/// Public, for monitoring: the chain head, the threshold and how many nodes answer, from a
+/// status at most [`ehr_records::STATUS_TTL`] old (an unauthenticated request never makes the
+/// server ask every node and the chain). The admin gets each node (names are URLs when
+/// remote), asked now.
+async fn status(State(state): State<AppState>, auth: Option<Auth>) -> Result<Json<types::Status>> {
+    let admin = auth.is_some_and(|a| a.admin().is_ok());
+    let s = if admin {
+        state.service().status().await?
+    } else {
+        state.service().status_cached().await?
+    };
     Ok(Json(types::Status {
         chain: types::ChainStatus {
             backend: s.chain.backend,
@@ -427,17 +435,19 @@ async fn status(State(state): State<AppState>) -> Result<Json<types::Status>> {
         },
         k: s.k,
         n: s.n,
-        nodes: s
-            .nodes
-            .into_iter()
-            .map(|n| types::NodeStatus {
-                index: n.index,
-                name: n.name,
-                address: n.address,
-                public_key: n.public_key,
-                reachable: n.reachable,
-            })
-            .collect(),
+        reachable: s.nodes.iter().filter(|n| n.reachable).count(),
+        nodes: admin.then(|| {
+            s.nodes
+                .into_iter()
+                .map(|n| types::NodeStatus {
+                    index: n.index,
+                    name: n.name,
+                    address: n.address,
+                    public_key: n.public_key,
+                    reachable: n.reachable,
+                })
+                .collect()
+        }),
     }))
 }
 

@@ -199,7 +199,9 @@ impl From<svc::Error> for Error {
             E::InvalidInput { field, message } => Self::input(field, message),
             E::NotFound(what) => Self::NotFound(what),
             // Its message names the record and the contract's reason.
-            e @ E::AccessDenied { .. } => Self::AccessDenied(e.to_string()),
+            e @ (E::AccessDenied { .. } | E::NoAccessToPatient { .. }) => {
+                Self::AccessDenied(e.to_string())
+            }
             E::NodesUnavailable { reachable, needed } => {
                 Self::NodesUnavailable { reachable, needed }
             }

@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request,
+};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
@@ -121,10 +123,28 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        Self::from_header(parts, state)?.ok_or(Error::Unauthenticated)
+    }
+}
+
+/// `Option<Auth>`: `None` without an `Authorization` header; a header with a bad token is
+/// still 401, so a client that meant to sign in is told.
+impl OptionalFromRequestParts<AppState> for Auth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>> {
+        Self::from_header(parts, state)
+    }
+}
+
+impl Auth {
+    fn from_header(parts: &Parts, state: &AppState) -> Result<Option<Self>> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let token = value
+            .to_str()
+            .ok()
             .and_then(|v| {
                 let (scheme, token) = v.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -134,10 +154,10 @@ impl FromRequestParts<AppState> for Auth {
             .service()
             .authenticate(token)
             .map_err(|_| Error::Unauthenticated)?;
-        Ok(Self {
+        Ok(Some(Self {
             session,
             token: token.to_owned(),
-        })
+        }))
     }
 }
 

@@ -376,6 +376,9 @@ pub struct Status {
     pub k: u8,
     /// Nodes.
     pub n: u8,
-    /// Each node.
-    pub nodes: Vec<NodeStatus>,
+    /// How many nodes answered with the key the chain lists for them.
+    pub reachable: usize,
+    /// Each node: for the admin only (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeStatus>>,
 }

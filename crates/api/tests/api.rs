@@ -643,3 +643,101 @@ async fn security_headers_on_every_response() {
     let r = call(&app, Method::GET, "/api/me", None, None).await;
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
 }
+
+/// A provider cannot tell a patient id nobody has from a patient who shared nothing with it.
+#[tokio::test]
+async fn unknown_and_unshared_patients_get_one_answer() {
+    let h = service().await;
+    let app = app(&h);
+    let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
+    let (alice, pid) = patient(&app, "alice").await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/records/form",
+        Some(&alice),
+        Some(form()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let (_, empty_pid) = patient(&app, "bob").await;
+    let unknown = pid + empty_pid + 1000;
+
+    let answer = |id: u64| {
+        let app = app.clone();
+        let provider = provider.clone();
+        async move {
+            let uri = format!("/api/patients/{id}/records");
+            let r = call(&app, Method::GET, &uri, Some(&provider), None).await;
+            let body = r.assert_error(StatusCode::FORBIDDEN, "access_denied");
+            body["message"]
+                .as_str()
+                .unwrap()
+                .replace(&id.to_string(), "ID")
+        }
+    };
+    let shared_nothing = answer(pid).await;
+    assert_eq!(answer(empty_pid).await, shared_nothing);
+    assert_eq!(answer(unknown).await, shared_nothing);
+}
+
+/// `/api/status` without a session: no node names (URLs when remote), and a cached answer,
+/// so no unauthenticated request makes the server ask every node and the chain.
+#[tokio::test]
+async fn public_status_is_cached_and_names_no_node() {
+    let h = service().await;
+    let app = app(&h);
+    let admin = login(&app, ADMIN.0, ADMIN.1).await;
+
+    let public = call(&app, Method::GET, "/api/status", None, None).await;
+    assert_eq!(public.status, StatusCode::OK);
+    let public = public.json();
+    assert_eq!(public["reachable"], 5, "{public}");
+    assert!(public.get("nodes").is_none(), "{public}");
+    for i in 0..5 {
+        let node = h.service.status().await.unwrap().nodes[i].name.clone();
+        assert!(!public.to_string().contains(&node), "{public} names {node}");
+    }
+
+    // A new block: the admin sees it at once, the public answer is the cached one.
+    let (patient, _) = patient(&app, "alice").await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/records/form",
+        Some(&patient),
+        Some(form()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let fresh = call(&app, Method::GET, "/api/status", Some(&admin), None).await;
+    let fresh = fresh.json();
+    assert_eq!(fresh["nodes"].as_array().unwrap().len(), 5, "{fresh}");
+    assert!(fresh["nodes"][0]["name"].is_string());
+    let head = |v: &Value| v["chain"]["head_block"].as_u64().unwrap();
+    assert!(head(&fresh) > head(&public));
+    // Within the cache's lifetime, the public answer is the last status taken (the admin's).
+    let again = call(&app, Method::GET, "/api/status", None, None)
+        .await
+        .json();
+    assert_eq!(head(&again), head(&fresh));
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/records/form",
+        Some(&patient),
+        Some(form()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let cached = call(&app, Method::GET, "/api/status", None, None)
+        .await
+        .json();
+    assert_eq!(head(&cached), head(&fresh), "asked the chain again");
+
+    // A patient's token is no admin's: the public answer.
+    let r = call(&app, Method::GET, "/api/status", Some(&patient), None)
+        .await
+        .json();
+    assert!(r.get("nodes").is_none(), "{r}");
+}

@@ -643,6 +643,9 @@ async fn every_route_answers_every_documented_status_as_documented() {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         api.expect(401, method, &uri, None, None).await;
     }
+    // The public status, with a token that is not one.
+    api.expect(401, M::GET, "/api/status", Some("not-a-token"), None)
+        .await;
 
     // 403: each role-restricted operation, by the wrong role.
     let provider_grant = body(&grant);
@@ -662,7 +665,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         api.expect(403, method, uri, Some(token), body).await;
     }
 
-    // 404: no such version, record, patient, grant or block.
+    // 404: no such version, record, patient (for break-glass), grant or block.
     api.expect(
         404,
         M::GET,
@@ -673,14 +676,6 @@ async fn every_route_answers_every_documented_status_as_documented() {
     .await;
     api.expect(404, M::PUT, "/api/records/999", Some(patient), bundle())
         .await;
-    api.expect(
-        404,
-        M::GET,
-        "/api/patients/999/records",
-        Some(provider),
-        None,
-    )
-    .await;
     let no_grant = types::RevokeRequest {
         provider: "dr-two".into(),
         record_id: None,
@@ -780,8 +775,12 @@ async fn every_route_answers_every_documented_status_as_documented() {
     )
     .await;
     api.expect(503, M::GET, &block, None, None).await;
-    let status: types::Status = parse(&api.expect(200, M::GET, "/api/status", None, None).await);
-    assert!(status.nodes.iter().all(|n| !n.reachable));
+    let status: types::Status = parse(
+        &api.expect(200, M::GET, "/api/status", Some(admin), None)
+            .await,
+    );
+    assert_eq!(status.reachable, 0);
+    assert!(status.nodes.unwrap().iter().all(|n| !n.reachable));
     faults.nodes_down.store(false, Ordering::SeqCst);
 
     // 500: the chain down; the cause is logged, the client told "internal error".
@@ -806,7 +805,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/grants/revoke", Some(patient), body(&revoke)),
         (M::POST, "/api/emergency", Some(provider), body(&emergency)),
         (M::GET, "/api/access-log", Some(patient), None),
-        (M::GET, "/api/status", None, None),
+        (M::GET, "/api/status", Some(admin), None),
     ] {
         let r = api.expect(500, method, uri, token, body).await;
         assert_eq!(parse::<types::ErrorBody>(&r).message, "internal error");

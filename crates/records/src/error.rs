@@ -48,6 +48,14 @@ pub enum Error {
         reason: ehr_chain::AccessStatus,
     },
 
+    /// A provider may read no record of this patient now, or there is no such patient: one
+    /// answer for both, so that patient ids cannot be probed.
+    #[error("no record of patient {patient_id} is open to you")]
+    NoAccessToPatient {
+        /// The patient id asked for.
+        patient_id: u64,
+    },
+
     /// Too few nodes answered to rebuild a record.
     #[error("{reachable} of the {needed} needed nodes reachable")]
     NodesUnavailable {

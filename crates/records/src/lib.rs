@@ -9,7 +9,7 @@ pub mod session;
 mod views;
 
 pub use error::{Error, Result};
-pub use service::{NODE_TIMEOUT, Service, ServiceParts};
+pub use service::{NODE_TIMEOUT, STATUS_TTL, Service, ServiceParts};
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{
     AccessLogEntry, GrantView, NodeStatus, PatientAccount, ReadRecord, RecordSummary, Status,

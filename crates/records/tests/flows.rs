@@ -204,8 +204,8 @@ async fn store_grant_read_revoke_and_the_log() {
 
     let bob = fx.provider("drbob").await;
     match fx.svc.patient_records(&bob, alice_id).await {
-        Err(Error::AccessDenied { reason, .. }) => assert_eq!(reason, AccessStatus::NoGrant),
-        other => panic!("expected access denied, got {other:?}"),
+        Err(Error::NoAccessToPatient { patient_id }) => assert_eq!(patient_id, alice_id),
+        other => panic!("expected no access, got {other:?}"),
     }
     assert!(matches!(
         fx.svc.read_record(&bob, 1, None).await,

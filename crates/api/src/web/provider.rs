@@ -56,7 +56,11 @@ fn read_outcome(
     match result {
         Ok(records) => p.records = records.into_iter().map(record_view).collect(),
         // An unknown patient looks like one who shared nothing: no enumeration of ids.
-        Err(PageError::Service(svc::Error::AccessDenied { .. } | svc::Error::NotFound(_))) => {
+        Err(PageError::Service(
+            svc::Error::AccessDenied { .. }
+            | svc::Error::NoAccessToPatient { .. }
+            | svc::Error::NotFound(_),
+        )) => {
             p.denied = Some(format!(
                 "Patient {} has not granted you access to any record.",
                 if emergency {

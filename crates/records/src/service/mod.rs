@@ -10,6 +10,8 @@ mod sharing;
 mod status;
 mod upload;
 
+pub use status::STATUS_TTL;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,6 +63,8 @@ pub struct Service {
     journal: Journal,
     /// Updates of one record are serialized: each seals for the version it will get.
     record_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last [`Service::status`] and when it was taken (see [`Service::status_cached`]).
+    status_cache: status::Cache,
 }
 
 impl std::fmt::Debug for Service {
@@ -184,6 +188,7 @@ impl Service {
             reasons: ReasonLog::open(&data_dir)?,
             journal,
             record_locks: Mutex::new(HashMap::new()),
+            status_cache: status::Cache::default(),
         };
         let still_open = service.collect_orphans(unfinished).await?;
         service.journal.compact(&still_open)?;

@@ -265,31 +265,29 @@ impl Service {
     }
 
     /// A provider reads every record of patient `patient_id` it may read now; each read
-    /// is logged. [`Error::AccessDenied`] when there is none.
+    /// is logged. [`Error::NoAccessToPatient`] when there is none, and the same when there
+    /// is no such patient.
     pub async fn patient_records(
         &self,
         session: &ProviderSession,
         patient_id: u64,
     ) -> Result<Vec<ReadRecord>> {
+        let denied = || Error::NoAccessToPatient { patient_id };
         let owner = self
             .registry
             .patient_address(patient_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("patient {patient_id}")))?;
+            .ok_or_else(denied)?;
         let ids = self.registry.records_of(owner).await?;
         let mut allowed = Vec::new();
-        let mut reason = AccessStatus::NoGrant;
         for id in ids.iter().copied() {
-            match self.registry.access_status(session.address(), id).await?.0 {
-                AccessStatus::Allowed => allowed.push(id),
-                other => reason = other,
+            if self.registry.access_status(session.address(), id).await?.0 == AccessStatus::Allowed
+            {
+                allowed.push(id);
             }
         }
         if allowed.is_empty() {
-            return Err(Error::AccessDenied {
-                record_id: ids.first().copied().unwrap_or(0),
-                reason,
-            });
+            return Err(denied());
         }
         let reads = join_all(
             allowed

@@ -1,7 +1,8 @@
 //! Crash under load: `secure-ehr serve` (the real binary, embedded default, one temporary data
 //! directory) is killed with SIGKILL at random moments while patients upload records and new
-//! versions and grant access, and patients and providers read, all at once through the JSON
-//! API; it is restarted on the same directory after every kill. Whatever the server
+//! versions and grant access, patients and a provider read, and now and then a patient signs
+//! up, all at once through the JSON API; it is restarted on the same directory after every
+//! kill, and every other restart is itself killed while it starts. Whatever the server
 //! acknowledged (a complete 2xx answer) must survive every later kill:
 //!
 //! - every acknowledged upload reads back with its content, at its version and manifest CID;
@@ -11,7 +12,9 @@
 //!   transaction, record, version and reader);
 //! - `secure-ehr chain verify` passes after every kill;
 //! - after the last restart's orphan collection each node holds exactly the blocks of the
-//!   versions the chain lists (a manifest and that node's fragment each): no orphans.
+//!   versions the chain lists (a manifest and that node's fragment each): no orphans;
+//! - every acknowledged sign-up signs in as the patient id it was given, and one that got no
+//!   answer either never happened or signs in as a registered patient.
 //!
 //! Whatever was in flight at a kill may or may not have happened; the test only requires
 //! that it left nothing half-done behind. Everything acknowledged in one run is checked right
@@ -165,6 +168,9 @@ struct Model {
     answered: usize,
     lost: usize,
     lost_uploads: usize,
+    /// Patient sign-ups under load: acknowledged (username, patient id), and unanswered.
+    signups: Vec<(String, u64)>,
+    lost_signups: Vec<String>,
 }
 
 impl Model {
@@ -623,6 +629,88 @@ impl Run {
         }
     }
 
+    /// Signs a patient up once `answered` requests were answered under load.
+    async fn sign_up(self: Arc<Self>, username: String, answered: usize) {
+        while self.model.lock().unwrap().answered < answered {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let body = serde_json::to_vec(&types::Credentials {
+            username: username.clone(),
+            password: PW.into(),
+        })
+        .unwrap();
+        let reply = self.api.post("/api/patients", None, body).await;
+        let mut m = self.model.lock().unwrap();
+        match reply {
+            Reply::Ok(b) => {
+                let p: types::PatientAccount = serde_json::from_slice(&b).unwrap();
+                m.signups.push((username, p.patient_id));
+            }
+            Reply::Status(s, b) => m
+                .failures
+                .push(format!("run {}: signing {username} up: {s} {b}", self.run)),
+            Reply::Lost(_) => m.lost_signups.push(username),
+        }
+    }
+
+    /// Every acknowledged sign-up signs in as the registered patient it was told; one that
+    /// got no answer either never happened or is a registered patient too.
+    async fn check_signups(&self) {
+        let (acked, lost) = {
+            let m = self.model.lock().unwrap();
+            (m.signups.clone(), m.lost_signups.clone())
+        };
+        let mut problems = Vec::new();
+        let mut never = 0;
+        let all = acked
+            .iter()
+            .map(|(u, id)| (u.clone(), Some(*id)))
+            .chain(lost.iter().map(|u| (u.clone(), None)));
+        for (username, want) in all {
+            let body = serde_json::to_vec(&types::Credentials {
+                username: username.clone(),
+                password: PW.into(),
+            })
+            .unwrap();
+            let session: types::Session = match self.api.post("/api/session", None, body).await {
+                Reply::Ok(b) => serde_json::from_slice(&b).unwrap(),
+                Reply::Status(401, _) if want.is_none() => {
+                    never += 1;
+                    continue;
+                }
+                other => {
+                    problems.push(format!(
+                        "sign-up {username} ({want:?}) cannot sign in: {}",
+                        describe(&other)
+                    ));
+                    continue;
+                }
+            };
+            let me: types::Me = self
+                .api
+                .must("who am I", self.api.get("/api/me", &session.token).await)
+                .await;
+            if me.patient_id.is_none() || want.is_some_and(|id| me.patient_id != Some(id)) {
+                problems.push(format!(
+                    "sign-up {username} acknowledged as patient {want:?} signs in as {:?}",
+                    me.patient_id
+                ));
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "sign-ups (seed {}, SECURE_EHR_CRASH_SEED={} to replay):\n{}",
+            self.seed,
+            self.seed,
+            problems.join("\n")
+        );
+        eprintln!(
+            "sign-ups: {} acknowledged, {} unanswered ({never} of them never made), checked",
+            acked.len(),
+            lost.len()
+        );
+    }
+
     /// Records an acknowledged upload (new record, or a version of `update`).
     fn stored(&self, p: usize, reply: &Reply, marker: &str, update: Option<u64>) {
         match reply {
@@ -1077,6 +1165,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
             rt.block_on(ctx.verify(0..=run, "after the last restart: everything"));
             // The reads that check made, too.
             rt.block_on(ctx.verify(run..=run, "after the last restart: the checking reads"));
+            rt.block_on(ctx.check_signups());
             check_no_orphans(&rt, &ctx, srv, &data, seed);
             break;
         }
@@ -1087,7 +1176,20 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
 
         // Load, then SIGKILL at a random moment.
         let stop = Arc::new(AtomicBool::new(false));
+        let target = ANSWERS_PER_RUN.start + rng.below(ANSWERS_PER_RUN.end - ANSWERS_PER_RUN.start);
+        let before = model.lock().unwrap().answered;
         let mut tasks = Vec::new();
+        // A patient signs up meanwhile (account, key, then the chain), which takes a while:
+        // in run 1 the kill waits for its answer, later it falls where it falls.
+        let signups_before = {
+            let m = model.lock().unwrap();
+            m.signups.len() + m.lost_signups.len()
+        };
+        let wait_for_signup = run == 1;
+        if run % 2 == 1 {
+            let at = before + rng.below(target / 2) as usize;
+            tasks.push(rt.spawn(ctx.clone().sign_up(format!("late{run}"), at)));
+        }
         for p in 0..PATIENTS.len() {
             for w in 0..PATIENT_WORKERS {
                 let r = Rng(rng.next());
@@ -1100,11 +1202,13 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
                 tasks.push(rt.spawn(ctx.clone().provider_loop(d, r, stop.clone())));
             }
         }
-        let target = ANSWERS_PER_RUN.start + rng.below(ANSWERS_PER_RUN.end - ANSWERS_PER_RUN.start);
         let jitter = Duration::from_millis(rng.below(40));
         let load_start = Instant::now();
-        let before = model.lock().unwrap().answered;
-        while model.lock().unwrap().answered < before + target as usize {
+        while {
+            let m = model.lock().unwrap();
+            m.answered < before + target as usize
+                || (wait_for_signup && m.signups.len() + m.lost_signups.len() == signups_before)
+        } {
             assert!(
                 load_start.elapsed() < Duration::from_secs(300),
                 "run {run}: the load stalled (seed {seed})"

@@ -379,6 +379,11 @@ impl Server {
         self.url.clone().unwrap()
     }
 
+    fn kill_after(self, wait: Duration) {
+        std::thread::sleep(wait);
+        self.kill();
+    }
+
     /// SIGKILL, and reap it.
     fn kill(mut self) {
         self.child.kill().unwrap();
@@ -1063,6 +1068,17 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
 
     let mut starts = 0;
     let log = |starts: usize| dir.path().join(format!("serve-{starts}.log"));
+    // The very first start creates the deployment (chain, node keys, the node set on
+    // chain): killed at a random moment of it, the next start must still come up.
+    Server::spawn(&data, log(starts)).kill_after(Duration::from_millis(rng.below(800)));
+    if ehr_records::deployment::chain_dir(&data)
+        .join("chain.redb")
+        .exists()
+    {
+        chain_verify(&data, "after a kill during the first start");
+    }
+    starts += 1;
+    let mut kills_at_start = 1;
     let mut server = Server::spawn(&data, log(starts));
     let api = Api::new(&server.listening("first start"));
     let patient_ids: Vec<u64> = rt.block_on(async {
@@ -1097,7 +1113,6 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     let mut server = Some(server);
 
     let model = Arc::new(Mutex::new(Model::default()));
-    let mut kills_at_start = 0;
     let mut load_time = Duration::ZERO;
     let mut t_up = Duration::ZERO;
     for run in 1..=RUNS_UNDER_LOAD + 1 {
@@ -1110,10 +1125,9 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
                 // last start took.
                 if run % 2 == 0 {
                     starts += 1;
-                    let s = Server::spawn(&data, log(starts));
                     let ms = t_up.as_millis() as u64;
-                    std::thread::sleep(Duration::from_millis(rng.below(ms + 1)));
-                    s.kill();
+                    Server::spawn(&data, log(starts))
+                        .kill_after(Duration::from_millis(rng.below(ms + 1)));
                     kills_at_start += 1;
                     chain_verify(&data, &format!("after a kill at start {starts}"));
                 }

@@ -2,7 +2,8 @@
 //! directory) is killed with SIGKILL at random moments while patients upload records and new
 //! versions and grant access, patients and a provider read, and now and then a patient signs
 //! up, all at once through the JSON API; it is restarted on the same directory after every
-//! kill, and every other restart is itself killed while it starts. Whatever the server
+//! kill. The first start (which creates the deployment) and every other restart are
+//! themselves killed while they start. Whatever the server
 //! acknowledged (a complete 2xx answer) must survive every later kill:
 //!
 //! - every acknowledged upload reads back with its content, at its version and manifest CID;
@@ -290,7 +291,7 @@ impl Api {
     }
 
     /// A request that must succeed (the server is up and nothing kills it meanwhile).
-    async fn must<T: DeserializeOwned>(&self, what: &str, reply: Reply) -> T {
+    fn must<T: DeserializeOwned>(what: &str, reply: Reply) -> T {
         match reply {
             Reply::Ok(b) => serde_json::from_slice(&b)
                 .unwrap_or_else(|e| panic!("{what}: unexpected body ({e}): {b:?}")),
@@ -315,7 +316,7 @@ impl Api {
                         .unwrap_or(1);
                     tokio::time::sleep(Duration::from_secs(secs)).await;
                 }
-                reply => return self.must(&format!("login {username}"), reply).await,
+                reply => return Self::must(&format!("login {username}"), reply),
             }
         }
     }
@@ -691,10 +692,8 @@ impl Run {
                     continue;
                 }
             };
-            let me: types::Me = self
-                .api
-                .must("who am I", self.api.get("/api/me", &session.token).await)
-                .await;
+            let me: types::Me =
+                Api::must("who am I", self.api.get("/api/me", &session.token).await);
             if me.patient_id.is_none() || want.is_some_and(|id| me.patient_id != Some(id)) {
                 problems.push(format!(
                     "sign-up {username} acknowledged as patient {want:?} signs in as {:?}",
@@ -844,13 +843,10 @@ impl Run {
 
         // Uploads: listed with their manifest, and each version reads back.
         for (p, session) in self.patients.iter().enumerate() {
-            let list: Vec<types::RecordSummary> = self
-                .api
-                .must(
-                    "listing records",
-                    self.api.get("/api/records", &session.token).await,
-                )
-                .await;
+            let list: Vec<types::RecordSummary> = Api::must(
+                "listing records",
+                self.api.get("/api/records", &session.token).await,
+            );
             for v in versions.iter().filter(|v| v.patient == p) {
                 let listed = list
                     .iter()
@@ -904,15 +900,12 @@ impl Run {
             if !checked.insert((g.patient, g.provider, g.record_id)) {
                 continue;
             }
-            let list: Vec<types::Grant> = self
-                .api
-                .must(
-                    "listing grants",
-                    self.api
-                        .get("/api/grants", &self.patients[g.patient].token)
-                        .await,
-                )
-                .await;
+            let list: Vec<types::Grant> = Api::must(
+                "listing grants",
+                self.api
+                    .get("/api/grants", &self.patients[g.patient].token)
+                    .await,
+            );
             let provider = &self.providers[g.provider];
             if !list.iter().any(|x| {
                 x.provider_address == provider.address && x.record_id == g.record_id && x.active
@@ -973,13 +966,10 @@ impl Run {
         // Reads: each has its audit entry.
         let mut logs = BTreeMap::new();
         for (p, session) in self.patients.iter().enumerate() {
-            let log: Vec<types::AccessLogEntry> = self
-                .api
-                .must(
-                    "the access log",
-                    self.api.get("/api/access-log", &session.token).await,
-                )
-                .await;
+            let log: Vec<types::AccessLogEntry> = Api::must(
+                "the access log",
+                self.api.get("/api/access-log", &session.token).await,
+            );
             logs.insert(p, log);
         }
         for r in &reads {
@@ -1089,12 +1079,10 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
                 password: PW.into(),
             })
             .unwrap();
-            let _: types::Account = api
-                .must(
-                    "adding a provider",
-                    api.post("/api/providers", Some(&admin.token), body).await,
-                )
-                .await;
+            let _: types::Account = Api::must(
+                "adding a provider",
+                api.post("/api/providers", Some(&admin.token), body).await,
+            );
         }
         let mut ids = Vec::new();
         for name in PATIENTS {
@@ -1103,9 +1091,8 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
                 password: PW.into(),
             })
             .unwrap();
-            let p: types::PatientAccount = api
-                .must("signing up", api.post("/api/patients", None, body).await)
-                .await;
+            let p: types::PatientAccount =
+                Api::must("signing up", api.post("/api/patients", None, body).await);
             ids.push(p.patient_id);
         }
         ids
@@ -1293,13 +1280,10 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
     let manifests: Vec<(ehr_store::Cid, ehr_node::RecordManifest)> = rt.block_on(async {
         let mut out = Vec::new();
         for s in &ctx.patients {
-            let list: Vec<types::RecordSummary> = ctx
-                .api
-                .must(
-                    "listing records",
-                    ctx.api.get("/api/records", &s.token).await,
-                )
-                .await;
+            let list: Vec<types::RecordSummary> = Api::must(
+                "listing records",
+                ctx.api.get("/api/records", &s.token).await,
+            );
             for v in list.iter().flat_map(|r| &r.versions) {
                 let path = format!("/ipfs/{}?format=raw", v.manifest_cid);
                 let block = match ctx.api.send(reqwest::Method::GET, &path, None, None).await {

@@ -732,8 +732,12 @@ mod tests {
             log_line(&glass),
             "EMERGENCY record 1 v2 read by drbob at 6 — reason: unconscious"
         );
-        let account: Account = answer(json!({ "username": "drbob", "address": ADDR }));
+        let account: Account =
+            answer(json!({ "username": "drbob", "address": ADDR, "disabled": false }));
         assert_eq!(account_line(&account), format!("drbob {ADDR}"));
+        let off: Account =
+            answer(json!({ "username": "drbob", "address": ADDR, "disabled": true }));
+        assert_eq!(account_line(&off), format!("drbob {ADDR} (disabled)"));
         let status: Status = answer(json!({
             "chain": { "backend": "embedded", "chain_id": 1337, "head_block": 12,
                        "head_hash": tx, "head_timestamp": 5, "contract": ADDR },

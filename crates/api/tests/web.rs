@@ -428,6 +428,10 @@ async fn break_glass_on_the_sharing_page_and_provider_disable_on_the_admin_page(
         "escaped reason"
     );
     assert!(page.contains("End emergency access of dr-grey to record 1"));
+    assert!(
+        page.contains("opened without your grant"),
+        "not \"no one has access\""
+    );
     let r = patient
         .post(
             &app,

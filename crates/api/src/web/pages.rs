@@ -545,8 +545,10 @@ pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
             section aria-labelledby="grants-h" {
                 h2 #grants-h { "Who can read my records" }
                 p.small { "Revoking an all-records grant ends everything that provider holds on your records, emergency access included." }
-                @if p.grants.is_empty() {
+                @if p.grants.is_empty() && p.emergencies.is_empty() {
                     p { "You have not granted access to anyone." }
+                } @else if p.grants.is_empty() {
+                    p { "You have not granted access to anyone: the emergency access above was opened without your grant." }
                 } @else {
                     ul.grants {
                         @for g in &p.grants {

@@ -41,6 +41,8 @@ contract EhrRegistry {
     error InvalidNodeSet();
     /// The zero address cannot hold a role.
     error ZeroAddress();
+    /// A time past the contract's 40-bit timestamps (year 36812): stored, it would wrap.
+    error TimeOutOfRange(uint256 time);
 
     // ------------------------------------------------------------------ events
 
@@ -65,7 +67,11 @@ contract EhrRegistry {
     /// A patient revoked a grant; it stops working at the next call.
     event AccessRevoked(address indexed patient, address indexed provider, uint256 indexed recordId);
     /// A read was allowed and logged. Custodians release key shares only for a logged nonce.
-    event AccessLogged(uint256 indexed recordId, address indexed reader, uint256 indexed nonce, uint64 timestamp);
+    /// `emergency`: only a break-glass window allowed it (its reason is in the reader's last
+    /// `EmergencyAccess` on that record).
+    event AccessLogged(
+        uint256 indexed recordId, address indexed reader, uint256 indexed nonce, uint64 timestamp, bool emergency
+    );
     /// Break-glass: a provider opened time-boxed access without a grant, giving a reason digest.
     event EmergencyAccess(
         uint256 indexed recordId, address indexed provider, address indexed patient, bytes32 reasonDigest, uint64 until
@@ -196,7 +202,7 @@ contract EhrRegistry {
         uint32 id = recordCount + 1;
         recordCount = id;
         records[id] = Record({
-            owner: msg.sender, version: 1, updatedAt: uint40(block.timestamp), prevOfOwner: p.lastRecord
+            owner: msg.sender, version: 1, updatedAt: _time40(block.timestamp), prevOfOwner: p.lastRecord
         });
         patients[msg.sender] = Patient({id: p.id, recordCount: p.recordCount + 1, lastRecord: id});
         emit RecordVersion(id, msg.sender, 1, digest, codec, uint64(block.timestamp));
@@ -213,7 +219,7 @@ contract EhrRegistry {
         if (owner != msg.sender) revert NotRecordOwner(recordId, msg.sender);
         uint24 v = r.version + 1;
         r.version = v;
-        r.updatedAt = uint40(block.timestamp);
+        r.updatedAt = _time40(block.timestamp);
         emit RecordVersion(recordId, msg.sender, v, digest, codec, uint64(block.timestamp));
         return v;
     }
@@ -225,9 +231,10 @@ contract EhrRegistry {
     /// @dev Grants are keyed by the caller, so a grant on someone else's record is inert.
     function grantAccess(address provider, uint256 recordId, uint64 expiresAt) external {
         if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, uint64(block.timestamp));
+        uint40 until = _time40(expiresAt);
         if (!isProvider[provider]) revert NotRegisteredProvider(provider);
         Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
-        g.expiresAt = uint40(expiresAt);
+        g.expiresAt = until;
         g.revokedAt = 0;
         emit AccessGranted(msg.sender, provider, recordId, expiresAt);
     }
@@ -237,9 +244,24 @@ contract EhrRegistry {
     function revokeAccess(address provider, uint256 recordId) external {
         Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
         if (g.expiresAt == 0 && g.emergencyUntil == 0) revert NoGrant(recordId, provider);
-        g.revokedAt = uint40(block.timestamp);
+        g.revokedAt = _time40(block.timestamp);
         g.emergencyUntil = 0;
         emit AccessRevoked(msg.sender, provider, recordId);
+    }
+
+    /// Ends everything `provider` holds on the caller's records: the all-records grant,
+    /// every record grant and every break-glass window. Emits `AccessRevoked` for each
+    /// scope that allowed reads; reverts with `NoGrant(0, provider)` when none did.
+    /// @dev Walks the caller's records (one grant slot and one record slot each).
+    function revokeAll(address provider) external {
+        uint40 now_ = _time40(block.timestamp);
+        uint256 ended = _revokeLive(provider, 0, now_);
+        uint256 id = patients[msg.sender].lastRecord;
+        while (id != 0) {
+            ended += _revokeLive(provider, id, now_);
+            id = records[id].prevOfOwner;
+        }
+        if (ended == 0) revert NoGrant(0, provider);
     }
 
     // ------------------------------------------------------------------ reads
@@ -247,9 +269,9 @@ contract EhrRegistry {
     /// Logs a read of `recordId` by the caller under `nonce`; reverts with the reason when
     /// the caller may not read it. Custodians release key shares only for a logged nonce.
     function logAccess(uint256 recordId, uint256 nonce) external {
-        (uint8 status, uint64 when) = _status(msg.sender, recordId);
+        (uint8 status, uint64 when, bool emergency) = _status(msg.sender, recordId);
         if (status != ALLOWED) _deny(status, recordId, msg.sender, when);
-        emit AccessLogged(recordId, msg.sender, nonce, uint64(block.timestamp));
+        emit AccessLogged(recordId, msg.sender, nonce, uint64(block.timestamp), emergency);
     }
 
     /// Break-glass: a registered provider opens access to `recordId` for `EMERGENCY_WINDOW`
@@ -260,24 +282,24 @@ contract EhrRegistry {
         if (!isProvider[msg.sender]) revert NotRegisteredProvider(msg.sender);
         address owner = records[recordId].owner;
         if (owner == address(0)) revert UnknownRecord(recordId);
-        uint64 until = uint64(block.timestamp) + EMERGENCY_WINDOW;
-        grants[_grantKey(owner, msg.sender, recordId)].emergencyUntil = uint40(until);
+        uint40 until = _time40(block.timestamp + EMERGENCY_WINDOW);
+        grants[_grantKey(owner, msg.sender, recordId)].emergencyUntil = until;
         emit EmergencyAccess(recordId, msg.sender, owner, reasonDigest, until);
-        emit AccessLogged(recordId, msg.sender, nonce, uint64(block.timestamp));
+        emit AccessLogged(recordId, msg.sender, nonce, uint64(block.timestamp), true);
     }
 
     // ------------------------------------------------------------------ views
 
     /// Whether `reader` may read `recordId` now.
     function canAccess(address reader, uint256 recordId) external view returns (bool) {
-        (uint8 status,) = _status(reader, recordId);
+        (uint8 status,,) = _status(reader, recordId);
         return status == ALLOWED;
     }
 
     /// The access decision for `reader` on `recordId` now, with the time it refers to
     /// (grant or break-glass end when allowed, expiry when expired, revocation when revoked).
     function accessStatus(address reader, uint256 recordId) external view returns (uint8 status, uint64 when) {
-        return _status(reader, recordId);
+        (status, when,) = _status(reader, recordId);
     }
 
     /// A record's owner, current version and the time of its last change.
@@ -330,23 +352,44 @@ contract EhrRegistry {
         }
     }
 
-    function _status(address reader, uint256 recordId) internal view returns (uint8, uint64) {
+    /// The access decision, the time it refers to, and whether only a break-glass window
+    /// allows it.
+    function _status(address reader, uint256 recordId) internal view returns (uint8, uint64, bool) {
         address owner = records[recordId].owner;
-        if (owner == address(0)) return (UNKNOWN_RECORD, 0);
-        if (reader == owner) return (ALLOWED, 0);
-        if (!isProvider[reader]) return (NOT_PROVIDER, 0);
+        if (owner == address(0)) return (UNKNOWN_RECORD, 0, false);
+        if (reader == owner) return (ALLOWED, 0, false);
+        if (!isProvider[reader]) return (NOT_PROVIDER, 0, false);
         uint64 now_ = uint64(block.timestamp);
         Grant memory all = grants[_grantKey(owner, reader, 0)];
-        if (all.revokedAt == 0 && all.expiresAt > now_) return (ALLOWED, all.expiresAt);
+        if (all.revokedAt == 0 && all.expiresAt > now_) return (ALLOWED, all.expiresAt, false);
         Grant memory one = grants[_grantKey(owner, reader, recordId)];
-        if (one.revokedAt == 0 && one.expiresAt > now_) return (ALLOWED, one.expiresAt);
-        if (one.emergencyUntil > now_) return (ALLOWED, one.emergencyUntil);
+        if (one.revokedAt == 0 && one.expiresAt > now_) return (ALLOWED, one.expiresAt, false);
+        if (one.emergencyUntil > now_) return (ALLOWED, one.emergencyUntil, true);
         // Denied: report the most specific reason, the record's own grant first.
-        if (one.revokedAt != 0) return (REVOKED, one.revokedAt);
-        if (one.expiresAt != 0) return (EXPIRED, one.expiresAt);
-        if (all.revokedAt != 0) return (REVOKED, all.revokedAt);
-        if (all.expiresAt != 0) return (EXPIRED, all.expiresAt);
-        return (NO_GRANT, 0);
+        if (one.revokedAt != 0) return (REVOKED, one.revokedAt, false);
+        if (one.expiresAt != 0) return (EXPIRED, one.expiresAt, false);
+        if (all.revokedAt != 0) return (REVOKED, all.revokedAt, false);
+        if (all.expiresAt != 0) return (EXPIRED, all.expiresAt, false);
+        return (NO_GRANT, 0, false);
+    }
+
+    /// Revokes the caller's grant to `provider` on `recordId` and ends its break-glass
+    /// window, if either allows reads now; returns 1 if it did.
+    function _revokeLive(address provider, uint256 recordId, uint40 now_) internal returns (uint256) {
+        Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
+        bool granted = g.revokedAt == 0 && g.expiresAt > now_;
+        bool emergency = g.emergencyUntil > now_;
+        if (!granted && !emergency) return 0;
+        if (granted) g.revokedAt = now_;
+        g.emergencyUntil = 0;
+        emit AccessRevoked(msg.sender, provider, recordId);
+        return 1;
+    }
+
+    /// `t` as a stored 40-bit time, or `TimeOutOfRange` (never a silent wrap).
+    function _time40(uint256 t) internal pure returns (uint40) {
+        if (t > type(uint40).max) revert TimeOutOfRange(t);
+        return uint40(t);
     }
 
     function _deny(uint8 status, uint256 recordId, address reader, uint64 when) internal pure {

@@ -41,9 +41,10 @@ def merge(*ds):
 def pathparam(name, desc): return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "integer", "format": "int64", "minimum": 1}}
 
 COMMON = ("400", "401", "413", "415", "500")
+userparam = {"name": "username", "in": "path", "required": True, "description": "The provider's username", "schema": {"type": "string"}}
 paths = {
  "/api/session": {
-  "post": op("login", "Sign in", merge(ok("A bearer token and who it belongs to", ref("Session")), errs("400", "413", "415", "429", "500"), {"401": err("`invalid_credentials`: username or password wrong (which one is not said)")}),
+  "post": op("login", "Sign in", merge(ok("A bearer token and who it belongs to", ref("Session")), errs("400", "413", "415", "429", "500"), {"401": err("`invalid_credentials`: username or password wrong (which one is not said)"), "403": err("`forbidden`: the account is disabled (the admin can enable it)")}),
              auth=False, req=body(ref("Credentials")), tags=["sessions"],
              desc="Throttled per username and per client IP: after 5 failures each further attempt is refused for a doubling delay (30 s up to 15 min)."),
   "delete": op("logout", "Sign out (revokes the token)", merge({"204": {"description": "Signed out"}}, errs("401")), tags=["sessions"]),
@@ -56,6 +57,12 @@ paths = {
   "get": op("providers", "Registered medical providers (for choosing whom to grant)", merge(ok("Providers", {"type": "array", "items": ref("Account")}), errs("401")), tags=["accounts"]),
   "post": op("addProvider", "Register a medical provider (admin)", merge(ok("The new provider", ref("Account"), "201"), errs("400", "401", "403", "409", "413", "415", "500")), req=body(ref("Credentials")), tags=["accounts"]),
  },
+ "/api/providers/{username}/disable": {"post": op("disableProvider", "Disable a provider (admin): deregistered on chain, its sessions ended, its logins refused",
+            merge(ok("The provider, disabled", ref("Account")), errs("401", "403", "404", "500")), params=[userparam], tags=["accounts"],
+            desc="Every grant and break-glass window it holds stops working at once. Nothing but `enable` brings it back (a login does not register a provider). Disabling a disabled provider finishes an interrupted disable.")},
+ "/api/providers/{username}/enable": {"post": op("enableProvider", "Enable a provider again (admin): registered on chain, logins allowed",
+            merge(ok("The provider, enabled", ref("Account")), errs("401", "403", "404", "500")), params=[userparam], tags=["accounts"],
+            desc="The grants patients gave it before work again until they expire or are revoked.")},
  "/api/records": {
   "get": op("myRecords", "The patient's records and their versions", merge(ok("Records", {"type": "array", "items": ref("RecordSummary")}), errs("401", "403", "500")), tags=["records"]),
   "post": op("putRecord", "Store a record (patient): a FHIR R4 Bundle", merge(ok("Stored: sealed, dispersed over the storage nodes and registered on chain", ref("Stored"), "201"), errs("400", "401", "403", "413", "415", "500", "503")),
@@ -72,13 +79,14 @@ paths = {
             merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no record of this patient is open to this provider — the same answer when there is no such patient)")}),
             params=[pathparam("patient_id", "Patient ID")], tags=["providers"])},
  "/api/grants": {
-  "get": op("grants", "The patient's grants", merge(ok("Grants", {"type": "array", "items": ref("Grant")}), errs("401", "403", "500")), tags=["sharing"]),
+  "get": op("grants", "The patient's grants, and every break-glass window open now (`emergency`: until when, why)", merge(ok("Grants", {"type": "array", "items": ref("Grant")}), errs("401", "403", "500")), tags=["sharing"]),
   "post": op("grant", "Grant a provider access to one record or all (patient)", merge(ok("The grant's transaction", ref("Tx"), "201"), errs("400", "401", "403", "413", "415", "500")), req=body(ref("GrantRequest")), tags=["sharing"]),
  },
- "/api/grants/revoke": {"post": op("revoke", "Revoke a grant (patient); effective at the next read", merge(ok("The revocation's transaction", ref("Tx")), errs("400", "401", "403", "413", "415", "500"), {"404": err("`not_found`: there is no such grant to revoke")}), req=body(ref("RevokeRequest")), tags=["sharing"])},
+ "/api/grants/revoke": {"post": op("revoke", "Revoke (patient): with `record_id`, that record's grant and break-glass window; with `record_id: null`, everything the provider holds on the patient's records; effective at the next read", merge(ok("The revocation's transaction", ref("Tx")), errs("400", "401", "403", "413", "415", "500"), {"404": err("`not_found`: there is no such grant to revoke")}), req=body(ref("RevokeRequest")), tags=["sharing"],
+            desc="`record_id: null` ends the all-records grant, every record grant and every open break-glass window of that provider in one transaction. A provider may still open a new break-glass afterwards (emergencies override consent): it is a new event, with its own reason, on `GET /api/grants` and in the access log.")},
  "/api/emergency": {"post": op("emergency", "Break-glass access to every record of a patient (provider); logged with the reason",
             merge(ok("The records, marked emergency", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("EmergencyRequest")), tags=["providers"])},
- "/api/access-log": {"get": op("accessLog", "Who read the patient's records, when, and emergency accesses with their reasons (patient)", merge(ok("Log entries, oldest first", {"type": "array", "items": ref("AccessLogEntry")}), errs("401", "403", "500")), tags=["sharing"])},
+ "/api/access-log": {"get": op("accessLog", "Who read the patient's records, when; every read only a break-glass window allowed is `emergency`, with the window's reason (patient)", merge(ok("Log entries, oldest first", {"type": "array", "items": ref("AccessLogEntry")}), errs("401", "403", "500")), tags=["sharing"])},
  "/api/status": {"get": op("status", "The chain head, the threshold and how many nodes answer (public, at most 5 s old); each node only for the admin (asked now)", merge(ok("Status", ref("Status")), errs("401", "500")), auth=False, tags=["admin"],
             desc="No token: public and cached. An admin's bearer token adds `nodes`. A bad token is 401.")},
  "/api/openapi.json": {"get": op("openapi", "This document", {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}, auth=False, tags=["meta"])},
@@ -108,7 +116,7 @@ schemas = {
  "Session": obj({"token": {"type": "string", "description": "Send as `Authorization: Bearer <token>`; valid 15 minutes"}, "username": {"type": "string"}, "role": role, "address": addr, "expires_at": u64}),
  "Me": obj({"username": {"type": "string"}, "role": role, "address": addr, "patient_id": nullable(u64)}),
  "PatientAccount": obj({"username": {"type": "string"}, "address": addr, "patient_id": u64}),
- "Account": obj({"username": {"type": "string"}, "address": addr}),
+ "Account": obj({"username": {"type": "string"}, "address": addr, "disabled": {"type": "boolean", "description": "Disabled by the admin: deregistered on chain, no logins"}}),
  "Bundle": {"type": "object", "description": "FHIR R4 Bundle (type collection) with one Patient and up to 100 Conditions; validated strictly", "required": ["resourceType", "type", "entry"],
             "properties": {"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}, "entry": {"type": "array", "items": {"type": "object"}}}},
  "RecordForm": obj({"patient_name": {"type": "string"}, "birth_date": {"type": "string", "format": "date"}, "address": {"type": "string"}, "phone": {"type": "string"}, "health_condition": {"type": "string"}}, ["patient_name", "birth_date"]),
@@ -117,10 +125,12 @@ schemas = {
  "RecordSummary": obj({"record_id": u64, "version": u32, "updated_at": u64, "versions": {"type": "array", "items": ref("Version")}}),
  "ReadRecord": obj({"record_id": u64, "version": u32, "owner": addr, "patient_id": u64, "manifest_cid": {"type": "string"}, "bundle": ref("Bundle"),
                     "form": nullable(ref("RecordForm")), "access_tx": {**b256, "description": "The transaction that logged this read"}, "emergency": {"type": "boolean"}}),
- "GrantRequest": obj({"provider": {"type": "string", "description": "The provider's username"}, "record_id": nullable(u64), "expires_at": {**u64, "description": "Unix seconds"}}, ["provider", "expires_at"]),
+ "GrantRequest": obj({"provider": {"type": "string", "description": "The provider's username"}, "record_id": nullable(u64), "expires_at": {**u64, "maximum": 2**40 - 1, "description": "Unix seconds, in the future and at most 2^40 - 1 (the contract's 40-bit times)"}}, ["provider", "expires_at"]),
  "RevokeRequest": obj({"provider": {"type": "string"}, "record_id": nullable(u64)}, ["provider"]),
  "Tx": obj({"tx_hash": b256}),
- "Grant": obj({"provider": nullable({"type": "string"}), "provider_address": addr, "record_id": nullable(u64), "expires_at": u64, "revoked_at": nullable(u64), "active": {"type": "boolean"}}),
+ "Grant": obj({"provider": nullable({"type": "string"}), "provider_address": addr, "record_id": nullable(u64), "expires_at": {**u64, "description": "Unix seconds; 0 when only a break-glass window is open"}, "revoked_at": nullable(u64),
+               "active": {"type": "boolean", "description": "The grant allows reads now (a break-glass window aside)"}, "emergency": nullable(ref("EmergencyWindow"))}),
+ "EmergencyWindow": obj({"until": {**u64, "description": "Unix seconds"}, "reason": nullable({"type": "string"}), "tx_hash": {**b256, "description": "The emergencyAccess transaction that opened it"}}, desc="A break-glass window open now on this record"),
  "EmergencyRequest": obj({"patient_id": u64, "reason": {"type": "string", "minLength": 1}}),
  "AccessLogEntry": obj({"record_id": u64, "version": nullable(u32), "reader": addr, "reader_username": nullable({"type": "string"}), "timestamp": u64, "tx_hash": b256, "emergency": {"type": "boolean"}, "reason": nullable({"type": "string"})}),
  "Status": obj({"chain": obj({"backend": {"type": "string"}, "chain_id": u64, "head_block": u64, "head_hash": b256, "head_timestamp": u64, "contract": addr}),

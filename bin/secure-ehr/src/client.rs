@@ -52,7 +52,7 @@ pub enum ClientCommand {
         #[command(subcommand)]
         cmd: PatientCmd,
     },
-    /// Providers: register one (admin), or list them.
+    /// Providers: register, disable or enable one (admin), or list them.
     Provider {
         #[command(subcommand)]
         cmd: ProviderCmd,
@@ -75,7 +75,8 @@ pub enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Revoke a grant.
+    /// Revoke: with --record, that record's grant and emergency access; without, everything
+    /// the provider holds on your records (every grant and every emergency access).
     Revoke {
         provider: String,
         #[arg(long)]
@@ -134,6 +135,19 @@ pub enum ProviderCmd {
     },
     /// List providers.
     List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Disable a provider (admin session): deregistered on chain, so every grant and
+    /// emergency access it holds stops working; its sessions end; its logins are refused.
+    Disable {
+        username: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Enable a disabled provider again (admin session): registered on chain, logins allowed.
+    Enable {
+        username: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -367,7 +381,38 @@ fn stored_line(v: &Stored) -> String {
 }
 
 fn account_line(a: &Account) -> String {
-    format!("{} {}", a.username, wire(&a.address))
+    let disabled = if a.disabled { " (disabled)" } else { "" };
+    format!("{} {}{disabled}", a.username, wire(&a.address))
+}
+
+/// `provider disable|enable NAME`: the admin's switch, through the JSON API.
+async fn provider_switch(c: Client, username: &str, disable: bool) -> anyhow::Result<()> {
+    if !username_in_path(username) {
+        bail!("invalid username {username:?}: only a-z, 0-9, '.', '_' and '-'");
+    }
+    let verb = if disable { "disable" } else { "enable" };
+    let path = format!("/api/providers/{}/{verb}", username.trim());
+    let a: Account = c.call(reqwest::Method::POST, &path, None, true).await?;
+    c.print(&a, |a| {
+        if a.disabled {
+            format!(
+                "provider {} disabled: deregistered on chain, signed out, logins refused",
+                a.username
+            )
+        } else {
+            format!("provider {} enabled: registered on chain", a.username)
+        }
+    })
+}
+
+/// Whether a username can go into a URL path as it is (the server's own rule is stricter).
+fn username_in_path(username: &str) -> bool {
+    let u = username.trim();
+    !u.is_empty()
+        && u.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        && u != "."
+        && u != ".."
 }
 
 fn summary_line(r: &RecordSummary) -> String {
@@ -496,6 +541,12 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 let c = Client::new(client)?;
                 let v: Vec<Account> = c.get("/api/providers", true).await?;
                 c.print(&v, |v| each(v, account_line))?;
+            }
+            ProviderCmd::Disable { username, client } => {
+                provider_switch(Client::new(client)?, &username, true).await?;
+            }
+            ProviderCmd::Enable { username, client } => {
+                provider_switch(Client::new(client)?, &username, false).await?;
             }
         },
         ClientCommand::Record { cmd } => match cmd {
@@ -680,8 +731,12 @@ mod tests {
             log_line(&glass),
             "EMERGENCY record 1 v2 read by drbob at 6 — reason: unconscious"
         );
-        let account: Account = answer(json!({ "username": "drbob", "address": ADDR }));
+        let account: Account =
+            answer(json!({ "username": "drbob", "address": ADDR, "disabled": false }));
         assert_eq!(account_line(&account), format!("drbob {ADDR}"));
+        let off: Account =
+            answer(json!({ "username": "drbob", "address": ADDR, "disabled": true }));
+        assert_eq!(account_line(&off), format!("drbob {ADDR} (disabled)"));
         let status: Status = answer(json!({
             "chain": { "backend": "embedded", "chain_id": 1337, "head_block": 12,
                        "head_hash": tx, "head_timestamp": 5, "contract": ADDR },

@@ -46,6 +46,10 @@ pub(crate) struct Account {
     pub(crate) keystore: KeystoreFile,
     /// Unix seconds.
     pub(crate) created_at: u64,
+    /// Set by the admin: the account may not log in (providers: also deregistered on
+    /// chain). Absent in files written before it existed.
+    #[serde(default)]
+    pub(crate) disabled: bool,
 }
 
 impl fmt::Debug for Account {
@@ -65,6 +69,7 @@ impl Account {
             role: self.role,
             address: self.address,
             created_at: self.created_at,
+            disabled: self.disabled,
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct AccountInfo {
     pub address: Address,
     /// Unix seconds.
     pub created_at: u64,
+    /// Disabled by the admin: no logins.
+    pub disabled: bool,
 }
 
 /// Trims and lowercases a username, then checks it: 3–32 of `a-z 0-9 . _ -`, starting with

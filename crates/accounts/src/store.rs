@@ -201,6 +201,7 @@ impl AccountStore {
             password_hash,
             keystore,
             created_at: ehr_primitives::unix_secs(self.clock.now()),
+            disabled: false,
         };
 
         let mut inner = self.lock();
@@ -239,6 +240,36 @@ impl AccountStore {
         .expect("accounts serialize");
         ehr_fs_util::replace_private(&self.dir.join(ACCOUNTS_FILE), &body)?;
         Ok(())
+    }
+
+    /// Disables (`true`) or enables an account, durably; `None` for an unknown username.
+    /// Disabling also ends every session of the account at once.
+    pub fn set_disabled(&self, username: &str, disabled: bool) -> Result<Option<AccountInfo>> {
+        let Ok(user) = normalize_username(username) else {
+            return Ok(None);
+        };
+        let mut inner = self.lock();
+        let Some(mut account) = inner.accounts.get(&user).cloned() else {
+            return Ok(None);
+        };
+        account.disabled = disabled;
+        let accounts: Vec<Account> = inner
+            .accounts
+            .values()
+            .map(|a| {
+                if a.username == user {
+                    account.clone()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        self.persist(&accounts)?;
+        inner.accounts.insert(user.clone(), account.clone());
+        if disabled {
+            inner.sessions.retain(|_, s| s.session.username != user);
+        }
+        Ok(Some(account.info()))
     }
 
     // -----------------------------------------------------------------------------------

@@ -37,6 +37,16 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
             &[Method::GET, Method::POST],
             get(my_records).post(put_record),
         ),
+        (
+            "/api/providers/{username}/disable",
+            &[Method::POST],
+            post(disable_provider),
+        ),
+        (
+            "/api/providers/{username}/enable",
+            &[Method::POST],
+            post(enable_provider),
+        ),
         ("/api/records/form", &[Method::POST], post(put_form)),
         (
             "/api/records/{id}",
@@ -238,25 +248,40 @@ async fn add_provider(
         .service()
         .add_provider(&me, &c.username, &c.password)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(types::Account {
-            username: a.username,
-            address: a.address,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(account(a))))
+}
+
+fn account(a: svc::AccountInfo) -> types::Account {
+    types::Account {
+        username: a.username,
+        address: a.address,
+        disabled: a.disabled,
+    }
 }
 
 async fn providers(State(state): State<AppState>, _auth: Auth) -> Json<Vec<types::Account>> {
     let list = state.service().providers();
-    Json(
-        list.into_iter()
-            .map(|a| types::Account {
-                username: a.username,
-                address: a.address,
-            })
-            .collect(),
-    )
+    Json(list.into_iter().map(account).collect())
+}
+
+async fn disable_provider(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(username): Path<String>,
+) -> Result<Json<types::Account>> {
+    let me = auth.admin()?;
+    let a = state.service().disable_provider(&me, &username).await?;
+    Ok(Json(account(a)))
+}
+
+async fn enable_provider(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(username): Path<String>,
+) -> Result<Json<types::Account>> {
+    let me = auth.admin()?;
+    let a = state.service().enable_provider(&me, &username).await?;
+    Ok(Json(account(a)))
 }
 
 async fn put_record(
@@ -370,6 +395,11 @@ async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<ty
                 expires_at: g.expires_at,
                 revoked_at: g.revoked_at,
                 active: g.active,
+                emergency: g.emergency.map(|w| types::EmergencyWindow {
+                    until: w.until,
+                    reason: w.reason,
+                    tx_hash: w.tx_hash,
+                }),
             })
             .collect(),
     ))

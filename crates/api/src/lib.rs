@@ -13,7 +13,7 @@ mod web;
 mod svc {
     pub use ehr_records::SignedIn as Any;
     pub use ehr_records::accounts::Error as AccountsError;
-    pub use ehr_records::accounts::{Role, Session};
+    pub use ehr_records::accounts::{AccountInfo, Role, Session};
     pub use ehr_records::fhir::RecordForm;
     pub use ehr_records::{AdminSession, PatientSession, ProviderSession};
     pub use ehr_records::{Error, ReadRecord, RecordSummary, Service, Stored};

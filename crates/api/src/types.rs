@@ -134,13 +134,16 @@ pub struct PatientAccount {
     pub patient_id: u64,
 }
 
-/// A provider: `GET /api/providers` (each), `POST /api/providers` (schema `Account`).
+/// A provider: `GET /api/providers` (each), `POST /api/providers`,
+/// `POST /api/providers/{username}/disable|enable` (schema `Account`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Login name.
     pub username: String,
     /// The Ethereum address.
     pub address: Address,
+    /// Disabled by the admin: deregistered on chain, no logins.
+    pub disabled: bool,
 }
 
 /// The record web form's five fields: the body of `POST /api/records/form`, and a read
@@ -266,7 +269,9 @@ pub struct GrantRequest {
 pub struct RevokeRequest {
     /// The provider's username.
     pub provider: String,
-    /// The record of a one-record grant, or `None` for the all-records grant.
+    /// One record: its grant and break-glass window end. `None`: everything the provider
+    /// holds on the patient's records ends (the all-records grant, every record grant and
+    /// every break-glass window).
     #[serde(default)]
     pub record_id: Option<u64>,
 }
@@ -291,8 +296,21 @@ pub struct Grant {
     pub expires_at: u64,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<u64>,
-    /// Whether it allows reads now.
+    /// Whether the grant allows reads now (a break-glass window aside).
     pub active: bool,
+    /// The break-glass window open now on this record, if any; revoking the record ends it.
+    pub emergency: Option<EmergencyWindow>,
+}
+
+/// A break-glass window open now (schema `EmergencyWindow`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyWindow {
+    /// When it ends by itself, unix seconds.
+    pub until: u64,
+    /// The reason the provider gave, when known here.
+    pub reason: Option<String>,
+    /// The `emergencyAccess` transaction that opened it.
+    pub tx_hash: B256,
 }
 
 /// `POST /api/emergency`: break-glass access (schema `EmergencyRequest`).

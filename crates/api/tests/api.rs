@@ -741,3 +741,134 @@ async fn public_status_is_cached_and_names_no_node() {
         .json();
     assert!(r.get("nodes").is_none(), "{r}");
 }
+
+/// Break-glass over the JSON API: `GET /api/grants` shows the open window with its reason,
+/// a later read inside it is `emergency: true` with the reason in `/api/access-log`, and
+/// `POST /api/grants/revoke {record_id: null}` ends the window and every grant at once.
+/// The admin's disable ends the provider's token and refuses its login.
+#[tokio::test]
+async fn break_glass_is_visible_and_revoke_all_and_disable_end_everything() {
+    let h = service().await;
+    let app = app(&h);
+    let (patient, pid) = patient(&app, "erin").await;
+    let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
+    let admin = login(&app, ADMIN.0, ADMIN.1).await;
+    for _ in 0..2 {
+        let r = call(
+            &app,
+            Method::POST,
+            "/api/records/form",
+            Some(&patient),
+            Some(form()),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/emergency",
+        Some(&provider),
+        Some(json!({ "patient_id": pid, "reason": "anaphylaxis" })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = call(&app, Method::GET, "/api/grants", Some(&patient), None).await;
+    let grants = r.json();
+    let open: Vec<_> = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["emergency"]["reason"] == "anaphylaxis")
+        .map(|g| g["record_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(open, vec![1, 2], "{grants}");
+    // A grant on record 2 too; then an ordinary read of record 1 inside the window.
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/grants",
+        Some(&patient),
+        Some(json!({ "provider": PROVIDER.0, "record_id": 2, "expires_at": in_days(3) })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = call(&app, Method::GET, "/api/records/1", Some(&provider), None).await;
+    assert_eq!(r.json()["emergency"], true);
+    let log = call(&app, Method::GET, "/api/access-log", Some(&patient), None)
+        .await
+        .json();
+    let tx = r.json()["access_tx"].clone();
+    let entry = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["tx_hash"] == tx)
+        .unwrap();
+    assert_eq!(
+        (&entry["emergency"], &entry["reason"]),
+        (&json!(true), &json!("anaphylaxis"))
+    );
+
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/grants/revoke",
+        Some(&patient),
+        Some(json!({ "provider": PROVIDER.0, "record_id": null })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    for id in [1, 2] {
+        let r = call(
+            &app,
+            Method::GET,
+            &format!("/api/records/{id}"),
+            Some(&provider),
+            None,
+        )
+        .await;
+        r.assert_error(StatusCode::FORBIDDEN, "access_denied");
+    }
+    let grants = call(&app, Method::GET, "/api/grants", Some(&patient), None)
+        .await
+        .json();
+    assert!(
+        grants
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["emergency"].is_null() && g["active"] == false),
+        "{grants}"
+    );
+
+    // Disable: the provider's token stops working and its login is refused.
+    let r = call(
+        &app,
+        Method::POST,
+        &format!("/api/providers/{}/disable", PROVIDER.0),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["disabled"], true, "{}", r.text());
+    let r = call(&app, Method::GET, "/api/me", Some(&provider), None).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/session",
+        None,
+        Some(json!({ "username": PROVIDER.0, "password": PROVIDER.1 })),
+    )
+    .await;
+    let body = r.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(
+        body["message"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
+    let providers = call(&app, Method::GET, "/api/providers", Some(&patient), None)
+        .await
+        .json();
+    assert_eq!(providers[0]["disabled"], true);
+}

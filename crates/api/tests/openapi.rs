@@ -502,6 +502,18 @@ async fn every_route_answers_every_documented_status_as_documented() {
         .await;
     api.expect(201, M::POST, "/api/providers", Some(admin), creds("dr-two"))
         .await;
+    // The admin disables a provider: its login is refused (403) until it is enabled.
+    let disable = "/api/providers/dr-two/disable";
+    let enable = "/api/providers/dr-two/enable";
+    let a: types::Account = parse(&api.expect(200, M::POST, disable, Some(admin), None).await);
+    assert!(a.disabled);
+    let r = api
+        .expect(403, M::POST, "/api/session", None, creds("dr-two"))
+        .await;
+    assert!(parse::<types::ErrorBody>(&r).message.contains("disabled"));
+    let a: types::Account = parse(&api.expect(200, M::POST, enable, Some(admin), None).await);
+    assert!(!a.disabled);
+    api.login("dr-two", PASSWORD).await;
     let r = api
         .expect(
             201,
@@ -582,6 +594,11 @@ async fn every_route_answers_every_documented_status_as_documented() {
             .await,
     );
     assert!(log.iter().any(|e| e.emergency));
+    let grants: Vec<types::Grant> = parse(
+        &api.expect(200, M::GET, "/api/grants", Some(patient), None)
+            .await,
+    );
+    assert!(grants.iter().any(|g| g.emergency.is_some()), "{grants:?}");
     api.expect(200, M::GET, "/api/status", None, None).await;
     api.expect(200, M::GET, "/api/openapi.json", None, None)
         .await;
@@ -639,7 +656,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         }
         let uri = path
             .replace("{id}", &id.to_string())
-            .replace("{patient_id}", &pid.to_string());
+            .replace("{patient_id}", &pid.to_string())
+            .replace("{username}", "dr-two");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         api.expect(401, method, &uri, None, None).await;
     }
@@ -661,6 +679,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::GET, "/api/access-log", provider, None),
         (M::POST, "/api/providers", patient, creds("dr-evil")),
         (M::POST, "/api/emergency", patient, body(&emergency)),
+        (M::POST, disable, patient, None),
+        (M::POST, enable, provider, None),
     ] {
         api.expect(403, method, uri, Some(token), body).await;
     }
@@ -688,6 +708,9 @@ async fn every_route_answers_every_documented_status_as_documented() {
         body(&no_grant),
     )
     .await;
+    for uri in ["/api/providers/nobody/disable", "/api/providers/pat/enable"] {
+        api.expect(404, M::POST, uri, Some(admin), None).await;
+    }
     let nobody = types::EmergencyRequest {
         patient_id: 999,
         reason: "unconscious".into(),
@@ -806,6 +829,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/emergency", Some(provider), body(&emergency)),
         (M::GET, "/api/access-log", Some(patient), None),
         (M::GET, "/api/status", Some(admin), None),
+        (M::POST, disable, Some(admin), None),
+        (M::POST, enable, Some(admin), None),
     ] {
         let r = api.expect(500, method, uri, token, body).await;
         assert_eq!(parse::<types::ErrorBody>(&r).message, "internal error");

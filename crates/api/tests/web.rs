@@ -391,3 +391,138 @@ async fn every_page_needs_a_session_of_its_role() {
     );
     assert_eq!(provider.get(&app, "/provider").await.status, StatusCode::OK);
 }
+
+/// The patient's sharing page shows an open break-glass window (who, which record, until,
+/// why) with a button that ends it; the admin page disables a provider (its web session
+/// ends, its login is refused) and enables it again.
+#[tokio::test]
+async fn break_glass_on_the_sharing_page_and_provider_disable_on_the_admin_page() {
+    let h = service().await;
+    let p = h.service.register_patient("ivy", PASSWORD).await.unwrap();
+    let (_, ivy) = h.service.login("ivy", PASSWORD, "test").await.unwrap();
+    let ivy = ivy.patient().unwrap();
+    let form = ehr_records::fhir::RecordForm {
+        patient_name: "Ivy Doe".into(),
+        birth_date: "1990-01-01".into(),
+        ..Default::default()
+    };
+    h.service.put_form(&ivy, &form).await.unwrap();
+    let (_, doc) = h
+        .service
+        .login(PROVIDER.0, PROVIDER.1, "test")
+        .await
+        .unwrap();
+    let doc = doc.provider().unwrap();
+    h.service
+        .emergency_access(&doc, p.patient_id, "fell <b>down</b> the stairs")
+        .await
+        .unwrap();
+    let app = router(AppState::new(h.service.clone()));
+
+    let mut patient = Browser::default();
+    sign_in(&app, &mut patient, "ivy", PASSWORD).await;
+    let page = patient.get(&app, "/patient/sharing").await.text();
+    assert!(page.contains("Emergency access open now"), "{page}");
+    assert!(
+        page.contains("fell &lt;b&gt;down&lt;/b&gt; the stairs"),
+        "escaped reason"
+    );
+    assert!(page.contains("End emergency access of dr-grey to record 1"));
+    assert!(
+        page.contains("opened without your grant"),
+        "not \"no one has access\""
+    );
+    let r = patient
+        .post(
+            &app,
+            "/patient/grants/revoke",
+            &[
+                ("csrf", &csrf(&page)),
+                ("provider", PROVIDER.0),
+                ("record_id", "1"),
+                ("emergency", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/patient/sharing?done=ended");
+    let page = patient.get(&app, location(&r)).await.text();
+    assert!(page.contains("Emergency access ended."));
+    assert!(!page.contains("Emergency access open now"));
+    assert!(
+        h.service.read_record(&doc, 1, None).await.is_err(),
+        "it holds"
+    );
+
+    // The admin disables the provider: its web session ends, its login is refused.
+    let mut provider = Browser::default();
+    sign_in(&app, &mut provider, PROVIDER.0, PROVIDER.1).await;
+    assert_eq!(provider.get(&app, "/provider").await.status, StatusCode::OK);
+    let mut admin = Browser::default();
+    let page = admin.get(&app, "/providers/login").await.text();
+    let r = admin
+        .post(
+            &app,
+            "/login",
+            &[
+                ("csrf", &csrf(&page)),
+                ("portal", "providers"),
+                ("username", ADMIN.0),
+                ("password", ADMIN.1),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin");
+    let page = admin.get(&app, "/admin").await.text();
+    assert!(page.contains("Disable dr-grey"), "{page}");
+    let r = admin
+        .post(
+            &app,
+            "/admin/providers/disable",
+            &[("csrf", &csrf(&page)), ("username", PROVIDER.0)],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin?done=disabled");
+    let page = admin.get(&app, location(&r)).await.text();
+    assert!(page.contains("Enable dr-grey") && page.contains("disabled"));
+    let r = provider.get(&app, "/provider").await;
+    assert_eq!(location(&r), "/providers/login", "its session ended");
+    let page = provider.get(&app, "/providers/login").await.text();
+    let r = provider
+        .post(
+            &app,
+            "/login",
+            &[
+                ("csrf", &csrf(&page)),
+                ("portal", "providers"),
+                ("username", PROVIDER.0),
+                ("password", PROVIDER.1),
+            ],
+        )
+        .await;
+    assert!(
+        r.text().contains("this account is disabled"),
+        "{}",
+        r.text()
+    );
+
+    let page = admin.get(&app, "/admin").await.text();
+    let r = admin
+        .post(
+            &app,
+            "/admin/providers/enable",
+            &[("csrf", &csrf(&page)), ("username", PROVIDER.0)],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin?done=enabled");
+    assert!(
+        admin
+            .get(&app, "/admin")
+            .await
+            .text()
+            .contains("Disable dr-grey")
+    );
+    assert_eq!(
+        sign_in(&app, &mut provider, PROVIDER.0, PROVIDER.1).await,
+        "/provider"
+    );
+}

@@ -134,6 +134,12 @@ impl fmt::Display for ContractError {
                 "invalid node set: lengths differ, a key or address is zero, or not 2 <= k <= n <= 255"
             ),
             E::ZeroAddress(_) => write!(f, "the zero address cannot hold a role"),
+            E::TimeOutOfRange(e) => write!(
+                f,
+                "time {} is past the contract's 40-bit range (at most {})",
+                e.time,
+                (1u64 << 40) - 1
+            ),
         }
     }
 }

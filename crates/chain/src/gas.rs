@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::registry::{Registry, RegistryExt};
 
 /// The measured operations, by contract function name.
-pub const OPERATIONS: [&str; 8] = [
+pub const OPERATIONS: [&str; 9] = [
     "registerPatient",
     "registerProvider",
     "addRecord",
@@ -19,11 +19,13 @@ pub const OPERATIONS: [&str; 8] = [
     "revokeAccess",
     "logAccess",
     "emergencyAccess",
+    "revokeAll",
 ];
 
 /// Runs every operation once — `admin` registers `provider`, `patient` registers, stores a
 /// record (its first: the dearest case), updates it, grants, the provider reads, the patient
-/// revokes, the provider breaks the glass — and returns the gas each transaction used
+/// revokes, the provider breaks the glass, the patient ends everything the provider holds
+/// (the window on the one record) — and returns the gas each transaction used
 /// (whole transaction, 21,000 base included), keyed by function name.
 pub async fn measure<R: Registry + ?Sized>(
     registry: &R,
@@ -68,5 +70,7 @@ pub async fn measure<R: Registry + ?Sized>(
         )
         .await?;
     gas.insert("emergencyAccess", r.gas_used);
+    let r = registry.revoke_all(patient, provider.address()).await?;
+    gas.insert("revokeAll", r.gas_used);
     Ok(gas)
 }

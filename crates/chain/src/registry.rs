@@ -217,6 +217,8 @@ pub struct AccessEntry {
     pub block_number: u64,
     /// The `logAccess`/`emergencyAccess` transaction.
     pub tx_hash: B256,
+    /// Only a break-glass window allowed this read.
+    pub emergency: bool,
 }
 
 /// One break-glass access.
@@ -388,6 +390,12 @@ pub trait RegistryExt: Registry {
             recordId: U256::from(record.unwrap_or(0)),
         };
         send(self, patient, call).await
+    }
+
+    /// A patient ends everything `provider` holds on its records: the all-records grant,
+    /// every record grant and every break-glass window, in one transaction.
+    async fn revoke_all(&self, patient: &PrivateKeySigner, provider: Address) -> Result<TxReceipt> {
+        send(self, patient, C::revokeAllCall { provider }).await
     }
 
     /// Logs a read by `reader` under `nonce`; refused unless the reader may read.
@@ -596,6 +604,7 @@ pub trait RegistryExt: Registry {
                     timestamp: e.timestamp,
                     block_number: l.block_number,
                     tx_hash: l.tx_hash,
+                    emergency: e.emergency,
                 })
             })
             .collect()

@@ -9,11 +9,11 @@ pub mod session;
 mod views;
 
 pub use error::{Error, Result};
-pub use service::{NODE_TIMEOUT, STATUS_TTL, Service, ServiceParts};
+pub use service::{MAX_TIME, NODE_TIMEOUT, STATUS_TTL, Service, ServiceParts};
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{
-    AccessLogEntry, GrantView, NodeStatus, PatientAccount, ReadRecord, RecordSummary, Status,
-    Stored, VersionInfo,
+    AccessLogEntry, EmergencyWindow, GrantView, NodeStatus, PatientAccount, ReadRecord,
+    RecordSummary, Status, Stored, VersionInfo,
 };
 
 /// The crates the service is built on, re-exported so a caller needs only this one.

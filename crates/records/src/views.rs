@@ -104,8 +104,21 @@ pub struct GrantView {
     pub expires_at: u64,
     /// Unix seconds when revoked, if it was.
     pub revoked_at: Option<u64>,
-    /// Whether it allows reads now.
+    /// Whether the grant allows reads now (a break-glass window aside).
     pub active: bool,
+    /// The break-glass window open now on this record, if any (record scopes only).
+    pub emergency: Option<EmergencyWindow>,
+}
+
+/// A break-glass window open now: a provider opened a record without a grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EmergencyWindow {
+    /// Unix seconds when it ends by itself.
+    pub until: u64,
+    /// The reason the provider gave, when known here.
+    pub reason: Option<String>,
+    /// The `emergencyAccess` transaction that opened it.
+    pub tx_hash: B256,
 }
 
 /// One read in the patient's access log.

@@ -64,6 +64,8 @@ impl Switch {
 struct Fx {
     _dir: tempfile::TempDir,
     chain: Arc<EmbeddedChain>,
+    /// The contract's admin key (the service's too).
+    admin: PrivateKeySigner,
     svc: Service,
     stores: Vec<Arc<MemoryStore>>,
     nodes: Vec<Arc<Switch>>,
@@ -102,7 +104,7 @@ async fn fixture() -> Fx {
     .unwrap();
     let svc = Service::new(ServiceParts {
         registry,
-        contract_admin: admin,
+        contract_admin: admin.clone(),
         accounts,
         nodes: nodes.iter().map(|n| n.clone() as Arc<dyn Node>).collect(),
         k: 3,
@@ -113,6 +115,7 @@ async fn fixture() -> Fx {
     Fx {
         _dir: dir,
         chain,
+        admin,
         svc,
         stores,
         nodes,
@@ -143,12 +146,16 @@ impl Fx {
         (s.patient().unwrap(), acct.patient_id)
     }
 
-    async fn provider(&self, name: &str) -> ProviderSession {
+    async fn admin_session(&self) -> ehr_records::AdminSession {
         if !self.svc.accounts().has_admin() {
             self.svc.create_admin("admin", PW).unwrap();
         }
         let (_, admin) = self.svc.login("admin", PW, "test").await.unwrap();
-        let admin = admin.admin().unwrap();
+        admin.admin().unwrap()
+    }
+
+    async fn provider(&self, name: &str) -> ProviderSession {
+        let admin = self.admin_session().await;
         self.svc.add_provider(&admin, name, PW).await.unwrap();
         self.svc
             .login(name, PW, "test")
@@ -647,6 +654,22 @@ mod access_invariant {
                     fx.svc.grant(&alice, "drbob", scope, exp).await.unwrap();
                     grants.insert(scope, (exp, false));
                 }
+                Op::Revoke(None) => {
+                    // Everything the provider holds: every live scope.
+                    let r = fx.svc.revoke(&alice, "drbob", None).await;
+                    let live: Vec<_> = grants
+                        .iter_mut()
+                        .filter(|(_, (e, r))| !*r && *e > t)
+                        .collect();
+                    if live.is_empty() {
+                        assert!(r.is_err(), "revoking nothing must fail");
+                    } else {
+                        r.unwrap();
+                        for (_, g) in live {
+                            g.1 = true;
+                        }
+                    }
+                }
                 Op::Revoke(scope) => {
                     let r = fx.svc.revoke(&alice, "drbob", scope).await;
                     match grants.get_mut(&scope) {
@@ -696,4 +719,227 @@ mod access_invariant {
                 .block_on(check(ops));
         }
     }
+}
+
+/// A provider taken off the chain stays off: logging in does not register it again (it
+/// did, with the admin's key, so every old grant lived again). The admin's disable ends its
+/// sessions and refuses its logins; only the admin's enable brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deregistered_or_disabled_provider_stays_out_until_the_admin_enables_it() {
+    let fx = fixture().await;
+    let (alice, alice_id) = fx.patient("alice").await;
+    fx.svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+    let bob = fx.provider("drbob").await;
+    fx.svc
+        .grant(&alice, "drbob", None, now() + 3600)
+        .await
+        .unwrap();
+    fx.svc.patient_records(&bob, alice_id).await.unwrap();
+
+    // Deregistered on chain: the next login must not undo it.
+    fx.chain
+        .deregister_provider(&fx.admin, bob.address())
+        .await
+        .unwrap();
+    let (_, again) = fx.svc.login("drbob", PW, "test").await.unwrap();
+    assert!(
+        !fx.chain.is_provider(bob.address()).await.unwrap(),
+        "a login re-registered the provider"
+    );
+    match fx
+        .svc
+        .read_record(&again.provider().unwrap(), 1, None)
+        .await
+    {
+        Err(Error::AccessDenied { reason, .. }) => assert_eq!(reason, AccessStatus::NotProvider),
+        other => panic!("expected access denied, got {other:?}"),
+    }
+
+    // The admin enables it (registered again), then disables it.
+    let admin = fx.admin_session().await;
+    assert!(
+        !fx.svc
+            .enable_provider(&admin, "drbob")
+            .await
+            .unwrap()
+            .disabled
+    );
+    assert!(fx.chain.is_provider(bob.address()).await.unwrap());
+    let (token, _) = fx.svc.login("drbob", PW, "test").await.unwrap();
+    assert!(fx.svc.authenticate(token.expose()).is_ok());
+
+    let info = fx.svc.disable_provider(&admin, "DrBob").await.unwrap();
+    assert!(info.disabled);
+    assert!(!fx.chain.is_provider(bob.address()).await.unwrap());
+    assert!(
+        matches!(fx.svc.authenticate(token.expose()), Err(Error::Accounts(_))),
+        "its sessions ended"
+    );
+    match fx.svc.login("drbob", PW, "test").await {
+        Err(e @ Error::Forbidden(_)) => assert!(e.to_string().contains("disabled"), "{e}"),
+        other => panic!("expected a refused login, got {other:?}"),
+    }
+    assert!(!fx.chain.is_provider(bob.address()).await.unwrap());
+    assert!(matches!(
+        fx.svc.read_record(&bob, 1, None).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    // Disabling again finishes nothing new and fails nothing; unknown names are 404s.
+    fx.svc.disable_provider(&admin, "drbob").await.unwrap();
+    for name in ["nobody", "alice"] {
+        assert!(matches!(
+            fx.svc.disable_provider(&admin, name).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    // Only the admin's enable brings it back; the patient's grant holds again.
+    fx.svc.enable_provider(&admin, "drbob").await.unwrap();
+    let (_, back) = fx.svc.login("drbob", PW, "test").await.unwrap();
+    let back = back.provider().unwrap();
+    assert_eq!(
+        fx.svc.patient_records(&back, alice_id).await.unwrap().len(),
+        1
+    );
+}
+
+/// Every open break-glass window is on the patient's grants (who, which record, until,
+/// why); ending it holds; a new break-glass is a new event with its own reason; every read
+/// the window allows is an emergency read in the log, with the reason; revoking with no
+/// record ends everything the provider holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_patient_sees_and_ends_break_glass_and_revoke_all_ends_everything() {
+    let fx = fixture().await;
+    let (alice, alice_id) = fx.patient("alice").await;
+    for c in ["Epilepsy", "Asthma"] {
+        fx.svc
+            .put_form(&alice, &form("Alice Doe", c))
+            .await
+            .unwrap();
+    }
+    let er = fx.provider("er-doc").await;
+    assert!(fx.svc.grants(&alice).await.unwrap().is_empty());
+    fx.svc
+        .emergency_access(&er, alice_id, "unconscious in the ER")
+        .await
+        .unwrap();
+
+    let grants = fx.svc.grants(&alice).await.unwrap();
+    assert_eq!(grants.len(), 2, "{grants:?}");
+    for (g, record) in grants.iter().zip([1, 2]) {
+        assert_eq!(g.provider.as_deref(), Some("er-doc"));
+        assert_eq!(g.record_id, Some(record));
+        assert!(!g.active, "no grant was given");
+        let w = g.emergency.as_ref().expect("the open window is shown");
+        assert_eq!(w.reason.as_deref(), Some("unconscious in the ER"));
+        assert!(w.until > now() + 3 * 3600 && w.until <= now() + 4 * 3600 + 60);
+    }
+
+    // A later ordinary read inside the window is an emergency read, with the reason.
+    let r = fx.svc.read_record(&er, 1, None).await.unwrap();
+    assert!(r.emergency);
+    let log = fx.svc.access_log(&alice).await.unwrap();
+    let ers: Vec<_> = log.iter().filter(|e| e.reader == er.address()).collect();
+    assert_eq!(ers.len(), 3);
+    for e in &ers {
+        assert!(e.emergency, "{e:?}");
+        assert_eq!(e.reason.as_deref(), Some("unconscious in the ER"));
+    }
+    // The owner's own read is not.
+    fx.svc.read_record(&alice, 1, None).await.unwrap();
+    assert!(
+        fx.svc
+            .access_log(&alice)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.reader == alice.address())
+            .all(|e| !e.emergency && e.reason.is_none())
+    );
+
+    // The patient ends the window on record 1: it holds, record 2's stays.
+    fx.svc.revoke(&alice, "er-doc", Some(1)).await.unwrap();
+    match fx.svc.read_record(&er, 1, None).await {
+        Err(Error::AccessDenied { reason, .. }) => assert_eq!(reason, AccessStatus::Revoked),
+        other => panic!("expected access denied, got {other:?}"),
+    }
+    let grants = fx.svc.grants(&alice).await.unwrap();
+    let open: Vec<_> = grants
+        .iter()
+        .filter(|g| g.emergency.is_some())
+        .map(|g| g.record_id)
+        .collect();
+    assert_eq!(open, vec![Some(2)]);
+    assert!(fx.svc.read_record(&er, 2, None).await.unwrap().emergency);
+
+    // A new break-glass is possible, as a new event with its own reason.
+    fx.svc
+        .emergency_access(&er, alice_id, "second seizure")
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.chain.emergency_log(alice.address()).await.unwrap().len(),
+        4
+    );
+    let r1 = fx.svc.read_record(&er, 1, None).await.unwrap();
+    let log = fx.svc.access_log(&alice).await.unwrap();
+    let e = log.iter().find(|e| e.tx_hash == r1.access_tx).unwrap();
+    assert_eq!(e.reason.as_deref(), Some("second seizure"));
+
+    // Revoke with no record: the all-records grant, a record grant and both windows end.
+    fx.svc
+        .grant(&alice, "er-doc", None, now() + 3600)
+        .await
+        .unwrap();
+    fx.svc
+        .grant(&alice, "er-doc", Some(2), now() + 3600)
+        .await
+        .unwrap();
+    let head = fx.chain.head_number();
+    fx.svc.revoke(&alice, "er-doc", None).await.unwrap();
+    assert_eq!(fx.chain.head_number(), head + 1, "one transaction");
+    for id in [1, 2] {
+        assert!(matches!(
+            fx.svc.read_record(&er, id, None).await,
+            Err(Error::AccessDenied { .. })
+        ));
+    }
+    let grants = fx.svc.grants(&alice).await.unwrap();
+    assert!(
+        grants.iter().all(|g| !g.active && g.emergency.is_none()),
+        "{grants:?}"
+    );
+    // Nothing left to revoke: a clear not-found, nothing mined.
+    assert!(matches!(
+        fx.svc.revoke(&alice, "er-doc", None).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(fx.chain.head_number(), head + 1);
+}
+
+/// An expiry past the contract's 40-bit times is refused with a clear error, not wrapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_past_the_contracts_range_is_refused() {
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    let _bob = fx.provider("drbob").await;
+    let head = fx.chain.head_number();
+    for bad in [ehr_records::MAX_TIME + 1, (1 << 40) + 5, u64::MAX] {
+        match fx.svc.grant(&alice, "drbob", None, bad).await {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "expires_at"),
+            other => panic!("expected invalid expires_at, got {other:?}"),
+        }
+    }
+    assert_eq!(fx.chain.head_number(), head, "nothing mined");
+    fx.svc
+        .grant(&alice, "drbob", None, ehr_records::MAX_TIME)
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.svc.grants(&alice).await.unwrap()[0].expires_at,
+        ehr_records::MAX_TIME
+    );
 }

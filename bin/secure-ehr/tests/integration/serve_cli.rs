@@ -227,6 +227,66 @@ fn serve_and_the_cli_client() {
         out.contains("EMERGENCY") && out.contains("unconscious in the ER"),
         "{out}"
     );
+
+    // The admin disables drbob: its session ends, its login is refused, and nothing but
+    // the admin's enable brings it back.
+    let out = ok(cli(
+        &data,
+        &url,
+        "admin",
+        &["provider", "disable", "drbob"],
+        "",
+    ));
+    assert!(out.contains("provider drbob disabled"), "{out}");
+    let err = fails(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(err.contains("401"), "its session ended: {err}");
+    let login_bob = || {
+        cli(
+            &data,
+            &url,
+            "bob",
+            &["login", "drbob", "--password-stdin"],
+            &pw,
+        )
+    };
+    let err = fails(login_bob());
+    assert!(err.contains("disabled"), "{err}");
+    let out = ok(cli(&data, &url, "admin", &["provider", "list"], ""));
+    assert!(out.contains("drbob") && out.contains("(disabled)"), "{out}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &["provider", "enable", "drbob"],
+        "",
+    ));
+    assert!(err.contains("403"), "{err}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "admin",
+        &["provider", "disable", "../x"],
+        "",
+    ));
+    assert!(err.contains("invalid username"), "{err}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "admin",
+        &["provider", "enable", "nobody"],
+        "",
+    ));
+    assert!(err.contains("404"), "{err}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "admin",
+        &["provider", "enable", "drbob"],
+        "",
+    ));
+    assert!(out.contains("provider drbob enabled"), "{out}");
+    ok(login_bob());
+
     let out = ok(cli(&data, &url, "alice", &["status"], ""));
     assert!(out.contains("5 of 5 nodes reachable, 3 needed"), "{out}");
     ok(cli(&data, &url, "alice", &["logout"], ""));

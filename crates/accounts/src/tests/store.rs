@@ -384,3 +384,58 @@ fn standard_params_are_documented_values() {
     assert_eq!(p.token_ttl, Duration::from_secs(900));
     let _ = SystemTime::now();
 }
+
+#[test]
+fn disabling_ends_the_sessions_and_survives_a_reopen() {
+    let f = fixture();
+    let admin = f.admin_session();
+    f.store.add_provider(&admin, "dr.who", PW).unwrap();
+    let (t1, _) = f.store.login("dr.who", PW, CLIENT).unwrap();
+    let (t2, _) = f.store.login("dr.who", PW, CLIENT).unwrap();
+    let (jane, _) = {
+        f.store.register_patient("jane", PW).unwrap();
+        f.store.login("jane", PW, CLIENT).unwrap()
+    };
+    assert!(!f.store.get("dr.who").unwrap().disabled);
+
+    let info = f.store.set_disabled("Dr.Who", true).unwrap().unwrap();
+    assert!(info.disabled);
+    for t in [&t1, &t2] {
+        assert!(matches!(
+            f.store.authenticate(t.expose()),
+            Err(Error::Unauthenticated)
+        ));
+    }
+    assert!(
+        f.store.authenticate(jane.expose()).is_ok(),
+        "others stay signed in"
+    );
+    assert!(f.reopen().get("dr.who").unwrap().disabled, "durable");
+
+    assert!(
+        !f.store
+            .set_disabled("dr.who", false)
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert!(!f.reopen().get("dr.who").unwrap().disabled);
+    assert_eq!(f.store.set_disabled("nobody", true).unwrap(), None);
+    assert_eq!(f.store.set_disabled("!", true).unwrap(), None);
+}
+
+#[test]
+fn accounts_written_before_the_disabled_flag_load_enabled() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let path = f.dir.path().join(ACCOUNTS_FILE);
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    file["accounts"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("disabled")
+        .expect("the flag is written");
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    assert!(!f.reopen().get("jane").unwrap().disabled);
+}

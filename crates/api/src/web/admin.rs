@@ -18,7 +18,14 @@ pub(super) async fn admin(
     SignedIn(s): SignedIn<AdminOnly>,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
-    let notice = (q.done.as_deref() == Some("added")).then_some("Provider registered.");
+    let notice = match q.done.as_deref() {
+        Some("added") => Some("Provider registered."),
+        Some("disabled") => {
+            Some("Provider disabled: deregistered on chain, signed out, no logins.")
+        }
+        Some("enabled") => Some("Provider enabled: registered on chain again."),
+        _ => None,
+    };
     admin_page(&state, &web, s.session(), notice, Vec::new(), "").await
 }
 
@@ -40,7 +47,7 @@ async fn admin_page(
         username,
         providers: providers
             .into_iter()
-            .map(|a| (a.username, a.address.to_string()))
+            .map(|a| (a.username, a.address.to_string(), a.disabled))
             .collect(),
         chain: vec![
             ("Backend", st.chain.backend.clone()),
@@ -81,4 +88,32 @@ pub(super) async fn add_provider(
         Err(e) => form_errors(e.into())?,
     };
     admin_page(&state, &web, s.session(), None, errors, &f.username).await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ProviderForm {
+    username: String,
+}
+
+/// The Disable button: deregistered on chain, sessions ended, logins refused.
+pub(super) async fn disable_provider(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn<AdminOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: ProviderForm = parse_form(&body);
+    state.service().disable_provider(&s, &f.username).await?;
+    Ok(see_other("/admin?done=disabled"))
+}
+
+/// The Enable button: registered on chain again, logins allowed.
+pub(super) async fn enable_provider(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn<AdminOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: ProviderForm = parse_form(&body);
+    state.service().enable_provider(&s, &f.username).await?;
+    Ok(see_other("/admin?done=enabled"))
 }

@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use crate::svc::{self, RecordForm, Role, Session};
 use crate::{AppState, MAX_BODY_BYTES};
-use admin::{add_provider, admin};
+use admin::{add_provider, admin, disable_provider, enable_provider};
 use auth::{home, login, logout, patients_page, providers_login, signup};
 pub(crate) use error::not_found_page;
 use error::{PageError, PageResult, form_errors};
@@ -63,6 +63,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/provider/emergency", post(emergency))
         .route("/admin", get(admin))
         .route("/admin/providers", post(add_provider))
+        .route("/admin/providers/disable", post(disable_provider))
+        .route("/admin/providers/enable", post(enable_provider))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .route("/static/style.css", get(assets::style_css))
         .route("/static/icon.svg", get(assets::icon_svg))

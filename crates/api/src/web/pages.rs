@@ -445,9 +445,18 @@ pub(crate) struct GrantRow {
     pub active: bool,
 }
 
+/// A break-glass window open now on one of the patient's records.
+pub(crate) struct EmergencyRow {
+    pub provider: String,
+    pub record_id: u64,
+    pub until: String,
+    pub reason: Option<String>,
+}
+
 pub(crate) struct SharingPage<'a> {
     pub providers: Vec<String>,
     pub records: Vec<u64>,
+    pub emergencies: Vec<EmergencyRow>,
     pub grants: Vec<GrantRow>,
     pub notice: Option<&'a str>,
     pub errors: FieldErrors,
@@ -511,10 +520,35 @@ pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
                     }
                 }
             }
+            @if !p.emergencies.is_empty() {
+                section aria-labelledby="emergency-h" {
+                    h2 #emergency-h { "Emergency access open now" }
+                    p { "A provider opened these records without your grant (break-glass). You can end it; the provider can open it again only as a new, logged emergency with a new reason." }
+                    ul.grants {
+                        @for e in &p.emergencies {
+                            li.card.grant.emergency {
+                                p { strong { (e.provider) } " — record " (e.record_id) }
+                                p.small { "until " (e.until) }
+                                p { "Reason: " @match &e.reason { Some(r) => { (r) }, None => { em { "not known here" } } } }
+                                form method="post" action="/patient/grants/revoke" {
+                                    (csrf(ctx))
+                                    input type="hidden" name="provider" value=(e.provider);
+                                    input type="hidden" name="record_id" value=(e.record_id);
+                                    input type="hidden" name="emergency" value="1";
+                                    button.danger type="submit" { "End emergency access of " (e.provider) " to record " (e.record_id) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             section aria-labelledby="grants-h" {
                 h2 #grants-h { "Who can read my records" }
-                @if p.grants.is_empty() {
+                p.small { "Revoking an all-records grant ends everything that provider holds on your records, emergency access included." }
+                @if p.grants.is_empty() && p.emergencies.is_empty() {
                     p { "You have not granted access to anyone." }
+                } @else if p.grants.is_empty() {
+                    p { "You have not granted access to anyone: the emergency access above was opened without your grant." }
                 } @else {
                     ul.grants {
                         @for g in &p.grants {
@@ -632,7 +666,8 @@ pub(crate) struct AdminPage<'a> {
     pub notice: Option<&'a str>,
     pub errors: FieldErrors,
     pub username: &'a str,
-    pub providers: Vec<(String, String)>,
+    /// Username, address, disabled.
+    pub providers: Vec<(String, String, bool)>,
     pub chain: Vec<(&'static str, String)>,
     pub threshold: String,
     pub nodes: Vec<NodeRow>,
@@ -658,8 +693,23 @@ pub(crate) fn admin(ctx: &Ctx<'_>, p: &AdminPage<'_>) -> Markup {
             section aria-labelledby="provs-h" {
                 h2 #provs-h { "Medical providers" }
                 @if p.providers.is_empty() { p { "None yet." } }
-                ul {
-                    @for (name, addr) in &p.providers { li { strong { (name) } " " code.hash { (addr) } } }
+                p.small { "Disabling a provider takes it off the chain (every grant and emergency access it holds stops working), ends its sessions and refuses its logins until you enable it again." }
+                ul.providers {
+                    @for (name, addr, disabled) in &p.providers {
+                        li.provider.disabled[*disabled] {
+                            strong { (name) } " " code.hash { (addr) }
+                            @if *disabled { " " span.bad { "disabled" } }
+                            form.inline method="post" action={ "/admin/providers/" @if *disabled { "enable" } @else { "disable" } } {
+                                (csrf(ctx))
+                                input type="hidden" name="username" value=(name);
+                                @if *disabled {
+                                    button type="submit" { "Enable " (name) }
+                                } @else {
+                                    button.danger type="submit" { "Disable " (name) }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             section aria-labelledby="chain-h" {

@@ -206,6 +206,7 @@ pub(super) async fn sharing(
     let notice = match q.done.as_deref() {
         Some("granted") => Some("Access granted."),
         Some("revoked") => Some("Access revoked."),
+        Some("ended") => Some("Emergency access ended."),
         _ => None,
     };
     sharing_page(&state, &web, &s, notice, Vec::new(), &GrantForm::default()).await
@@ -217,6 +218,8 @@ struct GrantForm {
     provider: String,
     record_id: String,
     expires: String,
+    /// Set by the "End emergency access" button (only the notice differs).
+    emergency: String,
 }
 
 /// The sharing page: the grant form (with `f`'s values and `errors`), and the grants.
@@ -232,10 +235,31 @@ async fn sharing_page(
     let records = state.service().my_records(s).await?;
     let grants = state.service().grants(s).await?;
     let p = pages::SharingPage {
-        providers: providers.into_iter().map(|a| a.username).collect(),
+        providers: providers
+            .into_iter()
+            .filter(|a| !a.disabled)
+            .map(|a| a.username)
+            .collect(),
         records: records.iter().map(|r| r.record_id).collect(),
+        emergencies: grants
+            .iter()
+            .filter_map(|g| {
+                let w = g.emergency.as_ref()?;
+                Some(pages::EmergencyRow {
+                    provider: g
+                        .provider
+                        .clone()
+                        .unwrap_or_else(|| g.provider_address.to_string()),
+                    record_id: g.record_id?,
+                    until: fmt_time(w.until),
+                    reason: w.reason.clone(),
+                })
+            })
+            .collect(),
         grants: grants
             .into_iter()
+            // A scope with only a break-glass window is listed with the emergencies.
+            .filter(|g| g.expires_at != 0)
             .map(|g| pages::GrantRow {
                 scope: g
                     .record_id
@@ -325,7 +349,11 @@ pub(super) async fn revoke(
         .service()
         .revoke(&s, f.provider.trim(), record_id)
         .await?;
-    Ok(see_other("/patient/sharing?done=revoked"))
+    Ok(see_other(if f.emergency.is_empty() {
+        "/patient/sharing?done=revoked"
+    } else {
+        "/patient/sharing?done=ended"
+    }))
 }
 
 pub(super) async fn access_log(
@@ -363,6 +391,7 @@ mod tests {
             provider: p.into(),
             record_id: r.into(),
             expires: e.into(),
+            ..GrantForm::default()
         };
         let field = |g: &GrantForm| check_grant(g).unwrap_err().field().map(str::to_owned);
         assert_eq!(field(&f("", "", "2999-01-01")).as_deref(), Some("provider"));

@@ -236,6 +236,18 @@ async function walk(viewport) {
   check(await emergencyEntries.first().getByText('Emergency access').isVisible(), 'emergency entry labelled');
   check(await emergencyEntries.first().getByText(`Reason: Unconscious in A&E ${XSS}`).isVisible(), 'reason shown, escaped');
   await settle('access log');
+
+  // The sharing page shows the open break-glass windows, each with a button that ends it.
+  await page.getByRole('link', { name: 'Sharing' }).click();
+  check(await page.getByRole('heading', { name: 'Emergency access open now' }).isVisible(), 'open emergency access listed');
+  check(await page.getByText(`Reason: Unconscious in A&E ${XSS}`).first().isVisible(), 'its reason shown, escaped');
+  const endButtons = page.getByRole('button', { name: new RegExp(`^End emergency access of ${provider.user} to record`) });
+  const open = await endButtons.count();
+  check(open >= 1, 'an end button per open window');
+  await settle('sharing with emergency access');
+  await endButtons.first().click();
+  check(await page.getByText('Emergency access ended.').isVisible(), 'emergency access ended');
+  check(await endButtons.count() === open - 1, 'that window is gone');
   await logout();
 
   // Admin: node set and chain status; a bad provider password is refused inline.
@@ -252,6 +264,14 @@ async function walk(viewport) {
   check(await page.getByRole('alert').filter({ hasText: 'Password:' }).isVisible(), 'short password: inline error names "Password"');
   check(await page.getByText(`dr-${viewport.width}`, { exact: true }).count() === 0, 'short password: no provider added');
   await settle('admin');
+  // Disable the provider (deregistered, signed out, no logins), then enable it again.
+  await page.getByRole('button', { name: `Disable ${provider.user}` }).click();
+  check(await page.getByText('Provider disabled').isVisible(), 'provider disabled');
+  check(await page.getByRole('button', { name: `Enable ${provider.user}` }).isVisible(), 'an enable button for it');
+  await settle('admin, provider disabled');
+  await page.getByRole('button', { name: `Enable ${provider.user}` }).click();
+  check(await page.getByText('Provider enabled').isVisible(), 'provider enabled');
+  check(await page.getByRole('button', { name: `Disable ${provider.user}` }).isVisible(), 'a disable button again');
   await logout();
   await context.close();
 }

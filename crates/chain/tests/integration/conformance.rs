@@ -411,6 +411,186 @@ async fn emergency<R: TestChain>(w: World<R>) {
     assert!(!c.can_access(doc.address(), r1).await.unwrap());
 }
 
+/// A read that only a break-glass window allows is flagged `emergency` in its
+/// `AccessLogged` event; a read under a grant is not; ending the window holds until a new
+/// break-glass, which is an event of its own.
+async fn emergency_reads_flagged<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let doc = provider(&w).await;
+    let (r1, _) = c.add_record(&alice, digest(1), codec::RAW).await.unwrap();
+    let (r2, _) = c.add_record(&alice, digest(2), codec::RAW).await.unwrap();
+    let now = chain_now(&w).await;
+    c.grant_access(&alice, doc.address(), Some(r2), now + 3600)
+        .await
+        .unwrap();
+    c.emergency_access(&doc, r1, digest(0xe1), U256::from(1))
+        .await
+        .unwrap();
+    c.log_access(&doc, r1, U256::from(2)).await.unwrap();
+    c.log_access(&doc, r2, U256::from(3)).await.unwrap();
+    c.log_access(&alice, r1, U256::from(4)).await.unwrap();
+    let flags = |log: Vec<ehr_chain::AccessEntry>| {
+        log.iter()
+            .map(|e| (e.nonce.to::<u64>(), e.emergency))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        flags(c.access_log(r1, None, None).await.unwrap()),
+        vec![(1, true), (2, true), (4, false)],
+        "break-glass reads are flagged, the owner's are not"
+    );
+    assert_eq!(
+        flags(c.access_log(r2, None, None).await.unwrap()),
+        vec![(3, false)],
+        "a read under a grant is not an emergency read"
+    );
+
+    // Ending the window holds: no read, not even a flagged one.
+    c.revoke_access(&alice, doc.address(), Some(r1))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.grant(alice.address(), doc.address(), Some(r1))
+            .await
+            .unwrap()
+            .emergency_until,
+        0
+    );
+    assert!(matches!(
+        reason(c.log_access(&doc, r1, U256::from(5)).await),
+        E::GrantRevoked(_)
+    ));
+    // A new break-glass is possible, but it is a new event with its own reason.
+    c.emergency_access(&doc, r1, digest(0xe2), U256::from(6))
+        .await
+        .unwrap();
+    let log = c.emergency_log(alice.address()).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.reason_digest).collect::<Vec<_>>(),
+        vec![digest(0xe1), digest(0xe2)]
+    );
+    c.log_access(&doc, r1, U256::from(7)).await.unwrap();
+    assert_eq!(
+        flags(
+            c.access_log(r1, Some(doc.address()), Some(U256::from(7)))
+                .await
+                .unwrap()
+        ),
+        vec![(7, true)]
+    );
+}
+
+/// `revokeAll` ends the all-records grant, every record grant and every break-glass window
+/// the provider holds on the caller's records, and nothing of anyone else's.
+async fn revoke_all<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let bob = patient(&w).await;
+    let doc = provider(&w).await;
+    let other = provider(&w).await;
+    let (r1, _) = c.add_record(&alice, digest(1), codec::RAW).await.unwrap();
+    let (r2, _) = c.add_record(&alice, digest(2), codec::RAW).await.unwrap();
+    let (r3, _) = c.add_record(&alice, digest(3), codec::RAW).await.unwrap();
+    let (b1, _) = c.add_record(&bob, digest(4), codec::RAW).await.unwrap();
+    assert!(matches!(
+        reason(c.revoke_all(&alice, doc.address()).await),
+        E::NoGrant(_)
+    ));
+    let now = chain_now(&w).await;
+    c.grant_access(&alice, doc.address(), None, now + 3600)
+        .await
+        .unwrap();
+    c.grant_access(&alice, doc.address(), Some(r2), now + 3600)
+        .await
+        .unwrap();
+    c.grant_access(&alice, other.address(), None, now + 3600)
+        .await
+        .unwrap();
+    c.grant_access(&bob, doc.address(), None, now + 3600)
+        .await
+        .unwrap();
+    c.emergency_access(&doc, r3, digest(0xee), U256::from(1))
+        .await
+        .unwrap();
+    for r in [r1, r2, r3, b1] {
+        assert!(c.can_access(doc.address(), r).await.unwrap());
+    }
+
+    let receipt = c.revoke_all(&alice, doc.address()).await.unwrap();
+    let revoked: Vec<u64> = receipt
+        .logs
+        .iter()
+        .filter(|l| {
+            use alloy::sol_types::SolEvent;
+            l.topics().first() == Some(&C::AccessRevoked::SIGNATURE_HASH)
+        })
+        .filter_map(|l| {
+            use alloy::sol_types::SolEvent;
+            C::AccessRevoked::decode_log_data(&l.data)
+                .ok()
+                .map(|e| e.recordId.to::<u64>())
+        })
+        .collect();
+    assert_eq!(revoked, vec![0, r3, r2], "one AccessRevoked per live scope");
+    for r in [r1, r2, r3] {
+        assert!(!c.can_access(doc.address(), r).await.unwrap(), "record {r}");
+    }
+    assert_eq!(
+        c.grant(alice.address(), doc.address(), Some(r3))
+            .await
+            .unwrap()
+            .emergency_until,
+        0
+    );
+    assert!(
+        c.can_access(other.address(), r1).await.unwrap(),
+        "another provider keeps its grant"
+    );
+    assert!(
+        c.can_access(doc.address(), b1).await.unwrap(),
+        "another patient's grant holds"
+    );
+    // Nothing left to end.
+    assert!(matches!(
+        reason(c.revoke_all(&alice, doc.address()).await),
+        E::NoGrant(_)
+    ));
+    // A grant given again works again.
+    c.grant_access(&alice, doc.address(), Some(r1), now + 3600)
+        .await
+        .unwrap();
+    assert!(c.can_access(doc.address(), r1).await.unwrap());
+}
+
+/// Times the contract stores in 40 bits are refused past 2^40 - 1, never wrapped.
+async fn times_out_of_range<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let doc = provider(&w).await;
+    let max = (1u64 << 40) - 1;
+    for bad in [max + 1, (1u64 << 40) + 5, u64::MAX] {
+        match reason(c.grant_access(&alice, doc.address(), None, bad).await) {
+            E::TimeOutOfRange(e) => assert_eq!(e.time, U256::from(bad)),
+            other => panic!("expected TimeOutOfRange for {bad}, got {other:?}"),
+        }
+    }
+    assert!(
+        c.grants_of(alice.address()).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    c.grant_access(&alice, doc.address(), None, max)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.grant(alice.address(), doc.address(), None)
+            .await
+            .unwrap()
+            .expires_at,
+        max
+    );
+}
+
 async fn node_set<R: TestChain>(w: World<R>) {
     let c = &w.chain;
     let outsider = account(&w).await;
@@ -541,6 +721,9 @@ conformance!(
     node_set,
     gas_targets,
     refusals_change_nothing,
+    emergency_reads_flagged,
+    revoke_all,
+    times_out_of_range,
 );
 
 #[test]

@@ -44,9 +44,11 @@ impl Service {
         Ok(info)
     }
 
-    /// Logs in. The user's key is unlocked for the session; a patient or provider whose
-    /// on-chain registration was interrupted (a crash after the account was written) is
-    /// registered now.
+    /// Logs in. The user's key is unlocked for the session; a patient whose on-chain
+    /// registration was interrupted (a crash after the account was written) is registered
+    /// now. Providers are never registered here — only the admin does that
+    /// ([`add_provider`](Self::add_provider), [`enable_provider`](Self::enable_provider)) —
+    /// so a provider the admin took off the chain stays off. A disabled account is refused.
     pub async fn login(
         &self,
         username: &str,
@@ -54,15 +56,73 @@ impl Service {
         client: &str,
     ) -> Result<(Token, SignedIn)> {
         let (token, session) = self.accounts.login(username, password, client)?;
+        // Checked after the session exists: a concurrent disable, which sets the flag
+        // before it ends the sessions, either is seen here or ends this session.
+        if self
+            .accounts
+            .get(&session.username)
+            .is_none_or(|a| a.disabled)
+        {
+            self.accounts.logout(token.expose());
+            return Err(Error::Forbidden(
+                "this account is disabled; ask the admin to enable it",
+            ));
+        }
         let signed_in = SignedIn::new(session)?;
-        match &signed_in {
-            SignedIn::Patient(p) => {
-                self.ensure_patient(p.signer()).await?;
-            }
-            SignedIn::Provider(p) => self.ensure_provider(p.address()).await?,
-            SignedIn::Admin(_) => {}
+        if let SignedIn::Patient(p) = &signed_in {
+            self.ensure_patient(p.signer()).await?;
         }
         Ok((token, signed_in))
+    }
+
+    /// The admin disables a provider: logins are refused from now on, its sessions end,
+    /// and it is deregistered on chain, so every grant and break-glass window it holds
+    /// stops working at once. Only [`enable_provider`](Self::enable_provider) undoes it.
+    /// Disabling a disabled provider finishes an interrupted disable.
+    pub async fn disable_provider(
+        &self,
+        _admin: &AdminSession,
+        username: &str,
+    ) -> Result<AccountInfo> {
+        let address = self.provider_account(username)?.address;
+        // The flag first: a crash before the chain call leaves a provider that cannot
+        // log in, and running the command again deregisters it.
+        let info = self
+            .accounts
+            .set_disabled(username, true)?
+            .ok_or_else(|| Error::NotFound(format!("provider {}", username.trim())))?;
+        if self.registry.is_provider(address).await? {
+            match self
+                .registry
+                .deregister_provider(&self.admin, address)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if matches!(e.contract_error(), Some(CE::NotRegisteredProvider(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::info!(provider = %info.username, "provider disabled");
+        Ok(info)
+    }
+
+    /// The admin enables a provider again: registered on chain (its old grants live
+    /// again, as the patients gave them), then logins are allowed. Also registers a
+    /// provider whose registration an interrupted [`add_provider`](Self::add_provider)
+    /// left undone.
+    pub async fn enable_provider(
+        &self,
+        _admin: &AdminSession,
+        username: &str,
+    ) -> Result<AccountInfo> {
+        let address = self.provider_account(username)?.address;
+        self.ensure_provider(address).await?;
+        let info = self
+            .accounts
+            .set_disabled(username, false)?
+            .ok_or_else(|| Error::NotFound(format!("provider {}", username.trim())))?;
+        tracing::info!(provider = %info.username, "provider enabled");
+        Ok(info)
     }
 
     /// The session a token belongs to, typed by its role.
@@ -127,6 +187,15 @@ impl Service {
             .collect()
     }
 
+    /// Provider `username`'s account, or [`Error::NotFound`].
+    fn provider_account(&self, username: &str) -> Result<AccountInfo> {
+        match self.accounts.get(username) {
+            Some(a) if a.role == Role::Provider => Ok(a),
+            _ => Err(Error::NotFound(format!("provider {}", username.trim()))),
+        }
+    }
+
+    /// The address of provider `username`, or [`Error::InvalidInput`] on `provider`.
     pub(super) fn provider_address(&self, username: &str) -> Result<Address> {
         let not_provider = || Error::InvalidInput {
             field: "provider",

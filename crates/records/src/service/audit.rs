@@ -40,15 +40,27 @@ impl Service {
         Ok(out)
     }
 
-    /// Who read the session patient's records, newest first, with every break-glass
-    /// access marked and its reason.
+    /// Who read the session patient's records, newest first. Every read that only a
+    /// break-glass window allowed — the one that opened it and every later one inside it —
+    /// is marked `emergency`, with the reason given when the window was opened.
     pub async fn access_log(&self, session: &PatientSession) -> Result<Vec<AccessLogEntry>> {
         let names = self.username_of();
         let emergencies = self.registry.emergency_log(session.address()).await?;
         let mut out = Vec::new();
         for id in self.registry.records_of(session.address()).await? {
             for e in self.registry.access_log(id, None, None).await? {
-                let emergency = emergencies.iter().find(|x| x.tx_hash == e.tx_hash);
+                // The window a read used is the reader's last break-glass on that record
+                // logged before it (or in the same transaction).
+                let emergency = e
+                    .emergency
+                    .then(|| {
+                        emergencies.iter().rev().find(|x| {
+                            x.record_id == e.record_id
+                                && x.provider == e.reader
+                                && x.block_number <= e.block_number
+                        })
+                    })
+                    .flatten();
                 out.push(AccessLogEntry {
                     record_id: e.record_id,
                     version: Some(nonce_version(e.nonce)).filter(|v| *v != 0),
@@ -56,7 +68,7 @@ impl Service {
                     reader_username: names.get(&e.reader).cloned(),
                     timestamp: e.timestamp,
                     tx_hash: e.tx_hash,
-                    emergency: emergency.is_some(),
+                    emergency: e.emergency,
                     reason: emergency.and_then(|x| self.reasons.get(x.reason_digest)),
                 });
             }

@@ -31,6 +31,9 @@ use crate::journal::{Journal, Upload};
 use crate::reasons::ReasonLog;
 use crate::{Error, Result};
 
+/// The latest time the contract stores (its times are 40-bit unix seconds).
+pub const MAX_TIME: u64 = (1 << 40) - 1;
+
 /// How long a node may take to answer before it counts as unreachable.
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -95,6 +98,10 @@ pub(crate) fn user_error(e: ehr_chain::Error) -> Error {
         Some(CE::ExpiryInPast(_)) => Error::InvalidInput {
             field: "expires_at",
             message: "must be in the future".into(),
+        },
+        Some(CE::TimeOutOfRange(_)) => Error::InvalidInput {
+            field: "expires_at",
+            message: format!("must be at most {} (unix seconds)", MAX_TIME),
         },
         Some(CE::UnknownRecord(e)) => Error::NotFound(format!("record {}", e.recordId)),
         Some(CE::NotRecordOwner(_)) => Error::Forbidden("only the record's owner may do this"),

@@ -91,7 +91,15 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        self.open_version(signer, record_id, &v, nonce, receipt.tx_hash, false)
+        // The contract says whether only a break-glass window allowed this read.
+        let emergency = receipt.logs.iter().any(|l| {
+            use alloy::sol_types::SolEvent;
+            use ehr_chain::contract::EhrRegistry::AccessLogged as Ev;
+            l.address == self.registry.contract()
+                && l.topics().first() == Some(&Ev::SIGNATURE_HASH)
+                && Ev::decode_log_data(&l.data).is_ok_and(|e| e.emergency)
+        });
+        self.open_version(signer, record_id, &v, nonce, receipt.tx_hash, emergency)
             .await
     }
 

@@ -31,6 +31,12 @@ impl Service {
                 message: "must be in the future".into(),
             });
         }
+        if expires_at > MAX_TIME {
+            return Err(Error::InvalidInput {
+                field: "expires_at",
+                message: format!("must be at most {MAX_TIME} (unix seconds)"),
+            });
+        }
         let receipt = self
             .registry
             .grant_access(signer, provider, record_id, expires_at)
@@ -39,7 +45,10 @@ impl Service {
         Ok(receipt.tx_hash)
     }
 
-    /// Revokes a grant; it stops working at once.
+    /// Ends what `provider` holds: on one record (`Some`), its grant and break-glass
+    /// window; on `None`, everything on every record of the patient — the all-records
+    /// grant, every record grant and every break-glass window — in one transaction. It
+    /// stops working at once. A new break-glass stays possible, as a new logged event.
     pub async fn revoke(
         &self,
         session: &PatientSession,
@@ -48,11 +57,15 @@ impl Service {
     ) -> Result<B256> {
         let signer = session.signer();
         let provider = self.provider_address(provider)?;
-        let receipt = self
-            .registry
-            .revoke_access(signer, provider, record_id)
-            .await
-            .map_err(user_error)?;
+        let receipt = match record_id {
+            Some(id) => {
+                self.registry
+                    .revoke_access(signer, provider, Some(id))
+                    .await
+            }
+            None => self.registry.revoke_all(signer, provider).await,
+        }
+        .map_err(user_error)?;
         Ok(receipt.tx_hash)
     }
 
@@ -67,16 +80,40 @@ impl Service {
         }
     }
 
-    /// The session patient's grants, current state.
+    /// The session patient's grants, current state, and every break-glass window open now
+    /// (who, which record, until when, why): a scope with only a window is listed too.
     pub async fn grants(&self, session: &PatientSession) -> Result<Vec<GrantView>> {
         let names = self.username_of();
-        let now = unix_now();
+        let now = self.registry.info().await?.head_timestamp.max(unix_now());
+        let mut scopes = self.registry.grants_of(session.address()).await?;
+        // The last break-glass of each (provider, record) is the one whose window is open.
+        let mut opened: Vec<ehr_chain::EmergencyEntry> = Vec::new();
+        for e in self.registry.emergency_log(session.address()).await? {
+            let scope = (e.provider, Some(e.record_id));
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+            opened.retain(|o| (o.provider, o.record_id) != (e.provider, e.record_id));
+            opened.push(e);
+        }
         let mut out = Vec::new();
-        for (provider, record_id) in self.registry.grants_of(session.address()).await? {
+        for (provider, record_id) in scopes {
             let g = self
                 .registry
                 .grant(session.address(), provider, record_id)
                 .await?;
+            let emergency = opened
+                .iter()
+                .find(|e| e.provider == provider && Some(e.record_id) == record_id)
+                .filter(|_| g.emergency_until > now);
+            let emergency = emergency.map(|e| EmergencyWindow {
+                until: g.emergency_until,
+                reason: self.reasons.get(e.reason_digest),
+                tx_hash: e.tx_hash,
+            });
+            if g.expires_at == 0 && emergency.is_none() {
+                continue; // a window that ended, and never a grant
+            }
             out.push(GrantView {
                 provider: names.get(&provider).cloned(),
                 provider_address: provider,
@@ -84,6 +121,7 @@ impl Service {
                 expires_at: g.expires_at,
                 revoked_at: (g.revoked_at != 0).then_some(g.revoked_at),
                 active: g.revoked_at == 0 && g.expires_at > now,
+                emergency,
             });
         }
         Ok(out)

@@ -135,6 +135,9 @@ pub enum NodesChoice {
         urls: Vec<String>,
         /// Their shared token for storing and deleting blocks.
         token: Option<String>,
+        /// A PEM file of CA certificates to trust for `https://` nodes, besides the
+        /// system's.
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -178,18 +181,27 @@ pub async fn open(data_dir: &Path, deployment: &Deployment) -> Result<Service> {
     let (registry, contract_admin) = open_chain(data_dir, &deployment.chain).await?;
     let nodes: Vec<Arc<dyn Node>> = match &deployment.nodes {
         NodesChoice::Local { n } => nodes(data_dir, *n, &registry).await?,
-        NodesChoice::Remote { urls, token } => urls
-            .iter()
-            .enumerate()
-            .map(|(i, url)| {
-                RemoteNode::new(i + 1, url, token.clone())
-                    .map(|n| Arc::new(n) as Arc<dyn Node>)
-                    .map_err(|source| Error::Node {
-                        node: format!("node {}", i + 1),
-                        source,
-                    })
-            })
-            .collect::<Result<_>>()?,
+        NodesChoice::Remote {
+            urls,
+            token,
+            ca_file,
+        } => {
+            let ca_pem = match ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| Error::io(path, e))?),
+                None => None,
+            };
+            urls.iter()
+                .enumerate()
+                .map(|(i, url)| {
+                    RemoteNode::with_ca(i + 1, url, token.clone(), ca_pem.as_deref())
+                        .map(|n| Arc::new(n) as Arc<dyn Node>)
+                        .map_err(|source| Error::Node {
+                            node: format!("node {}", i + 1),
+                            source,
+                        })
+                })
+                .collect::<Result<_>>()?
+        }
     };
     if nodes.len() < 2 {
         return Err(Error::InvalidInput {

@@ -194,12 +194,26 @@ async fn node_refuses_bodies_on_their_headers_and_caps_requests_in_flight() {
 async fn node_needs_a_token_unless_started_open() {
     let (anvil, contract) = chain().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = node_cmd(&dir.path().join("a"), &anvil.url, &contract)
+    let mut child = node_cmd(&dir.path().join("a"), &anvil.url, &contract)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > GUARD {
+            let _ = child.kill();
+            panic!("the node started without a token");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("a node needs a token"), "{err}");
     assert!(err.contains("--insecure-open-node"), "{err}");
 

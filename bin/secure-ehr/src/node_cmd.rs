@@ -36,6 +36,9 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = ehr_node::MAX_IN_FLIGHT as u32,
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_in_flight: u32,
+    /// CA certificates (PEM) to trust, besides the system's, for an https:// --chain-rpc.
+    #[arg(long, env = "SECURE_EHR_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     listen_args: ListenArgs,
 }
@@ -50,12 +53,18 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         ),
     };
     let options = args.listen_args.options()?;
+    let ca_pem = match &args.ca_file {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
     service::runtime()?.block_on(async {
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
         let store: Arc<dyn BlobStore> =
             Arc::new(ehr_records::deployment::node_store(data_dir).await?);
         let registry: Arc<dyn Registry> = Arc::new(
-            RpcRegistry::connect(&args.chain_rpc, args.contract)
+            RpcRegistry::connect_with_ca(&args.chain_rpc, args.contract, ca_pem.as_deref())
                 .await
                 .with_context(|| format!("connecting to the chain at {}", args.chain_rpc))?,
         );

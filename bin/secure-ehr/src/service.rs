@@ -20,7 +20,8 @@ pub struct DeploymentArgs {
     /// The remote nodes' shared token for storing and deleting blocks.
     #[arg(long, env = "SECURE_EHR_NODE_TOKEN", hide_env_values = true)]
     pub node_token: Option<String>,
-    /// CA certificates (PEM) to trust, besides the system's, for https:// remote nodes.
+    /// CA certificates (PEM) to trust, besides the system's, for https:// remote nodes and
+    /// an https:// --chain-rpc.
     #[arg(long, env = "SECURE_EHR_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// A JSON-RPC Ethereum node instead of the embedded chain.
@@ -54,6 +55,7 @@ impl DeploymentArgs {
                     .admin_key_file
                     .clone()
                     .context("--admin-key-file is required with --chain-rpc")?,
+                ca_file: self.ca_file.clone(),
             },
         };
         let nodes = if self.nodes.is_empty() {

@@ -117,6 +117,9 @@ pub enum ChainChoice {
         contract: Address,
         /// The contract admin's key file (a funded account).
         admin_key_file: PathBuf,
+        /// A PEM file of CA certificates to trust for an `https://` URL, besides the
+        /// system's.
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -168,9 +171,14 @@ pub async fn open_chain(
             url,
             contract,
             admin_key_file,
+            ca_file,
         } => {
             let admin = read_signer(admin_key_file)?;
-            let rpc = RpcRegistry::connect(url, *contract).await?;
+            let ca_pem = match ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| Error::io(path, e))?),
+                None => None,
+            };
+            let rpc = RpcRegistry::connect_with_ca(url, *contract, ca_pem.as_deref()).await?;
             Ok((Arc::new(rpc), admin))
         }
     }

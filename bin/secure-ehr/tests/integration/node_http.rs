@@ -213,7 +213,12 @@ async fn node_needs_a_token_unless_started_open() {
     };
     assert!(!status.success());
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(err.contains("a node needs a token"), "{err}");
     assert!(err.contains("--insecure-open-node"), "{err}");
 
@@ -278,4 +283,88 @@ async fn node_over_https_with_a_ca_file() {
     // Plain HTTP to the HTTPS port gets nothing.
     let plain = RemoteNode::new(1, &node.url.replace("https://", "http://"), None).unwrap();
     assert!(plain.info().await.is_err());
+}
+
+/// anvil behind an HTTPS JSON-RPC front (anvil speaks plain HTTP only): each POST is
+/// passed on as it is. Returns the front's `https://` URL.
+async fn https_chain_front(anvil_url: &str, certs: &crate::common::TestCerts) -> String {
+    let upstream = anvil_url.to_owned();
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(axum::routing::post(
+        move |body: axum::body::Bytes| async move {
+            let answer = http
+                .post(&upstream)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            ([("content-type", "application/json")], answer)
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let options = ehr_serve::Options {
+        tls: Some(ehr_serve::TlsConfig::from_pem_files(&certs.cert, &certs.key).unwrap()),
+        ..Default::default()
+    };
+    tokio::spawn(ehr_serve::serve(
+        listener,
+        app,
+        options,
+        std::future::pending(),
+    ));
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_reaches_an_https_chain_with_a_ca_file() {
+    let (anvil, contract) = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let certs = crate::common::TestCerts::new(dir.path());
+    let rpc = https_chain_front(&anvil.url, &certs).await;
+
+    // Without the CA the node cannot reach the chain, and says so.
+    let mut child = node_cmd(&dir.path().join("a"), &rpc, &contract)
+        .env("SECURE_EHR_NODE_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > GUARD {
+            let _ = child.kill();
+            panic!("the node started on a chain whose certificate it cannot check");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("connecting to the chain"), "{err}");
+
+    // With it, the node starts (it has read the contract's code through the front).
+    let mut cmd = node_cmd(&dir.path().join("b"), &rpc, &contract);
+    cmd.env("SECURE_EHR_NODE_TOKEN", TOKEN)
+        .arg("--ca-file")
+        .arg(&certs.ca);
+    let node = spawn_listening(cmd, "node");
+    RemoteNode::new(1, &node.url, None)
+        .unwrap()
+        .info()
+        .await
+        .unwrap();
 }

@@ -263,6 +263,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let deployment = DeploymentArgs {
             nodes: Vec::new(),
             node_token: None,
+            ca_file: None,
             chain_rpc: None,
             contract: None,
             admin_key_file: None,

@@ -29,6 +29,9 @@ pub struct ClientArgs {
     /// Print the server's JSON answer.
     #[arg(long)]
     json: bool,
+    /// CA certificates (PEM) to trust for an https:// server, besides the system's.
+    #[arg(long, env = "SECURE_EHR_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -225,12 +228,10 @@ fn error_text(answer: &str, status: u16) -> String {
 
 impl Client {
     fn new(args: ClientArgs) -> anyhow::Result<Self> {
-        Ok(Self {
-            args,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(120))
-                .build()?,
-        })
+        let http = crate::transport::client_builder(args.ca_file.as_deref())?
+            .timeout(std::time::Duration::from_secs(120))
+            .build()?;
+        Ok(Self { args, http })
     }
 
     fn token(&self) -> anyhow::Result<Zeroizing<String>> {

@@ -13,6 +13,7 @@ mod serve;
 mod service;
 mod share;
 mod store_cmd;
+mod transport;
 
 /// mimalloc: reads and uploads allocate many small buffers from many threads; glibc's
 /// allocator took ~8% of a read's CPU in `secure-ehr bench`.

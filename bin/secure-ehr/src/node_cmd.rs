@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use ehr_chain::{Address, Registry, RpcRegistry};
 use ehr_node::{LocalNode, Node, NodeKey};
 use ehr_store::BlobStore;
 
 use crate::service;
+use crate::transport::ListenArgs;
 
 #[derive(Args)]
 pub struct NodeArgs {
@@ -23,28 +24,56 @@ pub struct NodeArgs {
     /// The registry contract's address.
     #[arg(long, env = "SECURE_EHR_CONTRACT")]
     contract: Address,
-    /// Token the server must present to store or delete blocks.
+    /// Token the server must present to store or delete blocks (required unless
+    /// --insecure-open-node).
     #[arg(long, env = "SECURE_EHR_NODE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Run without a token: anyone who reaches the node may store blocks in it (and nobody
+    /// may delete any). For experiments on a private network only.
+    #[arg(long, conflicts_with = "token")]
+    insecure_open_node: bool,
+    /// Requests handled at once; more are answered 503 (busy) without being read.
+    #[arg(long, default_value_t = ehr_node::MAX_IN_FLIGHT as u32,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_in_flight: u32,
+    /// CA certificates (PEM) to trust, besides the system's, for an https:// --chain-rpc.
+    #[arg(long, env = "SECURE_EHR_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    listen_args: ListenArgs,
 }
 
 pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
+    let token = match (&args.token, args.insecure_open_node) {
+        (Some(t), _) if t.is_empty() => bail!("the node token is empty"),
+        (Some(_), _) | (None, true) => args.token.clone(),
+        (None, false) => bail!(
+            "a node needs a token (--token or SECURE_EHR_NODE_TOKEN) so only its server can \
+             store blocks; --insecure-open-node runs it open to anyone"
+        ),
+    };
+    let options = args.listen_args.options()?;
+    let ca_pem = match &args.ca_file {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
     service::runtime()?.block_on(async {
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
         let store: Arc<dyn BlobStore> =
             Arc::new(ehr_records::deployment::node_store(data_dir).await?);
         let registry: Arc<dyn Registry> = Arc::new(
-            RpcRegistry::connect(&args.chain_rpc, args.contract)
+            RpcRegistry::connect_with_ca(&args.chain_rpc, args.contract, ca_pem.as_deref())
                 .await
                 .with_context(|| format!("connecting to the chain at {}", args.chain_rpc))?,
         );
         let node = LocalNode::new(data_dir.display().to_string(), key, registry, store).await?;
         let info = Node::info(&node).await?;
         println!("node {} custodian key {}", info.address, info.public_key);
-        let listener = service::bind(args.listen, "node").await?;
-        axum::serve(listener, ehr_node::router(Arc::new(node), args.token))
-            .with_graceful_shutdown(shutdown())
-            .await?;
+        let listener = args.listen_args.bind(args.listen, "node").await?;
+        let app = ehr_node::router_with_limit(Arc::new(node), token, args.max_in_flight as usize);
+        ehr_serve::serve(listener, app, options, shutdown()).await?;
         Ok(())
     })
 }

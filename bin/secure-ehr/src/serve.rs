@@ -13,20 +13,25 @@ use zeroize::Zeroizing;
 
 use crate::node_cmd::shutdown;
 use crate::service::{self, DeploymentArgs};
+use crate::transport::ListenArgs;
 
 #[derive(Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the bound address is printed).
     #[arg(long, env = "SECURE_EHR_LISTEN", default_value = "127.0.0.1:9999")]
     listen: SocketAddr,
-    /// Mark session cookies `Secure` (behind a TLS-terminating proxy).
+    /// Mark session cookies `Secure` and send HSTS (behind a TLS-terminating proxy; on by
+    /// itself with --tls-cert).
     #[arg(long)]
     secure_cookies: bool,
+    #[command(flatten)]
+    listen_args: ListenArgs,
     #[command(flatten)]
     deployment: DeploymentArgs,
 }
 
 pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
+    let options = args.listen_args.options()?;
     let _lock = service::lock_data_dir(data_dir)?;
     service::runtime()?.block_on(async {
         let svc = service::open(data_dir, &args.deployment, AccountParams::STANDARD).await?;
@@ -38,14 +43,10 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         if !svc.accounts().has_admin() {
             println!("no admin yet: stop the server and run `secure-ehr admin init` to create one");
         }
-        let state = ehr_api::AppState::new(Arc::new(svc)).with_secure_cookies(args.secure_cookies);
-        let listener = service::bind(args.listen, "SecureEHR").await?;
-        axum::serve(
-            listener,
-            ehr_api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown())
-        .await?;
+        let state = ehr_api::AppState::new(Arc::new(svc))
+            .with_secure_cookies(args.secure_cookies || args.listen_args.tls());
+        let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
+        ehr_api::serve_with(listener, state, options, shutdown()).await?;
         Ok(())
     })
 }

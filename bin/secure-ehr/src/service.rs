@@ -1,7 +1,6 @@
 //! Opening the records service the way `serve` and `bench` need it: the embedded chain or
 //! a JSON-RPC one, local nodes or remote ones.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -21,6 +20,10 @@ pub struct DeploymentArgs {
     /// The remote nodes' shared token for storing and deleting blocks.
     #[arg(long, env = "SECURE_EHR_NODE_TOKEN", hide_env_values = true)]
     pub node_token: Option<String>,
+    /// CA certificates (PEM) to trust, besides the system's, for https:// remote nodes and
+    /// an https:// --chain-rpc.
+    #[arg(long, env = "SECURE_EHR_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// A JSON-RPC Ethereum node instead of the embedded chain.
     #[arg(long, env = "SECURE_EHR_CHAIN_RPC", requires_all = ["contract", "admin_key_file"])]
     pub chain_rpc: Option<String>,
@@ -52,6 +55,7 @@ impl DeploymentArgs {
                     .admin_key_file
                     .clone()
                     .context("--admin-key-file is required with --chain-rpc")?,
+                ca_file: self.ca_file.clone(),
             },
         };
         let nodes = if self.nodes.is_empty() {
@@ -60,6 +64,7 @@ impl DeploymentArgs {
             NodesChoice::Remote {
                 urls: self.nodes.clone(),
                 token: self.node_token.clone(),
+                ca_file: self.ca_file.clone(),
             }
         };
         Ok(Deployment {
@@ -91,15 +96,6 @@ pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
             data_dir.display()
         )
     })
-}
-
-/// Binds `addr`, printing where it listens (port 0 picks a free port).
-pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    println!("{what} listening on http://{}", listener.local_addr()?);
-    Ok(listener)
 }
 
 /// A multi-threaded runtime for servers and the benchmark.

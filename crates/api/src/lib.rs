@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -69,8 +69,9 @@ impl AppState {
         }
     }
 
-    /// Marks cookies `Secure` (and names them with the `__Host-` prefix): set this when
-    /// clients reach the server over TLS, e.g. behind a TLS-terminating proxy.
+    /// Marks cookies `Secure` (and names them with the `__Host-` prefix) and sends
+    /// `Strict-Transport-Security`: set this when clients reach the server over TLS, its own
+    /// (`secure-ehr serve --tls-cert`) or a TLS-terminating proxy's.
     pub fn with_secure_cookies(mut self, secure: bool) -> Self {
         self.secure_cookies = secure;
         self
@@ -99,7 +100,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.secure_cookies,
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -112,13 +116,33 @@ pub fn api_operations() -> Vec<(&'static str, axum::http::Method)> {
         .collect()
 }
 
-/// Serves [`router`] on `listener`, with each connection's peer address available for
-/// login and registration throttling (`ConnectInfo<SocketAddr>`). Runs until dropped or
-/// until accepting fails.
+/// Serves [`router`] on `listener` with `ehr_serve`'s default timeouts over plain HTTP;
+/// see [`serve_with`].
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).await
+    serve_with(
+        listener,
+        state,
+        ehr_serve::Options::default(),
+        std::future::pending(),
+    )
+    .await
 }
+
+/// Serves [`router`] on `listener` (HTTPS with `options.tls`, header/body/idle timeouts),
+/// with each connection's peer address available for login and registration throttling
+/// (`ConnectInfo<SocketAddr>`), until `shutdown` resolves.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    options: ehr_serve::Options,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    ehr_serve::serve(listener, router(state), options, shutdown).await
+}
+
+/// `Strict-Transport-Security` when cookies are `Secure` (the server is reached over TLS):
+/// a year, subdomains not included (the server does not know what else runs there).
+pub const HSTS: &str = "max-age=31536000";
 
 /// The content security policy: everything from this origin only, no inline script or
 /// style, no framing, forms post only here.
@@ -128,9 +152,15 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 /// Headers on every response. Responses carry personal data, so nothing is cached unless
 /// the handler said otherwise (static assets, immutable blocks).
-async fn security_headers(req: Request, next: Next) -> Response {
+async fn security_headers(State(https): State<bool>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),

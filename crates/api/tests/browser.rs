@@ -1,5 +1,6 @@
-//! The browser walk (issue #6): serves the router in-process over an embedded service and
-//! runs `tests/browser/walk.mjs` (playwright-core driving Debian's chromium) against it.
+//! The browser walk (issue #6): serves the router in-process, over HTTPS (issue #12), on an
+//! embedded service and runs `tests/browser/walk.mjs` (playwright-core driving Debian's
+//! chromium) against it.
 //! Fails — never skips — when chromium or the npm packages are missing.
 
 mod common;
@@ -27,14 +28,37 @@ async fn browser_walk_at_phone_and_desktop_sizes() {
     let h = common::service().await;
     let service = h.service.clone();
 
+    // Over HTTPS, as a deployment should run: a certificate for 127.0.0.1 made here, which
+    // chromium is told to accept by its key (walk.mjs), cookies `Secure`, HSTS on.
+    let certs = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let options = ehr_serve::Options {
+        tls: Some(ehr_serve::TlsConfig::from_pem_files(&cert_file, &key_file).unwrap()),
+        ..Default::default()
+    };
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(ehr_api::serve(listener, AppState::new(service)));
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let state = AppState::new(service).with_secure_cookies(true);
+    let server = tokio::spawn(ehr_api::serve_with(
+        listener,
+        state,
+        options,
+        std::future::pending(),
+    ));
 
     let status = tokio::process::Command::new("node")
         .arg("walk.mjs")
         .arg(&url)
         .current_dir(&browser_dir)
+        .env("CERT_FILE", &cert_file)
         .env("CHROMIUM", &chromium)
         .env("ADMIN_USER", ADMIN.0)
         .env("ADMIN_PASS", ADMIN.1)

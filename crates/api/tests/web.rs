@@ -197,6 +197,15 @@ async fn secure_cookies_behind_tls() {
         set.starts_with("__Host-ehr_browser=") && set.contains("; Secure"),
         "{set}"
     );
+    // Browsers that saw HTTPS once stay on it.
+    assert_eq!(
+        r.headers[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000"
+    );
+    // Not on plain HTTP (a browser ignores it there, and it would say something untrue).
+    let plain = router(AppState::new(h.service.clone()));
+    let r = Browser::default().get(&plain, "/").await;
+    assert!(!r.headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
 }
 
 #[tokio::test]

@@ -44,15 +44,46 @@ fn rpc_err(e: RpcError<TransportErrorKind>) -> Error {
 
 impl RpcRegistry {
     fn provider(url: &str) -> Result<RootProvider<Ethereum>> {
-        let url = url
+        Self::provider_with_ca(url, None)
+    }
+
+    /// With `ca_pem` (a PEM bundle), `https://` also trusts those CAs besides the system's.
+    fn provider_with_ca(url: &str, ca_pem: Option<&[u8]>) -> Result<RootProvider<Ethereum>> {
+        let parsed = url
             .parse()
             .map_err(|e| Error::Rpc(format!("bad node URL {url:?}: {e}")))?;
-        Ok(RootProvider::new_http(url))
+        let Some(pem) = ca_pem else {
+            return Ok(RootProvider::new_http(parsed));
+        };
+        let roots = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| Error::Rpc(format!("the CA file: {e}")))?;
+        if roots.is_empty() {
+            return Err(Error::Rpc("the CA file holds no certificate".into()));
+        }
+        let http = reqwest::Client::builder()
+            .tls_certs_merge(roots)
+            .build()
+            .map_err(|e| Error::Rpc(format!("HTTP client: {e}")))?;
+        let transport = alloy::transports::http::Http::with_client(http, parsed);
+        let local = transport.guess_local();
+        Ok(RootProvider::new(alloy::rpc::client::RpcClient::new(
+            transport, local,
+        )))
     }
 
     /// Connects to a contract already deployed at `contract`; refuses an address with no code.
     pub async fn connect(url: &str, contract: Address) -> Result<Self> {
-        let provider = Self::provider(url)?;
+        Self::connect_with_ca(url, contract, None).await
+    }
+
+    /// [`connect`](Self::connect), trusting for an `https://` node the CAs of `ca_pem` (a
+    /// PEM bundle) besides the system's.
+    pub async fn connect_with_ca(
+        url: &str,
+        contract: Address,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self> {
+        let provider = Self::provider_with_ca(url, ca_pem)?;
         let chain_id = provider.get_chain_id().await.map_err(rpc_err)?;
         let code = provider.get_code_at(contract).await.map_err(rpc_err)?;
         if code.is_empty() {

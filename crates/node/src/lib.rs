@@ -51,4 +51,6 @@ pub use local::LocalNode;
 pub use manifest::RecordManifest;
 pub use protocol::*;
 pub use remote::RemoteNode;
-pub use server::{MAX_BLOCK, router};
+pub use server::{
+    MAX_BLOCK, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_SHARE_REQUEST, router, router_with_limit,
+};

@@ -26,15 +26,37 @@ impl std::fmt::Debug for RemoteNode {
 impl RemoteNode {
     /// The node at `url` (e.g. `http://127.0.0.1:7001`), named `node {index}` in logs.
     pub fn new(index: usize, url: &str, token: Option<String>) -> Result<Self, NodeError> {
+        Self::with_ca(index, url, token, None)
+    }
+
+    /// [`new`](Self::new), trusting for `https://` the certificates of `ca_pem` (a PEM
+    /// bundle, e.g. the deployment's own CA) besides the system's roots.
+    pub fn with_ca(
+        index: usize,
+        url: &str,
+        token: Option<String>,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, NodeError> {
         let base = url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(NodeError::BadRequest(format!(
                 "node URL {url:?} must start with http:// or https://"
             )));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(30));
+        if let Some(pem) = ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| NodeError::BadRequest(format!("the CA file: {e}")))?;
+            if roots.is_empty() {
+                return Err(NodeError::BadRequest(
+                    "the CA file holds no certificate".into(),
+                ));
+            }
+            builder = builder.tls_certs_merge(roots);
+        }
+        let http = builder
             .build()
             .map_err(|e| NodeError::Internal(e.to_string()))?;
         Ok(Self {

@@ -4,40 +4,109 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use ehr_store::Cid;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 use crate::*;
 
 /// The largest block a node accepts (a fragment of a 64 MiB record at k = 1, with room).
 pub const MAX_BLOCK: usize = 80 * 1024 * 1024;
 
+/// The largest share request body (a real one is ~300 bytes of JSON).
+pub const MAX_SHARE_REQUEST: usize = 16 * 1024;
+
+/// Requests handled at once by default; more are answered 503 at once, unread.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// Block bodies being received at once; further (authorized) PUTs wait their turn before
+/// their bodies are read, so at most this many times [`MAX_BLOCK`] is buffered.
+pub const MAX_PUTS_IN_FLIGHT: usize = 8;
+
 #[derive(Clone)]
 struct NodeState {
     node: Arc<dyn Node>,
     token: Option<Arc<str>>,
+    in_flight: Arc<Semaphore>,
+    puts: Arc<Semaphore>,
 }
 
-/// The node's HTTP API over any [`Node`] (in practice a [`LocalNode`](crate::LocalNode)).
-/// With `token`, PUT and DELETE need `Authorization: Bearer <token>`; without, DELETE is
-/// refused and PUT is open (blocks are content-addressed ciphertext).
+/// The node's HTTP API over any [`Node`] (in practice a [`LocalNode`](crate::LocalNode)),
+/// with at most [`MAX_IN_FLIGHT`] requests at once.
+/// With `token`, PUT and DELETE need `Authorization: Bearer <token>`, checked before any of
+/// the body is read; without, DELETE is refused and PUT is open (blocks are
+/// content-addressed ciphertext — `secure-ehr node` runs so only with
+/// `--insecure-open-node`).
 pub fn router(node: Arc<dyn Node>, token: Option<String>) -> axum::Router {
+    router_with_limit(node, token, MAX_IN_FLIGHT)
+}
+
+/// [`router`] with at most `max_in_flight` requests at once (at least 1).
+pub fn router_with_limit(
+    node: Arc<dyn Node>,
+    token: Option<String>,
+    max_in_flight: usize,
+) -> axum::Router {
+    let state = NodeState {
+        node,
+        token: token.map(Into::into),
+        in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+        puts: Arc::new(Semaphore::new(MAX_PUTS_IN_FLIGHT)),
+    };
+    // Each route has the body limit of what it carries; the token is checked by a layer
+    // that runs before the handler's extractors read the body.
+    let blocks = axum::Router::new()
+        .route(
+            "/node/blocks/{cid}",
+            put(put_block)
+                .delete(delete_block)
+                .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+                .get(get_block),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BLOCK));
     axum::Router::new()
         .route("/node/info", get(info))
         .route(
-            "/node/blocks/{cid}",
-            get(get_block).put(put_block).delete(delete_block),
+            "/node/shares",
+            post(release).layer(DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
         )
-        .route("/node/shares", post(release))
-        .layer(DefaultBodyLimit::max(MAX_BLOCK))
-        .with_state(NodeState {
-            node,
-            token: token.map(Into::into),
-        })
+        .merge(blocks)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_in_flight,
+        ))
+        .with_state(state)
+}
+
+/// Sheds load: a request beyond the cap is answered 503 before anything of it is read.
+async fn limit_in_flight(State(s): State<NodeState>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        let busy = NodeError::Unreachable("the node is busy: too many requests at once".into());
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(busy)).into_response();
+    };
+    next.run(req).await
+}
+
+/// The token check of PUT and DELETE, on the headers alone. An open node (no token) takes
+/// PUTs from anyone but no DELETE.
+async fn authorize(State(s): State<NodeState>, req: Request, next: Next) -> Response {
+    let open_put = s.token.is_none() && req.method() == axum::http::Method::PUT;
+    if !open_put && let Err(e) = authorized(&s, req.headers()) {
+        return e.into_response();
+    }
+    if req.method() == axum::http::Method::PUT {
+        // Held until the handler is done with the body.
+        let Ok(_permit) = s.puts.clone().acquire_owned().await else {
+            return Failure(NodeError::Internal("block semaphore closed".into())).into_response();
+        };
+        return next.run(req).await;
+    }
+    next.run(req).await
 }
 
 struct Failure(NodeError);
@@ -98,12 +167,8 @@ async fn get_block(
 async fn put_block(
     State(s): State<NodeState>,
     Path(cid): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
-    if s.token.is_some() {
-        authorized(&s, &headers)?;
-    }
     let cid = parse(&cid)?;
     if ehr_store::verify(&cid, &body, None).is_err() {
         return Err(Failure(NodeError::BadRequest(
@@ -117,9 +182,7 @@ async fn put_block(
 async fn delete_block(
     State(s): State<NodeState>,
     Path(cid): Path<String>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, Failure> {
-    authorized(&s, &headers)?;
     let cid = parse(&cid)?;
     s.node.delete_block(&cid).await.map_err(Failure)?;
     Ok(StatusCode::NO_CONTENT)

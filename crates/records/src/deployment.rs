@@ -117,6 +117,9 @@ pub enum ChainChoice {
         contract: Address,
         /// The contract admin's key file (a funded account).
         admin_key_file: PathBuf,
+        /// A PEM file of CA certificates to trust for an `https://` URL, besides the
+        /// system's.
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -135,6 +138,9 @@ pub enum NodesChoice {
         urls: Vec<String>,
         /// Their shared token for storing and deleting blocks.
         token: Option<String>,
+        /// A PEM file of CA certificates to trust for `https://` nodes, besides the
+        /// system's.
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -165,9 +171,14 @@ pub async fn open_chain(
             url,
             contract,
             admin_key_file,
+            ca_file,
         } => {
             let admin = read_signer(admin_key_file)?;
-            let rpc = RpcRegistry::connect(url, *contract).await?;
+            let ca_pem = match ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| Error::io(path, e))?),
+                None => None,
+            };
+            let rpc = RpcRegistry::connect_with_ca(url, *contract, ca_pem.as_deref()).await?;
             Ok((Arc::new(rpc), admin))
         }
     }
@@ -178,18 +189,27 @@ pub async fn open(data_dir: &Path, deployment: &Deployment) -> Result<Service> {
     let (registry, contract_admin) = open_chain(data_dir, &deployment.chain).await?;
     let nodes: Vec<Arc<dyn Node>> = match &deployment.nodes {
         NodesChoice::Local { n } => nodes(data_dir, *n, &registry).await?,
-        NodesChoice::Remote { urls, token } => urls
-            .iter()
-            .enumerate()
-            .map(|(i, url)| {
-                RemoteNode::new(i + 1, url, token.clone())
-                    .map(|n| Arc::new(n) as Arc<dyn Node>)
-                    .map_err(|source| Error::Node {
-                        node: format!("node {}", i + 1),
-                        source,
-                    })
-            })
-            .collect::<Result<_>>()?,
+        NodesChoice::Remote {
+            urls,
+            token,
+            ca_file,
+        } => {
+            let ca_pem = match ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| Error::io(path, e))?),
+                None => None,
+            };
+            urls.iter()
+                .enumerate()
+                .map(|(i, url)| {
+                    RemoteNode::with_ca(i + 1, url, token.clone(), ca_pem.as_deref())
+                        .map(|n| Arc::new(n) as Arc<dyn Node>)
+                        .map_err(|source| Error::Node {
+                            node: format!("node {}", i + 1),
+                            source,
+                        })
+                })
+                .collect::<Result<_>>()?
+        }
     };
     if nodes.len() < 2 {
         return Err(Error::InvalidInput {

@@ -9,6 +9,7 @@ mod crash;
 // ehr-store's js-ipfs node (`IpfsNode`), from its integration tests.
 #[path = "../../../../crates/store/tests/integration/ipfs.rs"]
 mod ipfs;
+mod node_http;
 mod nodes;
 mod serve_cli;
 mod share_cli;

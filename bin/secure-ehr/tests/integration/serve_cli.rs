@@ -293,3 +293,107 @@ fn serve_and_the_cli_client() {
     let err = fails(cli(&data, &url, "alice", &["record", "list"], ""));
     assert!(err.contains("not logged in"), "{err}");
 }
+
+/// Sends a request line to `addr`, then one header line every 200 ms (100 lines would take
+/// 20 s), and returns how many lines went out before the server closed the connection, and
+/// after how long. Panics if the server waits for all 100.
+pub fn trickle_headers(addr: &str) -> (usize, std::time::Duration) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /api/status HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    for i in 0..100 {
+        match s.read(&mut buf) {
+            // Closed (or answered and closed): the server gave up on the headers.
+            Ok(_) => return (i, started.elapsed()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (i, started.elapsed()),
+        }
+        if s.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .is_err()
+        {
+            return (i, started.elapsed());
+        }
+    }
+    panic!(
+        "the server waited {:?} for 100 trickled header lines",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn serve_cuts_off_a_trickling_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = bin();
+    serve.args(["--data-dir", dir.path().to_str().unwrap(), "serve"]);
+    serve.args(["--listen", "127.0.0.1:0", "--header-timeout", "1"]);
+    let server = spawn_listening(serve, "SecureEHR");
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let (lines, elapsed) = trickle_headers(&addr);
+    eprintln!("serve: trickling client cut off after {lines} header lines, {elapsed:?}");
+}
+
+#[test]
+fn serve_over_https_with_the_cli_trusting_a_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let certs = crate::common::TestCerts::new(dir.path());
+    let mut serve = bin();
+    serve
+        .args(["--data-dir", data.to_str().unwrap(), "serve"])
+        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&certs.cert)
+        .arg("--tls-key")
+        .arg(&certs.key);
+    let server = spawn_listening(serve, "SecureEHR");
+    let url = server.url.clone();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    // The CLI trusts the test CA only when told to.
+    let out = fails(cli(&data, &url, "alice", &["status"], ""));
+    assert!(out.contains("cannot reach the server"), "{out}");
+    let ca = certs.ca.to_str().unwrap();
+    let out = ok(cli(&data, &url, "alice", &["status", "--ca-file", ca], ""));
+    assert!(out.contains("chain"), "{out}");
+    let pw = format!("{PW}\n");
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &[
+            "patient",
+            "register",
+            "alice",
+            "--password-stdin",
+            "--ca-file",
+            ca,
+        ],
+        &pw,
+    ));
+    assert!(out.contains("patient alice registered"), "{out}");
+
+    // Browsers get HSTS and `Secure` cookies without --secure-cookies.
+    let pem = std::fs::read(&certs.ca).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(http.get(format!("{url}/")).send()).unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-ehr_browser=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+
+    // Plain HTTP to the HTTPS port gets no page.
+    let plain = url.replace("https://", "http://");
+    assert!(rt.block_on(reqwest::get(format!("{plain}/"))).is_err());
+}

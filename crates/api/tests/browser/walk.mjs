@@ -5,7 +5,10 @@
 // error, page error or horizontal scrolling fails the walk.
 //
 // Usage: node walk.mjs <base-url>   (env: PROVIDER_USER, PROVIDER_PASS, ADMIN_USER,
-// ADMIN_PASS; CHROMIUM, default /usr/bin/chromium). Exit 0 = every check passed.
+// ADMIN_PASS; CHROMIUM, default /usr/bin/chromium; for an https:// base, CERT_FILE: the
+// server's certificate, the only one chromium is told to accept). Exit 0 = every check passed.
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const base = process.argv[2];
@@ -18,6 +21,15 @@ const env = (k) => {
 const provider = { user: env('PROVIDER_USER'), pass: env('PROVIDER_PASS') };
 const admin = { user: env('ADMIN_USER'), pass: env('ADMIN_PASS') };
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const https = base.startsWith('https://');
+// Over HTTPS chromium accepts exactly the test server's key (its SPKI pin), not any
+// certificate: --ignore-certificate-errors would hide a server presenting the wrong one.
+const tlsArgs = [];
+if (https) {
+  const cert = new X509Certificate(readFileSync(env('CERT_FILE')));
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  tlsArgs.push(`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`);
+}
 
 // Runs if ever parsed as HTML; every check below asserts window.__xss stays unset.
 const XSS = `<script>window.__xss=1</script><img src=x onerror="window.__xss=1">"'&`;
@@ -33,7 +45,7 @@ const browser = await chromium.launch({
   headless: true,
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run',
+    '--disable-component-update', '--disable-sync', '--no-first-run', ...tlsArgs,
   ],
   // playwright gives every launch a fresh temporary profile (--user-data-dir) of its own.
 });
@@ -78,7 +90,14 @@ async function walk(viewport) {
   };
 
   // Home.
-  await page.goto(base);
+  const home = await page.goto(base);
+  if (https) {
+    check(home.url().startsWith('https://'), 'served over HTTPS');
+    check(home.headers()['strict-transport-security'] === 'max-age=31536000', 'HSTS header');
+    const cookies = await context.cookies();
+    check(cookies.length > 0 && cookies.every((c) => c.secure && c.name.startsWith('__Host-')),
+      `cookies are Secure and __Host- (${cookies.map((c) => c.name)})`);
+  }
   check(await page.getByRole('link', { name: 'Patients', exact: true }).isVisible(), 'home links "Patients"');
   check(await page.getByRole('link', { name: 'Medical Providers Login' }).first().isVisible(), 'home links "Medical Providers Login"');
   await settle('home');

@@ -79,6 +79,17 @@ pub enum Error {
         expected: u32,
     },
 
+    /// The record's transaction was sent but the chain has not mined it yet. Its blocks are
+    /// kept until the chain decides; if it is mined, the record appears in the list.
+    #[error(
+        "the chain has not mined transaction {tx_hash} yet: the record appears once it is; \
+         do not upload it again before checking your records"
+    )]
+    UploadPending {
+        /// The record's transaction.
+        tx_hash: alloy::primitives::B256,
+    },
+
     /// The chain failed or refused in a way the caller could not have prevented.
     #[error("chain: {0}")]
     Chain(#[from] ehr_chain::Error),

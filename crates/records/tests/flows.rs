@@ -697,3 +697,259 @@ mod access_invariant {
         }
     }
 }
+
+mod slow_chain {
+    //! The same service on a real anvil node over JSON-RPC, where the chain may take its
+    //! time: an upload whose transaction is not mined in time keeps its blocks until the
+    //! chain decides, and queries ask the node only for bounded block ranges.
+
+    use super::*;
+    use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil, RecordingProxy};
+    use ehr_chain::{FundingPolicy, RpcRegistry};
+    use std::time::Duration;
+
+    struct RpcFx {
+        dir: tempfile::TempDir,
+        _anvil: Anvil,
+        chain: Arc<RpcRegistry>,
+        admin: PrivateKeySigner,
+        svc: Service,
+        stores: Vec<Arc<MemoryStore>>,
+        nodes: Vec<Arc<dyn Node>>,
+    }
+
+    /// Anvil (with `args`), the contract deployed, five in-process nodes; `url` maps the
+    /// node's URL to the one the service uses (e.g. a recording proxy's).
+    async fn rpc_fixture(args: &[&str], proxy: Option<&dyn Fn(&str) -> String>) -> RpcFx {
+        let anvil = Anvil::spawn_with(args).unwrap();
+        let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
+        let deployed = RpcRegistry::deploy(&anvil.url, &admin).await.unwrap();
+        let url = proxy.map_or(anvil.url.clone(), |p| p(&anvil.url));
+        let chain = Arc::new(
+            RpcRegistry::connect(&url, ehr_chain::Registry::contract(&deployed))
+                .await
+                .unwrap()
+                .with_receipt_timeout(Duration::from_secs(2))
+                .with_max_log_range(1_000)
+                .with_funding(admin.clone(), FundingPolicy::default()),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut stores = Vec::new();
+        let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
+        for i in 0..5u8 {
+            let store = Arc::new(MemoryStore::new());
+            nodes.push(Arc::new(
+                LocalNode::new(
+                    format!("node {}", i + 1),
+                    NodeKey::from_seed(&[i + 1; 32]),
+                    chain.clone(),
+                    store.clone() as Arc<dyn BlobStore>,
+                )
+                .await
+                .unwrap(),
+            ));
+            stores.push(store);
+        }
+        let svc = service(&dir, &chain, &admin, &nodes).await;
+        RpcFx {
+            dir,
+            _anvil: anvil,
+            chain,
+            admin,
+            svc,
+            stores,
+            nodes,
+        }
+    }
+
+    async fn service(
+        dir: &tempfile::TempDir,
+        chain: &Arc<RpcRegistry>,
+        admin: &PrivateKeySigner,
+        nodes: &[Arc<dyn Node>],
+    ) -> Service {
+        Service::new(ServiceParts {
+            registry: chain.clone(),
+            contract_admin: admin.clone(),
+            accounts: AccountStore::open(
+                dir.path().join("accounts"),
+                AccountParams::INSECURE_FAST,
+                Arc::new(SystemClock),
+            )
+            .unwrap(),
+            nodes: nodes.to_vec(),
+            k: 3,
+            data_dir: dir.path().to_path_buf(),
+        })
+        .await
+        .unwrap()
+    }
+
+    impl RpcFx {
+        async fn automine(&self, on: bool) {
+            let _: serde_json::Value = self
+                .chain
+                .raw_request("evm_setAutomine", (on,))
+                .await
+                .unwrap();
+        }
+
+        async fn mine(&self) {
+            let _: serde_json::Value = self.chain.raw_request("evm_mine", ()).await.unwrap();
+        }
+
+        fn blocks_per_node(&self) -> Vec<usize> {
+            self.stores.iter().map(|s| s.len()).collect()
+        }
+
+        async fn patient(&self, name: &str) -> PatientSession {
+            self.svc.register_patient(name, PW).await.unwrap();
+            let (_, s) = self.svc.login(name, PW, "t").await.unwrap();
+            s.patient().unwrap()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_not_mined_in_time_keeps_its_blocks_until_it_is() {
+        let fx = rpc_fixture(&[], None).await;
+        let alice = fx.patient("alice").await;
+
+        fx.automine(false).await;
+        let pending = fx.svc.put_form(&alice, &form("Alice Doe", "Asthma")).await;
+        assert!(
+            matches!(pending, Err(Error::UploadPending { .. })),
+            "{pending:?}"
+        );
+        // The transaction may still land: every node keeps its fragment and the manifest.
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(fx.svc.settle_uploads().await.unwrap(), 1, "still pending");
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+
+        // A restart while it is pending keeps the blocks too.
+        let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+
+        // The chain mines it: the upload is finished, and the record reads.
+        fx.mine().await;
+        fx.automine(true).await;
+        assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
+        let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
+        let alice = alice.patient().unwrap();
+        let read = restarted.read_record(&alice, 1, None).await.unwrap();
+        assert_eq!(read.form.unwrap().health_condition, "Asthma");
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+
+        // And the next start finds nothing to collect.
+        drop(restarted);
+        service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_whose_nonce_another_transaction_took_is_collected() {
+        let fx = rpc_fixture(&[], None).await;
+        let alice = fx.patient("alice").await;
+
+        fx.automine(false).await;
+        let Err(Error::UploadPending { tx_hash }) =
+            fx.svc.put_form(&alice, &form("Alice Doe", "Asthma")).await
+        else {
+            panic!("the first upload should be pending");
+        };
+        // The node forgets it, and another upload takes its nonce and is mined.
+        let _: serde_json::Value = fx
+            .chain
+            .raw_request("anvil_dropTransaction", (tx_hash,))
+            .await
+            .unwrap();
+        let second = fx.svc.put_form(&alice, &form("Alice Doe", "Flu")).await;
+        assert!(matches!(second, Err(Error::UploadPending { .. })));
+        assert_eq!(fx.blocks_per_node(), vec![4; 5]);
+        fx.mine().await;
+        fx.automine(true).await;
+
+        // The restart's collection: the first can never land (its blocks go), the second
+        // is on chain (its blocks stay).
+        let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
+        let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
+        let alice = alice.patient().unwrap();
+        let read = restarted.read_record(&alice, 1, None).await.unwrap();
+        assert_eq!(read.form.unwrap().health_condition, "Flu");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_custodian_asks_the_node_only_for_the_last_minutes() {
+        // A chain with a long past: its genesis 40,000 s ago, then 4,000 blocks 10 s apart
+        // up to now.
+        let start = now() - 40_000;
+        let proxy = std::sync::OnceLock::new();
+        let map = |url: &str| {
+            proxy
+                .get_or_init(|| RecordingProxy::start(url).unwrap())
+                .url
+                .clone()
+        };
+        let fx = rpc_fixture(&["--timestamp", &start.to_string()], Some(&map)).await;
+        let proxy = proxy.get().unwrap();
+        let alice = fx.patient("alice").await;
+        fx.svc
+            .put_form(&alice, &form("Alice Doe", "Asthma"))
+            .await
+            .unwrap();
+        let mined: serde_json::Value = fx
+            .chain
+            .raw_request("anvil_mine", (U256::from(4_000), U256::from(10)))
+            .await
+            .unwrap();
+        let _ = mined;
+        let _: serde_json::Value = fx
+            .chain
+            .raw_request("evm_setNextBlockTimestamp", (U256::from(now()),))
+            .await
+            .unwrap();
+        let head = fx.chain.info().await.unwrap().head_block;
+        assert!(head > 4_000, "head {head}");
+
+        proxy.clear();
+        let read = fx.svc.read_record(&alice, 1, None).await.unwrap();
+        assert_eq!(read.form.unwrap().health_condition, "Asthma");
+        use alloy::sol_types::SolEvent;
+        use ehr_chain::contract::EhrRegistry::{AccessLogged, RecordVersion};
+        let ranges = proxy.log_ranges();
+        let topic = |e: ehr_chain::B256| Some(e.to_string());
+        let access: Vec<_> = ranges
+            .iter()
+            .filter(|r| r.2 == topic(AccessLogged::SIGNATURE_HASH))
+            .collect();
+        assert!(access.len() >= 3, "k custodians looked: {ranges:?}");
+        for (from, to, _) in &access {
+            // Ten minutes of 10-second blocks is 60 blocks; the read's own block is new.
+            assert!(
+                *from + 100 >= head,
+                "an access-log query from block {from} (head {head}): {ranges:?}"
+            );
+            assert!(to.is_some(), "every range is bounded: {ranges:?}");
+        }
+        // The record's current version is looked up in the blocks of its update only.
+        for (from, to, t) in &ranges {
+            if *t == topic(RecordVersion::SIGNATURE_HASH) {
+                let to = to.expect("bounded");
+                assert!(to - from < 10, "a version query over {from}..={to}");
+            }
+        }
+
+        // The patient's whole access log spans the history, in requests of at most
+        // 1,000 blocks.
+        proxy.clear();
+        let log = fx.svc.access_log(&alice).await.unwrap();
+        assert_eq!(log.len(), 1);
+        let ranges = proxy.log_ranges();
+        assert!(ranges.len() >= 4, "{ranges:?}");
+        for (from, to, _) in &ranges {
+            let to = to.expect("bounded");
+            assert!(to >= *from && to - from < 1_000, "{from}..={to}");
+        }
+    }
+}

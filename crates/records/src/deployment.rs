@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::{AccountParams, AccountStore, SystemClock};
-use ehr_chain::{Address, ChainConfig, EmbeddedChain, Registry, RegistryExt, RpcRegistry};
+use ehr_chain::{
+    Address, ChainConfig, EmbeddedChain, FundingPolicy, Registry, RegistryExt, RpcRegistry,
+};
 use ehr_node::{LocalNode, Node, NodeKey, RemoteNode};
 use ehr_store::{BlobStore, SegmentStore};
 
@@ -117,6 +119,10 @@ pub enum ChainChoice {
         contract: Address,
         /// The contract admin's key file (a funded account).
         admin_key_file: PathBuf,
+        /// How the admin pays other accounts' gas.
+        funding: FundingPolicy,
+        /// The most blocks one `eth_getLogs` request may span.
+        max_log_range: u64,
     },
 }
 
@@ -165,9 +171,14 @@ pub async fn open_chain(
             url,
             contract,
             admin_key_file,
+            funding,
+            max_log_range,
         } => {
             let admin = read_signer(admin_key_file)?;
-            let rpc = RpcRegistry::connect(url, *contract).await?;
+            let rpc = RpcRegistry::connect(url, *contract)
+                .await?
+                .with_max_log_range(*max_log_range)
+                .with_funding(admin.clone(), *funding);
             Ok((Arc::new(rpc), admin))
         }
     }

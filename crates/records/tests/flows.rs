@@ -699,28 +699,33 @@ mod access_invariant {
 }
 
 mod slow_chain {
-    //! The same service on a real anvil node over JSON-RPC, where the chain may take its
-    //! time: an upload whose transaction is not mined in time keeps its blocks until the
-    //! chain decides, and queries ask the node only for bounded block ranges.
+    //! The same service on a real anvil node over JSON-RPC, where gas costs ether and the
+    //! chain may take its time: an upload whose transaction is not mined in time keeps its
+    //! blocks until the chain decides, queries ask the node only for bounded block ranges,
+    //! and sign-ups get only the gas they need, within a budget per hour.
 
     use super::*;
     use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil, RecordingProxy};
     use ehr_chain::{FundingPolicy, RpcRegistry};
     use std::time::Duration;
 
-    struct RpcFx {
-        dir: tempfile::TempDir,
+    pub(super) struct RpcFx {
+        pub dir: tempfile::TempDir,
         _anvil: Anvil,
-        chain: Arc<RpcRegistry>,
-        admin: PrivateKeySigner,
-        svc: Service,
-        stores: Vec<Arc<MemoryStore>>,
-        nodes: Vec<Arc<dyn Node>>,
+        pub chain: Arc<RpcRegistry>,
+        pub admin: PrivateKeySigner,
+        pub svc: Service,
+        pub stores: Vec<Arc<MemoryStore>>,
+        pub nodes: Vec<Arc<dyn Node>>,
     }
 
     /// Anvil (with `args`), the contract deployed, five in-process nodes; `url` maps the
     /// node's URL to the one the service uses (e.g. a recording proxy's).
-    async fn rpc_fixture(args: &[&str], proxy: Option<&dyn Fn(&str) -> String>) -> RpcFx {
+    pub(super) async fn rpc_fixture(
+        args: &[&str],
+        proxy: Option<&dyn Fn(&str) -> String>,
+        funding: FundingPolicy,
+    ) -> RpcFx {
         let anvil = Anvil::spawn_with(args).unwrap();
         let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
         let deployed = RpcRegistry::deploy(&anvil.url, &admin).await.unwrap();
@@ -731,7 +736,7 @@ mod slow_chain {
                 .unwrap()
                 .with_receipt_timeout(Duration::from_secs(2))
                 .with_max_log_range(1_000)
-                .with_funding(admin.clone(), FundingPolicy::default()),
+                .with_funding(admin.clone(), funding),
         );
         let dir = tempfile::tempdir().unwrap();
         let mut stores = Vec::new();
@@ -802,7 +807,7 @@ mod slow_chain {
             self.stores.iter().map(|s| s.len()).collect()
         }
 
-        async fn patient(&self, name: &str) -> PatientSession {
+        pub(super) async fn patient(&self, name: &str) -> PatientSession {
             self.svc.register_patient(name, PW).await.unwrap();
             let (_, s) = self.svc.login(name, PW, "t").await.unwrap();
             s.patient().unwrap()
@@ -811,7 +816,7 @@ mod slow_chain {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_upload_not_mined_in_time_keeps_its_blocks_until_it_is() {
-        let fx = rpc_fixture(&[], None).await;
+        let fx = rpc_fixture(&[], None, FundingPolicy::default()).await;
         let alice = fx.patient("alice").await;
 
         fx.automine(false).await;
@@ -847,7 +852,7 @@ mod slow_chain {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_upload_whose_nonce_another_transaction_took_is_collected() {
-        let fx = rpc_fixture(&[], None).await;
+        let fx = rpc_fixture(&[], None, FundingPolicy::default()).await;
         let alice = fx.patient("alice").await;
 
         fx.automine(false).await;
@@ -891,7 +896,12 @@ mod slow_chain {
                 .url
                 .clone()
         };
-        let fx = rpc_fixture(&["--timestamp", &start.to_string()], Some(&map)).await;
+        let fx = rpc_fixture(
+            &["--timestamp", &start.to_string()],
+            Some(&map),
+            FundingPolicy::default(),
+        )
+        .await;
         let proxy = proxy.get().unwrap();
         let alice = fx.patient("alice").await;
         fx.svc
@@ -951,5 +961,71 @@ mod slow_chain {
             let to = to.expect("bounded");
             assert!(to >= *from && to - from < 1_000, "{from}..={to}");
         }
+    }
+}
+
+mod funding {
+    //! Sign-ups on a chain that charges gas: each account gets what its next operations
+    //! need, and all of them together no more than the hour's budget.
+
+    use super::slow_chain::*;
+    use super::*;
+    use ehr_chain::FundingPolicy;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sign_up_gets_gas_for_its_next_operations_not_an_ether() {
+        let fx = rpc_fixture(&[], None, FundingPolicy::default()).await;
+        let alice = fx.patient("alice").await;
+        let balance = fx.chain.balance(alice.address()).await.unwrap();
+        let fee = fx.chain.max_fee_per_gas().await.unwrap();
+        // The default top-up: the gas targets of its next operations at today's fee.
+        let top_up = U256::from(ehr_chain::gas::TOP_UP_GAS) * U256::from(fee) * U256::from(2);
+        assert!(
+            balance > U256::ZERO && balance < top_up,
+            "alice holds {balance} wei (fee {fee})"
+        );
+        assert!(balance < U256::from(10u64.pow(16)), "{balance} wei");
+        // Enough for what she does next: records, a read.
+        for i in 0..3 {
+            fx.svc
+                .put_form(&alice, &form("Alice Doe", &format!("C{i}")))
+                .await
+                .unwrap();
+        }
+        fx.svc.read_record(&alice, 1, None).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sign_ups_stop_clearly_when_the_hours_budget_is_spent() {
+        let per = U256::from(10u64.pow(15));
+        let fx = rpc_fixture(
+            &[],
+            None,
+            FundingPolicy {
+                top_up_wei: Some(per),
+                budget_per_hour: per * U256::from(2),
+            },
+        )
+        .await;
+        fx.patient("alice").await;
+        fx.patient("bob").await;
+        for who in ["alice", "bob"] {
+            let (_, s) = fx.svc.login(who, PW, "t").await.unwrap();
+            let a = s.patient().unwrap().address();
+            assert!(fx.chain.balance(a).await.unwrap() <= per);
+        }
+        let admin_before = fx.chain.balance(fx.admin.address()).await.unwrap();
+        let refused = fx.svc.register_patient("carol", PW).await;
+        let Err(e @ Error::FundingBudgetSpent { retry_after }) = refused else {
+            panic!("the third sign-up exceeds the budget: {refused:?}");
+        };
+        assert!(retry_after.as_secs() > 3_000, "{retry_after:?}");
+        assert!(e.to_string().contains("budget"), "{e}");
+        // Nothing was made or paid: no account, no transfer.
+        assert!(fx.svc.login("carol", PW, "t").await.is_err());
+        assert_eq!(
+            fx.chain.balance(fx.admin.address()).await.unwrap(),
+            admin_before
+        );
     }
 }

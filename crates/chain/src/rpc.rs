@@ -103,7 +103,8 @@ impl RpcRegistry {
 
     /// Pays the gas of every other account that sends through this registry from `payer`'s
     /// balance, as `policy` allows: an account short of what its transaction may cost gets
-    /// one top-up first. Without this, nobody is funded.
+    /// one top-up first. Without this, only [`fund_account`](Registry::fund_account) funds
+    /// (one default-sized top-up, no budget), and later transactions are not topped up.
     pub fn with_funding(mut self, payer: PrivateKeySigner, policy: FundingPolicy) -> Self {
         self.funding = policy.enabled().then(|| (payer, Budget::new(policy)));
         self
@@ -445,12 +446,24 @@ impl Registry for RpcRegistry {
         Ok(out)
     }
 
-    async fn fund_account(&self, _from: &PrivateKeySigner, to: Address) -> Result<()> {
+    async fn fund_account(&self, from: &PrivateKeySigner, to: Address) -> Result<()> {
         // Enough for the account's first transaction, at the dearest operation's limit.
         let max_fee = self.max_fee_per_gas().await?;
         let need = U256::from(crate::gas::limit_for(crate::gas::REGISTER_PATIENT_MAX))
             * U256::from(max_fee);
-        self.top_up(to, need, max_fee).await
+        if self.funding.is_some() {
+            return self.top_up(to, need, max_fee).await;
+        }
+        // No policy set (tests, one-off tools): one default-sized top-up from `from`, with
+        // no budget; `serve` always sets a policy.
+        let balance = self.balance(to).await?;
+        if to == from.address() || balance >= need {
+            return Ok(());
+        }
+        let amount = FundingPolicy::default().top_up(max_fee).max(need - balance);
+        self.send_unfunded(from, Some(to), amount, Bytes::new())
+            .await
+            .map(|_| ())
     }
 
     async fn funding_available(&self) -> Result<()> {

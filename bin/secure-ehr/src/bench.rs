@@ -267,6 +267,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             chain_rpc: None,
             contract: None,
             admin_key_file: None,
+            fund_wei: None,
+            fund_budget_per_hour: ehr_chain::U256::from(ehr_chain::funding::DEFAULT_BUDGET_PER_HOUR),
+            max_log_range: ehr_chain::rpc::MAX_LOG_RANGE,
             k: 3,
             n: 5,
         };

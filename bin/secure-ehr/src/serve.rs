@@ -43,12 +43,26 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         if !svc.accounts().has_admin() {
             println!("no admin yet: stop the server and run `secure-ehr admin init` to create one");
         }
-        let state = ehr_api::AppState::new(Arc::new(svc))
+        let svc = Arc::new(svc);
+        tokio::spawn(settle_uploads(svc.clone()));
+        let state = ehr_api::AppState::new(svc)
             .with_secure_cookies(args.secure_cookies || args.listen_args.tls());
         let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
         ehr_api::serve_with(listener, state, options, shutdown()).await?;
         Ok(())
     })
+}
+
+/// Asks the chain every minute about uploads whose transaction was not mined in time (their
+/// blocks stay until the chain decides; see the upload journal).
+async fn settle_uploads(svc: Arc<ehr_records::Service>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        if let Err(e) = svc.settle_uploads().await {
+            tracing::warn!(error = %e, "settling pending uploads");
+        }
+    }
 }
 
 #[derive(Subcommand)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use ehr_chain::Address;
+use ehr_chain::{Address, FundingPolicy, U256};
 use ehr_records::Service;
 use ehr_records::accounts::AccountParams;
 use ehr_records::deployment::{self, ChainChoice, Deployment, NodesChoice};
@@ -33,6 +33,19 @@ pub struct DeploymentArgs {
     /// The contract admin's hex key file (a funded account) for the JSON-RPC chain.
     #[arg(long, env = "SECURE_EHR_ADMIN_KEY_FILE")]
     pub admin_key_file: Option<PathBuf>,
+    /// Wei per funding top-up of an account's gas on a JSON-RPC chain; without, sized for its
+    /// next operations from the gas targets × the current max fee; 0 funds nobody (a
+    /// free-gas consortium chain).
+    #[arg(long, env = "SECURE_EHR_FUND_WEI")]
+    pub fund_wei: Option<U256>,
+    /// Wei all funding top-ups together may spend per hour; sign-ups are refused (503
+    /// `funding_budget_spent`) while it is spent.
+    #[arg(long, env = "SECURE_EHR_FUND_BUDGET_PER_HOUR", default_value_t = U256::from(ehr_chain::funding::DEFAULT_BUDGET_PER_HOUR))]
+    pub fund_budget_per_hour: U256,
+    /// The most blocks one `eth_getLogs` request may span (nodes cap it; longer queries are
+    /// split).
+    #[arg(long, env = "SECURE_EHR_MAX_LOG_RANGE", default_value_t = ehr_chain::rpc::MAX_LOG_RANGE)]
+    pub max_log_range: u64,
     /// Shares (and fragments) needed to read, for a new deployment.
     #[arg(short, default_value_t = 3)]
     pub k: u8,
@@ -56,6 +69,11 @@ impl DeploymentArgs {
                     .clone()
                     .context("--admin-key-file is required with --chain-rpc")?,
                 ca_file: self.ca_file.clone(),
+                funding: FundingPolicy {
+                    top_up_wei: self.fund_wei,
+                    budget_per_hour: self.fund_budget_per_hour,
+                },
+                max_log_range: self.max_log_range,
             },
         };
         let nodes = if self.nodes.is_empty() {

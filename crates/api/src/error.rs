@@ -66,6 +66,20 @@ pub enum Error {
         /// Nodes needed.
         needed: usize,
     },
+    /// Sign-ups are paused: the hour's budget for paying new accounts' gas is spent (503,
+    /// with `Retry-After`).
+    #[error(
+        "sign-ups are paused: this hour's budget for paying new accounts' gas is spent; retry in {} s",
+        retry_after.as_secs().max(1)
+    )]
+    FundingBudgetSpent {
+        /// How long until the budget has room again.
+        retry_after: Duration,
+    },
+    /// The record's transaction was sent but not mined yet (503): the record appears once it
+    /// is; its blocks are kept until the chain decides.
+    #[error("{0}")]
+    UploadPending(String),
     /// Anything else: logged, and answered with "internal error" (500).
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -94,7 +108,9 @@ impl Error {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NodesUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NodesUnavailable { .. }
+            | Self::FundingBudgetSpent { .. }
+            | Self::UploadPending(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,6 +130,8 @@ impl Error {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::NodesUnavailable { .. } => "nodes_unavailable",
+            Self::FundingBudgetSpent { .. } => "funding_budget_spent",
+            Self::UploadPending(_) => "upload_pending",
             Self::Internal(_) => "internal",
         }
     }
@@ -136,7 +154,9 @@ impl Error {
     /// The `Retry-After` seconds of a 429.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            Self::RateLimited { retry_after } | Self::FundingBudgetSpent { retry_after } => {
+                Some(retry_after.as_secs().max(1))
+            }
             _ => None,
         }
     }
@@ -205,6 +225,8 @@ impl From<svc::Error> for Error {
             E::NodesUnavailable { reachable, needed } => {
                 Self::NodesUnavailable { reachable, needed }
             }
+            E::FundingBudgetSpent { retry_after } => Self::FundingBudgetSpent { retry_after },
+            e @ E::UploadPending { .. } => Self::UploadPending(e.to_string()),
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -253,6 +275,18 @@ mod tests {
             (Error::NotFound("record".into()), 404, "not_found"),
             (Error::Conflict("taken".into()), 409, "conflict"),
             (Error::PayloadTooLarge, 413, "payload_too_large"),
+            (
+                Error::FundingBudgetSpent {
+                    retry_after: Duration::from_secs(60),
+                },
+                503,
+                "funding_budget_spent",
+            ),
+            (
+                Error::UploadPending("not mined".into()),
+                503,
+                "upload_pending",
+            ),
             (
                 Error::UnsupportedMediaType("application/json"),
                 415,

@@ -23,7 +23,7 @@ use ehr_api::types;
 use ehr_api::{AppState, router};
 use ehr_chain::{
     Address, Bytes, ChainConfig, ChainInfo, ChainLog, EmbeddedChain, LogQuery, PrivateKeySigner,
-    Registry, TxReceipt,
+    Registry, SentTx, TxReceipt, TxStatus,
 };
 use ehr_records::accounts::AccountParams;
 use ehr_records::node::{LocalNode, Node, NodeError, NodeInfo, ShareRequest, ShareResponse};
@@ -63,13 +63,18 @@ impl Registry for Chain {
     fn contract(&self) -> Address {
         self.inner.contract()
     }
-    async fn transact(
+    async fn transact_noted(
         &self,
         from: &PrivateKeySigner,
         input: Bytes,
+        note: &ehr_chain::registry::TxNote<'_>,
     ) -> ehr_chain::Result<TxReceipt> {
         self.up()?;
-        self.inner.transact(from, input).await
+        self.inner.transact_noted(from, input, note).await
+    }
+    async fn tx_status(&self, tx: &SentTx) -> ehr_chain::Result<TxStatus> {
+        self.up()?;
+        self.inner.tx_status(tx).await
     }
     async fn call(&self, from: Address, input: Bytes) -> ehr_chain::Result<Bytes> {
         self.up()?;

@@ -52,6 +52,24 @@ pub enum Error {
     /// The embedded chain's block producer has stopped.
     #[error("the embedded chain has stopped")]
     Stopped,
+    /// Paying this account's gas would exceed the funding budget of the hour.
+    #[error(
+        "the budget for paying new accounts' gas is spent for this hour; retry in {} s",
+        retry_after.as_secs().max(1)
+    )]
+    FundingBudgetSpent {
+        /// How long until enough of the budget is free again.
+        retry_after: std::time::Duration,
+    },
+    /// A sent transaction was not mined in time. It may still be: ask
+    /// [`Registry::tx_status`](crate::Registry::tx_status) before treating it as lost.
+    #[error("transaction {} not mined after {} s; it may still be", tx.hash, waited.as_secs())]
+    NotMined {
+        /// The transaction.
+        tx: crate::registry::SentTx,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
 }
 
 impl Error {

@@ -9,6 +9,26 @@ use crate::contract::codec;
 use crate::error::Result;
 use crate::registry::{Registry, RegistryExt};
 
+/// The most gas `addRecord` may use (a patient's first record, the dearest case).
+pub const ADD_RECORD_MAX: u64 = 70_000;
+/// The most gas `grantAccess` may use.
+pub const GRANT_ACCESS_MAX: u64 = 50_000;
+/// The most gas `logAccess` may use (the dearest read: a record-scoped grant).
+pub const LOG_ACCESS_MAX: u64 = 35_000;
+/// The most gas `registerPatient` may use (measured 72,733).
+pub const REGISTER_PATIENT_MAX: u64 = 80_000;
+
+/// The gas limit a JSON-RPC send sets for an estimate of `gas` (estimate + 20 % + 10,000).
+pub const fn limit_for(gas: u64) -> u64 {
+    gas + gas / 5 + 10_000
+}
+
+/// Gas one funding top-up pays for: an account's next operations — its registration, and
+/// ten of the dearest user operations (record, grant, read), at the limits a send sets.
+/// Priced at the current max fee per gas this is the default top-up (see
+/// [`FundingPolicy`](crate::FundingPolicy)).
+pub const TOP_UP_GAS: u64 = limit_for(REGISTER_PATIENT_MAX) + 10 * limit_for(ADD_RECORD_MAX);
+
 /// The measured operations, by contract function name.
 pub const OPERATIONS: [&str; 9] = [
     "registerPatient",

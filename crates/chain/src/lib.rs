@@ -14,6 +14,7 @@
 pub mod contract;
 pub mod embedded;
 mod error;
+pub mod funding;
 pub mod gas;
 pub mod registry;
 pub mod rpc;
@@ -25,8 +26,9 @@ pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;
 pub use embedded::{ChainConfig, EmbeddedChain, VerifyReport};
 pub use error::{ContractError, Error, Result};
+pub use funding::FundingPolicy;
 pub use registry::{
     AccessEntry, AccessStatus, ChainInfo, ChainLog, EmergencyEntry, GrantInfo, LogQuery, NodeSet,
-    RecordInfo, RecordVersion, Registry, RegistryExt, TxReceipt,
+    RecordInfo, RecordVersion, Registry, RegistryExt, SentTx, TxReceipt, TxStatus,
 };
 pub use rpc::RpcRegistry;

@@ -78,6 +78,39 @@ impl LogQuery {
     }
 }
 
+/// A signed transaction handed to the chain: enough to ask later whether it landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SentTx {
+    /// The transaction hash.
+    pub hash: B256,
+    /// The sender.
+    pub from: Address,
+    /// The sender's nonce it uses.
+    pub nonce: u64,
+}
+
+/// Hears of a signed transaction before the chain does (see [`Registry::transact_noted`]);
+/// an error stops the send.
+pub type TxNote<'a> = dyn Fn(&SentTx) -> Result<()> + Send + Sync + 'a;
+
+/// What the chain says about a [`SentTx`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Mined in `block_number`; `success` is false if it reverted.
+    Mined {
+        /// The block.
+        block_number: u64,
+        /// Whether it ran without reverting.
+        success: bool,
+    },
+    /// Not mined, and it still may be.
+    Pending,
+    /// Provably never going to be mined: the sender's nonce moved past it (another
+    /// transaction took it), or the chain cannot hold it any more (the embedded chain after
+    /// a restart).
+    Dropped,
+}
+
 /// What a backend says about itself.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ChainInfo {
@@ -106,7 +139,30 @@ pub trait Registry: Send + Sync {
 
     /// Signs a call of the contract with `from`'s key, sends it and waits until it is mined.
     /// A call the contract refuses is an [`Error::Contract`] and costs nothing.
-    async fn transact(&self, from: &PrivateKeySigner, input: Bytes) -> Result<TxReceipt>;
+    async fn transact(&self, from: &PrivateKeySigner, input: Bytes) -> Result<TxReceipt> {
+        self.transact_noted(from, input, &|_| Ok(())).await
+    }
+
+    /// [`transact`](Self::transact), calling `note` with the signed transaction before it is
+    /// handed to the chain (so a caller can remember its hash durably); an error from `note`
+    /// stops the send. A transaction that is not mined in time is [`Error::NotMined`]: it
+    /// may still be, ask [`tx_status`](Self::tx_status).
+    async fn transact_noted(
+        &self,
+        from: &PrivateKeySigner,
+        input: Bytes,
+        note: &TxNote<'_>,
+    ) -> Result<TxReceipt>;
+
+    /// Whether a transaction sent earlier was mined, may still be, or never will be.
+    async fn tx_status(&self, tx: &SentTx) -> Result<TxStatus>;
+
+    /// The first block whose timestamp is at or after `timestamp` (the head + 1 if none):
+    /// where a query for "the last few minutes" starts. `None` where log queries need no
+    /// bounds (the embedded chain indexes its logs by topic).
+    async fn first_block_since(&self, _timestamp: u64) -> Result<Option<u64>> {
+        Ok(None)
+    }
 
     /// A read-only call of the contract at the current chain time.
     async fn call(&self, from: Address, input: Bytes) -> Result<Bytes>;
@@ -117,9 +173,16 @@ pub trait Registry: Send + Sync {
     /// Backend, chain id, head and contract address.
     async fn info(&self) -> Result<ChainInfo>;
 
-    /// Makes sure `to` can pay for its transactions, paying from `from` where the network
-    /// charges gas. A no-op on gas-free backends (the embedded chain).
+    /// Makes sure `to` can pay for its next transaction where the network charges gas,
+    /// within the backend's funding policy (see [`FundingPolicy`](crate::FundingPolicy)). A
+    /// no-op on gas-free backends (the embedded chain) and where no policy is set.
     async fn fund_account(&self, _from: &PrivateKeySigner, _to: Address) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the funding budget can still pay a new account's gas:
+    /// [`Error::FundingBudgetSpent`] if not. `Ok` where nobody needs funding.
+    async fn funding_available(&self) -> Result<()> {
         Ok(())
     }
 }
@@ -338,7 +401,23 @@ pub trait RegistryExt: Registry {
         digest: B256,
         codec: u64,
     ) -> Result<(u64, TxReceipt)> {
-        let receipt = send(self, owner, C::addRecordCall { digest, codec }).await?;
+        self.add_record_noted(owner, digest, codec, &|_| Ok(()))
+            .await
+    }
+
+    /// [`add_record`](Self::add_record), telling `note` the signed transaction before it is
+    /// sent (see [`Registry::transact_noted`]).
+    async fn add_record_noted(
+        &self,
+        owner: &PrivateKeySigner,
+        digest: B256,
+        codec: u64,
+        note: &TxNote<'_>,
+    ) -> Result<(u64, TxReceipt)> {
+        let call = C::addRecordCall { digest, codec };
+        let receipt = self
+            .transact_noted(owner, call.abi_encode().into(), note)
+            .await?;
         let ev: C::RecordVersion = event_in(&receipt, self.contract())?;
         Ok((to_u64(ev.recordId, "record id")?, receipt))
     }
@@ -351,12 +430,28 @@ pub trait RegistryExt: Registry {
         digest: B256,
         codec: u64,
     ) -> Result<(u32, TxReceipt)> {
+        self.update_record_noted(owner, record_id, digest, codec, &|_| Ok(()))
+            .await
+    }
+
+    /// [`update_record`](Self::update_record), telling `note` the signed transaction before
+    /// it is sent (see [`Registry::transact_noted`]).
+    async fn update_record_noted(
+        &self,
+        owner: &PrivateKeySigner,
+        record_id: u64,
+        digest: B256,
+        codec: u64,
+        note: &TxNote<'_>,
+    ) -> Result<(u32, TxReceipt)> {
         let call = C::updateRecordCall {
             recordId: U256::from(record_id),
             digest,
             codec,
         };
-        let receipt = send(self, owner, call).await?;
+        let receipt = self
+            .transact_noted(owner, call.abi_encode().into(), note)
+            .await?;
         let ev: C::RecordVersion = event_in(&receipt, self.contract())?;
         Ok((ev.version, receipt))
     }
@@ -464,23 +559,7 @@ pub trait RegistryExt: Registry {
 
     /// A record with its current manifest digest.
     async fn record(&self, record_id: u64) -> Result<RecordInfo> {
-        let r = view(
-            self,
-            C::getRecordCall {
-                recordId: U256::from(record_id),
-            },
-        )
-        .await?;
-        let versions = self.record_versions(record_id).await?;
-        let current = versions
-            .iter()
-            .find(|v| v.version == r.version)
-            .ok_or_else(|| {
-                Error::Abi(format!(
-                    "no RecordVersion event for record {record_id} v{}",
-                    r.version
-                ))
-            })?;
+        let (r, current) = self.current_version_of(record_id).await?;
         Ok(RecordInfo {
             id: record_id,
             owner: r.owner,
@@ -491,9 +570,66 @@ pub trait RegistryExt: Registry {
         })
     }
 
+    /// A record's current version; [`Error::Contract`] `UnknownRecord` if there is none.
+    async fn current_version(&self, record_id: u64) -> Result<RecordVersion> {
+        Ok(self.current_version_of(record_id).await?.1)
+    }
+
+    #[doc(hidden)]
+    async fn current_version_of(
+        &self,
+        record_id: u64,
+    ) -> Result<(C::getRecordReturn, RecordVersion)> {
+        let r = view(
+            self,
+            C::getRecordCall {
+                recordId: U256::from(record_id),
+            },
+        )
+        .await?;
+        // The current version's event was mined in a block stamped `updatedAt`: search only
+        // those blocks.
+        let from = self.first_block_since(r.updatedAt).await?;
+        let to = match from {
+            Some(from) => Some(
+                self.first_block_since(r.updatedAt.saturating_add(1))
+                    .await?
+                    .unwrap_or(u64::MAX)
+                    .saturating_sub(1)
+                    .max(from),
+            ),
+            None => None,
+        };
+        let versions = self
+            .record_versions_in(record_id, from.unwrap_or(0), to)
+            .await?;
+        let current = versions
+            .into_iter()
+            .find(|v| v.version == r.version)
+            .ok_or_else(|| {
+                Error::Abi(format!(
+                    "no RecordVersion event for record {record_id} v{}",
+                    r.version
+                ))
+            })?;
+        Ok((r, current))
+    }
+
     /// Every version of a record, oldest first.
     async fn record_versions(&self, record_id: u64) -> Result<Vec<RecordVersion>> {
-        let q = LogQuery::event::<C::RecordVersion>().topic(1, u256_topic(record_id));
+        self.record_versions_in(record_id, 0, None).await
+    }
+
+    /// The versions of a record mined in blocks `from..=to` (`None`: the head).
+    async fn record_versions_in(
+        &self,
+        record_id: u64,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<RecordVersion>> {
+        let mut q = LogQuery::event::<C::RecordVersion>().topic(1, u256_topic(record_id));
+        q.from_block = from;
+        q.to_block = to;
         decoded_logs::<_, C::RecordVersion>(self, &q)
             .await?
             .into_iter()
@@ -586,7 +722,35 @@ pub trait RegistryExt: Registry {
         reader: Option<Address>,
         nonce: Option<U256>,
     ) -> Result<Vec<AccessEntry>> {
+        self.access_log_from(record_id, reader, nonce, 0).await
+    }
+
+    /// [`access_log`](Self::access_log) of reads logged at or after unix time `since`:
+    /// only the blocks since then are searched (the custodians' "logged in the last ten
+    /// minutes" check).
+    async fn access_log_since(
+        &self,
+        record_id: u64,
+        reader: Option<Address>,
+        nonce: Option<U256>,
+        since: u64,
+    ) -> Result<Vec<AccessEntry>> {
+        let from = self.first_block_since(since).await?.unwrap_or(0);
+        let mut log = self.access_log_from(record_id, reader, nonce, from).await?;
+        log.retain(|e| e.timestamp >= since);
+        Ok(log)
+    }
+
+    /// [`access_log`](Self::access_log) from block `from_block` on.
+    async fn access_log_from(
+        &self,
+        record_id: u64,
+        reader: Option<Address>,
+        nonce: Option<U256>,
+        from_block: u64,
+    ) -> Result<Vec<AccessEntry>> {
         let mut q = LogQuery::event::<C::AccessLogged>().topic(1, u256_topic(record_id));
+        q.from_block = from_block;
         if let Some(reader) = reader {
             q = q.topic(2, addr_topic(reader));
         }

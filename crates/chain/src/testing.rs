@@ -72,6 +72,11 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil on 127.0.0.1 (no peers: anvil is a standalone dev node).
     pub fn spawn() -> Result<Self> {
+        Self::spawn_with(&[])
+    }
+
+    /// [`spawn`](Self::spawn) with more command-line arguments (e.g. `--timestamp`).
+    pub fn spawn_with(extra: &[&str]) -> Result<Self> {
         let bin = anvil_bin();
         if !bin.exists() {
             return Err(Error::Rpc(format!(
@@ -88,6 +93,7 @@ impl Anvil {
                 &port.to_string(),
                 "--silent",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -131,4 +137,123 @@ pub fn tamper_block(dir: &Path, n: u64, f: impl FnOnce(&mut Vec<u8>)) -> Result<
     let mut bytes = block.encode();
     f(&mut bytes);
     store.overwrite_block(n, &bytes)
+}
+
+/// An HTTP/1.1 JSON-RPC proxy on loopback in front of `upstream` that records every request
+/// body: tests see which block ranges a backend asks a node for. Threads, blocking I/O;
+/// runs until the process ends.
+pub struct RecordingProxy {
+    /// Its URL: give it to the backend instead of the node's.
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl RecordingProxy {
+    /// Starts a proxy in front of the node at `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str) -> Result<Self> {
+        let upstream = upstream
+            .strip_prefix("http://")
+            .ok_or_else(|| Error::Rpc(format!("not an http URL: {upstream}")))?
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(|c| c.ok()) {
+                let (upstream, log) = (upstream.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let _ = proxy_connection(client, &upstream, &log);
+                });
+            }
+        });
+        Ok(Self { url, requests })
+    }
+
+    /// The JSON bodies of every request so far (batches flattened), oldest first.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.requests.lock().expect("proxy log").clone()
+    }
+
+    /// Forgets the requests so far.
+    pub fn clear(&self) {
+        self.requests.lock().expect("proxy log").clear();
+    }
+
+    /// The `(fromBlock, toBlock)` of every `eth_getLogs` request so far, with its first
+    /// topic (the event); `toBlock` `None` for a tag such as `latest`.
+    pub fn log_ranges(&self) -> Vec<(u64, Option<u64>, Option<String>)> {
+        let num = |v: &serde_json::Value| {
+            v.as_str()
+                .and_then(|s| s.strip_prefix("0x"))
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+        };
+        self.requests()
+            .iter()
+            .filter(|r| r["method"] == "eth_getLogs")
+            .map(|r| {
+                let f = &r["params"][0];
+                (
+                    num(&f["fromBlock"]).unwrap_or(0),
+                    num(&f["toBlock"]),
+                    f["topics"][0].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Reads one HTTP message (head and a `Content-Length` body) from `r`.
+fn read_message(r: &mut impl BufRead) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            return Ok(None);
+        }
+        head.extend_from_slice(&line);
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let len = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    std::io::Read::read_exact(r, &mut body)?;
+    Ok(Some((head, body)))
+}
+
+fn proxy_connection(
+    client: std::net::TcpStream,
+    upstream: &str,
+    log: &std::sync::Mutex<Vec<serde_json::Value>>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let mut to_client = client;
+    let server = std::net::TcpStream::connect(upstream)?;
+    let mut from_server = BufReader::new(server.try_clone()?);
+    let mut to_server = server;
+    while let Some((head, body)) = read_message(&mut from_client)? {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+            let mut log = log.lock().expect("proxy log");
+            match v {
+                serde_json::Value::Array(batch) => log.extend(batch),
+                one => log.push(one),
+            }
+        }
+        to_server.write_all(&head)?;
+        to_server.write_all(&body)?;
+        let Some((head, body)) = read_message(&mut from_server)? else {
+            return Ok(());
+        };
+        to_client.write_all(&head)?;
+        to_client.write_all(&body)?;
+    }
+    Ok(())
 }

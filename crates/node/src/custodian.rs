@@ -118,16 +118,19 @@ impl Custodian {
         }
         let internal = |e: ehr_chain::Error| NodeError::Internal(e.to_string());
 
-        // The access must be logged on chain, recently, under this very nonce.
+        // The access must be logged on chain, recently, under this very nonce: only the
+        // blocks of the last MAX_REQUEST_TTL seconds are searched.
         let logged = self
             .registry
-            .access_log(req.record_id, Some(reader), Some(req.nonce))
+            .access_log_since(
+                req.record_id,
+                Some(reader),
+                Some(req.nonce),
+                now.saturating_sub(MAX_REQUEST_TTL),
+            )
             .await
             .map_err(internal)?;
-        if !logged
-            .iter()
-            .any(|e| now.saturating_sub(e.timestamp) <= MAX_REQUEST_TTL)
-        {
+        if logged.is_empty() {
             return Err(NodeError::NotLogged);
         }
         // And the contract must still allow it (a revocation since then wins).
@@ -140,16 +143,28 @@ impl Custodian {
             return Err(NodeError::Denied);
         }
 
-        let versions = self
+        // The current version is found in the blocks of its update alone; an older one
+        // needs the record's whole history.
+        let current = self
             .registry
-            .record_versions(req.record_id)
+            .record(req.record_id)
             .await
             .map_err(internal)?;
-        let v = versions
-            .iter()
-            .find(|v| v.version == req.version)
-            .ok_or_else(|| NodeError::NotFound(format!("version {}", req.version)))?;
-        let cid = crate::manifest::manifest_cid(v.digest, v.codec)
+        let (owner, digest, codec) = if current.version == req.version {
+            (current.owner, current.digest, current.codec)
+        } else {
+            let versions = self
+                .registry
+                .record_versions(req.record_id)
+                .await
+                .map_err(internal)?;
+            let v = versions
+                .iter()
+                .find(|v| v.version == req.version)
+                .ok_or_else(|| NodeError::NotFound(format!("version {}", req.version)))?;
+            (v.owner, v.digest, v.codec)
+        };
+        let cid = crate::manifest::manifest_cid(digest, codec)
             .map_err(|e| NodeError::Internal(e.to_string()))?;
         let own = match self.shares.get(&cid) {
             Some(own) => own,
@@ -159,7 +174,7 @@ impl Custodian {
                 own
             }
         };
-        if own.patient != v.owner || own.version != req.version {
+        if own.patient != owner || own.version != req.version {
             return Err(NodeError::Internal(format!(
                 "manifest {cid} does not match the chain's record"
             )));

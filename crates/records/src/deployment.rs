@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::{AccountParams, AccountStore, SystemClock};
-use ehr_chain::{Address, ChainConfig, EmbeddedChain, Registry, RegistryExt, RpcRegistry};
+use ehr_chain::{
+    Address, ChainConfig, EmbeddedChain, FundingPolicy, Registry, RegistryExt, RpcRegistry,
+};
 use ehr_node::{LocalNode, Node, NodeKey, RemoteNode};
 use ehr_store::{BlobStore, SegmentStore};
 
@@ -120,6 +122,10 @@ pub enum ChainChoice {
         /// A PEM file of CA certificates to trust for an `https://` URL, besides the
         /// system's.
         ca_file: Option<PathBuf>,
+        /// How the admin pays other accounts' gas.
+        funding: FundingPolicy,
+        /// The most blocks one `eth_getLogs` request may span.
+        max_log_range: u64,
     },
 }
 
@@ -172,13 +178,18 @@ pub async fn open_chain(
             contract,
             admin_key_file,
             ca_file,
+            funding,
+            max_log_range,
         } => {
             let admin = read_signer(admin_key_file)?;
             let ca_pem = match ca_file {
                 Some(path) => Some(std::fs::read(path).map_err(|e| Error::io(path, e))?),
                 None => None,
             };
-            let rpc = RpcRegistry::connect_with_ca(url, *contract, ca_pem.as_deref()).await?;
+            let rpc = RpcRegistry::connect_with_ca(url, *contract, ca_pem.as_deref())
+                .await?
+                .with_max_log_range(*max_log_range)
+                .with_funding(admin.clone(), *funding);
             Ok((Arc::new(rpc), admin))
         }
     }

@@ -87,6 +87,29 @@ pub enum Error {
         expected: u32,
     },
 
+    /// The record's transaction was sent but the chain has not mined it yet. Its blocks are
+    /// kept until the chain decides; if it is mined, the record appears in the list.
+    #[error(
+        "the chain has not mined transaction {tx_hash} yet: the record appears once it is; \
+         do not upload it again before checking your records"
+    )]
+    UploadPending {
+        /// The record's transaction.
+        tx_hash: alloy::primitives::B256,
+    },
+
+    /// Paying a new account's gas would exceed this hour's funding budget (JSON-RPC chains
+    /// that charge gas): sign-ups wait until it frees up.
+    #[error(
+        "sign-ups are paused: this hour's budget for paying new accounts' gas is spent; \
+         retry in {} s",
+        retry_after.as_secs().max(1)
+    )]
+    FundingBudgetSpent {
+        /// How long until the budget has room again.
+        retry_after: std::time::Duration,
+    },
+
     /// The chain failed or refused in a way the caller could not have prevented.
     #[error("chain: {0}")]
     Chain(#[from] ehr_chain::Error),
@@ -141,6 +164,16 @@ fn access_reason(reason: ehr_chain::AccessStatus) -> &'static str {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A chain error, with a spent funding budget told apart.
+    pub(crate) fn chain(e: ehr_chain::Error) -> Self {
+        match e {
+            ehr_chain::Error::FundingBudgetSpent { retry_after } => {
+                Self::FundingBudgetSpent { retry_after }
+            }
+            e => Self::Chain(e),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
         Self::File(ehr_fs_util::Error::io(path, source))
     }

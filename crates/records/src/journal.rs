@@ -1,15 +1,21 @@
-//! The upload journal: how orphan blocks are found and collected.
+//! The upload journal: how orphan blocks are found and collected — and never collected
+//! while the chain may still record them.
 //!
 //! Before an upload stores any block, its manifest and fragment CIDs are appended here and
-//! synced; once the chain has the record (or the upload is abandoned and its blocks removed)
-//! a "done" line follows. A crash in between leaves a "begin" without "done": at the next
-//! start, [`Service::new`](crate::Service::new) asks the chain whether that manifest was
-//! recorded, and if not deletes its blocks from every node. A record is visible only once
+//! synced ("begin"). Once the record's transaction is signed, and before the chain sees it,
+//! its hash, sender and nonce follow, synced ("sent"). Once the chain has decided, a "done"
+//! line follows: the record is on chain (the blocks stay), or the transaction provably
+//! never will be — it reverted, or the sender's nonce moved past it — and the blocks were
+//! removed. A transaction not mined in time leaves the entry open, blocks kept:
+//! [`Service::settle_uploads`](crate::Service::settle_uploads) and every start ask the
+//! chain again, by hash, until it decides. An entry without a "sent" line never reached
+//! the chain, so its blocks are collected at the next start. A record is visible only once
 //! the chain has it, so a crash never shows a half-stored record either.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use ehr_chain::SentTx;
 use ehr_fs_util::JsonlLog;
 use serde::{Deserialize, Serialize};
 
@@ -24,12 +30,20 @@ pub(crate) struct Upload {
     pub manifest: String,
     /// Fragment CIDs, fragment `i` on node `i`.
     pub fragments: Vec<String>,
+    /// The record's transaction, once signed: the chain's answer about it decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<SentTx>,
+    /// Written by a version that journals the transaction before sending it, so an entry
+    /// without `tx` never reached the chain. (Older entries are checked by their digest.)
+    #[serde(default)]
+    pub notes_tx: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 enum Line {
     Begin(Upload),
+    Sent { manifest: String, tx: SentTx },
     Done { manifest: String },
 }
 
@@ -47,6 +61,11 @@ impl Journal {
                 Line::Begin(u) => {
                     open.insert(u.manifest.clone(), u);
                 }
+                Line::Sent { manifest, tx } => {
+                    if let Some(u) = open.get_mut(&manifest) {
+                        u.tx = Some(tx);
+                    }
+                }
                 Line::Done { manifest } => {
                     open.remove(&manifest);
                 }
@@ -58,6 +77,15 @@ impl Journal {
     /// Records (durably) that an upload is about to store these blocks.
     pub(crate) fn begin(&self, upload: &Upload) -> Result<()> {
         Ok(self.log.append(&Line::Begin(upload.clone()), true)?)
+    }
+
+    /// Records (durably) the upload's transaction, before it is handed to the chain.
+    pub(crate) fn sent(&self, manifest: &str, tx: &SentTx) -> Result<()> {
+        let line = Line::Sent {
+            manifest: manifest.to_owned(),
+            tx: *tx,
+        };
+        Ok(self.log.append(&line, true)?)
     }
 
     /// Records that an upload finished (on chain, or its blocks removed). Not synced: if

@@ -943,3 +943,335 @@ async fn an_expiry_past_the_contracts_range_is_refused() {
         ehr_records::MAX_TIME
     );
 }
+
+mod slow_chain {
+    //! The same service on a real anvil node over JSON-RPC, where gas costs ether and the
+    //! chain may take its time: an upload whose transaction is not mined in time keeps its
+    //! blocks until the chain decides, queries ask the node only for bounded block ranges,
+    //! and sign-ups get only the gas they need, within a budget per hour.
+
+    use super::*;
+    use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil, RecordingProxy};
+    use ehr_chain::{FundingPolicy, RpcRegistry};
+    use std::time::Duration;
+
+    pub(super) struct RpcFx {
+        pub dir: tempfile::TempDir,
+        _anvil: Anvil,
+        pub chain: Arc<RpcRegistry>,
+        pub admin: PrivateKeySigner,
+        pub svc: Service,
+        pub stores: Vec<Arc<MemoryStore>>,
+        pub nodes: Vec<Arc<dyn Node>>,
+    }
+
+    /// Anvil (with `args`), the contract deployed, five in-process nodes; `url` maps the
+    /// node's URL to the one the service uses (e.g. a recording proxy's).
+    pub(super) async fn rpc_fixture(
+        args: &[&str],
+        proxy: Option<&dyn Fn(&str) -> String>,
+        funding: FundingPolicy,
+    ) -> RpcFx {
+        let anvil = Anvil::spawn_with(args).unwrap();
+        let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
+        let deployed = RpcRegistry::deploy(&anvil.url, &admin).await.unwrap();
+        let url = proxy.map_or(anvil.url.clone(), |p| p(&anvil.url));
+        let chain = Arc::new(
+            RpcRegistry::connect(&url, ehr_chain::Registry::contract(&deployed))
+                .await
+                .unwrap()
+                .with_receipt_timeout(Duration::from_secs(2))
+                .with_max_log_range(1_000)
+                .with_funding(admin.clone(), funding),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut stores = Vec::new();
+        let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
+        for i in 0..5u8 {
+            let store = Arc::new(MemoryStore::new());
+            nodes.push(Arc::new(
+                LocalNode::new(
+                    format!("node {}", i + 1),
+                    NodeKey::from_seed(&[i + 1; 32]),
+                    chain.clone(),
+                    store.clone() as Arc<dyn BlobStore>,
+                )
+                .await
+                .unwrap(),
+            ));
+            stores.push(store);
+        }
+        let svc = service(&dir, &chain, &admin, &nodes).await;
+        RpcFx {
+            dir,
+            _anvil: anvil,
+            chain,
+            admin,
+            svc,
+            stores,
+            nodes,
+        }
+    }
+
+    async fn service(
+        dir: &tempfile::TempDir,
+        chain: &Arc<RpcRegistry>,
+        admin: &PrivateKeySigner,
+        nodes: &[Arc<dyn Node>],
+    ) -> Service {
+        Service::new(ServiceParts {
+            registry: chain.clone(),
+            contract_admin: admin.clone(),
+            accounts: AccountStore::open(
+                dir.path().join("accounts"),
+                AccountParams::INSECURE_FAST,
+                Arc::new(SystemClock),
+            )
+            .unwrap(),
+            nodes: nodes.to_vec(),
+            k: 3,
+            data_dir: dir.path().to_path_buf(),
+        })
+        .await
+        .unwrap()
+    }
+
+    impl RpcFx {
+        async fn automine(&self, on: bool) {
+            let _: serde_json::Value = self
+                .chain
+                .raw_request("evm_setAutomine", (on,))
+                .await
+                .unwrap();
+        }
+
+        async fn mine(&self) {
+            let _: serde_json::Value = self.chain.raw_request("evm_mine", ()).await.unwrap();
+        }
+
+        fn blocks_per_node(&self) -> Vec<usize> {
+            self.stores.iter().map(|s| s.len()).collect()
+        }
+
+        pub(super) async fn patient(&self, name: &str) -> PatientSession {
+            self.svc.register_patient(name, PW).await.unwrap();
+            let (_, s) = self.svc.login(name, PW, "t").await.unwrap();
+            s.patient().unwrap()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_not_mined_in_time_keeps_its_blocks_until_it_is() {
+        let fx = rpc_fixture(&[], None, FundingPolicy::default()).await;
+        let alice = fx.patient("alice").await;
+
+        fx.automine(false).await;
+        let pending = fx.svc.put_form(&alice, &form("Alice Doe", "Asthma")).await;
+        assert!(
+            matches!(pending, Err(Error::UploadPending { .. })),
+            "{pending:?}"
+        );
+        // The transaction may still land: every node keeps its fragment and the manifest.
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(fx.svc.settle_uploads().await.unwrap(), 1, "still pending");
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+
+        // A restart while it is pending keeps the blocks too.
+        let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+
+        // The chain mines it: the upload is finished, and the record reads.
+        fx.mine().await;
+        fx.automine(true).await;
+        assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
+        let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
+        let alice = alice.patient().unwrap();
+        let read = restarted.read_record(&alice, 1, None).await.unwrap();
+        assert_eq!(read.form.unwrap().health_condition, "Asthma");
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+
+        // And the next start finds nothing to collect.
+        drop(restarted);
+        service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_whose_nonce_another_transaction_took_is_collected() {
+        let fx = rpc_fixture(&[], None, FundingPolicy::default()).await;
+        let alice = fx.patient("alice").await;
+
+        fx.automine(false).await;
+        let Err(Error::UploadPending { tx_hash }) =
+            fx.svc.put_form(&alice, &form("Alice Doe", "Asthma")).await
+        else {
+            panic!("the first upload should be pending");
+        };
+        // The node forgets it, and another upload takes its nonce and is mined.
+        let _: serde_json::Value = fx
+            .chain
+            .raw_request("anvil_dropTransaction", (tx_hash,))
+            .await
+            .unwrap();
+        let second = fx.svc.put_form(&alice, &form("Alice Doe", "Flu")).await;
+        assert!(matches!(second, Err(Error::UploadPending { .. })));
+        assert_eq!(fx.blocks_per_node(), vec![4; 5]);
+        fx.mine().await;
+        fx.automine(true).await;
+
+        // The restart's collection: the first can never land (its blocks go), the second
+        // is on chain (its blocks stay).
+        let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
+        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
+        let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
+        let alice = alice.patient().unwrap();
+        let read = restarted.read_record(&alice, 1, None).await.unwrap();
+        assert_eq!(read.form.unwrap().health_condition, "Flu");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_custodian_asks_the_node_only_for_the_last_minutes() {
+        // A chain with a long past: its genesis 40,000 s ago, then 4,000 blocks 10 s apart
+        // up to now.
+        let start = now() - 40_000;
+        let proxy = std::sync::OnceLock::new();
+        let map = |url: &str| {
+            proxy
+                .get_or_init(|| RecordingProxy::start(url).unwrap())
+                .url
+                .clone()
+        };
+        let fx = rpc_fixture(
+            &["--timestamp", &start.to_string()],
+            Some(&map),
+            FundingPolicy::default(),
+        )
+        .await;
+        let proxy = proxy.get().unwrap();
+        let alice = fx.patient("alice").await;
+        fx.svc
+            .put_form(&alice, &form("Alice Doe", "Asthma"))
+            .await
+            .unwrap();
+        let mined: serde_json::Value = fx
+            .chain
+            .raw_request("anvil_mine", (U256::from(4_000), U256::from(10)))
+            .await
+            .unwrap();
+        let _ = mined;
+        let _: serde_json::Value = fx
+            .chain
+            .raw_request("evm_setNextBlockTimestamp", (U256::from(now()),))
+            .await
+            .unwrap();
+        let head = fx.chain.info().await.unwrap().head_block;
+        assert!(head > 4_000, "head {head}");
+
+        proxy.clear();
+        let read = fx.svc.read_record(&alice, 1, None).await.unwrap();
+        assert_eq!(read.form.unwrap().health_condition, "Asthma");
+        use alloy::sol_types::SolEvent;
+        use ehr_chain::contract::EhrRegistry::{AccessLogged, RecordVersion};
+        let ranges = proxy.log_ranges();
+        let topic = |e: ehr_chain::B256| Some(e.to_string());
+        let access: Vec<_> = ranges
+            .iter()
+            .filter(|r| r.2 == topic(AccessLogged::SIGNATURE_HASH))
+            .collect();
+        assert!(access.len() >= 3, "k custodians looked: {ranges:?}");
+        for (from, to, _) in &access {
+            // Ten minutes of 10-second blocks is 60 blocks; the read's own block is new.
+            assert!(
+                *from + 100 >= head,
+                "an access-log query from block {from} (head {head}): {ranges:?}"
+            );
+            assert!(to.is_some(), "every range is bounded: {ranges:?}");
+        }
+        // The record's current version is looked up in the blocks of its update only.
+        for (from, to, t) in &ranges {
+            if *t == topic(RecordVersion::SIGNATURE_HASH) {
+                let to = to.expect("bounded");
+                assert!(to - from < 10, "a version query over {from}..={to}");
+            }
+        }
+
+        // The patient's whole access log spans the history, in requests of at most
+        // 1,000 blocks.
+        proxy.clear();
+        let log = fx.svc.access_log(&alice).await.unwrap();
+        assert_eq!(log.len(), 1);
+        let ranges = proxy.log_ranges();
+        assert!(ranges.len() >= 4, "{ranges:?}");
+        for (from, to, _) in &ranges {
+            let to = to.expect("bounded");
+            assert!(to >= *from && to - from < 1_000, "{from}..={to}");
+        }
+    }
+}
+
+mod funding {
+    //! Sign-ups on a chain that charges gas: each account gets what its next operations
+    //! need, and all of them together no more than the hour's budget.
+
+    use super::slow_chain::*;
+    use super::*;
+    use ehr_chain::FundingPolicy;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sign_up_gets_gas_for_its_next_operations_not_an_ether() {
+        let fx = rpc_fixture(&[], None, FundingPolicy::default()).await;
+        let alice = fx.patient("alice").await;
+        let balance = fx.chain.balance(alice.address()).await.unwrap();
+        let fee = fx.chain.max_fee_per_gas().await.unwrap();
+        // The default top-up: the gas targets of its next operations at today's fee.
+        let top_up = U256::from(ehr_chain::gas::TOP_UP_GAS) * U256::from(fee) * U256::from(2);
+        assert!(
+            balance > U256::ZERO && balance < top_up,
+            "alice holds {balance} wei (fee {fee})"
+        );
+        assert!(balance < U256::from(10u64.pow(16)), "{balance} wei");
+        // Enough for what she does next: records, a read.
+        for i in 0..3 {
+            fx.svc
+                .put_form(&alice, &form("Alice Doe", &format!("C{i}")))
+                .await
+                .unwrap();
+        }
+        fx.svc.read_record(&alice, 1, None).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sign_ups_stop_clearly_when_the_hours_budget_is_spent() {
+        let per = U256::from(10u64.pow(15));
+        let fx = rpc_fixture(
+            &[],
+            None,
+            FundingPolicy {
+                top_up_wei: Some(per),
+                budget_per_hour: per * U256::from(2),
+            },
+        )
+        .await;
+        fx.patient("alice").await;
+        fx.patient("bob").await;
+        for who in ["alice", "bob"] {
+            let (_, s) = fx.svc.login(who, PW, "t").await.unwrap();
+            let a = s.patient().unwrap().address();
+            assert!(fx.chain.balance(a).await.unwrap() <= per);
+        }
+        let admin_before = fx.chain.balance(fx.admin.address()).await.unwrap();
+        let refused = fx.svc.register_patient("carol", PW).await;
+        let Err(e @ Error::FundingBudgetSpent { retry_after }) = refused else {
+            panic!("the third sign-up exceeds the budget: {refused:?}");
+        };
+        assert!(retry_after.as_secs() > 3_000, "{retry_after:?}");
+        assert!(e.to_string().contains("budget"), "{e}");
+        // Nothing was made or paid: no account, no transfer.
+        assert!(fx.svc.login("carol", PW, "t").await.is_err());
+        assert_eq!(
+            fx.chain.balance(fx.admin.address()).await.unwrap(),
+            admin_before
+        );
+    }
+}

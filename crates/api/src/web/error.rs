@@ -166,6 +166,8 @@ pub(super) fn form_errors(e: PageError) -> PageResult<FieldErrors> {
         PageError::Service(S::Accounts(e @ A::UsernameTaken)) => {
             return one("username", e.to_string());
         }
+        // Shown on the form it refused (the sign-up), not as an error page.
+        PageError::Service(e @ S::FundingBudgetSpent { .. }) => return one("", e.to_string()),
         PageError::Service(e) => Error::from(e),
         PageError::Request(e) => e,
         e => return Err(e),
@@ -225,6 +227,12 @@ mod tests {
             ))),
             field("password", "shorter than 12 characters")
         );
+        // A spent funding budget is shown on the sign-up form, not as an error page.
+        let spent = fields(S::FundingBudgetSpent {
+            retry_after: std::time::Duration::from_secs(90),
+        });
+        assert_eq!(spent.len(), 1);
+        assert!(spent[0].1.contains("budget"), "{spent:?}");
         let expires = S::InvalidInput {
             field: "expires_at",
             message: "must be in the future".into(),

@@ -37,7 +37,9 @@ pub use block::{Block, Header, Receipt};
 
 use crate::contract;
 use crate::error::{ContractError, Error, Result};
-use crate::registry::{ChainInfo, ChainLog, LogQuery, Registry, TxReceipt};
+use crate::registry::{
+    ChainInfo, ChainLog, LogQuery, Registry, SentTx, TxNote, TxReceipt, TxStatus,
+};
 use crate::signing::{Gas, sign_eip1559};
 use exec::{CheckedTx, StateDb, StateRef};
 use store::BlockStore;
@@ -122,9 +124,16 @@ struct IndexedLog {
 struct LogIndex {
     logs: Vec<IndexedLog>,
     by_topic1: std::collections::HashMap<(B256, B256), Vec<usize>>,
+    /// Every mined transaction: hash → (block, success), for [`Registry::tx_status`].
+    txs: HashMap<B256, (u64, bool)>,
 }
 
 impl LogIndex {
+    fn add_txs(&mut self, block: u64, receipts: &[Receipt]) {
+        self.txs
+            .extend(receipts.iter().map(|r| (r.tx_hash, (block, r.success))));
+    }
+
     fn extend(&mut self, new: impl IntoIterator<Item = IndexedLog>) {
         for l in new {
             let topics = l.log.topics();
@@ -197,6 +206,8 @@ pub struct EmbeddedChain {
     producer: Option<JoinHandle<()>>,
     /// The next nonce to hand out per sender (covers transactions not yet mined).
     nonces: Mutex<HashMap<Address, u64>>,
+    /// Hashes of this process's transactions queued and not yet answered.
+    in_flight: Mutex<std::collections::HashSet<B256>>,
 }
 
 /// The chain file inside the data directory.
@@ -226,11 +237,7 @@ impl EmbeddedChain {
             store,
             state: RwLock::new(state),
             head: RwLock::new(head),
-            logs: RwLock::new({
-                let mut index = LogIndex::default();
-                index.extend(logs);
-                index
-            }),
+            logs: RwLock::new(logs),
             contract,
             time_offset: AtomicU64::new(0),
         });
@@ -244,6 +251,7 @@ impl EmbeddedChain {
             submit: Some(tx),
             producer: Some(producer),
             nonces: Mutex::new(HashMap::new()),
+            in_flight: Mutex::default(),
         })
     }
 
@@ -300,7 +308,8 @@ impl EmbeddedChain {
         &self,
         from: &PrivateKeySigner,
         input: Bytes,
-    ) -> Result<oneshot::Receiver<Result<TxReceipt>>> {
+        note: &TxNote<'_>,
+    ) -> Result<(B256, oneshot::Receiver<Result<TxReceipt>>)> {
         let addr = from.address();
         let mut nonces = self.nonces.lock().expect("nonce lock");
         let committed = self
@@ -321,9 +330,22 @@ impl EmbeddedChain {
             input,
         )?;
         let tx = exec::check_own_tx(&raw, self.shared.config.chain_id, addr)?;
-        let rx = self.enqueue(raw, tx)?;
+        let hash = tx.hash;
+        note(&SentTx {
+            hash,
+            from: addr,
+            nonce,
+        })?;
+        self.in_flight.lock().expect("in-flight lock").insert(hash);
+        let rx = match self.enqueue(raw, tx) {
+            Ok(rx) => rx,
+            Err(e) => {
+                self.in_flight.lock().expect("in-flight lock").remove(&hash);
+                return Err(e);
+            }
+        };
         nonces.insert(addr, nonce + 1);
-        Ok(rx)
+        Ok((hash, rx))
     }
 
     /// Moves the chain's clock forward by `secs` (tests of expiry; time never goes back).
@@ -364,7 +386,12 @@ impl Registry for EmbeddedChain {
         self.shared.contract
     }
 
-    async fn transact(&self, from: &PrivateKeySigner, input: Bytes) -> Result<TxReceipt> {
+    async fn transact_noted(
+        &self,
+        from: &PrivateKeySigner,
+        input: Bytes,
+        note: &TxNote<'_>,
+    ) -> Result<TxReceipt> {
         // Dry-run first, like eth_estimateGas: a call the contract refuses costs nothing and
         // uses no nonce. (If state changes in between, the mined revert is reported too.)
         match self.call_at_pending(from.address(), input.clone())? {
@@ -376,8 +403,10 @@ impl Registry for EmbeddedChain {
                 return Err(Error::Evm(format!("call halted: {reason:?}")));
             }
         }
-        let rx = self.sign_and_enqueue(from, input)?;
-        let result = rx.await.map_err(|_| Error::Stopped)?;
+        let (hash, rx) = self.sign_and_enqueue(from, input, note)?;
+        let result = rx.await.map_err(|_| Error::Stopped);
+        self.in_flight.lock().expect("in-flight lock").remove(&hash);
+        let result = result?;
         if let Err(Error::Rejected(_)) = &result {
             // The nonce was not used: forget what we handed out and ask the state again.
             self.nonces
@@ -395,6 +424,33 @@ impl Registry for EmbeddedChain {
             ExecutionResult::Halt { reason, .. } => {
                 Err(Error::Evm(format!("call halted: {reason:?}")))
             }
+        }
+    }
+
+    async fn tx_status(&self, tx: &SentTx) -> Result<TxStatus> {
+        if let Some(&(block_number, success)) = self
+            .shared
+            .logs
+            .read()
+            .expect("logs lock")
+            .txs
+            .get(&tx.hash)
+        {
+            return Ok(TxStatus::Mined {
+                block_number,
+                success,
+            });
+        }
+        // Queued transactions live only in this process: one not queued now never lands.
+        if self
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .contains(&tx.hash)
+        {
+            Ok(TxStatus::Pending)
+        } else {
+            Ok(TxStatus::Dropped)
         }
     }
 
@@ -518,7 +574,7 @@ fn genesis(
     store: &BlockStore,
     config: &ChainConfig,
     deployer: &PrivateKeySigner,
-) -> Result<(StateDb, Head, Vec<IndexedLog>, Address)> {
+) -> Result<(StateDb, Head, LogIndex, Address)> {
     let raw = sign_tx(
         deployer,
         config.chain_id,
@@ -547,7 +603,9 @@ fn genesis(
     for s in built.states {
         state.commit(s);
     }
-    let logs = index_logs(&built.block, &built.receipts);
+    let mut logs = LogIndex::default();
+    logs.extend(index_logs(&built.block, &built.receipts));
+    logs.add_txs(built.block.header.number, &built.receipts);
     let head = Head::of(&built.block.header);
     Ok((state, head, logs, contract))
 }
@@ -568,7 +626,7 @@ fn index_logs(block: &Block, receipts: &[Receipt]) -> Vec<IndexedLog> {
 struct Loaded {
     state: StateDb,
     head: Head,
-    logs: Vec<IndexedLog>,
+    logs: LogIndex,
     contract: Address,
     report: VerifyReport,
 }
@@ -579,7 +637,7 @@ fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
         return Ok(None);
     };
     let mut state = StateDb::default();
-    let mut logs = Vec::new();
+    let mut logs = LogIndex::default();
     let mut parent = Head::before_genesis();
     let mut contract = Address::ZERO;
     let mut transactions = 0u64;
@@ -646,6 +704,7 @@ fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
             state.commit(s);
         }
         logs.extend(index_logs(&block, &built.receipts));
+        logs.add_txs(n, &built.receipts);
         transactions += count as u64;
         parent = Head::of(h);
     }
@@ -720,11 +779,9 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
         }
         let mut head = shared.head.write().expect("head lock");
         *head = Head::of(&built.block.header);
-        shared
-            .logs
-            .write()
-            .expect("logs lock")
-            .extend(index_logs(&built.block, &built.receipts));
+        let mut logs = shared.logs.write().expect("logs lock");
+        logs.extend(index_logs(&built.block, &built.receipts));
+        logs.add_txs(built.block.header.number, &built.receipts);
     }
     let number = built.block.header.number;
     for ((reply, receipt), revert) in replies.into_iter().zip(built.receipts).zip(built.reverts) {

@@ -12,9 +12,7 @@ use ehr_chain::{
 };
 
 /// Gas targets (whole transaction, 21,000 base included) from the chain issue.
-const ADD_RECORD_MAX: u64 = 70_000;
-const GRANT_ACCESS_MAX: u64 = 50_000;
-const LOG_ACCESS_MAX: u64 = 35_000;
+use ehr_chain::gas::{ADD_RECORD_MAX, GRANT_ACCESS_MAX, LOG_ACCESS_MAX};
 
 struct World<R> {
     chain: R,

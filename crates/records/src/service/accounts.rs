@@ -20,7 +20,13 @@ impl Service {
     }
 
     /// Self-service patient sign-up: the account, its key, and its on-chain patient id.
+    /// Refused before any account is made when the chain's funding budget cannot pay the
+    /// new account's gas ([`Error::FundingBudgetSpent`]).
     pub async fn register_patient(&self, username: &str, password: &str) -> Result<PatientAccount> {
+        self.registry
+            .funding_available()
+            .await
+            .map_err(Error::chain)?;
         let (info, signer) = self.accounts.create(username, password, Role::Patient)?;
         let patient_id = self.ensure_patient(&signer).await?;
         Ok(PatientAccount {
@@ -141,7 +147,8 @@ impl Service {
         }
         self.registry
             .fund_account(&self.admin, signer.address())
-            .await?;
+            .await
+            .map_err(Error::chain)?;
         match self.registry.register_patient(signer).await {
             Ok((id, _)) => Ok(id),
             Err(e) if matches!(e.contract_error(), Some(CE::AlreadyRegistered(_))) => self

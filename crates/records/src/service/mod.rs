@@ -64,6 +64,9 @@ pub struct Service {
     domain: Eip712Domain,
     reasons: ReasonLog,
     journal: Journal,
+    /// Uploads whose transaction the chain has not decided yet (blocks kept; see
+    /// [`settle_uploads`](Self::settle_uploads)).
+    pending_uploads: Mutex<Vec<Upload>>,
     /// Updates of one record are serialized: each seals for the version it will get.
     record_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// The last [`Service::status`] and when it was taken (see [`Service::status_cached`]).
@@ -194,36 +197,78 @@ impl Service {
             threshold,
             reasons: ReasonLog::open(&data_dir)?,
             journal,
+            pending_uploads: Mutex::new(Vec::new()),
             record_locks: Mutex::new(HashMap::new()),
             status_cache: status::Cache::default(),
         };
         let still_open = service.collect_orphans(unfinished).await?;
         service.journal.compact(&still_open)?;
+        *service.pending() = still_open;
         Ok(service)
     }
 
-    /// Deletes the blocks of uploads a crash interrupted before the chain recorded them;
-    /// returns those it could not finish (a node down) for the next start.
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Upload>> {
+        self.pending_uploads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the chain again about uploads whose transaction was not mined in time: a mined
+    /// one is finished (its blocks stay), a provably dropped one has its blocks collected,
+    /// the rest stay pending. Returns how many are still pending. `serve` calls it
+    /// periodically; every start does the same.
+    pub async fn settle_uploads(&self) -> Result<usize> {
+        let open = std::mem::take(&mut *self.pending());
+        let still_open = self.collect_orphans(open).await?;
+        let mut pending = self.pending();
+        pending.extend(still_open);
+        Ok(pending.len())
+    }
+
+    /// Settles unfinished uploads by what the chain says of their transaction: mined →
+    /// finished, blocks kept; reverted or provably dropped (or never sent) → blocks deleted;
+    /// pending or unknown → left open. Returns those left open (pending, or a node down).
     pub(super) async fn collect_orphans(&self, unfinished: Vec<Upload>) -> Result<Vec<Upload>> {
+        use ehr_chain::TxStatus;
         if unfinished.is_empty() {
             return Ok(unfinished);
         }
-        use alloy::sol_types::SolEvent;
-        use ehr_chain::contract::EhrRegistry::RecordVersion as Ev;
-        let recorded: std::collections::HashSet<B256> = self
-            .registry
-            .logs(&ehr_chain::LogQuery::event::<Ev>())
-            .await?
-            .iter()
-            .filter_map(|l| Ev::decode_log_data(&l.log.data).ok().map(|e| e.digest))
-            .collect();
+        // Entries of an older version carry no transaction: the chain's records decide.
+        let mut legacy_recorded: Option<std::collections::HashSet<B256>> = None;
         let mut still_open = Vec::new();
-        let mut collected = 0;
+        let (mut collected, mut finished) = (0, 0);
         for upload in unfinished {
             let Ok(manifest) = ehr_store::parse_cid(&upload.manifest) else {
                 continue;
             };
-            if recorded.contains(&digest_of(&manifest)) {
+            let on_chain = match (&upload.tx, upload.notes_tx) {
+                (Some(tx), _) => match self.registry.tx_status(tx).await {
+                    Ok(TxStatus::Mined { success, .. }) => success,
+                    Ok(TxStatus::Dropped) => false,
+                    Ok(TxStatus::Pending) => {
+                        still_open.push(upload);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, tx = %tx.hash, "asking the chain about an upload");
+                        still_open.push(upload);
+                        continue;
+                    }
+                },
+                // Journaled before sending: no transaction, never sent.
+                (None, true) => false,
+                (None, false) => {
+                    if legacy_recorded.is_none() {
+                        legacy_recorded = Some(self.recorded_digests().await?);
+                    }
+                    legacy_recorded
+                        .as_ref()
+                        .is_some_and(|r| r.contains(&digest_of(&manifest)))
+                }
+            };
+            if on_chain {
+                self.journal.done(&upload.manifest);
+                finished += 1;
                 continue;
             }
             let mut cids = vec![manifest];
@@ -242,18 +287,35 @@ impl Service {
                 }
             }
             if all_gone {
+                self.journal.done(&upload.manifest);
                 collected += 1;
             } else {
                 still_open.push(upload);
             }
         }
-        if collected > 0 {
+        if collected + finished > 0 {
             tracing::info!(
-                uploads = collected,
-                "collected orphan blocks of interrupted uploads"
+                collected,
+                finished,
+                pending = still_open.len(),
+                "settled unfinished uploads"
             );
         }
         Ok(still_open)
+    }
+
+    /// Every manifest digest the chain has recorded (for journal entries without a
+    /// transaction, from before the journal kept one).
+    async fn recorded_digests(&self) -> Result<std::collections::HashSet<B256>> {
+        use alloy::sol_types::SolEvent;
+        use ehr_chain::contract::EhrRegistry::RecordVersion as Ev;
+        Ok(self
+            .registry
+            .logs(&ehr_chain::LogQuery::event::<Ev>())
+            .await?
+            .iter()
+            .filter_map(|l| Ev::decode_log_data(&l.log.data).ok().map(|e| e.digest))
+            .collect())
     }
 
     /// The accounts (login throttling, sessions, keystore export).

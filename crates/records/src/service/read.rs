@@ -67,7 +67,15 @@ impl Service {
         version: Option<u32>,
     ) -> Result<ReadRecord> {
         let signer = session.signer();
-        let versions = self.registry.record_versions(record_id).await?;
+        // The current version needs only the blocks of its update; another, the history.
+        let versions = match version {
+            None => match self.registry.current_version(record_id).await {
+                Ok(v) => vec![v],
+                Err(e) if matches!(e.contract_error(), Some(CE::UnknownRecord(_))) => vec![],
+                Err(e) => return Err(e.into()),
+            },
+            Some(_) => self.registry.record_versions(record_id).await?,
+        };
         let v = match version {
             None => versions.last(),
             Some(want) => versions.iter().find(|v| v.version == want),

@@ -1,9 +1,10 @@
 //! Upload: validate → seal with a fresh key and disperse k-of-n → wrap key share `i` to
 //! custodian `i` → fragment `i` to node `i`, the manifest to every node → `addRecord`
-//! signed by the patient. The journal makes a crash leave no unreachable blocks.
+//! signed by the patient. The journal makes a crash leave no unreachable blocks, and
+//! keeps the blocks of a record whose transaction the chain may still mine.
 
 use alloy::primitives::{Address, B256};
-use ehr_chain::RegistryExt;
+use ehr_chain::{RegistryExt, SentTx, TxStatus};
 use ehr_crypto::dispersal;
 use ehr_crypto::wrap::{self, Wrapped};
 use ehr_fhir::{self as fhir, RecordForm};
@@ -67,9 +68,10 @@ impl Service {
         let (manifest, blocks) = self.seal(signer.address(), uid, 1, plaintext)?;
         let cid = self.store_blocks(&manifest, &blocks).await?;
         let codec = manifest::CODEC;
+        let sent = SentNote::new(self, &cid);
         match self
             .registry
-            .add_record(signer, digest_of(&cid), codec)
+            .add_record_noted(signer, digest_of(&cid), codec, &|tx| sent.note(tx))
             .await
         {
             Ok((record_id, receipt)) => {
@@ -82,10 +84,7 @@ impl Service {
                     block_number: receipt.block_number,
                 })
             }
-            Err(e) => {
-                self.discard_blocks(&manifest, &blocks).await;
-                Err(user_error(e))
-            }
+            Err(e) => Err(self.failed_upload(e, sent.take(), &manifest, &blocks).await),
         }
     }
 
@@ -115,9 +114,12 @@ impl Service {
         let (manifest, blocks) =
             self.seal(signer.address(), first_manifest.uid, version, plaintext)?;
         let cid = self.store_blocks(&manifest, &blocks).await?;
+        let sent = SentNote::new(self, &cid);
         match self
             .registry
-            .update_record(signer, record_id, digest_of(&cid), manifest::CODEC)
+            .update_record_noted(signer, record_id, digest_of(&cid), manifest::CODEC, &|tx| {
+                sent.note(tx)
+            })
             .await
         {
             Ok((v, receipt)) if v == version => {
@@ -135,9 +137,51 @@ impl Service {
                 got,
                 expected: version,
             }),
-            Err(e) => {
-                self.discard_blocks(&manifest, &blocks).await;
-                Err(user_error(e))
+            Err(e) => Err(self.failed_upload(e, sent.take(), &manifest, &blocks).await),
+        }
+    }
+
+    /// After the record's transaction failed: the blocks go only if the transaction never
+    /// reached the chain or the chain has decided against it; otherwise they stay, the
+    /// journal entry stays open, and the caller hears the upload is pending.
+    async fn failed_upload(
+        &self,
+        e: ehr_chain::Error,
+        sent: Option<SentTx>,
+        manifest: &RecordManifest,
+        blocks: &Blocks,
+    ) -> Error {
+        let Some(tx) = sent else {
+            self.discard_blocks(manifest, blocks).await;
+            return user_error(e);
+        };
+        match self.registry.tx_status(&tx).await {
+            Ok(TxStatus::Dropped | TxStatus::Mined { success: false, .. }) => {
+                self.discard_blocks(manifest, blocks).await;
+                user_error(e)
+            }
+            Ok(TxStatus::Mined { success: true, .. }) => {
+                // Mined after all (the wait for it failed): the record is on chain.
+                self.journal.done(&raw_cid(&blocks.manifest).to_string());
+                Error::UploadPending { tx_hash: tx.hash }
+            }
+            status => {
+                if let Err(e) = &status {
+                    tracing::warn!(error = %e, tx = %tx.hash, "asking the chain about an upload");
+                }
+                tracing::warn!(tx = %tx.hash, error = %e, "upload not mined yet; its blocks are kept");
+                self.pending_uploads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Upload {
+                        manifest: raw_cid(&blocks.manifest).to_string(),
+                        fragments: (0..blocks.fragments.len())
+                            .map(|i| manifest.fragment_cid(i).to_string())
+                            .collect(),
+                        tx: Some(tx),
+                        notes_tx: true,
+                    });
+                Error::UploadPending { tx_hash: tx.hash }
             }
         }
     }
@@ -207,6 +251,8 @@ impl Service {
             fragments: (0..blocks.fragments.len())
                 .map(|i| manifest.fragment_cid(i).to_string())
                 .collect(),
+            tx: None,
+            notes_tx: true,
         })?;
         let results = join_all(self.nodes.iter().enumerate().map(|(i, node)| {
             let frag_cid = manifest.fragment_cid(i);
@@ -248,6 +294,36 @@ impl Service {
         }))
         .await;
         self.journal.done(&manifest_cid.to_string());
+    }
+}
+
+/// Journals an upload's transaction before it is sent, and remembers it.
+struct SentNote<'a> {
+    service: &'a Service,
+    manifest: String,
+    tx: std::sync::Mutex<Option<SentTx>>,
+}
+
+impl<'a> SentNote<'a> {
+    fn new(service: &'a Service, manifest: &Cid) -> Self {
+        Self {
+            service,
+            manifest: manifest.to_string(),
+            tx: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn note(&self, tx: &SentTx) -> ehr_chain::Result<()> {
+        self.service
+            .journal
+            .sent(&self.manifest, tx)
+            .map_err(|e| ehr_chain::Error::Io(std::io::Error::other(e.to_string())))?;
+        *self.tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(*tx);
+        Ok(())
+    }
+
+    fn take(&self) -> Option<SentTx> {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 

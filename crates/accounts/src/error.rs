@@ -21,8 +21,9 @@ pub enum Error {
     #[error("invalid username or password")]
     InvalidCredentials,
 
-    /// Too many failed logins for this username or client.
-    #[error("too many failed login attempts; retry in {} s", retry_after.as_secs().max(1))]
+    /// Too many failed logins for this username from this client, or from this client, or
+    /// too many successful logins of this username.
+    #[error("too many login attempts; retry in {} s", retry_after.as_secs().max(1))]
     RateLimited {
         /// How long until the next attempt is allowed.
         retry_after: Duration,

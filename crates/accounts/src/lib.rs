@@ -13,15 +13,19 @@
 //! SHA-256 hash is kept and which is compared in constant time (`subtle`). Tokens live in
 //! memory and expire after [`AccountParams::token_ttl`]; a restart logs everyone out.
 //!
-//! Failed logins are counted per username and per client key (e.g. the peer IP): after
-//! [`RateLimitParams::free_failures`] failures the key is locked for a delay that doubles
-//! with each further failure. Attempts are charged *before* the password is checked, so
-//! parallel guesses cannot slip past the limit. Time comes from a [`Clock`], so tests move
-//! it instead of sleeping.
+//! Failed logins are counted per (username, client) and per client (e.g. the peer IP), so
+//! a guesser locks only himself: after [`RateLimitParams::free_failures`] failures of one
+//! username from one client (or [`RateLimitParams::client_free_failures`] from one client
+//! over any usernames) that key is locked for a delay that doubles with each further
+//! failure. Successful logins are limited per username
+//! ([`RateLimitParams::logins_per_window`]). Attempts are charged *before* the password is
+//! checked, so parallel guesses cannot slip past the limit. Key derivations pass a gate of
+//! [`kdf_slots`] at once. Time comes from a [`Clock`], so tests move it instead of sleeping.
 
 mod account;
 mod clock;
 mod error;
+mod kdf;
 pub mod keystore;
 mod params;
 mod password;
@@ -34,6 +38,7 @@ pub use account::{AccountInfo, Role, normalize_username};
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
+pub use kdf::slots as kdf_slots;
 pub use params::{AccountParams, Argon2Params, RateLimitParams};
 pub use session::{Session, Token};
 pub use store::AccountStore;

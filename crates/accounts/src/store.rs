@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::keystore::{self, KeystoreFile};
 use crate::*;
+use crate::kdf::KdfGate;
 use crate::{account::*, clock::*, params::*, password::*, session::*, throttle::*};
 
 #[derive(Default)]
@@ -38,9 +39,9 @@ pub struct AccountStore {
     pub(crate) inner: Mutex<Inner>,
     /// Verified against when the username is unknown, so that answer takes as long.
     pub(crate) dummy_hash: String,
-    /// Held while scrypt runs: at [`ScryptParams::STANDARD`] each run takes 256 MiB, so
-    /// concurrent registrations must not multiply that.
-    pub(crate) kdf_gate: Mutex<()>,
+    /// Passed by every Argon2id and scrypt run ([`crate::kdf_slots`] at once): at
+    /// [`ScryptParams::STANDARD`] each run takes 256 MiB and about a second of a core.
+    pub(crate) kdf_gate: KdfGate,
 }
 
 impl fmt::Debug for AccountStore {
@@ -106,7 +107,7 @@ impl AccountStore {
                 ..Inner::default()
             }),
             dummy_hash,
-            kdf_gate: Mutex::new(()),
+            kdf_gate: KdfGate::new(crate::kdf_slots()),
         })
     }
 
@@ -185,14 +186,14 @@ impl AccountStore {
         self.check_free(&username, role)?;
 
         // The slow part (Argon2id, key generation, scrypt) runs without the lock.
-        let password_hash = hash_password(self.params.argon2, password)?;
-        let (signer, keystore) = {
-            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
-            keystore::generate(
+        let (password_hash, (signer, keystore)) = {
+            let _gate = self.kdf_gate.enter();
+            let password_hash = hash_password(self.params.argon2, password)?;
+            (password_hash, keystore::generate(
                 password.as_bytes(),
                 self.params.scrypt,
                 &mut ehr_crypto::rng(),
-            )?
+            )?)
         };
         let account = Account {
             username: username.clone(),
@@ -245,18 +246,16 @@ impl AccountStore {
     // Login and sessions
     // -----------------------------------------------------------------------------------
 
-    /// Checks `password` for `username`, throttled per username and per `client` (e.g. the
-    /// peer address), and returns a fresh token with its session.
+    /// Checks `password` for `username`, throttled per (username, `client`), per `client`
+    /// (e.g. the peer address) and, for successes, per username, and returns a fresh token
+    /// with its session. Blocks for the key derivations (about a second at the standard
+    /// cost): call it on a blocking thread.
     ///
     /// The user's keystore is decrypted with the same password and the key kept with the
     /// session (in memory only) for signing transactions and custodian requests; it is
     /// dropped, and zeroized, at logout or expiry.
     pub fn login(&self, username: &str, password: &str, client: &str) -> Result<(Token, Session)> {
-        let account = self.verify_password(username, password, client)?;
-        let signer = {
-            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
-            keystore::decrypt(&account.keystore, password.as_bytes())?
-        };
+        let (account, signer) = self.verify_and_unlock(username, password, client)?;
         let now = self.clock.now();
         let mut selector = [0u8; 16];
         let mut verifier = Zeroizing::new([0u8; 32]);
@@ -340,50 +339,41 @@ impl AccountStore {
         password: &str,
         client: &str,
     ) -> Result<PrivateKeySigner> {
-        let account = self.verify_password(&session.username, password, client)?;
-        let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
-        keystore::decrypt(&account.keystore, password.as_bytes())
+        self.verify_and_unlock(&session.username, password, client)
+            .map(|(_, signer)| signer)
     }
 
     /// The throttled password check shared by [`login`](Self::login) and
-    /// [`signer`](Self::signer).
-    pub(crate) fn verify_password(
+    /// [`signer`](Self::signer), then the keystore's decryption: one pass of the KDF gate.
+    pub(crate) fn verify_and_unlock(
         &self,
         username: &str,
         password: &str,
         client: &str,
-    ) -> Result<Account> {
+    ) -> Result<(Account, PrivateKeySigner)> {
         let user = normalize_username(username).ok();
-        let user_key = user.clone().map(ThrottleKey::User);
-        let client_key = ThrottleKey::Client(client.to_owned());
-        let keys: Vec<ThrottleKey> = user_key
-            .iter()
-            .cloned()
-            .chain([client_key.clone()])
-            .collect();
-
+        let rl = self.params.rate_limit;
         let account = {
             let mut inner = self.lock();
             inner
                 .throttle
-                .charge(self.clock.now(), self.params.rate_limit, &keys)?;
+                .charge(self.clock.now(), rl, user.as_deref(), client)?;
             user.as_ref().and_then(|u| inner.accounts.get(u).cloned())
         };
 
+        let _gate = self.kdf_gate.enter();
         // Unknown users are checked against a dummy hash so both answers take as long.
         let stored = account
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |a| a.password_hash.as_str());
         let ok = password.len() <= MAX_PASSWORD_BYTES && verify_hash(stored, password);
-
         match account {
             Some(account) if ok => {
-                self.lock().throttle.succeeded(
-                    user_key.as_ref(),
-                    &client_key,
-                    self.params.rate_limit,
-                );
-                Ok(account)
+                let signer = keystore::decrypt(&account.keystore, password.as_bytes())?;
+                self.lock()
+                    .throttle
+                    .succeeded(self.clock.now(), rl, &account.username, client);
+                Ok((account, signer))
             }
             _ => Err(Error::InvalidCredentials),
         }

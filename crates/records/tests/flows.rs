@@ -70,6 +70,10 @@ struct Fx {
 }
 
 async fn fixture() -> Fx {
+    fixture_with(AccountParams::INSECURE_FAST).await
+}
+
+async fn fixture_with(params: AccountParams) -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let admin = PrivateKeySigner::random();
     let chain = Arc::new(
@@ -96,7 +100,7 @@ async fn fixture() -> Fx {
     }
     let accounts = AccountStore::open(
         dir.path().join("accounts"),
-        AccountParams::INSECURE_FAST,
+        params,
         Arc::new(SystemClock),
     )
     .unwrap();
@@ -168,6 +172,45 @@ impl Fx {
             .filter(|e| e.reader == reader)
             .count()
     }
+}
+
+/// Issue 12 item 3: key derivations run on the blocking pool, so a login in flight does
+/// not stop the async worker (here the only one: a current-thread runtime). A ticker that
+/// wakes every 2 ms keeps ticking while the login's scrypt (64 MiB) runs; on the worker
+/// itself the ticker would stall for the whole login.
+#[tokio::test(flavor = "current_thread")]
+async fn logins_leave_the_async_worker_free() {
+    let params = AccountParams {
+        scrypt: ehr_records::accounts::keystore::ScryptParams {
+            log_n: 16,
+            r: 8,
+            p: 1,
+        },
+        ..AccountParams::INSECURE_FAST
+    };
+    let fx = fixture_with(params).await;
+    fx.svc.register_patient("jane", PW).await.unwrap();
+    let svc = Arc::new(fx.svc);
+    let login = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            svc.login("jane", PW, "test").await.unwrap();
+            start.elapsed()
+        })
+    };
+    let mut longest_gap = std::time::Duration::ZERO;
+    let mut last = std::time::Instant::now();
+    while !login.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        longest_gap = longest_gap.max(last.elapsed());
+        last = std::time::Instant::now();
+    }
+    let took = login.await.unwrap();
+    assert!(
+        longest_gap * 2 < took,
+        "the async worker stalled for {longest_gap:?} of a {took:?} login"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -230,59 +230,90 @@ fn wrong_password_and_unknown_user_look_the_same() {
 }
 
 #[test]
-fn failures_lock_the_username_with_a_growing_delay() {
+fn failures_lock_the_username_at_that_client_with_a_growing_delay() {
     let f = fixture();
     f.store.register_patient("jane", PW).unwrap();
-    // Five failures from five different clients: the username's counter reaches the limit.
     for i in 0..5 {
-        let err = f
-            .store
-            .login("jane", "wrong password!", &format!("10.0.0.{i}"))
-            .unwrap_err();
+        let err = f.store.login("jane", "wrong password!", CLIENT).unwrap_err();
         assert!(
             matches!(err, Error::InvalidCredentials),
             "attempt {i}: {err}"
         );
     }
-    // Now even the right password is refused, from anywhere, without being checked.
-    match f.store.login("jane", PW, "10.0.1.1") {
+    // Now even the right password is refused from that client, without being checked.
+    match f.store.login("jane", PW, CLIENT) {
         Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(30)),
         other => panic!("{other:?}"),
     }
     f.clock.advance(Duration::from_secs(30));
     // One more failure doubles the lock.
     assert!(matches!(
-        f.store.login("jane", "wrong password!", "10.0.1.2"),
+        f.store.login("jane", "wrong password!", CLIENT),
         Err(Error::InvalidCredentials)
     ));
-    match f.store.login("jane", PW, "10.0.1.3") {
+    match f.store.login("jane", PW, CLIENT) {
         Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(60)),
         other => panic!("{other:?}"),
     }
     f.clock.advance(Duration::from_secs(60));
-    // A success clears the username's record.
-    f.store.login("jane", PW, "10.0.1.4").unwrap();
+    // A success clears the pair's record.
+    f.store.login("jane", PW, CLIENT).unwrap();
     for _ in 0..4 {
         assert!(matches!(
-            f.store.login("jane", "wrong password!", "10.0.2.1"),
+            f.store.login("jane", "wrong password!", CLIENT),
             Err(Error::InvalidCredentials)
         ));
     }
-    f.store.login("jane", PW, "10.0.2.2").unwrap();
+    f.store.login("jane", PW, CLIENT).unwrap();
 }
 
 #[test]
-fn failures_lock_the_client_across_usernames() {
+fn a_guesser_does_not_lock_the_owner_out_from_another_address() {
     let f = fixture();
     f.store.register_patient("jane", PW).unwrap();
-    for i in 0..5 {
-        let _ = f.store.login(&format!("user{i}"), PW, CLIENT);
+    // The guesser, at one address, runs into the lock (and stays there, doubling).
+    for _ in 0..8 {
+        let _ = f.store.login("jane", "wrong password!", "198.51.100.66");
+    }
+    assert!(matches!(
+        f.store.login("jane", PW, "198.51.100.66"),
+        Err(Error::RateLimited { .. })
+    ));
+    // The owner, elsewhere, logs in at once.
+    f.store.login("jane", PW, CLIENT).unwrap();
+    // Guessers spread over many addresses do not lock the owner out either.
+    for i in 0..50 {
+        let _ = f
+            .store
+            .login("jane", "wrong password!", &format!("10.9.{}.{}", i / 4, i % 4));
+    }
+    f.store.login("jane", PW, CLIENT).unwrap();
+}
+
+#[test]
+fn made_up_names_lock_the_client_only_past_its_allowance() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let rl = AccountParams::INSECURE_FAST.rate_limit;
+    assert!(rl.client_free_failures > rl.free_failures);
+    // More made-up names than one username's allowance: real users at that address (a
+    // shared NAT) still log in.
+    for i in 0..rl.free_failures + 2 {
+        assert!(matches!(
+            f.store.login(&format!("nobody{i}"), PW, CLIENT),
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    f.store.login("jane", PW, CLIENT).unwrap();
+    // Past the client's allowance the client is locked, for every name…
+    for i in 0..rl.client_free_failures {
+        let _ = f.store.login(&format!("ghost{i}"), PW, CLIENT);
     }
     assert!(matches!(
         f.store.login("jane", PW, CLIENT),
         Err(Error::RateLimited { .. })
     ));
-    // Another client is not affected.
+    // …and no other client is.
     f.store.login("jane", PW, "203.0.113.9").unwrap();
     // Forgotten after an hour without failures.
     f.clock.advance(Duration::from_secs(60 * 60));
@@ -290,13 +321,58 @@ fn failures_lock_the_client_across_usernames() {
 }
 
 #[test]
-fn successes_do_not_count_against_the_client() {
+fn successful_logins_are_limited_per_account() {
     let f = fixture();
     f.store.register_patient("jane", PW).unwrap();
-    for _ in 0..20 {
-        f.store.login("jane", PW, CLIENT).unwrap();
+    f.store.register_patient("john", PW).unwrap();
+    let rl = AccountParams::INSECURE_FAST.rate_limit;
+    assert!(rl.logins_per_window >= 5 && rl.login_window <= Duration::from_secs(60));
+    // The allowance, from different clients, is never refused…
+    for i in 0..rl.logins_per_window {
+        f.store.login("jane", PW, &format!("10.0.3.{i}")).unwrap();
     }
-    assert_eq!(RateLimitParams::STANDARD.free_failures, 5);
+    // …one more is, from anywhere, until the oldest success leaves the window.
+    match f.store.login("jane", PW, "10.0.4.1") {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, rl.login_window),
+        other => panic!("{other:?}"),
+    }
+    // Refused successes are no failures: the client and other accounts are unaffected.
+    f.store.login("john", PW, "10.0.3.0").unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        f.store.login("jane", PW, CLIENT),
+        Err(Error::RateLimited { .. })
+    ));
+    f.clock.advance(rl.login_window);
+    f.store.login("jane", PW, CLIENT).unwrap();
+    // Wrong passwords do not spend the owner's allowance.
+    for i in 0..3 * rl.logins_per_window {
+        let _ = f
+            .store
+            .login("john", "wrong password!", &format!("10.0.5.{i}"));
+    }
+    f.store.login("john", PW, CLIENT).unwrap();
+}
+
+#[test]
+fn the_kdf_gate_admits_a_few_at_once() {
+    let slots = crate::kdf_slots();
+    assert!((1..=4).contains(&slots));
+    let gate = crate::kdf::KdfGate::new(2);
+    let running = std::sync::atomic::AtomicUsize::new(0);
+    let most = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                let _p = gate.enter();
+                let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+    });
+    assert_eq!(most.into_inner(), 2);
 }
 
 #[test]
@@ -382,5 +458,11 @@ fn standard_params_are_documented_values() {
     );
     assert_eq!(p.scrypt.log_n, 18);
     assert_eq!(p.token_ttl, Duration::from_secs(900));
+    let rl = p.rate_limit;
+    assert_eq!(
+        (rl.free_failures, rl.client_free_failures, rl.logins_per_window),
+        (5, 20, 10)
+    );
+    assert_eq!(rl.login_window, Duration::from_secs(60));
     let _ = SystemTime::now();
 }

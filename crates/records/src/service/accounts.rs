@@ -7,6 +7,7 @@ use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::{AccountInfo, Role, Token};
 use ehr_chain::RegistryExt;
 use ehr_chain::contract::EhrRegistryErrors as CE;
+use zeroize::Zeroizing;
 
 use super::*;
 use crate::session::*;
@@ -21,7 +22,10 @@ impl Service {
 
     /// Self-service patient sign-up: the account, its key, and its on-chain patient id.
     pub async fn register_patient(&self, username: &str, password: &str) -> Result<PatientAccount> {
-        let (info, signer) = self.accounts.create(username, password, Role::Patient)?;
+        let (username, password) = (username.to_owned(), Zeroizing::new(password.to_owned()));
+        let (info, signer) = self
+            .kdf(move |a| a.create(&username, &password, Role::Patient))
+            .await?;
         let patient_id = self.ensure_patient(&signer).await?;
         Ok(PatientAccount {
             username: info.username,
@@ -37,9 +41,11 @@ impl Service {
         username: &str,
         password: &str,
     ) -> Result<AccountInfo> {
+        let (admin, username) = (admin.session().clone(), username.to_owned());
+        let password = Zeroizing::new(password.to_owned());
         let info = self
-            .accounts
-            .add_provider(admin.session(), username, password)?;
+            .kdf(move |a| a.add_provider(&admin, &username, &password))
+            .await?;
         self.ensure_provider(info.address).await?;
         Ok(info)
     }
@@ -53,7 +59,11 @@ impl Service {
         password: &str,
         client: &str,
     ) -> Result<(Token, SignedIn)> {
-        let (token, session) = self.accounts.login(username, password, client)?;
+        let (username, client) = (username.to_owned(), client.to_owned());
+        let password = Zeroizing::new(password.to_owned());
+        let (token, session) = self
+            .kdf(move |a| a.login(&username, &password, &client))
+            .await?;
         let signed_in = SignedIn::new(session)?;
         match &signed_in {
             SignedIn::Patient(p) => {

@@ -1,12 +1,13 @@
 //! Users, passwords, sessions and login throttling.
 //!
-//! An [`AccountStore`] is a JSON file in the data directory holding every user: username,
-//! role (patient, provider, admin), Ethereum address, Argon2id password hash (PHC string)
-//! and the user's key as a keystore v3 file encrypted under the same password. It starts
-//! empty — there are no default credentials: the first admin is created explicitly with
-//! [`AccountStore::create_admin`], which refuses once an admin exists. Every change is
-//! written crash-safely (temporary file, fsync, rename, fsync of the directory) *before* it
-//! is acknowledged, so an account that was reported created survives a crash.
+//! An [`AccountStore`] is a redb database (`accounts.redb`, an embedded transactional
+//! store) holding every user: username, role (patient, provider, admin), Ethereum address,
+//! Argon2id password hash (PHC string) and the user's key as a keystore v3 file encrypted
+//! under the same password. It starts empty — there are no default credentials: the first
+//! admin is created explicitly with [`AccountStore::create_admin`], which refuses once an
+//! admin exists. Every change is one write transaction, durable *before* it is
+//! acknowledged, so an account that was reported created survives a crash. An older
+//! `accounts.json` is migrated at open and kept as a backup.
 //!
 //! [`AccountStore::login`] checks the password and hands out a bearer [`Token`]: a random
 //! 128-bit selector that finds the session plus a random 256-bit verifier, of which only the
@@ -24,6 +25,7 @@
 
 mod account;
 mod clock;
+mod db;
 mod error;
 mod kdf;
 pub mod keystore;
@@ -43,7 +45,10 @@ pub use params::{AccountParams, Argon2Params, RateLimitParams};
 pub use session::{Session, Token};
 pub use store::AccountStore;
 
-/// The accounts file's name inside the data directory.
+pub use db::{ACCOUNTS_DB, MIGRATED_SUFFIX};
+
+/// The old accounts file's name inside the accounts directory (before `accounts.redb`);
+/// migrated at open and kept as `accounts.json.migrated`.
 pub const ACCOUNTS_FILE: &str = "accounts.json";
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;

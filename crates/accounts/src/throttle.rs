@@ -113,7 +113,10 @@ impl Throttle {
     ) {
         self.failures
             .remove(&FailureKey::Pair(user.to_owned(), client.to_owned()));
-        if let Some(f) = self.failures.get_mut(&FailureKey::Client(client.to_owned())) {
+        if let Some(f) = self
+            .failures
+            .get_mut(&FailureKey::Client(client.to_owned()))
+        {
             f.count = f.count.saturating_sub(1);
             if f.count < rl.client_free_failures {
                 f.locked_until = None;

@@ -98,12 +98,8 @@ async fn fixture_with(params: AccountParams) -> Fx {
             down: AtomicBool::new(false),
         }));
     }
-    let accounts = AccountStore::open(
-        dir.path().join("accounts"),
-        params,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let accounts =
+        AccountStore::open(dir.path().join("accounts"), params, Arc::new(SystemClock)).unwrap();
     let svc = Service::new(ServiceParts {
         registry,
         contract_admin: admin,

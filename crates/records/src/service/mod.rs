@@ -255,7 +255,11 @@ impl Service {
         &self,
         f: impl FnOnce(&AccountStore) -> ehr_accounts::Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _permit = self.kdf.acquire().await.expect("the KDF semaphore is never closed");
+        let _permit = self
+            .kdf
+            .acquire()
+            .await
+            .expect("the KDF semaphore is never closed");
         let store = Arc::clone(&self.accounts);
         match tokio::task::spawn_blocking(move || f(&store)).await {
             Ok(r) => Ok(r?),

@@ -22,6 +22,11 @@ pub struct ServeArgs {
     /// Mark session cookies `Secure` (behind a TLS-terminating proxy).
     #[arg(long)]
     secure_cookies: bool,
+    /// The reverse proxy's IP address: requests whose TCP peer is that address are keyed
+    /// (for login and sign-up throttling) on the right-most `X-Forwarded-For` entry that is
+    /// not the proxy. Without it `X-Forwarded-For` is ignored.
+    #[arg(long, env = "SECURE_EHR_TRUSTED_PROXY", value_name = "ADDR")]
+    trusted_proxy: Option<std::net::IpAddr>,
     #[command(flatten)]
     deployment: DeploymentArgs,
 }
@@ -38,7 +43,9 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         if !svc.accounts().has_admin() {
             println!("no admin yet: stop the server and run `secure-ehr admin init` to create one");
         }
-        let state = ehr_api::AppState::new(Arc::new(svc)).with_secure_cookies(args.secure_cookies);
+        let state = ehr_api::AppState::new(Arc::new(svc))
+            .with_secure_cookies(args.secure_cookies)
+            .with_trusted_proxy(args.trusted_proxy);
         let listener = service::bind(args.listen, "SecureEHR").await?;
         axum::serve(
             listener,

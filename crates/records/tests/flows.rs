@@ -597,6 +597,8 @@ async fn a_restart_collects_the_blocks_of_an_interrupted_upload() {
     )
     .unwrap();
 
+    // The old service stops first: the accounts database is open in one place at a time.
+    drop(fx.svc);
     let restarted = Service::new(ServiceParts {
         registry: fx.chain.clone(),
         contract_admin: PrivateKeySigner::random(),

@@ -1,4 +1,4 @@
-//! The account store: the accounts file, sign-ups, logins and sessions.
+//! The account store: sign-ups, logins and sessions over the accounts database (`db`).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -24,6 +24,11 @@ pub struct ServeArgs {
     /// itself with --tls-cert).
     #[arg(long)]
     secure_cookies: bool,
+    /// The reverse proxy's IP address: requests whose TCP peer is that address are keyed
+    /// (for login and sign-up throttling) on the right-most `X-Forwarded-For` entry that is
+    /// not the proxy. Without it `X-Forwarded-For` is ignored.
+    #[arg(long, env = "SECURE_EHR_TRUSTED_PROXY", value_name = "ADDR")]
+    trusted_proxy: Option<std::net::IpAddr>,
     #[command(flatten)]
     listen_args: ListenArgs,
     #[command(flatten)]
@@ -46,7 +51,8 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         let svc = Arc::new(svc);
         tokio::spawn(settle_uploads(svc.clone()));
         let state = ehr_api::AppState::new(svc)
-            .with_secure_cookies(args.secure_cookies || args.listen_args.tls());
+            .with_secure_cookies(args.secure_cookies || args.listen_args.tls())
+            .with_trusted_proxy(args.trusted_proxy);
         let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
         ehr_api::serve_with(listener, state, options, shutdown()).await?;
         Ok(())

@@ -21,8 +21,9 @@ pub enum Error {
     #[error("invalid username or password")]
     InvalidCredentials,
 
-    /// Too many failed logins for this username or client.
-    #[error("too many failed login attempts; retry in {} s", retry_after.as_secs().max(1))]
+    /// Too many failed logins for this username from this client, or from this client, or
+    /// too many successful logins of this username.
+    #[error("too many login attempts; retry in {} s", retry_after.as_secs().max(1))]
     RateLimited {
         /// How long until the next attempt is allowed.
         retry_after: Duration,
@@ -60,8 +61,28 @@ pub enum Error {
     #[error(transparent)]
     File(#[from] ehr_fs_util::Error),
 
-    /// The accounts file exists but cannot be understood.
-    #[error("corrupt accounts file {}: {reason}", path.display())]
+    /// The accounts database failed (I/O below it, or a damaged file).
+    #[error("accounts database {}: {reason}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What redb said (structure only, never contents).
+        reason: String,
+    },
+
+    /// The accounts database is open in another process (or already in this one): redb
+    /// locks the file while it is open.
+    #[error(
+        "accounts database {} is in use by another process (is a server running?)",
+        path.display()
+    )]
+    StoreInUse {
+        /// The database file.
+        path: PathBuf,
+    },
+
+    /// The accounts database or the old accounts file holds something it cannot use.
+    #[error("corrupt accounts store {}: {reason}", path.display())]
     CorruptStore {
         /// The file.
         path: PathBuf,

@@ -34,11 +34,18 @@ impl Argon2Params {
     }
 }
 
-/// Login throttling.
+/// Login throttling (see the `throttle` module: failures per username and client, failures
+/// per client, successes per username).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimitParams {
-    /// Failures allowed before a key (username or client) is locked.
+    /// Failures allowed for one username from one client before that pair is locked.
     pub free_failures: u32,
+    /// Failures allowed from one client, whatever the usernames, before it is locked.
+    pub client_free_failures: u32,
+    /// Successful logins allowed per username in [`login_window`](Self::login_window).
+    pub logins_per_window: u32,
+    /// The window successful logins are counted in.
+    pub login_window: Duration,
     /// The first lock's length; each further failure doubles it.
     pub base_lockout: Duration,
     /// The longest lock.
@@ -48,16 +55,21 @@ pub struct RateLimitParams {
 }
 
 impl RateLimitParams {
-    /// 5 failures, then 30 s, 60 s, 120 s, … up to 15 min; forgotten after an hour.
+    /// 5 failures per username and client (20 per client), then 30 s, 60 s, 120 s, … up
+    /// to 15 min; forgotten after an hour. 10 successful logins per username a minute.
     pub const STANDARD: Self = Self {
         free_failures: 5,
+        client_free_failures: 20,
+        logins_per_window: 10,
+        login_window: Duration::from_secs(60),
         base_lockout: Duration::from_secs(30),
         max_lockout: Duration::from_secs(15 * 60),
         forget_after: Duration::from_secs(60 * 60),
     };
 
-    pub(crate) fn lockout(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(self.free_failures).min(20);
+    /// The lock after `excess` failures beyond a key's allowance.
+    pub(crate) fn lockout(&self, excess: u32) -> Duration {
+        let doublings = excess.min(20);
         self.base_lockout
             .saturating_mul(1 << doublings)
             .min(self.max_lockout)

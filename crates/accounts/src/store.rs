@@ -1,33 +1,27 @@
-//! The account store: the accounts file, sign-ups, logins and sessions.
+//! The account store: sign-ups, logins and sessions over the accounts database (`db`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use alloy::primitives::hex;
 use alloy::signers::local::PrivateKeySigner;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::db::AccountsDb;
+use crate::kdf::KdfGate;
 use crate::keystore::{self, KeystoreFile};
 use crate::*;
 use crate::{account::*, clock::*, params::*, password::*, session::*, throttle::*};
 
+/// What lives in memory only: sessions and throttling (a restart logs everyone out).
 #[derive(Default)]
 pub(crate) struct Inner {
-    pub(crate) accounts: BTreeMap<String, Account>,
     pub(crate) sessions: HashMap<[u8; 16], SessionEntry>,
     pub(crate) throttle: Throttle,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct AccountsFile {
-    pub(crate) version: u32,
-    pub(crate) accounts: Vec<Account>,
 }
 
 /// The accounts of one SecureEHR deployment. Safe to share between threads.
@@ -35,12 +29,14 @@ pub struct AccountStore {
     pub(crate) dir: PathBuf,
     pub(crate) params: AccountParams,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The accounts, on disk ([`AccountsDb`]); never behind [`Self::inner`]'s lock.
+    pub(crate) db: AccountsDb,
     pub(crate) inner: Mutex<Inner>,
     /// Verified against when the username is unknown, so that answer takes as long.
     pub(crate) dummy_hash: String,
-    /// Held while scrypt runs: at [`ScryptParams::STANDARD`] each run takes 256 MiB, so
-    /// concurrent registrations must not multiply that.
-    pub(crate) kdf_gate: Mutex<()>,
+    /// Passed by every Argon2id and scrypt run ([`crate::kdf_slots`] at once): at
+    /// [`ScryptParams::STANDARD`] each run takes 256 MiB and about a second of a core.
+    pub(crate) kdf_gate: KdfGate,
 }
 
 impl fmt::Debug for AccountStore {
@@ -53,47 +49,16 @@ impl fmt::Debug for AccountStore {
 }
 
 impl AccountStore {
-    /// Opens (or creates) the store in `data_dir`.
+    /// Opens (or creates) the store in `data_dir` (`accounts.redb`), moving an older
+    /// `accounts.json` there into it first (kept as `accounts.json.migrated`). Another
+    /// process holding the database open is [`Error::StoreInUse`].
     pub fn open(
         data_dir: impl AsRef<Path>,
         params: AccountParams,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let dir = data_dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let path = dir.join(ACCOUNTS_FILE);
-        // A temporary file left by a crash was never acknowledged: drop it.
-        let tmp = dir.join(format!("{ACCOUNTS_FILE}.tmp"));
-        if tmp.exists() {
-            fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
-        let mut accounts = BTreeMap::new();
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let corrupt = |reason: String| Error::CorruptStore {
-                    path: path.clone(),
-                    reason,
-                };
-                // Only the position: serde's message may quote usernames or hashes.
-                let file: AccountsFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    corrupt(format!(
-                        "not an accounts file (line {}, column {})",
-                        e.line(),
-                        e.column()
-                    ))
-                })?;
-                if file.version != 1 {
-                    return Err(corrupt(format!("unknown version {}", file.version)));
-                }
-                for a in file.accounts {
-                    if accounts.insert(a.username.clone(), a).is_some() {
-                        return Err(corrupt("duplicate username".into()));
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&path, e)),
-        }
+        let db = AccountsDb::open(&dir)?;
         let mut random = Zeroizing::new([0u8; 32]);
         ehr_crypto::fill_random(random.as_mut());
         let dummy_hash = hash_password(params.argon2, &hex::encode(random.as_ref()))?;
@@ -101,18 +66,21 @@ impl AccountStore {
             dir,
             params,
             clock,
-            inner: Mutex::new(Inner {
-                accounts,
-                ..Inner::default()
-            }),
+            db,
+            inner: Mutex::new(Inner::default()),
             dummy_hash,
-            kdf_gate: Mutex::new(()),
+            kdf_gate: KdfGate::new(crate::kdf_slots()),
         })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.db.path()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves the maps consistent (every write is a
-        // whole-value insert), so a poisoned lock is still usable.
+        // whole-value insert), so a poisoned lock is still usable. No disk I/O under it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -121,30 +89,52 @@ impl AccountStore {
         &self.params
     }
 
+    // The read-only views below answer from one read transaction each. They cannot fail
+    // on input; a failing disk below redb reads as "no account" (every write, and so every
+    // check that guards one, reports its error).
+
     /// Number of accounts.
     pub fn len(&self) -> usize {
-        self.lock().accounts.len()
+        self.db.len().map_or(0, |n| n as usize)
     }
 
     /// Whether there are no accounts (a fresh deployment).
     pub fn is_empty(&self) -> bool {
-        self.lock().accounts.is_empty()
+        self.len() == 0
     }
 
     /// Whether an admin account exists.
     pub fn has_admin(&self) -> bool {
-        self.lock().accounts.values().any(|a| a.role == Role::Admin)
+        self.db.has_admin().unwrap_or(false)
     }
 
     /// One account's public view.
     pub fn get(&self, username: &str) -> Option<AccountInfo> {
         let u = normalize_username(username).ok()?;
-        self.lock().accounts.get(&u).map(Account::info)
+        self.account(&u).map(|a| a.info())
+    }
+
+    pub(crate) fn account(&self, username: &str) -> Option<Account> {
+        self.db.get(username).ok().flatten()
     }
 
     /// Every account's public view, by username.
     pub fn list(&self) -> Vec<AccountInfo> {
-        self.lock().accounts.values().map(Account::info).collect()
+        let mut all = Vec::new();
+        let _ = self.db.for_each(|a| all.push(a.info()));
+        all
+    }
+
+    /// Changes one stored account atomically and durably (one write transaction): `f`
+    /// gets the account as stored and may change anything but its username and role;
+    /// its result is returned. An unknown username is `Ok(None)`; if `f` fails nothing
+    /// is written.
+    pub(crate) fn update<T>(
+        &self,
+        username: &str,
+        f: impl FnOnce(&mut Account) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.db.update(username, f)
     }
 
     /// Creates the first admin. Refused with [`Error::AdminExists`] once one exists.
@@ -185,14 +175,17 @@ impl AccountStore {
         self.check_free(&username, role)?;
 
         // The slow part (Argon2id, key generation, scrypt) runs without the lock.
-        let password_hash = hash_password(self.params.argon2, password)?;
-        let (signer, keystore) = {
-            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
-            keystore::generate(
-                password.as_bytes(),
-                self.params.scrypt,
-                &mut ehr_crypto::rng(),
-            )?
+        let (password_hash, (signer, keystore)) = {
+            let _gate = self.kdf_gate.enter();
+            let password_hash = hash_password(self.params.argon2, password)?;
+            (
+                password_hash,
+                keystore::generate(
+                    password.as_bytes(),
+                    self.params.scrypt,
+                    &mut ehr_crypto::rng(),
+                )?,
+            )
         };
         let account = Account {
             username: username.clone(),
@@ -204,90 +197,57 @@ impl AccountStore {
             disabled: false,
         };
 
-        let mut inner = self.lock();
-        // Checked again: another thread may have won the race while we hashed.
-        Self::check_free_locked(&inner, &username, role)?;
-        let mut accounts: Vec<Account> = inner.accounts.values().cloned().collect();
-        accounts.push(account.clone());
-        self.persist(&accounts)?;
-        let info = account.info();
-        inner.accounts.insert(username, account);
-        Ok((info, signer))
+        // Checked again inside the write transaction: another thread may have won the
+        // race while we hashed. Durable (fsync) before it returns.
+        self.db.insert_new(&account)?;
+        Ok((account.info(), signer))
     }
 
     pub(crate) fn check_free(&self, username: &str, role: Role) -> Result<()> {
-        Self::check_free_locked(&self.lock(), username, role)
-    }
-
-    pub(crate) fn check_free_locked(inner: &Inner, username: &str, role: Role) -> Result<()> {
-        if role == Role::Admin && inner.accounts.values().any(|a| a.role == Role::Admin) {
+        if role == Role::Admin && self.db.has_admin()? {
             return Err(Error::AdminExists);
         }
-        if inner.accounts.contains_key(username) {
+        if self.db.get(username)?.is_some() {
             return Err(Error::UsernameTaken);
         }
         Ok(())
     }
 
-    /// Writes all accounts crash-safely ([`ehr_fs_util::replace_private`]: temporary file,
-    /// fsync, rename, fsync of the directory; mode 0600, as the file holds password hashes
-    /// and encrypted keys). Either the old or the new file survives a crash, never a torn one.
-    pub(crate) fn persist(&self, accounts: &[Account]) -> Result<()> {
-        let body = serde_json::to_vec_pretty(&AccountsFile {
-            version: 1,
-            accounts: accounts.to_vec(),
-        })
-        .expect("accounts serialize");
-        ehr_fs_util::replace_private(&self.dir.join(ACCOUNTS_FILE), &body)?;
-        Ok(())
-    }
-
-    /// Disables (`true`) or enables an account, durably; `None` for an unknown username.
-    /// Disabling also ends every session of the account at once.
+    /// Disables (`true`) or enables an account, durably (one write transaction); `None`
+    /// for an unknown username. Disabling also ends every session of the account at once.
     pub fn set_disabled(&self, username: &str, disabled: bool) -> Result<Option<AccountInfo>> {
         let Ok(user) = normalize_username(username) else {
             return Ok(None);
         };
-        let mut inner = self.lock();
-        let Some(mut account) = inner.accounts.get(&user).cloned() else {
+        let Some(info) = self.update(&user, |account| {
+            account.disabled = disabled;
+            Ok(account.info())
+        })?
+        else {
             return Ok(None);
         };
-        account.disabled = disabled;
-        let accounts: Vec<Account> = inner
-            .accounts
-            .values()
-            .map(|a| {
-                if a.username == user {
-                    account.clone()
-                } else {
-                    a.clone()
-                }
-            })
-            .collect();
-        self.persist(&accounts)?;
-        inner.accounts.insert(user.clone(), account.clone());
         if disabled {
-            inner.sessions.retain(|_, s| s.session.username != user);
+            self.lock()
+                .sessions
+                .retain(|_, s| s.session.username != user);
         }
-        Ok(Some(account.info()))
+        Ok(Some(info))
     }
 
     // -----------------------------------------------------------------------------------
     // Login and sessions
     // -----------------------------------------------------------------------------------
 
-    /// Checks `password` for `username`, throttled per username and per `client` (e.g. the
-    /// peer address), and returns a fresh token with its session.
+    /// Checks `password` for `username`, throttled per (username, `client`), per `client`
+    /// (e.g. the peer address) and, for successes, per username, and returns a fresh token
+    /// with its session. Blocks for the key derivations (about a second at the standard
+    /// cost): call it on a blocking thread.
     ///
     /// The user's keystore is decrypted with the same password and the key kept with the
     /// session (in memory only) for signing transactions and custodian requests; it is
     /// dropped, and zeroized, at logout or expiry.
     pub fn login(&self, username: &str, password: &str, client: &str) -> Result<(Token, Session)> {
-        let account = self.verify_password(username, password, client)?;
-        let signer = {
-            let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
-            keystore::decrypt(&account.keystore, password.as_bytes())?
-        };
+        let (account, signer) = self.verify_and_unlock(username, password, client)?;
         let now = self.clock.now();
         let mut selector = [0u8; 16];
         let mut verifier = Zeroizing::new([0u8; 32]);
@@ -356,10 +316,9 @@ impl AccountStore {
 
     /// The session user's keystore file, for export to a wallet.
     pub fn export_keystore(&self, session: &Session) -> Result<KeystoreFile> {
-        self.lock()
-            .accounts
-            .get(&session.username)
-            .map(|a| a.keystore.clone())
+        self.db
+            .get(&session.username)?
+            .map(|a| a.keystore)
             .ok_or(Error::Unauthenticated)
     }
 
@@ -371,50 +330,41 @@ impl AccountStore {
         password: &str,
         client: &str,
     ) -> Result<PrivateKeySigner> {
-        let account = self.verify_password(&session.username, password, client)?;
-        let _gate = self.kdf_gate.lock().unwrap_or_else(|p| p.into_inner());
-        keystore::decrypt(&account.keystore, password.as_bytes())
+        self.verify_and_unlock(&session.username, password, client)
+            .map(|(_, signer)| signer)
     }
 
     /// The throttled password check shared by [`login`](Self::login) and
-    /// [`signer`](Self::signer).
-    pub(crate) fn verify_password(
+    /// [`signer`](Self::signer), then the keystore's decryption: one pass of the KDF gate.
+    pub(crate) fn verify_and_unlock(
         &self,
         username: &str,
         password: &str,
         client: &str,
-    ) -> Result<Account> {
+    ) -> Result<(Account, PrivateKeySigner)> {
         let user = normalize_username(username).ok();
-        let user_key = user.clone().map(ThrottleKey::User);
-        let client_key = ThrottleKey::Client(client.to_owned());
-        let keys: Vec<ThrottleKey> = user_key
-            .iter()
-            .cloned()
-            .chain([client_key.clone()])
-            .collect();
-
-        let account = {
-            let mut inner = self.lock();
-            inner
-                .throttle
-                .charge(self.clock.now(), self.params.rate_limit, &keys)?;
-            user.as_ref().and_then(|u| inner.accounts.get(u).cloned())
+        let rl = self.params.rate_limit;
+        self.lock()
+            .throttle
+            .charge(self.clock.now(), rl, user.as_deref(), client)?;
+        let account = match &user {
+            Some(u) => self.db.get(u)?,
+            None => None,
         };
 
+        let _gate = self.kdf_gate.enter();
         // Unknown users are checked against a dummy hash so both answers take as long.
         let stored = account
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |a| a.password_hash.as_str());
         let ok = password.len() <= MAX_PASSWORD_BYTES && verify_hash(stored, password);
-
         match account {
             Some(account) if ok => {
-                self.lock().throttle.succeeded(
-                    user_key.as_ref(),
-                    &client_key,
-                    self.params.rate_limit,
-                );
-                Ok(account)
+                let signer = keystore::decrypt(&account.keystore, password.as_bytes())?;
+                self.lock()
+                    .throttle
+                    .succeeded(self.clock.now(), rl, &account.username, client);
+                Ok((account, signer))
             }
             _ => Err(Error::InvalidCredentials),
         }

@@ -3,7 +3,7 @@
 //! axum's own rejections answer in plain text; these answer `{error, message, field}` like
 //! every other error, and name the field a bad body got wrong.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{
@@ -161,22 +161,54 @@ impl Auth {
     }
 }
 
-/// The peer's IP address, the key for login and registration throttling. Served without
-/// `into_make_service_with_connect_info` (e.g. in tests) every client is `"unknown"`.
+/// The client's IP address, the key for login and registration throttling: the TCP peer
+/// (`ConnectInfo`), or — only when that peer is the proxy given with
+/// [`AppState::with_trusted_proxy`] — the right-most `X-Forwarded-For` entry that is not
+/// the proxy itself (entries to its left are whatever the client sent, so they are never
+/// trusted). Served without `into_make_service_with_connect_info` (e.g. in tests) every
+/// client is `"unknown"`.
 #[derive(Clone, Debug)]
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |ci| ci.0.ip().to_string()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip())
+        else {
+            return Ok(Self("unknown".to_owned()));
+        };
+        let client = match state.trusted_proxy {
+            Some(proxy) if proxy == peer => forwarded_client(&parts.headers, proxy).unwrap_or(peer),
+            _ => peer,
+        };
+        Ok(Self(client.to_string()))
     }
+}
+
+/// The right-most `X-Forwarded-For` address that is not `proxy`, over every such header
+/// in order; `None` if there is none or the right-most candidate is not an IP address.
+fn forwarded_client(headers: &header::HeaderMap, proxy: IpAddr) -> Option<IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in entries.into_iter().rev() {
+        let ip: IpAddr = entry.parse().ok()?;
+        if ip != proxy {
+            return Some(ip);
+        }
+    }
+    None
 }
 
 impl Auth {

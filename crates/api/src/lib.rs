@@ -45,12 +45,15 @@ pub struct AppState {
     csrf_key: Arc<[u8; 32]>,
     secure_cookies: bool,
     signups: Arc<Throttle>,
+    /// The reverse proxy whose `X-Forwarded-For` names the client (see `ClientIp`).
+    trusted_proxy: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("secure_cookies", &self.secure_cookies)
+            .field("trusted_proxy", &self.trusted_proxy)
             .finish_non_exhaustive()
     }
 }
@@ -66,7 +69,17 @@ impl AppState {
             csrf_key: Arc::new(key),
             secure_cookies: false,
             signups: Arc::new(Throttle::new(5, Duration::from_secs(60))),
+            trusted_proxy: None,
         }
+    }
+
+    /// Trusts `X-Forwarded-For` from `proxy` (the reverse proxy's IP): when the TCP peer is
+    /// that address, the client is the right-most forwarded address that is not the proxy.
+    /// From any other peer the header is ignored. Without this every client behind a proxy
+    /// would share the proxy's address, and its throttling.
+    pub fn with_trusted_proxy(mut self, proxy: Option<std::net::IpAddr>) -> Self {
+        self.trusted_proxy = proxy;
+        self
     }
 
     /// Marks cookies `Secure` (and names them with the `__Host-` prefix) and sends

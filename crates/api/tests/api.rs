@@ -872,3 +872,98 @@ async fn break_glass_is_visible_and_revoke_all_and_disable_end_everything() {
         .json();
     assert_eq!(providers[0]["disabled"], true);
 }
+
+/// `POST /api/session` from TCP peer `peer`, with these `X-Forwarded-For` headers.
+async fn login_via(
+    app: &axum::Router,
+    peer: &str,
+    forwarded: &[&str],
+    user: &str,
+    password: &str,
+) -> StatusCode {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/session")
+        .header(header::CONTENT_TYPE, "application/json");
+    for f in forwarded {
+        req = req.header("x-forwarded-for", *f);
+    }
+    let mut req = req
+        .body(Body::from(
+            json!({"username": user, "password": password}).to_string(),
+        ))
+        .unwrap();
+    let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    send(app, req).await.status
+}
+
+/// Issue 12 item 4: behind `--trusted-proxy` each client is its right-most untrusted
+/// `X-Forwarded-For` address, so a guesser behind the proxy does not lock the owner (also
+/// behind it) out; spoofed entries to the left change nothing; from any other peer the
+/// header is ignored.
+#[tokio::test]
+async fn the_client_address_comes_from_the_trusted_proxy_only() {
+    const PROXY: &str = "10.0.0.1";
+    const GUESSER: &str = "203.0.113.5";
+    const OWNER: &str = "198.51.100.7";
+    let h = service().await;
+    let app =
+        router(AppState::new(h.service.clone()).with_trusted_proxy(Some(PROXY.parse().unwrap())));
+    let (user, right) = PROVIDER;
+    let wrong = "wrong password!!";
+    for _ in 0..5 {
+        assert_eq!(
+            login_via(&app, PROXY, &[GUESSER], user, wrong).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The guesser is locked, even with the right password, and spoofing entries to the
+    // left of what the proxy appended does not help.
+    assert_eq!(
+        login_via(&app, PROXY, &[GUESSER], user, right).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_via(&app, PROXY, &[&format!("{OWNER}, {GUESSER}")], user, right).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_via(
+            &app,
+            PROXY,
+            &[OWNER, &format!("{GUESSER}, {PROXY}")],
+            user,
+            right
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner, behind the same proxy, logs in.
+    assert_eq!(
+        login_via(&app, PROXY, &[&format!("{GUESSER}, {OWNER}")], user, right).await,
+        StatusCode::OK
+    );
+
+    // Without the flag, or from another peer, the header is ignored: all those logins
+    // count against the peer itself.
+    for (n, trusted) in [None, Some("10.0.0.2".parse().unwrap())]
+        .into_iter()
+        .enumerate()
+    {
+        let nobody = format!("nobody{n}");
+        let app = router(AppState::new(h.service.clone()).with_trusted_proxy(trusted));
+        for i in 0..5 {
+            assert_eq!(
+                login_via(&app, PROXY, &[&format!("192.0.2.{i}")], &nobody, wrong).await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            login_via(&app, PROXY, &[OWNER], &nobody, wrong).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "trusted proxy {trusted:?}"
+        );
+    }
+}

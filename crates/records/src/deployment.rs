@@ -4,7 +4,7 @@
 //! <data-dir>/
 //!   chain/            the embedded chain (blocks, state) and its admin.key
 //!   nodes/node-N/     embedded node N: segments/ (its blocks) and node.key
-//!   accounts/         accounts.json
+//!   accounts/         accounts.redb (accounts.json.migrated: the older JSON store, kept once moved in)
 //!   blocks/           the `secure-ehr add/cat/car` block store (flatfs)
 //!   uploads.journal   unfinished uploads (orphan collection)
 //!   emergency-reasons.jsonl
@@ -87,8 +87,8 @@ pub fn accounts(data_dir: &Path, params: AccountParams) -> Result<AccountStore> 
     )?)
 }
 
-/// Holds `<data-dir>/serve.lock` while a server runs, so offline admin commands cannot
-/// write the accounts under it. `None` if another process holds it.
+/// Holds `<data-dir>/serve.lock` while a server runs, so offline admin commands say so
+/// plainly (the accounts database is also locked by redb while open). `None` if another process holds it.
 pub fn try_lock(data_dir: &Path) -> Result<Option<File>> {
     std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
     let path = data_dir.join("serve.lock");

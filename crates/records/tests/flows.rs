@@ -72,6 +72,10 @@ struct Fx {
 }
 
 async fn fixture() -> Fx {
+    fixture_with(AccountParams::INSECURE_FAST).await
+}
+
+async fn fixture_with(params: AccountParams) -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let admin = PrivateKeySigner::random();
     let chain = Arc::new(
@@ -96,12 +100,8 @@ async fn fixture() -> Fx {
             down: AtomicBool::new(false),
         }));
     }
-    let accounts = AccountStore::open(
-        dir.path().join("accounts"),
-        AccountParams::INSECURE_FAST,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let accounts =
+        AccountStore::open(dir.path().join("accounts"), params, Arc::new(SystemClock)).unwrap();
     let svc = Service::new(ServiceParts {
         registry,
         contract_admin: admin.clone(),
@@ -175,6 +175,45 @@ impl Fx {
             .filter(|e| e.reader == reader)
             .count()
     }
+}
+
+/// Issue 12 item 3: key derivations run on the blocking pool, so a login in flight does
+/// not stop the async worker (here the only one: a current-thread runtime). A ticker that
+/// wakes every 2 ms keeps ticking while the login's scrypt (64 MiB) runs; on the worker
+/// itself the ticker would stall for the whole login.
+#[tokio::test(flavor = "current_thread")]
+async fn logins_leave_the_async_worker_free() {
+    let params = AccountParams {
+        scrypt: ehr_records::accounts::keystore::ScryptParams {
+            log_n: 16,
+            r: 8,
+            p: 1,
+        },
+        ..AccountParams::INSECURE_FAST
+    };
+    let fx = fixture_with(params).await;
+    fx.svc.register_patient("jane", PW).await.unwrap();
+    let svc = Arc::new(fx.svc);
+    let login = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            svc.login("jane", PW, "test").await.unwrap();
+            start.elapsed()
+        })
+    };
+    let mut longest_gap = std::time::Duration::ZERO;
+    let mut last = std::time::Instant::now();
+    while !login.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        longest_gap = longest_gap.max(last.elapsed());
+        last = std::time::Instant::now();
+    }
+    let took = login.await.unwrap();
+    assert!(
+        longest_gap * 2 < took,
+        "the async worker stalled for {longest_gap:?} of a {took:?} login"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -565,6 +604,8 @@ async fn a_restart_collects_the_blocks_of_an_interrupted_upload() {
     )
     .unwrap();
 
+    // The old service stops first: the accounts database is open in one place at a time.
+    drop(fx.svc);
     let restarted = Service::new(ServiceParts {
         registry: fx.chain.clone(),
         contract_admin: PrivateKeySigner::random(),
@@ -1036,21 +1077,29 @@ mod slow_chain {
         .unwrap()
     }
 
+    async fn automine(chain: &RpcRegistry, on: bool) {
+        let _: serde_json::Value = chain.raw_request("evm_setAutomine", (on,)).await.unwrap();
+    }
+
+    async fn mine(chain: &RpcRegistry) {
+        let _: serde_json::Value = chain.raw_request("evm_mine", ()).await.unwrap();
+    }
+
+    fn blocks_per_node(stores: &[Arc<MemoryStore>]) -> Vec<usize> {
+        stores.iter().map(|s| s.len()).collect()
+    }
+
     impl RpcFx {
         async fn automine(&self, on: bool) {
-            let _: serde_json::Value = self
-                .chain
-                .raw_request("evm_setAutomine", (on,))
-                .await
-                .unwrap();
+            automine(&self.chain, on).await
         }
 
         async fn mine(&self) {
-            let _: serde_json::Value = self.chain.raw_request("evm_mine", ()).await.unwrap();
+            mine(&self.chain).await
         }
 
         fn blocks_per_node(&self) -> Vec<usize> {
-            self.stores.iter().map(|s| s.len()).collect()
+            blocks_per_node(&self.stores)
         }
 
         pub(super) async fn patient(&self, name: &str) -> PatientSession {
@@ -1076,24 +1125,26 @@ mod slow_chain {
         assert_eq!(fx.svc.settle_uploads().await.unwrap(), 1, "still pending");
         assert_eq!(fx.blocks_per_node(), vec![2; 5]);
 
-        // A restart while it is pending keeps the blocks too.
+        // A restart while it is pending keeps the blocks too (one service opens the
+        // accounts database at a time).
+        drop(fx.svc);
         let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
 
         // The chain mines it: the upload is finished, and the record reads.
-        fx.mine().await;
-        fx.automine(true).await;
+        mine(&fx.chain).await;
+        automine(&fx.chain, true).await;
         assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
         let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
         let alice = alice.patient().unwrap();
         let read = restarted.read_record(&alice, 1, None).await.unwrap();
         assert_eq!(read.form.unwrap().health_condition, "Asthma");
-        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
 
         // And the next start finds nothing to collect.
         drop(restarted);
         service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1121,8 +1172,9 @@ mod slow_chain {
 
         // The restart's collection: the first can never land (its blocks go), the second
         // is on chain (its blocks stay).
+        drop(fx.svc);
         let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
         assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
         let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
         let alice = alice.patient().unwrap();

@@ -27,13 +27,16 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn reopen(&self) -> AccountStore {
-        AccountStore::open(
+    /// Closes the store (redb allows one open at a time) and opens it again.
+    fn reopen(self) -> Self {
+        drop(self.store);
+        let store = AccountStore::open(
             self.dir.path(),
             AccountParams::INSECURE_FAST,
             self.clock.clone(),
         )
-        .unwrap()
+        .unwrap();
+        Self { store, ..self }
     }
 
     fn admin_session(&self) -> Session {
@@ -120,12 +123,17 @@ fn accounts_survive_a_reopen() {
     let f = fixture();
     let admin = f.admin_session();
     let dr = f.store.add_provider(&admin, "dr.who", PW).unwrap();
-    let again = f.reopen();
-    assert_eq!(again.len(), 2);
-    assert_eq!(again.get("dr.who").unwrap(), dr);
-    assert!(again.has_admin());
-    // The file is private and no temporary file is left behind.
-    let path = f.dir.path().join(ACCOUNTS_FILE);
+    let f = f.reopen();
+    assert_eq!(f.store.len(), 2);
+    assert_eq!(f.store.get("dr.who").unwrap(), dr);
+    assert!(f.store.has_admin());
+    assert!(matches!(
+        f.store.create_admin("admin2", PW),
+        Err(Error::AdminExists)
+    ));
+    // The database is private and the only file.
+    let path = f.dir.path().join(ACCOUNTS_DB);
+    assert_eq!(f.store.path(), path);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -136,26 +144,158 @@ fn accounts_survive_a_reopen() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from(ACCOUNTS_FILE)]);
+    assert_eq!(names, vec![std::ffi::OsString::from(ACCOUNTS_DB)]);
     // The file holds no password.
-    let body = std::fs::read_to_string(&path).unwrap();
-    assert!(!body.contains(PW));
-    assert!(body.contains("$argon2id$v=19$m=64,t=1,p=1$"));
+    let body = std::fs::read(&path).unwrap();
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(PW.as_bytes()));
+    assert!(has(b"$argon2id$v=19$m=64,t=1,p=1$"));
 }
 
 #[test]
-fn a_stale_temp_file_is_dropped_and_a_corrupt_file_refused() {
+fn a_second_open_is_refused_while_the_store_is_open() {
     let f = fixture();
     f.store.register_patient("jane", PW).unwrap();
-    let tmp = f.dir.path().join(format!("{ACCOUNTS_FILE}.tmp"));
-    std::fs::write(&tmp, b"half-written").unwrap();
-    assert_eq!(f.reopen().len(), 1);
-    assert!(!tmp.exists());
-
-    std::fs::write(f.dir.path().join(ACCOUNTS_FILE), b"{ not json").unwrap();
     let err = AccountStore::open(f.dir.path(), AccountParams::INSECURE_FAST, f.clock.clone())
         .unwrap_err();
+    assert!(matches!(err, Error::StoreInUse { .. }), "{err}");
+    assert!(err.to_string().contains("in use by another process"));
+    // Nothing changed; closed, it opens again.
+    assert_eq!(f.reopen().store.len(), 1);
+}
+
+/// The old store's file, written from `store`'s accounts.
+fn write_accounts_json(store: &AccountStore, dir: &std::path::Path) -> Vec<u8> {
+    let mut accounts = Vec::new();
+    store.db.for_each(|a| accounts.push(a)).unwrap();
+    let body = serde_json::to_vec_pretty(&crate::db::AccountsFile {
+        version: 1,
+        accounts,
+    })
+    .unwrap();
+    std::fs::write(dir.join(ACCOUNTS_FILE), &body).unwrap();
+    body
+}
+
+#[test]
+fn an_accounts_json_is_migrated_and_kept_as_a_backup() {
+    let old = fixture();
+    let admin = old.admin_session();
+    old.store.add_provider(&admin, "dr.who", PW).unwrap();
+    old.store.register_patient("jane", PW).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let body = write_accounts_json(&old.store, dir.path());
+    // A temporary file the JSON store left in a crash is dropped.
+    let tmp = dir.path().join(format!("{ACCOUNTS_FILE}.tmp"));
+    std::fs::write(&tmp, b"half-written").unwrap();
+
+    let store =
+        AccountStore::open(dir.path(), AccountParams::INSECURE_FAST, old.clock.clone()).unwrap();
+    assert_eq!(store.list(), old.store.list());
+    assert!(store.has_admin());
+    store.login("jane", PW, CLIENT).unwrap();
+    store.login("dr.who", PW, CLIENT).unwrap();
+    assert!(!dir.path().join(ACCOUNTS_FILE).exists());
+    assert!(!tmp.exists());
+    let backup = dir.path().join(format!("{ACCOUNTS_FILE}{MIGRATED_SUFFIX}"));
+    assert_eq!(std::fs::read(&backup).unwrap(), body);
+
+    // A crash after the commit, before the rename: the next start finds the marker and
+    // only finishes the rename (no duplicate, nothing lost, the first backup kept).
+    drop(store);
+    std::fs::copy(&backup, dir.path().join(ACCOUNTS_FILE)).unwrap();
+    let store =
+        AccountStore::open(dir.path(), AccountParams::INSECURE_FAST, old.clock.clone()).unwrap();
+    assert_eq!(store.list(), old.store.list());
+    assert!(backup.exists());
+    assert!(
+        dir.path()
+            .join(format!("{ACCOUNTS_FILE}{MIGRATED_SUFFIX}.1"))
+            .exists()
+    );
+    assert!(!dir.path().join(ACCOUNTS_FILE).exists());
+}
+
+#[test]
+fn a_crash_before_the_migration_commits_loses_nothing() {
+    let old = fixture();
+    old.store.register_patient("jane", PW).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let body = write_accounts_json(&old.store, dir.path());
+    // The database was created but the migration's transaction never committed.
+    {
+        let db = redb::Database::create(dir.path().join(ACCOUNTS_DB)).unwrap();
+        drop(db.begin_write().unwrap()); // aborted
+    }
+    let store =
+        AccountStore::open(dir.path(), AccountParams::INSECURE_FAST, old.clock.clone()).unwrap();
+    assert_eq!(store.list(), old.store.list());
+    store.login("jane", PW, CLIENT).unwrap();
+    let backup = dir.path().join(format!("{ACCOUNTS_FILE}{MIGRATED_SUFFIX}"));
+    assert_eq!(std::fs::read(backup).unwrap(), body);
+}
+
+#[test]
+fn a_corrupt_or_conflicting_accounts_json_is_refused_and_kept() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let f = f.reopen();
+    // A database with accounts of its own and an accounts.json beside it: refused.
+    let dir = f.dir.path().to_path_buf();
+    let clock = f.clock.clone();
+    let json = write_accounts_json(&f.store, &dir);
+    drop(f.store);
+    let err = AccountStore::open(&dir, AccountParams::INSECURE_FAST, clock.clone()).unwrap_err();
     assert!(matches!(err, Error::CorruptStore { .. }), "{err}");
+    assert_eq!(std::fs::read(dir.join(ACCOUNTS_FILE)).unwrap(), json);
+
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::write(fresh.path().join(ACCOUNTS_FILE), b"{ not json").unwrap();
+    let err = AccountStore::open(fresh.path(), AccountParams::INSECURE_FAST, clock).unwrap_err();
+    assert!(matches!(err, Error::CorruptStore { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(fresh.path().join(ACCOUNTS_FILE)).unwrap(),
+        b"{ not json"
+    );
+}
+
+#[test]
+fn one_account_is_updated_atomically() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let before = f.store.get("jane").unwrap();
+    assert_eq!(
+        f.store
+            .update("jane", |a| {
+                a.created_at = 7;
+                Ok(a.created_at)
+            })
+            .unwrap(),
+        Some(7)
+    );
+    // A failing update writes nothing; username and role cannot change; unknown is None.
+    assert!(
+        f.store
+            .update("jane", |a| {
+                a.created_at = 8;
+                Err::<(), _>(Error::Forbidden("no"))
+            })
+            .is_err()
+    );
+    assert!(
+        f.store
+            .update("jane", |a| {
+                a.role = Role::Admin;
+                Ok(())
+            })
+            .is_err()
+    );
+    assert_eq!(f.store.update("nobody", |_| Ok(())).unwrap(), None);
+    let f = f.reopen();
+    let after = f.store.get("jane").unwrap();
+    assert_eq!(after.created_at, 7);
+    assert_eq!(after.role, before.role);
+    f.store.login("jane", PW, CLIENT).unwrap();
 }
 
 #[test]
@@ -230,59 +370,95 @@ fn wrong_password_and_unknown_user_look_the_same() {
 }
 
 #[test]
-fn failures_lock_the_username_with_a_growing_delay() {
+fn failures_lock_the_username_at_that_client_with_a_growing_delay() {
     let f = fixture();
     f.store.register_patient("jane", PW).unwrap();
-    // Five failures from five different clients: the username's counter reaches the limit.
     for i in 0..5 {
         let err = f
             .store
-            .login("jane", "wrong password!", &format!("10.0.0.{i}"))
+            .login("jane", "wrong password!", CLIENT)
             .unwrap_err();
         assert!(
             matches!(err, Error::InvalidCredentials),
             "attempt {i}: {err}"
         );
     }
-    // Now even the right password is refused, from anywhere, without being checked.
-    match f.store.login("jane", PW, "10.0.1.1") {
+    // Now even the right password is refused from that client, without being checked.
+    match f.store.login("jane", PW, CLIENT) {
         Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(30)),
         other => panic!("{other:?}"),
     }
     f.clock.advance(Duration::from_secs(30));
     // One more failure doubles the lock.
     assert!(matches!(
-        f.store.login("jane", "wrong password!", "10.0.1.2"),
+        f.store.login("jane", "wrong password!", CLIENT),
         Err(Error::InvalidCredentials)
     ));
-    match f.store.login("jane", PW, "10.0.1.3") {
+    match f.store.login("jane", PW, CLIENT) {
         Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(60)),
         other => panic!("{other:?}"),
     }
     f.clock.advance(Duration::from_secs(60));
-    // A success clears the username's record.
-    f.store.login("jane", PW, "10.0.1.4").unwrap();
+    // A success clears the pair's record.
+    f.store.login("jane", PW, CLIENT).unwrap();
     for _ in 0..4 {
         assert!(matches!(
-            f.store.login("jane", "wrong password!", "10.0.2.1"),
+            f.store.login("jane", "wrong password!", CLIENT),
             Err(Error::InvalidCredentials)
         ));
     }
-    f.store.login("jane", PW, "10.0.2.2").unwrap();
+    f.store.login("jane", PW, CLIENT).unwrap();
 }
 
 #[test]
-fn failures_lock_the_client_across_usernames() {
+fn a_guesser_does_not_lock_the_owner_out_from_another_address() {
     let f = fixture();
     f.store.register_patient("jane", PW).unwrap();
-    for i in 0..5 {
-        let _ = f.store.login(&format!("user{i}"), PW, CLIENT);
+    // The guesser, at one address, runs into the lock (and stays there, doubling).
+    for _ in 0..8 {
+        let _ = f.store.login("jane", "wrong password!", "198.51.100.66");
+    }
+    assert!(matches!(
+        f.store.login("jane", PW, "198.51.100.66"),
+        Err(Error::RateLimited { .. })
+    ));
+    // The owner, elsewhere, logs in at once.
+    f.store.login("jane", PW, CLIENT).unwrap();
+    // Guessers spread over many addresses do not lock the owner out either.
+    for i in 0..50 {
+        let _ = f.store.login(
+            "jane",
+            "wrong password!",
+            &format!("10.9.{}.{}", i / 4, i % 4),
+        );
+    }
+    f.store.login("jane", PW, CLIENT).unwrap();
+}
+
+#[test]
+fn made_up_names_lock_the_client_only_past_its_allowance() {
+    let f = fixture();
+    f.store.register_patient("jane", PW).unwrap();
+    let rl = AccountParams::INSECURE_FAST.rate_limit;
+    assert!(rl.client_free_failures > rl.free_failures);
+    // More made-up names than one username's allowance: real users at that address (a
+    // shared NAT) still log in.
+    for i in 0..rl.free_failures + 2 {
+        assert!(matches!(
+            f.store.login(&format!("nobody{i}"), PW, CLIENT),
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    f.store.login("jane", PW, CLIENT).unwrap();
+    // Past the client's allowance the client is locked, for every name…
+    for i in 0..rl.client_free_failures {
+        let _ = f.store.login(&format!("ghost{i}"), PW, CLIENT);
     }
     assert!(matches!(
         f.store.login("jane", PW, CLIENT),
         Err(Error::RateLimited { .. })
     ));
-    // Another client is not affected.
+    // …and no other client is.
     f.store.login("jane", PW, "203.0.113.9").unwrap();
     // Forgotten after an hour without failures.
     f.clock.advance(Duration::from_secs(60 * 60));
@@ -290,13 +466,58 @@ fn failures_lock_the_client_across_usernames() {
 }
 
 #[test]
-fn successes_do_not_count_against_the_client() {
+fn successful_logins_are_limited_per_account() {
     let f = fixture();
     f.store.register_patient("jane", PW).unwrap();
-    for _ in 0..20 {
-        f.store.login("jane", PW, CLIENT).unwrap();
+    f.store.register_patient("john", PW).unwrap();
+    let rl = AccountParams::INSECURE_FAST.rate_limit;
+    assert!(rl.logins_per_window >= 5 && rl.login_window <= Duration::from_secs(60));
+    // The allowance, from different clients, is never refused…
+    for i in 0..rl.logins_per_window {
+        f.store.login("jane", PW, &format!("10.0.3.{i}")).unwrap();
     }
-    assert_eq!(RateLimitParams::STANDARD.free_failures, 5);
+    // …one more is, from anywhere, until the oldest success leaves the window.
+    match f.store.login("jane", PW, "10.0.4.1") {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, rl.login_window),
+        other => panic!("{other:?}"),
+    }
+    // Refused successes are no failures: the client and other accounts are unaffected.
+    f.store.login("john", PW, "10.0.3.0").unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        f.store.login("jane", PW, CLIENT),
+        Err(Error::RateLimited { .. })
+    ));
+    f.clock.advance(rl.login_window);
+    f.store.login("jane", PW, CLIENT).unwrap();
+    // Wrong passwords do not spend the owner's allowance.
+    for i in 0..3 * rl.logins_per_window {
+        let _ = f
+            .store
+            .login("john", "wrong password!", &format!("10.0.5.{i}"));
+    }
+    f.store.login("john", PW, CLIENT).unwrap();
+}
+
+#[test]
+fn the_kdf_gate_admits_a_few_at_once() {
+    let slots = crate::kdf_slots();
+    assert!((1..=4).contains(&slots));
+    let gate = crate::kdf::KdfGate::new(2);
+    let running = std::sync::atomic::AtomicUsize::new(0);
+    let most = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                let _p = gate.enter();
+                let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+    });
+    assert_eq!(most.into_inner(), 2);
 }
 
 #[test]
@@ -359,7 +580,7 @@ fn concurrent_registrations_of_one_name_yield_one_account() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-    assert_eq!(f.reopen().len(), 1);
+    assert_eq!(f.reopen().store.len(), 1);
 }
 
 #[test]
@@ -382,6 +603,16 @@ fn standard_params_are_documented_values() {
     );
     assert_eq!(p.scrypt.log_n, 18);
     assert_eq!(p.token_ttl, Duration::from_secs(900));
+    let rl = p.rate_limit;
+    assert_eq!(
+        (
+            rl.free_failures,
+            rl.client_free_failures,
+            rl.logins_per_window
+        ),
+        (5, 20, 10)
+    );
+    assert_eq!(rl.login_window, Duration::from_secs(60));
     let _ = SystemTime::now();
 }
 
@@ -410,7 +641,8 @@ fn disabling_ends_the_sessions_and_survives_a_reopen() {
         f.store.authenticate(jane.expose()).is_ok(),
         "others stay signed in"
     );
-    assert!(f.reopen().get("dr.who").unwrap().disabled, "durable");
+    let f = f.reopen();
+    assert!(f.store.get("dr.who").unwrap().disabled, "durable");
 
     assert!(
         !f.store
@@ -419,23 +651,32 @@ fn disabling_ends_the_sessions_and_survives_a_reopen() {
             .unwrap()
             .disabled
     );
-    assert!(!f.reopen().get("dr.who").unwrap().disabled);
+    let f = f.reopen();
+    assert!(!f.store.get("dr.who").unwrap().disabled);
     assert_eq!(f.store.set_disabled("nobody", true).unwrap(), None);
     assert_eq!(f.store.set_disabled("!", true).unwrap(), None);
 }
 
 #[test]
 fn accounts_written_before_the_disabled_flag_load_enabled() {
-    let f = fixture();
-    f.store.register_patient("jane", PW).unwrap();
-    let path = f.dir.path().join(ACCOUNTS_FILE);
-    let mut file: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // An accounts.json from before the flag, migrated; and a database row without it.
+    let old = fixture();
+    old.store.register_patient("jane", PW).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let body = write_accounts_json(&old.store, dir.path());
+    let mut file: serde_json::Value = serde_json::from_slice(&body).unwrap();
     file["accounts"][0]
         .as_object_mut()
         .unwrap()
         .remove("disabled")
         .expect("the flag is written");
-    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
-    assert!(!f.reopen().get("jane").unwrap().disabled);
+    std::fs::write(
+        dir.path().join(ACCOUNTS_FILE),
+        serde_json::to_vec(&file).unwrap(),
+    )
+    .unwrap();
+    let store =
+        AccountStore::open(dir.path(), AccountParams::INSECURE_FAST, old.clock.clone()).unwrap();
+    assert!(!store.get("jane").unwrap().disabled);
+    store.login("jane", PW, CLIENT).unwrap();
 }

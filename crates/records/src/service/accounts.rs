@@ -7,6 +7,7 @@ use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::{AccountInfo, Role, Token};
 use ehr_chain::RegistryExt;
 use ehr_chain::contract::EhrRegistryErrors as CE;
+use zeroize::Zeroizing;
 
 use super::*;
 use crate::session::*;
@@ -27,7 +28,10 @@ impl Service {
             .funding_available()
             .await
             .map_err(Error::chain)?;
-        let (info, signer) = self.accounts.create(username, password, Role::Patient)?;
+        let (username, password) = (username.to_owned(), Zeroizing::new(password.to_owned()));
+        let (info, signer) = self
+            .kdf(move |a| a.create(&username, &password, Role::Patient))
+            .await?;
         let patient_id = self.ensure_patient(&signer).await?;
         Ok(PatientAccount {
             username: info.username,
@@ -43,9 +47,11 @@ impl Service {
         username: &str,
         password: &str,
     ) -> Result<AccountInfo> {
+        let (admin, username) = (admin.session().clone(), username.to_owned());
+        let password = Zeroizing::new(password.to_owned());
         let info = self
-            .accounts
-            .add_provider(admin.session(), username, password)?;
+            .kdf(move |a| a.add_provider(&admin, &username, &password))
+            .await?;
         self.ensure_provider(info.address).await?;
         Ok(info)
     }
@@ -61,7 +67,11 @@ impl Service {
         password: &str,
         client: &str,
     ) -> Result<(Token, SignedIn)> {
-        let (token, session) = self.accounts.login(username, password, client)?;
+        let (username, client) = (username.to_owned(), client.to_owned());
+        let password = Zeroizing::new(password.to_owned());
+        let (token, session) = self
+            .kdf(move |a| a.login(&username, &password, &client))
+            .await?;
         // Checked after the session exists: a concurrent disable, which sets the flag
         // before it ends the sessions, either is seen here or ends this session.
         if self

@@ -57,7 +57,9 @@ pub struct ServiceParts {
 pub struct Service {
     registry: Arc<dyn Registry>,
     admin: PrivateKeySigner,
-    accounts: AccountStore,
+    accounts: Arc<AccountStore>,
+    /// Logins and sign-ups waiting for a key-derivation slot (see [`Service::kdf`]).
+    kdf: Arc<tokio::sync::Semaphore>,
     nodes: Vec<Arc<dyn Node>>,
     custodians: Vec<B256>,
     threshold: Threshold,
@@ -192,7 +194,8 @@ impl Service {
             custodians: set.nodes.iter().map(|(_, key)| *key).collect(),
             registry,
             admin: contract_admin,
-            accounts,
+            accounts: Arc::new(accounts),
+            kdf: Arc::new(tokio::sync::Semaphore::new(ehr_accounts::kdf_slots())),
             nodes,
             threshold,
             reasons: ReasonLog::open(&data_dir)?,
@@ -316,6 +319,26 @@ impl Service {
             .iter()
             .filter_map(|l| Ev::decode_log_data(&l.log.data).ok().map(|e| e.digest))
             .collect())
+    }
+
+    /// Runs `f` — an account operation that derives keys (login, sign-up: about a second of
+    /// Argon2id and scrypt each) — on the blocking pool, at most
+    /// [`ehr_accounts::kdf_slots`] at once; the rest wait here without holding a thread.
+    /// The async workers keep serving everything else meanwhile.
+    pub(crate) async fn kdf<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AccountStore) -> ehr_accounts::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .kdf
+            .acquire()
+            .await
+            .expect("the KDF semaphore is never closed");
+        let store = Arc::clone(&self.accounts);
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(r) => Ok(r?),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
 
     /// The accounts (login throttling, sessions, keystore export).

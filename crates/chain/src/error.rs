@@ -66,7 +66,7 @@ pub enum Error {
     #[error("transaction {} not mined after {} s; it may still be", tx.hash, waited.as_secs())]
     NotMined {
         /// The transaction.
-        tx: crate::registry::SentTx,
+        tx: crate::tx::SentTx,
         /// How long we waited.
         waited: std::time::Duration,
     },

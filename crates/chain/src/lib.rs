@@ -21,6 +21,7 @@ pub mod rpc;
 pub mod signing;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
+mod tx;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::contract::EhrRegistry as C;
 use crate::error::{Error, Result};
+pub use crate::tx::{SentTx, TxStatus};
 
 /// A mined transaction, as far as SecureEHR cares.
 #[derive(Clone, Debug)]
@@ -78,38 +79,9 @@ impl LogQuery {
     }
 }
 
-/// A signed transaction handed to the chain: enough to ask later whether it landed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SentTx {
-    /// The transaction hash.
-    pub hash: B256,
-    /// The sender.
-    pub from: Address,
-    /// The sender's nonce it uses.
-    pub nonce: u64,
-}
-
 /// Hears of a signed transaction before the chain does (see [`Registry::transact_noted`]);
 /// an error stops the send.
 pub type TxNote<'a> = dyn Fn(&SentTx) -> Result<()> + Send + Sync + 'a;
-
-/// What the chain says about a [`SentTx`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TxStatus {
-    /// Mined in `block_number`; `success` is false if it reverted.
-    Mined {
-        /// The block.
-        block_number: u64,
-        /// Whether it ran without reverting.
-        success: bool,
-    },
-    /// Not mined, and it still may be.
-    Pending,
-    /// Provably never going to be mined: the sender's nonce moved past it (another
-    /// transaction took it), or the chain cannot hold it any more (the embedded chain after
-    /// a restart).
-    Dropped,
-}
 
 /// What a backend says about itself.
 #[derive(Clone, Debug, serde::Serialize)]

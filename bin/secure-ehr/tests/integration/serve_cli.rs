@@ -186,7 +186,10 @@ fn serve_and_the_cli_client() {
         &pw,
     ));
     let err = fails(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
-    assert!(err.contains("no record of patient 1 is open to you"), "{err}");
+    assert!(
+        err.contains("no record of patient 1 is open to you"),
+        "{err}"
+    );
     assert!(err.contains("access_denied, HTTP 403"), "{err}");
     let out = ok(cli(
         &data,
@@ -203,7 +206,10 @@ fn serve_and_the_cli_client() {
     );
     ok(cli(&data, &url, "alice", &["revoke", "drbob"], ""));
     let err = fails(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
-    assert!(err.contains("no record of patient 1 is open to you"), "{err}");
+    assert!(
+        err.contains("no record of patient 1 is open to you"),
+        "{err}"
+    );
     assert!(err.contains("access_denied, HTTP 403"), "{err}");
 
     let err = fails(cli(

@@ -14,6 +14,7 @@
 pub mod contract;
 pub mod embedded;
 mod error;
+pub mod eth_api;
 pub mod funding;
 pub mod gas;
 pub mod registry;

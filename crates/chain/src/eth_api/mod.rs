@@ -1,0 +1,197 @@
+//! The server side of Ethereum JSON-RPC over the [`EmbeddedChain`]: JSON-RPC 2.0 requests
+//! and batches in, responses out. Transport-agnostic: `ehr-api` mounts it at `POST /rpc`
+//! (behind `serve --rpc`), with the token, body limit and rate limit of that layer.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::embedded::EmbeddedChain;
+
+/// Standard JSON-RPC 2.0 error codes, and the Ethereum ones this server answers.
+pub mod code {
+    /// The body is not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a JSON-RPC 2.0 request object (or an empty batch).
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method (or one this server does not offer).
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Wrong parameters.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The server failed.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Generic server error (geth's code for, e.g., a refused transaction).
+    pub const SERVER_ERROR: i64 = -32000;
+    /// Execution reverted; `data` holds the revert data.
+    pub const EXECUTION_REVERTED: i64 = 3;
+}
+
+/// Bounds on what one request may ask for.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The most requests in one batch.
+    pub max_batch: usize,
+    /// The most blocks one `eth_getLogs` may span (when it cannot use an index).
+    pub max_log_range: u64,
+    /// The most logs one `eth_getLogs` may return.
+    pub max_logs: usize,
+    /// Whether `eth_sendRawTransaction` is offered.
+    pub allow_send: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_batch: 100,
+            max_log_range: 10_000,
+            max_logs: 10_000,
+            allow_send: false,
+        }
+    }
+}
+
+/// A JSON-RPC error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RpcError {
+    /// The code (see [`code`]).
+    pub code: i64,
+    /// A message naming what was wrong.
+    pub message: String,
+    /// Extra data (revert data for [`code::EXECUTION_REVERTED`]).
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+}
+
+/// The Ethereum JSON-RPC API of one embedded chain.
+pub struct EthApi {
+    chain: Arc<EmbeddedChain>,
+    limits: Limits,
+}
+
+impl EthApi {
+    /// The API over `chain`, within `limits`.
+    pub fn new(chain: Arc<EmbeddedChain>, limits: Limits) -> Self {
+        Self { chain, limits }
+    }
+
+    /// The limits it answers within.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Answers one HTTP body: a request object or a batch. `None` when nothing is to be
+    /// sent back (only notifications).
+    pub async fn handle(&self, body: &[u8]) -> Option<Value> {
+        let parsed: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return Some(reply(
+                    Value::Null,
+                    Err(RpcError::new(
+                        code::PARSE_ERROR,
+                        format!("parse error: {e}"),
+                    )),
+                ));
+            }
+        };
+        match parsed {
+            Value::Array(items) => {
+                if items.is_empty() {
+                    return Some(reply(
+                        Value::Null,
+                        Err(RpcError::new(code::INVALID_REQUEST, "empty batch")),
+                    ));
+                }
+                if items.len() > self.limits.max_batch {
+                    return Some(reply(
+                        Value::Null,
+                        Err(RpcError::new(
+                            code::INVALID_REQUEST,
+                            format!(
+                                "batch of {} requests: at most {} (the batch limit)",
+                                items.len(),
+                                self.limits.max_batch
+                            ),
+                        )),
+                    ));
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    if let Some(r) = self.one(item).await {
+                        out.push(r);
+                    }
+                }
+                (!out.is_empty()).then_some(Value::Array(out))
+            }
+            single => self.one(single).await,
+        }
+    }
+
+    /// One request object; `None` for a notification (no `id`).
+    async fn one(&self, req: Value) -> Option<Value> {
+        let Value::Object(obj) = req else {
+            return Some(reply(
+                Value::Null,
+                Err(RpcError::new(code::INVALID_REQUEST, "not a request object")),
+            ));
+        };
+        let id = obj.get("id").cloned();
+        let method = obj.get("method").and_then(Value::as_str);
+        let version_ok = obj.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
+        let (Some(method), true) = (method, version_ok) else {
+            return Some(reply(
+                id.unwrap_or(Value::Null),
+                Err(RpcError::new(
+                    code::INVALID_REQUEST,
+                    "a request needs \"jsonrpc\": \"2.0\" and a \"method\" string",
+                )),
+            ));
+        };
+        let params = obj.get("params").cloned().unwrap_or(Value::Array(vec![]));
+        let result = self.dispatch(method, params).await;
+        id.map(|id| reply(id, result))
+    }
+
+    async fn dispatch(&self, method: &str, _params: Value) -> Result<Value, RpcError> {
+        match method {
+            "eth_chainId" => Ok(quantity(self.chain.chain_id())),
+            "net_version" => Ok(Value::String(self.chain.chain_id().to_string())),
+            "web3_clientVersion" => Ok(Value::String(format!(
+                "SecureEHR/v{}/embedded",
+                env!("CARGO_PKG_VERSION")
+            ))),
+            "eth_blockNumber" => Ok(quantity(self.chain.head_number())),
+            other => Err(RpcError::new(
+                code::METHOD_NOT_FOUND,
+                format!("the method {other} does not exist/is not available"),
+            )),
+        }
+    }
+}
+
+/// A number as a JSON-RPC quantity: `0x`-prefixed hex, no leading zeros.
+fn quantity(n: u64) -> Value {
+    Value::String(format!("{n:#x}"))
+}
+
+fn reply(id: Value, result: Result<Value, RpcError>) -> Value {
+    match result {
+        Ok(v) => json!({ "jsonrpc": "2.0", "id": id, "result": v }),
+        Err(e) => {
+            let mut err = json!({ "code": e.code, "message": e.message });
+            if let Some(d) = e.data {
+                err["data"] = d;
+            }
+            json!({ "jsonrpc": "2.0", "id": id, "error": err })
+        }
+    }
+}

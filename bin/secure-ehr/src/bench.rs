@@ -31,9 +31,14 @@ pub struct BenchArgs {
     /// Patients the uploads are spread over.
     #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     patients: usize,
-    /// Print one JSON object.
+    /// Print one JSON object, keyed by phase name, on stdout (nothing else goes there).
     #[arg(long)]
     json: bool,
+    /// Build the deployment in DIR (new, or an empty directory) and keep it, so
+    /// `serve --data-dir DIR` opens the grown chain; without, a temporary directory is used
+    /// and removed. Its accounts have the benchmark's well-known password: for measuring only.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
 }
 
 impl BenchArgs {
@@ -50,7 +55,27 @@ impl BenchArgs {
                 );
             }
         }
+        if let Some(dir) = &self.keep {
+            check_keep_dir(dir)?;
+        }
         Ok(())
+    }
+}
+
+/// `--keep DIR` must be new or empty: the benchmark never builds on (or over) other data.
+fn check_keep_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                anyhow::bail!(
+                    "--keep {}: the directory is not empty; give a new or an empty one",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("--keep {}", dir.display()))),
     }
 }
 
@@ -253,8 +278,19 @@ where
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     args.check()?;
-    let dir = tempfile::tempdir().context("creating a temporary data directory")?;
-    service::runtime()?.block_on(async {
+    // A kept deployment lives in `--keep`; otherwise in a directory removed at the end.
+    let temp;
+    let data_dir = match &args.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::tempdir().context("creating a temporary data directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let result = service::runtime()?.block_on(async {
         // The keystore cost is not what is measured: geth's "light" scrypt keeps setup short.
         let params = AccountParams {
             scrypt: ScryptParams::LIGHT,
@@ -273,7 +309,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             k: 3,
             n: 5,
         };
-        let svc = Arc::new(service::open(dir.path(), &deployment, params).await?);
+        let svc = Arc::new(service::open(&data_dir, &deployment, params).await?);
         svc.create_admin("admin", PW)?;
         let (_, admin) = svc.login("admin", PW, "bench").await?;
         svc.add_provider(&admin.admin()?, "bench-doctor", PW).await?;
@@ -355,7 +391,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
         anyhow::Ok(())
-    })
+    });
+    if let (Some(dir), Ok(())) = (&args.keep, &result) {
+        // stderr: with --json, stdout holds only the JSON object.
+        eprintln!(
+            "kept the deployment in {} (admin \"admin\", every account's password \"{PW}\"); \
+             `secure-ehr serve --data-dir {}` opens it",
+            dir.display(),
+            dir.display()
+        );
+    }
+    result
 }
 
 use ehr_primitives::unix_now;

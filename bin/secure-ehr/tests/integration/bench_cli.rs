@@ -75,3 +75,87 @@ fn counts_of_zero_and_more_in_flight_than_ops_are_refused() {
         "{err}"
     );
 }
+
+/// The phases `bench --json` reports, by the names its users key on.
+const PHASES: [&str; 4] = [
+    "upload, one at a time",
+    "upload, concurrent",
+    "read, one at a time",
+    "read, concurrent",
+];
+
+#[test]
+fn a_kept_deployment_is_one_serve_opens_and_json_is_keyed_by_phase() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An empty directory that exists is fine, like a new one.
+    let dir = tmp.path().join("kept");
+    std::fs::create_dir(&dir).unwrap();
+    let out = bench(&["--keep", dir.to_str().unwrap(), "--json", "--ops", "4"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // stdout is exactly one JSON object, keyed by phase name.
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let phases = json.as_object().expect("an object");
+    let mut keys: Vec<_> = phases.keys().map(String::as_str).collect();
+    keys.sort();
+    let mut want = PHASES.to_vec();
+    want.sort();
+    assert_eq!(keys, want);
+    for (name, p) in phases {
+        for field in ["ops", "p50_ms", "p99_ms", "per_s", "cpu_ms_per_op"] {
+            assert!(p.get(field).is_some(), "{name} has no {field}: {p}");
+        }
+    }
+    assert_eq!(phases["upload, concurrent"]["ops"], 4);
+    assert!(stderr.contains("kept the deployment in"), "{stderr}");
+
+    // The chain holds what the benchmark did: 1 + 4 uploads and 1 + 4 reads at least.
+    let verify = Command::new(env!("CARGO_BIN_EXE_secure-ehr"))
+        .args(["--data-dir", dir.to_str().unwrap(), "chain", "verify"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let txs: u64 = said
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no transaction count in {said:?}"));
+    assert!(txs >= 10, "{said}");
+
+    // And `serve --data-dir DIR` opens it.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_secure-ehr"));
+    serve.args([
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let server = crate::common::spawn_listening(serve, "SecureEHR");
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+}
+
+#[test]
+fn keep_refuses_a_directory_with_anything_in_it_and_leaves_it_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let precious = tmp.path().join("notes.txt");
+    std::fs::write(&precious, "not the benchmark's").unwrap();
+    let err = refused(&["--keep", tmp.path().to_str().unwrap()]);
+    assert!(err.contains("--keep") && err.contains("not empty"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "bench wrote into a refused directory");
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "not the benchmark's"
+    );
+}

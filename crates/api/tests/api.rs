@@ -15,6 +15,18 @@ fn app(h: &Harness) -> axum::Router {
     router(AppState::new(h.service.clone()))
 }
 
+/// Stores [`form`] as a new record with `token`'s session.
+async fn store_form(app: &axum::Router, token: &str) -> Reply {
+    call(
+        app,
+        Method::POST,
+        "/api/records/form",
+        Some(token),
+        Some(form()),
+    )
+    .await
+}
+
 fn form() -> Value {
     json!({
         "patient_name": "Jane Doe",
@@ -204,14 +216,7 @@ async fn unauthenticated_and_forbidden_roles() {
     let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
     let (patient, pid) = patient(&app, "alice").await;
 
-    let r = call(
-        &app,
-        Method::POST,
-        "/api/records/form",
-        Some(&provider),
-        Some(form()),
-    )
-    .await;
+    let r = store_form(&app, &provider).await;
     r.assert_error(StatusCode::FORBIDDEN, "forbidden");
     let r = call(
         &app,
@@ -415,14 +420,7 @@ async fn patient_grants_provider_reads_revokes_and_sees_the_log() {
     let (patient, pid) = patient(&app, "erin").await;
     let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
 
-    let r = call(
-        &app,
-        Method::POST,
-        "/api/records/form",
-        Some(&patient),
-        Some(form()),
-    )
-    .await;
+    let r = store_form(&app, &patient).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let stored = r.json();
     let id = stored["record_id"].as_u64().unwrap();
@@ -651,14 +649,7 @@ async fn unknown_and_unshared_patients_get_one_answer() {
     let app = app(&h);
     let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
     let (alice, pid) = patient(&app, "alice").await;
-    let r = call(
-        &app,
-        Method::POST,
-        "/api/records/form",
-        Some(&alice),
-        Some(form()),
-    )
-    .await;
+    let r = store_form(&app, &alice).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let (_, empty_pid) = patient(&app, "bob").await;
     let unknown = pid + empty_pid + 1000;
@@ -701,14 +692,7 @@ async fn public_status_is_cached_and_names_no_node() {
 
     // A new block: the admin sees it at once, the public answer is the cached one.
     let (patient, _) = patient(&app, "alice").await;
-    let r = call(
-        &app,
-        Method::POST,
-        "/api/records/form",
-        Some(&patient),
-        Some(form()),
-    )
-    .await;
+    let r = store_form(&app, &patient).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let fresh = call(&app, Method::GET, "/api/status", Some(&admin), None).await;
     let fresh = fresh.json();
@@ -721,14 +705,7 @@ async fn public_status_is_cached_and_names_no_node() {
         .await
         .json();
     assert_eq!(head(&again), head(&fresh));
-    let r = call(
-        &app,
-        Method::POST,
-        "/api/records/form",
-        Some(&patient),
-        Some(form()),
-    )
-    .await;
+    let r = store_form(&app, &patient).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let cached = call(&app, Method::GET, "/api/status", None, None)
         .await
@@ -754,14 +731,7 @@ async fn break_glass_is_visible_and_revoke_all_and_disable_end_everything() {
     let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
     let admin = login(&app, ADMIN.0, ADMIN.1).await;
     for _ in 0..2 {
-        let r = call(
-            &app,
-            Method::POST,
-            "/api/records/form",
-            Some(&patient),
-            Some(form()),
-        )
-        .await;
+        let r = store_form(&app, &patient).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     }
     let r = call(

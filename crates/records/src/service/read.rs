@@ -295,10 +295,14 @@ impl Service {
             .await?
             .ok_or_else(denied)?;
         let ids = self.registry.records_of(owner).await?;
+        let statuses = join_all(
+            ids.iter()
+                .map(|&id| self.registry.access_status(session.address(), id)),
+        )
+        .await;
         let mut allowed = Vec::new();
-        for id in ids.iter().copied() {
-            if self.registry.access_status(session.address(), id).await?.0 == AccessStatus::Allowed
-            {
+        for (id, status) in ids.iter().copied().zip(statuses) {
+            if status?.0 == AccessStatus::Allowed {
                 allowed.push(id);
             }
         }

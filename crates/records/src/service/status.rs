@@ -19,9 +19,7 @@ impl Service {
     /// Chain and node health, asked of the chain and every node now.
     pub async fn status(&self) -> Result<Status> {
         let mut cache = self.status_cache.lock().await;
-        let status = self.take_status().await?;
-        *cache = Some((Instant::now(), status.clone()));
-        Ok(status)
+        self.refresh(&mut cache).await
     }
 
     /// Chain and node health as of at most [`STATUS_TTL`] ago: however often it is called
@@ -34,6 +32,11 @@ impl Service {
         {
             return Ok(status.clone());
         }
+        self.refresh(&mut cache).await
+    }
+
+    /// Takes a new status into the (locked) cache.
+    async fn refresh(&self, cache: &mut Option<(Instant, Status)>) -> Result<Status> {
         let status = self.take_status().await?;
         *cache = Some((Instant::now(), status.clone()));
         Ok(status)

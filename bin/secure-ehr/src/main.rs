@@ -57,7 +57,7 @@ enum Command {
     #[command(flatten)]
     Store(store_cmd::StoreCommand),
     /// Run SecureEHR: the web UI and JSON API (embedded chain and nodes by default).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Offline administration of the data directory.
     Admin {
         #[command(subcommand)]
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
         Command::Share { cmd } => share::run(cmd),
         Command::Store(cmd) => store_cmd::run(cmd, &cli.data_dir),
         Command::Node(args) => node_cmd::run(args, &cli.data_dir),
-        Command::Serve(args) => serve::serve(args, &cli.data_dir),
+        Command::Serve(args) => serve::serve(*args, &cli.data_dir),
         Command::Admin { cmd } => serve::admin(cmd, &cli.data_dir),
         Command::Client(cmd) => client::run(cmd, &cli.data_dir),
         Command::Bench(args) => bench::run(args),

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use ehr_api::RpcOptions;
+use ehr_chain::eth_api::{EthApi, Limits};
 use ehr_records::accounts::AccountParams;
 use ehr_records::deployment;
 use zeroize::Zeroizing;
@@ -32,11 +34,92 @@ pub struct ServeArgs {
     #[command(flatten)]
     listen_args: ListenArgs,
     #[command(flatten)]
+    rpc: RpcArgs,
+    #[command(flatten)]
     deployment: DeploymentArgs,
+}
+
+/// `POST /rpc`: the embedded chain as a standard Ethereum JSON-RPC endpoint.
+#[derive(Args)]
+pub struct RpcArgs {
+    /// Answer Ethereum JSON-RPC at POST /rpc (embedded chain only). Off by default: the
+    /// chain's access log links readers, records and patients' addresses.
+    #[arg(long, env = "SECURE_EHR_RPC")]
+    rpc: bool,
+    /// Answer /rpc only to `Authorization: Bearer <token>` (compared in constant time).
+    #[arg(
+        long,
+        env = "SECURE_EHR_RPC_TOKEN",
+        hide_env_values = true,
+        requires = "rpc"
+    )]
+    rpc_token: Option<String>,
+    /// Offer eth_sendRawTransaction on /rpc (gas is free here: rate-limited per client).
+    #[arg(long, env = "SECURE_EHR_RPC_SEND", requires = "rpc")]
+    rpc_send: bool,
+    /// The most requests in one /rpc batch.
+    #[arg(long, env = "SECURE_EHR_RPC_MAX_BATCH", default_value_t = Limits::default().max_batch)]
+    rpc_max_batch: usize,
+    /// The most blocks one eth_getLogs may span when it cannot use the (event, first
+    /// indexed topic) index.
+    #[arg(long, env = "SECURE_EHR_RPC_MAX_LOG_RANGE", default_value_t = Limits::default().max_log_range)]
+    rpc_max_log_range: u64,
+    /// The most logs one eth_getLogs may return.
+    #[arg(long, env = "SECURE_EHR_RPC_MAX_LOGS", default_value_t = Limits::default().max_logs)]
+    rpc_max_logs: usize,
+    /// eth_sendRawTransaction calls per client (IP, as login throttling keys it) per minute.
+    #[arg(long, env = "SECURE_EHR_RPC_SEND_PER_MINUTE", default_value_t = RpcOptions::default().sends_per_minute)]
+    rpc_send_per_minute: u32,
+}
+
+impl RpcArgs {
+    /// Adds `/rpc` to `state` if asked for; an error if the chain is not the embedded one.
+    fn apply(&self, state: ehr_api::AppState) -> anyhow::Result<ehr_api::AppState> {
+        if !self.rpc {
+            return Ok(state);
+        }
+        let chain = state.service().embedded_chain().context(
+            "--rpc serves the embedded chain; with --chain-rpc, clients can use that node directly",
+        )?;
+        if self.rpc_token.as_deref() == Some("") {
+            bail!("--rpc-token is empty");
+        }
+        let limits = Limits {
+            max_batch: self.rpc_max_batch,
+            max_log_range: self.rpc_max_log_range,
+            max_logs: self.rpc_max_logs,
+            allow_send: self.rpc_send,
+        };
+        let options = RpcOptions {
+            token: self.rpc_token.clone().map(Zeroizing::new),
+            sends_per_minute: self.rpc_send_per_minute,
+            ..RpcOptions::default()
+        };
+        println!(
+            "Ethereum JSON-RPC at POST /rpc (chain id {}){}{}",
+            chain.chain_id(),
+            if self.rpc_token.is_some() {
+                ", bearer token required"
+            } else {
+                ""
+            },
+            if self.rpc_send {
+                ", eth_sendRawTransaction offered"
+            } else {
+                ""
+            },
+        );
+        Ok(state.with_rpc(Arc::new(EthApi::new(chain, limits)), options))
+    }
 }
 
 pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
     let options = args.listen_args.options()?;
+    if args.rpc.rpc && args.deployment.chain_rpc.is_some() {
+        bail!(
+            "--rpc serves the embedded chain; with --chain-rpc, clients can use that node directly"
+        );
+    }
     let _lock = service::lock_data_dir(data_dir)?;
     service::runtime()?.block_on(async {
         let svc = service::open(data_dir, &args.deployment, AccountParams::STANDARD).await?;
@@ -53,6 +136,7 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         let state = ehr_api::AppState::new(svc)
             .with_secure_cookies(args.secure_cookies || args.listen_args.tls())
             .with_trusted_proxy(args.trusted_proxy);
+        let state = args.rpc.apply(state)?;
         let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
         ehr_api::serve_with(listener, state, options, shutdown()).await?;
         Ok(())

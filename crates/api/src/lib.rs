@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod fallback;
 mod params;
+mod rpc;
 mod throttle;
 pub mod types;
 mod web;
@@ -29,6 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 
 pub use error::{Error, Result};
+pub use rpc::RpcOptions;
 pub use throttle::Throttle;
 
 /// The largest request body accepted, in bytes (a record's limit, as in `ehr_records::fhir`).
@@ -47,6 +49,8 @@ pub struct AppState {
     signups: Arc<Throttle>,
     /// The reverse proxy whose `X-Forwarded-For` names the client (see `ClientIp`).
     trusted_proxy: Option<std::net::IpAddr>,
+    /// `POST /rpc`, when offered (see [`AppState::with_rpc`]).
+    rpc: Option<Arc<rpc::Rpc>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,6 +58,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("secure_cookies", &self.secure_cookies)
             .field("trusted_proxy", &self.trusted_proxy)
+            .field("rpc", &self.rpc)
             .finish_non_exhaustive()
     }
 }
@@ -70,7 +75,16 @@ impl AppState {
             secure_cookies: false,
             signups: Arc::new(Throttle::new(5, Duration::from_secs(60))),
             trusted_proxy: None,
+            rpc: None,
         }
+    }
+
+    /// Offers the embedded chain as standard Ethereum JSON-RPC at `POST /rpc` (`serve
+    /// --rpc`), within `options` (token, body limit, rate of sends); `api`'s own limits bound
+    /// batches and log queries. Without this, `/rpc` is 404 like any unknown path.
+    pub fn with_rpc(mut self, api: Arc<ehr_chain::eth_api::EthApi>, options: RpcOptions) -> Self {
+        self.rpc = Some(Arc::new(rpc::Rpc::new(api, options)));
+        self
     }
 
     /// Trusts `X-Forwarded-For` from `proxy` (the reverse proxy's IP): when the TCP peer is
@@ -102,7 +116,8 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: `/api/…`, `/ipfs/{cid}`, the web pages and `/static/…`.
+/// The whole HTTP surface: `/api/…`, `/ipfs/{cid}`, the web pages and `/static/…`, and
+/// `POST /rpc` when [`AppState::with_rpc`] offers it.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so login and
 /// registration throttling can key on the client's IP.
@@ -110,6 +125,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(web::router(&state))
+        .merge(rpc::router(&state))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -195,9 +195,20 @@ pub async fn open_chain(
     }
 }
 
-/// Opens the whole records service of `data_dir`.
+/// Opens the whole records service of `data_dir`. On the embedded chain the service keeps
+/// the chain itself too ([`Service::embedded_chain`]), for `serve --rpc`.
 pub async fn open(data_dir: &Path, deployment: &Deployment) -> Result<Service> {
-    let (registry, contract_admin) = open_chain(data_dir, &deployment.chain).await?;
+    let (registry, contract_admin, embedded) = match &deployment.chain {
+        ChainChoice::Embedded => {
+            let (chain, admin) = open_embedded_chain(data_dir)?;
+            let chain = Arc::new(chain);
+            (chain.clone() as Arc<dyn Registry>, admin, Some(chain))
+        }
+        rpc => {
+            let (registry, admin) = open_chain(data_dir, rpc).await?;
+            (registry, admin, None)
+        }
+    };
     let nodes: Vec<Arc<dyn Node>> = match &deployment.nodes {
         NodesChoice::Local { n } => nodes(data_dir, *n, &registry).await?,
         NodesChoice::Remote {
@@ -237,6 +248,10 @@ pub async fn open(data_dir: &Path, deployment: &Deployment) -> Result<Service> {
         data_dir: data_dir.to_path_buf(),
     })
     .await
+    .map(|service| match embedded {
+        Some(chain) => service.with_embedded_chain(chain),
+        None => service,
+    })
 }
 
 /// Where node `i` (from 1) keeps its blocks and key.

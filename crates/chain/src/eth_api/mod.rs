@@ -24,6 +24,8 @@ pub mod code {
     pub const SERVER_ERROR: i64 = -32000;
     /// Execution reverted; `data` holds the revert data.
     pub const EXECUTION_REVERTED: i64 = 3;
+    /// A limit was exceeded (EIP-1474), e.g. the rate of sends.
+    pub const LIMIT_EXCEEDED: i64 = -32005;
 }
 
 /// Bounds on what one request may ask for.
@@ -62,7 +64,8 @@ pub struct RpcError {
 }
 
 impl RpcError {
-    fn new(code: i64, message: impl Into<String>) -> Self {
+    /// An error without data.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -70,6 +73,9 @@ impl RpcError {
         }
     }
 }
+
+/// Asked about each request's method before it runs (see [`EthApi::handle_with`]).
+pub type Gate<'a> = dyn Fn(&str) -> Result<(), RpcError> + Send + Sync + 'a;
 
 /// The Ethereum JSON-RPC API of one embedded chain.
 pub struct EthApi {
@@ -91,6 +97,13 @@ impl EthApi {
     /// Answers one HTTP body: a request object or a batch. `None` when nothing is to be
     /// sent back (only notifications).
     pub async fn handle(&self, body: &[u8]) -> Option<Value> {
+        self.handle_with(body, &|_| Ok(())).await
+    }
+
+    /// [`handle`](Self::handle), asking `gate` first about each well-formed request's method:
+    /// a request it refuses is answered with its error and not run (the HTTP layer
+    /// rate-limits sends this way).
+    pub async fn handle_with(&self, body: &[u8], gate: &Gate<'_>) -> Option<Value> {
         let parsed: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
@@ -126,18 +139,18 @@ impl EthApi {
                 }
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    if let Some(r) = self.one(item).await {
+                    if let Some(r) = self.one(item, gate).await {
                         out.push(r);
                     }
                 }
                 (!out.is_empty()).then_some(Value::Array(out))
             }
-            single => self.one(single).await,
+            single => self.one(single, gate).await,
         }
     }
 
     /// One request object; `None` for a notification (no `id`).
-    async fn one(&self, req: Value) -> Option<Value> {
+    async fn one(&self, req: Value, gate: &Gate<'_>) -> Option<Value> {
         let Value::Object(obj) = req else {
             return Some(reply(
                 Value::Null,
@@ -157,7 +170,10 @@ impl EthApi {
             ));
         };
         let params = obj.get("params").cloned().unwrap_or(Value::Array(vec![]));
-        let result = self.dispatch(method, params).await;
+        let result = match gate(method) {
+            Ok(()) => self.dispatch(method, params).await,
+            Err(e) => Err(e),
+        };
         id.map(|id| reply(id, result))
     }
 

@@ -21,7 +21,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::Eip712Domain;
 use ehr_accounts::AccountStore;
 use ehr_chain::contract::EhrRegistryErrors as CE;
-use ehr_chain::{NodeSet, Registry, RegistryExt};
+use ehr_chain::{EmbeddedChain, NodeSet, Registry, RegistryExt};
 use ehr_node::{Node, NodeError};
 use ehr_primitives::Threshold;
 use ehr_store::Cid;
@@ -73,6 +73,8 @@ pub struct Service {
     record_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// The last [`Service::status`] and when it was taken (see [`Service::status_cached`]).
     status_cache: status::Cache,
+    /// The chain itself when it is the embedded one (`registry` is the same chain).
+    embedded: Option<Arc<EmbeddedChain>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -203,11 +205,25 @@ impl Service {
             pending_uploads: Mutex::new(Vec::new()),
             record_locks: Mutex::new(HashMap::new()),
             status_cache: status::Cache::default(),
+            embedded: None,
         };
         let still_open = service.collect_orphans(unfinished).await?;
         service.journal.compact(&still_open)?;
         *service.pending() = still_open;
         Ok(service)
+    }
+
+    /// Keeps `chain`, the embedded chain this service's registry is, so the server can
+    /// offer it over Ethereum JSON-RPC (`serve --rpc`).
+    pub fn with_embedded_chain(mut self, chain: Arc<EmbeddedChain>) -> Self {
+        self.embedded = Some(chain);
+        self
+    }
+
+    /// The embedded chain, when the service runs on one (see
+    /// [`with_embedded_chain`](Self::with_embedded_chain)); `None` on a JSON-RPC chain.
+    pub fn embedded_chain(&self) -> Option<Arc<EmbeddedChain>> {
+        self.embedded.clone()
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Upload>> {

@@ -18,7 +18,7 @@ E = {
  "415": err("`unsupported_media_type`: the body must be `application/json`"),
  "429": {"description": "`rate_limited`; `Retry-After` says when to try again", "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}, "content": {"application/json": {"schema": ref("Error")}}},
  "500": err("`internal`: \"internal error\" (the cause is logged on the server, never sent)"),
- "503": err("`nodes_unavailable`: too few storage or custodian nodes answer; `funding_budget_spent` (with `Retry-After`): sign-ups are paused, this hour's budget for paying new accounts' gas on a JSON-RPC chain is spent; `upload_pending`: the record's transaction was sent but not mined yet — the record appears once it is"),
+ "503": err("`nodes_unavailable`: too few storage or custodian nodes answer; `funding_budget_spent` (with `Retry-After`): sign-ups are paused, this hour's budget for paying new accounts' gas on a JSON-RPC chain is spent; `upload_pending`: the record's transaction was sent but not mined yet — the record appears once it is; `starting` (with `Retry-After`): the server has just started and waits for its nodes"),
 }
 def errs(*codes): return {c: {"$ref": f"#/components/responses/Status{c}"} for c in codes}
 AUTH = [{"bearer": []}]
@@ -107,7 +107,7 @@ def obj(props, required=None, desc=None, extra=False):
     return o
 nullable = lambda s: {"oneOf": [s, {"type": "null"}]}
 schemas = {
- "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "forbidden", "access_denied", "not_found", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "internal"]},
+ "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "forbidden", "access_denied", "not_found", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "starting", "internal"]},
                "message": {"type": "string"},
                "field": {"type": "string", "description": "invalid_input: the field (e.g. `username`, `patient_id`, `body`)"},
                "errors": {"type": "array", "items": obj({"path": {"type": "string"}, "message": {"type": "string"}}), "description": "invalid_record: each broken field (FHIR path or form field) and rule"},

@@ -36,6 +36,14 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = ehr_node::MAX_IN_FLIGHT as u32,
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_in_flight: u32,
+    /// Bearer token for a --chain-rpc that asks for one (`secure-ehr serve --rpc
+    /// --rpc-token`).
+    #[arg(long, env = "SECURE_EHR_CHAIN_RPC_TOKEN", hide_env_values = true)]
+    chain_rpc_token: Option<String>,
+    /// Seconds to keep trying the chain at start (it may start after the node, e.g. the
+    /// embedded chain of a `serve --rpc` that waits for its nodes); 0 tries once.
+    #[arg(long, default_value_t = 120)]
+    chain_wait: u64,
     /// CA certificates (PEM) to trust, besides the system's, for an https:// --chain-rpc.
     #[arg(long, env = "SECURE_EHR_CA_FILE")]
     ca_file: Option<std::path::PathBuf>,
@@ -63,11 +71,7 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
         let store: Arc<dyn BlobStore> =
             Arc::new(ehr_records::deployment::node_store(data_dir).await?);
-        let registry: Arc<dyn Registry> = Arc::new(
-            RpcRegistry::connect_with_ca(&args.chain_rpc, args.contract, ca_pem.as_deref())
-                .await
-                .with_context(|| format!("connecting to the chain at {}", args.chain_rpc))?,
-        );
+        let registry: Arc<dyn Registry> = Arc::new(connect_chain(&args, ca_pem.as_deref()).await?);
         let node = LocalNode::new(data_dir.display().to_string(), key, registry, store).await?;
         let info = Node::info(&node).await?;
         println!("node {} custodian key {}", info.address, info.public_key);
@@ -76,6 +80,53 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         ehr_serve::serve(listener, app, options, shutdown()).await?;
         Ok(())
     })
+}
+
+/// Connects to the chain, trying again each second for `--chain-wait` seconds while it does
+/// not answer (a wrong contract or a refused token is the same answer again: not retried).
+async fn connect_chain(args: &NodeArgs, ca_pem: Option<&[u8]>) -> anyhow::Result<RpcRegistry> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.chain_wait);
+    let mut said = false;
+    loop {
+        let attempt = RpcRegistry::connect_with(
+            &args.chain_rpc,
+            args.contract,
+            ca_pem,
+            args.chain_rpc_token.as_deref(),
+        )
+        .await;
+        match attempt {
+            Ok(registry) => return Ok(registry),
+            Err(e) if unreachable(&e) && std::time::Instant::now() < deadline => {
+                if !said {
+                    eprintln!(
+                        "waiting for the chain at {} (up to {} s): {e}",
+                        args.chain_rpc, args.chain_wait
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("connecting to the chain at {}", args.chain_rpc)));
+            }
+        }
+    }
+}
+
+/// Whether the chain did not answer at all (worth another try), as opposed to answering no.
+fn unreachable(e: &ehr_chain::Error) -> bool {
+    let text = e.to_string();
+    matches!(e, ehr_chain::Error::Rpc(_))
+        && [
+            "error sending request",
+            "connection",
+            "503",
+            "Service Unavailable",
+        ]
+        .iter()
+        .any(|s| text.contains(s))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     trusted_proxy: Option<std::net::IpAddr>,
     #[command(flatten)]
     listen_args: ListenArgs,
+    /// Seconds to wait at start for remote nodes that do not answer yet (a new deployment
+    /// needs every one; `/rpc` answers meanwhile).
+    #[arg(long, default_value_t = 120)]
+    nodes_wait: u64,
     #[command(flatten)]
     rpc: RpcArgs,
     #[command(flatten)]
@@ -73,12 +77,16 @@ pub struct RpcArgs {
 }
 
 impl RpcArgs {
-    /// Adds `/rpc` to `state` if asked for; an error if the chain is not the embedded one.
-    fn apply(&self, state: ehr_api::AppState) -> anyhow::Result<ehr_api::AppState> {
+    /// The `/rpc` API over `chain` with its options, if asked for; an error if the chain is
+    /// not the embedded one.
+    fn api(
+        &self,
+        chain: &deployment::OpenedChain,
+    ) -> anyhow::Result<Option<(Arc<EthApi>, RpcOptions)>> {
         if !self.rpc {
-            return Ok(state);
+            return Ok(None);
         }
-        let chain = state.service().embedded_chain().context(
+        let chain = chain.embedded.clone().context(
             "--rpc serves the embedded chain; with --chain-rpc, clients can use that node directly",
         )?;
         if self.rpc_token.as_deref() == Some("") {
@@ -95,7 +103,7 @@ impl RpcArgs {
             sends_per_minute: self.rpc_send_per_minute,
             ..RpcOptions::default()
         };
-        println!(
+        say(&format!(
             "Ethereum JSON-RPC at POST /rpc (chain id {}){}{}",
             chain.chain_id(),
             if self.rpc_token.is_some() {
@@ -108,9 +116,15 @@ impl RpcArgs {
             } else {
                 ""
             },
-        );
-        Ok(state.with_rpc(Arc::new(EthApi::new(chain, limits)), options))
+        ));
+        Ok(Some((Arc::new(EthApi::new(chain, limits)), options)))
     }
+}
+
+/// A line on standard output that never panics (whoever started us may have stopped reading).
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
@@ -122,25 +136,90 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
     }
     let _lock = service::lock_data_dir(data_dir)?;
     service::runtime()?.block_on(async {
-        let svc = service::open(data_dir, &args.deployment, AccountParams::STANDARD).await?;
+        let deployment = args.deployment.deployment(AccountParams::STANDARD)?;
+        let chain = deployment::open_deployment_chain(data_dir, &deployment.chain)
+            .await
+            .context("opening the chain")?;
+        let info = chain.registry.info().await?;
+        say(&format!(
+            "SecureEHR: {} chain {} (contract {})",
+            info.backend, info.chain_id, info.contract
+        ));
+        let rpc = args.rpc.api(&chain)?;
+        let secure_cookies = args.secure_cookies || args.listen_args.tls();
+        // With remote nodes the service may have to wait for them (a new deployment needs
+        // every one), and they may need this server's /rpc to start: listen first, answering
+        // /rpc at once and 503 `starting` for the rest until the service is up.
+        let starting = (!args.deployment.nodes.is_empty())
+            .then(|| ehr_api::Starting::new(rpc.clone(), args.trusted_proxy, secure_cookies));
+        let early = match &starting {
+            Some(starting) => {
+                let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
+                let app = starting.router();
+                let options = options.clone();
+                Some(tokio::spawn(async move {
+                    ehr_serve::serve(listener, app, options, shutdown()).await
+                }))
+            }
+            None => None,
+        };
+        let svc = open_service(data_dir, &deployment, &chain, args.nodes_wait).await?;
         let status = svc.status().await?;
-        println!(
-            "SecureEHR: {} chain {} (contract {}), {} of {} nodes needed",
-            status.chain.backend, status.chain.chain_id, status.chain.contract, status.k, status.n
-        );
+        say(&format!(
+            "SecureEHR: {} of {} nodes needed",
+            status.k, status.n
+        ));
         if !svc.accounts().has_admin() {
-            println!("no admin yet: stop the server and run `secure-ehr admin init` to create one");
+            say("no admin yet: stop the server and run `secure-ehr admin init` to create one");
         }
         let svc = Arc::new(svc);
         tokio::spawn(settle_uploads(svc.clone()));
-        let state = ehr_api::AppState::new(svc)
-            .with_secure_cookies(args.secure_cookies || args.listen_args.tls())
+        let mut state = ehr_api::AppState::new(svc)
+            .with_secure_cookies(secure_cookies)
             .with_trusted_proxy(args.trusted_proxy);
-        let state = args.rpc.apply(state)?;
-        let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
-        ehr_api::serve_with(listener, state, options, shutdown()).await?;
+        if let Some((api, options)) = rpc {
+            state = state.with_rpc(api, options);
+        }
+        match (starting, early) {
+            (Some(starting), Some(server)) => {
+                starting.ready(state);
+                say("SecureEHR ready");
+                server.await.context("the server task")??;
+            }
+            _ => {
+                let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
+                ehr_api::serve_with(listener, state, options, shutdown()).await?;
+            }
+        }
         Ok(())
     })
+}
+
+/// Opens the service on `chain`; while a node does not answer (a new deployment needs them
+/// all), tries again each second for `wait_secs`.
+async fn open_service(
+    data_dir: &Path,
+    deployment: &deployment::Deployment,
+    chain: &deployment::OpenedChain,
+    wait_secs: u64,
+) -> anyhow::Result<ehr_records::Service> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    let mut waiting_for = None;
+    loop {
+        match deployment::open_on(data_dir, deployment, chain).await {
+            Ok(svc) => return Ok(svc),
+            Err(ehr_records::Error::Node { node, source })
+                if std::time::Instant::now() < deadline =>
+            {
+                if waiting_for.as_ref() != Some(&node) {
+                    eprintln!("waiting for {node} (up to {wait_secs} s): {source}");
+                    waiting_for = Some(node);
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("starting the records service")),
+        }
+    }
 }
 
 /// Asks the chain every minute about uploads whose transaction was not mined in time (their

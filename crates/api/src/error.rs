@@ -80,6 +80,10 @@ pub enum Error {
     /// is; its blocks are kept until the chain decides.
     #[error("{0}")]
     UploadPending(String),
+    /// The server is starting: it answers `/rpc` already and waits for its nodes before the
+    /// rest (503, with `Retry-After`).
+    #[error("the server is starting: it waits for its storage and custodian nodes; retry shortly")]
+    Starting,
     /// Anything else: logged, and answered with "internal error" (500).
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -110,7 +114,8 @@ impl Error {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NodesUnavailable { .. }
             | Self::FundingBudgetSpent { .. }
-            | Self::UploadPending(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::UploadPending(_)
+            | Self::Starting => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -132,6 +137,7 @@ impl Error {
             Self::NodesUnavailable { .. } => "nodes_unavailable",
             Self::FundingBudgetSpent { .. } => "funding_budget_spent",
             Self::UploadPending(_) => "upload_pending",
+            Self::Starting => "starting",
             Self::Internal(_) => "internal",
         }
     }
@@ -157,6 +163,7 @@ impl Error {
             Self::RateLimited { retry_after } | Self::FundingBudgetSpent { retry_after } => {
                 Some(retry_after.as_secs().max(1))
             }
+            Self::Starting => Some(1),
             _ => None,
         }
     }

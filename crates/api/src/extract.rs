@@ -170,13 +170,22 @@ impl Auth {
 #[derive(Clone, Debug)]
 pub struct ClientIp(pub String);
 
-impl FromRequestParts<AppState> for ClientIp {
+/// A router state that knows which reverse proxy to trust for [`ClientIp`].
+pub(crate) trait TrustsProxy {
+    /// The reverse proxy whose `X-Forwarded-For` names the client.
+    fn trusted_proxy(&self) -> Option<IpAddr>;
+}
+
+impl TrustsProxy for AppState {
+    fn trusted_proxy(&self) -> Option<IpAddr> {
+        self.trusted_proxy
+    }
+}
+
+impl<S: TrustsProxy + Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Some(peer) = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -184,7 +193,7 @@ impl FromRequestParts<AppState> for ClientIp {
         else {
             return Ok(Self("unknown".to_owned()));
         };
-        let client = match state.trusted_proxy {
+        let client = match state.trusted_proxy() {
             Some(proxy) if proxy == peer => forwarded_client(&parts.headers, proxy).unwrap_or(peer),
             _ => peer,
         };

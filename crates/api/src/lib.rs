@@ -6,6 +6,7 @@ mod extract;
 mod fallback;
 mod params;
 mod rpc;
+mod starting;
 mod throttle;
 pub mod types;
 mod web;
@@ -31,6 +32,7 @@ use axum::response::Response;
 
 pub use error::{Error, Result};
 pub use rpc::RpcOptions;
+pub use starting::Starting;
 pub use throttle::Throttle;
 
 /// The largest request body accepted, in bytes (a record's limit, as in `ehr_records::fhir`).
@@ -122,18 +124,21 @@ impl AppState {
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so login and
 /// registration throttling can key on the client's IP.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let secure_cookies = state.secure_cookies;
+    let app = Router::new()
         .merge(api::router())
         .merge(web::router(&state))
         .merge(rpc::router(&state))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(
-            state.secure_cookies,
-            security_headers,
-        ))
-        .with_state(state)
+        .with_state(state);
+    with_security_headers(app, secure_cookies)
+}
+
+/// `router` with the headers every response carries (HSTS too when `https`).
+fn with_security_headers(router: Router, https: bool) -> Router {
+    router.layer(middleware::from_fn_with_state(https, security_headers))
 }
 
 /// Every JSON API operation the router serves, as (path, method) with OpenAPI's path

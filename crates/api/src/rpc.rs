@@ -102,16 +102,36 @@ impl Rpc {
     }
 }
 
+/// What the `/rpc` route's handler has: the API and whom to trust for the client's address.
+#[derive(Clone)]
+struct RpcState {
+    rpc: Arc<Rpc>,
+    trusted_proxy: Option<std::net::IpAddr>,
+}
+
+impl crate::extract::TrustsProxy for RpcState {
+    fn trusted_proxy(&self) -> Option<std::net::IpAddr> {
+        self.trusted_proxy
+    }
+}
+
 /// The `/rpc` route, if `state` offers it.
 pub(crate) fn router(state: &AppState) -> axum::Router<AppState> {
-    let mut router = axum::Router::new();
-    if let Some(rpc) = &state.rpc {
-        router = router.route(
-            "/rpc",
-            post(handle).layer(DefaultBodyLimit::max(rpc.max_body_bytes)),
-        );
+    match &state.rpc {
+        Some(rpc) => route(rpc.clone(), state.trusted_proxy),
+        None => axum::Router::new(),
     }
-    router
+}
+
+/// `POST /rpc` over `rpc`, as a router of its own (it needs no records service).
+pub(crate) fn route<S: Clone + Send + Sync + 'static>(
+    rpc: Arc<Rpc>,
+    trusted_proxy: Option<std::net::IpAddr>,
+) -> axum::Router<S> {
+    let limit = rpc.max_body_bytes;
+    axum::Router::new()
+        .route("/rpc", post(handle).layer(DefaultBodyLimit::max(limit)))
+        .with_state(RpcState { rpc, trusted_proxy })
 }
 
 /// A JSON-RPC error object as a whole response, with `status`.
@@ -133,14 +153,12 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 async fn handle(
-    State(state): State<AppState>,
+    State(state): State<RpcState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(rpc) = state.rpc.as_deref() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
+    let rpc = &*state.rpc;
     if !rpc.authorized(&headers) {
         let mut r = refusal(
             StatusCode::UNAUTHORIZED,

@@ -73,19 +73,43 @@ impl RpcRegistry {
 
     /// With `ca_pem` (a PEM bundle), `https://` also trusts those CAs besides the system's.
     fn provider_with_ca(url: &str, ca_pem: Option<&[u8]>) -> Result<RootProvider<Ethereum>> {
+        Self::provider_with(url, ca_pem, None)
+    }
+
+    /// …and with `bearer`, every request carries `Authorization: Bearer <bearer>` (a
+    /// `secure-ehr serve --rpc --rpc-token` endpoint).
+    fn provider_with(
+        url: &str,
+        ca_pem: Option<&[u8]>,
+        bearer: Option<&str>,
+    ) -> Result<RootProvider<Ethereum>> {
         let parsed = url
             .parse()
             .map_err(|e| Error::Rpc(format!("bad node URL {url:?}: {e}")))?;
-        let Some(pem) = ca_pem else {
+        if ca_pem.is_none() && bearer.is_none() {
             return Ok(RootProvider::new_http(parsed));
-        };
-        let roots = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| Error::Rpc(format!("the CA file: {e}")))?;
-        if roots.is_empty() {
-            return Err(Error::Rpc("the CA file holds no certificate".into()));
         }
-        let http = reqwest::Client::builder()
-            .tls_certs_merge(roots)
+        let mut http = reqwest::Client::builder();
+        if let Some(pem) = ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Rpc(format!("the CA file: {e}")))?;
+            if roots.is_empty() {
+                return Err(Error::Rpc("the CA file holds no certificate".into()));
+            }
+            http = http.tls_certs_merge(roots);
+        }
+        if let Some(token) = bearer {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| {
+                    Error::Rpc("the chain RPC token is not a valid header value".into())
+                })?;
+            // Kept out of debug output.
+            value.set_sensitive(true);
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            http = http.default_headers(headers);
+        }
+        let http = http
             .build()
             .map_err(|e| Error::Rpc(format!("HTTP client: {e}")))?;
         let transport = alloy::transports::http::Http::with_client(http, parsed);
@@ -107,7 +131,18 @@ impl RpcRegistry {
         contract: Address,
         ca_pem: Option<&[u8]>,
     ) -> Result<Self> {
-        let provider = Self::provider_with_ca(url, ca_pem)?;
+        Self::connect_with(url, contract, ca_pem, None).await
+    }
+
+    /// [`connect_with_ca`](Self::connect_with_ca), presenting `bearer` as
+    /// `Authorization: Bearer` on every request (`secure-ehr serve --rpc --rpc-token`).
+    pub async fn connect_with(
+        url: &str,
+        contract: Address,
+        ca_pem: Option<&[u8]>,
+        bearer: Option<&str>,
+    ) -> Result<Self> {
+        let provider = Self::provider_with(url, ca_pem, bearer)?;
         let chain_id = provider.get_chain_id().await.map_err(rpc_err)?;
         let code = provider.get_code_at(contract).await.map_err(rpc_err)?;
         if code.is_empty() {

@@ -195,20 +195,61 @@ pub async fn open_chain(
     }
 }
 
-/// Opens the whole records service of `data_dir`. On the embedded chain the service keeps
-/// the chain itself too ([`Service::embedded_chain`]), for `serve --rpc`.
-pub async fn open(data_dir: &Path, deployment: &Deployment) -> Result<Service> {
-    let (registry, contract_admin, embedded) = match &deployment.chain {
+/// A deployment's chain, opened: what [`open_on`] runs the service on.
+#[derive(Clone)]
+pub struct OpenedChain {
+    /// The registry contract on it.
+    pub registry: Arc<dyn Registry>,
+    /// The contract admin's key.
+    pub admin: PrivateKeySigner,
+    /// The chain itself when it is the embedded one (for `serve --rpc`).
+    pub embedded: Option<Arc<EmbeddedChain>>,
+}
+
+/// Opens the chain `chain` of `data_dir` (creating the embedded one on first use).
+pub async fn open_deployment_chain(data_dir: &Path, chain: &ChainChoice) -> Result<OpenedChain> {
+    Ok(match chain {
         ChainChoice::Embedded => {
             let (chain, admin) = open_embedded_chain(data_dir)?;
             let chain = Arc::new(chain);
-            (chain.clone() as Arc<dyn Registry>, admin, Some(chain))
+            OpenedChain {
+                registry: chain.clone(),
+                admin,
+                embedded: Some(chain),
+            }
         }
         rpc => {
             let (registry, admin) = open_chain(data_dir, rpc).await?;
-            (registry, admin, None)
+            OpenedChain {
+                registry,
+                admin,
+                embedded: None,
+            }
         }
-    };
+    })
+}
+
+/// Opens the whole records service of `data_dir`. On the embedded chain the service keeps
+/// the chain itself too ([`Service::embedded_chain`]), for `serve --rpc`.
+pub async fn open(data_dir: &Path, deployment: &Deployment) -> Result<Service> {
+    let chain = open_deployment_chain(data_dir, &deployment.chain).await?;
+    open_on(data_dir, deployment, &chain).await
+}
+
+/// Opens the records service of `data_dir` on a chain opened already (`serve` opens the
+/// chain first, to answer `/rpc` while it waits for remote nodes). A new deployment needs
+/// every node to answer: [`Error::Node`] names the first that did not; trying again later
+/// is safe.
+pub async fn open_on(
+    data_dir: &Path,
+    deployment: &Deployment,
+    chain: &OpenedChain,
+) -> Result<Service> {
+    let OpenedChain {
+        registry,
+        admin: contract_admin,
+        embedded,
+    } = chain.clone();
     let nodes: Vec<Arc<dyn Node>> = match &deployment.nodes {
         NodesChoice::Local { n } => nodes(data_dir, *n, &registry).await?,
         NodesChoice::Remote {

@@ -17,6 +17,13 @@ impl Drop for Proc {
     }
 }
 
+impl Proc {
+    /// A process already started, listening at `url`.
+    pub fn from_child(child: Child, url: String) -> Self {
+        Self { child, url }
+    }
+}
+
 /// Starts `cmd` and waits for the line `{what} listening on URL` on its standard output.
 pub fn spawn_listening(mut cmd: Command, what: &str) -> Proc {
     let mut child = cmd

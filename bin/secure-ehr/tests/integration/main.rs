@@ -6,6 +6,7 @@ mod bench_cli;
 mod chain_cli;
 mod common;
 mod crash;
+mod embedded_nodes;
 // ehr-store's js-ipfs node (`IpfsNode`), from its integration tests.
 #[path = "../../../../crates/store/tests/integration/ipfs.rs"]
 mod ipfs;

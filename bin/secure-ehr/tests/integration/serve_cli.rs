@@ -8,14 +8,14 @@ use std::process::{Command, Output, Stdio};
 
 use crate::common::spawn_listening;
 
-const PW: &str = "correct horse battery";
+pub(crate) const PW: &str = "correct horse battery";
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_secure-ehr"))
 }
 
 /// Runs the CLI as `actor` (its own token file), with `stdin` piped in.
-fn cli(data: &Path, url: &str, actor: &str, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn cli(data: &Path, url: &str, actor: &str, args: &[&str], stdin: &str) -> Output {
     let mut child = bin()
         .args(args)
         .env("SECURE_EHR_URL", url)
@@ -35,7 +35,7 @@ fn cli(data: &Path, url: &str, actor: &str, args: &[&str], stdin: &str) -> Outpu
     child.wait_with_output().unwrap()
 }
 
-fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         out.status.success(),
@@ -45,12 +45,12 @@ fn ok(out: Output) -> String {
     stdout
 }
 
-fn fails(out: Output) -> String {
+pub(crate) fn fails(out: Output) -> String {
     assert!(!out.status.success(), "unexpectedly succeeded");
     String::from_utf8(out.stderr).unwrap()
 }
 
-const BUNDLE: &str = r#"{
+pub(crate) const BUNDLE: &str = r#"{
   "resourceType": "Bundle", "type": "collection",
   "entry": [
     { "resource": { "resourceType": "Patient", "id": "p1",

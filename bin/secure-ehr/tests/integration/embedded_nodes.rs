@@ -1,0 +1,302 @@
+//! One host runs the embedded chain and the service (`serve --rpc`); five `secure-ehr node`
+//! processes reach that chain over its `/rpc` (`node --chain-rpc http://SERVER/rpc`), as
+//! they would from other hosts. Neither side waits for the other forever: the server answers
+//! `/rpc` (and 503 `starting` elsewhere) while it waits for its nodes, and a node started
+//! before the server tries its chain again until it answers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::{Proc, spawn_listening};
+use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
+
+const TOKEN: &str = "node-token-for-tests";
+
+/// A free port on 127.0.0.1 (free when asked; the processes bind it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node process on `port`, with the server's `/rpc` as its chain.
+fn node(dir: &std::path::Path, port: u16, rpc: &str, contract: &str) -> Command {
+    let mut cmd = bin();
+    cmd.args(["--data-dir", dir.to_str().unwrap(), "node"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--chain-rpc", rpc, "--contract", contract])
+        .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+    cmd
+}
+
+/// The server process; its standard output, line by line, on a channel (read to the end, so
+/// the server never writes into a closed pipe).
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The rest of the first line that starts with `prefix`, within `secs`.
+    fn line(&self, prefix: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.to_owned();
+                    }
+                }
+                Err(e) => panic!("no line {prefix:?} from the server: {e}"),
+            }
+        }
+    }
+}
+
+/// One HTTP/1.1 request; (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let status = reply[9..12].parse().unwrap();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+#[test]
+fn five_nodes_on_the_embedded_chain_over_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let data_s = data.to_str().unwrap();
+    let mut init = bin()
+        .args(["--data-dir", data_s, "admin", "init", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    init.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PW}\n").as_bytes())
+        .unwrap();
+    assert!(init.wait().unwrap().success());
+    // The chain exists once opened: its contract address is what the nodes are told.
+    let info = ok(bin()
+        .args(["--data-dir", data_s, "chain", "info", "--json"])
+        .output()
+        .unwrap());
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let contract = info["contract"].as_str().unwrap().to_owned();
+
+    let server_addr = format!("127.0.0.1:{}", free_port());
+    let rpc = format!("http://{server_addr}/rpc");
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let node_dir = |i: usize| dir.path().join(format!("node-{i}"));
+
+    // Node 1 starts before the server: it waits for the chain.
+    let mut early = node(&node_dir(1), ports[0], &rpc, &contract);
+    let early = spawn_listening_later(&mut early);
+
+    let nodes: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let mut serve = bin();
+    serve
+        .args([
+            "--data-dir",
+            data_s,
+            "serve",
+            "--listen",
+            &server_addr,
+            "--rpc",
+        ])
+        .args(["--nodes", &nodes.join(",")])
+        .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+    let server = Server::spawn(serve);
+    let said = server.line("SecureEHR: embedded chain ", 60);
+    assert!(said.contains(&contract), "{said}");
+    server.line("SecureEHR listening on ", 30);
+
+    // The server waits for nodes 2–5 (a new deployment needs every one), answering /rpc…
+    let (status, body) = http(
+        &server_addr,
+        "POST",
+        "/rpc",
+        r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let chain_id: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        chain_id["result"],
+        format!("{:#x}", info["chain_id"].as_u64().unwrap())
+    );
+    // …and, for the rest, a clear "starting".
+    let (status, body) = http(&server_addr, "GET", "/api/status", "");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"starting\""), "{body}");
+
+    let early = early.wait_listening();
+    let mut procs: Vec<Option<Proc>> = vec![Some(early)];
+    for i in 2..=5 {
+        procs.push(Some(spawn_listening(
+            node(&node_dir(i), ports[i - 1], &rpc, &contract),
+            "node",
+        )));
+    }
+    server.line("SecureEHR ready", 90);
+
+    // The whole flow, with every share checked by the node processes on the embedded chain.
+    let url = format!("http://{server_addr}");
+    let pw = format!("{PW}\n");
+    let scratch = dir.path().join("cli");
+    std::fs::create_dir_all(&scratch).unwrap();
+    ok(cli(
+        &scratch,
+        &url,
+        "admin",
+        &["login", "admin", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &scratch,
+        &url,
+        "admin",
+        &["provider", "add", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &scratch,
+        &url,
+        "alice",
+        &["patient", "register", "alice", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &scratch,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let file = dir.path().join("record.json");
+    std::fs::write(&file, BUNDLE).unwrap();
+    let out = ok(cli(
+        &scratch,
+        &url,
+        "alice",
+        &["record", "put", file.to_str().unwrap()],
+        "",
+    ));
+    assert!(out.contains("with ID: 1"), "{out}");
+    ok(cli(
+        &scratch,
+        &url,
+        "bob",
+        &["login", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    let err = fails(cli(&scratch, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(
+        err.contains("no record of patient 1 is open to you"),
+        "{err}"
+    );
+    ok(cli(
+        &scratch,
+        &url,
+        "alice",
+        &["grant", "drbob", "--days", "7"],
+        "",
+    ));
+    let out = ok(cli(&scratch, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(
+        out.contains("Jane Doe") && out.contains("Diabetes"),
+        "{out}"
+    );
+
+    // Two nodes gone: three of five still answer, and the read still works.
+    procs[0].take();
+    procs[3].take();
+    let out = ok(cli(&scratch, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(out.contains("Jane Doe"), "{out}");
+}
+
+/// A node process started now whose "listening" line is awaited later.
+struct Later {
+    child: Option<Child>,
+}
+
+fn spawn_listening_later(cmd: &mut Command) -> Later {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Later { child: Some(child) }
+}
+
+impl Later {
+    /// Waits for `node listening on URL` (the node got its chain and started).
+    fn wait_listening(mut self) -> Proc {
+        let mut child = self.child.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the early node exited before listening")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("node listening on ") {
+                break url.to_owned();
+            }
+        };
+        Proc::from_child(child, url)
+    }
+}
+
+impl Drop for Later {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -4,3 +4,4 @@
 mod artifact;
 mod conformance;
 mod embedded;
+mod view;

@@ -55,6 +55,8 @@ impl DatabaseRef for StateRef<'_> {
 pub struct CheckedTx {
     /// The sender recovered from the signature.
     pub from: Address,
+    /// The sender's nonce it carries.
+    pub nonce: u64,
     /// Keccak of the encoding.
     pub hash: B256,
     /// What revm executes.
@@ -77,12 +79,27 @@ pub fn check_own_tx(raw: &[u8], chain_id: u64, from: Address) -> Result<CheckedT
 fn check(raw: &[u8], chain_id: u64, signed_by: Option<Address>) -> Result<CheckedTx> {
     let envelope = TxEnvelope::decode_2718(&mut &raw[..])
         .map_err(|e| Error::Rejected(format!("undecodable transaction: {e}")))?;
-    let TxEnvelope::Eip1559(signed) = &envelope else {
-        return Err(Error::Rejected(format!(
-            "unsupported transaction type {}: only EIP-1559 (type 2) is accepted",
-            envelope.tx_type() as u8
-        )));
-    };
+    // EIP-1559 (type 2) and EIP-155 legacy (type 0 with a chain id) only: access-list (1),
+    // blob (3) and set-code (4) transactions have no use here, and a legacy transaction
+    // without a chain id could be replayed on any chain.
+    match &envelope {
+        TxEnvelope::Eip1559(_) => {}
+        TxEnvelope::Legacy(signed) if signed.tx().chain_id.is_none() => {
+            return Err(Error::Rejected(
+                "legacy transaction without a chain id (pre-EIP-155, replayable on any \
+                 chain): sign it with EIP-155"
+                    .into(),
+            ));
+        }
+        TxEnvelope::Legacy(_) => {}
+        other => {
+            return Err(Error::Rejected(format!(
+                "unsupported transaction type {}: only EIP-1559 (type 2) and EIP-155 legacy \
+                 (type 0) are accepted",
+                other.tx_type() as u8
+            )));
+        }
+    }
     if envelope.chain_id() != Some(chain_id) {
         return Err(Error::Rejected(format!(
             "wrong chain id {:?}: this chain is {chain_id}",
@@ -95,22 +112,32 @@ fn check(raw: &[u8], chain_id: u64, signed_by: Option<Address>) -> Result<Checke
             .recover_signer()
             .map_err(|e| Error::Rejected(format!("bad signature: {e}")))?,
     };
-    let tx = signed.tx();
-    let env = TxEnv::builder()
-        .tx_type(Some(2))
+    let builder = TxEnv::builder()
         .caller(from)
-        .gas_limit(tx.gas_limit)
-        .max_fee_per_gas(tx.max_fee_per_gas)
-        .gas_priority_fee(Some(tx.max_priority_fee_per_gas))
-        .kind(tx.to)
-        .value(tx.value)
-        .data(tx.input.clone())
-        .nonce(tx.nonce)
-        .chain_id(Some(chain_id))
-        .access_list(tx.access_list.clone())
-        .build_fill();
+        .gas_limit(envelope.gas_limit())
+        .kind(envelope.kind())
+        .value(envelope.value())
+        .data(envelope.input().clone())
+        .nonce(envelope.nonce())
+        .chain_id(Some(chain_id));
+    let env = match &envelope {
+        TxEnvelope::Eip1559(signed) => {
+            let tx = signed.tx();
+            builder
+                .tx_type(Some(2))
+                .max_fee_per_gas(tx.max_fee_per_gas)
+                .gas_priority_fee(Some(tx.max_priority_fee_per_gas))
+                .access_list(tx.access_list.clone())
+                .build_fill()
+        }
+        _ => builder
+            .tx_type(Some(0))
+            .gas_price(envelope.gas_price().unwrap_or_default())
+            .build_fill(),
+    };
     Ok(CheckedTx {
         from,
+        nonce: envelope.nonce(),
         hash: *envelope.tx_hash(),
         env,
     })
@@ -176,14 +203,30 @@ pub fn call(
         .gas_limit(BLOCK_GAS_LIMIT)
         .chain_id(Some(chain_id))
         .build_fill();
+    simulate(state, chain_id, number, timestamp, tx)
+}
+
+/// Executes `tx` against the committed state at (`number`, `timestamp`) without the nonce
+/// check and without committing (`eth_call`, `eth_estimateGas`). A transaction the state
+/// cannot pay for (value above the balance) is [`Error::Rejected`].
+pub fn simulate(
+    state: &StateDb,
+    chain_id: u64,
+    number: u64,
+    timestamp: u64,
+    tx: TxEnv,
+) -> Result<ExecutionResult> {
     let mut evm = Context::mainnet()
         .with_db(WrapDatabaseRef(StateRef(state)))
         .with_cfg(cfg(chain_id, false))
         .with_block(block_env(number, timestamp))
         .build_mainnet();
-    evm.transact(tx)
-        .map(|r| r.result)
-        .map_err(|e| Error::Evm(e.to_string()))
+    evm.transact(tx).map(|r| r.result).map_err(|e| match e {
+        revm::context::result::EVMError::Transaction(invalid) => {
+            Error::Rejected(invalid.to_string())
+        }
+        other => Error::Evm(other.to_string()),
+    })
 }
 
 /// The hash of one transaction's state changes, canonical (sorted) so re-execution

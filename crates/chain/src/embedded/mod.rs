@@ -16,6 +16,7 @@
 mod block;
 mod exec;
 mod store;
+mod view;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,6 +35,7 @@ use revm::state::EvmState;
 use tokio::sync::oneshot;
 
 pub use block::{Block, Header, Receipt};
+pub use view::{AccountView, CallRequest, LogEntry, TxLocation};
 
 use crate::contract;
 use crate::error::{ContractError, Error, Result};
@@ -113,6 +115,9 @@ fn deployed_contract(receipts: &[Receipt]) -> Option<Address> {
 
 struct IndexedLog {
     block: u64,
+    tx_index: u32,
+    /// Position among all logs of the block.
+    log_index: u32,
     tx_hash: B256,
     log: Log,
 }
@@ -124,14 +129,25 @@ struct IndexedLog {
 struct LogIndex {
     logs: Vec<IndexedLog>,
     by_topic1: std::collections::HashMap<(B256, B256), Vec<usize>>,
-    /// Every mined transaction: hash → (block, success), for [`Registry::tx_status`].
-    txs: HashMap<B256, (u64, bool)>,
+    /// Every mined transaction: hash → (block, index, success), for
+    /// [`Registry::tx_status`] and [`EmbeddedChain::tx_location`].
+    txs: HashMap<B256, (u64, u32, bool)>,
+    /// Every block: hash → number.
+    blocks: HashMap<B256, u64>,
 }
 
 impl LogIndex {
-    fn add_txs(&mut self, block: u64, receipts: &[Receipt]) {
-        self.txs
-            .extend(receipts.iter().map(|r| (r.tx_hash, (block, r.success))));
+    /// Indexes a block's hash, transactions and logs.
+    fn add_block(&mut self, block: &Block, receipts: &[Receipt]) {
+        let number = block.header.number;
+        self.blocks.insert(block.header.hash(), number);
+        self.txs.extend(
+            receipts
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.tx_hash, (number, i as u32, r.success))),
+        );
+        self.extend(index_logs(block, receipts));
     }
 
     fn extend(&mut self, new: impl IntoIterator<Item = IndexedLog>) {
@@ -176,7 +192,23 @@ struct Submission {
     raw: Bytes,
     /// Decoded, with its sender, by the submitter (off the producer thread).
     tx: CheckedTx,
-    reply: oneshot::Sender<Result<TxReceipt>>,
+    reply: oneshot::Sender<Result<Mined>>,
+}
+
+/// A mined transaction: its receipt, and its revert data if it reverted.
+struct Mined {
+    receipt: TxReceipt,
+    revert: Option<Bytes>,
+}
+
+impl Mined {
+    /// A reverted transaction as the contract's error.
+    fn into_result(self) -> Result<TxReceipt> {
+        match self.revert {
+            Some(data) => Err(ContractError::decode(&data).into()),
+            None => Ok(self.receipt),
+        }
+    }
 }
 
 struct Shared {
@@ -288,11 +320,33 @@ impl EmbeddedChain {
     /// [`Error::Rejected`] and nothing is mined; one that reverts is mined (it used its
     /// nonce) and comes back as [`Error::Contract`].
     pub async fn send_raw_transaction(&self, raw: Bytes) -> Result<TxReceipt> {
-        let tx = exec::check_tx(&raw, self.shared.config.chain_id)?;
-        self.enqueue(raw, tx)?.await.map_err(|_| Error::Stopped)?
+        self.send_raw(raw).await?.into_result()
     }
 
-    fn enqueue(&self, raw: Bytes, tx: CheckedTx) -> Result<oneshot::Receiver<Result<TxReceipt>>> {
+    /// Checks, queues and waits for a raw transaction, counting it in
+    /// [`EmbeddedChain::pending_nonce`] and [`Registry::tx_status`] while it waits.
+    async fn send_raw(&self, raw: Bytes) -> Result<Mined> {
+        let tx = exec::check_tx(&raw, self.shared.config.chain_id)?;
+        let (from, nonce, hash) = (tx.from, tx.nonce, tx.hash);
+        let rx = {
+            let mut nonces = self.nonces.lock().expect("nonce lock");
+            let rx = self.enqueue(raw, tx)?;
+            let next = nonces.entry(from).or_insert(0);
+            *next = (*next).max(nonce.saturating_add(1));
+            self.in_flight.lock().expect("in-flight lock").insert(hash);
+            rx
+        };
+        let result = rx.await.map_err(|_| Error::Stopped);
+        self.in_flight.lock().expect("in-flight lock").remove(&hash);
+        let result = result.and_then(|r| r);
+        if let Err(Error::Rejected(_)) = &result {
+            // The nonce was not used: ask the state again next time.
+            self.nonces.lock().expect("nonce lock").remove(&from);
+        }
+        result
+    }
+
+    fn enqueue(&self, raw: Bytes, tx: CheckedTx) -> Result<oneshot::Receiver<Result<Mined>>> {
         let (reply, rx) = oneshot::channel();
         self.submit
             .as_ref()
@@ -309,7 +363,7 @@ impl EmbeddedChain {
         from: &PrivateKeySigner,
         input: Bytes,
         note: &TxNote<'_>,
-    ) -> Result<(B256, oneshot::Receiver<Result<TxReceipt>>)> {
+    ) -> Result<(B256, oneshot::Receiver<Result<Mined>>)> {
         let addr = from.address();
         let mut nonces = self.nonces.lock().expect("nonce lock");
         let committed = self
@@ -406,7 +460,7 @@ impl Registry for EmbeddedChain {
         let (hash, rx) = self.sign_and_enqueue(from, input, note)?;
         let result = rx.await.map_err(|_| Error::Stopped);
         self.in_flight.lock().expect("in-flight lock").remove(&hash);
-        let result = result?;
+        let result = result.and_then(|r| r);
         if let Err(Error::Rejected(_)) = &result {
             // The nonce was not used: forget what we handed out and ask the state again.
             self.nonces
@@ -414,7 +468,7 @@ impl Registry for EmbeddedChain {
                 .expect("nonce lock")
                 .remove(&from.address());
         }
-        result
+        result?.into_result()
     }
 
     async fn call(&self, from: Address, input: Bytes) -> Result<Bytes> {
@@ -428,7 +482,7 @@ impl Registry for EmbeddedChain {
     }
 
     async fn tx_status(&self, tx: &SentTx) -> Result<TxStatus> {
-        if let Some(&(block_number, success)) = self
+        if let Some(&(block_number, _, success)) = self
             .shared
             .logs
             .read()
@@ -604,8 +658,7 @@ fn genesis(
         state.commit(s);
     }
     let mut logs = LogIndex::default();
-    logs.extend(index_logs(&built.block, &built.receipts));
-    logs.add_txs(built.block.header.number, &built.receipts);
+    logs.add_block(&built.block, &built.receipts);
     let head = Head::of(&built.block.header);
     Ok((state, head, logs, contract))
 }
@@ -613,12 +666,15 @@ fn genesis(
 fn index_logs(block: &Block, receipts: &[Receipt]) -> Vec<IndexedLog> {
     receipts
         .iter()
-        .flat_map(|r| {
-            r.logs.iter().map(move |log| IndexedLog {
-                block: block.header.number,
-                tx_hash: r.tx_hash,
-                log: log.clone(),
-            })
+        .enumerate()
+        .flat_map(|(tx_index, r)| r.logs.iter().map(move |log| (tx_index, r.tx_hash, log)))
+        .enumerate()
+        .map(|(log_index, (tx_index, tx_hash, log))| IndexedLog {
+            block: block.header.number,
+            tx_index: tx_index as u32,
+            log_index: log_index as u32,
+            tx_hash,
+            log: log.clone(),
         })
         .collect()
 }
@@ -703,8 +759,7 @@ fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
         for s in built.states {
             state.commit(s);
         }
-        logs.extend(index_logs(&block, &built.receipts));
-        logs.add_txs(n, &built.receipts);
+        logs.add_block(&block, &built.receipts);
         transactions += count as u64;
         parent = Head::of(h);
     }
@@ -780,21 +835,18 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
         let mut head = shared.head.write().expect("head lock");
         *head = Head::of(&built.block.header);
         let mut logs = shared.logs.write().expect("logs lock");
-        logs.extend(index_logs(&built.block, &built.receipts));
-        logs.add_txs(built.block.header.number, &built.receipts);
+        logs.add_block(&built.block, &built.receipts);
     }
     let number = built.block.header.number;
     for ((reply, receipt), revert) in replies.into_iter().zip(built.receipts).zip(built.reverts) {
-        let out = if let Some(data) = revert {
-            Err(ContractError::decode(&data).into())
-        } else {
-            Ok(TxReceipt {
+        let _ = reply.send(Ok(Mined {
+            receipt: TxReceipt {
                 tx_hash: receipt.tx_hash,
                 block_number: number,
                 gas_used: receipt.gas_used,
                 logs: receipt.logs,
-            })
-        };
-        let _ = reply.send(out);
+            },
+            revert,
+        }));
     }
 }

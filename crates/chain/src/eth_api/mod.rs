@@ -1,12 +1,31 @@
 //! The server side of Ethereum JSON-RPC over the [`EmbeddedChain`]: JSON-RPC 2.0 requests
 //! and batches in, responses out. Transport-agnostic: `ehr-api` mounts it at `POST /rpc`
 //! (behind `serve --rpc`), with the token, body limit and rate limit of that layer.
+//!
+//! - `mod.rs`: requests, batches, notifications and replies (JSON-RPC 2.0);
+//! - [`dispatch`](self): one method call to the chain's view API;
+//! - `params`: positional parameters and block tags;
+//! - `format`: blocks, transactions, receipts and logs in the shapes clients read
+//!   (alloy's RPC types);
+//! - `logs`: `eth_getLogs`, within [`Limits`].
+//!
+//! Where this chain is not Ethereum: the block hash is keccak256 of the chain's own header
+//! encoding (not of an RLP Ethereum header), `stateRoot` is the chain's running state hash
+//! (not a Merkle-Patricia root), and the transaction and receipt roots are its own hashes
+//! too; so clients must not verify headers or ask for proofs. Gas is free: base fee 0,
+//! gas price 0. The state is kept at the head only.
+
+mod dispatch;
+mod format;
+mod logs;
+mod params;
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::embedded::EmbeddedChain;
+use crate::error::Error;
 
 /// Standard JSON-RPC 2.0 error codes, and the Ethereum ones this server answers.
 pub mod code {
@@ -72,6 +91,33 @@ impl RpcError {
             data: None,
         }
     }
+
+    /// A wrong parameter (-32602).
+    pub(crate) fn params(message: impl Into<String>) -> Self {
+        Self::new(code::INVALID_PARAMS, message)
+    }
+
+    /// A request the chain cannot answer as asked (-32000).
+    pub(crate) fn server(message: impl Into<String>) -> Self {
+        Self::new(code::SERVER_ERROR, message)
+    }
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (code {})", self.message, self.code)
+    }
+}
+
+impl From<Error> for RpcError {
+    /// A refused transaction is what the client sent wrong (-32000, geth's code); anything
+    /// else is the server's failure (-32603). Chain errors carry no personal data.
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Rejected(msg) => Self::server(msg),
+            other => Self::new(code::INTERNAL_ERROR, format!("internal error: {other}")),
+        }
+    }
 }
 
 /// Asked about each request's method before it runs (see [`EthApi::handle_with`]).
@@ -79,6 +125,11 @@ pub type Gate<'a> = dyn Fn(&str) -> Result<(), RpcError> + Send + Sync + 'a;
 
 /// The Ethereum JSON-RPC API of one embedded chain.
 pub struct EthApi {
+    inner: Arc<Inner>,
+}
+
+/// What a method call needs; shared with the blocking threads that run the reads.
+struct Inner {
     chain: Arc<EmbeddedChain>,
     limits: Limits,
 }
@@ -86,12 +137,14 @@ pub struct EthApi {
 impl EthApi {
     /// The API over `chain`, within `limits`.
     pub fn new(chain: Arc<EmbeddedChain>, limits: Limits) -> Self {
-        Self { chain, limits }
+        Self {
+            inner: Arc::new(Inner { chain, limits }),
+        }
     }
 
     /// The limits it answers within.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.inner.limits
     }
 
     /// Answers one HTTP body: a request object or a batch. `None` when nothing is to be
@@ -124,15 +177,15 @@ impl EthApi {
                         Err(RpcError::new(code::INVALID_REQUEST, "empty batch")),
                     ));
                 }
-                if items.len() > self.limits.max_batch {
+                if items.len() > self.inner.limits.max_batch {
                     return Some(reply(
                         Value::Null,
                         Err(RpcError::new(
                             code::INVALID_REQUEST,
                             format!(
-                                "batch of {} requests: at most {} (the batch limit)",
+                                "batch of {} requests: at most {} (--rpc-max-batch)",
                                 items.len(),
-                                self.limits.max_batch
+                                self.inner.limits.max_batch
                             ),
                         )),
                     ));
@@ -158,6 +211,18 @@ impl EthApi {
             ));
         };
         let id = obj.get("id").cloned();
+        if id
+            .as_ref()
+            .is_some_and(|id| id.is_object() || id.is_array())
+        {
+            return Some(reply(
+                Value::Null,
+                Err(RpcError::new(
+                    code::INVALID_REQUEST,
+                    "\"id\" must be a string, a number or null",
+                )),
+            ));
+        }
         let method = obj.get("method").and_then(Value::as_str);
         let version_ok = obj.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
         let (Some(method), true) = (method, version_ok) else {
@@ -177,25 +242,28 @@ impl EthApi {
         id.map(|id| reply(id, result))
     }
 
-    async fn dispatch(&self, method: &str, _params: Value) -> Result<Value, RpcError> {
-        match method {
-            "eth_chainId" => Ok(quantity(self.chain.chain_id())),
-            "net_version" => Ok(Value::String(self.chain.chain_id().to_string())),
-            "web3_clientVersion" => Ok(Value::String(format!(
-                "SecureEHR/v{}/embedded",
-                env!("CARGO_PKG_VERSION")
-            ))),
-            "eth_blockNumber" => Ok(quantity(self.chain.head_number())),
-            other => Err(RpcError::new(
-                code::METHOD_NOT_FOUND,
-                format!("the method {other} does not exist/is not available"),
-            )),
+    /// Runs one method. Sends wait for their block; everything else reads the chain (redb,
+    /// the EVM) on a blocking thread, off the async workers.
+    async fn dispatch(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let params = params::Params::new(params)?;
+        if method == "eth_sendRawTransaction" {
+            return self.inner.send_raw_transaction(params).await;
         }
+        let inner = self.inner.clone();
+        let method = method.to_owned();
+        tokio::task::spawn_blocking(move || inner.call(&method, params))
+            .await
+            .unwrap_or_else(|e| {
+                Err(RpcError::new(
+                    code::INTERNAL_ERROR,
+                    format!("internal error: {e}"),
+                ))
+            })
     }
 }
 
 /// A number as a JSON-RPC quantity: `0x`-prefixed hex, no leading zeros.
-fn quantity(n: u64) -> Value {
+pub(crate) fn quantity(n: u64) -> Value {
     Value::String(format!("{n:#x}"))
 }
 

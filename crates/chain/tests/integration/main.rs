@@ -4,3 +4,5 @@
 mod artifact;
 mod conformance;
 mod embedded;
+mod eth_api;
+mod view;

@@ -14,6 +14,8 @@ use crate::common::{Proc, spawn_listening};
 use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
 
 const TOKEN: &str = "node-token-for-tests";
+/// The server's `--rpc-token`: the nodes present it.
+const RPC_TOKEN: &str = "rpc-token-for-tests";
 
 /// A free port on 127.0.0.1 (free when asked; the processes bind it right after).
 fn free_port() -> u16 {
@@ -30,7 +32,8 @@ fn node(dir: &std::path::Path, port: u16, rpc: &str, contract: &str) -> Command 
     cmd.args(["--data-dir", dir.to_str().unwrap(), "node"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--chain-rpc", rpc, "--contract", contract])
-        .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+        .env("SECURE_EHR_NODE_TOKEN", TOKEN)
+        .env("SECURE_EHR_CHAIN_RPC_TOKEN", RPC_TOKEN);
     cmd
 }
 
@@ -82,12 +85,13 @@ impl Server {
     }
 }
 
-/// One HTTP/1.1 request; (status, body).
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+/// One HTTP/1.1 request, with `Authorization: Bearer {bearer}` if given; (status, body).
+fn http(addr: &str, method: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -150,20 +154,22 @@ fn five_nodes_on_the_embedded_chain_over_rpc() {
             &server_addr,
             "--rpc",
         ])
+        .args(["--rpc-token", RPC_TOKEN])
         .args(["--nodes", &nodes.join(",")])
         .env("SECURE_EHR_NODE_TOKEN", TOKEN);
     let server = Server::spawn(serve);
     let said = server.line("SecureEHR: embedded chain ", 60);
-    assert!(said.contains(&contract), "{said}");
+    assert!(
+        said.to_lowercase().contains(&contract.to_lowercase()),
+        "{said}"
+    );
     server.line("SecureEHR listening on ", 30);
 
     // The server waits for nodes 2–5 (a new deployment needs every one), answering /rpc…
-    let (status, body) = http(
-        &server_addr,
-        "POST",
-        "/rpc",
-        r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
-    );
+    let ask_chain_id = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+    let (status, body) = http(&server_addr, "POST", "/rpc", None, ask_chain_id);
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = http(&server_addr, "POST", "/rpc", Some(RPC_TOKEN), ask_chain_id);
     assert_eq!(status, 200, "{body}");
     let chain_id: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -171,7 +177,7 @@ fn five_nodes_on_the_embedded_chain_over_rpc() {
         format!("{:#x}", info["chain_id"].as_u64().unwrap())
     );
     // …and, for the rest, a clear "starting".
-    let (status, body) = http(&server_addr, "GET", "/api/status", "");
+    let (status, body) = http(&server_addr, "GET", "/api/status", None, "");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"starting\""), "{body}");
 

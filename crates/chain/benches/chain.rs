@@ -1,5 +1,6 @@
-//! Embedded-chain throughput: addRecord transactions with group commit, and canAccess
-//! view calls. Run: `cargo bench -p ehr-chain --bench chain`.
+//! Embedded-chain throughput: addRecord transactions with group commit, canAccess view
+//! calls, and the time to open a chain of `OPEN_TXS` transactions (default 20,000, built
+//! once into a temporary directory). Run: `cargo bench -p ehr-chain --bench chain`.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -112,6 +113,61 @@ fn bench(c: &mut Criterion) {
                 rt.block_on(chain.can_access(doc.address(), record))
                     .unwrap()
             )
+        })
+    });
+    g.finish();
+    drop(chain);
+    bench_open(c, &rt);
+}
+
+/// Opening a grown chain: state proportional to the records, history to the transactions.
+fn bench_open(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let txs: u64 = std::env::var("OPEN_TXS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let admin = PrivateKeySigner::random();
+    {
+        let chain = EmbeddedChain::open(dir.path(), ChainConfig::default(), &admin).unwrap();
+        let alice = PrivateKeySigner::random();
+        rt.block_on(chain.register_patient(&alice)).unwrap();
+        let mut nonce = 1;
+        while nonce <= txs {
+            let raws: Vec<Bytes> = (nonce..(nonce + BATCH).min(txs + 1))
+                .map(|n| {
+                    let call = C::addRecordCall {
+                        digest: B256::from(U256::from(n)),
+                        codec: codec::DAG_CBOR,
+                    };
+                    sign_tx(
+                        &alice,
+                        chain.chain_id(),
+                        n,
+                        Some(chain.contract()),
+                        call.abi_encode().into(),
+                    )
+                    .unwrap()
+                })
+                .collect();
+            nonce += raws.len() as u64;
+            rt.block_on(async {
+                for r in futures::future::join_all(
+                    raws.into_iter().map(|r| chain.send_raw_transaction(r)),
+                )
+                .await
+                {
+                    r.unwrap();
+                }
+            });
+        }
+    }
+    let mut g = c.benchmark_group("embedded_chain");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function(format!("open_{txs}_tx_chain"), |b| {
+        b.iter(|| {
+            let chain = EmbeddedChain::open(dir.path(), ChainConfig::default(), &admin).unwrap();
+            assert!(chain.head_number() > 0);
         })
     });
     g.finish();

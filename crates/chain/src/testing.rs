@@ -139,6 +139,35 @@ pub fn tamper_block(dir: &Path, n: u64, f: impl FnOnce(&mut Vec<u8>)) -> Result<
     store.overwrite_block(n, &bytes)
 }
 
+/// Drops the stored state and indexes of the (closed) embedded chain in `dir`: the file as
+/// the version before they were stored wrote it — for tests of migration.
+pub fn drop_state_and_indexes(dir: &Path) -> Result<()> {
+    crate::embedded::open_store(dir)?.drop_state_and_indexes()
+}
+
+/// Overwrites storage slot `slot` of `addr` in the stored state of the (closed) embedded
+/// chain in `dir` — for tests that a stored state that disagrees is caught.
+pub fn tamper_slot(
+    dir: &Path,
+    addr: crate::Address,
+    slot: crate::U256,
+    value: crate::U256,
+) -> Result<()> {
+    crate::embedded::open_store(dir)?.overwrite_slot(addr, slot, value)
+}
+
+/// Overwrites which block the stored state of the (closed) embedded chain in `dir` is
+/// "after" — for tests that open refuses a state that is not the head's.
+pub fn tamper_state_after(dir: &Path, number: u64, hash: crate::B256) -> Result<()> {
+    crate::embedded::open_store(dir)?.overwrite_state_after(number, hash)
+}
+
+/// Removes a transaction from the transaction index of the (closed) embedded chain in
+/// `dir` — for tests that `verify` checks the indexes.
+pub fn forget_tx(dir: &Path, hash: crate::B256) -> Result<()> {
+    crate::embedded::open_store(dir)?.forget_tx(hash)
+}
+
 /// An HTTP/1.1 JSON-RPC proxy on loopback in front of `upstream` that records every request
 /// body: tests see which block ranges a backend asks a node for. Threads, blocking I/O;
 /// runs until the process ends.

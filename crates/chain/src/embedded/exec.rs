@@ -1,6 +1,5 @@
-//! Executing transactions with revm over the embedded chain's in-memory state.
-
-use std::convert::Infallible;
+//! Executing transactions with revm over the embedded chain's state (stored, or in memory
+//! when `verify` re-executes from genesis).
 
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy::consensus::{Transaction as _, TxEnvelope};
@@ -11,13 +10,12 @@ use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::database::{CacheDB, EmptyDB};
 use revm::database_interface::{DatabaseRef, WrapDatabaseRef};
 use revm::primitives::hardfork::SpecId;
-use revm::primitives::{StorageKey, StorageValue};
-use revm::state::{AccountInfo, Bytecode, EvmState};
+use revm::state::EvmState;
 use revm::{ExecuteEvm, MainBuilder, MainContext};
 
 use crate::error::{Error, Result};
 
-/// The committed state: every account the chain has touched, in memory.
+/// A state in memory: what `verify` re-executes into, and the empty state genesis runs on.
 pub type StateDb = CacheDB<EmptyDB>;
 
 /// Block gas limit; also the gas limit of read-only calls.
@@ -28,27 +26,6 @@ pub const TX_GAS_LIMIT: u64 = 5_000_000;
 
 /// The EVM rules: Cancun, like the contract's solc target (consortium nodes lag behind).
 pub const SPEC: SpecId = SpecId::CANCUN;
-
-/// Reads the committed state by reference, so a block can execute on an overlay while
-/// read-only calls keep reading the committed state (reth's `StateProviderDatabase` idea).
-pub struct StateRef<'a>(pub &'a StateDb);
-
-impl DatabaseRef for StateRef<'_> {
-    type Error = Infallible;
-
-    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
-        self.0.basic_ref(address)
-    }
-    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Infallible> {
-        self.0.code_by_hash_ref(code_hash)
-    }
-    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, Infallible> {
-        self.0.storage_ref(address, index)
-    }
-    fn block_hash_ref(&self, number: u64) -> Result<B256, Infallible> {
-        self.0.block_hash_ref(number)
-    }
-}
 
 /// A signed transaction whose signature and encoding check out.
 #[derive(Clone, Debug)]
@@ -165,7 +142,7 @@ fn cfg(chain_id: u64, checks: bool) -> CfgEnv {
 
 /// Executes `tx` on `db` in block (`number`, `timestamp`) without committing.
 /// A transaction that is invalid for the state (nonce, funds) is [`Error::Rejected`].
-pub fn execute<DB: DatabaseRef<Error = Infallible>>(
+pub fn execute<DB: DatabaseRef>(
     db: &mut CacheDB<DB>,
     chain_id: u64,
     number: u64,
@@ -181,14 +158,15 @@ pub fn execute<DB: DatabaseRef<Error = Infallible>>(
         revm::context::result::EVMError::Transaction(invalid) => {
             Error::Rejected(invalid.to_string())
         }
+        revm::context::result::EVMError::Database(e) => Error::Store(e.to_string()),
         other => Error::Evm(other.to_string()),
     })
 }
 
 /// A read-only call of `to` by `from` against the committed state, at (`number`, `timestamp`).
 /// Returns the execution result; nothing is committed.
-pub fn call(
-    state: &StateDb,
+pub fn call<D: DatabaseRef>(
+    state: &D,
     chain_id: u64,
     number: u64,
     timestamp: u64,
@@ -209,15 +187,15 @@ pub fn call(
 /// Executes `tx` against the committed state at (`number`, `timestamp`) without the nonce
 /// check and without committing (`eth_call`, `eth_estimateGas`). A transaction the state
 /// cannot pay for (value above the balance) is [`Error::Rejected`].
-pub fn simulate(
-    state: &StateDb,
+pub fn simulate<D: DatabaseRef>(
+    state: &D,
     chain_id: u64,
     number: u64,
     timestamp: u64,
     tx: TxEnv,
 ) -> Result<ExecutionResult> {
     let mut evm = Context::mainnet()
-        .with_db(WrapDatabaseRef(StateRef(state)))
+        .with_db(WrapDatabaseRef(state))
         .with_cfg(cfg(chain_id, false))
         .with_block(block_env(number, timestamp))
         .build_mainnet();
@@ -225,6 +203,7 @@ pub fn simulate(
         revm::context::result::EVMError::Transaction(invalid) => {
             Error::Rejected(invalid.to_string())
         }
+        revm::context::result::EVMError::Database(e) => Error::Store(e.to_string()),
         other => Error::Evm(other.to_string()),
     })
 }

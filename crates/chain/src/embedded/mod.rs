@@ -9,12 +9,23 @@
 //! transactions, one fsync (group commit). Only then does the state move and do callers hear
 //! back, so an acknowledged transaction survives a crash.
 //!
-//! On open, the chain re-walks every block — hash links, signatures, re-execution must give
-//! the same receipts and state — and refuses to load a chain that does not check out,
-//! naming the first bad block. That walk is also how the state is rebuilt.
+//! The state (accounts, code, storage) and the indexes (transaction hash, block hash, logs
+//! by topic) are stored beside the blocks, written in that same write transaction, together
+//! with which block the state is "after": a crash leaves a block with its state and index
+//! entries, or none of them. Opening therefore does not replay history: it checks that the
+//! stored state is after the head block (and the head block's own roots), and revm reads the
+//! state from redb as it needs it — open time and memory follow the state, not the history.
+//! A chain file written before the state was stored is replayed once and migrated.
+//!
+//! [`EmbeddedChain::verify`] (`secure-ehr chain verify`) re-walks every block from genesis —
+//! hash links, signatures, re-execution must give the same receipts and state hash — and
+//! checks the stored state and indexes against the re-executed ones, naming the first
+//! block that does not check out.
 
 mod block;
 mod exec;
+mod index;
+mod state;
 mod store;
 mod view;
 
@@ -24,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 
-use alloy::primitives::{Address, B256, Bytes, Log, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::local::PrivateKeySigner;
 use async_trait::async_trait;
 use revm::DatabaseCommit;
@@ -43,7 +54,7 @@ use crate::registry::{
     ChainInfo, ChainLog, LogQuery, Registry, SentTx, TxNote, TxReceipt, TxStatus,
 };
 use crate::signing::{Gas, sign_eip1559};
-use exec::{CheckedTx, StateDb, StateRef};
+use exec::{CheckedTx, StateDb};
 use store::BlockStore;
 
 /// Settings of an embedded chain.
@@ -113,81 +124,6 @@ fn deployed_contract(receipts: &[Receipt]) -> Option<Address> {
         .and_then(|r| r.contract_address)
 }
 
-struct IndexedLog {
-    block: u64,
-    tx_index: u32,
-    /// Position among all logs of the block.
-    log_index: u32,
-    tx_hash: B256,
-    log: Log,
-}
-
-/// Every log in block order, plus an index by (event, first indexed topic): every query
-/// the registry makes names both (a record, a patient), so it reads only its own logs
-/// instead of the whole history.
-#[derive(Default)]
-struct LogIndex {
-    logs: Vec<IndexedLog>,
-    by_topic1: std::collections::HashMap<(B256, B256), Vec<usize>>,
-    /// Every mined transaction: hash → (block, index, success), for
-    /// [`Registry::tx_status`] and [`EmbeddedChain::tx_location`].
-    txs: HashMap<B256, (u64, u32, bool)>,
-    /// Every block: hash → number.
-    blocks: HashMap<B256, u64>,
-}
-
-impl LogIndex {
-    /// Indexes a block's hash, transactions and logs.
-    fn add_block(&mut self, block: &Block, receipts: &[Receipt]) {
-        let number = block.header.number;
-        self.blocks.insert(block.header.hash(), number);
-        self.txs.extend(
-            receipts
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.tx_hash, (number, i as u32, r.success))),
-        );
-        self.extend(index_logs(block, receipts));
-    }
-
-    fn extend(&mut self, new: impl IntoIterator<Item = IndexedLog>) {
-        for l in new {
-            let topics = l.log.topics();
-            if let (Some(t0), Some(t1)) = (topics.first(), topics.get(1)) {
-                self.by_topic1
-                    .entry((*t0, *t1))
-                    .or_default()
-                    .push(self.logs.len());
-            }
-            self.logs.push(l);
-        }
-    }
-
-    fn query(&self, contract: Address, query: &LogQuery) -> Vec<ChainLog> {
-        let hit = |l: &IndexedLog| {
-            (l.log.address == contract && query.matches(&l.log, l.block)).then(|| ChainLog {
-                log: l.log.clone(),
-                block_number: l.block,
-                tx_hash: l.tx_hash,
-            })
-        };
-        if let Some(t1) = query.topics[0] {
-            return self
-                .by_topic1
-                .get(&(query.event, t1))
-                .map(|ix| ix.iter().filter_map(|&i| hit(&self.logs[i])).collect())
-                .unwrap_or_default();
-        }
-        // Logs are in block order: skip to the first block of the range.
-        let start = self.logs.partition_point(|l| l.block < query.from_block);
-        self.logs[start..]
-            .iter()
-            .take_while(|l| query.to_block.is_none_or(|to| l.block <= to))
-            .filter_map(hit)
-            .collect()
-    }
-}
-
 struct Submission {
     raw: Bytes,
     /// Decoded, with its sender, by the submitter (off the producer thread).
@@ -214,9 +150,7 @@ impl Mined {
 struct Shared {
     config: ChainConfig,
     store: BlockStore,
-    state: RwLock<StateDb>,
     head: RwLock<Head>,
-    logs: RwLock<LogIndex>,
     contract: Address,
     /// Seconds added to the wall clock (tests move time forward; it never goes back).
     time_offset: AtomicU64,
@@ -254,22 +188,29 @@ pub(crate) fn open_store(dir: &Path) -> Result<BlockStore> {
 impl EmbeddedChain {
     /// Opens the chain in `dir` (created if needed). A new chain deploys the contract in its
     /// genesis block, signed by `deployer`, who becomes the contract's admin. An existing
-    /// chain is verified block by block and its state rebuilt; a chain that does not check
-    /// out is refused ([`Error::Tampered`] or [`Error::Corrupt`]).
+    /// chain is not replayed: its stored state must be the state after its head block, and
+    /// the head block must match its roots ([`Error::Tampered`] naming the head block, or
+    /// [`Error::Corrupt`]). A chain written before the state was stored is verified, replayed
+    /// and migrated once. [`EmbeddedChain::verify`] checks every block.
     pub fn open(dir: &Path, config: ChainConfig, deployer: &PrivateKeySigner) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let store = BlockStore::open(&dir.join(CHAIN_FILE))?;
-        let loaded = replay(&store, config.chain_id)?;
-        let (state, head, logs, contract) = match loaded {
-            Some(l) => (l.state, l.head, l.logs, l.contract),
+        let (head, contract) = match store.last_number()? {
             None => genesis(&store, &config, deployer)?,
+            Some(last) => match store.state_after()? {
+                Some(after) => check_head(&store, last, after)?,
+                None => {
+                    let loaded = replay(&store, config.chain_id, None)?
+                        .ok_or_else(|| Error::Corrupt("the chain has no blocks".into()))?;
+                    store.migrate(&loaded.state, last)?;
+                    (loaded.head, loaded.contract)
+                }
+            },
         };
         let shared = Arc::new(Shared {
             config,
             store,
-            state: RwLock::new(state),
             head: RwLock::new(head),
-            logs: RwLock::new(logs),
             contract,
             time_offset: AtomicU64::new(0),
         });
@@ -288,15 +229,32 @@ impl EmbeddedChain {
     }
 
     /// Re-walks the chain in `dir` without starting it: hash links, signatures, and
-    /// re-execution of every block must give the stored receipts and state hash.
+    /// re-execution of every block must give the stored receipts and state hash; the stored
+    /// state must be the re-executed state after the head block, and the indexes must be
+    /// those of the blocks. (A chain written before the state was stored has neither yet:
+    /// its blocks are checked.)
     pub fn verify(dir: &Path, chain_id: u64) -> Result<VerifyReport> {
         let path = dir.join(CHAIN_FILE);
         if !path.exists() {
             return Err(Error::Store(format!("no chain at {}", path.display())));
         }
         let store = BlockStore::open(&path)?;
-        let loaded = replay(&store, chain_id)?
+        let after = store.state_after()?;
+        // One snapshot for blocks, state and indexes alike.
+        let snapshot = store.read()?;
+        let loaded = replay(&store, chain_id, after.is_some().then_some(&snapshot))?
             .ok_or_else(|| Error::Corrupt("the chain has no blocks".into()))?;
+        if let Some(after) = after {
+            let head = loaded.head.number;
+            check_after(head, loaded.head.hash, after)?;
+            let view = store.state_in(&snapshot)?;
+            if let Some(diff) = state::compare(&view, &loaded.state)? {
+                return Err(Error::Tampered {
+                    block: head,
+                    reason: format!("stored state disagrees with block {head}: {diff}"),
+                });
+            }
+        }
         Ok(loaded.report)
     }
 
@@ -368,12 +326,9 @@ impl EmbeddedChain {
         let mut nonces = self.nonces.lock().expect("nonce lock");
         let committed = self
             .shared
-            .state
-            .read()
-            .expect("state lock")
-            .basic_ref(addr)
-            .ok()
-            .flatten()
+            .store
+            .state()?
+            .basic_ref(addr)?
             .map_or(0, |a| a.nonce);
         let nonce = nonces.get(&addr).copied().unwrap_or(0).max(committed);
         let raw = sign_tx(
@@ -411,7 +366,7 @@ impl EmbeddedChain {
     fn call_at_pending(&self, from: Address, input: Bytes) -> Result<ExecutionResult> {
         let timestamp = self.shared.pending_timestamp();
         let number = self.head_number() + 1;
-        let state = self.shared.state.read().expect("state lock");
+        let state = self.shared.store.state()?;
         exec::call(
             &state,
             self.shared.config.chain_id,
@@ -482,17 +437,10 @@ impl Registry for EmbeddedChain {
     }
 
     async fn tx_status(&self, tx: &SentTx) -> Result<TxStatus> {
-        if let Some(&(block_number, _, success)) = self
-            .shared
-            .logs
-            .read()
-            .expect("logs lock")
-            .txs
-            .get(&tx.hash)
-        {
+        if let Some(e) = index::tx(&self.shared.store.read()?, tx.hash)? {
             return Ok(TxStatus::Mined {
-                block_number,
-                success,
+                block_number: e.location.block,
+                success: e.success,
             });
         }
         // Queued transactions live only in this process: one not queued now never lands.
@@ -509,8 +457,39 @@ impl Registry for EmbeddedChain {
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<Vec<ChainLog>> {
-        let logs = self.shared.logs.read().expect("logs lock");
-        Ok(logs.query(self.shared.contract, query))
+        let contract = self.shared.contract;
+        let to = query.to_block.unwrap_or(u64::MAX).min(self.head_number());
+        let mut out = Vec::new();
+        if let Some(t1) = query.topics[0] {
+            // The common path (a record's, a patient's logs): the index, cost ~ results.
+            let r = self.shared.store.read()?;
+            let keep = |e: &LogEntry| e.log.address == contract && query.matches(&e.log, e.block);
+            for e in index::logs(&r, query.event, t1, query.from_block, to, usize::MAX, keep)? {
+                out.push(ChainLog {
+                    log: e.log,
+                    block_number: e.block,
+                    tx_hash: e.tx_hash,
+                });
+            }
+            return Ok(out);
+        }
+        self.shared
+            .store
+            .each_receipts(query.from_block, to, |n, receipts| {
+                for r in receipts {
+                    for log in r.logs {
+                        if log.address == contract && query.matches(&log, n) {
+                            out.push(ChainLog {
+                                log,
+                                block_number: n,
+                                tx_hash: r.tx_hash,
+                            });
+                        }
+                    }
+                }
+                true
+            })?;
+        Ok(out)
     }
 
     async fn info(&self) -> Result<ChainInfo> {
@@ -553,15 +532,15 @@ struct Built {
 
 /// Executes checked transactions in order as block (`number`, `timestamp`) on top of
 /// `state`. Transactions the state refuses (nonce) are handed back with their error.
-fn build_block(
-    state: &StateDb,
+fn build_block<D: DatabaseRef>(
+    state: &D,
     chain_id: u64,
     parent: &Head,
     timestamp: u64,
     txs: Vec<(Bytes, CheckedTx)>,
 ) -> (Built, Vec<(usize, Error)>) {
     let number = parent.number.wrapping_add(1);
-    let mut overlay = CacheDB::new(StateRef(state));
+    let mut overlay = CacheDB::new(state);
     let mut included = Vec::new();
     let mut receipts = Vec::new();
     let mut states = Vec::new();
@@ -628,7 +607,7 @@ fn genesis(
     store: &BlockStore,
     config: &ChainConfig,
     deployer: &PrivateKeySigner,
-) -> Result<(StateDb, Head, LogIndex, Address)> {
+) -> Result<(Head, Address)> {
     let raw = sign_tx(
         deployer,
         config.chain_id,
@@ -637,11 +616,10 @@ fn genesis(
         contract::creation_code(),
     )?;
     let tx = exec::check_tx(&raw, config.chain_id)?;
-    let state = StateDb::default();
-    // Block 0 has no parent: build it as the child of a virtual block -1.
+    // Block 0 has no parent: build it as the child of a virtual block -1, on empty state.
     let pre = Head::before_genesis();
     let (built, refused) = build_block(
-        &state,
+        &StateDb::default(),
         config.chain_id,
         &pre,
         ehr_primitives::unix_now(),
@@ -652,54 +630,93 @@ fn genesis(
     }
     let contract = deployed_contract(&built.receipts)
         .ok_or_else(|| Error::Evm("deploying the contract failed".into()))?;
-    store.append(&built.block, &block::encode_receipts(&built.receipts))?;
-    let mut state = state;
-    for s in built.states {
-        state.commit(s);
-    }
-    let mut logs = LogIndex::default();
-    logs.add_block(&built.block, &built.receipts);
-    let head = Head::of(&built.block.header);
-    Ok((state, head, logs, contract))
+    store.append(&built.block, &built.receipts, &built.states)?;
+    Ok((Head::of(&built.block.header), contract))
 }
 
-fn index_logs(block: &Block, receipts: &[Receipt]) -> Vec<IndexedLog> {
-    receipts
+/// The stored state must be after the head block `last`: its number and hash.
+fn check_after(last: u64, head_hash: B256, (number, hash): (u64, B256)) -> Result<()> {
+    if (number, hash) != (last, head_hash) {
+        return Err(Error::Tampered {
+            block: last,
+            reason: format!(
+                "the stored state is the state after block {number} ({hash}), not after the \
+                 head block {last} ({head_hash})"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What opening checks instead of a replay: the stored state is after the head block, the
+/// head block's transactions and receipts match its header, and genesis deployed the
+/// contract. Returns the head and the contract.
+fn check_head(store: &BlockStore, last: u64, after: (u64, B256)) -> Result<(Head, Address)> {
+    let bad = |block: u64, reason: String| Error::Tampered { block, reason };
+    let load = |n: u64| match store.load(n) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Err(bad(n, "the block is missing".into())),
+        Err(Error::Corrupt(why)) => Err(bad(n, format!("undecodable: {why}"))),
+        Err(e) => Err(e),
+    };
+    let (block, receipts) = load(last)?;
+    let h = &block.header;
+    if h.number != last {
+        return Err(bad(last, format!("header says number {}", h.number)));
+    }
+    check_after(last, h.hash(), after)?;
+    let hashes: Vec<B256> = block
+        .transactions
         .iter()
-        .enumerate()
-        .flat_map(|(tx_index, r)| r.logs.iter().map(move |log| (tx_index, r.tx_hash, log)))
-        .enumerate()
-        .map(|(log_index, (tx_index, tx_hash, log))| IndexedLog {
-            block: block.header.number,
-            tx_index: tx_index as u32,
-            log_index: log_index as u32,
-            tx_hash,
-            log: log.clone(),
-        })
-        .collect()
+        .map(alloy::primitives::keccak256)
+        .collect();
+    if block::transactions_root(&hashes) != h.transactions_root {
+        return Err(bad(
+            last,
+            "transactions root does not match the transactions".into(),
+        ));
+    }
+    if alloy::primitives::keccak256(block::encode_receipts(&receipts)) != h.receipts_root {
+        return Err(bad(
+            last,
+            "stored receipts differ from those the header commits to".into(),
+        ));
+    }
+    let genesis = if last == 0 { receipts } else { load(0)?.1 };
+    let contract = deployed_contract(&genesis)
+        .ok_or_else(|| bad(0, "genesis does not deploy the contract".into()))?;
+    Ok((Head::of(h), contract))
 }
 
 struct Loaded {
     state: StateDb,
     head: Head,
-    logs: LogIndex,
     contract: Address,
     report: VerifyReport,
 }
 
-/// Re-walks every stored block; `None` for an empty store.
-fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
+/// Re-walks every stored block, re-executing it on an in-memory state; `None` for an empty
+/// store. With `indexes`, every block's index entries are checked in that snapshot too.
+fn replay(
+    store: &BlockStore,
+    chain_id: u64,
+    indexes: Option<&redb::ReadTransaction>,
+) -> Result<Option<Loaded>> {
     let Some(last) = store.last_number()? else {
         return Ok(None);
     };
     let mut state = StateDb::default();
-    let mut logs = LogIndex::default();
+    let mut log_entries = 0u64;
     let mut parent = Head::before_genesis();
     let mut contract = Address::ZERO;
     let mut transactions = 0u64;
     for n in 0..=last {
         let bad = |reason: String| Error::Tampered { block: n, reason };
-        let (block, stored_receipts) = match store.load(n) {
+        let loaded = match indexes {
+            Some(r) => store::load_in(r, n),
+            None => store.load(n),
+        };
+        let (block, stored_receipts) = match loaded {
             Ok(Some(b)) => b,
             Ok(None) => return Err(bad("the block is missing".into())),
             Err(Error::Corrupt(why)) => return Err(bad(format!("undecodable: {why}"))),
@@ -759,9 +776,32 @@ fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
         for s in built.states {
             state.commit(s);
         }
-        logs.add_block(&block, &built.receipts);
+        if let Some(r) = indexes {
+            if let Some(diff) = index::check_block(r, &block, &built.receipts)? {
+                return Err(bad(diff));
+            }
+            log_entries += index::log_count(&block, &built.receipts);
+        }
         transactions += count as u64;
         parent = Head::of(h);
+    }
+    if let Some(r) = indexes {
+        let counts = index::counts(r)?;
+        if counts != (last + 1, transactions, log_entries) {
+            return Err(Error::Tampered {
+                block: last,
+                reason: format!(
+                    "the indexes hold {} blocks, {} transactions, {} logs; the blocks have \
+                     {}, {}, {}",
+                    counts.0,
+                    counts.1,
+                    counts.2,
+                    last + 1,
+                    transactions,
+                    log_entries
+                ),
+            });
+        }
     }
     let report = VerifyReport {
         blocks: last + 1,
@@ -771,7 +811,6 @@ fn replay(store: &BlockStore, chain_id: u64) -> Result<Option<Loaded>> {
     Ok(Some(Loaded {
         state,
         head: parent,
-        logs,
         contract,
         report,
     }))
@@ -800,11 +839,22 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
         return;
     }
     let timestamp = shared.pending_timestamp();
+    // Only this thread writes: the newest snapshot is the state after the head.
+    let state = match shared.store.state() {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = e.to_string();
+            for r in replies {
+                let _ = r.send(Err(Error::Store(msg.clone())));
+            }
+            return;
+        }
+    };
     let (built, refused) = {
-        let state = shared.state.read().expect("state lock");
         let head = shared.head.read().expect("head lock");
         build_block(&state, chain_id, &head, timestamp, txs)
     };
+    drop(state);
     // Answer the refused (nonce, funds) and keep the others' reply channels in order.
     let mut replies: Vec<_> = replies.into_iter().map(Some).collect();
     for (i, e) in refused {
@@ -819,7 +869,7 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
     // Durable first (one fsync for the whole block), then visible, then acknowledged.
     if let Err(e) = shared
         .store
-        .append(&built.block, &block::encode_receipts(&built.receipts))
+        .append(&built.block, &built.receipts, &built.states)
     {
         let msg = e.to_string();
         for r in replies {
@@ -827,16 +877,7 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
         }
         return;
     }
-    {
-        let mut state = shared.state.write().expect("state lock");
-        for s in built.states {
-            state.commit(s);
-        }
-        let mut head = shared.head.write().expect("head lock");
-        *head = Head::of(&built.block.header);
-        let mut logs = shared.logs.write().expect("logs lock");
-        logs.add_block(&built.block, &built.receipts);
-    }
+    *shared.head.write().expect("head lock") = Head::of(&built.block.header);
     let number = built.block.header.number;
     for ((reply, receipt), revert) in replies.into_iter().zip(built.receipts).zip(built.reverts) {
         let _ = reply.send(Ok(Mined {

@@ -1,57 +1,130 @@
-//! The embedded chain's block store: blocks and receipts in redb, an embedded ACID store.
-//! Each block and its receipts are written in one write transaction (one fsync).
+//! The embedded chain's store, one redb file (an embedded ACID store): blocks, receipts,
+//! the state after the newest block ([`super::state`]), the indexes ([`super::index`]) and
+//! which block the state is "after" (number and hash). Each block is written with its
+//! receipts, its state changes, its index entries and the new "after" in ONE write
+//! transaction (one fsync): a crash leaves the block and its state both or neither.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use alloy::primitives::B256;
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+use revm::state::EvmState;
 
 use super::block::{self, Block, Receipt};
+use super::exec::StateDb;
+use super::index;
+use super::state::{self, CodeCache, StateView};
 use crate::error::{Error, Result};
 
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const RECEIPTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("receipts");
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+/// In [`META`]: the block (number ‖ hash) the stored state is the state after.
+const STATE_AFTER: &str = "state_after";
 
-/// Blocks and receipts by block number.
+/// redb's page cache (its default is 1 GiB): the hot state (the contract's slots being
+/// read) is small, and memory should not grow with the chain.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// Blocks to index per write transaction while migrating an old chain.
+const MIGRATE_CHUNK: u64 = 4096;
+
+/// Blocks and receipts by block number, the state and the indexes.
 pub struct BlockStore {
     db: Database,
+    code: Arc<CodeCache>,
 }
 
 fn store_err(e: impl std::fmt::Display) -> Error {
     Error::Store(e.to_string())
 }
 
+fn encode_after(number: u64, hash: B256) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..8].copy_from_slice(&number.to_be_bytes());
+    v[8..].copy_from_slice(hash.as_slice());
+    v
+}
+
 impl BlockStore {
     /// Opens (or creates) the store at `path`. A file that is not a valid store is
     /// [`Error::Corrupt`].
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
-                Error::Corrupt(format!("{}: {why}", path.display()))
-            }
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                Error::Store(format!("{} is in use by another process", path.display()))
-            }
-            other => Error::Store(format!("{}: {other}", path.display())),
-        })?;
-        let store = Self { db };
-        // Make sure the tables exist so readers never see "table missing".
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
+                    Error::Corrupt(format!("{}: {why}", path.display()))
+                }
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    Error::Store(format!("{} is in use by another process", path.display()))
+                }
+                other => Error::Store(format!("{}: {other}", path.display())),
+            })?;
+        let store = Self {
+            db,
+            code: Arc::default(),
+        };
+        // Make sure the block tables exist so readers never see "table missing". (The state
+        // and index tables come with the first block, or with the migration of a chain
+        // written before they existed.)
         let w = store.db.begin_write().map_err(store_err)?;
         w.open_table(BLOCKS).map_err(store_err)?;
         w.open_table(RECEIPTS).map_err(store_err)?;
+        w.open_table(META).map_err(store_err)?;
         w.commit().map_err(store_err)?;
         Ok(store)
     }
 
+    /// A read transaction: a consistent snapshot of blocks, state and indexes.
+    pub fn read(&self) -> Result<ReadTransaction> {
+        self.db.begin_read().map_err(store_err)
+    }
+
+    /// The state as of now (after the newest block written).
+    pub fn state(&self) -> Result<StateView> {
+        StateView::new(&self.read()?, self.code.clone())
+    }
+
+    /// The state in the snapshot `r`.
+    pub fn state_in(&self, r: &ReadTransaction) -> Result<StateView> {
+        StateView::new(r, self.code.clone())
+    }
+
     /// The newest block number, `None` when empty.
     pub fn last_number(&self) -> Result<Option<u64>> {
-        let r = self.db.begin_read().map_err(store_err)?;
+        let r = self.read()?;
         let t = r.open_table(BLOCKS).map_err(store_err)?;
         let last = t.last().map_err(store_err)?;
         Ok(last.map(|(k, _)| k.value()))
     }
 
-    /// Appends a block with its encoded receipts, durably (one write transaction).
-    pub fn append(&self, block: &Block, receipts: &[u8]) -> Result<()> {
+    /// The block (number, hash) the stored state is after; `None` when no state is stored
+    /// (an empty chain, or one written before the state was stored).
+    pub fn state_after(&self) -> Result<Option<(u64, B256)>> {
+        let r = self.read()?;
+        let t = r.open_table(META).map_err(store_err)?;
+        let Some(v) = t.get(STATE_AFTER).map_err(store_err)? else {
+            return Ok(None);
+        };
+        let v = v.value();
+        if v.len() != 40 || !state::present(&r)? {
+            return Err(Error::Corrupt(
+                "the stored state's block marker is damaged".into(),
+            ));
+        }
+        Ok(Some((
+            u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+            B256::from_slice(&v[8..]),
+        )))
+    }
+
+    /// Appends a block with its receipts, the state changes of its transactions (in order)
+    /// and its index entries, and marks the state as after it — durably, in one write
+    /// transaction.
+    pub fn append(&self, block: &Block, receipts: &[Receipt], states: &[EvmState]) -> Result<()> {
         let n = block.header.number;
         let w = self.db.begin_write().map_err(store_err)?;
         {
@@ -60,30 +133,84 @@ impl BlockStore {
                 .insert(n, block.encode().as_slice())
                 .map_err(store_err)?;
             let mut rs = w.open_table(RECEIPTS).map_err(store_err)?;
-            rs.insert(n, receipts).map_err(store_err)?;
+            rs.insert(n, block::encode_receipts(receipts).as_slice())
+                .map_err(store_err)?;
+            for s in states {
+                state::write_changes(&w, s)?;
+            }
+            index::write_block(&w, block, receipts)?;
+            let mut meta = w.open_table(META).map_err(store_err)?;
+            meta.insert(STATE_AFTER, encode_after(n, block.header.hash()).as_slice())
+                .map_err(store_err)?;
+        }
+        w.commit().map_err(store_err)
+    }
+
+    /// Writes the state and indexes of a chain stored before they were: `state` is the
+    /// state after block `last` (replayed). Indexes go in chunks of blocks (rewriting an
+    /// entry is harmless), the state and its marker last in one transaction, so a crash
+    /// part-way leaves a chain that migrates again.
+    pub fn migrate(&self, state: &StateDb, last: u64) -> Result<()> {
+        let mut from = 0;
+        while from <= last {
+            let to = last.min(from + MIGRATE_CHUNK - 1);
+            let w = self.db.begin_write().map_err(store_err)?;
+            index::create(&w)?;
+            for n in from..=to {
+                let (block, receipts) = self
+                    .load(n)?
+                    .ok_or_else(|| Error::Corrupt(format!("block {n} is missing")))?;
+                index::write_block(&w, &block, &receipts)?;
+            }
+            w.commit().map_err(store_err)?;
+            from = to + 1;
+        }
+        let head = self
+            .block(last)?
+            .ok_or_else(|| Error::Corrupt(format!("block {last} is missing")))?;
+        let w = self.db.begin_write().map_err(store_err)?;
+        state::drop_tables(&w)?;
+        state::write_all(&w, state)?;
+        {
+            let mut meta = w.open_table(META).map_err(store_err)?;
+            meta.insert(
+                STATE_AFTER,
+                encode_after(last, head.header.hash()).as_slice(),
+            )
+            .map_err(store_err)?;
         }
         w.commit().map_err(store_err)
     }
 
     /// A block and its receipts, decoded; truncated or altered bytes are [`Error::Corrupt`].
     pub fn load(&self, n: u64) -> Result<Option<(Block, Vec<Receipt>)>> {
-        let r = self.db.begin_read().map_err(store_err)?;
-        let blocks = r.open_table(BLOCKS).map_err(store_err)?;
-        let rs = r.open_table(RECEIPTS).map_err(store_err)?;
-        let Some(b) = blocks.get(n).map_err(store_err)? else {
-            return Ok(None);
-        };
-        let block = Block::decode(b.value())?;
-        let receipts = match rs.get(n).map_err(store_err)? {
-            Some(r) => block::decode_receipts(r.value())?,
-            None => return Err(Error::Corrupt(format!("block {n} has no receipts"))),
-        };
-        Ok(Some((block, receipts)))
+        load_in(&self.read()?, n)
     }
 
     /// A block, decoded.
     pub fn block(&self, n: u64) -> Result<Option<Block>> {
         Ok(self.load(n)?.map(|(b, _)| b))
+    }
+
+    /// Calls `f` with the receipts of blocks `from..=to` in order, until it returns false.
+    pub fn each_receipts(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, Vec<Receipt>) -> bool,
+    ) -> Result<()> {
+        if from > to {
+            return Ok(());
+        }
+        let r = self.read()?;
+        let rs = r.open_table(RECEIPTS).map_err(store_err)?;
+        for entry in rs.range(from..=to).map_err(store_err)? {
+            let (k, v) = entry.map_err(store_err)?;
+            if !f(k.value(), block::decode_receipts(v.value())?) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Overwrites a stored block's bytes (tests of tamper detection).
@@ -96,4 +223,70 @@ impl BlockStore {
         }
         w.commit().map_err(store_err)
     }
+
+    /// Drops the state, the indexes and the state marker: the file as the version before
+    /// they were stored wrote it (tests of migration).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn drop_state_and_indexes(&self) -> Result<()> {
+        let w = self.db.begin_write().map_err(store_err)?;
+        state::drop_tables(&w)?;
+        index::drop_tables(&w)?;
+        w.delete_table(META).map_err(store_err)?;
+        w.commit().map_err(store_err)
+    }
+
+    /// Overwrites one stored storage slot (tests of tamper detection).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn overwrite_slot(
+        &self,
+        addr: alloy::primitives::Address,
+        slot: alloy::primitives::U256,
+        value: alloy::primitives::U256,
+    ) -> Result<()> {
+        let w = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut t = w.open_table(state::STORAGE).map_err(store_err)?;
+            t.insert(state::slot_key(addr, slot), value.to_be_bytes::<32>())
+                .map_err(store_err)?;
+        }
+        w.commit().map_err(store_err)
+    }
+
+    /// Overwrites the state marker (tests of tamper detection).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn overwrite_state_after(&self, number: u64, hash: B256) -> Result<()> {
+        let w = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut meta = w.open_table(META).map_err(store_err)?;
+            meta.insert(STATE_AFTER, encode_after(number, hash).as_slice())
+                .map_err(store_err)?;
+        }
+        w.commit().map_err(store_err)
+    }
+
+    /// Removes a transaction from the transaction index (tests of index checks).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn forget_tx(&self, hash: B256) -> Result<()> {
+        let w = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut t = w.open_table(index::TXS).map_err(store_err)?;
+            t.remove(hash.0).map_err(store_err)?;
+        }
+        w.commit().map_err(store_err)
+    }
+}
+
+/// A block and its receipts from the snapshot `r`.
+pub fn load_in(r: &ReadTransaction, n: u64) -> Result<Option<(Block, Vec<Receipt>)>> {
+    let blocks = r.open_table(BLOCKS).map_err(store_err)?;
+    let rs = r.open_table(RECEIPTS).map_err(store_err)?;
+    let Some(b) = blocks.get(n).map_err(store_err)? else {
+        return Ok(None);
+    };
+    let block = Block::decode(b.value())?;
+    let receipts = match rs.get(n).map_err(store_err)? {
+        Some(r) => block::decode_receipts(r.value())?,
+        None => return Err(Error::Corrupt(format!("block {n} has no receipts"))),
+    };
+    Ok(Some((block, receipts)))
 }

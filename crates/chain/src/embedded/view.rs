@@ -11,7 +11,7 @@ use revm::context::TxEnv;
 use revm::context::result::{ExecutionResult, ResultGas};
 use revm::database_interface::DatabaseRef;
 
-use super::{Block, EmbeddedChain, Receipt, exec};
+use super::{Block, EmbeddedChain, Receipt, exec, index};
 use crate::error::Result;
 
 /// Where a mined transaction is.
@@ -77,31 +77,17 @@ impl EmbeddedChain {
 
     /// The number of the block with this hash.
     pub fn block_number_of(&self, hash: B256) -> Result<Option<u64>> {
-        Ok(self
-            .shared
-            .logs
-            .read()
-            .expect("logs lock")
-            .blocks
-            .get(&hash)
-            .copied())
+        index::block_number(&self.shared.store.read()?, hash)
     }
 
     /// Where the mined transaction with this hash is.
     pub fn tx_location(&self, hash: B256) -> Result<Option<TxLocation>> {
-        Ok(self
-            .shared
-            .logs
-            .read()
-            .expect("logs lock")
-            .txs
-            .get(&hash)
-            .map(|&(block, index, _)| TxLocation { block, index }))
+        Ok(index::tx(&self.shared.store.read()?, hash)?.map(|e| e.location))
     }
 
     /// The logs whose topic0 and topic1 are these, of blocks `from..=to`, in chain order, at
     /// most `limit + 1` (so the caller can tell "more than `limit`"). Indexed: the cost
-    /// follows the logs of that pair, not the range.
+    /// follows the results, not the range.
     pub fn logs_by_topic1(
         &self,
         topic0: B256,
@@ -110,39 +96,27 @@ impl EmbeddedChain {
         to: u64,
         limit: usize,
     ) -> Result<Vec<LogEntry>> {
-        let logs = self.shared.logs.read().expect("logs lock");
-        let Some(ix) = logs.by_topic1.get(&(topic0, topic1)) else {
-            return Ok(Vec::new());
-        };
-        // The entries of a pair are in chain order: skip to the first block of the range.
-        let start = ix.partition_point(|&i| logs.logs[i].block < from);
-        Ok(ix[start..]
-            .iter()
-            .map(|&i| &logs.logs[i])
-            .take_while(|l| l.block <= to)
-            .take(limit.saturating_add(1))
-            .map(|l| LogEntry {
-                block: l.block,
-                tx_index: l.tx_index,
-                log_index: l.log_index,
-                tx_hash: l.tx_hash,
-                log: l.log.clone(),
-            })
-            .collect())
+        let r = self.shared.store.read()?;
+        index::logs(
+            &r,
+            topic0,
+            topic1,
+            from,
+            to,
+            limit.saturating_add(1),
+            |_| true,
+        )
     }
 
     /// An account at the head (all zero and empty when the chain never touched it).
     pub fn account(&self, addr: Address) -> Result<AccountView> {
-        let state = self.shared.state.read().expect("state lock");
-        let Some(info) = state.basic_ref(addr).unwrap_or_else(|e| match e {}) else {
+        let state = self.shared.store.state()?;
+        let Some(info) = state.basic_ref(addr)? else {
             return Ok(AccountView::default());
         };
         let code = match &info.code {
             Some(code) => code.original_bytes(),
-            None => state
-                .code_by_hash_ref(info.code_hash)
-                .unwrap_or_else(|e| match e {})
-                .original_bytes(),
+            None => state.code_by_hash_ref(info.code_hash)?.original_bytes(),
         };
         Ok(AccountView {
             nonce: info.nonce,
@@ -153,8 +127,7 @@ impl EmbeddedChain {
 
     /// A storage slot at the head (zero when never written).
     pub fn storage_at(&self, addr: Address, slot: U256) -> Result<U256> {
-        let state = self.shared.state.read().expect("state lock");
-        Ok(state.storage_ref(addr, slot).unwrap_or_else(|e| match e {}))
+        Ok(self.shared.store.state()?.storage_ref(addr, slot)?)
     }
 
     /// The nonce the next transaction of `addr` must carry: the head's, plus the
@@ -224,7 +197,7 @@ impl EmbeddedChain {
             .gas_limit(gas.min(exec::BLOCK_GAS_LIMIT))
             .chain_id(Some(chain_id))
             .build_fill();
-        let state = self.shared.state.read().expect("state lock");
+        let state = self.shared.store.state()?;
         exec::simulate(&state, chain_id, number, timestamp, tx)
     }
 

@@ -304,7 +304,10 @@ pub fn node_dir(data_dir: &Path, i: usize) -> std::path::PathBuf {
 /// (`dir/segments`). Blocks an earlier version kept one file per block (`dir/blocks`) are
 /// moved in, verified, the first time; a crash midway repeats the move at the next start.
 pub async fn node_store(dir: &Path) -> Result<SegmentStore> {
-    let store = SegmentStore::open(dir.join("segments"))?;
+    let segments = dir.join("segments");
+    let store = tokio::task::spawn_blocking(move || SegmentStore::open(segments))
+        .await
+        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))??;
     let old = dir.join("blocks");
     if old.is_dir() {
         let (s, from) = (store.clone(), old.clone());
@@ -323,11 +326,17 @@ pub async fn local_nodes(
     n: usize,
     registry: &Arc<dyn Registry>,
 ) -> Result<Vec<Arc<LocalNode>>> {
-    let mut nodes = Vec::with_capacity(n);
-    for i in 1..=n {
+    // Opening a store reads its segments (its index is rebuilt from them): all at once.
+    let opened = futures::future::join_all((1..=n).map(|i| async move {
         let dir = node_dir(data_dir, i);
         let key = NodeKey::load_or_create(&dir.join("node.key"))?;
         let store: Arc<dyn BlobStore> = Arc::new(node_store(&dir).await?);
+        Ok::<_, Error>((i, key, store))
+    }))
+    .await;
+    let mut nodes = Vec::with_capacity(n);
+    for opened in opened {
+        let (i, key, store) = opened?;
         nodes.push(Arc::new(
             LocalNode::new(format!("node {i}"), key, registry.clone(), store).await?,
         ));

@@ -269,6 +269,9 @@ impl SegmentStore {
         let mut recovery = Recovery::default();
         let last = *ids.last().expect("at least one segment");
         let mut end = 0;
+        // One buffer for every segment: a fresh one per segment costs more in zeroed pages
+        // than reading it does.
+        let mut buf = Vec::new();
         for &id in &ids {
             let path = segment_path(&root, id);
             let file = OpenOptions::new()
@@ -276,7 +279,7 @@ impl SegmentStore {
                 .write(id == last)
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))?;
-            let mut buf = Vec::new();
+            buf.clear();
             (&file)
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::io(&path, e))?;

@@ -82,51 +82,46 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// Connects to the chain, trying again each second for `--chain-wait` seconds while it does
-/// not answer (a wrong contract or a refused token is the same answer again: not retried).
+/// Connects to the chain. While nothing listens at its address (it may start after the
+/// node), tries again each second for `--chain-wait` seconds; a chain that answers wrongly
+/// (a TLS failure, a wrong contract, a refused token) is an error at once.
 async fn connect_chain(args: &NodeArgs, ca_pem: Option<&[u8]>) -> anyhow::Result<RpcRegistry> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.chain_wait);
     let mut said = false;
-    loop {
-        let attempt = RpcRegistry::connect_with(
-            &args.chain_rpc,
-            args.contract,
-            ca_pem,
-            args.chain_rpc_token.as_deref(),
-        )
-        .await;
-        match attempt {
-            Ok(registry) => return Ok(registry),
-            Err(e) if unreachable(&e) && std::time::Instant::now() < deadline => {
-                if !said {
-                    eprintln!(
-                        "waiting for the chain at {} (up to {} s): {e}",
-                        args.chain_rpc, args.chain_wait
-                    );
-                    said = true;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("connecting to the chain at {}", args.chain_rpc)));
-            }
+    while let Err(e) = reachable(&args.chain_rpc).await {
+        if std::time::Instant::now() >= deadline {
+            break;
         }
+        if !said {
+            eprintln!(
+                "waiting for the chain at {} (up to {} s): {e}",
+                args.chain_rpc, args.chain_wait
+            );
+            said = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+    RpcRegistry::connect_with(
+        &args.chain_rpc,
+        args.contract,
+        ca_pem,
+        args.chain_rpc_token.as_deref(),
+    )
+    .await
+    .with_context(|| format!("connecting to the chain at {}", args.chain_rpc))
 }
 
-/// Whether the chain did not answer at all (worth another try), as opposed to answering no.
-fn unreachable(e: &ehr_chain::Error) -> bool {
-    let text = e.to_string();
-    matches!(e, ehr_chain::Error::Rpc(_))
-        && [
-            "error sending request",
-            "connection",
-            "503",
-            "Service Unavailable",
-        ]
-        .iter()
-        .any(|s| text.contains(s))
+/// Whether something accepts TCP connections at `url`'s host and port.
+async fn reachable(url: &str) -> anyhow::Result<()> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("bad chain URL {url:?}"))?;
+    let host = parsed.host_str().context("the chain URL has no host")?;
+    let port = parsed
+        .port_or_known_default()
+        .context("the chain URL has no port")?;
+    // IPv6 literals come bracketed in URLs.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    tokio::net::TcpStream::connect((host, port)).await?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -61,10 +61,12 @@
 
 mod files;
 mod format;
+mod hint;
 mod writer;
 
 use files::*;
 use format::*;
+use hint::*;
 use writer::*;
 
 use std::collections::HashMap;
@@ -124,9 +126,13 @@ impl Default for SegmentOptions {
 /// What [`SegmentStore::open`] found while rebuilding the index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
-    /// Segment files read.
+    /// Segment files opened (read whole, or indexed from their hint).
     pub segments: usize,
-    /// Valid records (blocks and tombstones) read.
+    /// Sealed segments indexed from their hint file instead of being read.
+    pub from_hints: usize,
+    /// Hint files written at open, for sealed segments that had no good one.
+    pub hints_written: usize,
+    /// Valid records (blocks and tombstones) read or taken from hints.
     pub records: usize,
     /// Bytes of mid-file damage skipped (their blocks are absent).
     pub skipped_bytes: u64,
@@ -269,6 +275,7 @@ impl SegmentStore {
         let mut recovery = Recovery::default();
         let last = *ids.last().expect("at least one segment");
         let mut end = 0;
+        let mut active_log = HintLog::default();
         // One buffer for every segment: a fresh one per segment costs more in zeroed pages
         // than reading it does.
         let mut buf = Vec::new();
@@ -279,12 +286,26 @@ impl SegmentStore {
                 .write(id == last)
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))?;
+            recovery.segments += 1;
+            if id == last {
+                remove_hint(&root, id);
+            } else {
+                let seg_len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+                // An unreadable hint is no worse than a missing one: scan.
+                if let Ok(hint) = fs::read(hint_path(&root, id))
+                    && apply_hint(&hint, id, seg_len, &mut state.index, &mut recovery)
+                {
+                    recovery.from_hints += 1;
+                    state.files.insert(id, Arc::new(file));
+                    continue;
+                }
+            }
             buf.clear();
             (&file)
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::io(&path, e))?;
-            let valid = scan(&buf, id, &path, &mut state.index, &mut recovery);
-            recovery.segments += 1;
+            let mut log = HintLog::default();
+            let valid = scan(&buf, id, &path, &mut state.index, &mut recovery, &mut log);
             recovery.torn_bytes += (buf.len() - valid) as u64;
             if id == last {
                 if valid < buf.len() {
@@ -299,13 +320,22 @@ impl SegmentStore {
                         .map_err(|e| Error::io(&path, e))?;
                 }
                 end = valid as u64;
-            } else if valid < buf.len() {
-                tracing::warn!(
-                    segment = %path.display(),
-                    offset = valid,
-                    len = buf.len() - valid,
-                    "unreadable bytes at the end of an older segment are ignored"
-                );
+                active_log = log;
+            } else {
+                if valid < buf.len() {
+                    tracing::warn!(
+                        segment = %path.display(),
+                        offset = valid,
+                        len = buf.len() - valid,
+                        "unreadable bytes at the end of an older segment are ignored"
+                    );
+                }
+                // A sealed segment without a (good) hint: an older version's store, or a
+                // crash between sealing it and writing its hint. Write it for next time.
+                let hint = log.encode(id, buf.len() as u64, (buf.len() - valid) as u64);
+                if write_hint(&root, id, &hint) {
+                    recovery.hints_written += 1;
+                }
             }
             state.files.insert(id, Arc::new(file));
         }
@@ -326,6 +356,7 @@ impl SegmentStore {
             active_id: last,
             active,
             end,
+            hint: active_log,
             failed: None,
         };
         let handle = std::thread::Builder::new()
@@ -581,7 +612,14 @@ mod tests {
         seg.extend_from_slice(&encode(KIND_BLOCK, &a.to_bytes(), b"a")[..20]);
 
         let (mut index, mut rec) = (HashMap::new(), Recovery::default());
-        let end = scan(&seg, 1, Path::new("x"), &mut index, &mut rec);
+        let end = scan(
+            &seg,
+            1,
+            Path::new("x"),
+            &mut index,
+            &mut rec,
+            &mut HintLog::default(),
+        );
         assert_eq!(
             end, tail,
             "the torn tail starts after the last valid record"

@@ -5,7 +5,8 @@
 //! # On disk
 //!
 //! `<root>/NNNNNNNN.seg` (eight decimal digits, starting at `00000001`) are append-only
-//! logs of records; `<root>/LOCK` is held with an exclusive lock while a store is open, so a
+//! logs of records; `<root>/NNNNNNNN.hint` is the hint of a sealed segment (see
+//! [Index and its cost](#index-and-its-cost)); `<root>/LOCK` is held with an exclusive lock while a store is open, so a
 //! second open (in this process or another) fails with [`Error::Locked`]. A record is
 //!
 //! | bytes | field |
@@ -46,18 +47,34 @@
 //! of it writes it again. Damage that keeps the CRC valid is impossible in practice; damage
 //! found by `get` (the bytes no longer hash to the CID) is [`Error::HashMismatch`] naming
 //! the CID, the segment file and the offset, and drops the block from the index so that a
-//! re-put repairs it (after a reopen the CRC check skips it and it is `NotFound`).
+//! re-put repairs it (after a reopen the CRC check of the active segment skips it and it is
+//! `NotFound`; in a sealed segment indexed from its hint it is `HashMismatch` again).
 //!
 //! # Index and its cost
 //!
 //! The index (multihash bytes → segment, offset, length; like flatfs, the same bytes under
 //! raw and dag-pb codecs are one block) lives in memory, about 100 bytes per block, and is
-//! rebuilt at open by reading every segment in order (each one whole into memory, one at a
-//! time): **open time and memory grow with the store's size**, and each segment keeps one
-//! open file descriptor. There is no compaction:
+//! rebuilt at open, segment by segment in order, so a tombstone in a later segment still
+//! deletes a block of an earlier one. Sealed segments (every one but the last) never change,
+//! so when the writer seals one (after syncing it and creating the next) it writes
+//! `NNNNNNNN.hint` beside it, crash-safely: the segment's length and every record in order
+//! (kind, multihash, data offset, length) under a CRC-32; the format is in `hint.rs`. Open
+//! applies a sealed segment's hint instead of reading it when the hint's CRC, segment id and
+//! length check out; otherwise (no hint: a store of an older version, or a crash between
+//! sealing and writing the hint; a damaged, truncated or stale one) it reads and CRC-checks
+//! the segment as before and writes its hint for the next open. The last (active) segment is
+//! always read whole, since that is where a torn tail can be, and a hint of it is removed.
+//! [`Recovery`] says how many segments came from hints. Open therefore reads ~50 bytes per
+//! block of the sealed segments plus the active segment (at most
+//! [`SegmentOptions::segment_size`]), and memory still grows with the number of blocks;
+//! each segment keeps one open file descriptor. A hint does not re-check the sealed
+//! segment's CRCs: damage that appears in a sealed segment after it was sealed is found by
+//! `get` ([`Error::HashMismatch`], again after a reopen, until the block is put again), not
+//! at open. There is no compaction:
 //! a deleted block's bytes (and its tombstone) stay in the segments until a future
 //! compaction rewrites them. Such a compaction must never drop a tombstone while the record
-//! it deletes still exists in an older segment, or the block would come back.
+//! it deletes still exists in an older segment, or the block would come back, and must
+//! rewrite or remove the hints of the segments it replaces.
 
 mod files;
 mod format;

@@ -1,7 +1,9 @@
 //! Benchmarks: CID computation of a 50 MiB file against plain SHA-256 of the same bytes
 //! (goal ≥ 0.9× SHA-256 speed), fs store put/get throughput for 1 KiB and 1 MiB blocks, and
 //! the fs store against the segment store with 32 puts in flight (the records service's
-//! load) and for gets, the segment store reading inline or on the blocking pool.
+//! load) and for gets, the segment store reading inline or on the blocking pool; and the
+//! open of a segment store holding ~200 MiB of 4 KiB blocks, from the hint files and by
+//! scanning every segment.
 //! `cargo bench -p ehr-store --bench store` (one group: append e.g. `-- put_10KB_x32`)
 
 use std::hint::black_box;
@@ -169,11 +171,68 @@ fn fs_vs_segment_gets(c: &mut Criterion) {
     }
 }
 
+/// Open (and close) of a segment store of 200 MiB in 4 KiB blocks (51,200 blocks, four
+/// 64 MiB segments, the last one partly full), its files in the page cache: the start-up
+/// cost of one node. `hints` opens as it finds the directory (the sealed segments' hint
+/// files, the last segment scanned); `scan` deletes every hint file first, so every segment
+/// is read and CRC-checked (and, since hints exist, their hints written again).
+fn segment_open(c: &mut Criterion) {
+    const BLOCK_4K: usize = 4 << 10;
+    const BLOCKS: u64 = (200 << 20) / BLOCK_4K as u64;
+    let rt = two_workers();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("seg");
+    rt.block_on(async {
+        let store = Arc::new(SegmentStore::open(&root).unwrap());
+        let tasks: Vec<_> = (0..IN_FLIGHT)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for i in (t..BLOCKS).step_by(IN_FLIGHT as usize) {
+                        store.put(&test_bytes(BLOCK_4K, 1 << 50 | i)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let remove_hints = || {
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension() == Some("hint".as_ref()) {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    };
+    let mut g = c.benchmark_group("open_200MiB_4KiB");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("hints", |b| {
+        b.iter(|| {
+            let store = SegmentStore::open(&root).unwrap();
+            assert_eq!(store.len() as u64, BLOCKS);
+        })
+    });
+    g.bench_function("scan", |b| {
+        b.iter_batched(
+            remove_hints,
+            |()| {
+                let store = SegmentStore::open(&root).unwrap();
+                assert_eq!(store.len() as u64, BLOCKS);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     cid_vs_sha256,
     fs_put_get,
     fs_vs_segment_puts,
-    fs_vs_segment_gets
+    fs_vs_segment_gets,
+    segment_open
 );
 criterion_main!(benches);

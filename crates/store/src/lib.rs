@@ -37,6 +37,6 @@ pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use kubo::KuboStore;
 pub use memory::MemoryStore;
-pub use segment::{SegmentOptions, SegmentStore};
+pub use segment::{Recovery, SegmentOptions, SegmentStore};
 pub use store::BlobStore;
 pub use unixfs::{Profile, add, cat, cid_of, cid_of_bytes, import};

@@ -91,19 +91,21 @@ pub(super) fn next_record(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Applies the records of segment `id` to `index` in order, skipping damaged stretches
-/// that valid records follow. Returns where the valid part ends (the start of a torn tail,
-/// or `buf.len()`).
+/// that valid records follow, and notes them in `log` (the segment's hint). Returns where
+/// the valid part ends (the start of a torn tail, or `buf.len()`).
 pub(super) fn scan(
     buf: &[u8],
     id: u32,
     path: &Path,
     index: &mut HashMap<Box<[u8]>, Loc>,
     recovery: &mut Recovery,
+    log: &mut HintLog,
 ) -> usize {
     let mut pos = 0;
     while pos < buf.len() {
         if let Some(r) = parse(buf, pos) {
             let key: Box<[u8]> = r.cid.hash().to_bytes().into();
+            log.push(r.kind, &key, r.data_off as u64, r.data_len);
             if r.kind == KIND_BLOCK {
                 let loc = Loc {
                     seg: id,
@@ -128,6 +130,7 @@ pub(super) fn scan(
             "skipping damaged bytes in a block segment; the blocks there are lost"
         );
         recovery.skipped_bytes += (next - pos) as u64;
+        log.skipped += (next - pos) as u64;
         pos = next;
     }
     buf.len()

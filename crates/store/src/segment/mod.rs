@@ -5,7 +5,8 @@
 //! # On disk
 //!
 //! `<root>/NNNNNNNN.seg` (eight decimal digits, starting at `00000001`) are append-only
-//! logs of records; `<root>/LOCK` is held with an exclusive lock while a store is open, so a
+//! logs of records; `<root>/NNNNNNNN.hint` is the hint of a sealed segment (see
+//! [Index and its cost](#index-and-its-cost)); `<root>/LOCK` is held with an exclusive lock while a store is open, so a
 //! second open (in this process or another) fails with [`Error::Locked`]. A record is
 //!
 //! | bytes | field |
@@ -46,25 +47,43 @@
 //! of it writes it again. Damage that keeps the CRC valid is impossible in practice; damage
 //! found by `get` (the bytes no longer hash to the CID) is [`Error::HashMismatch`] naming
 //! the CID, the segment file and the offset, and drops the block from the index so that a
-//! re-put repairs it (after a reopen the CRC check skips it and it is `NotFound`).
+//! re-put repairs it (after a reopen the CRC check of the active segment skips it and it is
+//! `NotFound`; in a sealed segment indexed from its hint it is `HashMismatch` again).
 //!
 //! # Index and its cost
 //!
 //! The index (multihash bytes → segment, offset, length; like flatfs, the same bytes under
 //! raw and dag-pb codecs are one block) lives in memory, about 100 bytes per block, and is
-//! rebuilt at open by reading every segment in order (each one whole into memory, one at a
-//! time): **open time and memory grow with the store's size**, and each segment keeps one
-//! open file descriptor. There is no compaction:
+//! rebuilt at open, segment by segment in order, so a tombstone in a later segment still
+//! deletes a block of an earlier one. Sealed segments (every one but the last) never change,
+//! so when the writer seals one (after syncing it and creating the next) it writes
+//! `NNNNNNNN.hint` beside it, crash-safely: the segment's length and every record in order
+//! (kind, multihash, data offset, length) under a CRC-32; the format is in `hint.rs`. Open
+//! applies a sealed segment's hint instead of reading it when the hint's CRC, segment id and
+//! length check out; otherwise (no hint: a store of an older version, or a crash between
+//! sealing and writing the hint; a damaged, truncated or stale one) it reads and CRC-checks
+//! the segment as before and writes its hint for the next open. The last (active) segment is
+//! always read whole, since that is where a torn tail can be, and a hint of it is removed.
+//! [`Recovery`] says how many segments came from hints. Open therefore reads ~50 bytes per
+//! block of the sealed segments plus the active segment (at most
+//! [`SegmentOptions::segment_size`]), and memory still grows with the number of blocks;
+//! each segment keeps one open file descriptor. A hint does not re-check the sealed
+//! segment's CRCs: damage that appears in a sealed segment after it was sealed is found by
+//! `get` ([`Error::HashMismatch`], again after a reopen, until the block is put again), not
+//! at open. There is no compaction:
 //! a deleted block's bytes (and its tombstone) stay in the segments until a future
 //! compaction rewrites them. Such a compaction must never drop a tombstone while the record
-//! it deletes still exists in an older segment, or the block would come back.
+//! it deletes still exists in an older segment, or the block would come back, and must
+//! rewrite or remove the hints of the segments it replaces.
 
 mod files;
 mod format;
+mod hint;
 mod writer;
 
 use files::*;
 use format::*;
+use hint::*;
 use writer::*;
 
 use std::collections::HashMap;
@@ -124,9 +143,13 @@ impl Default for SegmentOptions {
 /// What [`SegmentStore::open`] found while rebuilding the index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
-    /// Segment files read.
+    /// Segment files opened (read whole, or indexed from their hint).
     pub segments: usize,
-    /// Valid records (blocks and tombstones) read.
+    /// Sealed segments indexed from their hint file instead of being read.
+    pub from_hints: usize,
+    /// Hint files written at open, for sealed segments that had no good one.
+    pub hints_written: usize,
+    /// Valid records (blocks and tombstones) read or taken from hints.
     pub records: usize,
     /// Bytes of mid-file damage skipped (their blocks are absent).
     pub skipped_bytes: u64,
@@ -269,6 +292,7 @@ impl SegmentStore {
         let mut recovery = Recovery::default();
         let last = *ids.last().expect("at least one segment");
         let mut end = 0;
+        let mut active_log = HintLog::default();
         // One buffer for every segment: a fresh one per segment costs more in zeroed pages
         // than reading it does.
         let mut buf = Vec::new();
@@ -279,12 +303,26 @@ impl SegmentStore {
                 .write(id == last)
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))?;
+            recovery.segments += 1;
+            if id == last {
+                remove_hint(&root, id);
+            } else {
+                let seg_len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+                // An unreadable hint is no worse than a missing one: scan.
+                if let Ok(hint) = fs::read(hint_path(&root, id))
+                    && apply_hint(&hint, id, seg_len, &mut state.index, &mut recovery)
+                {
+                    recovery.from_hints += 1;
+                    state.files.insert(id, Arc::new(file));
+                    continue;
+                }
+            }
             buf.clear();
             (&file)
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::io(&path, e))?;
-            let valid = scan(&buf, id, &path, &mut state.index, &mut recovery);
-            recovery.segments += 1;
+            let mut log = HintLog::default();
+            let valid = scan(&buf, id, &path, &mut state.index, &mut recovery, &mut log);
             recovery.torn_bytes += (buf.len() - valid) as u64;
             if id == last {
                 if valid < buf.len() {
@@ -299,13 +337,22 @@ impl SegmentStore {
                         .map_err(|e| Error::io(&path, e))?;
                 }
                 end = valid as u64;
-            } else if valid < buf.len() {
-                tracing::warn!(
-                    segment = %path.display(),
-                    offset = valid,
-                    len = buf.len() - valid,
-                    "unreadable bytes at the end of an older segment are ignored"
-                );
+                active_log = log;
+            } else {
+                if valid < buf.len() {
+                    tracing::warn!(
+                        segment = %path.display(),
+                        offset = valid,
+                        len = buf.len() - valid,
+                        "unreadable bytes at the end of an older segment are ignored"
+                    );
+                }
+                // A sealed segment without a (good) hint: an older version's store, or a
+                // crash between sealing it and writing its hint. Write it for next time.
+                let hint = log.encode(id, buf.len() as u64, (buf.len() - valid) as u64);
+                if write_hint(&root, id, &hint) {
+                    recovery.hints_written += 1;
+                }
             }
             state.files.insert(id, Arc::new(file));
         }
@@ -326,6 +373,7 @@ impl SegmentStore {
             active_id: last,
             active,
             end,
+            hint: active_log,
             failed: None,
         };
         let handle = std::thread::Builder::new()
@@ -581,7 +629,14 @@ mod tests {
         seg.extend_from_slice(&encode(KIND_BLOCK, &a.to_bytes(), b"a")[..20]);
 
         let (mut index, mut rec) = (HashMap::new(), Recovery::default());
-        let end = scan(&seg, 1, Path::new("x"), &mut index, &mut rec);
+        let end = scan(
+            &seg,
+            1,
+            Path::new("x"),
+            &mut index,
+            &mut rec,
+            &mut HintLog::default(),
+        );
         assert_eq!(
             end, tail,
             "the torn tail starts after the last valid record"

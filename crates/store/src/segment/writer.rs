@@ -19,6 +19,8 @@ pub(super) struct Writer {
     pub(super) active_id: u32,
     pub(super) active: Arc<File>,
     pub(super) end: u64,
+    /// The active segment's records so far, for its hint when it is sealed.
+    pub(super) hint: HintLog,
     /// Set after a failed sync: why writes are refused until reopen.
     pub(super) failed: Option<String>,
 }
@@ -74,6 +76,8 @@ impl Writer {
         // The state of each key the batch changes: where its data will lie in `buf`, or
         // `None` if the batch deletes it. Later ops see earlier ones of the same batch.
         let mut changes: HashMap<&[u8], Option<(u64, u32)>> = HashMap::new();
+        // The records written, in order, with the offset of their data in `buf`.
+        let mut written: Vec<(&[u8], u8, usize, u32)> = Vec::new();
         let mut buf = Vec::with_capacity(ops.iter().map(|op| op.record.len()).sum());
         {
             let state = self.shared.read();
@@ -85,10 +89,14 @@ impl Writer {
                 match op.data {
                     Some((off, len)) if !present => {
                         changes.insert(&op.key, Some(((buf.len() + off) as u64, len)));
+                        written.push((&op.key, KIND_BLOCK, buf.len() + off, len));
                         buf.extend_from_slice(&op.record);
                     }
                     None if present => {
                         changes.insert(&op.key, None);
+                        // As a scan notes a tombstone: its (empty) data ends before the CRC.
+                        let off = op.record.len() - CRC_LEN;
+                        written.push((&op.key, KIND_TOMBSTONE, buf.len() + off, 0));
                         buf.extend_from_slice(&op.record);
                     }
                     _ => {}
@@ -109,6 +117,9 @@ impl Writer {
                 }
             };
             let seg = self.active_id;
+            for (key, kind, off, len) in written {
+                self.hint.push(kind, key, base + off as u64, len);
+            }
             let mut state = self.shared.write();
             for (key, change) in changes {
                 match change {
@@ -165,6 +176,11 @@ impl Writer {
         let file = create_segment(&self.shared.root, id)?;
         let file = Arc::new(file);
         self.shared.write().files.insert(id, file.clone());
+        // The old segment is synced and will never change again: its hint, after the new
+        // segment exists (so that a crash in between leaves a sealed segment without a
+        // hint, which open scans, never an active one with a hint).
+        let hint = std::mem::take(&mut self.hint).encode(self.active_id, self.end, 0);
+        write_hint(&self.shared.root, self.active_id, &hint);
         self.active = file;
         self.active_id = id;
         self.end = 0;

@@ -10,4 +10,5 @@ mod kubo;
 mod properties;
 mod segment;
 mod segment_crash;
+mod segment_hint;
 mod vectors;

@@ -1,9 +1,9 @@
 //! The embedded chain: the real compiled contract on an in-process EVM (revm), as a
 //! single-node chain persisted in the data directory — SecureEHR's default, like SQLite.
 //!
-//! Transactions are EIP-1559 transactions signed with the sender's secp256k1 key; the chain
-//! checks signature, nonce and chain id before anything runs, and refuses a bad one without
-//! mining anything. One producer thread takes every transaction waiting at that moment,
+//! Transactions are EIP-1559 or EIP-155 legacy transactions signed with the sender's
+//! secp256k1 key; the chain checks signature, nonce and chain id before anything runs, and
+//! refuses a bad one without mining anything. One producer thread takes every transaction waiting at that moment,
 //! executes them in order and writes them as one block — header hash-linked to its parent,
 //! committing to transactions, receipts and state — in one redb transaction: many
 //! transactions, one fsync (group commit). Only then does the state move and do callers hear
@@ -12,7 +12,7 @@
 //! The state (accounts, code, storage) and the indexes (transaction hash, block hash, logs
 //! by topic) are stored beside the blocks, written in that same write transaction, together
 //! with which block the state is "after": a crash leaves a block with its state and index
-//! entries, or none of them. Opening therefore does not replay history: it checks that the
+//! entries, or none of them (crash safety is redb's atomic commit). Opening therefore does not replay history: it checks that the
 //! stored state is after the head block (and the head block's own roots), and revm reads the
 //! state from redb as it needs it — open time and memory follow the state, not the history.
 //! A chain file written before the state was stored is replayed once and migrated.

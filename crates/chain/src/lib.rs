@@ -8,7 +8,8 @@
 //! - [`Registry`]: a small async trait over a deployed contract (send a signed call, make a
 //!   read-only call, query logs), with typed operations on top in [`RegistryExt`];
 //! - [`EmbeddedChain`]: the default backend — revm executing the artifact as a single-node
-//!   chain, with signed transactions, hash-linked blocks and receipts persisted in redb;
+//!   chain, with signed transactions, hash-linked blocks, receipts, the state and the
+//!   indexes persisted in redb;
 //! - [`RpcRegistry`]: the same contract on any Ethereum JSON-RPC node (geth, Besu, anvil, …).
 
 pub mod contract;

@@ -1,9 +1,9 @@
 //! The embedded chain: the real compiled contract on an in-process EVM (revm), as a
 //! single-node chain persisted in the data directory — SecureEHR's default, like SQLite.
 //!
-//! Transactions are EIP-1559 transactions signed with the sender's secp256k1 key; the chain
-//! checks signature, nonce and chain id before anything runs, and refuses a bad one without
-//! mining anything. One producer thread takes every transaction waiting at that moment,
+//! Transactions are EIP-1559 or EIP-155 legacy transactions signed with the sender's
+//! secp256k1 key; the chain checks signature, nonce and chain id before anything runs, and
+//! refuses a bad one without mining anything. One producer thread takes every transaction waiting at that moment,
 //! executes them in order and writes them as one block — header hash-linked to its parent,
 //! committing to transactions, receipts and state — in one redb transaction: many
 //! transactions, one fsync (group commit). Only then does the state move and do callers hear
@@ -12,7 +12,7 @@
 //! The state (accounts, code, storage) and the indexes (transaction hash, block hash, logs
 //! by topic) are stored beside the blocks, written in that same write transaction, together
 //! with which block the state is "after": a crash leaves a block with its state and index
-//! entries, or none of them. Opening therefore does not replay history: it checks that the
+//! entries, or none of them (crash safety is redb's atomic commit). Opening therefore does not replay history: it checks that the
 //! stored state is after the head block (and the head block's own roots), and revm reads the
 //! state from redb as it needs it — open time and memory follow the state, not the history.
 //! A chain file written before the state was stored is replayed once and migrated.
@@ -55,6 +55,7 @@ use crate::registry::{
 };
 use crate::signing::{Gas, sign_eip1559};
 use exec::{CheckedTx, StateDb};
+use state::Snapshot;
 use store::BlockStore;
 
 /// Settings of an embedded chain.
@@ -150,6 +151,9 @@ impl Mined {
 struct Shared {
     config: ChainConfig,
     store: BlockStore,
+    /// The state after the head, shared by every reader until the next block (`None`:
+    /// make one on first use).
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
     head: RwLock<Head>,
     contract: Address,
     /// Seconds added to the wall clock (tests move time forward; it never goes back).
@@ -157,6 +161,22 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state after the head block.
+    fn state(&self) -> Result<Arc<Snapshot>> {
+        if let Some(s) = self.snapshot.read().expect("snapshot lock").as_ref() {
+            return Ok(s.clone());
+        }
+        // Made under the lock: the producer replaces it after each block it writes, so a
+        // snapshot made here is never left older than the head.
+        let mut slot = self.snapshot.write().expect("snapshot lock");
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(Snapshot::new(self.store.state()?));
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+
     /// The time a block produced now would carry; never before the head.
     fn pending_timestamp(&self) -> u64 {
         let wall = ehr_primitives::unix_now();
@@ -210,6 +230,7 @@ impl EmbeddedChain {
         let shared = Arc::new(Shared {
             config,
             store,
+            snapshot: RwLock::new(None),
             head: RwLock::new(head),
             contract,
             time_offset: AtomicU64::new(0),
@@ -324,12 +345,7 @@ impl EmbeddedChain {
     ) -> Result<(B256, oneshot::Receiver<Result<Mined>>)> {
         let addr = from.address();
         let mut nonces = self.nonces.lock().expect("nonce lock");
-        let committed = self
-            .shared
-            .store
-            .state()?
-            .basic_ref(addr)?
-            .map_or(0, |a| a.nonce);
+        let committed = self.shared.state()?.basic_ref(addr)?.map_or(0, |a| a.nonce);
         let nonce = nonces.get(&addr).copied().unwrap_or(0).max(committed);
         let raw = sign_tx(
             from,
@@ -366,7 +382,7 @@ impl EmbeddedChain {
     fn call_at_pending(&self, from: Address, input: Bytes) -> Result<ExecutionResult> {
         let timestamp = self.shared.pending_timestamp();
         let number = self.head_number() + 1;
-        let state = self.shared.store.state()?;
+        let state = self.shared.state()?;
         exec::call(
             &state,
             self.shared.config.chain_id,
@@ -840,7 +856,7 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
     }
     let timestamp = shared.pending_timestamp();
     // Only this thread writes: the newest snapshot is the state after the head.
-    let state = match shared.store.state() {
+    let state = match shared.state() {
         Ok(s) => s,
         Err(e) => {
             let msg = e.to_string();
@@ -852,7 +868,7 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
     };
     let (built, refused) = {
         let head = shared.head.read().expect("head lock");
-        build_block(&state, chain_id, &head, timestamp, txs)
+        build_block(&*state, chain_id, &head, timestamp, txs)
     };
     drop(state);
     // Answer the refused (nonce, funds) and keep the others' reply channels in order.
@@ -877,6 +893,12 @@ fn produce_one(shared: &Shared, batch: Vec<Submission>) {
         }
         return;
     }
+    // Readers move to the new state (a failure here leaves them to make one on first use).
+    *shared.snapshot.write().expect("snapshot lock") = shared
+        .store
+        .state()
+        .ok()
+        .map(|v| Arc::new(Snapshot::new(v)));
     *shared.head.write().expect("head lock") = Head::of(&built.block.header);
     let number = built.block.header.number;
     for ((reply, receipt), revert) in replies.into_iter().zip(built.receipts).zip(built.reverts) {

@@ -172,37 +172,57 @@ impl DatabaseRef for StateView {
     }
 }
 
-/// Writes one transaction's state changes (in order, like revm's `CacheDB::commit`).
-pub fn write_changes(w: &WriteTransaction, changes: &EvmState) -> Result<()> {
-    let mut accounts = w.open_table(ACCOUNTS).map_err(store_err)?;
-    let mut storage = w.open_table(STORAGE).map_err(store_err)?;
-    let mut code = w.open_table(CODE).map_err(store_err)?;
-    for (addr, acc) in changes {
-        if !acc.is_touched() {
-            continue;
-        }
-        if acc.is_selfdestructed() || acc.is_created() {
-            clear_storage(&mut storage, *addr)?;
-        }
-        if acc.is_selfdestructed() {
-            accounts.remove(addr.0.0).map_err(store_err)?;
-            continue;
-        }
-        if let Some(c) = &acc.info.code
-            && acc.info.code_hash != KECCAK_EMPTY
-            && code.get(acc.info.code_hash.0).map_err(store_err)?.is_none()
-        {
-            code.insert(acc.info.code_hash.0, c.original_byte_slice())
-                .map_err(store_err)?;
-        }
-        accounts
-            .insert(addr.0.0, encode_account(&acc.info))
-            .map_err(store_err)?;
-        for (slot, value) in acc.storage.iter().filter(|(_, s)| s.is_changed()) {
-            put_slot(&mut storage, *addr, *slot, value.present_value)?;
-        }
+/// The state tables of a write transaction, opened once for a whole block.
+pub struct StateTables<'t> {
+    accounts: redb::Table<'t, [u8; 20], [u8; 72]>,
+    storage: redb::Table<'t, [u8; 52], [u8; 32]>,
+    code: redb::Table<'t, [u8; 32], &'static [u8]>,
+}
+
+impl<'t> StateTables<'t> {
+    /// Opens (creating them if needed) the state tables in `w`.
+    pub fn open(w: &'t WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            accounts: w.open_table(ACCOUNTS).map_err(store_err)?,
+            storage: w.open_table(STORAGE).map_err(store_err)?,
+            code: w.open_table(CODE).map_err(store_err)?,
+        })
     }
-    Ok(())
+
+    /// Writes one transaction's state changes (in order, like revm's `CacheDB::commit`).
+    pub fn write_changes(&mut self, changes: &EvmState) -> Result<()> {
+        for (addr, acc) in changes {
+            if !acc.is_touched() {
+                continue;
+            }
+            if acc.is_selfdestructed() || acc.is_created() {
+                clear_storage(&mut self.storage, *addr)?;
+            }
+            if acc.is_selfdestructed() {
+                self.accounts.remove(addr.0.0).map_err(store_err)?;
+                continue;
+            }
+            if let Some(c) = &acc.info.code
+                && acc.info.code_hash != KECCAK_EMPTY
+                && self
+                    .code
+                    .get(acc.info.code_hash.0)
+                    .map_err(store_err)?
+                    .is_none()
+            {
+                self.code
+                    .insert(acc.info.code_hash.0, c.original_byte_slice())
+                    .map_err(store_err)?;
+            }
+            self.accounts
+                .insert(addr.0.0, encode_account(&acc.info))
+                .map_err(store_err)?;
+            for (slot, value) in acc.storage.iter().filter(|(_, s)| s.is_changed()) {
+                put_slot(&mut self.storage, *addr, *slot, value.present_value)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn put_slot(
@@ -228,11 +248,72 @@ fn clear_storage(storage: &mut redb::Table<'_, [u8; 52], [u8; 32]>, addr: Addres
     storage.retain_in(lo..=hi, |_, _| false).map_err(store_err)
 }
 
+/// How many accounts and slots one [`Snapshot`] keeps in memory (past it, reads go to redb).
+const HOT_MAX: usize = 1 << 16;
+
+/// The state after one block as calls and the block producer read it: a redb snapshot,
+/// with the accounts and slots read so far kept in memory — a snapshot never changes, so
+/// its cache never goes stale; the next block gets a new snapshot with an empty cache.
+pub struct Snapshot {
+    view: StateView,
+    accounts: RwLock<HashMap<Address, Option<AccountInfo>>>,
+    slots: RwLock<HashMap<(Address, U256), U256>>,
+}
+
+impl Snapshot {
+    /// A cached snapshot over `view`.
+    pub fn new(view: StateView) -> Self {
+        Self {
+            view,
+            accounts: RwLock::default(),
+            slots: RwLock::default(),
+        }
+    }
+}
+
+impl DatabaseRef for Snapshot {
+    type Error = StateError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        if let Some(a) = self.accounts.read().expect("hot lock").get(&address) {
+            return Ok(a.clone());
+        }
+        let a = self.view.basic_ref(address)?;
+        let mut map = self.accounts.write().expect("hot lock");
+        if map.len() < HOT_MAX {
+            map.insert(address, a.clone());
+        }
+        Ok(a)
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+        self.view.code_by_hash_ref(code_hash)
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StateError> {
+        if let Some(v) = self.slots.read().expect("hot lock").get(&(address, index)) {
+            return Ok(*v);
+        }
+        let v = self.view.storage_ref(address, index)?;
+        let mut map = self.slots.write().expect("hot lock");
+        if map.len() < HOT_MAX {
+            map.insert((address, index), v);
+        }
+        Ok(v)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, StateError> {
+        self.view.block_hash_ref(number)
+    }
+}
+
 /// Writes a whole in-memory state (migrating a chain stored before the state was).
 pub fn write_all(w: &WriteTransaction, state: &CacheDB<EmptyDB>) -> Result<()> {
-    let mut accounts = w.open_table(ACCOUNTS).map_err(store_err)?;
-    let mut storage = w.open_table(STORAGE).map_err(store_err)?;
-    let mut code = w.open_table(CODE).map_err(store_err)?;
+    let StateTables {
+        mut accounts,
+        mut storage,
+        mut code,
+    } = StateTables::open(w)?;
     for (hash, c) in &state.cache.contracts {
         if *hash != KECCAK_EMPTY {
             code.insert(hash.0, c.original_byte_slice())

@@ -135,8 +135,9 @@ impl BlockStore {
             let mut rs = w.open_table(RECEIPTS).map_err(store_err)?;
             rs.insert(n, block::encode_receipts(receipts).as_slice())
                 .map_err(store_err)?;
+            let mut tables = state::StateTables::open(&w)?;
             for s in states {
-                state::write_changes(&w, s)?;
+                tables.write_changes(s)?;
             }
             index::write_block(&w, block, receipts)?;
             let mut meta = w.open_table(META).map_err(store_err)?;

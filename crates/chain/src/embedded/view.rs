@@ -110,7 +110,7 @@ impl EmbeddedChain {
 
     /// An account at the head (all zero and empty when the chain never touched it).
     pub fn account(&self, addr: Address) -> Result<AccountView> {
-        let state = self.shared.store.state()?;
+        let state = self.shared.state()?;
         let Some(info) = state.basic_ref(addr)? else {
             return Ok(AccountView::default());
         };
@@ -127,7 +127,7 @@ impl EmbeddedChain {
 
     /// A storage slot at the head (zero when never written).
     pub fn storage_at(&self, addr: Address, slot: U256) -> Result<U256> {
-        Ok(self.shared.store.state()?.storage_ref(addr, slot)?)
+        Ok(self.shared.state()?.storage_ref(addr, slot)?)
     }
 
     /// The nonce the next transaction of `addr` must carry: the head's, plus the
@@ -197,8 +197,8 @@ impl EmbeddedChain {
             .gas_limit(gas.min(exec::BLOCK_GAS_LIMIT))
             .chain_id(Some(chain_id))
             .build_fill();
-        let state = self.shared.store.state()?;
-        exec::simulate(&state, chain_id, number, timestamp, tx)
+        let state = self.shared.state()?;
+        exec::simulate(&*state, chain_id, number, timestamp, tx)
     }
 
     /// `eth_sendRawTransaction`: checks the transaction (decoding, signature, chain id;

@@ -11,6 +11,7 @@ mod crash;
 mod ipfs;
 mod node_http;
 mod nodes;
+mod rpc_clients;
 mod serve_cli;
 mod share_cli;
 mod store_cli;

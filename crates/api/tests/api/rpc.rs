@@ -216,3 +216,81 @@ async fn rpc_sends_refused_unless_offered_then_rate_limited_per_client() {
     let r = send(&open, request(&raw, None, "192.0.2.2")).await;
     assert_eq!(error_code(&r), code::SERVER_ERROR);
 }
+
+/// alloy's provider — through `RpcRegistry`, as a remote `secure-ehr node` would use it with
+/// `--chain-rpc http://SERVER/rpc` — reads the embedded chain over `/rpc`: the contract's
+/// code and chain id at connect, `canAccess`, a record, the access log (logs by record) and
+/// the "last minutes" search (blocks by number and timestamp).
+#[tokio::test]
+async fn rpc_registry_reads_the_embedded_chain_over_rpc() {
+    use ehr_chain::{B256, PrivateKeySigner, Registry, RegistryExt, RpcRegistry, U256};
+    let h = service().await;
+    let chain = h.service.embedded_chain().unwrap();
+    let (alice, reader) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    let admin = ehr_records::deployment::read_signer(&ehr_records::deployment::admin_key_file(
+        h.dir.path(),
+    ))
+    .unwrap();
+    chain
+        .register_provider(&admin, reader.address())
+        .await
+        .unwrap();
+    chain.register_patient(&alice).await.unwrap();
+    let (id, _) = chain
+        .add_record(
+            &alice,
+            B256::repeat_byte(4),
+            ehr_chain::contract::codec::RAW,
+        )
+        .await
+        .unwrap();
+    let now = ehr_primitives::unix_now();
+    chain
+        .grant_access(&alice, reader.address(), Some(id), now + 3600)
+        .await
+        .unwrap();
+    let read = chain.log_access(&reader, id, U256::from(77)).await.unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let api = Arc::new(EthApi::new(chain.clone(), Limits::default()));
+    let state = AppState::new(h.service.clone()).with_rpc(api, RpcOptions::default());
+    let server = tokio::spawn(ehr_api::serve(listener, state));
+
+    let rpc = RpcRegistry::connect(&format!("http://{addr}/rpc"), chain.contract())
+        .await
+        .unwrap();
+    let info = rpc.info().await.unwrap();
+    let head = chain.block(chain.head_number()).unwrap().unwrap().header;
+    assert_eq!(
+        (
+            info.chain_id,
+            info.contract,
+            info.head_block,
+            info.head_hash
+        ),
+        (0x5345, chain.contract(), head.number, head.hash())
+    );
+    assert!(rpc.can_access(reader.address(), id).await.unwrap());
+    assert!(!rpc.can_access(alice.address(), id + 1).await.unwrap());
+    let record = rpc.record(id).await.unwrap();
+    assert_eq!(
+        (record.owner, record.digest),
+        (alice.address(), B256::repeat_byte(4))
+    );
+    let log = rpc
+        .access_log(id, Some(reader.address()), Some(U256::from(77)))
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].reader, log[0].tx_hash, log[0].block_number),
+        (reader.address(), read.tx_hash, read.block_number)
+    );
+    let recent = rpc
+        .access_log_since(id, Some(reader.address()), None, now.saturating_sub(60))
+        .await
+        .unwrap();
+    assert_eq!(recent, log);
+    server.abort();
+}

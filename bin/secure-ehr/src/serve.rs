@@ -74,8 +74,7 @@ pub struct RpcArgs {
 
 impl RpcArgs {
     /// Adds `/rpc` to `state` if asked for; an error if the chain is not the embedded one.
-    /// Takes the token out of the arguments: it is zeroized once the state has its hash.
-    fn apply(&mut self, state: ehr_api::AppState) -> anyhow::Result<ehr_api::AppState> {
+    fn apply(&self, state: ehr_api::AppState) -> anyhow::Result<ehr_api::AppState> {
         if !self.rpc {
             return Ok(state);
         }
@@ -92,14 +91,14 @@ impl RpcArgs {
             allow_send: self.rpc_send,
         };
         let options = RpcOptions {
-            token: self.rpc_token.take().map(Zeroizing::new),
+            token: self.rpc_token.clone().map(Zeroizing::new),
             sends_per_minute: self.rpc_send_per_minute,
             ..RpcOptions::default()
         };
         println!(
             "Ethereum JSON-RPC at POST /rpc (chain id {}){}{}",
             chain.chain_id(),
-            if options.token.is_some() {
+            if self.rpc_token.is_some() {
                 ", bearer token required"
             } else {
                 ""
@@ -114,7 +113,7 @@ impl RpcArgs {
     }
 }
 
-pub fn serve(mut args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
+pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
     let options = args.listen_args.options()?;
     if args.rpc.rpc && args.deployment.chain_rpc.is_some() {
         bail!(

@@ -210,18 +210,6 @@ impl MinedBlock {
         };
         at.log(self.receipts[tx_index].tx_hash, tx_index, log_index, log)
     }
-
-    /// Every log of the block, in order, with (transaction index, log index in the block).
-    pub(crate) fn logs(
-        &self,
-    ) -> impl Iterator<Item = (usize, usize, &alloy::primitives::Log)> + '_ {
-        self.receipts
-            .iter()
-            .enumerate()
-            .flat_map(|(i, r)| r.logs.iter().map(move |l| (i, l)))
-            .enumerate()
-            .map(|(log_index, (i, l))| (i, log_index, l))
-    }
 }
 
 /// A number as a `0x` hex quantity of any width.

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use alloy::rpc::types::{Filter, FilterBlockOption, Log as RpcLog};
 
-use super::format::{LogBlock, MinedBlock};
+use super::format::LogBlock;
 use super::params::number_of;
 use super::{Inner, RpcError, code};
 
@@ -102,15 +102,25 @@ impl Inner {
         let max = self.limits.max_logs;
         let mut out = Vec::new();
         for n in from..=to {
-            let Some(block) = MinedBlock::load(&self.chain, n)? else {
+            // Receipts and the header only: the transactions are not decoded.
+            let Some((block, receipts)) = self.chain.block_with_receipts(n)? else {
                 break;
             };
-            for (tx_index, log_index, log) in block.logs() {
+            let at = LogBlock {
+                hash: block.header.hash(),
+                number: n,
+                timestamp: block.header.timestamp,
+            };
+            let logs = receipts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| r.logs.iter().map(move |l| (i, r.tx_hash, l)));
+            for (log_index, (tx_index, tx_hash, log)) in logs.enumerate() {
                 if filter.matches(log) {
                     if out.len() == max {
                         return Err(too_many_logs(max));
                     }
-                    out.push(block.log(tx_index, log_index, log.clone()));
+                    out.push(at.log(tx_hash, tx_index, log_index, log.clone()));
                 }
             }
         }

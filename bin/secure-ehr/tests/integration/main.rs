@@ -12,6 +12,7 @@ mod embedded_nodes;
 mod ipfs;
 mod node_http;
 mod nodes;
+mod rpc_clients;
 mod serve_cli;
 mod share_cli;
 mod store_cli;

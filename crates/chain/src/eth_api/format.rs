@@ -203,32 +203,55 @@ impl MinedBlock {
         log_index: usize,
         log: alloy::primitives::Log,
     ) -> RpcLog {
-        RpcLog {
-            inner: log,
-            block_hash: Some(self.hash),
-            block_number: Some(self.number()),
-            block_timestamp: Some(self.block.header.timestamp),
-            transaction_hash: Some(self.receipts[tx_index].tx_hash),
-            transaction_index: Some(tx_index as u64),
-            log_index: Some(log_index as u64),
-            removed: false,
-        }
-    }
-
-    /// Every log of the block, in order, with (transaction index, log index in the block).
-    pub(crate) fn logs(
-        &self,
-    ) -> impl Iterator<Item = (usize, usize, &alloy::primitives::Log)> + '_ {
-        self.receipts
-            .iter()
-            .enumerate()
-            .flat_map(|(i, r)| r.logs.iter().map(move |l| (i, l)))
-            .enumerate()
-            .map(|(log_index, (i, l))| (i, log_index, l))
+        let at = LogBlock {
+            hash: self.hash,
+            number: self.number(),
+            timestamp: self.block.header.timestamp,
+        };
+        at.log(self.receipts[tx_index].tx_hash, tx_index, log_index, log)
     }
 }
 
 /// A number as a `0x` hex quantity of any width.
 pub(crate) fn u256_quantity(n: U256) -> serde_json::Value {
     serde_json::Value::String(format!("{n:#x}"))
+}
+
+/// What a log shows of its block.
+#[derive(Clone, Copy)]
+pub(crate) struct LogBlock {
+    pub(crate) hash: B256,
+    pub(crate) number: u64,
+    pub(crate) timestamp: u64,
+}
+
+impl LogBlock {
+    /// Block `n`'s, if mined (its header only: no receipts, no transactions decoded).
+    pub(crate) fn load(chain: &EmbeddedChain, n: u64) -> Result<Option<Self>, RpcError> {
+        Ok(chain.block(n)?.map(|b| Self {
+            hash: b.header.hash(),
+            number: n,
+            timestamp: b.header.timestamp,
+        }))
+    }
+
+    /// A log of this block, at its positions.
+    pub(crate) fn log(
+        &self,
+        tx_hash: B256,
+        tx_index: usize,
+        log_index: usize,
+        log: alloy::primitives::Log,
+    ) -> RpcLog {
+        RpcLog {
+            inner: log,
+            block_hash: Some(self.hash),
+            block_number: Some(self.number),
+            block_timestamp: Some(self.timestamp),
+            transaction_hash: Some(tx_hash),
+            transaction_index: Some(tx_index as u64),
+            log_index: Some(log_index as u64),
+            removed: false,
+        }
+    }
 }

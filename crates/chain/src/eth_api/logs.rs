@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use alloy::rpc::types::{Filter, FilterBlockOption, Log as RpcLog};
 
-use super::format::MinedBlock;
+use super::format::LogBlock;
 use super::params::number_of;
 use super::{Inner, RpcError, code};
 
@@ -61,26 +61,26 @@ impl Inner {
         if entries.len() > max {
             return Err(too_many_logs(max));
         }
-        // Each block is read once for its hash and time.
-        let mut blocks: HashMap<u64, MinedBlock> = HashMap::new();
+        // Each block is read once, for its hash and time.
+        let mut blocks: HashMap<u64, LogBlock> = HashMap::new();
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             if !filter.matches(&e.log) {
                 continue;
             }
-            let block = match blocks.entry(e.block) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let b = MinedBlock::load(&self.chain, e.block)?.ok_or_else(|| {
+            let block = match blocks.get(&e.block) {
+                Some(b) => *b,
+                None => {
+                    let b = LogBlock::load(&self.chain, e.block)?.ok_or_else(|| {
                         RpcError::new(
                             code::INTERNAL_ERROR,
                             format!("internal error: indexed block {} is missing", e.block),
                         )
                     })?;
-                    v.insert(b)
+                    *blocks.entry(e.block).or_insert(b)
                 }
             };
-            out.push(block.log(e.tx_index as usize, e.log_index as usize, e.log));
+            out.push(block.log(e.tx_hash, e.tx_index as usize, e.log_index as usize, e.log));
         }
         Ok(out)
     }
@@ -102,15 +102,25 @@ impl Inner {
         let max = self.limits.max_logs;
         let mut out = Vec::new();
         for n in from..=to {
-            let Some(block) = MinedBlock::load(&self.chain, n)? else {
+            // Receipts and the header only: the transactions are not decoded.
+            let Some((block, receipts)) = self.chain.block_with_receipts(n)? else {
                 break;
             };
-            for (tx_index, log_index, log) in block.logs() {
+            let at = LogBlock {
+                hash: block.header.hash(),
+                number: n,
+                timestamp: block.header.timestamp,
+            };
+            let logs = receipts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| r.logs.iter().map(move |l| (i, r.tx_hash, l)));
+            for (log_index, (tx_index, tx_hash, log)) in logs.enumerate() {
                 if filter.matches(log) {
                     if out.len() == max {
                         return Err(too_many_logs(max));
                     }
-                    out.push(block.log(tx_index, log_index, log.clone()));
+                    out.push(at.log(tx_hash, tx_index, log_index, log.clone()));
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! (behind `serve --rpc`), with the token, body limit and rate limit of that layer.
 //!
 //! - `mod.rs`: requests, batches, notifications and replies (JSON-RPC 2.0);
-//! - [`dispatch`](self): one method call to the chain's view API;
+//! - `dispatch`: one method call to the chain's view API;
 //! - `params`: positional parameters and block tags;
 //! - `format`: blocks, transactions, receipts and logs in the shapes clients read
 //!   (alloy's RPC types);

@@ -97,20 +97,16 @@ fn check(raw: &[u8], chain_id: u64, signed_by: Option<Address>) -> Result<Checke
         .data(envelope.input().clone())
         .nonce(envelope.nonce())
         .chain_id(Some(chain_id));
+    // Gas is free on this chain: whatever fee a transaction offers (wallets add a tip of
+    // their own accord), it is charged none, so accounts need no ether.
     let env = match &envelope {
-        TxEnvelope::Eip1559(signed) => {
-            let tx = signed.tx();
-            builder
-                .tx_type(Some(2))
-                .max_fee_per_gas(tx.max_fee_per_gas)
-                .gas_priority_fee(Some(tx.max_priority_fee_per_gas))
-                .access_list(tx.access_list.clone())
-                .build_fill()
-        }
-        _ => builder
-            .tx_type(Some(0))
-            .gas_price(envelope.gas_price().unwrap_or_default())
+        TxEnvelope::Eip1559(signed) => builder
+            .tx_type(Some(2))
+            .max_fee_per_gas(0)
+            .gas_priority_fee(Some(0))
+            .access_list(signed.tx().access_list.clone())
             .build_fill(),
+        _ => builder.tx_type(Some(0)).gas_price(0).build_fill(),
     };
     Ok(CheckedTx {
         from,

@@ -348,3 +348,52 @@ async fn raw_transactions_legacy_and_refused_types() {
     let chain = open(dir.path(), &admin);
     assert_eq!(chain.patient_id(alice.address()).await.unwrap(), Some(1));
 }
+
+/// Gas is free: a transaction from an account without ether that offers a fee anyway (as
+/// wallets do: cast's estimate adds a tip) is mined and charged nothing.
+#[tokio::test]
+async fn offered_fees_are_not_charged() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = PrivateKeySigner::random();
+    let chain = open(dir.path(), &admin);
+    let contract = ehr_chain::Registry::contract(&chain);
+    let id = chain.chain_id();
+    let alice = PrivateKeySigner::random();
+    let tip = {
+        let tx = TxEip1559 {
+            chain_id: id,
+            nonce: 0,
+            gas_limit: 1_000_000,
+            max_fee_per_gas: 72_733,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(contract),
+            input: register_patient(),
+            ..Default::default()
+        };
+        let sig = alice.sign_hash_sync(&tx.signature_hash()).unwrap();
+        let env: TxEnvelope = tx.into_signed(sig).into();
+        Bytes::from(env.encoded_2718())
+    };
+    chain.submit_raw_transaction(tip).await.unwrap();
+    assert_eq!(chain.patient_id(alice.address()).await.unwrap(), Some(1));
+    let bob = PrivateKeySigner::random();
+    let priced = {
+        let tx = TxLegacy {
+            chain_id: Some(id),
+            nonce: 0,
+            gas_price: 1_000_000_000,
+            gas_limit: 1_000_000,
+            to: TxKind::Call(contract),
+            value: U256::ZERO,
+            input: register_patient(),
+        };
+        let sig = bob.sign_hash_sync(&tx.signature_hash()).unwrap();
+        let env: TxEnvelope = tx.into_signed(sig).into();
+        Bytes::from(env.encoded_2718())
+    };
+    chain.submit_raw_transaction(priced).await.unwrap();
+    assert_eq!(chain.patient_id(bob.address()).await.unwrap(), Some(2));
+    for who in [&alice, &bob] {
+        assert_eq!(chain.account(who.address()).unwrap().balance, U256::ZERO);
+    }
+}

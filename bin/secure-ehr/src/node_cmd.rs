@@ -68,6 +68,7 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         None => None,
     };
     service::runtime()?.block_on(async {
+        let stop = shutdown();
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
         let store: Arc<dyn BlobStore> =
             Arc::new(ehr_records::deployment::node_store(data_dir).await?);
@@ -77,7 +78,7 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         println!("node {} custodian key {}", info.address, info.public_key);
         let listener = args.listen_args.bind(args.listen, "node").await?;
         let app = ehr_node::router_with_limit(Arc::new(node), token, args.max_in_flight as usize);
-        ehr_serve::serve(listener, app, options, shutdown()).await?;
+        ehr_serve::serve(listener, app, options, stop).await?;
         Ok(())
     })
 }
@@ -124,22 +125,41 @@ async fn reachable(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called (not when
+/// first awaited): call it before the server says it listens, so a signal from then on
+/// shuts it down cleanly (its databases closed) instead of killing it.
+pub fn shutdown() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
         {
+            let (int, term) = signals;
+            tokio::select! {
+                _ = received(int) => {},
+                _ = received(term) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Resolves when `signal` arrives (never, if it could not be installed).
+#[cfg(unix)]
+async fn received(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut s) => {
             s.recv().await;
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        None => std::future::pending().await,
     }
 }

@@ -136,6 +136,8 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
     }
     let _lock = service::lock_data_dir(data_dir)?;
     service::runtime()?.block_on(async {
+        // Signals from now on stop the server cleanly (its databases closed).
+        let mut stop = Some(shutdown());
         let deployment = args.deployment.deployment(AccountParams::STANDARD)?;
         let chain = deployment::open_deployment_chain(data_dir, &deployment.chain)
             .await
@@ -157,8 +159,9 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
                 let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
                 let app = starting.router();
                 let options = options.clone();
+                let stop = stop.take().expect("one shutdown");
                 Some(tokio::spawn(async move {
-                    ehr_serve::serve(listener, app, options, shutdown()).await
+                    ehr_serve::serve(listener, app, options, stop).await
                 }))
             }
             None => None,
@@ -188,7 +191,8 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
             }
             _ => {
                 let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
-                ehr_api::serve_with(listener, state, options, shutdown()).await?;
+                let stop = stop.take().expect("one shutdown");
+                ehr_api::serve_with(listener, state, options, stop).await?;
             }
         }
         Ok(())

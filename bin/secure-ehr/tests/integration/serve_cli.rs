@@ -405,3 +405,35 @@ fn serve_over_https_with_the_cli_trusting_a_ca_file() {
     let plain = url.replace("https://", "http://");
     assert!(rt.block_on(reqwest::get(format!("{plain}/"))).is_err());
 }
+
+/// A SIGTERM as soon as the server says it listens stops it cleanly (exit 0, its databases
+/// closed), not by the signal's default action: the handler is in place before that line.
+#[test]
+fn sigterm_right_after_listening_is_a_clean_stop() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if line.starts_with("SecureEHR listening on ") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve did not stop cleanly: {status}");
+}

@@ -17,20 +17,19 @@ impl Drop for Proc {
     }
 }
 
-impl Proc {
-    /// A process already started, listening at `url`.
-    pub fn from_child(child: Child, url: String) -> Self {
-        Self { child, url }
-    }
-}
-
 /// Starts `cmd` and waits for the line `{what} listening on URL` on its standard output.
 pub fn spawn_listening(mut cmd: Command, what: &str) -> Proc {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    wait_listening(child, what)
+}
+
+/// Waits for the line `{what} listening on URL` on the standard output (piped) of `child`,
+/// a process started earlier.
+pub fn wait_listening(mut child: Child, what: &str) -> Proc {
     let prefix = format!("{what} listening on ");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = loop {

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{Proc, spawn_listening};
+use crate::common::{Proc, spawn_listening, wait_listening};
 use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
 
 const TOKEN: &str = "node-token-for-tests";
@@ -283,18 +283,7 @@ fn spawn_listening_later(cmd: &mut Command) -> Later {
 impl Later {
     /// Waits for `node listening on URL` (the node got its chain and started).
     fn wait_listening(mut self) -> Proc {
-        let mut child = self.child.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the early node exited before listening")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("node listening on ") {
-                break url.to_owned();
-            }
-        };
-        Proc::from_child(child, url)
+        wait_listening(self.child.take().unwrap(), "node")
     }
 }
 

@@ -281,6 +281,69 @@ impl EmbeddedChain {
         Ok(loaded.report)
     }
 
+    /// Rebuilds a chain in `dir` from archived blocks (block bytes and receipt bytes, as
+    /// [`raw_block`](Self::raw_block) gives them, from block 0 in order) and checks every one
+    /// as [`verify`](Self::verify) does: hash links, signatures, re-execution to the same
+    /// receipts and state hash. Only then is the chain file put in place (a rename), with its
+    /// state and indexes, so [`open`](Self::open) opens it at once; a block that does not
+    /// check out is [`Error::Tampered`] naming it, and nothing is left behind. `dir` must hold
+    /// no chain yet.
+    pub fn restore(
+        dir: &Path,
+        chain_id: u64,
+        blocks: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<VerifyReport> {
+        let path = dir.join(CHAIN_FILE);
+        if path.exists() {
+            return Err(Error::Store(format!(
+                "{} already holds a chain; restore writes only a new one",
+                path.display()
+            )));
+        }
+        std::fs::create_dir_all(dir)?;
+        let partial = dir.join(format!("{CHAIN_FILE}.restoring"));
+        match std::fs::remove_file(&partial) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let result = (|| {
+            let store = BlockStore::open(&partial)?;
+            let mut chunk = Vec::new();
+            let mut next = 0u64;
+            for (block, receipts) in blocks {
+                chunk.push((next, block, receipts));
+                next += 1;
+                if chunk.len() == 4096 {
+                    store.import_raw(&chunk)?;
+                    chunk.clear();
+                }
+            }
+            store.import_raw(&chunk)?;
+            let loaded = replay(&store, chain_id, None)?
+                .ok_or_else(|| Error::Corrupt("the archive holds no blocks".into()))?;
+            store.migrate(&loaded.state, loaded.head.number)?;
+            Ok(loaded.report)
+        })();
+        match result {
+            Ok(report) => {
+                std::fs::rename(&partial, &path)?;
+                std::fs::File::open(dir)?.sync_all()?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(e)
+            }
+        }
+    }
+
+    /// Block `number`'s stored bytes and its receipts' stored bytes (what the ledger archive
+    /// keeps; [`restore`](Self::restore) takes them back).
+    pub fn raw_block(&self, number: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.shared.store.raw(number)
+    }
+
     /// The chain id.
     pub fn chain_id(&self) -> u64 {
         self.shared.config.chain_id

@@ -183,6 +183,49 @@ impl BlockStore {
         w.commit().map_err(store_err)
     }
 
+    /// A block's stored bytes and its receipts' stored bytes, as they are on disk (what the
+    /// ledger archive keeps).
+    pub fn raw(&self, n: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let r = self.read()?;
+        let blocks = r.open_table(BLOCKS).map_err(store_err)?;
+        let rs = r.open_table(RECEIPTS).map_err(store_err)?;
+        let Some(b) = blocks.get(n).map_err(store_err)? else {
+            return Ok(None);
+        };
+        let receipts = rs
+            .get(n)
+            .map_err(store_err)?
+            .ok_or_else(|| Error::Corrupt(format!("block {n} has no receipts")))?;
+        Ok(Some((b.value().to_vec(), receipts.value().to_vec())))
+    }
+
+    /// Writes blocks and receipts as given, without state or indexes (a chain being
+    /// restored, which [`migrate`](Self::migrate) completes once replayed). Each is decoded
+    /// first: bytes that are not a block or receipts are [`Error::Corrupt`], nothing written.
+    pub fn import_raw(&self, blocks: &[(u64, Vec<u8>, Vec<u8>)]) -> Result<()> {
+        for (n, b, r) in blocks {
+            let block = Block::decode(b).map_err(|e| Error::Corrupt(format!("block {n}: {e}")))?;
+            if block.header.number != *n {
+                return Err(Error::Corrupt(format!(
+                    "block {n} says it is block {}",
+                    block.header.number
+                )));
+            }
+            block::decode_receipts(r)
+                .map_err(|e| Error::Corrupt(format!("receipts of block {n}: {e}")))?;
+        }
+        let w = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut bt = w.open_table(BLOCKS).map_err(store_err)?;
+            let mut rt = w.open_table(RECEIPTS).map_err(store_err)?;
+            for (n, b, r) in blocks {
+                bt.insert(*n, b.as_slice()).map_err(store_err)?;
+                rt.insert(*n, r.as_slice()).map_err(store_err)?;
+            }
+        }
+        w.commit().map_err(store_err)
+    }
+
     /// A block and its receipts, decoded; truncated or altered bytes are [`Error::Corrupt`].
     pub fn load(&self, n: u64) -> Result<Option<(Block, Vec<Receipt>)>> {
         load_in(&self.read()?, n)

@@ -5,4 +5,5 @@ mod artifact;
 mod conformance;
 mod embedded;
 mod eth_api;
+mod restore;
 mod view;

@@ -310,10 +310,8 @@ impl EmbeddedChain {
         let result = (|| {
             let store = BlockStore::open(&partial)?;
             let mut chunk = Vec::new();
-            let mut next = 0u64;
-            for (block, receipts) in blocks {
+            for (next, (block, receipts)) in (0u64..).zip(blocks) {
                 chunk.push((next, block, receipts));
-                next += 1;
                 if chunk.len() == 4096 {
                     store.import_raw(&chunk)?;
                     chunk.clear();

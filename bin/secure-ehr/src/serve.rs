@@ -177,7 +177,7 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         }
         let svc = Arc::new(svc);
         tokio::spawn(settle_uploads(svc.clone()));
-        let mut state = ehr_api::AppState::new(svc)
+        let mut state = ehr_api::AppState::new(svc.clone())
             .with_secure_cookies(secure_cookies)
             .with_trusted_proxy(args.trusted_proxy);
         if let Some((api, options)) = rpc {
@@ -195,8 +195,27 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
                 ehr_api::serve_with(listener, state, options, stop).await?;
             }
         }
-        Ok(())
+        seal_archive(&svc).await
     })
+}
+
+/// The clean stop: the open epoch of the ledger archive is sealed and dispersed.
+async fn seal_archive(svc: &ehr_records::Service) -> anyhow::Result<()> {
+    if let Some(status) = svc.seal_archive().await.context("sealing the ledger archive")? {
+        say(&format!(
+            "SecureEHR: ledger archived through block {} in {} epochs{}",
+            status
+                .archived_through
+                .map_or_else(|| "-".to_owned(), |b| b.to_string()),
+            status.epochs,
+            if status.pending_nodes.is_empty() {
+                String::new()
+            } else {
+                format!("; still owed to {}", status.pending_nodes.join(", "))
+            }
+        ));
+    }
+    Ok(())
 }
 
 /// Opens the service on `chain`; while a node does not answer (a new deployment needs them

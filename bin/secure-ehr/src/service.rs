@@ -90,6 +90,7 @@ impl DeploymentArgs {
             nodes,
             k: self.k,
             params,
+            archive: true,
         })
     }
 }

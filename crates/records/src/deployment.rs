@@ -6,6 +6,7 @@
 //!   nodes/node-N/     embedded node N: segments/ (its blocks) and node.key
 //!   accounts/         accounts.redb (accounts.json.migrated: the older JSON store, kept once moved in)
 //!   blocks/           the `secure-ehr add/cat/car` block store (flatfs)
+//!   archive/          the ledger archive's progress (sealed epochs, nodes still owed parts)
 //!   uploads.journal   unfinished uploads (orphan collection)
 //!   emergency-reasons.jsonl
 //!   serve.lock        held while a server runs
@@ -41,6 +42,12 @@ pub fn admin_key_file(data_dir: &Path) -> PathBuf {
 /// The accounts directory.
 pub fn accounts_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("accounts")
+}
+
+/// The ledger archive's local progress (which epochs are sealed, which nodes still wait
+/// for their parts).
+pub fn archive_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("archive")
 }
 
 /// The block store of the `add`/`cat`/`car` commands.
@@ -161,6 +168,9 @@ pub struct Deployment {
     pub k: u8,
     /// Account hashing and throttling.
     pub params: AccountParams,
+    /// Archive the ledger and the server's state over the nodes (embedded chain only; see
+    /// [`Service::start_archive`]).
+    pub archive: bool,
 }
 
 /// The chain of `deployment`, with its admin key.
@@ -280,7 +290,7 @@ pub async fn open_on(
             message: "at least 2 nodes are needed".into(),
         });
     }
-    Service::new(ServiceParts {
+    let service = Service::new(ServiceParts {
         accounts: accounts(data_dir, deployment.params)?,
         registry,
         contract_admin,
@@ -288,11 +298,15 @@ pub async fn open_on(
         k: deployment.k,
         data_dir: data_dir.to_path_buf(),
     })
-    .await
-    .map(|service| match embedded {
+    .await?;
+    let service = match embedded {
         Some(chain) => service.with_embedded_chain(chain),
         None => service,
-    })
+    };
+    if deployment.archive {
+        service.start_archive(ehr_ledger::EpochPolicy::default())?;
+    }
+    Ok(service)
 }
 
 /// Where node `i` (from 1) keeps its blocks and key.

@@ -13,6 +13,10 @@ pub enum Error {
     #[error("invalid record: {0}")]
     InvalidRecord(#[from] ValidationErrors),
 
+    /// The ledger archive (sealing, dispersing, restoring) failed.
+    #[error("ledger archive: {0}")]
+    Archive(#[from] ehr_ledger::Error),
+
     /// Accounts, sessions or keystores refused or failed.
     #[error(transparent)]
     Accounts(#[from] ehr_accounts::Error),

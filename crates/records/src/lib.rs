@@ -9,7 +9,7 @@ pub mod session;
 mod views;
 
 pub use error::{Error, Result};
-pub use service::{MAX_TIME, NODE_TIMEOUT, STATUS_TTL, Service, ServiceParts};
+pub use service::{ChainSource, MAX_TIME, NODE_TIMEOUT, STATUS_TTL, Service, ServiceParts};
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{
     AccessLogEntry, EmergencyWindow, GrantView, NodeStatus, PatientAccount, ReadRecord,

@@ -34,6 +34,7 @@ pub async fn service() -> Harness {
             nodes: ehr_records::deployment::NodesChoice::Local { n: 5 },
             k: 3,
             params: AccountParams::INSECURE_FAST,
+            archive: false,
         },
     )
     .await

@@ -4,12 +4,14 @@
 //! ([`crate::session`]), so no operation checks a role itself.
 
 mod accounts;
+mod archive;
 mod audit;
 mod read;
 mod sharing;
 mod status;
 mod upload;
 
+pub use archive::ChainSource;
 pub use status::STATUS_TTL;
 
 use std::collections::HashMap;
@@ -64,7 +66,7 @@ pub struct Service {
     custodians: Vec<B256>,
     threshold: Threshold,
     domain: Eip712Domain,
-    reasons: ReasonLog,
+    reasons: Arc<ReasonLog>,
     journal: Journal,
     /// Uploads whose transaction the chain has not decided yet (blocks kept; see
     /// [`settle_uploads`](Self::settle_uploads)).
@@ -75,6 +77,10 @@ pub struct Service {
     status_cache: status::Cache,
     /// The chain itself when it is the embedded one (`registry` is the same chain).
     embedded: Option<Arc<EmbeddedChain>>,
+    /// The data directory (the archive's progress lives in it).
+    data_dir: std::path::PathBuf,
+    /// The ledger archive, once [`start_archive`](Self::start_archive) started it.
+    archiver: Mutex<Option<ehr_ledger::ArchiverHandle>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -200,12 +206,14 @@ impl Service {
             kdf: Arc::new(tokio::sync::Semaphore::new(ehr_accounts::kdf_slots())),
             nodes,
             threshold,
-            reasons: ReasonLog::open(&data_dir)?,
+            reasons: Arc::new(ReasonLog::open(&data_dir)?),
             journal,
             pending_uploads: Mutex::new(Vec::new()),
             record_locks: Mutex::new(HashMap::new()),
             status_cache: status::Cache::default(),
             embedded: None,
+            data_dir,
+            archiver: Mutex::new(None),
         };
         let still_open = service.collect_orphans(unfinished).await?;
         service.journal.compact(&still_open)?;

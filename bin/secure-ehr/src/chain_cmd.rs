@@ -31,8 +31,9 @@ pub enum ChainCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Re-walk the embedded chain: hash links, signatures, re-execution of every block.
-    Verify,
+    /// Re-walk the embedded chain: hash links, signatures, re-execution of every block;
+    /// with --from-nodes, the ledger archive on the nodes instead (nothing is written).
+    Verify(crate::restore_cmd::FromNodesArgs),
 }
 
 #[derive(Args)]
@@ -108,7 +109,8 @@ pub fn run(cmd: ChainCmd, data_dir: &Path) -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        ChainCmd::Verify => {
+        ChainCmd::Verify(args) if args.from_nodes => crate::restore_cmd::verify(args, data_dir),
+        ChainCmd::Verify(_) => {
             let dir = ehr_records::deployment::chain_dir(data_dir);
             let report = EmbeddedChain::verify(&dir, ChainConfig::default().chain_id)?;
             println!(

@@ -9,6 +9,7 @@ mod bench;
 mod chain_cmd;
 mod client;
 mod node_cmd;
+mod restore_cmd;
 mod serve;
 mod service;
 mod share;
@@ -69,6 +70,9 @@ enum Command {
     Node(node_cmd::NodeArgs),
     /// Upload and read latency and throughput on a fresh embedded deployment.
     Bench(bench::BenchArgs),
+    /// Rebuild a lost server (chain, accounts, break-glass reasons) from any k nodes and
+    /// the admin key file.
+    Restore(restore_cmd::FromNodesArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Admin { cmd } => serve::admin(cmd, &cli.data_dir),
         Command::Client(cmd) => client::run(cmd, &cli.data_dir),
         Command::Bench(args) => bench::run(args),
+        Command::Restore(args) => restore_cmd::restore(args, &cli.data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -201,7 +201,11 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
 
 /// The clean stop: the open epoch of the ledger archive is sealed and dispersed.
 async fn seal_archive(svc: &ehr_records::Service) -> anyhow::Result<()> {
-    if let Some(status) = svc.seal_archive().await.context("sealing the ledger archive")? {
+    if let Some(status) = svc
+        .seal_archive()
+        .await
+        .context("sealing the ledger archive")?
+    {
         say(&format!(
             "SecureEHR: ledger archived through block {} in {} epochs{}",
             status

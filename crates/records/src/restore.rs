@@ -1,0 +1,267 @@
+//! Rebuilding a lost server from its nodes: `secure-ehr restore --from-nodes` and
+//! `secure-ehr chain verify --from-nodes`.
+//!
+//! Any k nodes and the admin key file are enough: the ledger archive
+//! ([`ehr_ledger::fetch`]) gives back every block (each epoch's fragments checked, a bad or
+//! missing one named with its node and read around, the epochs' hash links and the admin's
+//! signature on the newest checked), the chain is rebuilt by re-executing every block
+//! ([`EmbeddedChain::restore`]: links, signatures, the same receipts and state), and the
+//! accounts and the break-glass reasons are written back from their snapshots and changes.
+//! Nothing is written into a data directory that still holds a chain or accounts.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::signers::local::PrivateKeySigner;
+use ehr_accounts::AccountStore;
+use ehr_chain::{ChainConfig, EmbeddedChain};
+use ehr_node::{LocalNode, Node, NodeError, NodeKey};
+use ehr_store::{BlobStore, Cid};
+
+use crate::deployment::{accounts_dir, chain_dir, node_dir, node_store};
+use crate::{Error, Result};
+
+/// What a restore (or a check) found and did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RestoreReport {
+    /// Epochs read.
+    pub epochs: usize,
+    /// Blocks rebuilt (genesis included).
+    pub blocks: u64,
+    /// Transactions re-executed.
+    pub transactions: u64,
+    /// The head block's hash.
+    pub head_hash: alloy::primitives::B256,
+    /// What was wrong on which node (read around), per epoch.
+    pub problems: Vec<String>,
+    /// Accounts written back (none for a check).
+    pub accounts: usize,
+    /// Bytes of blocks and receipts fetched.
+    pub ledger_bytes: u64,
+    /// Time fetching and opening the epochs.
+    pub fetch_time: Duration,
+    /// Time re-executing every block.
+    pub replay_time: Duration,
+}
+
+/// The nodes of a data directory with no chain: `<data-dir>/nodes/node-N`, in order, each
+/// opened without a chain (it only hands back blocks and, to the admin, ledger shares). A
+/// node whose directory is gone is absent: the archive reads around it.
+pub async fn local_nodes_without_chain(
+    data_dir: &Path,
+    admin: alloy::primitives::Address,
+) -> Result<Vec<Arc<dyn Node>>> {
+    let mut last = 0;
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("nodes")) {
+        for e in entries.flatten() {
+            if let Some(i) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("node-"))
+                .and_then(|i| i.parse::<usize>().ok())
+            {
+                last = last.max(i);
+            }
+        }
+    }
+    let mut nodes: Vec<Arc<dyn Node>> = Vec::with_capacity(last);
+    for i in 1..=last {
+        let dir = node_dir(data_dir, i);
+        let key_file = dir.join("node.key");
+        if !key_file.exists() {
+            nodes.push(Arc::new(AbsentNode(format!(
+                "node {i} ({} is gone)",
+                dir.display()
+            ))));
+            continue;
+        }
+        let key = NodeKey::load_or_create(&key_file)?;
+        let store: Arc<dyn BlobStore> = Arc::new(node_store(&dir).await?);
+        nodes.push(Arc::new(LocalNode::without_chain(
+            format!("node {i}"),
+            key,
+            store,
+            admin,
+        )));
+    }
+    Ok(nodes)
+}
+
+/// Reads and checks the whole archive and re-executes every block in a scratch directory,
+/// writing nothing to the data directory.
+pub async fn verify_from_nodes(
+    nodes: &[Arc<dyn Node>],
+    admin: &PrivateKeySigner,
+    chain_id: u64,
+) -> Result<RestoreReport> {
+    let scratch = tempfile_dir()?;
+    let report = rebuild(nodes, admin, chain_id, scratch.path(), None).await;
+    let _ = std::fs::remove_dir_all(scratch.path());
+    report
+}
+
+/// Restores `data_dir` from the archive on `nodes`: the chain, the accounts and the
+/// break-glass reasons. Refuses a data directory that still holds a chain or accounts.
+pub async fn restore_from_nodes(
+    data_dir: &Path,
+    nodes: &[Arc<dyn Node>],
+    admin: &PrivateKeySigner,
+) -> Result<RestoreReport> {
+    let chain_file = chain_dir(data_dir).join("chain.redb");
+    let accounts = accounts_dir(data_dir);
+    for existing in [&chain_file, &accounts.join(ehr_accounts::ACCOUNTS_DB)] {
+        if existing.exists() {
+            return Err(Error::InvalidInput {
+                field: "data-dir",
+                message: format!(
+                    "{} exists: restore writes only into a data directory that lost it",
+                    existing.display()
+                ),
+            });
+        }
+    }
+    rebuild(
+        nodes,
+        admin,
+        ChainConfig::default().chain_id,
+        &chain_dir(data_dir),
+        Some(data_dir),
+    )
+    .await
+}
+
+async fn rebuild(
+    nodes: &[Arc<dyn Node>],
+    admin: &PrivateKeySigner,
+    chain_id: u64,
+    chain_at: &Path,
+    state_to: Option<&Path>,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let fetched = ehr_ledger::fetch(nodes, admin, chain_id).await?;
+    let fetch_time = started.elapsed();
+    let problems: Vec<String> = fetched
+        .epochs
+        .iter()
+        .flat_map(|e| {
+            e.problems
+                .iter()
+                .map(move |p| format!("epoch {}: {p}", e.number))
+        })
+        .collect();
+    let ledger_bytes = fetched
+        .blocks
+        .iter()
+        .map(|b| (b.block.len() + b.receipts.len()) as u64)
+        .sum();
+    let epochs = fetched.epochs.len();
+    let blocks: Vec<(Vec<u8>, Vec<u8>)> = fetched
+        .blocks
+        .into_iter()
+        .map(|b| (b.block, b.receipts))
+        .collect();
+    let replay_started = Instant::now();
+    let dir = chain_at.to_path_buf();
+    let verified =
+        tokio::task::spawn_blocking(move || EmbeddedChain::restore(&dir, chain_id, blocks))
+            .await
+            .map_err(|e| Error::io(chain_at, std::io::Error::other(e.to_string())))??;
+    let replay_time = replay_started.elapsed();
+    let mut accounts = 0;
+    if let Some(data_dir) = state_to {
+        for part in &fetched.parts {
+            match part.name.as_str() {
+                "accounts" => {
+                    accounts = AccountStore::restore_archive(
+                        accounts_dir(data_dir),
+                        &part.snapshot,
+                        &part.changes,
+                    )?;
+                }
+                "reasons" => {
+                    crate::reasons::restore(data_dir, &part.snapshot, &part.changes)?;
+                }
+                other => {
+                    return Err(Error::InvalidInput {
+                        field: "archive",
+                        message: format!("the archive holds an unknown part {other:?}"),
+                    });
+                }
+            }
+        }
+        ehr_ledger::resume_after_restore(&crate::deployment::archive_dir(data_dir), &fetched)?;
+    }
+    Ok(RestoreReport {
+        epochs,
+        blocks: verified.blocks,
+        transactions: verified.transactions,
+        head_hash: verified.head_hash,
+        problems,
+        accounts,
+        ledger_bytes,
+        fetch_time,
+        replay_time,
+    })
+}
+
+/// A node whose directory is gone: every request fails, so the archive reads around it.
+struct AbsentNode(String);
+
+#[async_trait::async_trait]
+impl Node for AbsentNode {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    async fn info(&self) -> std::result::Result<ehr_node::NodeInfo, NodeError> {
+        Err(self.gone())
+    }
+    async fn put_block(&self, _: &Cid, _: &[u8]) -> std::result::Result<(), NodeError> {
+        Err(self.gone())
+    }
+    async fn get_block(&self, _: &Cid) -> std::result::Result<Vec<u8>, NodeError> {
+        Err(self.gone())
+    }
+    async fn delete_block(&self, _: &Cid) -> std::result::Result<(), NodeError> {
+        Err(self.gone())
+    }
+    async fn release_share(
+        &self,
+        _: &ehr_node::ShareRequest,
+    ) -> std::result::Result<ehr_node::ShareResponse, NodeError> {
+        Err(self.gone())
+    }
+}
+
+impl AbsentNode {
+    fn gone(&self) -> NodeError {
+        NodeError::Unreachable(format!("{}: its directory is gone", self.0))
+    }
+}
+
+/// A scratch directory for a check's re-execution, removed afterwards.
+fn tempfile_dir() -> Result<ScratchDir> {
+    let mut name = [0u8; 8];
+    ehr_crypto::fill_random(&mut name);
+    let path = std::env::temp_dir().join(format!("secure-ehr-verify-{}", hex_of(&name)));
+    std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(ScratchDir(path))
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -366,14 +366,72 @@ pub async fn nodes(
     registry: &Arc<dyn Registry>,
 ) -> Result<Vec<Arc<dyn Node>>> {
     let set = registry.node_set().await?;
-    let n = if set.nodes.is_empty() {
-        default_n
-    } else {
-        set.nodes.len()
-    };
-    Ok(local_nodes(data_dir, n, registry)
-        .await?
-        .into_iter()
-        .map(|node| node as Arc<dyn Node>)
-        .collect())
+    if set.nodes.is_empty() {
+        return Ok(local_nodes(data_dir, default_n, registry)
+            .await?
+            .into_iter()
+            .map(|node| node as Arc<dyn Node>)
+            .collect());
+    }
+    // An existing deployment: a node whose directory (its key) is gone is down — never a
+    // new key silently — until it is replaced.
+    let mut nodes: Vec<Arc<dyn Node>> = Vec::with_capacity(set.nodes.len());
+    for i in 1..=set.nodes.len() {
+        let dir = node_dir(data_dir, i);
+        if dir.join("node.key").exists() {
+            let key = NodeKey::load_or_create(&dir.join("node.key"))?;
+            let store: Arc<dyn BlobStore> = Arc::new(node_store(&dir).await?);
+            nodes.push(Arc::new(
+                LocalNode::new(format!("node {i}"), key, registry.clone(), store).await?,
+            ));
+        } else {
+            tracing::warn!(node = i, dir = %dir.display(), "node directory gone: the node is down");
+            nodes.push(Arc::new(AbsentNode(format!("node {i}"))));
+        }
+    }
+    Ok(nodes)
+}
+
+/// A node whose directory is gone: every request fails, so the archive reads around it.
+pub(crate) struct AbsentNode(pub(crate) String);
+
+#[async_trait::async_trait]
+impl Node for AbsentNode {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    async fn info(&self) -> std::result::Result<ehr_node::NodeInfo, ehr_node::NodeError> {
+        Err(self.gone())
+    }
+    async fn put_block(
+        &self,
+        _: &ehr_store::Cid,
+        _: &[u8],
+    ) -> std::result::Result<(), ehr_node::NodeError> {
+        Err(self.gone())
+    }
+    async fn get_block(
+        &self,
+        _: &ehr_store::Cid,
+    ) -> std::result::Result<Vec<u8>, ehr_node::NodeError> {
+        Err(self.gone())
+    }
+    async fn delete_block(
+        &self,
+        _: &ehr_store::Cid,
+    ) -> std::result::Result<(), ehr_node::NodeError> {
+        Err(self.gone())
+    }
+    async fn release_share(
+        &self,
+        _: &ehr_node::ShareRequest,
+    ) -> std::result::Result<ehr_node::ShareResponse, ehr_node::NodeError> {
+        Err(self.gone())
+    }
+}
+
+impl AbsentNode {
+    fn gone(&self) -> ehr_node::NodeError {
+        ehr_node::NodeError::Unreachable(format!("{}: its directory is gone", self.0))
+    }
 }

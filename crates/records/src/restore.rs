@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::AccountStore;
 use ehr_chain::{ChainConfig, EmbeddedChain};
-use ehr_node::{LocalNode, Node, NodeError, NodeKey};
-use ehr_store::{BlobStore, Cid};
+use ehr_node::{LocalNode, Node, NodeKey};
+use ehr_store::BlobStore;
 
 use crate::deployment::{accounts_dir, chain_dir, node_dir, node_store};
 use crate::{Error, Result};
@@ -70,7 +70,7 @@ pub async fn local_nodes_without_chain(
         let dir = node_dir(data_dir, i);
         let key_file = dir.join("node.key");
         if !key_file.exists() {
-            nodes.push(Arc::new(AbsentNode(format!(
+            nodes.push(Arc::new(crate::deployment::AbsentNode(format!(
                 "node {i} ({} is gone)",
                 dir.display()
             ))));
@@ -203,40 +203,6 @@ async fn rebuild(
         fetch_time,
         replay_time,
     })
-}
-
-/// A node whose directory is gone: every request fails, so the archive reads around it.
-struct AbsentNode(String);
-
-#[async_trait::async_trait]
-impl Node for AbsentNode {
-    fn name(&self) -> &str {
-        &self.0
-    }
-    async fn info(&self) -> std::result::Result<ehr_node::NodeInfo, NodeError> {
-        Err(self.gone())
-    }
-    async fn put_block(&self, _: &Cid, _: &[u8]) -> std::result::Result<(), NodeError> {
-        Err(self.gone())
-    }
-    async fn get_block(&self, _: &Cid) -> std::result::Result<Vec<u8>, NodeError> {
-        Err(self.gone())
-    }
-    async fn delete_block(&self, _: &Cid) -> std::result::Result<(), NodeError> {
-        Err(self.gone())
-    }
-    async fn release_share(
-        &self,
-        _: &ehr_node::ShareRequest,
-    ) -> std::result::Result<ehr_node::ShareResponse, NodeError> {
-        Err(self.gone())
-    }
-}
-
-impl AbsentNode {
-    fn gone(&self) -> NodeError {
-        NodeError::Unreachable(format!("{}: its directory is gone", self.0))
-    }
 }
 
 /// A scratch directory for a check's re-execution, removed afterwards.

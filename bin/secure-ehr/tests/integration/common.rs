@@ -1,13 +1,29 @@
 //! Shared by the tests that run `secure-ehr` servers as processes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 
 /// A server process, killed when dropped.
 pub struct Proc {
     child: Child,
     /// The address it printed (`… listening on URL`).
     pub url: String,
+    /// The rest of its standard output.
+    rest: Lines<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    /// Stops it with SIGTERM (a clean stop) and returns how it exited and what it printed
+    /// after its address.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let said: Vec<String> = self.rest.by_ref().map_while(Result::ok).collect();
+        (self.child.wait().unwrap(), said.join("\n"))
+    }
 }
 
 impl Drop for Proc {
@@ -41,7 +57,11 @@ pub fn wait_listening(mut child: Child, what: &str) -> Proc {
             break url.to_owned();
         }
     };
-    Proc { child, url }
+    Proc {
+        child,
+        url,
+        rest: lines,
+    }
 }
 
 /// A test CA and a server certificate for 127.0.0.1 and localhost that it signed, as PEM

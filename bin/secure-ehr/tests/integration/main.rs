@@ -7,6 +7,7 @@ mod chain_cli;
 mod common;
 mod crash;
 mod embedded_nodes;
+mod restore;
 // ehr-store's js-ipfs node (`IpfsNode`), from its integration tests.
 #[path = "../../../../crates/store/tests/integration/ipfs.rs"]
 mod ipfs;

@@ -37,6 +37,13 @@ pub enum Error {
         /// What did not match.
         reason: String,
     },
+    /// The block's body (transactions, receipts) is no longer kept here: the ledger archive
+    /// holds it, and no archive reader was given.
+    #[error("block {block}'s body is pruned here; it is in the ledger archive on the nodes")]
+    Pruned {
+        /// The block.
+        block: u64,
+    },
     /// The JSON-RPC node failed or answered something unusable.
     #[error("JSON-RPC: {0}")]
     Rpc(String),

@@ -27,7 +27,7 @@ mod tx;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;
-pub use embedded::{ChainConfig, EmbeddedChain, VerifyReport};
+pub use embedded::{BodySource, ChainConfig, EmbeddedChain, VerifyReport};
 pub use error::{ContractError, Error, Result};
 pub use funding::FundingPolicy;
 pub use registry::{

@@ -145,6 +145,12 @@ pub fn drop_state_and_indexes(dir: &Path) -> Result<()> {
     crate::embedded::open_store(dir)?.drop_state_and_indexes()
 }
 
+/// Drops the by-event log index of the (closed) embedded chain in `dir` — for tests that a
+/// chain indexed before it existed gets it at its next open.
+pub fn drop_event_index(dir: &Path) -> Result<()> {
+    crate::embedded::open_store(dir)?.drop_event_index()
+}
+
 /// Overwrites storage slot `slot` of `addr` in the stored state of the (closed) embedded
 /// chain in `dir` — for tests that a stored state that disagrees is caught.
 pub fn tamper_slot(

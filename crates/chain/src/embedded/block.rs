@@ -56,6 +56,14 @@ impl Header {
         })
     }
 
+    /// Decodes header bytes ([`encode`](Self::encode)), refusing truncated or trailing bytes.
+    pub fn decode_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader(bytes);
+        let h = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(h)
+    }
+
     /// The block hash: keccak256 of the canonical header bytes.
     pub fn hash(&self) -> B256 {
         keccak256(self.encode())

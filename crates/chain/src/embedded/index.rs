@@ -1,10 +1,15 @@
 //! The chain's indexes, in redb beside the blocks and written in each block's write
-//! transaction: transaction hash → position, block hash → number, and the logs by (topic0,
+//! transaction: transaction hash → position, block hash → number, the logs by (topic0,
 //! topic1) — the registry's queries name both (a record, a patient), so a query reads only
-//! its own logs, and each entry carries its log so no block is decoded to answer it.
+//! its own logs, and each entry carries its log so no block is decoded to answer it — and
+//! the logs by topic0 alone (pointing into the first), for the queries that name only the
+//! event. Every registry query is answered from the indexes, so none needs a block body:
+//! a pruned chain answers them as before.
 
 use alloy::primitives::{Address, B256, Bytes, Log, LogData};
-use redb::{ReadTransaction, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 
 use super::block::{Block, Receipt};
 use super::view::{LogEntry, TxLocation};
@@ -18,6 +23,28 @@ pub(super) const BLOCK_HASHES: TableDefinition<'_, [u8; 32], u64> =
 /// topic0 ‖ topic1 ‖ block (8) ‖ log index in the block (4) → tx index (4) ‖ tx hash (32) ‖
 /// the log (address, topics, data).
 pub(super) const LOGS: TableDefinition<'_, [u8; 76], &[u8]> = TableDefinition::new("index_logs");
+
+/// topic0 ‖ block (8) ‖ log index in the block (4) → topic1: the [`LOGS`] entry of every
+/// log of an event, in chain order.
+pub(super) const EVENTS: TableDefinition<'_, [u8; 44], [u8; 32]> =
+    TableDefinition::new("index_events");
+
+fn event_key(t0: B256, block: u64, log_index: u32) -> [u8; 44] {
+    let mut k = [0u8; 44];
+    k[..32].copy_from_slice(t0.as_slice());
+    k[32..40].copy_from_slice(&block.to_be_bytes());
+    k[40..].copy_from_slice(&log_index.to_be_bytes());
+    k
+}
+
+/// The [`EVENTS`] entry of a [`LOGS`] key.
+fn event_entry(log_key: &[u8; 76]) -> ([u8; 44], [u8; 32]) {
+    let mut k = [0u8; 44];
+    k[..32].copy_from_slice(&log_key[..32]);
+    k[32..].copy_from_slice(&log_key[64..]);
+    let t1: [u8; 32] = log_key[32..64].try_into().expect("32 bytes");
+    (k, t1)
+}
 
 fn store_err(e: impl std::fmt::Display) -> Error {
     Error::Store(e.to_string())
@@ -137,10 +164,66 @@ pub fn write_block(w: &WriteTransaction, block: &Block, receipts: &[Receipt]) ->
             .map_err(store_err)?;
     }
     let mut logs = w.open_table(LOGS).map_err(store_err)?;
+    let mut events = w.open_table(EVENTS).map_err(store_err)?;
     for (k, v) in log_entries(block, receipts) {
         logs.insert(k, v.as_slice()).map_err(store_err)?;
+        let (ek, t1) = event_entry(&k);
+        events.insert(ek, t1).map_err(store_err)?;
     }
     Ok(())
+}
+
+/// Builds the by-event index from the log index (a chain indexed before it existed); a
+/// chain that has it is left as it is. Returns the entries written.
+pub fn build_events(w: &WriteTransaction) -> Result<u64> {
+    let logs = w.open_table(LOGS).map_err(store_err)?;
+    let mut events = w.open_table(EVENTS).map_err(store_err)?;
+    if events.len().map_err(store_err)? == logs.len().map_err(store_err)? {
+        return Ok(0);
+    }
+    let mut written = 0;
+    for entry in logs.iter().map_err(store_err)? {
+        let (k, _) = entry.map_err(store_err)?;
+        let (ek, t1) = event_entry(&k.value());
+        events.insert(ek, t1).map_err(store_err)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Logs of the event `t0` in blocks `from..=to`, in chain order, while `keep` says so.
+pub fn logs_of_event(
+    r: &ReadTransaction,
+    t0: B256,
+    from: u64,
+    to: u64,
+    mut keep: impl FnMut(&LogEntry) -> bool,
+) -> Result<Vec<LogEntry>> {
+    let events = r.open_table(EVENTS).map_err(store_err)?;
+    let logs = r.open_table(LOGS).map_err(store_err)?;
+    let mut out = Vec::new();
+    if from > to {
+        return Ok(out);
+    }
+    let range = events
+        .range(event_key(t0, from, 0)..=event_key(t0, to, u32::MAX))
+        .map_err(store_err)?;
+    for entry in range {
+        let (k, t1) = entry.map_err(store_err)?;
+        let k = k.value();
+        let block = u64::from_be_bytes(k[32..40].try_into().expect("8 bytes"));
+        let log_index = u32::from_be_bytes(k[40..].try_into().expect("4 bytes"));
+        let key = log_key(t0, B256::from(t1.value()), block, log_index);
+        let v = logs
+            .get(key)
+            .map_err(store_err)?
+            .ok_or_else(|| Error::Corrupt("the event index points at no log".into()))?;
+        let e = decode_log_entry(&key, v.value())?;
+        if keep(&e) {
+            out.push(e);
+        }
+    }
+    Ok(out)
 }
 
 /// Creates the index tables (empty) so readers never see "table missing".
@@ -148,6 +231,7 @@ pub fn create(w: &WriteTransaction) -> Result<()> {
     w.open_table(TXS).map_err(store_err)?;
     w.open_table(BLOCK_HASHES).map_err(store_err)?;
     w.open_table(LOGS).map_err(store_err)?;
+    w.open_table(EVENTS).map_err(store_err)?;
     Ok(())
 }
 
@@ -227,30 +311,39 @@ pub fn check_block(
         }
     }
     let t = r.open_table(LOGS).map_err(store_err)?;
+    let events = r.open_table(EVENTS).map_err(store_err)?;
     for (k, v) in log_entries(block, receipts) {
+        let log_index = u32::from_be_bytes(k[72..].try_into().expect("4 bytes"));
         match t.get(k).map_err(store_err)? {
             Some(got) if got.value() == v.as_slice() => {}
             _ => {
                 return Ok(Some(format!(
-                    "the log index lacks or alters log {} of block {n}",
-                    u32::from_be_bytes(k[72..].try_into().expect("4 bytes"))
+                    "the log index lacks or alters log {log_index} of block {n}"
                 )));
             }
+        }
+        let (ek, t1) = event_entry(&k);
+        if events.get(ek).map_err(store_err)?.map(|v| v.value()) != Some(t1) {
+            return Ok(Some(format!(
+                "the event index lacks or alters log {log_index} of block {n}"
+            )));
         }
     }
     Ok(None)
 }
 
-/// Entry counts of the three indexes (blocks, transactions, logs), to check that nothing
-/// is indexed that the blocks do not have.
-pub fn counts(r: &ReadTransaction) -> Result<(u64, u64, u64)> {
+/// Entry counts of the indexes (blocks, transactions, logs, logs by event), to check that
+/// nothing is indexed that the blocks do not have.
+pub fn counts(r: &ReadTransaction) -> Result<(u64, u64, u64, u64)> {
     let b = r.open_table(BLOCK_HASHES).map_err(store_err)?;
     let t = r.open_table(TXS).map_err(store_err)?;
     let l = r.open_table(LOGS).map_err(store_err)?;
+    let e = r.open_table(EVENTS).map_err(store_err)?;
     Ok((
         b.len().map_err(store_err)?,
         t.len().map_err(store_err)?,
         l.len().map_err(store_err)?,
+        e.len().map_err(store_err)?,
     ))
 }
 
@@ -265,5 +358,6 @@ pub fn drop_tables(w: &WriteTransaction) -> Result<()> {
     w.delete_table(TXS).map_err(store_err)?;
     w.delete_table(BLOCK_HASHES).map_err(store_err)?;
     w.delete_table(LOGS).map_err(store_err)?;
+    w.delete_table(EVENTS).map_err(store_err)?;
     Ok(())
 }

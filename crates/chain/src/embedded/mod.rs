@@ -60,6 +60,18 @@ use replay::{check_after, check_head, replay};
 use state::Snapshot;
 use store::BlockStore;
 
+/// A block's stored bytes and its receipts' stored bytes.
+pub type RawBody = (Vec<u8>, Vec<u8>);
+
+/// Where a pruned block's body comes from: the ledger archive on the nodes. Whatever it
+/// answers is checked against the header kept here (its hash, transactions root and
+/// receipts root) before it is used, so the archive need not be trusted.
+pub trait BodySource: Send + Sync {
+    /// Block `n`'s stored bytes and its receipts' stored bytes (as
+    /// [`EmbeddedChain::raw_block`] gave them before pruning); `None` if the archive lacks it.
+    fn body(&self, n: u64) -> std::result::Result<Option<RawBody>, String>;
+}
+
 /// Settings of an embedded chain.
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
@@ -160,6 +172,59 @@ struct Shared {
     contract: Address,
     /// Seconds added to the wall clock (tests move time forward; it never goes back).
     time_offset: AtomicU64,
+    /// The bodies of pruned blocks (see [`EmbeddedChain::prune_below`]).
+    bodies: RwLock<Option<Arc<dyn BodySource>>>,
+}
+
+impl Shared {
+    /// Block `n` with its receipts: from the store, or — pruned — from the body source,
+    /// checked against the header kept here.
+    fn load(&self, n: u64) -> Result<Option<(Block, Vec<Receipt>)>> {
+        match self.store.load(n) {
+            Err(Error::Pruned { block }) => {
+                let source = self.bodies.read().expect("bodies lock").clone();
+                let Some(source) = source else {
+                    return Err(Error::Pruned { block });
+                };
+                let (b, r) = checked_body(&self.store, source.as_ref(), n)?;
+                Ok(Some((Block::decode(&b)?, block::decode_receipts(&r)?)))
+            }
+            other => other,
+        }
+    }
+}
+
+/// A pruned block's raw body from `source`, checked against the header `store` kept.
+fn checked_body(store: &BlockStore, source: &dyn BodySource, n: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+    let header = store
+        .pruned_header(n)?
+        .ok_or_else(|| Error::Corrupt(format!("block {n} is pruned but its header is not kept")))?;
+    let bad = |reason: String| Error::Tampered { block: n, reason };
+    let (b, r) = source
+        .body(n)
+        .map_err(|e| Error::Store(format!("block {n} from the ledger archive: {e}")))?
+        .ok_or_else(|| bad("the ledger archive does not hold this pruned block".into()))?;
+    let block = Block::decode(&b).map_err(|e| bad(format!("the archive's copy: {e}")))?;
+    if block.header != header {
+        return Err(bad(
+            "the archive's copy has another header than the one kept here".into(),
+        ));
+    }
+    let hashes: Vec<B256> = block
+        .transactions
+        .iter()
+        .map(alloy::primitives::keccak256)
+        .collect();
+    if block::transactions_root(&hashes) != header.transactions_root {
+        return Err(bad(
+            "the archive's transactions do not match the header".into()
+        ));
+    }
+    block::decode_receipts(&r).map_err(|e| bad(format!("the archive's receipts: {e}")))?;
+    if alloy::primitives::keccak256(&r) != header.receipts_root {
+        return Err(bad("the archive's receipts do not match the header".into()));
+    }
+    Ok((b, r))
 }
 
 impl Shared {
@@ -217,12 +282,13 @@ impl EmbeddedChain {
     pub fn open(dir: &Path, config: ChainConfig, deployer: &PrivateKeySigner) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let store = BlockStore::open(&dir.join(CHAIN_FILE))?;
+        store.ensure_event_index()?;
         let (head, contract) = match store.last_number()? {
             None => genesis(&store, &config, deployer)?,
             Some(last) => match store.state_after()? {
                 Some(after) => check_head(&store, last, after)?,
                 None => {
-                    let loaded = replay(&store, config.chain_id, None)?
+                    let loaded = replay(&store, config.chain_id, None, None)?
                         .ok_or_else(|| Error::Corrupt("the chain has no blocks".into()))?;
                     store.migrate(&loaded.state, last)?;
                     (loaded.head, loaded.contract)
@@ -236,6 +302,7 @@ impl EmbeddedChain {
             head: RwLock::new(head),
             contract,
             time_offset: AtomicU64::new(0),
+            bodies: RwLock::new(None),
         });
         let (tx, rx) = mpsc::channel();
         let producer_shared = shared.clone();
@@ -257,6 +324,17 @@ impl EmbeddedChain {
     /// those of the blocks. (A chain written before the state was stored has neither yet:
     /// its blocks are checked.)
     pub fn verify(dir: &Path, chain_id: u64) -> Result<VerifyReport> {
+        Self::verify_with(dir, chain_id, None)
+    }
+
+    /// [`verify`](Self::verify) for a pruned chain: the pruned blocks' bodies come from
+    /// `bodies` (the ledger archive), each checked against the header kept here, and are
+    /// re-executed like the rest.
+    pub fn verify_with(
+        dir: &Path,
+        chain_id: u64,
+        bodies: Option<&dyn BodySource>,
+    ) -> Result<VerifyReport> {
         let path = dir.join(CHAIN_FILE);
         if !path.exists() {
             return Err(Error::Store(format!("no chain at {}", path.display())));
@@ -265,8 +343,13 @@ impl EmbeddedChain {
         let after = store.state_after()?;
         // One snapshot for blocks, state and indexes alike.
         let snapshot = store.read()?;
-        let loaded = replay(&store, chain_id, after.is_some().then_some(&snapshot))?
-            .ok_or_else(|| Error::Corrupt("the chain has no blocks".into()))?;
+        let loaded = replay(
+            &store,
+            chain_id,
+            after.is_some().then_some(&snapshot),
+            bodies,
+        )?
+        .ok_or_else(|| Error::Corrupt("the chain has no blocks".into()))?;
         if let Some(after) = after {
             let head = loaded.head.number;
             check_after(head, loaded.head.hash, after)?;
@@ -318,7 +401,7 @@ impl EmbeddedChain {
                 }
             }
             store.import_raw(&chunk)?;
-            let loaded = replay(&store, chain_id, None)?
+            let loaded = replay(&store, chain_id, None, None)?
                 .ok_or_else(|| Error::Corrupt("the archive holds no blocks".into()))?;
             store.migrate(&loaded.state, loaded.head.number)?;
             Ok(loaded.report)
@@ -339,7 +422,39 @@ impl EmbeddedChain {
     /// Block `number`'s stored bytes and its receipts' stored bytes (what the ledger archive
     /// keeps; [`restore`](Self::restore) takes them back).
     pub fn raw_block(&self, number: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        self.shared.store.raw(number)
+        match self.shared.store.raw(number) {
+            Err(Error::Pruned { block }) => {
+                let source = self.shared.bodies.read().expect("bodies lock").clone();
+                match source {
+                    Some(source) => Ok(Some(checked_body(
+                        &self.shared.store,
+                        source.as_ref(),
+                        block,
+                    )?)),
+                    None => Err(Error::Pruned { block }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Where pruned blocks' bodies come from from now on (the ledger archive).
+    pub fn set_body_source(&self, source: Arc<dyn BodySource>) {
+        *self.shared.bodies.write().expect("bodies lock") = Some(source);
+    }
+
+    /// Drops the bodies (transactions and receipts) of blocks `1..below` — never genesis,
+    /// never the head — keeping their headers, the state and every index: the registry's
+    /// queries answer as before, and anything that needs a body (a block or transaction by
+    /// `/rpc`, `verify`) reads it from the [`BodySource`]. The caller prunes only what the
+    /// ledger archive holds. Returns the blocks pruned now.
+    pub fn prune_below(&self, below: u64) -> Result<u64> {
+        self.shared.store.prune_below(below)
+    }
+
+    /// Every block below this number but genesis has its body in the archive only.
+    pub fn pruned_below(&self) -> Result<u64> {
+        self.shared.store.pruned_below()
     }
 
     /// The chain id.
@@ -354,7 +469,7 @@ impl EmbeddedChain {
 
     /// A block by number, as stored.
     pub fn block(&self, number: u64) -> Result<Option<Block>> {
-        self.shared.store.block(number)
+        Ok(self.shared.load(number)?.map(|(b, _)| b))
     }
 
     /// Submits a signed EIP-2718 transaction (as `eth_sendRawTransaction` would) and waits
@@ -552,22 +667,17 @@ impl Registry for EmbeddedChain {
             }
             return Ok(out);
         }
-        self.shared
-            .store
-            .each_receipts(query.from_block, to, |n, receipts| {
-                for r in receipts {
-                    for log in r.logs {
-                        if log.address == contract && query.matches(&log, n) {
-                            out.push(ChainLog {
-                                log,
-                                block_number: n,
-                                tx_hash: r.tx_hash,
-                            });
-                        }
-                    }
-                }
-                true
-            })?;
+        // Only the event is named (break-glass windows by patient, every record version):
+        // the by-event index, cost ~ that event's logs, no block body read.
+        let r = self.shared.store.read()?;
+        let keep = |e: &LogEntry| e.log.address == contract && query.matches(&e.log, e.block);
+        for e in index::logs_of_event(&r, query.event, query.from_block, to, keep)? {
+            out.push(ChainLog {
+                log: e.log,
+                block_number: e.block,
+                tx_hash: e.tx_hash,
+            });
+        }
         Ok(out)
     }
 

@@ -74,6 +74,7 @@ pub(super) fn replay(
     store: &BlockStore,
     chain_id: u64,
     indexes: Option<&redb::ReadTransaction>,
+    bodies: Option<&dyn BodySource>,
 ) -> Result<Option<Loaded>> {
     let Some(last) = store.last_number()? else {
         return Ok(None);
@@ -88,6 +89,13 @@ pub(super) fn replay(
         let loaded = match indexes {
             Some(r) => store::load_in(r, n),
             None => store.load(n),
+        };
+        let loaded = match (loaded, bodies) {
+            (Err(Error::Pruned { .. }), Some(source)) => {
+                let (b, r) = checked_body(store, source, n)?;
+                Block::decode(&b).and_then(|b| Ok(Some((b, block::decode_receipts(&r)?))))
+            }
+            (other, _) => other,
         };
         let (block, stored_receipts) = match loaded {
             Ok(Some(b)) => b,
@@ -160,15 +168,16 @@ pub(super) fn replay(
     }
     if let Some(r) = indexes {
         let counts = index::counts(r)?;
-        if counts != (last + 1, transactions, log_entries) {
+        if counts != (last + 1, transactions, log_entries, log_entries) {
             return Err(Error::Tampered {
                 block: last,
                 reason: format!(
-                    "the indexes hold {} blocks, {} transactions, {} logs; the blocks have \
-                     {}, {}, {}",
+                    "the indexes hold {} blocks, {} transactions, {} logs ({} by event); the \
+                     blocks have {}, {}, {}",
                     counts.0,
                     counts.1,
                     counts.2,
+                    counts.3,
                     last + 1,
                     transactions,
                     log_entries

@@ -22,6 +22,12 @@ const RECEIPTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("receipts
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// In [`META`]: the block (number ‖ hash) the stored state is the state after.
 const STATE_AFTER: &str = "state_after";
+/// Headers of the blocks whose body (transactions and receipts) was dropped here because
+/// the ledger archive holds it: block number → header bytes.
+const PRUNED: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pruned_headers");
+/// In [`META`]: every block below this number (but genesis) has its body in the archive
+/// only.
+const PRUNED_BELOW: &str = "pruned_below";
 
 /// redb's page cache (its default is 1 GiB): the hot state (the contract's slots being
 /// read) is small, and memory should not grow with the chain.
@@ -74,8 +80,82 @@ impl BlockStore {
         w.open_table(BLOCKS).map_err(store_err)?;
         w.open_table(RECEIPTS).map_err(store_err)?;
         w.open_table(META).map_err(store_err)?;
+        w.open_table(PRUNED).map_err(store_err)?;
         w.commit().map_err(store_err)?;
         Ok(store)
+    }
+
+    /// Builds the by-event log index of a chain indexed before it existed (once; a chain
+    /// that has it is left alone). Nothing to do for a chain without stored state: its
+    /// migration indexes everything.
+    pub fn ensure_event_index(&self) -> Result<()> {
+        if self.state_after()?.is_none() {
+            return Ok(());
+        }
+        let w = self.db.begin_write().map_err(store_err)?;
+        index::build_events(&w)?;
+        w.commit().map_err(store_err)
+    }
+
+    /// Every block below this number but genesis has its body in the archive only.
+    pub fn pruned_below(&self) -> Result<u64> {
+        let r = self.read()?;
+        let t = r.open_table(META).map_err(store_err)?;
+        Ok(match t.get(PRUNED_BELOW).map_err(store_err)? {
+            Some(v) => u64::from_be_bytes(
+                v.value()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("the pruning marker is damaged".into()))?,
+            ),
+            None => 0,
+        })
+    }
+
+    /// The header of block `n` if its body was pruned.
+    pub fn pruned_header(&self, n: u64) -> Result<Option<block::Header>> {
+        let r = self.read()?;
+        let t = r.open_table(PRUNED).map_err(store_err)?;
+        match t.get(n).map_err(store_err)? {
+            Some(v) => Ok(Some(block::Header::decode_bytes(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the bodies (transactions, receipts) of blocks `1..below`, keeping their headers,
+    /// in chunks of blocks per write transaction (a crash leaves a prefix pruned). Genesis
+    /// (it names the contract) and the head are never pruned. Returns the blocks pruned.
+    pub fn prune_below(&self, below: u64) -> Result<u64> {
+        let last = self.last_number()?.unwrap_or(0);
+        let below = below.min(last);
+        let mut from = self.pruned_below()?.max(1);
+        let mut pruned = 0;
+        while from < below {
+            let to = below.min(from + MIGRATE_CHUNK);
+            let w = self.db.begin_write().map_err(store_err)?;
+            {
+                let mut blocks = w.open_table(BLOCKS).map_err(store_err)?;
+                let mut rs = w.open_table(RECEIPTS).map_err(store_err)?;
+                let mut headers = w.open_table(PRUNED).map_err(store_err)?;
+                for n in from..to {
+                    let Some(b) = blocks.remove(n).map_err(store_err)? else {
+                        continue;
+                    };
+                    let block = Block::decode(b.value())?;
+                    drop(b);
+                    headers
+                        .insert(n, block.header.encode().as_slice())
+                        .map_err(store_err)?;
+                    rs.remove(n).map_err(store_err)?;
+                    pruned += 1;
+                }
+                let mut meta = w.open_table(META).map_err(store_err)?;
+                meta.insert(PRUNED_BELOW, to.to_be_bytes().as_slice())
+                    .map_err(store_err)?;
+            }
+            w.commit().map_err(store_err)?;
+            from = to;
+        }
+        Ok(pruned)
     }
 
     /// A read transaction: a consistent snapshot of blocks, state and indexes.
@@ -190,6 +270,10 @@ impl BlockStore {
         let blocks = r.open_table(BLOCKS).map_err(store_err)?;
         let rs = r.open_table(RECEIPTS).map_err(store_err)?;
         let Some(b) = blocks.get(n).map_err(store_err)? else {
+            let pruned = r.open_table(PRUNED).map_err(store_err)?;
+            if pruned.get(n).map_err(store_err)?.is_some() {
+                return Err(Error::Pruned { block: n });
+            }
             return Ok(None);
         };
         let receipts = rs
@@ -236,27 +320,6 @@ impl BlockStore {
         Ok(self.load(n)?.map(|(b, _)| b))
     }
 
-    /// Calls `f` with the receipts of blocks `from..=to` in order, until it returns false.
-    pub fn each_receipts(
-        &self,
-        from: u64,
-        to: u64,
-        mut f: impl FnMut(u64, Vec<Receipt>) -> bool,
-    ) -> Result<()> {
-        if from > to {
-            return Ok(());
-        }
-        let r = self.read()?;
-        let rs = r.open_table(RECEIPTS).map_err(store_err)?;
-        for entry in rs.range(from..=to).map_err(store_err)? {
-            let (k, v) = entry.map_err(store_err)?;
-            if !f(k.value(), block::decode_receipts(v.value())?) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     /// Overwrites a stored block's bytes (tests of tamper detection).
     #[cfg(any(test, feature = "test-utils"))]
     pub fn overwrite_block(&self, n: u64, bytes: &[u8]) -> Result<()> {
@@ -276,6 +339,15 @@ impl BlockStore {
         state::drop_tables(&w)?;
         index::drop_tables(&w)?;
         w.delete_table(META).map_err(store_err)?;
+        w.commit().map_err(store_err)
+    }
+
+    /// Drops the by-event log index: the file as the version before it existed wrote it
+    /// (tests of its one-time build).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn drop_event_index(&self) -> Result<()> {
+        let w = self.db.begin_write().map_err(store_err)?;
+        w.delete_table(index::EVENTS).map_err(store_err)?;
         w.commit().map_err(store_err)
     }
 
@@ -325,6 +397,10 @@ pub fn load_in(r: &ReadTransaction, n: u64) -> Result<Option<(Block, Vec<Receipt
     let blocks = r.open_table(BLOCKS).map_err(store_err)?;
     let rs = r.open_table(RECEIPTS).map_err(store_err)?;
     let Some(b) = blocks.get(n).map_err(store_err)? else {
+        let pruned = r.open_table(PRUNED).map_err(store_err)?;
+        if pruned.get(n).map_err(store_err)?.is_some() {
+            return Err(Error::Pruned { block: n });
+        }
         return Ok(None);
     };
     let block = Block::decode(b.value())?;

@@ -72,7 +72,7 @@ impl EmbeddedChain {
 
     /// A block with its receipts, as stored.
     pub fn block_with_receipts(&self, number: u64) -> Result<Option<(Block, Vec<Receipt>)>> {
-        self.shared.store.load(number)
+        self.shared.load(number)
     }
 
     /// The number of the block with this hash.

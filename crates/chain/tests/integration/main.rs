@@ -5,5 +5,6 @@ mod artifact;
 mod conformance;
 mod embedded;
 mod eth_api;
+mod prune;
 mod restore;
 mod view;

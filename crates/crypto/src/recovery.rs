@@ -562,6 +562,103 @@ mod tests {
         assert!(targets.len() > 4);
     }
 
+    /// An RNG that replays the given bytes, in order.
+    struct Replay(Vec<u8>);
+    impl rand_core::TryRng for Replay {
+        type Error = std::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            unreachable!()
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            unreachable!()
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            for b in dst {
+                *b = self.0.remove(0);
+            }
+            Ok(())
+        }
+    }
+    impl rand_core::TryCryptoRng for Replay {}
+
+    /// 3-of-4, 1-byte shares, helpers {1, 2, 3}, target 4; helpers 1 and 2 collude. Their
+    /// whole view is their shares and coins (fixed here), the pieces helper 3 sends them
+    /// and the σ they compute. For several shares y_3 of the honest helper (each giving a
+    /// different target share y_4, since λ_3(4) ≠ 0), over all 65,536 coins of helper 3,
+    /// the colluders' (σ_1, σ_2) takes every value exactly once: their view says nothing
+    /// about y_3 or y_4.
+    #[test]
+    fn k_minus_one_helpers_together_learn_nothing() {
+        let plan = RecoveryPlan::new(th(3, 4), &[1, 2, 3], 4).unwrap();
+        assert_ne!(plan.lagrange_at_target(3).unwrap(), 0);
+        let (y1, y2) = (0x3c, 0xa7);
+        let p1 = contribute(&plan, 1, &[y1], &mut Replay(vec![0x11, 0x22])).unwrap();
+        let p2 = contribute(&plan, 2, &[y2], &mut Replay(vec![0x33, 0x44])).unwrap();
+        for y3 in [0u8, 1, 0x5a, 0xff] {
+            let mut seen = vec![0u8; 1 << 16];
+            for coins in 0..=u16::MAX {
+                let [a, b] = coins.to_be_bytes();
+                let p3 = contribute(&plan, 3, &[y3], &mut Replay(vec![a, b])).unwrap();
+                let s1 = relay(
+                    &plan,
+                    1,
+                    &[(1, p1[0].bytes()), (2, p2[0].bytes()), (3, p3[0].bytes())],
+                )
+                .unwrap();
+                let s2 = relay(
+                    &plan,
+                    2,
+                    &[(1, p1[1].bytes()), (2, p2[1].bytes()), (3, p3[1].bytes())],
+                )
+                .unwrap();
+                seen[usize::from(u16::from_be_bytes([s1.bytes()[0], s2.bytes()[0]]))] += 1;
+            }
+            assert!(seen.iter().all(|&c| c == 1), "y3 = {y3:#x}");
+        }
+    }
+
+    /// 2-of-3, helpers {1, 2}, target 3: the target's view (σ_1, σ_2) has the same
+    /// distribution, over both helpers' coins, for three different sharings with the same
+    /// target share — it learns y_3 and nothing about the helpers' shares.
+    #[test]
+    fn the_target_learns_only_its_share() {
+        let t = th(2, 3);
+        let plan = RecoveryPlan::new(t, &[1, 2], 3).unwrap();
+        let y3 = 0x5a;
+        // Sharings (secret, coefficient) whose share at x = 3 is y3: three of the 256.
+        let mut sharings = Vec::new();
+        'find: for secret in 0..=255u8 {
+            for coeff in 0..=255u8 {
+                let shares = shamir::split(t, &[secret], &mut Fixed(coeff)).unwrap();
+                if shares[2].y[0] == y3 {
+                    sharings.push((shares[0].y[0], shares[1].y[0]));
+                    if sharings.len() == 3 {
+                        break 'find;
+                    }
+                }
+            }
+        }
+        assert!(sharings[0].0 != sharings[1].0 && sharings[1].0 != sharings[2].0);
+        let mut views = Vec::new();
+        for (y1, y2) in sharings {
+            let mut seen = vec![0u16; 1 << 16];
+            for m1 in 0..=255u8 {
+                for m2 in 0..=255u8 {
+                    let p1 = contribute(&plan, 1, &[y1], &mut Fixed(m1)).unwrap();
+                    let p2 = contribute(&plan, 2, &[y2], &mut Fixed(m2)).unwrap();
+                    let s1 = relay(&plan, 1, &[(1, p1[0].bytes()), (2, p2[0].bytes())]).unwrap();
+                    let s2 = relay(&plan, 2, &[(1, p1[1].bytes()), (2, p2[1].bytes())]).unwrap();
+                    assert_eq!(s1.bytes()[0] ^ s2.bytes()[0], y3);
+                    seen[usize::from(u16::from_be_bytes([s1.bytes()[0], s2.bytes()[0]]))] += 1;
+                }
+            }
+            views.push(seen);
+        }
+        assert!(views[0] == views[1] && views[1] == views[2]);
+        // Uniform over the 256 pairs that sum to y3.
+        assert_eq!(views[0].iter().filter(|&&c| c == 256).count(), 256);
+    }
+
     /// With a real RNG, the same inputs give fresh pieces and σ every run (never the
     /// share or the Lagrange part in the clear), and the same share.
     #[test]

@@ -19,9 +19,11 @@ use rand_core::CryptoRng;
 use reed_solomon_simd::ReedSolomonDecoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::erasure::encode_recovery;
+use crate::recovery::{self, RecoveryPlan};
 use crate::seal::{self, DataKey, NONCE_LEN, RecordContext, Sealed};
 use crate::sha_pair::sha256_chunks;
 use crate::shamir::{self, Share};
@@ -606,6 +608,66 @@ pub fn open_dispersed(
     })
 }
 
+/// Checks a key share against the digest the manifest keeps for its x: how a re-issued
+/// share ([`assemble_key_share`]) is known to be right before it is stored, since a wrong
+/// piece or σ from any helper gives a wrong share. [`Error::CorruptKeyShares`] naming `x`
+/// if it does not match (or `x` is not in `1..=n`).
+pub fn check_key_share(manifest: &Manifest, share: &KeyShare) -> Result<()> {
+    let t = check_manifest(manifest)?;
+    let ok = share.x >= 1
+        && (share.x as usize) <= t.n()
+        && bool::from(
+            manifest.key_share_digests[share.x as usize - 1]
+                .ct_eq(&key_share_digest(share.x, &share.share)),
+        );
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::CorruptKeyShares(vec![share.x]))
+    }
+}
+
+/// Share recovery's step 3 for a data key: the new custodian's [`KeyShare`] (at
+/// `plan.target()`) from the σ of every helper of the plan (32 bytes each), as
+/// [`recovery::assemble`]. Check it with [`check_key_share`] before keeping it.
+pub fn assemble_key_share(plan: &RecoveryPlan, sigmas: &[(u8, &[u8])]) -> Result<KeyShare> {
+    key_share_of(recovery::assemble(plan, sigmas)?)
+}
+
+/// Re-issues the key share of a lost custodian at `target` from the key shares of `t.k()`
+/// helpers (distinct x, none `target`), running the three steps of [`crate::recovery`] in
+/// this process: every helper's part is masked, so no buffer ever holds the data key,
+/// and the result equals the share [`disperse`] made for `target`. Across hosts each
+/// party runs its own step instead ([`recovery::contribute`], [`recovery::relay`],
+/// [`assemble_key_share`]).
+pub fn reissue_key_share<R: CryptoRng + ?Sized>(
+    t: Threshold,
+    helpers: &[KeyShare],
+    target: u8,
+    rng: &mut R,
+) -> Result<KeyShare> {
+    let xs: Vec<u8> = helpers.iter().map(|h| h.x).collect();
+    let plan = RecoveryPlan::new(t, &xs, target)?;
+    let refs: Vec<(u8, &[u8])> = helpers.iter().map(|h| (h.x, h.share.as_slice())).collect();
+    key_share_of(recovery::recover_in_process(&plan, &refs, rng)?)
+}
+
+/// A recovered [`Share`] of a data key as a [`KeyShare`] (it must be 32 bytes).
+fn key_share_of(share: Share) -> Result<KeyShare> {
+    let bytes: [u8; 32] = share
+        .y
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::LengthMismatch {
+            expected: 32,
+            got: share.y.len(),
+        })?;
+    Ok(KeyShare {
+        x: share.x,
+        share: bytes,
+    })
+}
+
 /// The seed design: Shamir over the whole block (each share as large as the block).
 /// Fine for small secrets; kept for comparison in the benchmark.
 pub fn share_whole<R: CryptoRng + ?Sized>(
@@ -809,6 +871,115 @@ mod tests {
             let o = open_dispersed(&d.manifest, &all, &d.key_shares, &ctx()).unwrap();
             assert!(o.plaintext == data);
         }
+    }
+
+    /// A lost custodian's key share, re-issued from k others by share recovery (in one
+    /// process, and step by step as separate parties), is the share `disperse` made: it
+    /// passes the manifest's digest and opens the record with k − 1 other shares (not the
+    /// helpers where there are enough others), with fragments lost too.
+    #[test]
+    fn reissued_key_share_opens_the_record() {
+        let mut rng = ChaCha20Rng::seed_from_u64(14);
+        for (k, n) in [(2, 3), (3, 5), (4, 10)] {
+            let t = Threshold::new(k, n).unwrap();
+            let data: Vec<u8> = (0..2000).map(|i| (i * 7 % 253) as u8).collect();
+            let d = disperse(t, &ctx(), data.clone(), &mut rng).unwrap();
+            let frags = d.fragments.to_vecs();
+            for target in 1..=n as u8 {
+                // Helpers: the k x coordinates after the target, cyclically.
+                let helpers: Vec<KeyShare> = (1..=k)
+                    .map(|o| d.key_shares[(target as usize - 1 + o) % n].clone())
+                    .collect();
+                let lost = &d.key_shares[target as usize - 1];
+                let got = reissue_key_share(t, &helpers, target, &mut rng).unwrap();
+                assert_eq!(&got, lost, "{k}-of-{n}, x = {target}");
+                check_key_share(&d.manifest, &got).unwrap();
+
+                // The same as separate parties would run it.
+                let xs: Vec<u8> = helpers.iter().map(|h| h.x).collect();
+                let plan = RecoveryPlan::new(t, &xs, target).unwrap();
+                let pieces: Vec<Vec<recovery::Piece>> = helpers
+                    .iter()
+                    .map(|h| recovery::contribute(&plan, h.x, &h.share, &mut rng).unwrap())
+                    .collect();
+                let sigmas: Vec<recovery::Sigma> = plan
+                    .helpers()
+                    .iter()
+                    .map(|&x| {
+                        let mine: Vec<(u8, &[u8])> = pieces
+                            .iter()
+                            .flatten()
+                            .filter(|p| p.to == x)
+                            .map(|p| (p.from, p.bytes()))
+                            .collect();
+                        recovery::relay(&plan, x, &mine).unwrap()
+                    })
+                    .collect();
+                let refs: Vec<(u8, &[u8])> = sigmas.iter().map(|s| (s.from, s.bytes())).collect();
+                assert_eq!(&assemble_key_share(&plan, &refs).unwrap(), lost);
+
+                // The recovered share and k − 1 others, preferring non-helpers; n − k
+                // fragments lost.
+                let mut others: Vec<KeyShare> = d
+                    .key_shares
+                    .iter()
+                    .filter(|s| s.x != target && !xs.contains(&s.x))
+                    .chain(helpers.iter())
+                    .take(k - 1)
+                    .cloned()
+                    .collect();
+                others.insert(0, got.clone());
+                let mut f = opts(&frags);
+                for i in 0..n - k {
+                    f[(target as usize + i) % n] = None;
+                }
+                let o = open_dispersed(&d.manifest, &f, &others, &ctx()).unwrap();
+                assert!(o.plaintext == data);
+                assert!(o.corrupt_key_shares.is_empty());
+
+                // One helper's wrong σ gives a wrong share, which the digest catches.
+                let mut bad = sigmas[0].bytes().to_vec();
+                bad[0] ^= 1;
+                let mut refs = refs.clone();
+                refs[0].1 = &bad;
+                let wrong = assemble_key_share(&plan, &refs).unwrap();
+                assert!(matches!(
+                    check_key_share(&d.manifest, &wrong),
+                    Err(Error::CorruptKeyShares(x)) if x == vec![target]
+                ));
+            }
+        }
+
+        // Bad inputs: a σ of the wrong size, too few helpers, the target among them.
+        let t = Threshold::new(3, 5).unwrap();
+        let d = disperse(t, &ctx(), b"r".to_vec(), &mut rng).unwrap();
+        let plan = RecoveryPlan::new(t, &[1, 2, 3], 4).unwrap();
+        let short = [0u8; 31];
+        let refs: Vec<(u8, &[u8])> = vec![(1, &short), (2, &short), (3, &short)];
+        assert!(matches!(
+            assemble_key_share(&plan, &refs),
+            Err(Error::LengthMismatch {
+                expected: 32,
+                got: 31
+            })
+        ));
+        assert!(matches!(
+            reissue_key_share(t, &d.key_shares[..2], 4, &mut rng),
+            Err(Error::HelperCount {
+                expected: 3,
+                got: 2
+            })
+        ));
+        assert!(matches!(
+            reissue_key_share(t, &d.key_shares[..3], 3, &mut rng),
+            Err(Error::TargetIsHelper(3))
+        ));
+        let mut foreign = d.key_shares[3].clone();
+        foreign.x = 6;
+        assert!(matches!(
+            check_key_share(&d.manifest, &foreign),
+            Err(Error::CorruptKeyShares(x)) if x == vec![6]
+        ));
     }
 
     proptest! {

@@ -5,6 +5,7 @@ pub mod dispersal;
 mod erasure;
 pub mod gf256;
 mod keystream;
+pub mod recovery;
 pub mod seal;
 mod sha_pair;
 pub mod shamir;
@@ -164,6 +165,44 @@ pub enum Error {
     /// The rebuilt secret does not match its embedded checksum.
     #[error("rebuilt secret failed its integrity check")]
     Integrity,
+    /// An x coordinate above the sharing's `n`.
+    #[error("x coordinate {x} is outside 1..={n}")]
+    XOutOfRange {
+        /// The x given.
+        x: u8,
+        /// The sharing's `n`.
+        n: usize,
+    },
+    /// A recovery plan with other than `k` helpers.
+    #[error("a recovery plan needs exactly {expected} helpers (k), got {got}")]
+    HelperCount {
+        /// Helpers needed (`k`).
+        expected: usize,
+        /// Helpers given.
+        got: usize,
+    },
+    /// A recovery plan whose target is one of its helpers.
+    #[error("the recovery target x = {0} is also one of the helpers")]
+    TargetIsHelper(u8),
+    /// An x coordinate that is not a helper of the recovery plan.
+    #[error("x = {0} is not a helper in the recovery plan")]
+    NotAHelper(u8),
+    /// Two recovery contributions (pieces, sigmas) from the same helper.
+    #[error("two {what} from helper x = {from}")]
+    DuplicateContribution {
+        /// What they were.
+        what: &'static str,
+        /// The helper.
+        from: u8,
+    },
+    /// Recovery contributions missing from some helpers of the plan.
+    #[error("missing {what} from helper(s) x = {missing:?}")]
+    MissingContributions {
+        /// What is missing.
+        what: &'static str,
+        /// The helpers it is missing from.
+        missing: Vec<u8>,
+    },
     /// The erasure coder refused its input.
     #[error("erasure coding failed: {0}")]
     ErasureCode(String),

@@ -296,6 +296,16 @@ impl EmbeddedChain {
         self.shared.store.block(number)
     }
 
+    /// Block `n` as stored: its canonical bytes ([`Block::encode`]) and its receipts'
+    /// (`encode_receipts`), for the ledger archive.
+    pub fn raw_block(&self, n: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .shared
+            .store
+            .load(n)?
+            .map(|(b, r)| (b.encode(), block::encode_receipts(&r))))
+    }
+
     /// Submits a signed EIP-2718 transaction (as `eth_sendRawTransaction` would) and waits
     /// until its block is durable. A transaction with a bad signature, nonce or chain id is
     /// [`Error::Rejected`] and nothing is mined; one that reverts is mined (it used its

@@ -1,0 +1,90 @@
+//! Archive and read back: identical blocks, state parts, bytes per node, secrecy of one node.
+
+use ehr_ledger::{EpochPolicy, fetch};
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_blocks_come_back_identical_with_their_state() {
+    let mut w = World::new().await;
+    w.transact(12, 3).await;
+    w.part.push(b"first entry");
+    // Small epochs: several of them, hash-linked.
+    let handle = w.archiver(w.nodes.clone(), by_size(2_000));
+    w.transact(9, 1).await;
+    w.part.push(b"second entry");
+    handle.notify();
+    let status = handle.seal_and_stop().await.unwrap();
+    let blocks = w.blocks();
+    assert_eq!(status.archived_through, Some(blocks.len() as u64 - 1));
+    assert!(status.epochs >= 3, "{status:?}");
+    assert_eq!(status.epochs, status.sealed_epochs);
+    assert!(status.pending_nodes.is_empty(), "{status:?}");
+    let raw: u64 = blocks
+        .iter()
+        .map(|b| (b.block.len() + b.receipts.len()) as u64)
+        .sum();
+    assert_eq!(status.ledger_bytes, raw);
+
+    let fetched = fetch(&w.nodes, &w.admin, w.chain.chain_id()).await.unwrap();
+    assert_eq!(fetched.blocks, blocks);
+    assert_eq!(fetched.epochs.len() as u64, status.epochs);
+    assert!(fetched.epochs.iter().all(|e| e.problems.is_empty()));
+    assert_eq!(fetched.parts.len(), 1);
+    let log = &fetched.parts[0];
+    assert_eq!(log.name, "log");
+    // The snapshot of epoch 0 and the changes after it replay to the whole log.
+    let mut replayed = log.snapshot.clone();
+    for c in &log.changes {
+        replayed.extend_from_slice(c);
+    }
+    assert_eq!(
+        replayed,
+        concat(&[b"first entry".to_vec(), b"second entry".to_vec()])
+    );
+    assert_eq!(log.cursor, 2);
+
+    // A second run with nothing new seals nothing.
+    let again = w.archiver(w.nodes.clone(), by_size(2_000));
+    let status2 = again.seal_and_stop().await.unwrap();
+    assert_eq!(status2.sealed_epochs, status.sealed_epochs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_keeps_about_a_kth_and_nothing_readable() {
+    let mut w = World::new().await;
+    w.transact(240, 8).await;
+    let handle = w.archiver(w.nodes.clone(), EpochPolicy::default());
+    let status = handle.seal_and_stop().await.unwrap();
+    let ratio_goal = 1.0 / K as f64 + 0.05;
+    for (i, bytes) in status.bytes_per_node.iter().enumerate() {
+        let ratio = *bytes as f64 / status.ledger_bytes as f64;
+        println!(
+            "node {i}: {bytes} bytes for {} ledger bytes: {ratio:.4}",
+            status.ledger_bytes
+        );
+        assert!(ratio <= ratio_goal, "node {i}: {ratio}");
+        // bytes_per_node is what the node's store holds.
+        let held: usize = w.stores[i].blocks().iter().map(|(_, d)| d.len()).sum();
+        assert_eq!(held as u64, *bytes);
+    }
+    // No transaction, and no sender address, is in any one node's blocks.
+    for (i, store) in w.stores.iter().enumerate() {
+        let held = store.blocks();
+        for raw in &w.sent {
+            let sig = &raw[raw.len() - 40..];
+            assert!(
+                !held.iter().any(|(_, d)| contains(d, sig)),
+                "node {i} holds a transaction's bytes"
+            );
+        }
+    }
+    // But the blocks themselves do hold them (the search would find them).
+    let blocks = w.blocks();
+    let raw = &w.sent[0];
+    assert!(
+        blocks
+            .iter()
+            .any(|b| contains(&b.block, &raw[raw.len() - 40..]))
+    );
+}

@@ -9,7 +9,8 @@
 //!   made the request. Record key shares cannot be asked for this way: they are wrapped
 //!   under another associated data and context, and their unwrapping fails.
 //! - The newest **archive head** the admin signed ([`ArchiveHead`]): where a restore starts.
-//!   A node takes a head only if the admin signed it and it is not older than the one it has.
+//!   A node refuses a head the admin did not sign and ignores one older than the one it
+//!   has (by epoch, then last block), so a late retry cannot roll it back.
 //!
 //! The node learns the admin address from the registry contract (`admin()`) when it starts
 //! with a chain, or from its caller ([`LocalNode::without_chain`](crate::LocalNode::without_chain))
@@ -291,7 +292,8 @@ impl LedgerCustody {
         Ok(ShareResponse { x: req.x, wrapped })
     }
 
-    /// Keeps `head` if the admin signed it and it is not older than the one kept.
+    /// Keeps `head` if the admin signed it and it is not older than the one kept (an older
+    /// one is ignored; one not signed by the admin is refused).
     pub(crate) fn put_head(&self, head: &ArchiveHead) -> Result<(), NodeError> {
         let admin = self.admin()?;
         if head.signer()? != admin {
@@ -304,11 +306,9 @@ impl LedgerCustody {
                     "the head is of another chain than the one kept".into(),
                 ));
             }
+            // An older head (a late retry) changes nothing: the newest is kept.
             if old.rank() > head.rank() {
-                return Err(NodeError::BadRequest(format!(
-                    "older than the head kept (epoch {})",
-                    old.epoch
-                )));
+                return Ok(());
             }
         }
         if let Some(dir) = &self.dir {

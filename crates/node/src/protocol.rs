@@ -202,7 +202,8 @@ pub trait Node: Send + Sync {
             "this node keeps no ledger shares".into(),
         ))
     }
-    /// Keeps the newest admin-signed archive head (an older or unsigned one is refused).
+    /// Keeps the newest admin-signed archive head (an older one is ignored, one the admin
+    /// did not sign is refused).
     async fn put_archive_head(&self, _head: &ArchiveHead) -> Result<(), NodeError> {
         Err(NodeError::BadRequest(
             "this node keeps no archive head".into(),

@@ -191,25 +191,45 @@ async fn a_node_that_was_down_gets_its_parts_when_back() {
         Arc::new(ehr_node::RemoteNode::new(3, &url, Some("tok".into())).unwrap());
     let mut nodes = w.nodes.clone();
     nodes[3] = remote.clone();
-    let handle = w.archiver(nodes.clone(), by_size(1 << 20));
+
+    // An epoch sealed by age in the background, then one at the clean stop, node 3 down.
+    let by_age = ehr_ledger::EpochPolicy {
+        max_bytes: 1 << 20,
+        max_age: Duration::from_millis(200),
+    };
+    let handle = w.archiver(nodes.clone(), by_age.clone());
+    let mut waited = 0;
+    while handle.status().sealed_epochs == 0 {
+        assert!(waited < 100, "nothing sealed by age: {:?}", handle.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    w.transact(2, 1).await;
     let status = handle.seal_and_stop().await.unwrap();
-    // Four of five took it: archived (k + 1 = 4), node 3 pending.
-    assert_eq!(status.epochs, 1);
+    // Four of five took them: archived (k + 1 = 4), node 3 pending.
+    assert_eq!(status.sealed_epochs, 2);
+    assert_eq!(status.epochs, 2);
     assert_eq!(status.pending_nodes, vec![remote.name().to_owned()]);
     assert_eq!(status.bytes_per_node[3], 0);
     assert!(w.stores[3].is_empty());
 
-    // Next start, with node 3 back: it gets its fragment, share, header and head.
+    // The next start tries node 3 (still down) and keeps retrying in the background;
+    // once it is back it gets both epochs' fragments, shares and headers, and the head.
+    let handle = w.archiver(nodes.clone(), by_age);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        handle.status().pending_nodes,
+        vec![remote.name().to_owned()]
+    );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
     let router = ehr_node::router(w.nodes[3].clone(), Some("tok".into()));
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let handle = w.archiver(nodes.clone(), by_size(1 << 20));
     let mut waited = 0;
     while !handle.status().pending_nodes.is_empty() {
         assert!(
-            waited < 200,
+            waited < 100,
             "node 3 never got its parts: {:?}",
             handle.status()
         );
@@ -217,21 +237,19 @@ async fn a_node_that_was_down_gets_its_parts_when_back() {
         waited += 1;
     }
     let status = handle.seal_and_stop().await.unwrap();
+    assert_eq!(status.bytes_per_node[3], status.bytes_per_node[2]);
     let head = remote.archive_head().await.unwrap();
-    let header = EpochHeader::decode(
-        &w.stores[3]
-            .blocks()
-            .into_iter()
-            .find(|(c, _)| *c == head.header)
-            .unwrap()
-            .1,
-    )
-    .unwrap();
+    assert_eq!(head.epoch, 1);
     let held: Vec<_> = w.stores[3].blocks().into_iter().map(|(c, _)| c).collect();
-    assert!(held.contains(&header.fragment_cid(3)));
-    assert!(held.contains(&header.share_cid(3)));
-    assert!(!held.contains(&header.share_cid(2)), "only its own share");
-    assert!(status.bytes_per_node[3] > 0);
+    let mut cid = head.header;
+    for _ in 0..2 {
+        let bytes = w.nodes[3].get_block(&cid).await.unwrap();
+        let header = EpochHeader::decode(&bytes).unwrap();
+        assert!(held.contains(&header.fragment_cid(3)));
+        assert!(held.contains(&header.share_cid(3)));
+        assert!(!held.contains(&header.share_cid(2)), "only its own share");
+        cid = ehr_store::cid_from_sha256(ehr_ledger::format::CODEC, &header.prev);
+    }
 
     // And node 3, over HTTP, serves a restore with two others down.
     nodes[0] = down(0);

@@ -158,6 +158,59 @@ impl Archiver {
     }
 }
 
+/// Makes `config.dir` continue the archive `fetched` read back (after a restore of a lost
+/// server, whose archive directory went with it): the next epoch follows the fetched head,
+/// linked to its header, from the block after its last; every state part gets a fresh
+/// snapshot in that next epoch. Without this a new archive would start again at epoch 0,
+/// and the nodes, which keep the newest head, would ignore its heads. The byte counters
+/// start from the fetched archive's (as if every node held all of it). Refuses a directory
+/// that already has progress.
+pub fn adopt(config: &ArchiveConfig, fetched: &Fetched) -> Result<()> {
+    let n = config.threshold.n();
+    if config.nodes.len() != n || config.chain_id != fetched.head.chain_id {
+        return Err(Error::Config(
+            "the fetched archive is of another chain or node count".into(),
+        ));
+    }
+    if Progress::exists(&config.dir) {
+        return Err(Error::Progress(format!(
+            "{} already holds an archive's progress",
+            config.dir.display()
+        )));
+    }
+    let last = fetched
+        .headers
+        .last()
+        .ok_or_else(|| Error::Invalid("the fetched archive has no epoch".into()))?;
+    if last.epoch != fetched.head.epoch || usize::from(last.n) != n {
+        return Err(Error::Invalid(
+            "the fetched headers do not end at its head".into(),
+        ));
+    }
+    let mut p = Progress::load(&config.dir, config.chain_id, n)?;
+    p.next_epoch = last.epoch + 1;
+    p.archived_epochs = p.next_epoch;
+    p.next_block = fetched.blocks.last().map_or(0, |b| b.number + 1);
+    p.archived_through = fetched.blocks.last().map(|b| b.number);
+    p.last_block_hash = last.last_block_hash;
+    p.prev_header = B256::from(block_digest(&last.encode()));
+    p.ledger_bytes = fetched
+        .blocks
+        .iter()
+        .map(|b| (b.block.len() + b.receipts.len()) as u64)
+        .sum();
+    let per_node: u64 = fetched
+        .headers
+        .iter()
+        .map(|h| h.encode().len() as u64 + h.fragment_len + SHARE_BLOCK_LEN)
+        .sum();
+    p.bytes_per_node = vec![per_node; n];
+    p.save(&config.dir)
+}
+
+/// The bytes of a wrapped share block (`ehr_node::ledger::encode_wrapped`).
+const SHARE_BLOCK_LEN: u64 = 80;
+
 impl ArchiverHandle {
     /// A new block is there: look now rather than at the next poll.
     pub fn notify(&self) {

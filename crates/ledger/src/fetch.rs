@@ -243,6 +243,7 @@ async fn read_archive(
         parts,
         problems: Vec::new(),
         head: head.clone(),
+        headers,
     })
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use alloy::primitives::B256;
 pub use alloy::signers::local::PrivateKeySigner;
-pub use archiver::{Archiver, ArchiverHandle};
+pub use archiver::{Archiver, ArchiverHandle, adopt};
 pub use error::{Error, Result, Shortfall};
 pub use fetch::fetch;
 
@@ -126,6 +126,8 @@ pub struct Fetched {
     pub problems: Vec<String>,
     /// The head used.
     pub head: ehr_node::ArchiveHead,
+    /// The epoch headers, from epoch 0 to the head's.
+    pub headers: Vec<format::EpochHeader>,
 }
 
 /// One state part's history as archived.

@@ -115,6 +115,11 @@ impl Progress {
         Ok(p)
     }
 
+    /// Whether `dir` holds progress already.
+    pub(crate) fn exists(dir: &Path) -> bool {
+        dir.join(PROGRESS_FILE).exists()
+    }
+
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Progress(e.to_string()))?;
         ehr_fs_util::replace(&dir.join(PROGRESS_FILE), &bytes)?;

@@ -88,3 +88,50 @@ async fn each_node_keeps_about_a_kth_and_nothing_readable() {
             .any(|b| contains(&b.block, &raw[raw.len() - 40..]))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_server_continues_the_archive() {
+    let mut w = World::new().await;
+    w.transact(6, 1).await;
+    w.part.push(b"before");
+    let first = w
+        .archiver(w.nodes.clone(), by_size(1_500))
+        .seal_and_stop()
+        .await
+        .unwrap();
+    let fetched = fetch(&w.nodes, &w.admin, w.chain.chain_id()).await.unwrap();
+
+    // The server's disk is lost, its archive directory with it; the restore adopts the
+    // archive it read back (once).
+    std::fs::remove_dir_all(w.dir.path().join("archive")).unwrap();
+    let config = w.config(w.nodes.clone(), by_size(1_500));
+    ehr_ledger::adopt(&config, &fetched).unwrap();
+    assert!(ehr_ledger::adopt(&config, &fetched).is_err());
+
+    w.transact(4, 1).await;
+    w.part.push(b"after");
+    let status = w
+        .archiver(w.nodes.clone(), by_size(1_500))
+        .seal_and_stop()
+        .await
+        .unwrap();
+    assert!(status.sealed_epochs > first.sealed_epochs, "{status:?}");
+    assert!(status.bytes_per_node[0] > first.bytes_per_node[0]);
+    let again = fetch(&w.nodes, &w.admin, w.chain.chain_id()).await.unwrap();
+    assert_eq!(again.head.epoch, status.sealed_epochs - 1);
+    assert_eq!(again.blocks, w.blocks());
+    // It continues the same hash-linked archive: nothing archived again.
+    let old = fetched.headers.len();
+    assert_eq!(again.headers[..old], fetched.headers[..]);
+    assert_eq!(
+        again.headers[old].first_block,
+        fetched.blocks.last().unwrap().number + 1
+    );
+    // The state parts start again from a snapshot of everything.
+    let log = &again.parts[0];
+    assert_eq!(
+        log.snapshot,
+        concat(&[b"before".to_vec(), b"after".to_vec()])
+    );
+    assert!(log.changes.is_empty());
+}

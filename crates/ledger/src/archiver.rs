@@ -104,7 +104,8 @@ impl Archiver {
         lock(&self.status).clone()
     }
 
-    /// Runs in the background (a tokio task): watches the source's head (polled every
+    /// Runs in the background (a tokio task, so it must be called within a tokio runtime):
+    /// watches the source's head (polled every
     /// 250 ms, and at once after [`ArchiverHandle::notify`]), seals an epoch by policy,
     /// disperses it and retries the nodes that were down until they have their parts.
     pub fn spawn(self) -> ArchiverHandle {
@@ -224,7 +225,8 @@ impl ArchiverHandle {
         if self.commands.send(Command::SealAndStop(tx)).await.is_err() {
             return Ok(self.status());
         }
-        rx.await.map_err(|_| Error::Stopped)?
+        // A second caller whose command the stopping task dropped gets the final status.
+        rx.await.unwrap_or_else(|_| Ok(self.status()))
     }
 
     /// What is archived so far.
@@ -256,7 +258,7 @@ struct Worker {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Config(format!("archiver worker thread failed: {e}")))?
+        .map_err(|e| Error::Progress(format!("the archiver's worker thread failed: {e}")))?
 }
 
 impl Worker {

@@ -73,9 +73,6 @@ pub enum Error {
         /// Why.
         source: crate::BoxError,
     },
-    /// The archiver task is no longer running.
-    #[error("the archiver has stopped")]
-    Stopped,
     /// Reading the chain failed.
     #[error("chain: {0}")]
     Chain(#[from] ehr_chain::Error),

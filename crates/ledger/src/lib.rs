@@ -74,6 +74,7 @@ impl Default for EpochPolicy {
 pub const SNAPSHOT_EVERY: u64 = 64;
 
 /// The archive of one deployment over its nodes.
+#[derive(Clone)]
 pub struct ArchiveConfig {
     /// The chain archived.
     pub chain_id: u64,

@@ -11,6 +11,46 @@ use ehr_node::{ArchiveHead, LocalNode, Node, NodeError, NodeKey};
 
 use crate::common::*;
 
+/// A node that serves its blocks with one byte flipped (a lying or failing disk that its
+/// store does not catch).
+struct Lying(Arc<dyn Node>);
+
+#[async_trait::async_trait]
+impl Node for Lying {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    async fn info(&self) -> Result<ehr_node::NodeInfo, NodeError> {
+        self.0.info().await
+    }
+    async fn put_block(&self, cid: &ehr_store::Cid, data: &[u8]) -> Result<(), NodeError> {
+        self.0.put_block(cid, data).await
+    }
+    async fn get_block(&self, cid: &ehr_store::Cid) -> Result<Vec<u8>, NodeError> {
+        let mut data = self.0.get_block(cid).await?;
+        data[0] ^= 1;
+        Ok(data)
+    }
+    async fn delete_block(&self, cid: &ehr_store::Cid) -> Result<(), NodeError> {
+        self.0.delete_block(cid).await
+    }
+    async fn release_share(
+        &self,
+        request: &ehr_node::ShareRequest,
+    ) -> Result<ehr_node::ShareResponse, NodeError> {
+        self.0.release_share(request).await
+    }
+    async fn release_ledger_share(
+        &self,
+        request: &ehr_node::LedgerShareRequest,
+    ) -> Result<ehr_node::ShareResponse, NodeError> {
+        self.0.release_ledger_share(request).await
+    }
+    async fn archive_head(&self) -> Result<ArchiveHead, NodeError> {
+        self.0.archive_head().await
+    }
+}
+
 /// A world with 20 transactions archived in several epochs.
 async fn archived() -> World {
     let mut w = World::new().await;
@@ -92,6 +132,23 @@ async fn a_corrupt_fragment_is_named_and_read_around() {
     let prefix = format!("node 0: fragment of epoch {}: ", head.epoch);
     assert!(p.starts_with(&prefix), "{p}");
     assert!(p.contains("does not match its CID"), "{p}");
+
+    // A node that serves wrong bytes is caught by fetch itself, in every epoch, and read
+    // around (its headers too: they come from the next node).
+    let mut nodes = w.nodes.clone();
+    nodes[1] = Arc::new(Lying(w.nodes[1].clone()));
+    let fetched = fetch(&nodes, &w.admin, w.chain.chain_id()).await.unwrap();
+    assert_eq!(fetched.blocks, w.blocks());
+    for report in &fetched.epochs {
+        let e = report.number;
+        assert!(
+            report
+                .problems
+                .contains(&format!("node 1: fragment of epoch {e} fails its hash")),
+            "{:?}",
+            report.problems
+        );
+    }
     assert_eq!(report.fragments_ok, K);
 }
 

@@ -123,7 +123,7 @@ async fn read_archive(
     let fetched: Vec<EpochFetch> = futures::stream::iter(headers.iter().cloned())
         .map(|h| {
             let secret = secret.clone();
-            async move { fetch_epoch(nodes, admin, &secret, public, h).await }
+            async move { fetch_epoch(nodes, order, admin, &secret, public, h).await }
         })
         .buffered(CONCURRENT_EPOCHS)
         .collect()
@@ -337,9 +337,11 @@ struct EpochFetch {
     outcome: Result<Vec<u8>, Shortfall>,
 }
 
-/// One epoch's fragments (k good, originals first) and key shares (k good), opened.
+/// One epoch's fragments (k good; from the nodes that answered for their head first, in
+/// node order, so originals first) and key shares (k good), opened.
 async fn fetch_epoch(
     nodes: &[Arc<dyn Node>],
+    order: &[usize],
     admin: &PrivateKeySigner,
     secret: &SecretKey,
     public: ehr_crypto::PublicKey,
@@ -358,7 +360,11 @@ async fn fetch_epoch(
     let mut fragments: Vec<Option<Vec<u8>>> = vec![None; n];
     let mut next = 0;
     while report.fragments_ok < k && next < n {
-        let batch: Vec<usize> = (next..n).take(k - report.fragments_ok).collect();
+        let batch: Vec<usize> = order[next..]
+            .iter()
+            .copied()
+            .take(k - report.fragments_ok)
+            .collect();
         next += batch.len();
         let answers = futures::future::join_all(batch.iter().map(|&i| {
             let cid = h.fragment_cid(i);
@@ -397,9 +403,11 @@ async fn fetch_epoch(
     // Key shares: first from the nodes whose fragments were good.
     let id = epoch_id(h.chain_id, e);
     let ctx = epoch_context(id);
-    let order: Vec<usize> = (0..n)
+    let order: Vec<usize> = order
+        .iter()
+        .copied()
         .filter(|&i| fragments[i].is_some())
-        .chain((0..n).filter(|&i| fragments[i].is_none()))
+        .chain(order.iter().copied().filter(|&i| fragments[i].is_none()))
         .collect();
     let mut shares: Vec<KeyShare> = Vec::new();
     let mut next = 0;

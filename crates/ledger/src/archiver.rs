@@ -545,6 +545,14 @@ impl Worker {
         let need = a.need();
         a.progress.settle(&a.config.dir, need)?;
         a.progress.save(&a.config.dir)?;
+        if a.progress.archived_epochs < a.progress.next_epoch {
+            tracing::warn!(
+                from_epoch = a.progress.archived_epochs,
+                sealed = a.progress.next_epoch,
+                need,
+                "ledger archive: epochs not yet on enough nodes; retrying"
+            );
+        }
         let left = a
             .progress
             .pending

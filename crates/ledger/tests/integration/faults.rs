@@ -322,3 +322,34 @@ async fn a_node_that_was_down_gets_its_parts_when_back() {
     let fetched = fetch(&nodes, &w.admin, w.chain.chain_id()).await.unwrap();
     assert_eq!(fetched.blocks, w.blocks());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epoch_on_fewer_than_k_plus_one_nodes_is_not_archived_until_they_are_back() {
+    let mut w = World::new().await;
+    w.transact(4, 2).await;
+    let mut nodes = w.nodes.clone();
+    nodes[1] = down(1);
+    nodes[2] = down(2);
+    let status = w
+        .archiver(nodes.clone(), by_size(1 << 20))
+        .seal_and_stop()
+        .await
+        .unwrap();
+    // Sealed and on three nodes (k = 3: readable), but not archived (k + 1 = 4 needed).
+    assert_eq!((status.sealed_epochs, status.epochs), (1, 0));
+    assert_eq!(status.archived_through, None);
+    assert_eq!(
+        status.pending_nodes,
+        vec![nodes[1].name().to_owned(), nodes[2].name().to_owned()]
+    );
+    // The next start, with them back, gives them their parts: archived.
+    let status = w
+        .archiver(w.nodes.clone(), by_size(1 << 20))
+        .seal_and_stop()
+        .await
+        .unwrap();
+    assert_eq!((status.sealed_epochs, status.epochs), (1, 1));
+    assert_eq!(status.archived_through, Some(w.chain.head_number()));
+    assert!(status.pending_nodes.is_empty());
+    assert!(!w.stores[1].is_empty() && !w.stores[2].is_empty());
+}

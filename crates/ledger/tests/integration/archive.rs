@@ -1,6 +1,9 @@
 //! Archive and read back: identical blocks, state parts, bytes per node, secrecy of one node.
 
+use std::sync::Arc;
+
 use ehr_ledger::{EpochPolicy, fetch};
+use ehr_node::{LocalNode, Node, NodeKey};
 
 use crate::common::*;
 
@@ -134,4 +137,45 @@ async fn a_restored_server_continues_the_archive() {
         concat(&[b"before".to_vec(), b"after".to_vec()])
     );
     assert!(log.changes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_needs_only_the_node_directories_and_the_admin_key() {
+    let mut w = World::new().await;
+    w.transact(8, 2).await;
+    w.archiver(w.nodes.clone(), by_size(1_500))
+        .seal_and_stop()
+        .await
+        .unwrap();
+    let blocks = w.blocks();
+    // The server is gone, the chain with it: nodes rebuilt from their key, store and
+    // directory alone, with no chain, answering the admin.
+    let chain_id = w.chain.chain_id();
+    let root = w.dir.path().to_path_buf();
+    let nodes: Vec<Arc<dyn Node>> = (0..N)
+        .map(|i| {
+            let node = LocalNode::without_chain(
+                format!("node {i}"),
+                NodeKey::from_seed(&[i as u8 + 1; 32]),
+                w.stores[i].clone(),
+                w.admin.address(),
+            )
+            .with_archive_dir(&node_dir(&root, i))
+            .unwrap();
+            Arc::new(node) as Arc<dyn Node>
+        })
+        .collect();
+    drop(w.nodes);
+    drop(w.chain);
+    let mut some = nodes.clone();
+    some[0] = down(0);
+    some[3] = down(3);
+    let fetched = fetch(&some, &w.admin, chain_id).await.unwrap();
+    assert_eq!(fetched.blocks, blocks);
+    // Another admin key gets nothing out of them.
+    let other = alloy::signers::local::PrivateKeySigner::random();
+    assert!(matches!(
+        fetch(&nodes, &other, chain_id).await,
+        Err(ehr_ledger::Error::NoHead { .. })
+    ));
 }

@@ -85,6 +85,11 @@ pub struct World {
     pub sent: Vec<Bytes>,
 }
 
+/// Node `i`'s directory (its archive head and admin address).
+pub fn node_dir(root: &std::path::Path, i: usize) -> std::path::PathBuf {
+    root.join(format!("node-{i}"))
+}
+
 pub const K: usize = 3;
 pub const N: usize = 5;
 
@@ -103,6 +108,8 @@ impl World {
             let key = NodeKey::from_seed(&[i as u8 + 1; 32]);
             let node = LocalNode::new(format!("node {i}"), key, chain.clone(), store.clone())
                 .await
+                .unwrap()
+                .with_archive_dir(&node_dir(dir.path(), i))
                 .unwrap();
             custodians.push(node.info().await.unwrap().public_key);
             stores.push(store);

@@ -287,19 +287,26 @@ impl Worker {
         }
     }
 
-    /// One round: read what is new, seal if the policy says so, retry nodes if due.
+    /// One round: read what is new, seal if the policy says so (as many full epochs as a
+    /// backlog makes), retry nodes if due.
     async fn step(&mut self) -> Result<()> {
         let policy = self.archiver.config.policy.clone();
-        self.read_blocks().await?;
-        let full = self.open_bytes >= policy.max_bytes;
-        let old = self
-            .open_since
-            .is_some_and(|t| t.elapsed() >= policy.max_age);
-        let parts_due = self.open.is_empty()
-            && !self.archiver.parts.is_empty()
-            && self.last_seal.elapsed() >= policy.max_age;
-        if full || old || parts_due {
-            self.seal().await?;
+        // A bounded catch-up, so commands are heard between rounds.
+        for _ in 0..16 {
+            let caught_up = self.read_blocks().await?;
+            let full = self.open_bytes >= policy.max_bytes;
+            let old = self
+                .open_since
+                .is_some_and(|t| t.elapsed() >= policy.max_age);
+            let parts_due = self.open.is_empty()
+                && !self.archiver.parts.is_empty()
+                && self.last_seal.elapsed() >= policy.max_age;
+            if full || old || parts_due {
+                self.seal().await?;
+            }
+            if caught_up || !full {
+                break;
+            }
         }
         if self.retry_at.is_some_and(|t| Instant::now() >= t) {
             self.deliver().await?;

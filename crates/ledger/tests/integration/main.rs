@@ -5,3 +5,4 @@
 mod archive;
 mod common;
 mod faults;
+mod format;

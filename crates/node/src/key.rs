@@ -12,6 +12,7 @@ use crate::*;
 
 /// A node's long-term key: a 32-byte seed from which its X25519 custodian key and its
 /// identity address are derived. Zeroized on drop.
+#[derive(Clone)]
 pub struct NodeKey {
     pub(crate) secret: SecretKey,
     pub(crate) public: PublicKey,

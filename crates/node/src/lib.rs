@@ -16,6 +16,7 @@
 //! | `protocol` | the [`Node`] trait, [`ShareRequest`], [`ShareResponse`], [`NodeInfo`], [`NodeError`], the read nonce |
 //! | `manifest` | [`RecordManifest`], the public block describing one stored record version |
 //! | `key` | [`NodeKey`] |
+//! | `ledger` | ledger custody: [`LedgerShareRequest`] (the admin's request for an epoch key share), [`ArchiveHead`] (the admin-signed newest epoch) |
 //! | `custodian` | [`Custodian`]: the checks, then the share re-wrapped to the reader |
 //! | `local` | [`LocalNode`]: a block store and a custodian in this process |
 //! | `server` | [`router`]: the HTTP API of `secure-ehr node` |
@@ -30,6 +31,9 @@
 //! | GET | `/node/blocks/{cid}` | a block's bytes |
 //! | DELETE | `/node/blocks/{cid}` | remove a block (orphan collection); token required |
 //! | POST | `/node/shares` | a signed [`ShareRequest`] → this custodian's [`ShareResponse`] |
+//! | POST | `/node/ledger-shares` | an admin-signed [`LedgerShareRequest`] → this custodian's [`ShareResponse`] |
+//! | PUT | `/node/archive-head` | keep a newer admin-signed [`ArchiveHead`]; token if configured |
+//! | GET | `/node/archive-head` | the newest [`ArchiveHead`] kept |
 //!
 //! Refusals are JSON `{"error": code, "message": text}` with the [`NodeError`] code. Blocks
 //! are ciphertext or manifests and key shares leave only wrapped to the reader, so reads
@@ -38,6 +42,7 @@
 mod custodian;
 mod error;
 mod key;
+pub mod ledger;
 mod local;
 pub mod manifest;
 mod protocol;
@@ -47,6 +52,7 @@ mod server;
 pub use custodian::Custodian;
 pub use error::{Error, Result};
 pub use key::NodeKey;
+pub use ledger::{ArchiveHead, LedgerShareRequest};
 pub use local::LocalNode;
 pub use manifest::RecordManifest;
 pub use protocol::*;

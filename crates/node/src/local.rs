@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use alloy::primitives::Address;
 use async_trait::async_trait;
-use ehr_chain::Registry;
+use ehr_chain::{Registry, RegistryExt};
 use ehr_store::{BlobStore, Cid};
 
 use crate::*;
@@ -13,7 +14,9 @@ use crate::*;
 pub struct LocalNode {
     name: String,
     store: Arc<dyn BlobStore>,
-    custodian: Custodian,
+    /// `None`: a node without a chain (a restore), which refuses record-share requests.
+    custodian: Option<Custodian>,
+    ledger: crate::ledger::LedgerCustody,
 }
 
 impl fmt::Debug for LocalNode {
@@ -32,11 +35,38 @@ impl LocalNode {
         registry: Arc<dyn Registry>,
         store: Arc<dyn BlobStore>,
     ) -> crate::Result<Self> {
+        let admin = registry.admin().await?;
+        let ledger = crate::ledger::LedgerCustody::new(key.clone(), Some(admin));
         Ok(Self {
             name: name.into(),
-            custodian: Custodian::new(key, registry, store.clone()).await?,
+            custodian: Some(Custodian::new(key, registry, store.clone()).await?),
             store,
+            ledger,
         })
+    }
+
+    /// A node with no chain (restoring a lost server): it stores and returns blocks, keeps
+    /// archive heads and releases ledger-epoch key shares to `admin`; record-share
+    /// requests are refused (they need the chain's checks).
+    pub fn without_chain(
+        name: impl Into<String>,
+        key: NodeKey,
+        store: Arc<dyn BlobStore>,
+        admin: Address,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            custodian: None,
+            store,
+            ledger: crate::ledger::LedgerCustody::new(key, Some(admin)),
+        }
+    }
+
+    /// Keeps the archive head and the admin address in `dir` (the node's directory), so
+    /// they survive a restart and a lost chain; loads a head kept there before.
+    pub fn with_archive_dir(mut self, dir: &std::path::Path) -> crate::Result<Self> {
+        self.ledger = self.ledger.with_dir(dir)?;
+        Ok(self)
     }
 
     /// The block store.
@@ -58,7 +88,7 @@ impl Node for LocalNode {
         &self.name
     }
     async fn info(&self) -> Result<NodeInfo, NodeError> {
-        Ok(self.custodian.info())
+        Ok(self.ledger.key().info())
     }
     async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
         self.store.put_block(cid, data).await.map_err(store_error)
@@ -70,6 +100,24 @@ impl Node for LocalNode {
         self.store.delete(cid).await.map_err(store_error)
     }
     async fn release_share(&self, request: &ShareRequest) -> Result<ShareResponse, NodeError> {
-        self.custodian.release(request).await
+        match &self.custodian {
+            Some(custodian) => custodian.release(request).await,
+            None => Err(NodeError::BadRequest(
+                "this node runs without a chain and releases no record shares".into(),
+            )),
+        }
+    }
+
+    async fn release_ledger_share(
+        &self,
+        request: &LedgerShareRequest,
+    ) -> Result<ShareResponse, NodeError> {
+        self.ledger.release(self.store.as_ref(), request).await
+    }
+    async fn put_archive_head(&self, head: &ArchiveHead) -> Result<(), NodeError> {
+        self.ledger.put_head(head)
+    }
+    async fn archive_head(&self) -> Result<ArchiveHead, NodeError> {
+        self.ledger.head()
     }
 }

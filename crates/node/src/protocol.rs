@@ -189,6 +189,30 @@ pub trait Node: Send + Sync {
     async fn delete_block(&self, cid: &Cid) -> Result<(), NodeError>;
     /// Releases this custodian's key share for a logged, allowed, signed request.
     async fn release_share(&self, request: &ShareRequest) -> Result<ShareResponse, NodeError>;
+
+    // The ledger archive (`ehr-ledger`, [`crate::ledger`]).
+
+    /// Releases this custodian's share of a ledger epoch's key to a request the
+    /// deployment's admin signed, re-wrapped to the requester.
+    async fn release_ledger_share(
+        &self,
+        _request: &LedgerShareRequest,
+    ) -> Result<ShareResponse, NodeError> {
+        Err(NodeError::BadRequest(
+            "this node keeps no ledger shares".into(),
+        ))
+    }
+    /// Keeps the newest admin-signed archive head (an older one is ignored, one the admin
+    /// did not sign is refused).
+    async fn put_archive_head(&self, _head: &ArchiveHead) -> Result<(), NodeError> {
+        Err(NodeError::BadRequest(
+            "this node keeps no archive head".into(),
+        ))
+    }
+    /// The newest archive head this node keeps ([`NodeError::NotFound`] if none).
+    async fn archive_head(&self) -> Result<ArchiveHead, NodeError> {
+        Err(NodeError::NotFound("no archive head".into()))
+    }
 }
 
 /// A read nonce: 224 random bits above the version read, so the access log can say

@@ -160,4 +160,32 @@ impl Node for RemoteNode {
             .await
             .map_err(|e| NodeError::Unreachable(without_url(&e)))
     }
+
+    async fn release_ledger_share(
+        &self,
+        request: &LedgerShareRequest,
+    ) -> Result<ShareResponse, NodeError> {
+        let url = format!("{}/node/ledger-shares", self.base);
+        let resp = self.send(self.http.post(url).json(request)).await?;
+        resp.json()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))
+    }
+
+    async fn put_archive_head(&self, head: &ArchiveHead) -> Result<(), NodeError> {
+        let req = self
+            .http
+            .put(format!("{}/node/archive-head", self.base))
+            .json(head);
+        self.send(self.with_token(req)).await.map(|_| ())
+    }
+
+    async fn archive_head(&self) -> Result<ArchiveHead, NodeError> {
+        let resp = self
+            .send(self.http.get(format!("{}/node/archive-head", self.base)))
+            .await?;
+        resp.json()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))
+    }
 }

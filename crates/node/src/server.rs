@@ -76,6 +76,7 @@ pub fn router_with_limit(
             post(release).layer(DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
         )
         .merge(blocks)
+        .merge(ledger_routes(&state))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_in_flight,
@@ -193,4 +194,45 @@ async fn release(
     Json(req): Json<ShareRequest>,
 ) -> Result<Json<ShareResponse>, Failure> {
     s.node.release_share(&req).await.map(Json).map_err(Failure)
+}
+
+// The ledger archive: epoch key shares for the admin, the archive head.
+
+/// `POST /node/ledger-shares`, `PUT` (token, as for blocks) and `GET /node/archive-head`.
+fn ledger_routes(state: &NodeState) -> axum::Router<NodeState> {
+    axum::Router::new()
+        .route(
+            "/node/ledger-shares",
+            post(release_ledger_share).layer(DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
+        )
+        .route(
+            "/node/archive-head",
+            put(put_archive_head)
+                .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+                .get(get_archive_head),
+        )
+        .layer(DefaultBodyLimit::max(crate::ledger::MAX_ARCHIVE_HEAD))
+}
+
+async fn release_ledger_share(
+    State(s): State<NodeState>,
+    Json(req): Json<LedgerShareRequest>,
+) -> Result<Json<ShareResponse>, Failure> {
+    s.node
+        .release_ledger_share(&req)
+        .await
+        .map(Json)
+        .map_err(Failure)
+}
+
+async fn put_archive_head(
+    State(s): State<NodeState>,
+    Json(head): Json<ArchiveHead>,
+) -> Result<StatusCode, Failure> {
+    s.node.put_archive_head(&head).await.map_err(Failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_archive_head(State(s): State<NodeState>) -> Result<Json<ArchiveHead>, Failure> {
+    s.node.archive_head().await.map(Json).map_err(Failure)
 }

@@ -73,7 +73,9 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         let store: Arc<dyn BlobStore> =
             Arc::new(ehr_records::deployment::node_store(data_dir).await?);
         let registry: Arc<dyn Registry> = Arc::new(connect_chain(&args, ca_pem.as_deref()).await?);
-        let node = LocalNode::new(data_dir.display().to_string(), key, registry, store).await?;
+        let node = LocalNode::new(data_dir.display().to_string(), key, registry, store)
+            .await?
+            .with_archive_dir(data_dir)?;
         let info = Node::info(&node).await?;
         println!("node {} custodian key {}", info.address, info.public_key);
         let listener = args.listen_args.bind(args.listen, "node").await?;

@@ -352,7 +352,9 @@ pub async fn local_nodes(
     for opened in opened {
         let (i, key, store) = opened?;
         nodes.push(Arc::new(
-            LocalNode::new(format!("node {i}"), key, registry.clone(), store).await?,
+            LocalNode::new(format!("node {i}"), key, registry.clone(), store)
+                .await?
+                .with_archive_dir(&node_dir(data_dir, i))?,
         ));
     }
     Ok(nodes)
@@ -382,7 +384,9 @@ pub async fn nodes(
             let key = NodeKey::load_or_create(&dir.join("node.key"))?;
             let store: Arc<dyn BlobStore> = Arc::new(node_store(&dir).await?);
             nodes.push(Arc::new(
-                LocalNode::new(format!("node {i}"), key, registry.clone(), store).await?,
+                LocalNode::new(format!("node {i}"), key, registry.clone(), store)
+                    .await?
+                    .with_archive_dir(&dir)?,
             ));
         } else {
             tracing::warn!(node = i, dir = %dir.display(), "node directory gone: the node is down");

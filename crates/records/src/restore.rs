@@ -78,12 +78,10 @@ pub async fn local_nodes_without_chain(
         }
         let key = NodeKey::load_or_create(&key_file)?;
         let store: Arc<dyn BlobStore> = Arc::new(node_store(&dir).await?);
-        nodes.push(Arc::new(LocalNode::without_chain(
-            format!("node {i}"),
-            key,
-            store,
-            admin,
-        )));
+        nodes.push(Arc::new(
+            LocalNode::without_chain(format!("node {i}"), key, store, admin)
+                .with_archive_dir(&dir)?,
+        ));
     }
     Ok(nodes)
 }
@@ -142,13 +140,14 @@ async fn rebuild(
     let fetched = ehr_ledger::fetch(nodes, admin, chain_id).await?;
     let fetch_time = started.elapsed();
     let problems: Vec<String> = fetched
-        .epochs
+        .problems
         .iter()
-        .flat_map(|e| {
+        .cloned()
+        .chain(fetched.epochs.iter().flat_map(|e| {
             e.problems
                 .iter()
                 .map(move |p| format!("epoch {}: {p}", e.number))
-        })
+        }))
         .collect();
     let ledger_bytes = fetched
         .blocks
@@ -158,8 +157,8 @@ async fn rebuild(
     let epochs = fetched.epochs.len();
     let blocks: Vec<(Vec<u8>, Vec<u8>)> = fetched
         .blocks
-        .into_iter()
-        .map(|b| (b.block, b.receipts))
+        .iter()
+        .map(|b| (b.block.clone(), b.receipts.clone()))
         .collect();
     let replay_started = Instant::now();
     let dir = chain_at.to_path_buf();
@@ -190,7 +189,23 @@ async fn rebuild(
                 }
             }
         }
-        ehr_ledger::resume_after_restore(&crate::deployment::archive_dir(data_dir), &fetched)?;
+        // The archive carries on from the head it was restored from.
+        let head = fetched.headers.last().expect("a fetched archive has a head epoch");
+        let threshold = ehr_primitives::Threshold::new(usize::from(head.k), usize::from(head.n))
+            .map_err(|e| Error::InvalidInput {
+                field: "archive",
+                message: e.to_string(),
+            })?;
+        let config = ehr_ledger::ArchiveConfig {
+            chain_id,
+            threshold,
+            custodians: head.custodians.clone(),
+            nodes: nodes.to_vec(),
+            admin: admin.clone(),
+            dir: crate::deployment::archive_dir(data_dir),
+            policy: ehr_ledger::EpochPolicy::default(),
+        };
+        ehr_ledger::adopt(&config, &fetched)?;
     }
     Ok(RestoreReport {
         epochs,

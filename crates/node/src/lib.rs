@@ -36,6 +36,7 @@
 //! are open; writes and deletes need the deployment's node token when one is set.
 
 mod custodian;
+mod dagcbor;
 mod error;
 mod key;
 mod local;

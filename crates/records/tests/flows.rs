@@ -19,6 +19,11 @@ use ehr_store::{BlobStore, Cid, MemoryStore};
 
 const PW: &str = "correct horse battery";
 
+#[path = "../../store/tests/integration/ipfs.rs"]
+mod ipfs;
+#[path = "flows/manifests.rs"]
+mod manifests;
+
 /// A node that can be switched off.
 struct Switch {
     inner: LocalNode,
@@ -226,8 +231,9 @@ async fn store_grant_read_revoke_and_the_log() {
         .await
         .unwrap();
     assert_eq!((stored.record_id, stored.version), (1, 1));
+    // A dag-cbor CIDv1 (sha2-256): the manifest is an IPLD block.
     assert!(
-        stored.manifest_cid.starts_with("bafkrei"),
+        stored.manifest_cid.starts_with("bafyrei"),
         "{}",
         stored.manifest_cid
     );

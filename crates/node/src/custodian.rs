@@ -28,6 +28,9 @@ pub struct Custodian {
     used: Mutex<HashMap<(Address, U256), u64>>,
     /// This node's shares already unwrapped, by manifest CID.
     shares: ShareCache,
+    /// This node's position in the node set of each epoch seen current on chain (a set
+    /// never changes once numbered, so an entry never goes stale).
+    positions: Mutex<HashMap<u32, Option<usize>>>,
 }
 
 /// What a custodian learns from a manifest once: its share (unwrapped and checked against
@@ -106,6 +109,7 @@ impl Custodian {
             store,
             used: Mutex::new(HashMap::new()),
             shares: ShareCache::default(),
+            positions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -270,6 +274,15 @@ impl Custodian {
         epoch: u32,
         manifest: &RecordManifest,
     ) -> Result<Option<usize>, NodeError> {
+        let known = |p: &Mutex<HashMap<u32, Option<usize>>>| {
+            p.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&epoch)
+                .copied()
+        };
+        if let Some(position) = known(&self.positions) {
+            return Ok(position);
+        }
         let set = self
             .registry
             .node_set()
@@ -277,7 +290,12 @@ impl Custodian {
             .map_err(|e| NodeError::Internal(e.to_string()))?;
         if set.epoch == epoch {
             let ours = B256::from(self.key.public.0);
-            return Ok(set.nodes.iter().position(|(_, key)| *key == ours));
+            let position = set.nodes.iter().position(|(_, key)| *key == ours);
+            self.positions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(epoch, position);
+            return Ok(position);
         }
         for i in 0..manifest.shares.len() {
             if let Some(share) = manifest.share_cid(i)

@@ -259,10 +259,16 @@ impl Service {
                 .expect("a new manifest links its shares");
             let share = &blocks.shares[i];
             let manifest_block = &blocks.manifest;
+            // At once: a segment store writes the three with one sync. (None is visible
+            // before the chain records the manifest; the journal collects a partial upload.)
             async move {
-                timed(node.put_block(&frag_cid, frag)).await?;
-                timed(node.put_block(&share_cid, share)).await?;
-                timed(node.put_block(&manifest_cid, manifest_block)).await
+                futures::future::try_join3(
+                    timed(node.put_block(&frag_cid, frag)),
+                    timed(node.put_block(&share_cid, share)),
+                    timed(node.put_block(&manifest_cid, manifest_block)),
+                )
+                .await
+                .map(|_| ())
             }
         }))
         .await;

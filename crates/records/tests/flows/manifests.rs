@@ -288,3 +288,33 @@ async fn js_ipfs_walks_a_record_and_imports_its_car() {
     assert_eq!(want.len(), 11);
     assert_eq!(got, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custodian_still_finds_its_share_after_the_node_set_changes() {
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    let stored = fx
+        .svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+    let (_, m) = stored_manifest(&fx, &stored.manifest_cid).await;
+    let before = fx.chain.node_set().await.unwrap();
+    assert_eq!(m.custodians, Custodians::NodeSetEpoch(before.epoch));
+    // The admin sets the node set again (same nodes, in reverse order): a new epoch, whose
+    // positions no longer say which share a node holds.
+    let mut reordered = before.clone();
+    reordered.nodes.reverse();
+    fx.chain.set_node_set(&fx.admin, &reordered).await.unwrap();
+    assert_eq!(fx.chain.node_set().await.unwrap().epoch, before.epoch + 1);
+    // Each custodian finds its share by the block its own store holds.
+    let bob = fx.provider("drbob").await;
+    fx.svc
+        .grant(&alice, "drbob", Some(1), now() + 3600)
+        .await
+        .unwrap();
+    let req = logged_request(&fx, ehr_records::Reader::signer(&bob), 1, 11).await;
+    for (i, n) in fx.nodes.iter().enumerate() {
+        assert_eq!(usize::from(n.release_share(&req).await.unwrap().x), i + 1);
+    }
+}

@@ -1,5 +1,6 @@
 //! `secure-ehr bench`: upload and read latency and throughput on the embedded default
-//! (the real chain, five local nodes on disk, threshold 3) with ~10 KB FHIR records.
+//! (the real chain, five local nodes on disk, threshold 3) with ~10 KB FHIR records, and what
+//! the uploads cost on the nodes' disks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -350,8 +351,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         let seq = (args.ops / 4).max(1);
         let mut phases = Vec::new();
+        let before = node_bytes(&data_dir, deployment.n)?;
         phases.push(run_phase("upload, one at a time", seq, 1, upload(svc.clone(), patients.clone(), bodies.clone())).await?);
         phases.push(run_phase("upload, concurrent", args.ops, args.concurrency, upload(svc.clone(), patients.clone(), bodies.clone())).await?);
+        let storage = Storage::measure(&data_dir, &before, seq + args.ops, record_len)?;
         let total = (seq + args.ops) as u64;
         phases.push(run_phase("read, one at a time", seq, 1, read(svc.clone(), doctor.clone(), total)).await?);
         phases.push(run_phase("read, concurrent", args.read_ops.unwrap_or(args.ops), args.concurrency, read(svc.clone(), doctor.clone(), total)).await?);
@@ -368,6 +371,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     )
                 })
                 .collect();
+            let mut out = out;
+            out.insert("storage".into(), storage.json());
             println!("{}", serde_json::Value::Object(out));
         } else {
             println!(
@@ -389,6 +394,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     p.cpu_per_op().map_or("-".into(), |c| format!("{c:.2}"))
                 );
             }
+            storage.print();
         }
         anyhow::Ok(())
     });
@@ -405,6 +411,91 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 use ehr_primitives::unix_now;
+
+/// What the uploads added to the nodes' directories on disk.
+struct Storage {
+    records: usize,
+    record_len: usize,
+    /// Bytes added per node, in node order.
+    per_node: Vec<u64>,
+}
+
+impl Storage {
+    fn measure(
+        data_dir: &std::path::Path,
+        before: &[u64],
+        records: usize,
+        record_len: usize,
+    ) -> anyhow::Result<Self> {
+        let after = node_bytes(data_dir, before.len())?;
+        Ok(Self {
+            records,
+            record_len,
+            per_node: after
+                .iter()
+                .zip(before)
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect(),
+        })
+    }
+
+    /// Bytes stored across all nodes ÷ record bytes.
+    fn ratio(&self) -> f64 {
+        self.per_node.iter().sum::<u64>() as f64 / (self.records * self.record_len) as f64
+    }
+
+    fn per_record(&self) -> Vec<f64> {
+        self.per_node
+            .iter()
+            .map(|&b| b as f64 / self.records as f64)
+            .collect()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({ "records": self.records, "record_bytes": self.record_len,
+                "bytes_per_node": self.per_node, "bytes_per_record_per_node": self.per_record(),
+                "across_nodes_per_record_byte": self.ratio() })
+    }
+
+    fn print(&self) {
+        let per: Vec<String> = self
+            .per_record()
+            .iter()
+            .map(|b| format!("{b:.0}"))
+            .collect();
+        println!(
+            "storage: {} records of {} bytes; bytes on disk per record on each node: {}; \
+             across the {} nodes {:.2}× the record bytes",
+            self.records,
+            self.record_len,
+            per.join(", "),
+            self.per_node.len(),
+            self.ratio()
+        );
+    }
+}
+
+/// Bytes on disk under each node directory (`<data-dir>/nodes/node-N`: segments, their
+/// hints, the key): everything a node keeps counts.
+fn node_bytes(data_dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<u64>> {
+    fn size(path: &std::path::Path) -> std::io::Result<u64> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if !meta.is_dir() {
+            return Ok(meta.len());
+        }
+        let mut total = 0;
+        for entry in std::fs::read_dir(path)? {
+            total += size(&entry?.path())?;
+        }
+        Ok(total)
+    }
+    (1..=n)
+        .map(|i| {
+            let dir = ehr_records::deployment::node_dir(data_dir, i);
+            size(&dir).with_context(|| format!("measuring {}", dir.display()))
+        })
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,12 @@
 //! The custodian half of a node: checks a share request against the chain and releases
-//! this node's key share, re-wrapped to the reader.
+//! this node's key share, re-wrapped to the reader. The share is a block in this node's
+//! own store (linked from the record's manifest) that no other node holds.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use crate::manifest::{Custodians, ShareRef, parse_share_block};
 use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::Eip712Domain;
 use ehr_chain::{Registry, RegistryExt};
@@ -26,6 +28,9 @@ pub struct Custodian {
     used: Mutex<HashMap<(Address, U256), u64>>,
     /// This node's shares already unwrapped, by manifest CID.
     shares: ShareCache,
+    /// This node's position in the node set of each epoch seen current on chain (a set
+    /// never changes once numbered, so an entry never goes stale).
+    positions: Mutex<HashMap<u32, Option<usize>>>,
 }
 
 /// What a custodian learns from a manifest once: its share (unwrapped and checked against
@@ -33,6 +38,9 @@ pub struct Custodian {
 /// content-addressed, so an entry never goes stale; the share is zeroized on eviction.
 /// Keeping it costs no secrecy: the node's own key, held in the same memory, unwraps it.
 struct OwnShare {
+    /// The share block it came from (`None`: inline in a format-1 manifest). A cached share
+    /// is used only while this block is still in the store: deleting it ends the share.
+    block: Option<Cid>,
     patient: Address,
     version: u32,
     ctx: RecordContext,
@@ -54,6 +62,14 @@ impl ShareCache {
     fn get(&self, cid: &Cid) -> Option<Arc<OwnShare>> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.0.get(cid).cloned()
+    }
+
+    fn remove(&self, cid: &Cid) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *inner;
+        if map.remove(cid).is_some() {
+            order.retain(|c| c != cid);
+        }
     }
 
     fn insert(&self, cid: Cid, share: Arc<OwnShare>) {
@@ -93,6 +109,7 @@ impl Custodian {
             store,
             used: Mutex::new(HashMap::new()),
             shares: ShareCache::default(),
+            positions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -166,7 +183,17 @@ impl Custodian {
         };
         let cid = crate::manifest::manifest_cid(digest, codec)
             .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let own = match self.shares.get(&cid) {
+        let cached = match self.shares.get(&cid) {
+            Some(own) => match own.block {
+                Some(block) if !self.store.has(&block).await.unwrap_or(false) => {
+                    self.shares.remove(&cid);
+                    None
+                }
+                _ => Some(own),
+            },
+            None => None,
+        };
+        let own = match cached {
             Some(own) => own,
             None => {
                 let own = Arc::new(self.own_share(&cid).await?);
@@ -189,31 +216,40 @@ impl Custodian {
         Ok(ShareResponse { x, wrapped })
     }
 
-    /// Reads manifest `cid` from this node's store and unwraps this node's share of it.
+    /// Reads manifest `cid` from this node's store, then this node's share block (or, in a
+    /// format-1 manifest, its inline share), and unwraps it.
     async fn own_share(&self, cid: &Cid) -> Result<OwnShare, NodeError> {
         let block = self
             .store
             .get(cid)
             .await
             .map_err(|e| NodeError::NotFound(format!("manifest {cid}: {e}")))?;
-        let manifest = RecordManifest::decode(&block)
+        let manifest = RecordManifest::decode_block(cid, &block)
             .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))?;
         let ours = B256::from(self.key.public.0);
-        let index = manifest
-            .custodians
-            .iter()
-            .position(|k| *k == ours)
-            .ok_or_else(|| NodeError::NotFound("no share of this record here".into()))?;
+        let index = match &manifest.custodians {
+            Custodians::Keys(keys) => keys.iter().position(|k| *k == ours),
+            Custodians::NodeSetEpoch(epoch) => self.index_in(*epoch, &manifest).await?,
+        }
+        .ok_or_else(|| NodeError::NotFound("no share of this record here".into()))?;
+        let (wrapped, block) = match &manifest.shares[index] {
+            ShareRef::Inline(w) => (w.clone(), None),
+            ShareRef::Block(share) => {
+                let block = self.store.get(share).await.map_err(|e| match e {
+                    ehr_store::Error::NotFound { .. } => NodeError::NotFound(format!(
+                        "this node holds no share of manifest {cid} (share block {share})"
+                    )),
+                    other => NodeError::Internal(other.to_string()),
+                })?;
+                let wrapped = parse_share_block(&block)
+                    .map_err(|e| NodeError::Internal(format!("share block {share}: {e}")))?;
+                (wrapped, Some(*share))
+            }
+        };
         let x = u8::try_from(index + 1).map_err(|_| NodeError::Internal("index".into()))?;
         let ctx = manifest.context();
-        let share = wrap::unwrap_key_share(
-            &self.key.secret,
-            &ctx,
-            x,
-            CUSTODIAN_AAD,
-            &manifest.wrapped_shares[index],
-        )
-        .map_err(|_| NodeError::Internal("cannot unwrap this node's share".into()))?;
+        let share = wrap::unwrap_key_share(&self.key.secret, &ctx, x, CUSTODIAN_AAD, &wrapped)
+            .map_err(|_| NodeError::Internal("cannot unwrap this node's share".into()))?;
         if manifest.dispersal.key_share_digests.get(index)
             != Some(&key_share_digest(x, &share.share))
         {
@@ -222,11 +258,53 @@ impl Custodian {
             ));
         }
         Ok(OwnShare {
+            block,
             patient: manifest.patient,
             version: manifest.version,
             ctx,
             share,
         })
+    }
+
+    /// This node's position among the custodians of node-set `epoch`: its key's place in
+    /// the chain's node set while that is still the epoch. The contract keeps only the
+    /// current set, so after a change the share this node holds is the one in its store.
+    async fn index_in(
+        &self,
+        epoch: u32,
+        manifest: &RecordManifest,
+    ) -> Result<Option<usize>, NodeError> {
+        let known = |p: &Mutex<HashMap<u32, Option<usize>>>| {
+            p.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&epoch)
+                .copied()
+        };
+        if let Some(position) = known(&self.positions) {
+            return Ok(position);
+        }
+        let set = self
+            .registry
+            .node_set()
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        if set.epoch == epoch {
+            let ours = B256::from(self.key.public.0);
+            let position = set.nodes.iter().position(|(_, key)| *key == ours);
+            self.positions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(epoch, position);
+            return Ok(position);
+        }
+        for i in 0..manifest.shares.len() {
+            if let Some(share) = manifest.share_cid(i)
+                && self.store.has(&share).await.unwrap_or(false)
+            {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 
     fn is_used(&self, reader: Address, nonce: U256) -> bool {

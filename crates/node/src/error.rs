@@ -7,13 +7,19 @@ pub enum Error {
     /// A manifest block over [`MAX_MANIFEST_LEN`](crate::manifest::MAX_MANIFEST_LEN).
     #[error("bad manifest: block too large")]
     ManifestTooLarge,
-    /// A manifest block that is not a manifest's JSON.
+    /// A format-1 manifest block that is not a manifest's JSON.
     #[error("bad manifest: {0}")]
     ManifestJson(#[source] serde_json::Error),
+    /// A DAG-CBOR manifest block that is not one, or not in canonical form: what is wrong.
+    #[error("bad manifest: {0}")]
+    ManifestCbor(String),
+    /// A share block that is not one wrapped share.
+    #[error("bad share block: {0} bytes, expected {len}", len = crate::manifest::SHARE_BLOCK_LEN)]
+    ShareBlock(usize),
     /// A manifest whose lists do not match its `n`, or of an unknown format version.
     #[error("bad manifest: inconsistent manifest")]
     ManifestInconsistent,
-    /// A chain entry naming a manifest codec other than `raw`.
+    /// A chain entry naming a manifest codec other than `dag-cbor` or `raw`.
     #[error("bad manifest: unsupported manifest codec {0:#x}")]
     ManifestCodec(u64),
     /// Signing a share request failed.

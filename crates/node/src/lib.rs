@@ -1,6 +1,7 @@
 //! The SecureEHR node protocol and its implementations.
 //!
-//! A node keeps content-addressed blocks (record fragments and manifests) and holds one
+//! A node keeps content-addressed blocks (record fragments, manifests and its own share
+//! blocks: a custodian's share of a record key is a block only its node holds) and holds one
 //! X25519 key: the custodian key its Shamir shares of record keys are wrapped to. It
 //! releases a share only to a reader who
 //! 1. signed a [`ShareRequest`] (EIP-712) that has not expired and was not used before,
@@ -14,7 +15,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `protocol` | the [`Node`] trait, [`ShareRequest`], [`ShareResponse`], [`NodeInfo`], [`NodeError`], the read nonce |
-//! | `manifest` | [`RecordManifest`], the public block describing one stored record version |
+//! | `manifest` | [`RecordManifest`], the public DAG-CBOR block describing one stored record version (JSON format 1 still read) |
 //! | `key` | [`NodeKey`] |
 //! | `ledger` | ledger custody: [`LedgerShareRequest`] (the admin's request for an epoch key share), [`ArchiveHead`] (the admin-signed newest epoch) |
 //! | `custodian` | [`Custodian`]: the checks, then the share re-wrapped to the reader |
@@ -40,6 +41,7 @@
 //! are open; writes and deletes need the deployment's node token when one is set.
 
 mod custodian;
+mod dagcbor;
 mod error;
 mod key;
 pub mod ledger;

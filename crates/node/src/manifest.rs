@@ -1,29 +1,68 @@
 //! The record manifest: the public block that describes one stored record version.
 //!
 //! Its CID is the record version's "hash code"; its sha2-256 digest goes on chain with
-//! `addRecord`/`updateRecord`. It holds no personal data: the dispersal manifest
-//! (fragment digests, nonce, lengths), the custodians' public keys and each custodian's
-//! key share, HPKE-wrapped to that custodian alone.
+//! `addRecord`/`updateRecord`, with its codec. It holds no personal data: the dispersal
+//! manifest (fragment links, nonce, lengths, key-share digests), the node-set epoch whose
+//! custodians the key shares are wrapped to, and a link to each custodian's wrapped share.
+//!
+//! Format 2 (written now) is a DAG-CBOR block (codec `dag-cbor`, [`CODEC`]; the format
+//! number also names the suite: AES-256-GCM, Reed–Solomon over GF(2^16)): fragments and
+//! share blocks are IPLD links, so IPFS tools walk a record (`ipfs dag get <cid>/fragments/0`).
+//! Share `x = i + 1` is its own small raw block ([`share_block`]) stored only on node `i`,
+//! so a custodian alone holds its share and deleting that block destroys it.
+//!
+//! Format 1 (written before; still read) is JSON in a `raw` block ([`LEGACY_CODEC`]) that
+//! copies the custodians' keys and holds every wrapped share inline.
 
 use alloy::primitives::{Address, B256};
+use ehr_crypto::dispersal::{ERASURE_CODE, FragmentInfo, MANIFEST_VERSION};
+use ehr_crypto::seal::SUITE;
 use ehr_crypto::wrap::Wrapped;
 use ehr_crypto::{Manifest, RecordContext};
+use ehr_store::cids::{DAG_CBOR, RAW, SHA2_256};
 use ehr_store::{Cid, cid_from_sha256};
 use serde::{Deserialize, Serialize};
 
+use crate::dagcbor::{ARRAY, MAP, Reader, Writer};
 use crate::{Error, Result};
 
-/// Format version written by this crate.
-pub const FORMAT: u32 = 1;
-/// The multicodec of manifest blocks (and of fragments): `raw`.
-pub const CODEC: u64 = ehr_store::cids::RAW;
+/// Format version written by this crate (DAG-CBOR).
+pub const FORMAT: u32 = 2;
+/// The format of manifests written before: JSON in a raw block.
+pub const LEGACY_FORMAT: u32 = 1;
+/// The multicodec of manifest blocks written now: `dag-cbor`.
+pub const CODEC: u64 = DAG_CBOR;
+/// The multicodec of format-1 manifests (and of fragments and share blocks): `raw`.
+pub const LEGACY_CODEC: u64 = RAW;
 /// Manifests larger than this are refused before parsing.
 pub const MAX_MANIFEST_LEN: usize = 64 * 1024;
+/// A share block: the HPKE encapsulated key (32 bytes) ‖ the wrapped 32-byte share and its
+/// 16-byte tag.
+pub const SHARE_BLOCK_LEN: usize = 32 + 32 + 16;
+
+/// Whose keys the key shares are wrapped to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Custodians {
+    /// The custodians of the contract's node set at this epoch (`nodeSetEpoch`), in node
+    /// order: share `x = i + 1` is wrapped to node `i`'s key (format 2).
+    NodeSetEpoch(u32),
+    /// The keys themselves, copied into the manifest (format 1).
+    Keys(Vec<B256>),
+}
+
+/// Where custodian `i`'s wrapped share is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShareRef {
+    /// In its own raw block ([`share_block`]), stored only on node `i` (format 2).
+    Block(Cid),
+    /// In the manifest itself, replicated with it (format 1).
+    Inline(Wrapped),
+}
 
 /// One record version, as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordManifest {
-    /// [`FORMAT`].
+    /// [`FORMAT`], or [`LEGACY_FORMAT`] for a manifest written before.
     pub format: u32,
     /// The owning patient's address.
     pub patient: Address,
@@ -35,12 +74,45 @@ pub struct RecordManifest {
     pub version: u32,
     /// Unix seconds when sealed.
     pub created_at: u64,
-    /// Custodian `i`'s X25519 public key; share `x = i + 1` is wrapped to it.
-    pub custodians: Vec<B256>,
+    /// Whose keys share `x = i + 1` is wrapped to (custodian `i`).
+    pub custodians: Custodians,
     /// Key share `x = i + 1`, wrapped to custodian `i` under [`crate::CUSTODIAN_AAD`].
-    pub wrapped_shares: Vec<Wrapped>,
+    pub shares: Vec<ShareRef>,
     /// Fragments, thresholds, nonce and digests.
     pub dispersal: Manifest,
+}
+
+/// Format 1 as it was written (field names and order are the stored JSON's).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyJson {
+    format: u32,
+    patient: Address,
+    uid: B256,
+    version: u32,
+    created_at: u64,
+    custodians: Vec<B256>,
+    wrapped_shares: Vec<Wrapped>,
+    dispersal: Manifest,
+}
+
+/// The format-2 map keys, in DAG-CBOR order (shorter first, then bytewise).
+mod key {
+    pub const K: &str = "k";
+    pub const N: &str = "n";
+    pub const UID: &str = "uid";
+    pub const EPOCH: &str = "epoch";
+    pub const NONCE: &str = "nonce";
+    pub const FORMAT: &str = "format";
+    pub const SHARES: &str = "shares";
+    pub const CREATED: &str = "created";
+    pub const PATIENT: &str = "patient";
+    pub const VERSION: &str = "version";
+    pub const FRAGMENTS: &str = "fragments";
+    pub const FRAGMENT_LEN: &str = "fragment_len";
+    pub const SHARE_DIGESTS: &str = "share_digests";
+    pub const CIPHERTEXT_LEN: &str = "ciphertext_len";
+    pub const COUNT: u64 = 14;
 }
 
 impl RecordManifest {
@@ -53,39 +125,317 @@ impl RecordManifest {
         }
     }
 
-    /// The manifest block's bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("manifest serializes")
+    /// The codec of this manifest's block: [`CODEC`], or [`LEGACY_CODEC`] for format 1.
+    pub fn codec(&self) -> u64 {
+        if self.format == LEGACY_FORMAT {
+            LEGACY_CODEC
+        } else {
+            CODEC
+        }
     }
 
-    /// Parses a manifest block, checking its shape.
-    pub fn decode(block: &[u8]) -> Result<Self> {
+    /// The manifest block's bytes (DAG-CBOR; JSON for a format-1 manifest). Refuses a
+    /// manifest whose parts do not fit its format or its `n`.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        self.check()?;
+        match (self.format, &self.custodians) {
+            (LEGACY_FORMAT, Custodians::Keys(keys)) => {
+                let wrapped_shares = self
+                    .shares
+                    .iter()
+                    .map(|s| match s {
+                        ShareRef::Inline(w) => Ok(w.clone()),
+                        ShareRef::Block(_) => Err(Error::ManifestInconsistent),
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(serde_json::to_vec(&LegacyJson {
+                    format: self.format,
+                    patient: self.patient,
+                    uid: self.uid,
+                    version: self.version,
+                    created_at: self.created_at,
+                    custodians: keys.clone(),
+                    wrapped_shares,
+                    dispersal: self.dispersal.clone(),
+                })
+                .expect("manifest serializes"))
+            }
+            (FORMAT, Custodians::NodeSetEpoch(epoch)) => self.encode_cbor(*epoch),
+            _ => Err(Error::ManifestInconsistent),
+        }
+    }
+
+    fn encode_cbor(&self, epoch: u32) -> Result<Vec<u8>> {
+        let d = &self.dispersal;
+        // Format 2 names its suite by its number: AES-256-GCM, Reed–Solomon (leopard GF(2^16)).
+        if d.version != MANIFEST_VERSION || d.aead != SUITE || d.erasure_code != ERASURE_CODE {
+            return Err(Error::ManifestInconsistent);
+        }
+        let mut w = Writer::default();
+        w.head(MAP, key::COUNT);
+        w.text(key::K);
+        w.uint(d.k.into());
+        w.text(key::N);
+        w.uint(d.n.into());
+        w.text(key::UID);
+        w.bytes(self.uid.as_slice());
+        w.text(key::EPOCH);
+        w.uint(epoch.into());
+        w.text(key::NONCE);
+        w.bytes(&d.nonce);
+        w.text(key::FORMAT);
+        w.uint(self.format.into());
+        w.text(key::SHARES);
+        w.head(ARRAY, self.shares.len() as u64);
+        for s in &self.shares {
+            match s {
+                ShareRef::Block(cid) => w.link(cid),
+                ShareRef::Inline(_) => return Err(Error::ManifestInconsistent),
+            }
+        }
+        w.text(key::CREATED);
+        w.uint(self.created_at);
+        w.text(key::PATIENT);
+        w.bytes(self.patient.as_slice());
+        w.text(key::VERSION);
+        w.uint(self.version.into());
+        w.text(key::FRAGMENTS);
+        w.head(ARRAY, d.fragments.len() as u64);
+        for f in &d.fragments {
+            w.link(&cid_from_sha256(RAW, &f.sha256));
+        }
+        w.text(key::FRAGMENT_LEN);
+        w.uint(d.fragment_len);
+        w.text(key::SHARE_DIGESTS);
+        w.head(ARRAY, d.key_share_digests.len() as u64);
+        for digest in &d.key_share_digests {
+            w.bytes(digest);
+        }
+        w.text(key::CIPHERTEXT_LEN);
+        w.uint(d.ciphertext_len);
+        Ok(w.buf)
+    }
+
+    /// The lists match `n`, fragments are in index order, share blocks are raw sha2-256.
+    fn check(&self) -> Result<()> {
+        let d = &self.dispersal;
+        let n = usize::from(d.n);
+        let lists_ok = self.shares.len() == n
+            && d.fragments.len() == n
+            && d.key_share_digests.len() == n
+            && d.fragments
+                .iter()
+                .enumerate()
+                .all(|(i, f)| usize::from(f.index) == i)
+            && match &self.custodians {
+                Custodians::Keys(keys) => keys.len() == n,
+                Custodians::NodeSetEpoch(_) => true,
+            };
+        let shares_ok = self.shares.iter().all(|s| match s {
+            ShareRef::Block(cid) => is_raw_sha256(cid),
+            ShareRef::Inline(_) => true,
+        });
+        if !lists_ok || !shares_ok || d.k == 0 || d.k > d.n {
+            return Err(Error::ManifestInconsistent);
+        }
+        Ok(())
+    }
+
+    /// Parses a manifest block of multicodec `codec` (the CID's, or the chain's), checking
+    /// its shape. A DAG-CBOR block must be in canonical form: decoding and encoding again
+    /// gives the same bytes.
+    pub fn decode(codec: u64, block: &[u8]) -> Result<Self> {
         if block.len() > MAX_MANIFEST_LEN {
             return Err(Error::ManifestTooLarge);
         }
-        let m: Self = serde_json::from_slice(block).map_err(Error::ManifestJson)?;
-        let n = usize::from(m.dispersal.n);
-        if m.format != FORMAT
-            || m.custodians.len() != n
-            || m.wrapped_shares.len() != n
-            || m.dispersal.fragments.len() != n
-            || m.dispersal.key_share_digests.len() != n
-        {
-            return Err(Error::ManifestInconsistent);
+        let m = match codec {
+            CODEC => Self::decode_cbor(block).map_err(Error::ManifestCbor)?,
+            LEGACY_CODEC => Self::decode_json(block)?,
+            other => return Err(Error::ManifestCodec(other)),
+        };
+        m.check()?;
+        if codec == CODEC && m.encode()? != block {
+            return Err(Error::ManifestCbor("not in canonical form".into()));
         }
         Ok(m)
     }
 
+    /// [`decode`](Self::decode) with the codec of the block's CID.
+    pub fn decode_block(cid: &Cid, block: &[u8]) -> Result<Self> {
+        Self::decode(cid.codec(), block)
+    }
+
+    fn decode_json(block: &[u8]) -> Result<Self> {
+        let j: LegacyJson = serde_json::from_slice(block).map_err(Error::ManifestJson)?;
+        if j.format != LEGACY_FORMAT {
+            return Err(Error::ManifestInconsistent);
+        }
+        Ok(Self {
+            format: j.format,
+            patient: j.patient,
+            uid: j.uid,
+            version: j.version,
+            created_at: j.created_at,
+            custodians: Custodians::Keys(j.custodians),
+            shares: j.wrapped_shares.into_iter().map(ShareRef::Inline).collect(),
+            dispersal: j.dispersal,
+        })
+    }
+
+    fn decode_cbor(block: &[u8]) -> std::result::Result<Self, String> {
+        let mut r = Reader::new(block);
+        if r.head(MAP, "manifest")? != key::COUNT {
+            return Err(format!("the manifest map must have {} entries", key::COUNT));
+        }
+        let small = |v: u64, what: &str| -> std::result::Result<u8, String> {
+            u8::try_from(v).map_err(|_| format!("{what} out of range"))
+        };
+        let word = |v: u64, what: &str| -> std::result::Result<u32, String> {
+            u32::try_from(v).map_err(|_| format!("{what} out of range"))
+        };
+        r.key(key::K)?;
+        let k = small(r.uint("k")?, "k")?;
+        r.key(key::N)?;
+        let n = small(r.uint("n")?, "n")?;
+        let list = |r: &mut Reader<'_>, what: &str| -> std::result::Result<(), String> {
+            if r.head(ARRAY, what)? != u64::from(n) {
+                return Err(format!("{what}: not n = {n} entries"));
+            }
+            Ok(())
+        };
+        r.key(key::UID)?;
+        let uid = B256::from(r.array_of::<32>("uid")?);
+        r.key(key::EPOCH)?;
+        let epoch = word(r.uint("epoch")?, "epoch")?;
+        r.key(key::NONCE)?;
+        let nonce = r.array_of("nonce")?;
+        r.key(key::FORMAT)?;
+        let format = word(r.uint("format")?, "format")?;
+        if format != FORMAT {
+            return Err(format!("format {format}, expected {FORMAT}"));
+        }
+        r.key(key::SHARES)?;
+        list(&mut r, "shares")?;
+        let mut shares = Vec::with_capacity(n.into());
+        for _ in 0..n {
+            let cid = r.link("share link")?;
+            if !is_raw_sha256(&cid) {
+                return Err("a share link is not a raw sha2-256 CID".into());
+            }
+            shares.push(ShareRef::Block(cid));
+        }
+        r.key(key::CREATED)?;
+        let created_at = r.uint("created")?;
+        r.key(key::PATIENT)?;
+        let patient = Address::from(r.array_of::<20>("patient")?);
+        r.key(key::VERSION)?;
+        let version = word(r.uint("version")?, "version")?;
+        r.key(key::FRAGMENTS)?;
+        list(&mut r, "fragments")?;
+        let mut fragments = Vec::with_capacity(n.into());
+        for index in 0..u16::from(n) {
+            let cid = r.link("fragment link")?;
+            if !is_raw_sha256(&cid) {
+                return Err("a fragment link is not a raw sha2-256 CID".into());
+            }
+            let sha256 = cid.hash().digest().try_into().expect("checked: 32 bytes");
+            fragments.push(FragmentInfo { index, sha256 });
+        }
+        r.key(key::FRAGMENT_LEN)?;
+        let fragment_len = r.uint("fragment_len")?;
+        r.key(key::SHARE_DIGESTS)?;
+        list(&mut r, "share_digests")?;
+        let key_share_digests = (0..n)
+            .map(|_| r.array_of::<32>("share digest"))
+            .collect::<std::result::Result<_, _>>()?;
+        r.key(key::CIPHERTEXT_LEN)?;
+        let ciphertext_len = r.uint("ciphertext_len")?;
+        r.finish()?;
+        Ok(Self {
+            format,
+            patient,
+            uid,
+            version,
+            created_at,
+            custodians: Custodians::NodeSetEpoch(epoch),
+            shares,
+            dispersal: Manifest {
+                version: MANIFEST_VERSION,
+                aead: SUITE.to_owned(),
+                erasure_code: ERASURE_CODE.to_owned(),
+                k,
+                n,
+                nonce,
+                ciphertext_len,
+                fragment_len,
+                fragments,
+                key_share_digests,
+            },
+        })
+    }
+
     /// The CID of fragment `i` (a raw block).
     pub fn fragment_cid(&self, i: usize) -> Cid {
-        cid_from_sha256(CODEC, &self.dispersal.fragments[i].sha256)
+        cid_from_sha256(RAW, &self.dispersal.fragments[i].sha256)
+    }
+
+    /// The CID of custodian `i`'s share block (`None`: format 1, the share is inline).
+    pub fn share_cid(&self, i: usize) -> Option<Cid> {
+        match self.shares.get(i)? {
+            ShareRef::Block(cid) => Some(*cid),
+            ShareRef::Inline(_) => None,
+        }
+    }
+
+    /// Every block the manifest links: the fragments, then the share blocks.
+    pub fn links(&self) -> Vec<Cid> {
+        (0..self.dispersal.fragments.len())
+            .map(|i| self.fragment_cid(i))
+            .chain((0..self.shares.len()).filter_map(|i| self.share_cid(i)))
+            .collect()
     }
 }
 
-/// The manifest CID a chain digest and codec stand for.
+fn is_raw_sha256(cid: &Cid) -> bool {
+    u64::from(cid.version()) == 1
+        && cid.codec() == RAW
+        && cid.hash().code() == SHA2_256
+        && cid.hash().size() == 32
+}
+
+/// The CID of a format-2 manifest block (`dag-cbor`, sha2-256).
+pub fn block_cid(block: &[u8]) -> Cid {
+    Cid::new_v1(CODEC, ehr_store::cids::sha256_multihash(block))
+}
+
+/// A share block's bytes: `enc ‖ ciphertext` of one wrapped share.
+pub fn share_block(wrapped: &Wrapped) -> Vec<u8> {
+    let mut b = Vec::with_capacity(SHARE_BLOCK_LEN);
+    b.extend_from_slice(&wrapped.enc);
+    b.extend_from_slice(&wrapped.ciphertext);
+    b
+}
+
+/// Parses a share block ([`SHARE_BLOCK_LEN`] bytes).
+pub fn parse_share_block(block: &[u8]) -> Result<Wrapped> {
+    if block.len() != SHARE_BLOCK_LEN {
+        return Err(Error::ShareBlock(block.len()));
+    }
+    let (enc, ciphertext) = block.split_at(32);
+    Ok(Wrapped {
+        enc: enc.try_into().expect("32 bytes"),
+        ciphertext: ciphertext.to_vec(),
+    })
+}
+
+/// The manifest CID a chain digest and codec stand for (`dag-cbor`, or `raw` for a
+/// record stored before).
 pub fn manifest_cid(digest: B256, codec: u64) -> Result<Cid> {
-    if codec != CODEC {
+    if codec != CODEC && codec != LEGACY_CODEC {
         return Err(Error::ManifestCodec(codec));
     }
     Ok(cid_from_sha256(codec, &digest.0))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
 //! The upload journal: how orphan blocks are found and collected — and never collected
 //! while the chain may still record them.
 //!
-//! Before an upload stores any block, its manifest and fragment CIDs are appended here and
+//! Before an upload stores any block, its manifest, fragment and share-block CIDs are appended here and
 //! synced ("begin"). Once the record's transaction is signed, and before the chain sees it,
 //! its hash, sender and nonce follow, synced ("sent"). Once the chain has decided, a "done"
 //! line follows: the record is on chain (the blocks stay), or the transaction provably
@@ -30,6 +30,9 @@ pub(crate) struct Upload {
     pub manifest: String,
     /// Fragment CIDs, fragment `i` on node `i`.
     pub fragments: Vec<String>,
+    /// Share-block CIDs, share `i` on node `i` alone (none in entries of manifest format 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<String>,
     /// The record's transaction, once signed: the chain's answer about it decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx: Option<SentTx>,

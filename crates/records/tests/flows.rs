@@ -19,6 +19,11 @@ use ehr_store::{BlobStore, Cid, MemoryStore};
 
 const PW: &str = "correct horse battery";
 
+#[path = "../../store/tests/integration/ipfs.rs"]
+mod ipfs;
+#[path = "flows/manifests.rs"]
+mod manifests;
+
 /// A node that can be switched off.
 struct Switch {
     inner: LocalNode,
@@ -226,8 +231,9 @@ async fn store_grant_read_revoke_and_the_log() {
         .await
         .unwrap();
     assert_eq!((stored.record_id, stored.version), (1, 1));
+    // A dag-cbor CIDv1 (sha2-256): the manifest is an IPLD block.
     assert!(
-        stored.manifest_cid.starts_with("bafkrei"),
+        stored.manifest_cid.starts_with("bafyrei"),
         "{}",
         stored.manifest_cid
     );
@@ -1120,16 +1126,16 @@ mod slow_chain {
             matches!(pending, Err(Error::UploadPending { .. })),
             "{pending:?}"
         );
-        // The transaction may still land: every node keeps its fragment and the manifest.
-        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        // The transaction may still land: every node keeps its fragment, its share block and the manifest.
+        assert_eq!(fx.blocks_per_node(), vec![3; 5]);
         assert_eq!(fx.svc.settle_uploads().await.unwrap(), 1, "still pending");
-        assert_eq!(fx.blocks_per_node(), vec![2; 5]);
+        assert_eq!(fx.blocks_per_node(), vec![3; 5]);
 
         // A restart while it is pending keeps the blocks too (one service opens the
         // accounts database at a time).
         drop(fx.svc);
         let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
 
         // The chain mines it: the upload is finished, and the record reads.
         mine(&fx.chain).await;
@@ -1139,12 +1145,12 @@ mod slow_chain {
         let alice = alice.patient().unwrap();
         let read = restarted.read_record(&alice, 1, None).await.unwrap();
         assert_eq!(read.form.unwrap().health_condition, "Asthma");
-        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
 
         // And the next start finds nothing to collect.
         drop(restarted);
         service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1166,7 +1172,7 @@ mod slow_chain {
             .unwrap();
         let second = fx.svc.put_form(&alice, &form("Alice Doe", "Flu")).await;
         assert!(matches!(second, Err(Error::UploadPending { .. })));
-        assert_eq!(fx.blocks_per_node(), vec![4; 5]);
+        assert_eq!(fx.blocks_per_node(), vec![6; 5]);
         fx.mine().await;
         fx.automine(true).await;
 
@@ -1174,7 +1180,7 @@ mod slow_chain {
         // is on chain (its blocks stay).
         drop(fx.svc);
         let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(blocks_per_node(&fx.stores), vec![2; 5]);
+        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
         assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
         let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
         let alice = alice.patient().unwrap();

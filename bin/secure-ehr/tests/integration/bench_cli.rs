@@ -99,9 +99,23 @@ fn a_kept_deployment_is_one_serve_opens_and_json_is_keyed_by_phase() {
     let mut keys: Vec<_> = phases.keys().map(String::as_str).collect();
     keys.sort();
     let mut want = PHASES.to_vec();
+    want.push("storage");
     want.sort();
     assert_eq!(keys, want);
-    for (name, p) in phases {
+    // What the 1 + 4 uploads added on the nodes' disks: every node holds some of each.
+    let storage = &phases["storage"];
+    assert_eq!(storage["records"], 5);
+    let per_node = storage["bytes_per_node"].as_array().unwrap();
+    assert_eq!(per_node.len(), 5);
+    assert!(
+        per_node
+            .iter()
+            .all(|b| b.as_u64().unwrap() > 5 * 10_000 / 3),
+        "{storage}"
+    );
+    let ratio = storage["across_nodes_per_record_byte"].as_f64().unwrap();
+    assert!(ratio > 5.0 / 3.0 && ratio < 5.0, "{storage}");
+    for (name, p) in phases.iter().filter(|(name, _)| name.as_str() != "storage") {
         for field in ["ops", "p50_ms", "p99_ms", "per_s", "cpu_ms_per_op"] {
             assert!(p.get(field).is_some(), "{name} has no {field}: {p}");
         }

@@ -1291,7 +1291,10 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
                     other => panic!("manifest {}: {}", v.manifest_cid, describe(&other)),
                 };
                 let cid = ehr_store::parse_cid(&v.manifest_cid).unwrap();
-                out.push((cid, ehr_node::RecordManifest::decode(&block).unwrap()));
+                out.push((
+                    cid,
+                    ehr_node::RecordManifest::decode_block(&cid, &block).unwrap(),
+                ));
             }
         }
         out
@@ -1306,7 +1309,8 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
         let store = ehr_store::SegmentStore::open(&dir).unwrap();
         let mut want: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (cid, m) in &manifests {
-            for c in [*cid, m.fragment_cid(i)] {
+            // The manifest, fragment i and share block i (node i's alone).
+            for c in [*cid, m.fragment_cid(i)].into_iter().chain(m.share_cid(i)) {
                 if store.location(&c).is_none() {
                     problems.push(format!("node {} lacks block {c}", i + 1));
                 }

@@ -173,7 +173,8 @@ async fn five_node_processes() {
     // Corrupt node 1's fragment where it lies in the node's segment file on disk: the read
     // still works and node 1 is named.
     let manifest_cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
-    let manifest = ehr_records::node::RecordManifest::decode(
+    let manifest = ehr_records::node::RecordManifest::decode_block(
+        &manifest_cid,
         &nodes[0].get_block(&manifest_cid).await.unwrap(),
     )
     .unwrap();

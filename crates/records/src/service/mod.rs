@@ -64,6 +64,8 @@ pub struct Service {
     kdf: Arc<tokio::sync::Semaphore>,
     nodes: Vec<Arc<dyn Node>>,
     custodians: Vec<B256>,
+    /// The chain's `nodeSetEpoch` of `custodians`: manifests reference the keys by it.
+    node_set_epoch: u32,
     threshold: Threshold,
     domain: Eip712Domain,
     reasons: Arc<ReasonLog>,
@@ -164,7 +166,8 @@ impl Service {
                 message: e.to_string(),
             })?;
             registry.set_node_set(&contract_admin, &set).await?;
-            set
+            // The contract numbers the set: manifests reference it by that epoch.
+            registry.node_set().await?
         } else {
             if on_chain.nodes.len() != n {
                 return Err(Error::InvalidInput {
@@ -200,6 +203,7 @@ impl Service {
         let service = Self {
             domain: ehr_node::domain(info.chain_id, info.contract),
             custodians: set.nodes.iter().map(|(_, key)| *key).collect(),
+            node_set_epoch: set.epoch,
             registry,
             admin: contract_admin,
             accounts: Arc::new(accounts),
@@ -303,6 +307,7 @@ impl Service {
                 upload
                     .fragments
                     .iter()
+                    .chain(&upload.shares)
                     .filter_map(|c| ehr_store::parse_cid(c).ok()),
             );
             let mut all_gone = true;

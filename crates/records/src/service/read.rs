@@ -23,7 +23,7 @@ impl Service {
     pub(super) async fn fetch_manifest(&self, digest: B256, codec: u64) -> Result<RecordManifest> {
         let cid = manifest::manifest_cid(digest, codec)?;
         let block = self.fetch_block(&cid).await?;
-        Ok(RecordManifest::decode(&block)?)
+        Ok(RecordManifest::decode_block(&cid, &block)?)
     }
 
     /// A block from the first node that has it intact (each answer is re-hashed).

@@ -1,15 +1,15 @@
 //! Upload: validate → seal with a fresh key and disperse k-of-n → wrap key share `i` to
-//! custodian `i` → fragment `i` to node `i`, the manifest to every node → `addRecord`
-//! signed by the patient. The journal makes a crash leave no unreachable blocks, and
+//! custodian `i` → fragment `i` and share block `i` to node `i` alone, the manifest (DAG-CBOR,
+//! linking both) to every node → `addRecord` signed by the patient. The journal makes a crash leave no unreachable blocks, and
 //! keeps the blocks of a record whose transaction the chain may still mine.
 
 use alloy::primitives::{Address, B256};
 use ehr_chain::{RegistryExt, SentTx, TxStatus};
 use ehr_crypto::dispersal;
-use ehr_crypto::wrap::{self, Wrapped};
+use ehr_crypto::wrap;
 use ehr_fhir::{self as fhir, RecordForm};
 use ehr_node::CUSTODIAN_AAD;
-use ehr_node::manifest::{self, RecordManifest};
+use ehr_node::manifest::{self, Custodians, RecordManifest, ShareRef};
 use ehr_primitives::unix_now;
 use ehr_store::{Cid, raw_cid};
 use futures::future::join_all;
@@ -67,7 +67,7 @@ impl Service {
         ehr_crypto::fill_random(&mut uid.0);
         let (manifest, blocks) = self.seal(signer.address(), uid, 1, plaintext)?;
         let cid = self.store_blocks(&manifest, &blocks).await?;
-        let codec = manifest::CODEC;
+        let codec = manifest.codec();
         let sent = SentNote::new(self, &cid);
         match self
             .registry
@@ -117,9 +117,13 @@ impl Service {
         let sent = SentNote::new(self, &cid);
         match self
             .registry
-            .update_record_noted(signer, record_id, digest_of(&cid), manifest::CODEC, &|tx| {
-                sent.note(tx)
-            })
+            .update_record_noted(
+                signer,
+                record_id,
+                digest_of(&cid),
+                manifest.codec(),
+                &|tx| sent.note(tx),
+            )
             .await
         {
             Ok((v, receipt)) if v == version => {
@@ -162,7 +166,7 @@ impl Service {
             }
             Ok(TxStatus::Mined { success: true, .. }) => {
                 // Mined after all (the wait for it failed): the record is on chain.
-                self.journal.done(&raw_cid(&blocks.manifest).to_string());
+                self.journal.done(&blocks.manifest_cid.to_string());
                 Error::UploadPending { tx_hash: tx.hash }
             }
             status => {
@@ -174,19 +178,16 @@ impl Service {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(Upload {
-                        manifest: raw_cid(&blocks.manifest).to_string(),
-                        fragments: (0..blocks.fragments.len())
-                            .map(|i| manifest.fragment_cid(i).to_string())
-                            .collect(),
                         tx: Some(tx),
-                        notes_tx: true,
+                        ..blocks.journal_entry(manifest)
                     });
                 Error::UploadPending { tx_hash: tx.hash }
             }
         }
     }
 
-    /// Seals and disperses; returns the manifest and its block plus the fragments.
+    /// Seals and disperses; returns the manifest and its block plus the fragments and the
+    /// share blocks.
     pub(super) fn seal(
         &self,
         patient: Address,
@@ -201,43 +202,46 @@ impl Service {
             version,
         };
         let dispersed = dispersal::disperse(self.threshold, &ctx, plaintext, &mut rng)?;
-        let wrapped_shares = dispersed
+        let shares = dispersed
             .key_shares
             .iter()
             .zip(&self.custodians)
             .map(|(share, key)| {
-                wrap::wrap_key_share(
+                let wrapped = wrap::wrap_key_share(
                     &wrap::PublicKey(key.0),
                     &ctx,
                     share,
                     CUSTODIAN_AAD,
                     &mut rng,
-                )
+                )?;
+                Ok(manifest::share_block(&wrapped))
             })
-            .collect::<std::result::Result<Vec<Wrapped>, _>>()?;
+            .collect::<Result<Vec<Vec<u8>>>>()?;
         let manifest = RecordManifest {
             format: manifest::FORMAT,
             patient,
             uid,
             version,
             created_at: unix_now(),
-            custodians: self.custodians.clone(),
-            wrapped_shares,
+            custodians: Custodians::NodeSetEpoch(self.node_set_epoch),
+            shares: shares.iter().map(|b| ShareRef::Block(raw_cid(b))).collect(),
             dispersal: dispersed.manifest,
         };
         let fragments = dispersed.fragments.to_vecs();
-        let manifest_block = manifest.encode();
+        let manifest_block = manifest.encode()?;
         Ok((
             manifest,
             Blocks {
+                manifest_cid: manifest::block_cid(&manifest_block),
                 manifest: manifest_block,
                 fragments,
+                shares,
             },
         ))
     }
 
-    /// Fragment `i` to node `i`, the manifest to every node. Succeeds when every node
-    /// took its fragment and the manifest, or — with some nodes down — when at least
+    /// Fragment `i` and share block `i` to node `i`, the manifest to every node. Succeeds
+    /// when every node took its blocks, or — with some nodes down — when at least
     /// `k + 1` did (so one more loss is still survivable); otherwise removes what was
     /// stored and fails.
     pub(super) async fn store_blocks(
@@ -245,22 +249,26 @@ impl Service {
         manifest: &RecordManifest,
         blocks: &Blocks,
     ) -> Result<Cid> {
-        let manifest_cid = raw_cid(&blocks.manifest);
-        self.journal.begin(&Upload {
-            manifest: manifest_cid.to_string(),
-            fragments: (0..blocks.fragments.len())
-                .map(|i| manifest.fragment_cid(i).to_string())
-                .collect(),
-            tx: None,
-            notes_tx: true,
-        })?;
+        let manifest_cid = blocks.manifest_cid;
+        self.journal.begin(&blocks.journal_entry(manifest))?;
         let results = join_all(self.nodes.iter().enumerate().map(|(i, node)| {
             let frag_cid = manifest.fragment_cid(i);
             let frag = &blocks.fragments[i];
+            let share_cid = manifest
+                .share_cid(i)
+                .expect("a new manifest links its shares");
+            let share = &blocks.shares[i];
             let manifest_block = &blocks.manifest;
+            // At once: a segment store writes the three with one sync. (None is visible
+            // before the chain records the manifest; the journal collects a partial upload.)
             async move {
-                timed(node.put_block(&frag_cid, frag)).await?;
-                timed(node.put_block(&manifest_cid, manifest_block)).await
+                futures::future::try_join3(
+                    timed(node.put_block(&frag_cid, frag)),
+                    timed(node.put_block(&share_cid, share)),
+                    timed(node.put_block(&manifest_cid, manifest_block)),
+                )
+                .await
+                .map(|_| ())
             }
         }))
         .await;
@@ -284,11 +292,15 @@ impl Service {
     /// Best-effort removal of an upload that did not make it on chain. What a crash
     /// leaves behind is an orphan that [`collect_orphans`](Self::collect_orphans) removes.
     pub(super) async fn discard_blocks(&self, manifest: &RecordManifest, blocks: &Blocks) {
-        let manifest_cid = raw_cid(&blocks.manifest);
+        let manifest_cid = blocks.manifest_cid;
         join_all(self.nodes.iter().enumerate().map(|(i, node)| {
             let frag_cid = manifest.fragment_cid(i);
+            let share_cid = manifest.share_cid(i);
             async move {
                 let _ = timed(node.delete_block(&frag_cid)).await;
+                if let Some(share_cid) = share_cid {
+                    let _ = timed(node.delete_block(&share_cid)).await;
+                }
                 let _ = timed(node.delete_block(&manifest_cid)).await;
             }
         }))
@@ -329,6 +341,26 @@ impl<'a> SentNote<'a> {
 
 /// A sealed upload's blocks.
 pub(super) struct Blocks {
+    manifest_cid: Cid,
     manifest: Vec<u8>,
     fragments: Vec<Vec<u8>>,
+    /// Share block `i`, for node `i` alone.
+    shares: Vec<Vec<u8>>,
+}
+
+impl Blocks {
+    /// The journal entry naming these blocks (no transaction yet).
+    fn journal_entry(&self, manifest: &RecordManifest) -> Upload {
+        Upload {
+            manifest: self.manifest_cid.to_string(),
+            fragments: (0..self.fragments.len())
+                .map(|i| manifest.fragment_cid(i).to_string())
+                .collect(),
+            shares: (0..self.shares.len())
+                .filter_map(|i| manifest.share_cid(i).map(|c| c.to_string()))
+                .collect(),
+            tx: None,
+            notes_tx: true,
+        }
+    }
 }

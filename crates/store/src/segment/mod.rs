@@ -30,7 +30,12 @@
 //! sync fails, every waiter of the batch gets the error and nothing is indexed; after a
 //! failed sync (whose dirty pages the kernel may have dropped) the writer refuses further
 //! writes until the store is reopened, while reads go on. A delete appends a tombstone the
-//! same way and drops the index entry after the sync. When a batch would take the active
+//! same way and drops the index entry after the sync; then the writer overwrites the deleted
+//! block's data with zeros in place (fixing the record's CRC, so the record still parses and
+//! the tombstone after it still deletes it) and syncs that, before the delete returns: a
+//! deleted block (a custodian's key share) does not stay on disk until a compaction. The
+//! record's header and CID stay; a crash between the tombstone and the overwrite leaves the
+//! bytes (the delete itself holds). When a batch would take the active
 //! segment past [`SegmentOptions::segment_size`] the writer syncs it, creates the next one
 //! and fsyncs the directory; a batch larger than the limit gets a segment of its own.
 //!
@@ -71,8 +76,8 @@
 //! segment's CRCs: damage that appears in a sealed segment after it was sealed is found by
 //! `get` ([`Error::HashMismatch`], again after a reopen, until the block is put again), not
 //! at open. There is no compaction:
-//! a deleted block's bytes (and its tombstone) stay in the segments until a future
-//! compaction rewrites them. Such a compaction must never drop a tombstone while the record
+//! a deleted block's record (its header, CID and zeroed data) and its tombstone stay in the
+//! segments until a future compaction rewrites them. Such a compaction must never drop a tombstone while the record
 //! it deletes still exists in an older segment, or the block would come back, and must
 //! rewrite or remove the hints of the segments it replaces.
 

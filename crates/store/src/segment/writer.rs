@@ -1,7 +1,7 @@
 //! The one writer thread: appends batches, one `fdatasync` per batch, then acknowledges.
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -9,6 +9,9 @@ use std::sync::{Arc, mpsc};
 
 use super::*;
 use crate::{Error, Result};
+
+/// The longest CID [`Writer::scrub`] looks for in front of a block's data.
+const MAX_CID_LEN: usize = 128;
 
 /// The writer thread's state: the active segment and where it ends.
 pub(super) struct Writer {
@@ -117,6 +120,18 @@ impl Writer {
                 }
             };
             let seg = self.active_id;
+            // A block this very batch writes and then deletes goes too.
+            let mut deleted: Vec<Loc> = written
+                .iter()
+                .filter(|(key, kind, _, _)| {
+                    *kind == KIND_BLOCK && matches!(changes.get(key), Some(None))
+                })
+                .map(|&(_, _, off, len)| Loc {
+                    seg,
+                    off: base + off as u64,
+                    len,
+                })
+                .collect();
             for (key, kind, off, len) in written {
                 self.hint.push(kind, key, base + off as u64, len);
             }
@@ -134,14 +149,74 @@ impl Writer {
                         );
                     }
                     None => {
-                        state.index.remove(key);
+                        deleted.extend(state.index.remove(key));
                     }
+                }
+            }
+            drop(state);
+            // The tombstones are durable: now the deleted blocks' bytes go too.
+            for loc in deleted {
+                if let Err(e) = self.scrub(loc) {
+                    tracing::warn!(
+                        segment = loc.seg,
+                        offset = loc.off,
+                        error = %e,
+                        "could not overwrite a deleted block; its bytes stay until compaction"
+                    );
                 }
             }
         }
         for op in ops {
             op.reply.send(Ok(()));
         }
+    }
+
+    /// Overwrites the data of the deleted block at `loc` with zeros in place, with the
+    /// record's CRC made valid again, and syncs it: a deleted block (a custodian's key
+    /// share, say) does not stay readable on disk until a compaction. The record still
+    /// parses and indexes as before, and the tombstone after it still deletes it, so open,
+    /// scans and hints see no damage. A crash before the overwrite leaves the bytes (the
+    /// delete itself is durable); one during it leaves a record whose CRC fails, which
+    /// open skips as mid-file damage since the tombstone follows it.
+    fn scrub(&self, loc: Loc) -> std::io::Result<()> {
+        let path = segment_path(&self.shared.root, loc.seg);
+        let file = if loc.seg == self.active_id {
+            self.active.clone()
+        } else {
+            Arc::new(OpenOptions::new().read(true).write(true).open(&path)?)
+        };
+        // The record is header ‖ CID ‖ data ‖ CRC and its CID length is in the header: try
+        // the lengths a CID can have (a supported one has 34 or 36 bytes), and take the one
+        // whose header, then CRC, check out.
+        let len = loc.len as usize;
+        let found = (2..=MAX_CID_LEN).find_map(|cid_len| {
+            let start = loc.off.checked_sub((HEADER_LEN + cid_len) as u64)?;
+            let mut header = [0; HEADER_LEN];
+            file.read_exact_at(&mut header, start).ok()?;
+            if header[..4] != MAGIC
+                || header[4] != KIND_BLOCK
+                || usize::from(u16::from_le_bytes([header[5], header[6]])) != cid_len
+                || u32::from_le_bytes([header[7], header[8], header[9], header[10]]) != loc.len
+            {
+                return None;
+            }
+            let mut rec = vec![0; HEADER_LEN + cid_len + len + CRC_LEN];
+            file.read_exact_at(&mut rec, start).ok()?;
+            let crc_at = rec.len() - CRC_LEN;
+            (crc32fast::hash(&rec[..crc_at]).to_le_bytes() == rec[crc_at..])
+                .then_some((rec, HEADER_LEN + cid_len))
+        });
+        let Some((mut rec, data_at)) = found else {
+            return Err(std::io::Error::other(
+                "no block record at the indexed offset",
+            ));
+        };
+        let crc_at = rec.len() - CRC_LEN;
+        rec[data_at..crc_at].fill(0);
+        let crc = crc32fast::hash(&rec[..crc_at]).to_le_bytes();
+        rec[crc_at..].copy_from_slice(&crc);
+        file.write_all_at(&rec[data_at..], loc.off)?;
+        file.sync_data()
     }
 
     /// Appends `buf` durably to the active segment (rotating first if it would grow past

@@ -179,6 +179,22 @@ impl KuboStore {
         Ok(())
     }
 
+    /// `ipfs version`: the node's implementation version (e.g. `0.18.0`); a cheap check
+    /// that the API answers.
+    pub async fn version(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Version {
+            #[serde(rename = "Version")]
+            version: String,
+        }
+        let body: Version = self
+            .call("/api/v0/version", &[], None)
+            .await?
+            .json()
+            .await?;
+        Ok(body.version)
+    }
+
     /// `ipfs add` on the node (`--cid-version=1` or the v0 default, no pin); returns the root.
     pub async fn add(&self, data: Vec<u8>, cid_version: u8) -> Result<Cid> {
         let mut query = vec![

@@ -106,9 +106,12 @@ async fn owned_kubo_store_pins_what_it_puts_and_really_deletes() {
     assert!(owned.has(&mine).await.unwrap(), "owned block collected");
     assert!(!plain.has(&theirs).await.unwrap(), "unpinned block kept");
 
-    // Deleting unpins and removes it: nothing of it is left in the IPFS node.
+    // Deleting unpins and removes it: nothing of it is left in the IPFS node, not even its
+    // bytes in the repo's files.
+    assert!(repo_holds(&node, &test_bytes(1000, 90)));
     owned.delete(&mine).await.unwrap();
     assert!(!owned.has(&mine).await.unwrap());
+    assert!(!repo_holds(&node, &test_bytes(1000, 90)));
     assert_ne!(rpc(&node, &format!("pin/ls?arg={mine}")).await.0, 200);
     owned.delete(&mine).await.unwrap();
 
@@ -122,4 +125,20 @@ async fn owned_kubo_store_pins_what_it_puts_and_really_deletes() {
         assert!(err.to_string().contains("pinned"), "{err}");
         assert!(client.has(&pinned).await.unwrap());
     }
+}
+
+/// Whether any file in the node's repo contains `bytes`.
+fn repo_holds(node: &ipfs::IpfsNode, bytes: &[u8]) -> bool {
+    fn walk(dir: &std::path::Path, bytes: &[u8]) -> bool {
+        std::fs::read_dir(dir).unwrap().any(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                walk(&path, bytes)
+            } else {
+                let data = std::fs::read(&path).unwrap_or_default();
+                data.windows(bytes.len()).any(|w| w == bytes)
+            }
+        })
+    }
+    walk(&node.repo(), bytes)
 }

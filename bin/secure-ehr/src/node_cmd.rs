@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use ehr_chain::{Address, Registry, RpcRegistry};
 use ehr_node::{LocalNode, Node, NodeKey};
-use ehr_store::BlobStore;
+use ehr_store::{BlobStore, KuboStore};
 
 use crate::service;
 use crate::transport::ListenArgs;
@@ -47,6 +47,13 @@ pub struct NodeArgs {
     /// CA certificates (PEM) to trust, besides the system's, for an https:// --chain-rpc.
     #[arg(long, env = "SECURE_EHR_CA_FILE")]
     ca_file: Option<std::path::PathBuf>,
+    /// Where the node keeps its blocks: `segments` (segment files in DATA_DIR/segments) or
+    /// `kubo:http://127.0.0.1:5001`, the RPC API of an IPFS node the organisation runs (the
+    /// node's blocks are pinned there; deleting one unpins and removes it). The node key
+    /// stays in DATA_DIR either way.
+    #[arg(long = "store", env = "SECURE_EHR_NODE_STORE", default_value = "segments",
+          value_parser = parse_node_store)]
+    store: NodeStore,
     #[command(flatten)]
     listen_args: ListenArgs,
 }
@@ -70,8 +77,7 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
     service::runtime()?.block_on(async {
         let stop = shutdown();
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
-        let store: Arc<dyn BlobStore> =
-            Arc::new(ehr_records::deployment::node_store(data_dir).await?);
+        let store = args.store.open(data_dir).await?;
         let registry: Arc<dyn Registry> = Arc::new(connect_chain(&args, ca_pem.as_deref()).await?);
         let node = LocalNode::new(data_dir.display().to_string(), key, registry, store)
             .await?
@@ -83,6 +89,59 @@ pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         ehr_serve::serve(listener, app, options, stop).await?;
         Ok(())
     })
+}
+
+/// Where a node keeps its blocks (`--store`).
+#[derive(Clone, Debug)]
+enum NodeStore {
+    /// Segment files in the node's directory (the default).
+    Segments,
+    /// An IPFS node's Kubo RPC API.
+    Kubo(String),
+}
+
+fn parse_node_store(value: &str) -> Result<NodeStore, String> {
+    if value == "segments" {
+        return Ok(NodeStore::Segments);
+    }
+    let bad = || {
+        format!(
+            "unknown store {value:?}: use `segments` (the default) or `kubo:http://HOST:PORT` \
+             (an IPFS node's RPC API)"
+        )
+    };
+    let url = value.strip_prefix("kubo:").ok_or_else(bad)?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad Kubo API URL {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!(
+            "bad Kubo API URL {url:?}: it must be http:// or https://HOST:PORT"
+        ));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() {
+        return Err(format!(
+            "bad Kubo API URL {url:?}: give only scheme, host and port (the /api/v0 paths are \
+             added)"
+        ));
+    }
+    Ok(NodeStore::Kubo(url.trim_end_matches('/').to_string()))
+}
+
+impl NodeStore {
+    async fn open(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn BlobStore>> {
+        Ok(match self {
+            NodeStore::Segments => Arc::new(ehr_records::deployment::node_store(data_dir).await?),
+            NodeStore::Kubo(url) => {
+                let store = KuboStore::owned(url)?;
+                // A wrong address is said at start, not at the first upload.
+                let version = store
+                    .version()
+                    .await
+                    .with_context(|| format!("reaching the IPFS node's RPC API at {url}"))?;
+                eprintln!("blocks in the IPFS node at {url} ({version})");
+                Arc::new(store)
+            }
+        })
+    }
 }
 
 /// Connects to the chain. While nothing listens at its address (it may start after the

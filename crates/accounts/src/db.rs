@@ -18,7 +18,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
@@ -35,6 +37,14 @@ const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("account
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const ADMIN_KEY: &str = "admin";
 const MIGRATED_KEY: &str = "migrated-accounts-json";
+/// The newest change's sequence number (u64, little-endian; absent: 0).
+const SEQ_KEY: &str = "archive-seq";
+/// Changes up to this sequence number were trimmed from [`CHANGES`] (absent: 0).
+const FORGOTTEN_KEY: &str = "archive-forgotten";
+/// Change capture for the archive: sequence number → the username whose row a write
+/// changed, written in the same write transaction as the row (so one never commits
+/// without the other).
+const CHANGES: TableDefinition<'_, u64, &str> = TableDefinition::new("changes");
 
 /// The old accounts file's shape (version 1).
 #[derive(Serialize, Deserialize)]
@@ -42,6 +52,9 @@ pub(crate) struct AccountsFile {
     pub(crate) version: u32,
     pub(crate) accounts: Vec<Account>,
 }
+
+/// A username and its row after a change (`None`: the account is gone).
+pub(crate) type AccountChange = (String, Option<Account>);
 
 pub(crate) struct AccountsDb {
     db: Database,
@@ -78,6 +91,7 @@ impl AccountsDb {
         let w = tx!(this, this.db.begin_write())?;
         tx!(this, w.open_table(ACCOUNTS))?;
         tx!(this, w.open_table(META))?;
+        tx!(this, w.open_table(CHANGES))?;
         tx!(this, w.commit())?;
         this.migrate_json(dir)?;
         Ok(this)
@@ -116,11 +130,13 @@ impl AccountsDb {
                     });
                 }
                 let mut meta = tx!(self, w.open_table(META))?;
+                let mut changes = tx!(self, w.open_table(CHANGES))?;
                 for a in &accounts {
                     tx!(
                         self,
                         table.insert(a.username.as_str(), encode(a).as_slice())
                     )?;
+                    self.record_change(&mut meta, &mut changes, &a.username)?;
                     if a.role == Role::Admin {
                         tx!(self, meta.insert(ADMIN_KEY, a.username.as_bytes()))?;
                     }
@@ -192,6 +208,8 @@ impl AccountsDb {
             if account.role == Role::Admin {
                 tx!(self, meta.insert(ADMIN_KEY, account.username.as_bytes()))?;
             }
+            let mut changes = tx!(self, w.open_table(CHANGES))?;
+            self.record_change(&mut meta, &mut changes, &account.username)?;
         }
         tx!(self, w.commit())
     }
@@ -219,10 +237,161 @@ impl AccountsDb {
                 return Err(Error::InvalidParams("account update (username or role)"));
             }
             tx!(self, table.insert(username, encode(&account).as_slice()))?;
+            let mut meta = tx!(self, w.open_table(META))?;
+            let mut changes = tx!(self, w.open_table(CHANGES))?;
+            self.record_change(&mut meta, &mut changes, username)?;
             out
         };
         tx!(self, w.commit())?;
         Ok(Some(out))
+    }
+
+    /// Notes, inside the caller's write transaction, that `username`'s row changed.
+    fn record_change(
+        &self,
+        meta: &mut Table<'_, &str, &[u8]>,
+        changes: &mut Table<'_, u64, &str>,
+        username: &str,
+    ) -> Result<()> {
+        let seq = self.read_u64(&*meta, SEQ_KEY)? + 1;
+        tx!(self, meta.insert(SEQ_KEY, seq.to_le_bytes().as_slice()))?;
+        tx!(self, changes.insert(seq, username))?;
+        Ok(())
+    }
+
+    fn read_u64(
+        &self,
+        meta: &impl ReadableTable<&'static str, &'static [u8]>,
+        key: &str,
+    ) -> Result<u64> {
+        match tx!(self, meta.get(key))? {
+            None => Ok(0),
+            Some(v) => {
+                let bytes: [u8; 8] = v.value().try_into().map_err(|_| Error::CorruptStore {
+                    path: self.path.clone(),
+                    reason: format!("meta {key} is not a u64"),
+                })?;
+                Ok(u64::from_le_bytes(bytes))
+            }
+        }
+    }
+
+    /// Every account and the newest change's sequence number, from one read transaction.
+    pub(crate) fn archive_snapshot(&self) -> Result<(u64, Vec<Account>)> {
+        let r = tx!(self, self.db.begin_read())?;
+        let meta = tx!(self, r.open_table(META))?;
+        let seq = self.read_u64(&meta, SEQ_KEY)?;
+        let t = tx!(self, r.open_table(ACCOUNTS))?;
+        let mut all = Vec::new();
+        for row in tx!(self, t.iter())? {
+            let (_, v) = tx!(self, row)?;
+            all.push(self.decode(v.value())?);
+        }
+        Ok((seq, all))
+    }
+
+    /// The current row (`None`: gone) of every account changed after `after`, and the
+    /// newest sequence number, from one read transaction; `None` if nothing changed.
+    pub(crate) fn archive_changes_since(
+        &self,
+        after: u64,
+    ) -> Result<Option<(u64, Vec<AccountChange>)>> {
+        let r = tx!(self, self.db.begin_read())?;
+        let meta = tx!(self, r.open_table(META))?;
+        let seq = self.read_u64(&meta, SEQ_KEY)?;
+        let forgotten = self.read_u64(&meta, FORGOTTEN_KEY)?;
+        if after > seq {
+            return Err(Error::Archive(format!(
+                "cursor {after} is ahead of the store (its newest change is {seq})"
+            )));
+        }
+        if after == seq {
+            return Ok(None);
+        }
+        if after < forgotten {
+            return Err(Error::Archive(format!(
+                "the changes up to {forgotten} were trimmed; cursor {after} needs a new snapshot"
+            )));
+        }
+        let changes = tx!(self, r.open_table(CHANGES))?;
+        let mut names = std::collections::BTreeSet::new();
+        for row in tx!(self, changes.range((after + 1)..=seq))? {
+            let (_, v) = tx!(self, row)?;
+            names.insert(v.value().to_string());
+        }
+        let t = tx!(self, r.open_table(ACCOUNTS))?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let row = tx!(self, t.get(name.as_str()))?
+                .map(|v| self.decode(v.value()))
+                .transpose()?;
+            out.push((name, row));
+        }
+        Ok(Some((seq, out)))
+    }
+
+    /// Drops the change entries up to `through` (they are archived).
+    pub(crate) fn archive_forget_until(&self, through: u64) -> Result<()> {
+        let w = tx!(self, self.db.begin_write())?;
+        {
+            let mut meta = tx!(self, w.open_table(META))?;
+            let seq = self.read_u64(&meta, SEQ_KEY)?;
+            if through > seq {
+                return Err(Error::Archive(format!(
+                    "cannot trim through {through}: the newest change is {seq}"
+                )));
+            }
+            if through > self.read_u64(&meta, FORGOTTEN_KEY)? {
+                tx!(
+                    self,
+                    meta.insert(FORGOTTEN_KEY, through.to_le_bytes().as_slice())
+                )?;
+            }
+            let mut changes = tx!(self, w.open_table(CHANGES))?;
+            tx!(self, changes.retain_in(..=through, |_, _| false))?;
+        }
+        tx!(self, w.commit())
+    }
+
+    /// Writes `accounts` into this (new, empty) database in one transaction, the archive
+    /// cursor set to `seq` with no change entries (the next change is `seq + 1`).
+    pub(crate) fn restore(&self, seq: u64, accounts: &[Account]) -> Result<()> {
+        let w = tx!(self, self.db.begin_write())?;
+        {
+            let mut table = tx!(self, w.open_table(ACCOUNTS))?;
+            let mut meta = tx!(self, w.open_table(META))?;
+            if !tx!(self, table.is_empty())? {
+                return Err(Error::Archive("the database is not empty".into()));
+            }
+            for a in accounts {
+                tx!(
+                    self,
+                    table.insert(a.username.as_str(), encode(a).as_slice())
+                )?;
+                if a.role == Role::Admin {
+                    tx!(self, meta.insert(ADMIN_KEY, a.username.as_bytes()))?;
+                }
+            }
+            tx!(self, meta.insert(SEQ_KEY, seq.to_le_bytes().as_slice()))?;
+            tx!(
+                self,
+                meta.insert(FORGOTTEN_KEY, seq.to_le_bytes().as_slice())
+            )?;
+        }
+        tx!(self, w.commit())
+    }
+
+    /// Every change entry (sequence number, username), oldest first.
+    #[cfg(test)]
+    pub(crate) fn change_entries(&self) -> Result<Vec<(u64, String)>> {
+        let r = tx!(self, self.db.begin_read())?;
+        let t = tx!(self, r.open_table(CHANGES))?;
+        let mut out = Vec::new();
+        for row in tx!(self, t.iter())? {
+            let (k, v) = tx!(self, row)?;
+            out.push((k.value(), v.value().to_string()));
+        }
+        Ok(out)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Account> {

@@ -81,6 +81,11 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// An archive snapshot or change set does not decode, does not follow on from the one
+    /// before, or cannot be taken or restored (structure only, never contents).
+    #[error("accounts archive: {0}")]
+    Archive(String),
+
     /// The accounts database or the old accounts file holds something it cannot use.
     #[error("corrupt accounts store {}: {reason}", path.display())]
     CorruptStore {

@@ -24,6 +24,7 @@
 //! [`kdf_slots`] at once. Time comes from a [`Clock`], so tests move it instead of sleeping.
 
 mod account;
+mod archive;
 mod clock;
 mod db;
 mod error;

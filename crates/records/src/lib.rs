@@ -3,7 +3,7 @@
 pub mod deployment;
 mod error;
 mod journal;
-mod reasons;
+pub mod reasons;
 pub mod restore;
 mod service;
 pub mod session;

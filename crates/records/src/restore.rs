@@ -179,7 +179,7 @@ async fn rebuild(
                     )?;
                 }
                 "reasons" => {
-                    crate::reasons::restore(data_dir, &part.snapshot, &part.changes)?;
+                    crate::reasons::ReasonLog::restore(data_dir, &part.snapshot, &part.changes)?;
                 }
                 other => {
                     return Err(Error::InvalidInput {

@@ -1333,3 +1333,103 @@ mod funding {
         );
     }
 }
+
+/// The reasons file's archive hooks: a snapshot and the lines appended after a cursor are
+/// whole lines only; a restore from them is the same file, and bad parts write nothing.
+#[test]
+fn reasons_snapshot_changes_and_restore() {
+    use ehr_records::reasons::{FILE, ReasonLog};
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let log = ReasonLog::open(&live).unwrap();
+    let (provider, patient) = (
+        ehr_chain::Address::repeat_byte(1),
+        ehr_chain::Address::repeat_byte(2),
+    );
+    assert_eq!(log.snapshot().unwrap(), (0, Vec::new()));
+    assert_eq!(log.changes_since(0).unwrap(), None);
+
+    let d1 = log
+        .add(provider, patient, "unconscious on arrival")
+        .unwrap();
+    let d2 = log
+        .add(provider, patient, "anaphylaxis, no contact reachable")
+        .unwrap();
+    let (c1, snapshot) = log.snapshot().unwrap();
+    assert_eq!(c1 as usize, snapshot.len());
+    assert_eq!(snapshot, std::fs::read(live.join(FILE)).unwrap());
+    assert_eq!(log.changes_since(0).unwrap(), Some((c1, snapshot.clone())));
+    assert_eq!(log.changes_since(c1).unwrap(), None);
+
+    let d3 = log.add(provider, patient, "Bewusstlos — ü, 救急").unwrap();
+    let (c2, changes) = log.changes_since(c1).unwrap().unwrap();
+    assert_eq!(changes.iter().filter(|&&b| b == b'\n').count(), 1);
+    assert_eq!(c2, std::fs::metadata(live.join(FILE)).unwrap().len());
+    // A cursor inside a line, or past the end, is refused.
+    assert!(log.changes_since(c1 + 3).is_err());
+    assert!(log.changes_since(c2 + 1).is_err());
+    assert!(log.changes_since(c2 + 100).is_err());
+
+    // Half a line being written (a crash mid-append) is in neither.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(live.join(FILE))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"digest\":\"0x").unwrap();
+    assert_eq!(log.snapshot().unwrap().0, c2);
+    assert_eq!(log.changes_since(c2).unwrap(), None);
+    assert_eq!(
+        log.changes_since(c1).unwrap().unwrap(),
+        (c2, changes.clone())
+    );
+
+    // Restored: every reason, readable by digest, the file private.
+    let out = dir.path().join("restored");
+    assert_eq!(
+        ReasonLog::restore(&out, &snapshot, std::slice::from_ref(&changes)).unwrap(),
+        3
+    );
+    let restored = ReasonLog::open(&out).unwrap();
+    assert_eq!(restored.get(d1).unwrap(), "unconscious on arrival");
+    assert_eq!(
+        restored.get(d2).unwrap(),
+        "anaphylaxis, no contact reachable"
+    );
+    assert_eq!(restored.get(d3).unwrap(), "Bewusstlos — ü, 救急");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join(FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Over an existing file: refused, the file unchanged.
+    let before = std::fs::read(out.join(FILE)).unwrap();
+    assert!(ReasonLog::restore(&out, &snapshot, &[]).is_err());
+    assert_eq!(std::fs::read(out.join(FILE)).unwrap(), before);
+    // An empty snapshot restores an empty file.
+    assert_eq!(
+        ReasonLog::restore(&dir.path().join("empty"), &[], &[]).unwrap(),
+        0
+    );
+
+    // Bad parts: refused, nothing written.
+    let torn = changes[..changes.len() - 1].to_vec();
+    // (case, snapshot, change sets)
+    type Case<'a> = (&'a str, &'a [u8], Vec<Vec<u8>>);
+    let cases: [Case; 5] = [
+        ("overlap", &snapshot, vec![snapshot.clone()]),
+        ("torn", &snapshot, vec![torn]),
+        ("not a reason", b"{\"x\":1}\n", vec![]),
+        ("empty line", b"\n", vec![]),
+        ("empty change set", &snapshot, vec![Vec::new()]),
+    ];
+    for (name, snap, changes) in cases {
+        let out = dir.path().join(name.replace(' ', "-"));
+        let err = ReasonLog::restore(&out, snap, &changes).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{name}: {err}");
+        assert!(!out.exists(), "{name}: something was written");
+    }
+}

@@ -2,6 +2,16 @@
 //! deployments at scale. Besides the trait it offers the node-side `add`, `cat`, `pin/add`,
 //! `dag/import` and `dag/export`. Bytes coming back from the node are re-hashed like any
 //! other store's: a misbehaving node cannot hand us wrong bytes.
+//!
+//! Two modes. [`KuboStore::new`] is a plain client (`secure-ehr add/cat`): blocks are put
+//! unpinned and `delete` is `block/rm`. [`KuboStore::owned`] is for a `secure-ehr node`
+//! keeping its blocks in an IPFS node its organisation runs: the blocks are the node's own,
+//! so each put is also pinned *directly* (`pin/add?recursive=false`: the IPFS node's garbage
+//! collection never drops them, and a manifest's links to fragments held elsewhere are not
+//! fetched), lookups never ask the IPFS network (`offline=true`), and `delete` (orphan
+//! collection, share erasure) removes the direct pin, then the block, then checks that the
+//! IPFS node no longer has it — a block something else still pins (a recursive pin of the
+//! organisation's) is an error naming the block, not a silent success.
 
 use std::time::Duration;
 
@@ -19,6 +29,8 @@ pub struct KuboStore {
     base: String,
     client: reqwest::Client,
     lookup_timeout: Duration,
+    /// [`KuboStore::owned`]: pin what we put, unpin what we delete, never go online.
+    owned: bool,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +43,12 @@ struct ErrorBody {
 struct KeyBody {
     #[serde(rename = "Key")]
     key: String,
+}
+
+#[derive(Deserialize)]
+struct RmLine {
+    #[serde(rename = "Error", default)]
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +72,16 @@ impl KuboStore {
             base,
             client,
             lookup_timeout: Duration::from_secs(10),
+            owned: false,
+        })
+    }
+
+    /// A client of the API at `url` that owns the blocks it stores (see the module doc):
+    /// puts pin directly, deletes unpin, remove and check, lookups stay offline.
+    pub fn owned(url: &str) -> Result<Self> {
+        Ok(KuboStore {
+            owned: true,
+            ..Self::new(url)?
         })
     }
 
@@ -109,6 +137,62 @@ impl KuboStore {
             endpoint: endpoint.to_string(),
             message,
         })
+    }
+
+    /// `ipfs pin add --recursive=false`: keeps this one block from garbage collection
+    /// without fetching what it links to.
+    async fn pin_direct(&self, cid: &Cid) -> Result<()> {
+        self.call(
+            "/api/v0/pin/add",
+            &[("arg", cid.to_string()), ("recursive", "false".into())],
+            None,
+        )
+        .await?
+        .bytes()
+        .await?;
+        Ok(())
+    }
+
+    /// `ipfs block rm`. The node answers 200 with one `{Hash, Error}` line per block, so the
+    /// body is read: a block that is not there is fine, any other error (e.g. "pinned") is
+    /// returned.
+    async fn block_rm(&self, cid: &Cid) -> Result<()> {
+        let endpoint = "/api/v0/block/rm";
+        let text = match self.call(endpoint, &[("arg", cid.to_string())], None).await {
+            Ok(resp) => resp.text().await?,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let line: RmLine =
+                serde_json::from_str(line).map_err(|e| kubo_err(endpoint, e.to_string()))?;
+            match line.error {
+                Some(message) if !message.is_empty() => {
+                    let e = kubo_err(endpoint, message);
+                    if !is_not_found(&e) {
+                        return Err(e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `ipfs version`: the node's implementation version (e.g. `0.18.0`); a cheap check
+    /// that the API answers.
+    pub async fn version(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Version {
+            #[serde(rename = "Version")]
+            version: String,
+        }
+        let body: Version = self
+            .call("/api/v0/version", &[], None)
+            .await?
+            .json()
+            .await?;
+        Ok(body.version)
     }
 
     /// `ipfs add` on the node (`--cid-version=1` or the v0 default, no pin); returns the root.
@@ -225,19 +309,19 @@ impl BlobStore for KuboStore {
                 format!("node stored {got} for block {cid}"),
             ));
         }
+        if self.owned {
+            self.pin_direct(cid).await?;
+        }
         Ok(())
     }
 
     async fn get(&self, cid: &Cid) -> Result<Vec<u8>> {
         check_supported(cid)?;
-        let data = match self
-            .call(
-                "/api/v0/block/get",
-                &[("arg", cid.to_string()), self.timeout_param()],
-                None,
-            )
-            .await
-        {
+        let mut query = vec![("arg", cid.to_string()), self.timeout_param()];
+        if self.owned {
+            query.push(("offline", "true".into()));
+        }
+        let data = match self.call("/api/v0/block/get", &query, None).await {
             Ok(resp) => resp.bytes().await?.to_vec(),
             Err(e) if is_not_found(&e) => {
                 return Err(Error::NotFound {
@@ -270,18 +354,30 @@ impl BlobStore for KuboStore {
     }
 
     async fn delete(&self, cid: &Cid) -> Result<()> {
+        if !self.owned {
+            return self.block_rm(cid).await;
+        }
         match self
             .call(
-                "/api/v0/block/rm",
-                &[("arg", cid.to_string()), ("force", "true".into())],
+                "/api/v0/pin/rm",
+                &[("arg", cid.to_string()), ("recursive", "false".into())],
                 None,
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            // Kubo: "not pinned or pinned indirectly"; js-ipfs: "… is not pinned".
+            Err(Error::Kubo { message, .. }) if message.contains("not pinned") => {}
+            Err(e) => return Err(e),
         }
+        self.block_rm(cid).await?;
+        if self.has(cid).await? {
+            return Err(kubo_err(
+                "/api/v0/block/rm",
+                format!("{cid} is still in the IPFS node (pinned by something else?)"),
+            ));
+        }
+        Ok(())
     }
 
     async fn pin(&self, cid: &Cid) -> Result<()> {

@@ -12,6 +12,7 @@ mod restore;
 #[path = "../../../../crates/store/tests/integration/ipfs.rs"]
 mod ipfs;
 mod node_http;
+mod node_ipfs;
 mod nodes;
 mod rpc_clients;
 mod serve_cli;

@@ -1,12 +1,15 @@
 //! Five `secure-ehr node` processes on 127.0.0.1 in front of a real anvil chain, driven by the
 //! records service through their HTTP API: two stopped → reads work; three stopped → a
 //! clear error; a corrupted fragment → the read works and the node is named in the log; a
-//! share request without a logged access → refused.
+//! share request without a logged access → refused. Run twice: the nodes keeping their
+//! blocks in their segment files (the default), and each node in its own js-ipfs node
+//! (`--store kubo:URL`), where the blocks are then looked up through js-ipfs's own API.
 
 use std::io::Write;
 use std::process::Command;
 
 use crate::common::{Proc, spawn_listening};
+use crate::ipfs::IpfsNode;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,11 +21,12 @@ use ehr_records::fhir::RecordForm;
 use ehr_records::node::Node;
 use ehr_records::node::{self, NodeError, ShareRequest};
 use ehr_records::{Error, Service, ServiceParts};
+use ehr_store::BlobStore;
 
 const PW: &str = "correct horse battery";
 const TOKEN: &str = "node-token-for-tests";
 
-fn spawn_node(dir: &std::path::Path, rpc: &str, contract: &str) -> Proc {
+fn spawn_node(dir: &std::path::Path, rpc: &str, contract: &str, ipfs: Option<&IpfsNode>) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_secure-ehr"));
     cmd.args([
         "--data-dir",
@@ -33,6 +37,9 @@ fn spawn_node(dir: &std::path::Path, rpc: &str, contract: &str) -> Proc {
     ])
     .args(["--chain-rpc", rpc, "--contract", contract])
     .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+    if let Some(ipfs) = ipfs {
+        cmd.arg("--store").arg(format!("kubo:{}", ipfs.url));
+    }
     spawn_listening(cmd, "node")
 }
 
@@ -57,14 +64,40 @@ fn now() -> u64 {
         .as_secs()
 }
 
+/// What the service logs, for every test of this binary that looks at it (one global
+/// subscriber per process).
+fn log() -> &'static Log {
+    static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Log::default();
+        let writer = log.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        log
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_node_processes() {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    five_nodes(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_node_processes_on_ipfs() {
+    five_nodes(true).await;
+}
+
+/// The five-node scenario; with `on_ipfs`, every node keeps its blocks in a js-ipfs node
+/// of its own.
+async fn five_nodes(on_ipfs: bool) {
+    let log = log();
+    let ipfs: Vec<IpfsNode> = if on_ipfs {
+        (0..5).map(|_| IpfsNode::start()).collect()
+    } else {
+        Vec::new()
+    };
 
     let anvil = Anvil::spawn().unwrap();
     let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
@@ -77,6 +110,7 @@ async fn five_node_processes() {
                 &dir.path().join(format!("node-{i}")),
                 &anvil.url,
                 &contract,
+                ipfs.get(i - 1),
             ))
         })
         .collect();
@@ -128,15 +162,33 @@ async fn five_node_processes() {
     let read = svc.read_record(&bob, stored.record_id, None).await.unwrap();
     assert_eq!(read.form.unwrap(), form);
 
-    // Every node holds one fragment and the manifest; none holds the name.
+    // Every node holds one fragment and the manifest; none holds the name. On IPFS they
+    // are in the IPFS node (asked through its own API) and the node's directory has no
+    // segments.
+    let manifest_cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
     for i in 1..=5 {
-        let blocks = dir.path().join(format!("node-{i}")).join("segments");
+        let node_dir = dir.path().join(format!("node-{i}"));
+        let blocks = match ipfs.get(i - 1) {
+            Some(ipfs) => {
+                assert!(!node_dir.join("segments").exists());
+                let theirs = ehr_store::KuboStore::new(&ipfs.url).unwrap();
+                let manifest = theirs.get(&manifest_cid).await.unwrap();
+                let manifest =
+                    ehr_records::node::RecordManifest::decode_block(&manifest_cid, &manifest)
+                        .unwrap();
+                assert!(theirs.has(&manifest.fragment_cid(i - 1)).await.unwrap());
+                ipfs.repo()
+            }
+            None => node_dir.join("segments"),
+        };
         let files = walk(&blocks);
-        assert!(
-            files
-                .iter()
-                .any(|f| f.extension().is_some_and(|e| e == "seg"))
-        );
+        if ipfs.is_empty() {
+            assert!(
+                files
+                    .iter()
+                    .any(|f| f.extension().is_some_and(|e| e == "seg"))
+            );
+        }
         for entry in files {
             let data = std::fs::read(&entry).unwrap();
             assert!(
@@ -170,9 +222,8 @@ async fn five_node_processes() {
     let some_cid = ehr_store::raw_cid(b"x");
     assert!(no_token.delete_block(&some_cid).await.is_err());
 
-    // Corrupt node 1's fragment where it lies in the node's segment file on disk: the read
-    // still works and node 1 is named.
-    let manifest_cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
+    // Corrupt node 1's fragment where it lies on disk (in the node's segment file, or in
+    // its IPFS node's repo): the read still works and node 1 is named.
     let manifest = ehr_records::node::RecordManifest::decode_block(
         &manifest_cid,
         &nodes[0].get_block(&manifest_cid).await.unwrap(),
@@ -180,28 +231,36 @@ async fn five_node_processes() {
     .unwrap();
     let frag_cid = manifest.fragment_cid(0);
     let fragment = nodes[0].get_block(&frag_cid).await.unwrap();
-    let (seg, at) = walk(&dir.path().join("node-1").join("segments"))
+    let blocks = match ipfs.first() {
+        Some(ipfs) => ipfs.repo(),
+        None => dir.path().join("node-1").join("segments"),
+    };
+    let (seg, at) = walk(&blocks)
         .into_iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "seg"))
         .find_map(|f| {
             let bytes = std::fs::read(&f).unwrap();
             let at = bytes.windows(fragment.len()).position(|w| w == fragment)?;
             Some((f, at))
         })
-        .expect("the fragment is in a segment file");
+        .expect("the fragment is in a file on disk");
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[at + 10] ^= 0xff;
     std::fs::write(&seg, &bytes).unwrap();
     let read = svc.read_record(&bob, 1, None).await.unwrap();
     assert_eq!(read.form.unwrap().patient_name, "Alice Doe");
+    // Named with its address: the other run of this test logs into the same place.
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     assert!(
         text.lines()
-            .any(|l| l.contains("node 1 (") && l.contains("fragment")),
+            .any(|l| l.contains(&format!("node=\"{}\"", nodes[0].name())) && l.contains("fragment")),
         "node 1 not named in the log:\n{text}"
     );
 
-    // Node 1 repaired (the fragment stored again); two nodes stopped: reads still work.
+    // Node 1 repaired (the fragment stored again; an IPFS node takes a block it has as
+    // stored, so there the bad copy is deleted first); two nodes stopped: reads still work.
+    if on_ipfs {
+        nodes[0].delete_block(&frag_cid).await.unwrap();
+    }
     nodes[0].put_block(&frag_cid, &fragment).await.unwrap();
     assert_eq!(nodes[0].get_block(&frag_cid).await.unwrap(), fragment);
     procs[3] = None;

@@ -193,6 +193,14 @@ fn an_accounts_json_is_migrated_and_kept_as_a_backup() {
         AccountStore::open(dir.path(), AccountParams::INSECURE_FAST, old.clock.clone()).unwrap();
     assert_eq!(store.list(), old.store.list());
     assert!(store.has_admin());
+    // The migration is a write like any other: each account moved in has its change entry
+    // (in the migration's transaction), so the archive's change sets carry it.
+    let (seq, changes) = store.archive_changes_since(0).unwrap().unwrap();
+    assert_eq!(seq, 3);
+    let text = String::from_utf8(changes).unwrap();
+    for user in ["admin", "dr.who", "jane"] {
+        assert!(text.contains(&format!("{{\"username\":\"{user}\"")), "{user}");
+    }
     store.login("jane", PW, CLIENT).unwrap();
     store.login("dr.who", PW, CLIENT).unwrap();
     assert!(!dir.path().join(ACCOUNTS_FILE).exists());

@@ -37,7 +37,7 @@ pub struct IpfsNode {
     _stdin: ChildStdin,
     /// `http://127.0.0.1:PORT`
     pub url: String,
-    _repo: tempfile::TempDir,
+    repo: tempfile::TempDir,
 }
 
 impl IpfsNode {
@@ -80,8 +80,13 @@ impl IpfsNode {
             child,
             _stdin: stdin,
             url,
-            _repo: repo,
+            repo,
         }
+    }
+
+    /// The node's repo directory (its blocks are files under `blocks/`).
+    pub fn repo(&self) -> PathBuf {
+        self.repo.path().join("ipfs")
     }
 }
 

@@ -83,6 +83,24 @@ pub async fn local_nodes_without_chain(
                 .with_archive_dir(&dir)?,
         ));
     }
+    // Trailing nodes may be gone too: the archive's own header says how many there were.
+    let mut n = nodes.len();
+    for node in &nodes {
+        let Ok(head) = node.archive_head().await else {
+            continue;
+        };
+        if let Ok(block) = node.get_block(&head.header).await
+            && let Ok(header) = ehr_ledger::format::EpochHeader::decode(&block)
+        {
+            n = n.max(usize::from(header.n));
+        }
+    }
+    for i in nodes.len() + 1..=n {
+        nodes.push(Arc::new(crate::deployment::AbsentNode(format!(
+            "node {i} ({} is gone)",
+            node_dir(data_dir, i).display()
+        ))));
+    }
     Ok(nodes)
 }
 
@@ -190,7 +208,10 @@ async fn rebuild(
             }
         }
         // The archive carries on from the head it was restored from.
-        let head = fetched.headers.last().expect("a fetched archive has a head epoch");
+        let head = fetched
+            .headers
+            .last()
+            .expect("a fetched archive has a head epoch");
         let threshold = ehr_primitives::Threshold::new(usize::from(head.k), usize::from(head.n))
             .map_err(|e| Error::InvalidInput {
                 field: "archive",

@@ -19,6 +19,8 @@ use ehr_store::{BlobStore, Cid, MemoryStore};
 
 const PW: &str = "correct horse battery";
 
+// The store's js-ipfs harness; this binary uses part of it.
+#[allow(dead_code)]
 #[path = "../../store/tests/integration/ipfs.rs"]
 mod ipfs;
 #[path = "flows/manifests.rs"]

@@ -199,7 +199,10 @@ fn an_accounts_json_is_migrated_and_kept_as_a_backup() {
     assert_eq!(seq, 3);
     let text = String::from_utf8(changes).unwrap();
     for user in ["admin", "dr.who", "jane"] {
-        assert!(text.contains(&format!("{{\"username\":\"{user}\"")), "{user}");
+        assert!(
+            text.contains(&format!("{{\"username\":\"{user}\"")),
+            "{user}"
+        );
     }
     store.login("jane", PW, CLIENT).unwrap();
     store.login("dr.who", PW, CLIENT).unwrap();

@@ -110,9 +110,18 @@ pub fn run(cmd: ChainCmd, data_dir: &Path) -> anyhow::Result<()> {
             Ok(())
         }),
         ChainCmd::Verify(args) if args.from_nodes => crate::restore_cmd::verify(args, data_dir),
-        ChainCmd::Verify(_) => {
+        ChainCmd::Verify(args) => {
             let dir = ehr_records::deployment::chain_dir(data_dir);
-            let report = EmbeddedChain::verify(&dir, ChainConfig::default().chain_id)?;
+            let report = match EmbeddedChain::verify(&dir, ChainConfig::default().chain_id) {
+                // Pruned (`serve --keep-blocks`): the old bodies come from the archive.
+                Err(ehr_chain::Error::Pruned { block }) => {
+                    println!(
+                        "block {block} on are pruned here: reading their bodies from the ledger archive"
+                    );
+                    crate::restore_cmd::verify_pruned(args, data_dir)?
+                }
+                other => other?,
+            };
             println!(
                 "ok: {} blocks, {} transactions re-executed; head {}",
                 report.blocks, report.transactions, report.head_hash

@@ -143,3 +143,20 @@ pub fn verify(args: FromNodesArgs, data_dir: &Path) -> anyhow::Result<()> {
         print(&report, args.json, "archive verified")
     })
 }
+
+/// `secure-ehr chain verify` of a pruned chain: its old bodies from the archive on the nodes.
+pub fn verify_pruned(
+    args: FromNodesArgs,
+    data_dir: &Path,
+) -> anyhow::Result<ehr_chain::VerifyReport> {
+    let admin = args.admin(data_dir)?;
+    crate::service::runtime()?.block_on(async {
+        let nodes = args.nodes(data_dir, &admin).await?;
+        tokio::task::spawn_blocking({
+            let data_dir = data_dir.to_path_buf();
+            move || restore::verify_pruned_chain(&data_dir, nodes, &admin)
+        })
+        .await?
+        .context("verifying the pruned chain with the archive")
+    })
+}

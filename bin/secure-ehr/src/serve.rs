@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// needs every one; `/rpc` answers meanwhile).
     #[arg(long, default_value_t = 120)]
     nodes_wait: u64,
+    /// Keep only the newest N blocks' bodies (transactions, receipts) here, once the ledger
+    /// archive holds the older ones on the nodes: headers, the state and the indexes stay,
+    /// every query answers the same, and old bodies are read back from the archive when
+    /// needed. Embedded chain only; without, every block is kept.
+    #[arg(long, env = "SECURE_EHR_KEEP_BLOCKS", value_name = "N")]
+    keep_blocks: Option<u64>,
     #[command(flatten)]
     rpc: RpcArgs,
     #[command(flatten)]
@@ -129,6 +135,11 @@ fn say(line: &str) {
 
 pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
     let options = args.listen_args.options()?;
+    if args.keep_blocks.is_some() && args.deployment.chain_rpc.is_some() {
+        bail!(
+            "--keep-blocks prunes the embedded chain; a JSON-RPC chain is pruned by its own node"
+        );
+    }
     if args.rpc.rpc && args.deployment.chain_rpc.is_some() {
         bail!(
             "--rpc serves the embedded chain; with --chain-rpc, clients can use that node directly"
@@ -177,6 +188,9 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         }
         let svc = Arc::new(svc);
         tokio::spawn(settle_uploads(svc.clone()));
+        if let Some(keep) = args.keep_blocks {
+            svc.start_pruning(keep).context("--keep-blocks")?;
+        }
         let mut state = ehr_api::AppState::new(svc.clone())
             .with_secure_cookies(secure_cookies)
             .with_trusted_proxy(args.trusted_proxy);

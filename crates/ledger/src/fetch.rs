@@ -267,7 +267,7 @@ async fn get_checked(
 }
 
 /// The epoch headers from epoch 0 to the head's, each the one its successor links to.
-async fn walk_headers(
+pub(crate) async fn walk_headers(
     nodes: &[Arc<dyn Node>],
     order: &[usize],
     chain_id: u64,
@@ -332,14 +332,14 @@ async fn walk_headers(
     Ok(headers)
 }
 
-struct EpochFetch {
-    report: EpochReport,
-    outcome: Result<Vec<u8>, Shortfall>,
+pub(crate) struct EpochFetch {
+    pub(crate) report: EpochReport,
+    pub(crate) outcome: Result<Vec<u8>, Shortfall>,
 }
 
 /// One epoch's fragments (k good; from the nodes that answered for their head first, in
 /// node order, so originals first) and key shares (k good), opened.
-async fn fetch_epoch(
+pub(crate) async fn fetch_epoch(
     nodes: &[Arc<dyn Node>],
     order: &[usize],
     admin: &PrivateKeySigner,

@@ -5,6 +5,7 @@ mod error;
 mod fetch;
 pub mod format;
 mod progress;
+mod reader;
 pub mod seal;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ pub use alloy::signers::local::PrivateKeySigner;
 pub use archiver::{Archiver, ArchiverHandle, adopt};
 pub use error::{Error, Result, Shortfall};
 pub use fetch::fetch;
+pub use reader::ArchiveReader;
 
 /// One block as the embedded chain stores it: `ehr_chain::embedded::Block::encode()` bytes
 /// and the block's encoded receipts (`EmbeddedChain::raw_block(n)`).

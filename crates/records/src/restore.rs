@@ -267,3 +267,20 @@ impl Drop for ScratchDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `chain verify` of a pruned embedded chain: the bodies it no longer keeps come from the
+/// archive on `nodes`, each checked against the header kept, and everything is re-executed.
+pub fn verify_pruned_chain(
+    data_dir: &Path,
+    nodes: Vec<Arc<dyn Node>>,
+    admin: &PrivateKeySigner,
+) -> Result<ehr_chain::VerifyReport> {
+    let chain_id = ChainConfig::default().chain_id;
+    let reader = ehr_ledger::ArchiveReader::new(nodes, admin.clone(), chain_id);
+    let bodies = crate::service::ArchiveBodies::new(reader).map_err(|e| Error::io(data_dir, e))?;
+    Ok(EmbeddedChain::verify_with(
+        &chain_dir(data_dir),
+        chain_id,
+        Some(&bodies),
+    )?)
+}

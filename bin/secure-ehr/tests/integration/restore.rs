@@ -248,3 +248,173 @@ fn a_lost_server_is_restored_from_any_k_nodes() {
     ));
     stop(server);
 }
+
+/// An HTTP request through Python's standard library (an independent client): the body
+/// answered, whatever the status.
+fn http(url: &str, token: Option<&str>, body: Option<&str>) -> String {
+    let script = r#"
+import sys, urllib.request, urllib.error
+url, token, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, data=body.encode() if body else None)
+if token: req.add_header("Authorization", "Bearer " + token)
+if body: req.add_header("Content-Type", "application/json")
+try: print(urllib.request.urlopen(req).read().decode())
+except urllib.error.HTTPError as e: print(e.read().decode())
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, url, token.unwrap_or(""), body.unwrap_or("")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn serve_pruning(data: &Path) -> Proc {
+    let child = bin()
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--keep-blocks",
+            "1",
+            "--rpc",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(child, "SecureEHR")
+}
+
+/// What the patient and a `/rpc` client see: the access log, the record's history, the
+/// grants, every log of the chain and one old block with its transactions.
+fn everything_seen(data: &Path, url: &str) -> Vec<String> {
+    let token = std::fs::read_to_string(data.join("alice.token")).unwrap();
+    let rpc = |method: &str, params: &str| {
+        http(
+            &format!("{url}/rpc"),
+            None,
+            Some(&format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#
+            )),
+        )
+    };
+    let seen = vec![
+        ok(cli(data, url, "alice", &["log"], "")),
+        ok(cli(data, url, "alice", &["record", "list", "--json"], "")),
+        http(&format!("{url}/api/grants"), Some(token.trim()), None),
+        http(&format!("{url}/api/access-log"), Some(token.trim()), None),
+        rpc(
+            "eth_getLogs",
+            r#"[{"fromBlock":"earliest","toBlock":"latest"}]"#,
+        ),
+        rpc("eth_getBlockByNumber", r#"["0x3",true]"#),
+    ];
+    for s in &seen {
+        assert!(!s.contains("\"error\""), "{s}");
+    }
+    seen
+}
+
+#[test]
+fn a_pruned_server_answers_every_query_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    admin_init(&data);
+    let server = serve_pruning(&data);
+    let url = server.url.clone();
+    let pw = format!("{PW}\n");
+    ok(cli(
+        &data,
+        &url,
+        "admin",
+        &["login", "admin", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &data,
+        &url,
+        "admin",
+        &["provider", "add", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["patient", "register", "alice", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let file = dir.path().join("record.json");
+    std::fs::write(&file, BUNDLE).unwrap();
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "put", file.to_str().unwrap()],
+        "",
+    ));
+    std::fs::write(&file, BUNDLE.replace("Diabetes", "Asthma")).unwrap();
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "update", "1", file.to_str().unwrap()],
+        "",
+    ));
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["grant", "drbob", "--days", "7"],
+        "",
+    ));
+    ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["login", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
+    ok(cli(&data, &url, "alice", &["revoke", "drbob"], ""));
+    ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["emergency", "1", "--reason", "unconscious in the ER"],
+        "",
+    ));
+    let before = everything_seen(&data, &url);
+    stop(server);
+
+    // Restarted, it prunes at once what the archive holds: every answer is the same.
+    let server = serve_pruning(&data);
+    let url = server.url.clone();
+    // (Sessions live in the server's memory: log in again.)
+    ok(cli(&data, &url, "alice", &["login", "alice", "--password-stdin"], &pw));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after = everything_seen(&data, &url);
+    assert_eq!(after, before);
+    stop(server);
+
+    // `chain verify` re-executes the pruned blocks from the archive on the nodes.
+    let said = ok(bin()
+        .args(["--data-dir", data.to_str().unwrap(), "chain", "verify"])
+        .output()
+        .unwrap());
+    assert!(said.contains("pruned here"), "it was pruned: {said}");
+    assert!(said.contains("ok:"), "{said}");
+}

@@ -11,7 +11,7 @@ mod sharing;
 mod status;
 mod upload;
 
-pub use archive::ChainSource;
+pub use archive::{ArchiveBodies, ChainSource};
 pub use status::STATUS_TTL;
 
 use std::collections::HashMap;

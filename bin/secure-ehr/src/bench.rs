@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// and removed. Its accounts have the benchmark's well-known password: for measuring only.
     #[arg(long, value_name = "DIR")]
     keep: Option<std::path::PathBuf>,
+    /// First run the concurrent uploads with the ledger archive off, then start it (as
+    /// `serve` runs it) for the rest: the two upload figures side by side.
+    #[arg(long)]
+    compare_archive: bool,
 }
 
 impl BenchArgs {
@@ -310,7 +314,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             k: 3,
             n: 5,
         };
-        let svc = Arc::new(service::open(&data_dir, &deployment, params).await?);
+        // Archiving starts below (after the archive-off phase of --compare-archive).
+        let mut opened = deployment.deployment(params)?;
+        opened.archive = false;
+        let svc = Arc::new(
+            ehr_records::deployment::open(&data_dir, &opened)
+                .await
+                .context("starting the records service")?,
+        );
         svc.create_admin("admin", PW)?;
         let (_, admin) = svc.login("admin", PW, "bench").await?;
         svc.add_provider(&admin.admin()?, "bench-doctor", PW).await?;
@@ -351,13 +362,35 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         let seq = (args.ops / 4).max(1);
         let mut phases = Vec::new();
+        let mut uploaded = 0;
+        if args.compare_archive {
+            phases.push(run_phase("upload, concurrent, archive off", args.ops, args.concurrency, upload(svc.clone(), patients.clone(), bodies.clone())).await?);
+            uploaded += args.ops;
+        }
+        svc.start_archive(ehr_records::ledger::EpochPolicy::default())?;
+        archive_caught_up(&svc).await?;
         let before = node_bytes(&data_dir, deployment.n)?;
+        let archive_before = archive_bytes(&svc);
         phases.push(run_phase("upload, one at a time", seq, 1, upload(svc.clone(), patients.clone(), bodies.clone())).await?);
         phases.push(run_phase("upload, concurrent", args.ops, args.concurrency, upload(svc.clone(), patients.clone(), bodies.clone())).await?);
-        let storage = Storage::measure(&data_dir, &before, seq + args.ops, record_len)?;
-        let total = (seq + args.ops) as u64;
+        // The record storage figure leaves out what the ledger archive added meanwhile.
+        archive_caught_up(&svc).await?;
+        let archive_added: Vec<u64> = archive_bytes(&svc)
+            .iter()
+            .zip(&archive_before)
+            .map(|(a, b)| a.saturating_sub(*b))
+            .collect();
+        let storage = Storage::measure(&data_dir, &before, &archive_added, seq + args.ops, record_len)?;
+        uploaded += seq + args.ops;
+        let total = uploaded as u64;
         phases.push(run_phase("read, one at a time", seq, 1, read(svc.clone(), doctor.clone(), total)).await?);
         phases.push(run_phase("read, concurrent", args.read_ops.unwrap_or(args.ops), args.concurrency, read(svc.clone(), doctor.clone(), total)).await?);
+        // The clean stop seals the open epoch, as `serve` does on SIGTERM.
+        let status = svc
+            .seal_archive()
+            .await?
+            .context("the ledger archive was not running")?;
+        let ledger = Ledger::measure(&svc, &status)?;
 
         if args.json {
             let out: serde_json::Map<String, serde_json::Value> = phases
@@ -373,6 +406,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .collect();
             let mut out = out;
             out.insert("storage".into(), storage.json());
+            out.insert("ledger_archive".into(), ledger.json());
             println!("{}", serde_json::Value::Object(out));
         } else {
             println!(
@@ -380,12 +414,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 args.concurrency
             );
             println!(
-                "{:<24} {:>7} {:>9} {:>9} {:>9} {:>10}",
+                "{:<32} {:>7} {:>9} {:>9} {:>9} {:>10}",
                 "phase", "ops", "p50 ms", "p99 ms", "ops/s", "CPU ms/op"
             );
             for p in &phases {
                 println!(
-                    "{:<24} {:>7} {:>9.2} {:>9.2} {:>9.0} {:>10}",
+                    "{:<32} {:>7} {:>9.2} {:>9.2} {:>9.0} {:>10}",
                     p.name,
                     p.latencies.len(),
                     p.pct(0.5),
@@ -395,6 +429,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 );
             }
             storage.print();
+            ledger.print();
         }
         anyhow::Ok(())
     });
@@ -421,9 +456,12 @@ struct Storage {
 }
 
 impl Storage {
+    /// What the nodes' directories grew by since `before`, less `archive` (what the ledger
+    /// archive stored on each node meanwhile).
     fn measure(
         data_dir: &std::path::Path,
         before: &[u64],
+        archive: &[u64],
         records: usize,
         record_len: usize,
     ) -> anyhow::Result<Self> {
@@ -434,7 +472,11 @@ impl Storage {
             per_node: after
                 .iter()
                 .zip(before)
-                .map(|(a, b)| a.saturating_sub(*b))
+                .enumerate()
+                .map(|(i, (a, b))| {
+                    a.saturating_sub(*b)
+                        .saturating_sub(archive.get(i).copied().unwrap_or(0))
+                })
                 .collect(),
         })
     }
@@ -471,6 +513,91 @@ impl Storage {
             per.join(", "),
             self.per_node.len(),
             self.ratio()
+        );
+    }
+}
+
+/// Waits until the ledger archive holds every block there is now (on at least k + 1 nodes).
+async fn archive_caught_up(svc: &Service) -> anyhow::Result<()> {
+    let chain = svc
+        .embedded_chain()
+        .context("the benchmark runs on the embedded chain")?;
+    let head = chain.head_number();
+    loop {
+        let status = svc
+            .archive_status()
+            .context("the ledger archive is not running")?;
+        if status.archived_through.is_some_and(|b| b >= head) {
+            return Ok(());
+        }
+        if let Some(e) = status.last_error {
+            anyhow::bail!("the ledger archive failed: {e}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Bytes the ledger archive has stored on each node so far.
+fn archive_bytes(svc: &Service) -> Vec<u64> {
+    svc.archive_status()
+        .map(|s| s.bytes_per_node)
+        .unwrap_or_default()
+}
+
+/// The ledger archive at the end: what each node keeps of the ledger, against the ledger.
+struct Ledger {
+    blocks: u64,
+    transactions: u64,
+    epochs: u64,
+    ledger_bytes: u64,
+    per_node: Vec<u64>,
+}
+
+impl Ledger {
+    fn measure(svc: &Service, status: &ehr_records::ledger::ArchiveStatus) -> anyhow::Result<Self> {
+        let chain = svc
+            .embedded_chain()
+            .context("the benchmark runs on the embedded chain")?;
+        let blocks = chain.head_number() + 1;
+        let mut transactions = 0;
+        for n in 0..blocks {
+            transactions += chain.block(n)?.map_or(0, |b| b.transactions.len() as u64);
+        }
+        Ok(Self {
+            blocks,
+            transactions,
+            epochs: status.epochs,
+            ledger_bytes: status.ledger_bytes,
+            per_node: status.bytes_per_node.clone(),
+        })
+    }
+
+    /// The most any node keeps ÷ the whole ledger (blocks and receipts).
+    fn ratio(&self) -> f64 {
+        self.per_node.iter().copied().max().unwrap_or(0) as f64 / self.ledger_bytes.max(1) as f64
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({ "blocks": self.blocks, "transactions": self.transactions, "epochs": self.epochs,
+                "ledger_bytes": self.ledger_bytes, "bytes_per_node": self.per_node,
+                "per_node_over_ledger": self.ratio() })
+    }
+
+    fn print(&self) {
+        println!(
+            "ledger archive: {} blocks, {} transactions, {} bytes of blocks and receipts in {} \
+             epochs; each node keeps {:.3} of it at most (bytes on each of the {} nodes: {})",
+            self.blocks,
+            self.transactions,
+            self.ledger_bytes,
+            self.epochs,
+            self.ratio(),
+            self.per_node.len(),
+            self.per_node
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
 }

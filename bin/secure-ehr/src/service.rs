@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use ehr_chain::{Address, FundingPolicy, U256};
-use ehr_records::Service;
 use ehr_records::accounts::AccountParams;
 use ehr_records::deployment::{self, ChainChoice, Deployment, NodesChoice};
 
@@ -93,17 +92,6 @@ impl DeploymentArgs {
             archive: true,
         })
     }
-}
-
-/// The whole service for `data_dir`.
-pub async fn open(
-    data_dir: &Path,
-    args: &DeploymentArgs,
-    params: AccountParams,
-) -> anyhow::Result<Service> {
-    deployment::open(data_dir, &args.deployment(params)?)
-        .await
-        .context("starting the records service")
 }
 
 /// Holds `<data-dir>/serve.lock` while a server runs, so offline admin commands cannot

@@ -18,4 +18,4 @@ pub use views::{
 };
 
 /// The crates the service is built on, re-exported so a caller needs only this one.
-pub use {ehr_accounts as accounts, ehr_fhir as fhir, ehr_node as node};
+pub use {ehr_accounts as accounts, ehr_fhir as fhir, ehr_ledger as ledger, ehr_node as node};

@@ -404,7 +404,13 @@ fn a_pruned_server_answers_every_query_as_before() {
     let server = serve_pruning(&data);
     let url = server.url.clone();
     // (Sessions live in the server's memory: log in again.)
-    ok(cli(&data, &url, "alice", &["login", "alice", "--password-stdin"], &pw));
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
     std::thread::sleep(std::time::Duration::from_secs(2));
     let after = everything_seen(&data, &url);
     assert_eq!(after, before);

@@ -99,7 +99,7 @@ fn a_kept_deployment_is_one_serve_opens_and_json_is_keyed_by_phase() {
     let mut keys: Vec<_> = phases.keys().map(String::as_str).collect();
     keys.sort();
     let mut want = PHASES.to_vec();
-    want.push("storage");
+    want.extend(["storage", "ledger_archive"]);
     want.sort();
     assert_eq!(keys, want);
     // What the 1 + 4 uploads added on the nodes' disks: every node holds some of each.
@@ -115,7 +115,10 @@ fn a_kept_deployment_is_one_serve_opens_and_json_is_keyed_by_phase() {
     );
     let ratio = storage["across_nodes_per_record_byte"].as_f64().unwrap();
     assert!(ratio > 5.0 / 3.0 && ratio < 5.0, "{storage}");
-    for (name, p) in phases.iter().filter(|(name, _)| name.as_str() != "storage") {
+    for (name, p) in phases
+        .iter()
+        .filter(|(name, _)| !["storage", "ledger_archive"].contains(&name.as_str()))
+    {
         for field in ["ops", "p50_ms", "p99_ms", "per_s", "cpu_ms_per_op"] {
             assert!(p.get(field).is_some(), "{name} has no {field}: {p}");
         }
@@ -141,6 +144,12 @@ fn a_kept_deployment_is_one_serve_opens_and_json_is_keyed_by_phase() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no transaction count in {said:?}"));
     assert!(txs >= 10, "{said}");
+    // Sealed at the end, the archive holds the whole chain, about 1/k of it on each node.
+    let ledger = &phases["ledger_archive"];
+    assert_eq!(ledger["transactions"].as_u64(), Some(txs), "{ledger}");
+    assert_eq!(ledger["bytes_per_node"].as_array().unwrap().len(), 5);
+    let share = ledger["per_node_over_ledger"].as_f64().unwrap();
+    assert!(share > 1.0 / 3.0 && share < 0.6, "{ledger}");
 
     // And `serve --data-dir DIR` opens it.
     let mut serve = Command::new(env!("CARGO_BIN_EXE_secure-ehr"));

@@ -3,7 +3,8 @@
 //! ```text
 //! <data-dir>/
 //!   chain/            the embedded chain (blocks, state) and its admin.key
-//!   nodes/node-N/     embedded node N: segments/ (its blocks) and node.key
+//!   nodes/node-N/     embedded node N: segments/ (its blocks), node.key, archive-head.json and
+//!                     archive-admin (the newest archive head the admin signed, and the admin)
 //!   accounts/         accounts.redb (accounts.json.migrated: the older JSON store, kept once moved in)
 //!   blocks/           the `secure-ehr add/cat/car` block store (flatfs)
 //!   archive/          the ledger archive's progress (sealed epochs, nodes still owed parts)
@@ -390,19 +391,27 @@ pub async fn nodes(
             ));
         } else {
             tracing::warn!(node = i, dir = %dir.display(), "node directory gone: the node is down");
-            nodes.push(Arc::new(AbsentNode(format!("node {i}"))));
+            nodes.push(Arc::new(AbsentNode {
+                name: format!("node {i}"),
+                dir,
+            }));
         }
     }
     Ok(nodes)
 }
 
 /// A node whose directory is gone: every request fails, so the archive reads around it.
-pub(crate) struct AbsentNode(pub(crate) String);
+pub(crate) struct AbsentNode {
+    /// "node N".
+    pub(crate) name: String,
+    /// Its directory.
+    pub(crate) dir: PathBuf,
+}
 
 #[async_trait::async_trait]
 impl Node for AbsentNode {
     fn name(&self) -> &str {
-        &self.0
+        &self.name
     }
     async fn info(&self) -> std::result::Result<ehr_node::NodeInfo, ehr_node::NodeError> {
         Err(self.gone())
@@ -436,6 +445,6 @@ impl Node for AbsentNode {
 
 impl AbsentNode {
     fn gone(&self) -> ehr_node::NodeError {
-        ehr_node::NodeError::Unreachable(format!("{}: its directory is gone", self.0))
+        ehr_node::NodeError::Unreachable(format!("its directory {} is gone", self.dir.display()))
     }
 }

@@ -70,10 +70,10 @@ pub async fn local_nodes_without_chain(
         let dir = node_dir(data_dir, i);
         let key_file = dir.join("node.key");
         if !key_file.exists() {
-            nodes.push(Arc::new(crate::deployment::AbsentNode(format!(
-                "node {i} ({} is gone)",
-                dir.display()
-            ))));
+            nodes.push(Arc::new(crate::deployment::AbsentNode {
+                name: format!("node {i}"),
+                dir,
+            }));
             continue;
         }
         let key = NodeKey::load_or_create(&key_file)?;
@@ -96,10 +96,10 @@ pub async fn local_nodes_without_chain(
         }
     }
     for i in nodes.len() + 1..=n {
-        nodes.push(Arc::new(crate::deployment::AbsentNode(format!(
-            "node {i} ({} is gone)",
-            node_dir(data_dir, i).display()
-        ))));
+        nodes.push(Arc::new(crate::deployment::AbsentNode {
+            name: format!("node {i}"),
+            dir: node_dir(data_dir, i),
+        }));
     }
     Ok(nodes)
 }

@@ -281,8 +281,9 @@ impl EmbeddedChain {
     /// and migrated once. [`EmbeddedChain::verify`] checks every block.
     pub fn open(dir: &Path, config: ChainConfig, deployer: &PrivateKeySigner) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let store = BlockStore::open(&dir.join(CHAIN_FILE))?;
+        let mut store = BlockStore::open(&dir.join(CHAIN_FILE))?;
         store.ensure_event_index()?;
+        store.compact_if_pruned()?;
         let (head, contract) = match store.last_number()? {
             None => genesis(&store, &config, deployer)?,
             Some(last) => match store.state_after()? {

@@ -28,6 +28,8 @@ const PRUNED: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pruned_hea
 /// In [`META`]: every block below this number (but genesis) has its body in the archive
 /// only.
 const PRUNED_BELOW: &str = "pruned_below";
+/// In [`META`]: the [`PRUNED_BELOW`] the file was last compacted at.
+const COMPACTED_AT: &str = "compacted_at";
 
 /// redb's page cache (its default is 1 GiB): the hot state (the contract's slots being
 /// read) is small, and memory should not grow with the chain.
@@ -94,6 +96,32 @@ impl BlockStore {
         }
         let w = self.db.begin_write().map_err(store_err)?;
         index::build_events(&w)?;
+        w.commit().map_err(store_err)
+    }
+
+    /// Gives the space pruning freed back to the file system (redb reuses free pages but
+    /// does not shrink the file by itself): compacts once after each pruning, at open, when
+    /// nothing else reads the file.
+    pub fn compact_if_pruned(&mut self) -> Result<()> {
+        let pruned = self.pruned_below()?;
+        let compacted = {
+            let r = self.read()?;
+            let t = r.open_table(META).map_err(store_err)?;
+            t.get(COMPACTED_AT)
+                .map_err(store_err)?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(0)
+        };
+        if pruned <= compacted {
+            return Ok(());
+        }
+        self.db.compact().map_err(store_err)?;
+        let w = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut meta = w.open_table(META).map_err(store_err)?;
+            meta.insert(COMPACTED_AT, pruned.to_be_bytes().as_slice())
+                .map_err(store_err)?;
+        }
         w.commit().map_err(store_err)
     }
 

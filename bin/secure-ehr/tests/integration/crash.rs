@@ -385,6 +385,18 @@ impl Server {
         self.kill();
     }
 
+    /// SIGTERM (a clean stop: the open epoch of the ledger archive is sealed and every node
+    /// gets its parts), and reap it.
+    fn stop(mut self) {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve did not stop cleanly: {status}");
+    }
+
     /// SIGKILL, and reap it.
     fn kill(mut self) {
         self.child.kill().unwrap();
@@ -1299,15 +1311,32 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
         }
         out
     });
-    // Nothing is in flight: this kill stops an idle server, so its stores are what the last
-    // start's collection left.
-    srv.kill();
+    // Nothing is in flight: this stops an idle server, so its stores are what the last
+    // start's collection left, and the ledger archive's last epoch on every node.
+    srv.stop();
     chain_verify(data, "at the end");
     let mut problems = Vec::new();
     for i in 0..NODES {
         let dir = ehr_records::deployment::node_dir(data, i + 1).join("segments");
         let store = ehr_store::SegmentStore::open(&dir).unwrap();
         let mut want: BTreeSet<Vec<u8>> = BTreeSet::new();
+        // The ledger archive's blocks on this node: every epoch's header, fragment i and
+        // share block i, from the node's newest head back to epoch 0.
+        let head = ehr_records::deployment::node_dir(data, i + 1).join("archive-head.json");
+        let head: ehr_node::ArchiveHead =
+            serde_json::from_slice(&std::fs::read(&head).unwrap()).unwrap();
+        let mut header_cid = Some(head.header);
+        while let Some(cid) = header_cid {
+            let bytes = rt
+                .block_on(ehr_store::BlobStore::get(&store, &cid))
+                .unwrap();
+            let h = ehr_records::ledger::format::EpochHeader::decode(&bytes).unwrap();
+            for c in [cid, h.fragment_cid(i), h.share_cid(i)] {
+                want.insert(c.hash().to_bytes());
+            }
+            header_cid = (h.epoch > 0)
+                .then(|| ehr_store::cid_from_sha256(ehr_records::ledger::format::CODEC, &h.prev));
+        }
         for (cid, m) in &manifests {
             // The manifest, fragment i and share block i (node i's alone).
             for c in [*cid, m.fragment_cid(i)].into_iter().chain(m.share_cid(i)) {

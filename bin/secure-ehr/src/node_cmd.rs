@@ -13,6 +13,36 @@ use ehr_store::{BlobStore, KuboStore};
 use crate::service;
 use crate::transport::ListenArgs;
 
+/// `secure-ehr node` runs a node; `secure-ehr node replace N` replaces an in-process one.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct NodeCommand {
+    #[command(subcommand)]
+    cmd: Option<NodeCmd>,
+    #[command(flatten)]
+    run: Option<NodeArgs>,
+}
+
+#[derive(clap::Subcommand)]
+enum NodeCmd {
+    /// Replace a wiped or lost in-process node of the embedded default (offline: stop
+    /// `serve` first). The new node N gets a new key, its fragments of every record version
+    /// and ledger epoch rebuilt from the other nodes, and its key shares re-issued by share
+    /// recovery from k surviving custodians; the admin then puts the new node set on chain.
+    /// --data-dir is the deployment's.
+    Replace {
+        /// The node's number (from 1, as in `nodes/node-N`).
+        node: usize,
+        /// Replace it even though it still has the key the chain lists for it (its old
+        /// directory is kept aside as `nodes/node-N.replaced-<time>`).
+        #[arg(long)]
+        force: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 pub struct NodeArgs {
     /// Address to listen on (port 0: any free port; the bound address is printed).
@@ -58,7 +88,45 @@ pub struct NodeArgs {
     listen_args: ListenArgs,
 }
 
-pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
+pub fn run(command: NodeCommand, data_dir: &Path) -> anyhow::Result<()> {
+    match (command.cmd, command.run) {
+        (Some(NodeCmd::Replace { node, force, json }), _) => replace(node, force, json, data_dir),
+        (None, Some(args)) => run_node(args, data_dir),
+        (None, None) => bail!("give the node's options (see `secure-ehr node --help`)"),
+    }
+}
+
+/// `secure-ehr node replace N`.
+fn replace(node: usize, force: bool, json: bool, data_dir: &Path) -> anyhow::Result<()> {
+    let _lock = service::lock_data_dir(data_dir)?;
+    service::runtime()?.block_on(async {
+        let report = ehr_records::replace::replace_node(data_dir, node, force)
+            .await
+            .with_context(|| format!("replacing node {node}"))?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(());
+        }
+        for problem in &report.problems {
+            println!("read around: {problem}");
+        }
+        if let Some(old) = &report.old_dir {
+            println!("old directory kept at {}", old.display());
+        }
+        println!(
+            "node {} replaced: address {} custodian key {}; {} record versions and {} ledger              epochs rebuilt and their key shares re-issued; node set epoch {}",
+            report.node,
+            report.address,
+            report.public_key,
+            report.record_versions,
+            report.epochs,
+            report.node_set_epoch
+        );
+        Ok(())
+    })
+}
+
+fn run_node(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
     let token = match (&args.token, args.insecure_open_node) {
         (Some(t), _) if t.is_empty() => bail!("the node token is empty"),
         (Some(_), _) | (None, true) => args.token.clone(),

@@ -167,9 +167,13 @@ pub struct RecoveryOutcome {
     pub failed: Vec<usize>,
 }
 
+/// A helper's own pieces of one plan (32 bytes per item), from step 1 until step 2 takes
+/// them (`None` after: the plan id stays spent).
+type Kept = Option<Zeroizing<Vec<u8>>>;
+
 /// A helper's own pieces, kept between steps 1 and 2, by plan id.
 #[derive(Default)]
-pub(crate) struct KeptPieces(Mutex<HashMap<[u8; 16], Option<Zeroizing<Vec<u8>>>>>);
+pub(crate) struct KeptPieces(Mutex<HashMap<[u8; 16], Kept>>);
 
 fn piece_info(plan_id: &[u8; 16], from: u8, to: u8) -> Vec<u8> {
     [b"SEHR recovery piece v1".as_slice(), plan_id, &[from, to]].concat()

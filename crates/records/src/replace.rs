@@ -2,8 +2,8 @@
 //! default; offline, under the data directory's lock).
 //!
 //! 1. Node N must be gone (its directory or key file): one that still has the key the
-//!    chain lists is refused unless forced; its old directory is then kept aside as
-//!    `nodes/node-N.replaced-<unix time>`, never deleted.
+//!    chain lists is refused unless forced. Whatever is left of its directory is kept aside
+//!    at the end as `nodes/node-N.replaced-<unix time>`, never deleted.
 //! 2. The new node is built in `nodes/node-N.replacing` with a **new** key: for every record
 //!    version on chain (the `RecordVersion` events) its manifest and its fragment N (rebuilt
 //!    from any k good fragments of the other nodes, checked against the manifest); for every
@@ -17,9 +17,11 @@
 //! 4. The admin puts the new node set on chain (the same nodes, N with its new address and
 //!    key; the contract bumps `nodeSetEpoch`), then the new directory takes node N's place.
 //!
-//! A crash at any point is repaired by running the command again: before the chain changes
-//! node N is still absent (a new attempt starts over in a fresh `.replacing` directory);
-//! after it, a directory whose key is not the chain's is set aside and replaced again.
+//! Until step 4 nothing but the `.replacing` directory has changed, and a failure leaves
+//! the deployment as it was. A crash at any point is repaired by running the command again:
+//! before the chain changes, node N is as it was (a new attempt starts over in a fresh
+//! `.replacing` directory); after it, node N's directory (absent, or with a key that is no
+//! longer the chain's) is replaced again.
 //! Remote nodes (`secure-ehr node` processes) are not replaced this way: the admin gives the
 //! deployment a new node set (see docs/share-recovery.md).
 
@@ -108,23 +110,19 @@ pub async fn replace_node(data_dir: &Path, n: usize, force: bool) -> Result<Repl
     // 1. Node N must be gone, unless forced.
     let dir = node_dir(data_dir, n);
     let key_file = dir.join("node.key");
-    let mut old_dir = None;
-    if dir.exists() {
-        let current = key_file.exists()
-            && NodeKey::load_or_create(&key_file)?.info().public_key == set.nodes[n - 1].1;
-        if current && !force {
-            return Err(Error::InvalidInput {
-                field: "node",
-                message: format!(
-                    "node {n} still has its key ({}) and is the chain's node {n}: it is not \
-                     lost. --force replaces it anyway (its directory is kept aside)",
-                    key_file.display()
-                ),
-            });
-        }
-        let aside = dir.with_file_name(format!("node-{n}.replaced-{}", ehr_primitives::unix_now()));
-        std::fs::rename(&dir, &aside).map_err(|e| Error::io(&dir, e))?;
-        old_dir = Some(aside);
+    if dir.exists()
+        && key_file.exists()
+        && NodeKey::load_or_create(&key_file)?.info().public_key == set.nodes[n - 1].1
+        && !force
+    {
+        return Err(Error::InvalidInput {
+            field: "node",
+            message: format!(
+                "node {n} still has its key ({}) and is the chain's node {n}: it is not \
+                 lost. --force replaces it anyway (its directory is kept aside)",
+                key_file.display()
+            ),
+        });
     }
 
     // The surviving nodes: those with the chain's key for their position.
@@ -212,6 +210,14 @@ pub async fn replace_node(data_dir: &Path, n: usize, force: bool) -> Result<Repl
         )
         .await?;
     let node_set_epoch = registry.node_set().await?.epoch;
+    // Whatever is left of the old node (a wiped directory, or one replaced by force) is
+    // kept aside, never deleted.
+    let mut old_dir = None;
+    if dir.exists() {
+        let aside = dir.with_file_name(format!("node-{n}.replaced-{}", ehr_primitives::unix_now()));
+        std::fs::rename(&dir, &aside).map_err(|e| Error::io(&dir, e))?;
+        old_dir = Some(aside);
+    }
     std::fs::rename(&staging, &dir).map_err(|e| Error::io(&staging, e))?;
     if let Some(parent) = dir.parent() {
         ehr_fs_util::sync_dir(parent)?;

@@ -85,15 +85,6 @@ fn a_wiped_node_is_replaced_and_serves_its_shares() {
     let said = stop(server);
     assert!(said.contains("ledger archived through block"), "{said}");
 
-    // A node that still has its key is not lost: refused (and nothing changes).
-    let key3 = node_key(&data, 3);
-    let err = fails(replace(&data, &["3"]));
-    assert!(
-        err.contains("still has its key") && err.contains("--force"),
-        "{err}"
-    );
-    assert_eq!(node_key(&data, 3), key3);
-
     // Node 2 is wiped: reported down, and reads go around it; a record uploaded now has
     // no fragment or share on node 2.
     let old_key2 = node_key(&data, 2);
@@ -195,5 +186,94 @@ fn a_wiped_node_is_replaced_and_serves_its_shares() {
         out.contains("Jane Doe") && out.contains("Janet Doe"),
         "{out}"
     );
+    stop(server);
+}
+
+#[test]
+fn a_node_that_still_has_its_key_is_replaced_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pw = format!("{PW}\n");
+    admin_init(&data);
+    let server = serve(&data);
+    let url = server.url.clone();
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["patient", "register", "alice", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let file = dir.path().join("record.json");
+    std::fs::write(&file, BUNDLE).unwrap();
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "put", file.to_str().unwrap()],
+        "",
+    ));
+    stop(server);
+
+    // Refused, and nothing changes: the node, its key, no directory left behind.
+    let nodes = data.join("nodes");
+    let key3 = node_key(&data, 3);
+    let err = fails(replace(&data, &["3"]));
+    assert!(
+        err.contains("still has its key") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(node_key(&data, 3), key3);
+    let err = fails(replace(&data, &["6"]));
+    assert!(err.contains("nodes 1 to 5"), "{err}");
+    // What an interrupted earlier attempt left is started over.
+    std::fs::create_dir_all(nodes.join("node-3.replacing")).unwrap();
+    std::fs::write(nodes.join("node-3.replacing").join("node.key"), "junk").unwrap();
+
+    let said = ok(replace(&data, &["3", "--force"]));
+    assert!(
+        said.contains("node 3 replaced") && said.contains("old directory kept"),
+        "{said}"
+    );
+    assert_ne!(node_key(&data, 3), key3);
+    let kept: Vec<_> = std::fs::read_dir(&nodes)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("node-3."))
+        .collect();
+    assert!(
+        kept.len() == 1 && kept[0].starts_with("node-3.replaced-"),
+        "{kept:?}"
+    );
+
+    // Nodes 1 and 2 away: the read needs node 3's new fragment and share.
+    let away = dir.path().join("away");
+    std::fs::create_dir_all(&away).unwrap();
+    for i in [1, 2] {
+        std::fs::rename(
+            nodes.join(format!("node-{i}")),
+            away.join(format!("node-{i}")),
+        )
+        .unwrap();
+    }
+    let server = serve(&data);
+    let url = server.url.clone();
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let out = ok(cli(&data, &url, "alice", &["record", "get", "1"], ""));
+    assert!(out.contains("Jane Doe"), "{out}");
     stop(server);
 }

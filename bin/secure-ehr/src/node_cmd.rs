@@ -20,7 +20,7 @@ pub struct NodeCommand {
     #[command(subcommand)]
     cmd: Option<NodeCmd>,
     #[command(flatten)]
-    run: Option<NodeArgs>,
+    run: NodeArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -49,11 +49,12 @@ pub struct NodeArgs {
     #[arg(long, default_value = "127.0.0.1:7001")]
     listen: SocketAddr,
     /// The chain's JSON-RPC URL: the node checks grants and the access log there.
-    #[arg(long, env = "SECURE_EHR_CHAIN_RPC")]
-    chain_rpc: String,
+    /// (Required to run a node; `None` only under `node replace`.)
+    #[arg(long, env = "SECURE_EHR_CHAIN_RPC", required = true)]
+    chain_rpc: Option<String>,
     /// The registry contract's address.
-    #[arg(long, env = "SECURE_EHR_CONTRACT")]
-    contract: Address,
+    #[arg(long, env = "SECURE_EHR_CONTRACT", required = true)]
+    contract: Option<Address>,
     /// Token the server must present to store or delete blocks (required unless
     /// --insecure-open-node).
     #[arg(long, env = "SECURE_EHR_NODE_TOKEN", hide_env_values = true)]
@@ -89,10 +90,9 @@ pub struct NodeArgs {
 }
 
 pub fn run(command: NodeCommand, data_dir: &Path) -> anyhow::Result<()> {
-    match (command.cmd, command.run) {
-        (Some(NodeCmd::Replace { node, force, json }), _) => replace(node, force, json, data_dir),
-        (None, Some(args)) => run_node(args, data_dir),
-        (None, None) => bail!("give the node's options (see `secure-ehr node --help`)"),
+    match command.cmd {
+        Some(NodeCmd::Replace { node, force, json }) => replace(node, force, json, data_dir),
+        None => run_node(command.run, data_dir),
     }
 }
 
@@ -216,29 +216,27 @@ impl NodeStore {
 /// node), tries again each second for `--chain-wait` seconds; a chain that answers wrongly
 /// (a TLS failure, a wrong contract, a refused token) is an error at once.
 async fn connect_chain(args: &NodeArgs, ca_pem: Option<&[u8]>) -> anyhow::Result<RpcRegistry> {
+    let (Some(url), Some(contract)) = (args.chain_rpc.as_deref(), args.contract) else {
+        bail!("a node needs --chain-rpc and --contract");
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.chain_wait);
     let mut said = false;
-    while let Err(e) = reachable(&args.chain_rpc).await {
+    while let Err(e) = reachable(url).await {
         if std::time::Instant::now() >= deadline {
             break;
         }
         if !said {
             eprintln!(
                 "waiting for the chain at {} (up to {} s): {e}",
-                args.chain_rpc, args.chain_wait
+                url, args.chain_wait
             );
             said = true;
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    RpcRegistry::connect_with(
-        &args.chain_rpc,
-        args.contract,
-        ca_pem,
-        args.chain_rpc_token.as_deref(),
-    )
-    .await
-    .with_context(|| format!("connecting to the chain at {}", args.chain_rpc))
+    RpcRegistry::connect_with(url, contract, ca_pem, args.chain_rpc_token.as_deref())
+        .await
+        .with_context(|| format!("connecting to the chain at {url}"))
 }
 
 /// Whether something accepts TCP connections at `url`'s host and port.

@@ -48,7 +48,7 @@ pub enum RecoveryItem {
     },
     /// A ledger epoch, described by its header (which ehr-node does not parse).
     LedgerEpoch {
-        /// [`ledger::epoch_id`](crate::ledger::epoch_id).
+        /// [`ledger::epoch_id`].
         epoch_id: B256,
         /// The share blocks the header names, in node order.
         shares: Vec<Cid>,

@@ -114,7 +114,7 @@ fn replace(node: usize, force: bool, json: bool, data_dir: &Path) -> anyhow::Res
             println!("old directory kept at {}", old.display());
         }
         println!(
-            "node {} replaced: address {} custodian key {}; {} record versions and {} ledger              epochs rebuilt and their key shares re-issued; node set epoch {}",
+            "node {} replaced: address {} custodian key {}; {} record versions and {} ledger epochs rebuilt and their key shares re-issued; node set epoch {}",
             report.node,
             report.address,
             report.public_key,

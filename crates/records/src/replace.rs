@@ -152,6 +152,16 @@ pub async fn replace_node(data_dir: &Path, n: usize, force: bool) -> Result<Repl
         )));
     }
     let up = others.iter().flatten().count();
+    if up == 0 {
+        return Err(Error::InvalidInput {
+            field: "node",
+            message: format!(
+                "{} holds none of the deployment's nodes: remote nodes are replaced by the \
+                 admin giving the deployment a new node set, not by `node replace`",
+                data_dir.join("nodes").display()
+            ),
+        });
+    }
     if up < threshold.k() {
         return Err(Error::NodesUnavailable {
             reachable: up,

@@ -221,9 +221,34 @@ fn a_node_that_still_has_its_key_is_replaced_only_with_force() {
         "",
     ));
     stop(server);
+    // A second record while node 1 is away: node 1 holds no share of it, so the recovery
+    // below cannot use node 1 for it and takes other helpers for that record.
+    let nodes = data.join("nodes");
+    let away = dir.path().join("away");
+    std::fs::create_dir_all(&away).unwrap();
+    std::fs::rename(nodes.join("node-1"), away.join("node-1")).unwrap();
+    let server = serve(&data);
+    let url = server.url.clone();
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let second = dir.path().join("second.json");
+    std::fs::write(&second, BUNDLE.replace("Jane", "Janet")).unwrap();
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "put", second.to_str().unwrap()],
+        "",
+    ));
+    stop(server);
+    std::fs::rename(away.join("node-1"), nodes.join("node-1")).unwrap();
 
     // Refused, and nothing changes: the node, its key, no directory left behind.
-    let nodes = data.join("nodes");
     let key3 = node_key(&data, 3);
     let err = fails(replace(&data, &["3"]));
     assert!(
@@ -254,9 +279,9 @@ fn a_node_that_still_has_its_key_is_replaced_only_with_force() {
         "{kept:?}"
     );
 
-    // Nodes 1 and 2 away: the read needs node 3's new fragment and share.
-    let away = dir.path().join("away");
-    std::fs::create_dir_all(&away).unwrap();
+    assert!(said.contains("item by item"), "{said}");
+
+    // Nodes 1 and 2 away: the reads need node 3's new fragments and shares.
     for i in [1, 2] {
         std::fs::rename(
             nodes.join(format!("node-{i}")),
@@ -275,5 +300,7 @@ fn a_node_that_still_has_its_key_is_replaced_only_with_force() {
     ));
     let out = ok(cli(&data, &url, "alice", &["record", "get", "1"], ""));
     assert!(out.contains("Jane Doe"), "{out}");
+    let out = ok(cli(&data, &url, "alice", &["record", "get", "2"], ""));
+    assert!(out.contains("Janet Doe"), "{out}");
     stop(server);
 }

@@ -66,8 +66,9 @@ enum Command {
     },
     #[command(flatten)]
     Client(client::ClientCommand),
-    /// Run one storage + custodian node as its own process.
-    Node(node_cmd::NodeArgs),
+    /// Run one storage + custodian node as its own process (or `node replace N`: replace a
+    /// lost in-process node).
+    Node(node_cmd::NodeCommand),
     /// Upload and read latency and throughput on a fresh embedded deployment.
     Bench(bench::BenchArgs),
     /// Rebuild a lost server (chain, accounts, break-glass reasons) from any k nodes and

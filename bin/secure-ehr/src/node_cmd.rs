@@ -13,17 +13,48 @@ use ehr_store::{BlobStore, KuboStore};
 use crate::service;
 use crate::transport::ListenArgs;
 
+/// `secure-ehr node` runs a node; `secure-ehr node replace N` replaces an in-process one.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct NodeCommand {
+    #[command(subcommand)]
+    cmd: Option<NodeCmd>,
+    #[command(flatten)]
+    run: NodeArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum NodeCmd {
+    /// Replace a wiped or lost in-process node of the embedded default (offline: stop
+    /// `serve` first). The new node N gets a new key, its fragments of every record version
+    /// and ledger epoch rebuilt from the other nodes, and its key shares re-issued by share
+    /// recovery from k surviving custodians; the admin then puts the new node set on chain.
+    /// --data-dir is the deployment's.
+    Replace {
+        /// The node's number (from 1, as in `nodes/node-N`).
+        node: usize,
+        /// Replace it even though it still has the key the chain lists for it (its old
+        /// directory is kept aside as `nodes/node-N.replaced-<time>`).
+        #[arg(long)]
+        force: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 pub struct NodeArgs {
     /// Address to listen on (port 0: any free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:7001")]
     listen: SocketAddr,
     /// The chain's JSON-RPC URL: the node checks grants and the access log there.
-    #[arg(long, env = "SECURE_EHR_CHAIN_RPC")]
-    chain_rpc: String,
+    /// (Required to run a node; `None` only under `node replace`.)
+    #[arg(long, env = "SECURE_EHR_CHAIN_RPC", required = true)]
+    chain_rpc: Option<String>,
     /// The registry contract's address.
-    #[arg(long, env = "SECURE_EHR_CONTRACT")]
-    contract: Address,
+    #[arg(long, env = "SECURE_EHR_CONTRACT", required = true)]
+    contract: Option<Address>,
     /// Token the server must present to store or delete blocks (required unless
     /// --insecure-open-node).
     #[arg(long, env = "SECURE_EHR_NODE_TOKEN", hide_env_values = true)]
@@ -58,7 +89,44 @@ pub struct NodeArgs {
     listen_args: ListenArgs,
 }
 
-pub fn run(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
+pub fn run(command: NodeCommand, data_dir: &Path) -> anyhow::Result<()> {
+    match command.cmd {
+        Some(NodeCmd::Replace { node, force, json }) => replace(node, force, json, data_dir),
+        None => run_node(command.run, data_dir),
+    }
+}
+
+/// `secure-ehr node replace N`.
+fn replace(node: usize, force: bool, json: bool, data_dir: &Path) -> anyhow::Result<()> {
+    let _lock = service::lock_data_dir(data_dir)?;
+    service::runtime()?.block_on(async {
+        let report = ehr_records::replace::replace_node(data_dir, node, force)
+            .await
+            .with_context(|| format!("replacing node {node}"))?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(());
+        }
+        for problem in &report.problems {
+            println!("read around: {problem}");
+        }
+        if let Some(old) = &report.old_dir {
+            println!("old directory kept at {}", old.display());
+        }
+        println!(
+            "node {} replaced: address {} custodian key {}; {} record versions and {} ledger epochs rebuilt and their key shares re-issued; node set epoch {}",
+            report.node,
+            report.address,
+            report.public_key,
+            report.record_versions,
+            report.epochs,
+            report.node_set_epoch
+        );
+        Ok(())
+    })
+}
+
+fn run_node(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
     let token = match (&args.token, args.insecure_open_node) {
         (Some(t), _) if t.is_empty() => bail!("the node token is empty"),
         (Some(_), _) | (None, true) => args.token.clone(),
@@ -148,29 +216,27 @@ impl NodeStore {
 /// node), tries again each second for `--chain-wait` seconds; a chain that answers wrongly
 /// (a TLS failure, a wrong contract, a refused token) is an error at once.
 async fn connect_chain(args: &NodeArgs, ca_pem: Option<&[u8]>) -> anyhow::Result<RpcRegistry> {
+    let (Some(url), Some(contract)) = (args.chain_rpc.as_deref(), args.contract) else {
+        bail!("a node needs --chain-rpc and --contract");
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.chain_wait);
     let mut said = false;
-    while let Err(e) = reachable(&args.chain_rpc).await {
+    while let Err(e) = reachable(url).await {
         if std::time::Instant::now() >= deadline {
             break;
         }
         if !said {
             eprintln!(
                 "waiting for the chain at {} (up to {} s): {e}",
-                args.chain_rpc, args.chain_wait
+                url, args.chain_wait
             );
             said = true;
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    RpcRegistry::connect_with(
-        &args.chain_rpc,
-        args.contract,
-        ca_pem,
-        args.chain_rpc_token.as_deref(),
-    )
-    .await
-    .with_context(|| format!("connecting to the chain at {}", args.chain_rpc))
+    RpcRegistry::connect_with(url, contract, ca_pem, args.chain_rpc_token.as_deref())
+        .await
+        .with_context(|| format!("connecting to the chain at {url}"))
 }
 
 /// Whether something accepts TCP connections at `url`'s host and port.

@@ -31,6 +31,9 @@ pub struct Custodian {
     /// This node's position in the node set of each epoch seen current on chain (a set
     /// never changes once numbered, so an entry never goes stale).
     positions: Mutex<HashMap<u32, Option<usize>>>,
+    /// Where this node's re-issued shares are (a replaced node's: the manifest names the
+    /// old share block), consulted first.
+    index: Option<Arc<crate::share_index::ShareIndex>>,
 }
 
 /// What a custodian learns from a manifest once: its share (unwrapped and checked against
@@ -110,7 +113,13 @@ impl Custodian {
             used: Mutex::new(HashMap::new()),
             shares: ShareCache::default(),
             positions: Mutex::new(HashMap::new()),
+            index: None,
         })
+    }
+
+    /// Consults `index` for this node's share of a manifest before the manifest's link.
+    pub(crate) fn set_index(&mut self, index: Arc<crate::share_index::ShareIndex>) {
+        self.index = Some(index);
     }
 
     /// Its identity and public key.
@@ -227,12 +236,19 @@ impl Custodian {
         let manifest = RecordManifest::decode_block(cid, &block)
             .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))?;
         let ours = B256::from(self.key.public.0);
-        let index = match &manifest.custodians {
-            Custodians::Keys(keys) => keys.iter().position(|k| *k == ours),
-            Custodians::NodeSetEpoch(epoch) => self.index_in(*epoch, &manifest).await?,
+        let reissued = self.index.as_ref().and_then(|idx| idx.get(cid));
+        let index = match (&manifest.custodians, reissued) {
+            (_, Some((x, _))) => Some(usize::from(x).saturating_sub(1)),
+            (Custodians::Keys(keys), None) => keys.iter().position(|k| *k == ours),
+            (Custodians::NodeSetEpoch(epoch), None) => self.index_in(*epoch, &manifest).await?,
         }
         .ok_or_else(|| NodeError::NotFound("no share of this record here".into()))?;
-        let (wrapped, block) = match &manifest.shares[index] {
+        let link = match reissued {
+            Some((_, block)) => Some(ShareRef::Block(block)),
+            None => manifest.shares.get(index).cloned(),
+        }
+        .ok_or_else(|| NodeError::NotFound("no share of this record here".into()))?;
+        let (wrapped, block) = match &link {
             ShareRef::Inline(w) => (w.clone(), None),
             ShareRef::Block(share) => {
                 let block = self.store.get(share).await.map_err(|e| match e {

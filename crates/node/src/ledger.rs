@@ -192,6 +192,9 @@ pub(crate) struct LedgerCustody {
     admin: Option<Address>,
     head: Mutex<Option<ArchiveHead>>,
     dir: Option<PathBuf>,
+    /// Where this node's re-issued epoch shares are (keyed by the share CID the epoch
+    /// header names), consulted first.
+    index: Option<std::sync::Arc<crate::share_index::ShareIndex>>,
 }
 
 const ADMIN_FILE: &str = "archive-admin";
@@ -204,7 +207,13 @@ impl LedgerCustody {
             admin,
             head: Mutex::new(None),
             dir: None,
+            index: None,
         }
+    }
+
+    /// Consults `index` for this node's share of an epoch before the header's link.
+    pub(crate) fn set_index(&mut self, index: std::sync::Arc<crate::share_index::ShareIndex>) {
+        self.index = Some(index);
     }
 
     pub(crate) fn key(&self) -> &NodeKey {
@@ -262,8 +271,15 @@ impl LedgerCustody {
         if req.signer()? != admin {
             return Err(NodeError::Denied);
         }
+        // A replaced node's share was re-issued into a block the header does not name.
+        let share_cid = self
+            .index
+            .as_ref()
+            .and_then(|idx| idx.get(&req.share))
+            .filter(|(x, _)| *x == req.x)
+            .map_or(req.share, |(_, block)| block);
         let block = store
-            .get(&req.share)
+            .get(&share_cid)
             .await
             .map_err(|e| NodeError::NotFound(format!("ledger share {}: {e}", req.share)))?;
         let wrapped = decode_wrapped(&block).ok_or_else(|| {

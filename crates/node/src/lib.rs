@@ -20,6 +20,8 @@
 //! | `ledger` | ledger custody: [`LedgerShareRequest`] (the admin's request for an epoch key share), [`ArchiveHead`] (the admin-signed newest epoch) |
 //! | `custodian` | [`Custodian`]: the checks, then the share re-wrapped to the reader |
 //! | `local` | [`LocalNode`]: a block store and a custodian in this process |
+//! | `recovery` | share recovery over nodes: [`RecoveryOrder`], the helpers' and the new custodian's steps (`secure-ehr node replace`) |
+//! | `share_index` | a node's index of its re-issued share blocks (manifest CID → its share block) |
 //! | `server` | [`router`]: the HTTP API of `secure-ehr node` |
 //! | `remote` | [`RemoteNode`]: a node over HTTP, as the records service sees it |
 //!
@@ -48,8 +50,10 @@ pub mod ledger;
 mod local;
 pub mod manifest;
 mod protocol;
+pub mod recovery;
 mod remote;
 mod server;
+mod share_index;
 
 pub use custodian::Custodian;
 pub use error::{Error, Result};
@@ -58,7 +62,9 @@ pub use ledger::{ArchiveHead, LedgerShareRequest};
 pub use local::LocalNode;
 pub use manifest::RecordManifest;
 pub use protocol::*;
+pub use recovery::{RecoveryItem, RecoveryMessage, RecoveryOrder, RecoveryOutcome};
 pub use remote::RemoteNode;
 pub use server::{
     MAX_BLOCK, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_SHARE_REQUEST, router, router_with_limit,
 };
+pub use share_index::SHARE_INDEX_FILE;

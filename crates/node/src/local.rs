@@ -12,11 +12,17 @@ use crate::*;
 
 /// A node in this process: a block store and a custodian.
 pub struct LocalNode {
-    name: String,
-    store: Arc<dyn BlobStore>,
+    pub(crate) name: String,
+    pub(crate) store: Arc<dyn BlobStore>,
     /// `None`: a node without a chain (a restore), which refuses record-share requests.
     custodian: Option<Custodian>,
     ledger: crate::ledger::LedgerCustody,
+    /// The node's key (the same its custodian and ledger custody hold).
+    pub(crate) key: NodeKey,
+    /// Where its re-issued shares are ([`crate::share_index`]); `None` without a directory.
+    pub(crate) share_index: Option<Arc<crate::share_index::ShareIndex>>,
+    /// Share recovery: this node's own pieces between steps 1 and 2.
+    pub(crate) kept_pieces: crate::recovery::KeptPieces,
 }
 
 impl fmt::Debug for LocalNode {
@@ -39,9 +45,12 @@ impl LocalNode {
         let ledger = crate::ledger::LedgerCustody::new(key.clone(), Some(admin));
         Ok(Self {
             name: name.into(),
-            custodian: Some(Custodian::new(key, registry, store.clone()).await?),
+            custodian: Some(Custodian::new(key.clone(), registry, store.clone()).await?),
             store,
             ledger,
+            key,
+            share_index: None,
+            kept_pieces: Default::default(),
         })
     }
 
@@ -58,14 +67,26 @@ impl LocalNode {
             name: name.into(),
             custodian: None,
             store,
-            ledger: crate::ledger::LedgerCustody::new(key, Some(admin)),
+            ledger: crate::ledger::LedgerCustody::new(key.clone(), Some(admin)),
+            key,
+            share_index: None,
+            kept_pieces: Default::default(),
         }
     }
 
     /// Keeps the archive head and the admin address in `dir` (the node's directory), so
-    /// they survive a restart and a lost chain; loads a head kept there before.
+    /// they survive a restart and a lost chain; loads a head kept there before. Opens the
+    /// node's share index there too (`share-index.jsonl`: where its re-issued shares are,
+    /// see [`recovery_assemble`](Self::recovery_assemble)), which its custodian and ledger
+    /// custody consult before a manifest's or epoch header's share link.
     pub fn with_archive_dir(mut self, dir: &std::path::Path) -> crate::Result<Self> {
         self.ledger = self.ledger.with_dir(dir)?;
+        let index = Arc::new(crate::share_index::ShareIndex::open(dir)?);
+        self.ledger.set_index(index.clone());
+        if let Some(custodian) = &mut self.custodian {
+            custodian.set_index(index.clone());
+        }
+        self.share_index = Some(index);
         Ok(self)
     }
 

@@ -4,6 +4,7 @@ pub mod deployment;
 mod error;
 mod journal;
 pub mod reasons;
+pub mod replace;
 pub mod restore;
 mod service;
 pub mod session;

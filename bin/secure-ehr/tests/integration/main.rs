@@ -13,6 +13,7 @@ mod restore;
 mod ipfs;
 mod node_http;
 mod node_ipfs;
+mod node_replace;
 mod nodes;
 mod rpc_clients;
 mod serve_cli;

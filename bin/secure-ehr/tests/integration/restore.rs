@@ -11,7 +11,7 @@ use std::process::Stdio;
 use crate::common::{Proc, wait_listening};
 use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
 
-fn admin_init(data: &Path) {
+pub(crate) fn admin_init(data: &Path) {
     let mut c = bin()
         .args(["--data-dir", data.to_str().unwrap()])
         .args(["admin", "init", "--password-stdin"])
@@ -29,7 +29,7 @@ fn admin_init(data: &Path) {
     ok(c.wait_with_output().unwrap());
 }
 
-fn serve(data: &Path) -> Proc {
+pub(crate) fn serve(data: &Path) -> Proc {
     let child = bin()
         .args(["--data-dir", data.to_str().unwrap()])
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -41,7 +41,7 @@ fn serve(data: &Path) -> Proc {
 }
 
 /// SIGTERM, and what the server printed after it (its clean stop seals the open epoch).
-fn stop(server: Proc) -> String {
+pub(crate) fn stop(server: Proc) -> String {
     let (status, said) = server.terminate();
     assert!(
         status.success(),
@@ -50,7 +50,7 @@ fn stop(server: Proc) -> String {
     said
 }
 
-fn restore(data: &Path) -> std::process::Output {
+pub(crate) fn restore(data: &Path) -> std::process::Output {
     bin()
         .args(["--data-dir", data.to_str().unwrap()])
         .args(["restore", "--from-nodes"])
@@ -59,7 +59,7 @@ fn restore(data: &Path) -> std::process::Output {
 }
 
 /// Everything `serve` keeps but the nodes and the admin key file.
-fn lose_the_server_disk(data: &Path) {
+pub(crate) fn lose_the_server_disk(data: &Path) {
     std::fs::remove_file(data.join("chain").join("chain.redb")).unwrap();
     for dir in ["accounts", "archive"] {
         std::fs::remove_dir_all(data.join(dir)).unwrap();

@@ -2,3 +2,4 @@
 //! bin/secure-ehr).
 
 mod ledger;
+mod recovery;

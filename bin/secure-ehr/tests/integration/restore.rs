@@ -58,6 +58,37 @@ pub(crate) fn restore(data: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// On a fresh server: the admin signed in, provider drbob added, patient alice registered and
+/// signed in, and her first record (`BUNDLE`, written to `file`) stored.
+pub(crate) fn alice_and_drbob(data: &Path, url: &str, file: &Path) {
+    let pw = format!("{PW}\n");
+    let steps: [(&str, &[&str], &str); 4] = [
+        ("admin", &["login", "admin", "--password-stdin"], &pw),
+        (
+            "admin",
+            &["provider", "add", "drbob", "--password-stdin"],
+            &pw,
+        ),
+        (
+            "alice",
+            &["patient", "register", "alice", "--password-stdin"],
+            &pw,
+        ),
+        ("alice", &["login", "alice", "--password-stdin"], &pw),
+    ];
+    for (actor, args, stdin) in steps {
+        ok(cli(data, url, actor, args, stdin));
+    }
+    std::fs::write(file, BUNDLE).unwrap();
+    ok(cli(
+        data,
+        url,
+        "alice",
+        &["record", "put", file.to_str().unwrap()],
+        "",
+    ));
+}
+
 /// Everything `serve` keeps but the nodes and the admin key file.
 pub(crate) fn lose_the_server_disk(data: &Path) {
     std::fs::remove_file(data.join("chain").join("chain.redb")).unwrap();
@@ -77,43 +108,8 @@ fn a_lost_server_is_restored_from_any_k_nodes() {
     let server = serve(&data);
     let url = server.url.clone();
     let pw = format!("{PW}\n");
-    ok(cli(
-        &data,
-        &url,
-        "admin",
-        &["login", "admin", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "admin",
-        &["provider", "add", "drbob", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["patient", "register", "alice", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["login", "alice", "--password-stdin"],
-        &pw,
-    ));
     let file = dir.path().join("record.json");
-    std::fs::write(&file, BUNDLE).unwrap();
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["record", "put", file.to_str().unwrap()],
-        "",
-    ));
+    alice_and_drbob(&data, &url, &file);
     ok(cli(
         &data,
         &url,
@@ -331,43 +327,8 @@ fn a_pruned_server_answers_every_query_as_before() {
     let server = serve_pruning(&data);
     let url = server.url.clone();
     let pw = format!("{PW}\n");
-    ok(cli(
-        &data,
-        &url,
-        "admin",
-        &["login", "admin", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "admin",
-        &["provider", "add", "drbob", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["patient", "register", "alice", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["login", "alice", "--password-stdin"],
-        &pw,
-    ));
     let file = dir.path().join("record.json");
-    std::fs::write(&file, BUNDLE).unwrap();
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["record", "put", file.to_str().unwrap()],
-        "",
-    ));
+    alice_and_drbob(&data, &url, &file);
     std::fs::write(&file, BUNDLE.replace("Diabetes", "Asthma")).unwrap();
     ok(cli(
         &data,

@@ -1,5 +1,6 @@
-//! Replacing a wiped or lost in-process node: `secure-ehr node replace N` (the embedded
-//! default; offline, under the data directory's lock).
+//! Replacing a wiped or lost node: `secure-ehr node replace N` (offline, under the data
+//! directory's lock, with the embedded chain in it): an in-process node ([`replace_node`])
+//! or a remote `secure-ehr node` ([`replace_remote_node`], steps 2 to 4 over HTTP).
 //!
 //! 1. Node N must be gone (its directory or key file): one that still has the key the
 //!    chain lists is refused unless forced. Whatever is left of its directory is kept aside
@@ -22,8 +23,9 @@
 //! before the chain changes, node N is as it was (a new attempt starts over in a fresh
 //! `.replacing` directory); after it, node N's directory (absent, or with a key that is no
 //! longer the chain's) is replaced again.
-//! Remote nodes (`secure-ehr node` processes) are not replaced this way: the admin gives the
-//! deployment a new node set (see docs/share-recovery.md).
+//! A remote node N is replaced by a fresh `secure-ehr node` the operator starts first (a new
+//! key); steps 2 to 4 are the same, through [`Node`]: the blocks are stored on it with the
+//! node token and the recovery orders are signed by the admin key.
 
 use std::collections::HashSet;
 use std::path::Path;

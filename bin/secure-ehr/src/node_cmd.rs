@@ -25,18 +25,35 @@ pub struct NodeCommand {
 
 #[derive(clap::Subcommand)]
 enum NodeCmd {
-    /// Replace a wiped or lost in-process node of the embedded default (offline: stop
-    /// `serve` first). The new node N gets a new key, its fragments of every record version
-    /// and ledger epoch rebuilt from the other nodes, and its key shares re-issued by share
-    /// recovery from k surviving custodians; the admin then puts the new node set on chain.
-    /// --data-dir is the deployment's.
+    /// Replace a wiped or lost node (offline: stop `serve` first). The new node N gets a
+    /// new key, its fragments of every record version and ledger epoch rebuilt from the
+    /// other nodes, and its key shares re-issued by share recovery from k surviving
+    /// custodians; the admin then puts the new node set on chain. --data-dir is the
+    /// deployment's (its embedded chain and admin key). Without --nodes, node N is the
+    /// in-process `nodes/node-N`; with --nodes, node N is a fresh `secure-ehr node` (new
+    /// data directory, so a new key) already running at the N-th URL.
     Replace {
-        /// The node's number (from 1, as in `nodes/node-N`).
+        /// The node's number (from 1, as in `nodes/node-N` or the order of --nodes).
         node: usize,
         /// Replace it even though it still has the key the chain lists for it (its old
-        /// directory is kept aside as `nodes/node-N.replaced-<time>`).
-        #[arg(long)]
+        /// directory is kept aside as `nodes/node-N.replaced-<time>`; in-process nodes only).
+        #[arg(long, conflicts_with = "nodes")]
         force: bool,
+        /// The deployment's remote nodes, comma-separated, in node order (as `serve
+        /// --nodes`); the N-th is the fresh node.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        /// The node token (to store the rebuilt blocks on node N).
+        #[arg(
+            long,
+            env = "SECURE_EHR_NODE_TOKEN",
+            hide_env_values = true,
+            requires = "nodes"
+        )]
+        node_token: Option<String>,
+        /// CA certificates (PEM) to trust, besides the system's, for https:// node URLs.
+        #[arg(long, env = "SECURE_EHR_CA_FILE", requires = "nodes")]
+        ca_file: Option<std::path::PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -91,18 +108,78 @@ pub struct NodeArgs {
 
 pub fn run(command: NodeCommand, data_dir: &Path) -> anyhow::Result<()> {
     match command.cmd {
-        Some(NodeCmd::Replace { node, force, json }) => replace(node, force, json, data_dir),
+        Some(NodeCmd::Replace {
+            node,
+            force,
+            json,
+            nodes,
+            node_token,
+            ca_file,
+        }) => {
+            let remote = if nodes.is_empty() {
+                None
+            } else {
+                Some(Remote {
+                    urls: nodes,
+                    token: node_token,
+                    ca_file,
+                })
+            };
+            replace(node, force, json, remote, data_dir)
+        }
         None => run_node(command.run, data_dir),
     }
 }
 
+/// `node replace --nodes`: the remote nodes.
+struct Remote {
+    urls: Vec<String>,
+    token: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
+}
+
 /// `secure-ehr node replace N`.
-fn replace(node: usize, force: bool, json: bool, data_dir: &Path) -> anyhow::Result<()> {
+fn replace(
+    node: usize,
+    force: bool,
+    json: bool,
+    remote: Option<Remote>,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
     let _lock = service::lock_data_dir(data_dir)?;
+    let nodes = match remote {
+        None => None,
+        Some(r) => {
+            let token = match r.token {
+                Some(t) if !t.is_empty() => t,
+                _ => bail!(
+                    "--nodes needs --node-token (or SECURE_EHR_NODE_TOKEN): the rebuilt blocks are stored with it"
+                ),
+            };
+            let ca = match &r.ca_file {
+                Some(path) => Some(
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let mut nodes: Vec<Arc<dyn Node>> = Vec::with_capacity(r.urls.len());
+            for (i, url) in r.urls.iter().enumerate() {
+                nodes.push(Arc::new(ehr_node::RemoteNode::with_ca(
+                    i + 1,
+                    url,
+                    Some(token.clone()),
+                    ca.as_deref(),
+                )?));
+            }
+            Some(nodes)
+        }
+    };
     service::runtime()?.block_on(async {
-        let report = ehr_records::replace::replace_node(data_dir, node, force)
-            .await
-            .with_context(|| format!("replacing node {node}"))?;
+        let report = match nodes {
+            None => ehr_records::replace::replace_node(data_dir, node, force).await,
+            Some(nodes) => ehr_records::replace::replace_remote_node(data_dir, node, nodes).await,
+        }
+        .with_context(|| format!("replacing node {node}"))?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
             return Ok(());

@@ -251,7 +251,9 @@ impl LedgerCustody {
         Ok(self)
     }
 
-    fn admin(&self) -> Result<Address, NodeError> {
+    /// The deployment's admin address this node answers (recovery orders are checked
+    /// against it too).
+    pub(crate) fn admin(&self) -> Result<Address, NodeError> {
         self.admin.ok_or_else(|| {
             NodeError::BadRequest("this node does not know the deployment's admin".into())
         })
@@ -367,7 +369,7 @@ pub fn decode_wrapped(block: &[u8]) -> Option<wrap::Wrapped> {
 }
 
 /// CIDs in JSON as their usual text form.
-mod cid_text {
+pub(crate) mod cid_text {
     use ehr_store::Cid;
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -378,5 +380,22 @@ mod cid_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
         let text = String::deserialize(d)?;
         ehr_store::parse_cid(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Lists of CIDs in JSON as their usual text forms.
+pub(crate) mod cid_list {
+    use ehr_store::Cid;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(cids: &[Cid], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(cids.iter().map(|c| c.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Cid>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| ehr_store::parse_cid(t).map_err(serde::de::Error::custom))
+            .collect()
     }
 }

@@ -37,10 +37,17 @@
 //! | POST | `/node/ledger-shares` | an admin-signed [`LedgerShareRequest`] → this custodian's [`ShareResponse`] |
 //! | PUT | `/node/archive-head` | keep a newer admin-signed [`ArchiveHead`]; token if configured |
 //! | GET | `/node/archive-head` | the newest [`ArchiveHead`] kept |
+//! | POST | `/node/recovery/contribute` | [`RecoveryStep`] (an admin-signed [`SignedRecoveryOrder`]) → this helper's piece messages |
+//! | POST | `/node/recovery/relay` | [`RecoveryStep`] with the pieces addressed to this helper → its σ message to the target |
+//! | POST | `/node/recovery/assemble` | [`RecoveryStep`] with the helpers' σ → [`RecoveryOutcome`] (the target stores its re-issued shares) |
 //!
 //! Refusals are JSON `{"error": code, "message": text}` with the [`NodeError`] code. Blocks
 //! are ciphertext or manifests and key shares leave only wrapped to the reader, so reads
-//! are open; writes and deletes need the deployment's node token when one is set.
+//! are open; writes and deletes need the deployment's node token when one is set. The
+//! recovery routes need no token: each step checks the order's admin signature (against
+//! the admin address the node's ledger custody keeps), its expiry and that its plan id was
+//! not used for that step before, and carries only HPKE ciphertexts. Their bodies are at
+//! most [`MAX_RECOVERY_BODY`] (an order of 512 items and its messages).
 
 mod custodian;
 mod dagcbor;
@@ -62,9 +69,13 @@ pub use ledger::{ArchiveHead, LedgerShareRequest};
 pub use local::LocalNode;
 pub use manifest::RecordManifest;
 pub use protocol::*;
-pub use recovery::{RecoveryItem, RecoveryMessage, RecoveryOrder, RecoveryOutcome};
+pub use recovery::{
+    RecoveryItem, RecoveryMessage, RecoveryOrder, RecoveryOutcome, RecoveryStep,
+    SignedRecoveryOrder,
+};
 pub use remote::RemoteNode;
 pub use server::{
-    MAX_BLOCK, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_SHARE_REQUEST, router, router_with_limit,
+    MAX_BLOCK, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_RECOVERY_BODY, MAX_SHARE_REQUEST, router,
+    router_with_limit,
 };
 pub use share_index::SHARE_INDEX_FILE;

@@ -16,7 +16,7 @@ pub struct LocalNode {
     pub(crate) store: Arc<dyn BlobStore>,
     /// `None`: a node without a chain (a restore), which refuses record-share requests.
     custodian: Option<Custodian>,
-    ledger: crate::ledger::LedgerCustody,
+    pub(crate) ledger: crate::ledger::LedgerCustody,
     /// The node's key (the same its custodian and ledger custody hold).
     pub(crate) key: NodeKey,
     /// Where its re-issued shares are ([`crate::share_index`]); `None` without a directory.
@@ -140,5 +140,26 @@ impl Node for LocalNode {
     }
     async fn archive_head(&self) -> Result<ArchiveHead, NodeError> {
         self.ledger.head()
+    }
+
+    async fn recovery_contribute(
+        &self,
+        order: &SignedRecoveryOrder,
+    ) -> Result<Vec<RecoveryMessage>, NodeError> {
+        LocalNode::recovery_contribute(self, order).await
+    }
+    async fn recovery_relay(
+        &self,
+        order: &SignedRecoveryOrder,
+        pieces: &[RecoveryMessage],
+    ) -> Result<RecoveryMessage, NodeError> {
+        LocalNode::recovery_relay(self, order, pieces).await
+    }
+    async fn recovery_assemble(
+        &self,
+        order: &SignedRecoveryOrder,
+        sigmas: &[RecoveryMessage],
+    ) -> Result<RecoveryOutcome, NodeError> {
+        LocalNode::recovery_assemble(self, order, sigmas).await
     }
 }

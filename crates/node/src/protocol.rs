@@ -213,6 +213,36 @@ pub trait Node: Send + Sync {
     async fn archive_head(&self) -> Result<ArchiveHead, NodeError> {
         Err(NodeError::NotFound("no archive head".into()))
     }
+
+    // Share recovery ([`crate::recovery`]): the three steps of an admin-signed order.
+
+    /// Step 1 (a helper): its masked pieces for the other helpers, one HPKE message each.
+    async fn recovery_contribute(
+        &self,
+        _order: &SignedRecoveryOrder,
+    ) -> Result<Vec<RecoveryMessage>, NodeError> {
+        Err(no_recovery())
+    }
+    /// Step 2 (a helper): its σ for the target, from the pieces addressed to it.
+    async fn recovery_relay(
+        &self,
+        _order: &SignedRecoveryOrder,
+        _pieces: &[RecoveryMessage],
+    ) -> Result<RecoveryMessage, NodeError> {
+        Err(no_recovery())
+    }
+    /// Step 3 (the target): assembles, checks and stores its shares from the helpers' σ.
+    async fn recovery_assemble(
+        &self,
+        _order: &SignedRecoveryOrder,
+        _sigmas: &[RecoveryMessage],
+    ) -> Result<RecoveryOutcome, NodeError> {
+        Err(no_recovery())
+    }
+}
+
+fn no_recovery() -> NodeError {
+    NodeError::BadRequest("this node takes no part in share recovery".into())
 }
 
 /// A read nonce: 224 random bits above the version read, so the access log can say

@@ -16,17 +16,27 @@
 //!
 //! Whoever carries the messages (`secure-ehr node replace`) sees only ciphertexts: no piece,
 //! σ or share, and never a data key. Here the parties are nodes in one process (the embedded
-//! default); a signed order over HTTP for remote nodes is not wired.
+//! default) or `secure-ehr node` processes reached over HTTP (the `/node/recovery/*`
+//! routes, [`RemoteNode`](crate::RemoteNode)).
+//!
+//! Every step takes a [`SignedRecoveryOrder`]: the order signed by the deployment's admin
+//! key with an expiry (at most [`MAX_REQUEST_TTL`] ahead). A node refuses an order not
+//! signed by the admin address its ledger custody keeps ([`NodeError::Denied`]), an expired
+//! one ([`NodeError::Expired`]) and a replayed one ([`NodeError::Replayed`]: a helper
+//! contributes to a plan id once and relays it once, a target assembles it once).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B128, B256, Signature, keccak256};
+use alloy::signers::local::PrivateKeySigner;
 use ehr_crypto::dispersal::{self, key_share_digest};
 use ehr_crypto::recovery::{self as rec, RecoveryPlan};
 use ehr_crypto::wrap::{self, PublicKey, Wrapped};
 use ehr_crypto::{KeyShare, RecordContext, Threshold};
+use ehr_primitives::unix_now;
 use ehr_store::Cid;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -39,11 +49,13 @@ use crate::*;
 const SHARE_LEN: usize = 32;
 
 /// One key share to re-issue.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecoveryItem {
     /// A record version: its manifest, which every node keeps.
     Record {
         /// The manifest's CID.
+        #[serde(with = "crate::ledger::cid_text")]
         manifest: Cid,
     },
     /// A ledger epoch, described by its header (which ehr-node does not parse).
@@ -51,14 +63,17 @@ pub enum RecoveryItem {
         /// [`ledger::epoch_id`].
         epoch_id: B256,
         /// The share blocks the header names, in node order.
+        #[serde(with = "crate::ledger::cid_list")]
         shares: Vec<Cid>,
         /// The header's key-share digests, in node order.
         key_share_digests: Vec<[u8; 32]>,
     },
 }
 
-/// What every party of one recovery agrees on.
-#[derive(Clone, Debug)]
+/// What every party of one recovery agrees on. In JSON: `plan_id` (hex), `k`, `n`,
+/// `helpers`, `target`, `custodians` (hex), `items`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "OrderWire", try_from = "OrderWire")]
 pub struct RecoveryOrder {
     /// Fresh random bytes: a helper takes part in a plan once.
     pub plan_id: [u8; 16],
@@ -145,9 +160,118 @@ impl RecoveryOrder {
     }
 }
 
+/// [`RecoveryOrder`] on the wire.
+#[derive(Serialize, Deserialize)]
+struct OrderWire {
+    plan_id: B128,
+    k: u8,
+    n: u8,
+    helpers: Vec<u8>,
+    target: u8,
+    custodians: Vec<B256>,
+    items: Vec<RecoveryItem>,
+}
+
+impl From<RecoveryOrder> for OrderWire {
+    fn from(o: RecoveryOrder) -> Self {
+        Self {
+            plan_id: B128::from(o.plan_id),
+            k: o.threshold.k() as u8,
+            n: o.threshold.n() as u8,
+            helpers: o.helpers,
+            target: o.target,
+            custodians: o.custodians,
+            items: o.items,
+        }
+    }
+}
+
+impl TryFrom<OrderWire> for RecoveryOrder {
+    type Error = String;
+    fn try_from(w: OrderWire) -> Result<Self, String> {
+        Ok(Self {
+            plan_id: w.plan_id.0,
+            threshold: Threshold::new(usize::from(w.k), usize::from(w.n))
+                .map_err(|e| e.to_string())?,
+            helpers: w.helpers,
+            target: w.target,
+            custodians: w.custodians,
+            items: w.items,
+        })
+    }
+}
+
+/// A [`RecoveryOrder`] signed by the deployment's admin key, valid until `expiry`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedRecoveryOrder {
+    /// The order.
+    pub order: RecoveryOrder,
+    /// Unix seconds after which nodes refuse it (at most [`MAX_REQUEST_TTL`] ahead).
+    pub expiry: u64,
+    /// The admin's signature over [`signing_hash`](Self::signing_hash) (65 bytes).
+    pub signature: Signature,
+}
+
+impl SignedRecoveryOrder {
+    /// Signs `order` with the admin key.
+    pub fn sign(
+        admin: &PrivateKeySigner,
+        order: RecoveryOrder,
+        expiry: u64,
+    ) -> crate::Result<Self> {
+        let mut signed = Self {
+            order,
+            expiry,
+            signature: Signature::test_signature(),
+        };
+        signed.signature =
+            ehr_chain::signing::sign_hash(admin, &signed.signing_hash()).map_err(Error::Signing)?;
+        Ok(signed)
+    }
+
+    /// The hash that is signed: keccak256 of `"SEHR recovery order signature v1" ‖`
+    /// [`RecoveryOrder::hash`] `‖ expiry (8 bytes BE)`.
+    pub fn signing_hash(&self) -> B256 {
+        let mut buf = b"SEHR recovery order signature v1".to_vec();
+        buf.extend_from_slice(&self.order.hash());
+        buf.extend_from_slice(&self.expiry.to_be_bytes());
+        keccak256(buf)
+    }
+
+    /// Who signed it.
+    pub fn signer(&self) -> Result<Address, NodeError> {
+        self.signature
+            .recover_address_from_prehash(&self.signing_hash())
+            .map_err(|_| NodeError::BadSignature)
+    }
+
+    /// The order, if `admin` signed it and it has not expired.
+    fn checked(&self, admin: Address) -> Result<&RecoveryOrder, NodeError> {
+        let now = unix_now();
+        if self.expiry <= now || self.expiry > now + MAX_REQUEST_TTL {
+            return Err(NodeError::Expired);
+        }
+        if self.signer()? != admin {
+            return Err(NodeError::Denied);
+        }
+        Ok(&self.order)
+    }
+}
+
+/// The body of `POST /node/recovery/{contribute,relay,assemble}`: the signed order and, for
+/// relay and assemble, the messages addressed to the node (pieces, or σ).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecoveryStep {
+    /// The admin-signed order.
+    pub order: SignedRecoveryOrder,
+    /// Pieces (relay) or σ (assemble); empty for contribute.
+    #[serde(default)]
+    pub messages: Vec<RecoveryMessage>,
+}
+
 /// One HPKE message of a recovery: pieces from helper to helper, or a σ from helper to
 /// target. Its plaintext is 32 bytes per item of the order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecoveryMessage {
     /// Who made it.
     pub from: u8,
@@ -158,7 +282,7 @@ pub struct RecoveryMessage {
 }
 
 /// What the target did with each item.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryOutcome {
     /// Items whose share was checked and stored.
     pub stored: usize,
@@ -283,8 +407,9 @@ impl LocalNode {
     /// Its own piece stays here until [`recovery_relay`](Self::recovery_relay).
     pub async fn recovery_contribute(
         &self,
-        order: &RecoveryOrder,
+        signed: &SignedRecoveryOrder,
     ) -> Result<Vec<RecoveryMessage>, NodeError> {
+        let order = signed.checked(self.ledger.admin()?)?;
         let plan = order.plan()?;
         let x = self.my_x(order)?;
         if !plan.helpers().contains(&x) {
@@ -351,21 +476,25 @@ impl LocalNode {
     /// every item, one HPKE message to the target.
     pub async fn recovery_relay(
         &self,
-        order: &RecoveryOrder,
+        signed: &SignedRecoveryOrder,
         messages: &[RecoveryMessage],
     ) -> Result<RecoveryMessage, NodeError> {
+        let order = signed.checked(self.ledger.admin()?)?;
         let plan = order.plan()?;
         let x = self.my_x(order)?;
-        let own = self
-            .kept_pieces
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&order.plan_id)
-            .and_then(Option::take)
-            .ok_or_else(|| {
-                NodeError::BadRequest(format!("{} kept no pieces of this plan", self.name))
-            })?;
+        let own = {
+            let mut kept = self.kept_pieces.0.lock().unwrap_or_else(|p| p.into_inner());
+            match kept.get_mut(&order.plan_id) {
+                // Relayed already (or contributed to and failed): spent.
+                Some(slot) => slot.take().ok_or(NodeError::Replayed)?,
+                None => {
+                    return Err(NodeError::BadRequest(format!(
+                        "{} kept no pieces of this plan",
+                        self.name
+                    )));
+                }
+            }
+        };
         let aad = order.hash();
         let len = order.items.len() * SHARE_LEN;
         let mut received: Vec<(u8, Zeroizing<Vec<u8>>)> = vec![(x, own)];
@@ -417,9 +546,10 @@ impl LocalNode {
     /// The manifests of record items must be in its store already.
     pub async fn recovery_assemble(
         &self,
-        order: &RecoveryOrder,
+        signed: &SignedRecoveryOrder,
         sigmas: &[RecoveryMessage],
     ) -> Result<RecoveryOutcome, NodeError> {
+        let order = signed.checked(self.ledger.admin()?)?;
         let plan = order.plan()?;
         let x = self.my_x(order)?;
         if x != order.target {
@@ -427,6 +557,16 @@ impl LocalNode {
                 "{} is not the target",
                 self.name
             )));
+        }
+        // A plan is assembled once (marked spent below, once its σ assembled).
+        if self
+            .kept_pieces
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&order.plan_id)
+        {
+            return Err(NodeError::Replayed);
         }
         let index = self.share_index.as_ref().ok_or_else(|| {
             NodeError::Internal("this node keeps no share index (no directory)".into())
@@ -480,6 +620,11 @@ impl LocalNode {
                 .map_err(|e| NodeError::Internal(e.to_string()))?;
             outcome.stored += 1;
         }
+        self.kept_pieces
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(order.plan_id, None);
         Ok(outcome)
     }
 }

@@ -188,4 +188,47 @@ impl Node for RemoteNode {
             .await
             .map_err(|e| NodeError::Unreachable(without_url(&e)))
     }
+
+    async fn recovery_contribute(
+        &self,
+        order: &SignedRecoveryOrder,
+    ) -> Result<Vec<RecoveryMessage>, NodeError> {
+        self.recovery_step("contribute", order, &[]).await
+    }
+
+    async fn recovery_relay(
+        &self,
+        order: &SignedRecoveryOrder,
+        pieces: &[RecoveryMessage],
+    ) -> Result<RecoveryMessage, NodeError> {
+        self.recovery_step("relay", order, pieces).await
+    }
+
+    async fn recovery_assemble(
+        &self,
+        order: &SignedRecoveryOrder,
+        sigmas: &[RecoveryMessage],
+    ) -> Result<RecoveryOutcome, NodeError> {
+        self.recovery_step("assemble", order, sigmas).await
+    }
+}
+
+impl RemoteNode {
+    /// `POST /node/recovery/{step}` with the order and `messages`.
+    async fn recovery_step<T: serde::de::DeserializeOwned>(
+        &self,
+        step: &str,
+        order: &SignedRecoveryOrder,
+        messages: &[RecoveryMessage],
+    ) -> Result<T, NodeError> {
+        let body = RecoveryStep {
+            order: order.clone(),
+            messages: messages.to_vec(),
+        };
+        let url = format!("{}/node/recovery/{step}", self.base);
+        let resp = self.send(self.http.post(url).json(&body)).await?;
+        resp.json()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))
+    }
 }

@@ -21,6 +21,11 @@ pub const MAX_BLOCK: usize = 80 * 1024 * 1024;
 /// The largest share request body (a real one is ~300 bytes of JSON).
 pub const MAX_SHARE_REQUEST: usize = 16 * 1024;
 
+/// The largest body of a `/node/recovery/*` request: an order of 512 items (about 1 KB of
+/// JSON each for a ledger epoch) and up to `k − 1` piece or `k` σ messages (about 60 KB of
+/// JSON each at 512 items), with room for k up to about 60.
+pub const MAX_RECOVERY_BODY: usize = 8 * 1024 * 1024;
+
 /// Requests handled at once by default; more are answered 503 at once, unread.
 pub const MAX_IN_FLIGHT: usize = 64;
 
@@ -77,6 +82,7 @@ pub fn router_with_limit(
         )
         .merge(blocks)
         .merge(ledger_routes(&state))
+        .merge(recovery_routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_in_flight,
@@ -235,4 +241,48 @@ async fn put_archive_head(
 
 async fn get_archive_head(State(s): State<NodeState>) -> Result<Json<ArchiveHead>, Failure> {
     s.node.archive_head().await.map(Json).map_err(Failure)
+}
+
+// Share recovery: the three steps of an admin-signed order (no token: the signature is the
+// authority, and only ciphertexts come and go).
+
+fn recovery_routes() -> axum::Router<NodeState> {
+    axum::Router::new()
+        .route("/node/recovery/contribute", post(recovery_contribute))
+        .route("/node/recovery/relay", post(recovery_relay))
+        .route("/node/recovery/assemble", post(recovery_assemble))
+        .layer(DefaultBodyLimit::max(MAX_RECOVERY_BODY))
+}
+
+async fn recovery_contribute(
+    State(s): State<NodeState>,
+    Json(step): Json<RecoveryStep>,
+) -> Result<Json<Vec<RecoveryMessage>>, Failure> {
+    s.node
+        .recovery_contribute(&step.order)
+        .await
+        .map(Json)
+        .map_err(Failure)
+}
+
+async fn recovery_relay(
+    State(s): State<NodeState>,
+    Json(step): Json<RecoveryStep>,
+) -> Result<Json<RecoveryMessage>, Failure> {
+    s.node
+        .recovery_relay(&step.order, &step.messages)
+        .await
+        .map(Json)
+        .map_err(Failure)
+}
+
+async fn recovery_assemble(
+    State(s): State<NodeState>,
+    Json(step): Json<RecoveryStep>,
+) -> Result<Json<RecoveryOutcome>, Failure> {
+    s.node
+        .recovery_assemble(&step.order, &step.messages)
+        .await
+        .map(Json)
+        .map_err(Failure)
 }

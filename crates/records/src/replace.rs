@@ -1,5 +1,6 @@
-//! Replacing a wiped or lost in-process node: `secure-ehr node replace N` (the embedded
-//! default; offline, under the data directory's lock).
+//! Replacing a wiped or lost node: `secure-ehr node replace N` (offline, under the data
+//! directory's lock, with the embedded chain in it): an in-process node ([`replace_node`])
+//! or a remote `secure-ehr node` ([`replace_remote_node`], steps 2 to 4 over HTTP).
 //!
 //! 1. Node N must be gone (its directory or key file): one that still has the key the
 //!    chain lists is refused unless forced. Whatever is left of its directory is kept aside
@@ -22,14 +23,16 @@
 //! before the chain changes, node N is as it was (a new attempt starts over in a fresh
 //! `.replacing` directory); after it, node N's directory (absent, or with a key that is no
 //! longer the chain's) is replaced again.
-//! Remote nodes (`secure-ehr node` processes) are not replaced this way: the admin gives the
-//! deployment a new node set (see docs/share-recovery.md).
+//! A remote node N is replaced by a fresh `secure-ehr node` the operator starts first (a new
+//! key); steps 2 to 4 are the same, through [`Node`]: the blocks are stored on it with the
+//! node token and the recovery orders are signed by the admin key.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256};
+use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use ehr_chain::contract::EhrRegistry;
 use ehr_chain::{LogQuery, NodeSet, Registry, RegistryExt};
@@ -39,7 +42,7 @@ use ehr_ledger::format::EpochHeader;
 use ehr_node::ledger::epoch_id;
 use ehr_node::{
     ArchiveHead, LocalNode, Node, NodeKey, RecordManifest, RecoveryItem, RecoveryMessage,
-    RecoveryOrder,
+    RecoveryOrder, SignedRecoveryOrder,
 };
 use ehr_store::{BlobStore, Cid};
 
@@ -73,6 +76,303 @@ pub struct ReplaceReport {
 /// Replaces in-process node `n` (from 1) of `data_dir` (see the module docs). `force`
 /// replaces a node that still has its key. The caller holds the data directory's lock.
 pub async fn replace_node(data_dir: &Path, n: usize, force: bool) -> Result<ReplaceReport> {
+    let Deployment {
+        registry,
+        admin,
+        set,
+        threshold,
+        target,
+    } = deployment(data_dir, n).await?;
+    let count = set.nodes.len();
+
+    // 1. Node N must be gone, unless forced.
+    let dir = node_dir(data_dir, n);
+    let key_file = dir.join("node.key");
+    if dir.exists()
+        && key_file.exists()
+        && NodeKey::load_or_create(&key_file)?.info().public_key == set.nodes[n - 1].1
+        && !force
+    {
+        return Err(Error::InvalidInput {
+            field: "node",
+            message: format!(
+                "node {n} still has its key ({}) and is the chain's node {n}: it is not \
+                 lost. --force replaces it anyway (its directory is kept aside)",
+                key_file.display()
+            ),
+        });
+    }
+
+    // The surviving nodes: those with the chain's key for their position.
+    let mut problems = Vec::new();
+    let mut others: Vec<Option<Arc<dyn Node>>> = Vec::with_capacity(count);
+    for i in 1..=count {
+        let d = node_dir(data_dir, i);
+        let kf = d.join("node.key");
+        if i == n || !kf.exists() {
+            if i != n {
+                problems.push(format!("node {i}: {} is gone", d.display()));
+            }
+            others.push(None);
+            continue;
+        }
+        let key = NodeKey::load_or_create(&kf)?;
+        if key.info().public_key != set.nodes[i - 1].1 {
+            problems.push(format!("node {i}: its key is not the chain's"));
+            others.push(None);
+            continue;
+        }
+        let store: Arc<dyn BlobStore> = Arc::new(node_store(&d).await?);
+        others.push(Some(Arc::new(
+            LocalNode::new(format!("node {i}"), key, registry.clone(), store)
+                .await?
+                .with_archive_dir(&d)?,
+        ) as Arc<dyn Node>));
+    }
+    let up = others.iter().flatten().count();
+    if up == 0 {
+        return Err(Error::InvalidInput {
+            field: "node",
+            message: format!(
+                "{} holds none of the deployment's nodes: for remote nodes give their URLs \
+                 (`node replace N --nodes URL1,… --node-token T`)",
+                data_dir.join("nodes").display()
+            ),
+        });
+    }
+    if up < threshold.k() {
+        return Err(Error::NodesUnavailable {
+            reachable: up,
+            needed: threshold.k(),
+        });
+    }
+
+    // 2. The new node, in a staging directory.
+    let staging = dir.with_file_name(format!("node-{n}.replacing"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let key = NodeKey::load_or_create(&staging.join("node.key"))?;
+    let info = key.info();
+    let store: Arc<dyn BlobStore> = Arc::new(node_store(&staging).await?);
+    let new_node = LocalNode::new(format!("node {n}"), key, registry.clone(), store)
+        .await?
+        .with_archive_dir(&staging)?;
+
+    let mut custodians: Vec<B256> = set.nodes.iter().map(|(_, k)| *k).collect();
+    custodians[n - 1] = info.public_key;
+    let (record_versions, epochs) = rebuild(
+        &Rebuild {
+            registry: &*registry,
+            admin: &admin,
+            threshold,
+            target,
+            custodians: &custodians,
+            others: &others,
+            new_node: &new_node,
+        },
+        &mut problems,
+    )
+    .await?;
+    drop(new_node);
+    drop(others);
+
+    // 4. The node set on chain, then the directory in place.
+    let node_set_epoch = put_node_set(&*registry, &admin, &set, n, &info).await?;
+    // Whatever is left of the old node (a wiped directory, or one replaced by force) is
+    // kept aside, never deleted.
+    let mut old_dir = None;
+    if dir.exists() {
+        let aside = dir.with_file_name(format!("node-{n}.replaced-{}", ehr_primitives::unix_now()));
+        std::fs::rename(&dir, &aside).map_err(|e| Error::io(&dir, e))?;
+        old_dir = Some(aside);
+    }
+    std::fs::rename(&staging, &dir).map_err(|e| Error::io(&staging, e))?;
+    if let Some(parent) = dir.parent() {
+        ehr_fs_util::sync_dir(parent)?;
+    }
+    Ok(ReplaceReport {
+        node: n,
+        address: info.address,
+        public_key: info.public_key,
+        node_set_epoch,
+        record_versions,
+        epochs,
+        old_dir,
+        problems,
+    })
+}
+
+/// Replaces remote node `n` (from 1) of the deployment whose embedded chain is in
+/// `data_dir` (`serve` stopped; the caller holds the data directory's lock). `nodes` are the
+/// deployment's nodes in order, node `n` being a **fresh** `secure-ehr node` (a new key)
+/// already running where the old one was, or wherever the deployment will reach it now.
+/// Its fragments, manifests, epoch headers and archive head are rebuilt from the others and
+/// stored on it (with the node token), its key shares re-issued through the nodes'
+/// `/node/recovery/*` routes by admin-signed orders, then the admin puts the new node set
+/// on chain. A node that is down or has another key than the chain's is read around, named
+/// in the report's problems.
+pub async fn replace_remote_node(
+    data_dir: &Path,
+    n: usize,
+    nodes: Vec<Arc<dyn Node>>,
+) -> Result<ReplaceReport> {
+    let Deployment {
+        registry,
+        admin,
+        set,
+        threshold,
+        target,
+    } = deployment(data_dir, n).await?;
+    let count = set.nodes.len();
+    if nodes.len() != count {
+        return Err(Error::InvalidInput {
+            field: "nodes",
+            message: format!(
+                "{} node URLs given, the node set has {count} nodes",
+                nodes.len()
+            ),
+        });
+    }
+    let new_node = nodes[n - 1].clone();
+    let info = new_node.info().await.map_err(|source| Error::Node {
+        node: new_node.name().to_owned(),
+        source,
+    })?;
+    if info.public_key == set.nodes[n - 1].1 {
+        return Err(Error::InvalidInput {
+            field: "node",
+            message: format!(
+                "{} has the key the chain lists for node {n}: it is not lost (start a fresh \
+                 `secure-ehr node` with a new data directory there to replace it)",
+                new_node.name()
+            ),
+        });
+    }
+    if let Some(i) = set.nodes.iter().position(|(_, k)| *k == info.public_key) {
+        return Err(Error::InvalidInput {
+            field: "nodes",
+            message: format!(
+                "{} has the key of the chain's node {}: the URLs are out of order",
+                new_node.name(),
+                i + 1
+            ),
+        });
+    }
+    let mut problems = Vec::new();
+    let mut others: Vec<Option<Arc<dyn Node>>> = Vec::with_capacity(count);
+    for (i, node) in nodes.iter().enumerate() {
+        if i == n - 1 {
+            others.push(None);
+            continue;
+        }
+        match node.info().await {
+            Ok(got) if got.public_key == set.nodes[i].1 => others.push(Some(node.clone())),
+            Ok(_) => {
+                problems.push(format!("{}: its key is not the chain's", node.name()));
+                others.push(None);
+            }
+            Err(e) => {
+                problems.push(format!("{}: {e}", node.name()));
+                others.push(None);
+            }
+        }
+    }
+    let up = others.iter().flatten().count();
+    if up < threshold.k() {
+        return Err(Error::NodesUnavailable {
+            reachable: up,
+            needed: threshold.k(),
+        });
+    }
+    let mut custodians: Vec<B256> = set.nodes.iter().map(|(_, k)| *k).collect();
+    custodians[n - 1] = info.public_key;
+    let (record_versions, epochs) = rebuild(
+        &Rebuild {
+            registry: &*registry,
+            admin: &admin,
+            threshold,
+            target,
+            custodians: &custodians,
+            others: &others,
+            new_node: &*new_node,
+        },
+        &mut problems,
+    )
+    .await?;
+    let node_set_epoch = put_node_set(&*registry, &admin, &set, n, &info).await?;
+    Ok(ReplaceReport {
+        node: n,
+        address: info.address,
+        public_key: info.public_key,
+        node_set_epoch,
+        record_versions,
+        epochs,
+        old_dir: None,
+        problems,
+    })
+}
+
+/// What rebuilding a node needs.
+struct Rebuild<'a> {
+    registry: &'a dyn Registry,
+    admin: &'a PrivateKeySigner,
+    threshold: Threshold,
+    target: u8,
+    /// Every custodian's key in node order, the target's being its new key.
+    custodians: &'a [B256],
+    /// The surviving nodes (`None`: down, or the target).
+    others: &'a [Option<Arc<dyn Node>>],
+    new_node: &'a dyn Node,
+}
+
+/// Steps 2 and 3 over any nodes: the new node's manifests, fragments, epoch headers and
+/// archive head, then its key shares re-issued. (Record versions, ledger epochs.)
+async fn rebuild(r: &Rebuild<'_>, problems: &mut Vec<String>) -> Result<(usize, usize)> {
+    let index = usize::from(r.target) - 1;
+    let mut items = Vec::new();
+    let record_versions = copy_records(r.registry, r.others, r.new_node, index, &mut items).await?;
+    let epochs = copy_ledger(r.others, r.new_node, index, &mut items, problems).await?;
+    for chunk in items.chunks(ORDER_ITEMS) {
+        reissue(r, chunk, problems).await?;
+    }
+    Ok((record_versions, epochs))
+}
+
+/// Step 4: the node set with node `n`'s new identity, on chain; the new `nodeSetEpoch`.
+async fn put_node_set(
+    registry: &dyn Registry,
+    admin: &PrivateKeySigner,
+    set: &NodeSet,
+    n: usize,
+    info: &ehr_node::NodeInfo,
+) -> Result<u32> {
+    let mut nodes = set.nodes.clone();
+    nodes[n - 1] = (info.address, info.public_key);
+    registry
+        .set_node_set(
+            admin,
+            &NodeSet {
+                k: set.k,
+                nodes,
+                epoch: 0,
+            },
+        )
+        .await?;
+    Ok(registry.node_set().await?.epoch)
+}
+
+/// The embedded chain of a data directory and its node set, with node `n` checked.
+struct Deployment {
+    registry: Arc<dyn Registry>,
+    admin: PrivateKeySigner,
+    set: NodeSet,
+    threshold: Threshold,
+    target: u8,
+}
+
+async fn deployment(data_dir: &Path, n: usize) -> Result<Deployment> {
     if !chain_dir(data_dir).join("chain.redb").exists() {
         return Err(Error::InvalidInput {
             field: "data-dir",
@@ -107,145 +407,17 @@ pub async fn replace_node(data_dir: &Path, n: usize, force: bool) -> Result<Repl
         message: "too large".into(),
     })?;
 
-    // 1. Node N must be gone, unless forced.
-    let dir = node_dir(data_dir, n);
-    let key_file = dir.join("node.key");
-    if dir.exists()
-        && key_file.exists()
-        && NodeKey::load_or_create(&key_file)?.info().public_key == set.nodes[n - 1].1
-        && !force
-    {
-        return Err(Error::InvalidInput {
-            field: "node",
-            message: format!(
-                "node {n} still has its key ({}) and is the chain's node {n}: it is not \
-                 lost. --force replaces it anyway (its directory is kept aside)",
-                key_file.display()
-            ),
-        });
-    }
-
-    // The surviving nodes: those with the chain's key for their position.
-    let mut problems = Vec::new();
-    let mut others: Vec<Option<Arc<LocalNode>>> = Vec::with_capacity(count);
-    for i in 1..=count {
-        let d = node_dir(data_dir, i);
-        let kf = d.join("node.key");
-        if i == n || !kf.exists() {
-            if i != n {
-                problems.push(format!("node {i}: {} is gone", d.display()));
-            }
-            others.push(None);
-            continue;
-        }
-        let key = NodeKey::load_or_create(&kf)?;
-        if key.info().public_key != set.nodes[i - 1].1 {
-            problems.push(format!("node {i}: its key is not the chain's"));
-            others.push(None);
-            continue;
-        }
-        let store: Arc<dyn BlobStore> = Arc::new(node_store(&d).await?);
-        others.push(Some(Arc::new(
-            LocalNode::new(format!("node {i}"), key, registry.clone(), store)
-                .await?
-                .with_archive_dir(&d)?,
-        )));
-    }
-    let up = others.iter().flatten().count();
-    if up == 0 {
-        return Err(Error::InvalidInput {
-            field: "node",
-            message: format!(
-                "{} holds none of the deployment's nodes: remote nodes are replaced by the \
-                 admin giving the deployment a new node set, not by `node replace`",
-                data_dir.join("nodes").display()
-            ),
-        });
-    }
-    if up < threshold.k() {
-        return Err(Error::NodesUnavailable {
-            reachable: up,
-            needed: threshold.k(),
-        });
-    }
-
-    // 2. The new node, in a staging directory.
-    let staging = dir.with_file_name(format!("node-{n}.replacing"));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    }
-    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let key = NodeKey::load_or_create(&staging.join("node.key"))?;
-    let info = key.info();
-    let store: Arc<dyn BlobStore> = Arc::new(node_store(&staging).await?);
-    let new_node = LocalNode::new(format!("node {n}"), key, registry.clone(), store)
-        .await?
-        .with_archive_dir(&staging)?;
-
-    let mut items = Vec::new();
-    let record_versions = copy_records(&*registry, &others, &new_node, n - 1, &mut items).await?;
-    let record_items = items.len();
-    let epochs = copy_ledger(&others, &new_node, n - 1, &mut items, &mut problems).await?;
-    debug_assert_eq!(items.len(), record_items + epochs);
-
-    // 3. Share recovery.
-    let mut custodians: Vec<B256> = set.nodes.iter().map(|(_, k)| *k).collect();
-    custodians[n - 1] = info.public_key;
-    for chunk in items.chunks(ORDER_ITEMS) {
-        reissue(
-            threshold,
-            target,
-            &custodians,
-            &others,
-            &new_node,
-            chunk,
-            &mut problems,
-        )
-        .await?;
-    }
-    drop(new_node);
-    drop(others);
-
-    // 4. The node set on chain, then the directory in place.
-    let mut nodes = set.nodes.clone();
-    nodes[n - 1] = (info.address, info.public_key);
-    registry
-        .set_node_set(
-            &admin,
-            &NodeSet {
-                k: set.k,
-                nodes,
-                epoch: 0,
-            },
-        )
-        .await?;
-    let node_set_epoch = registry.node_set().await?.epoch;
-    // Whatever is left of the old node (a wiped directory, or one replaced by force) is
-    // kept aside, never deleted.
-    let mut old_dir = None;
-    if dir.exists() {
-        let aside = dir.with_file_name(format!("node-{n}.replaced-{}", ehr_primitives::unix_now()));
-        std::fs::rename(&dir, &aside).map_err(|e| Error::io(&dir, e))?;
-        old_dir = Some(aside);
-    }
-    std::fs::rename(&staging, &dir).map_err(|e| Error::io(&staging, e))?;
-    if let Some(parent) = dir.parent() {
-        ehr_fs_util::sync_dir(parent)?;
-    }
-    Ok(ReplaceReport {
-        node: n,
-        address: info.address,
-        public_key: info.public_key,
-        node_set_epoch,
-        record_versions,
-        epochs,
-        old_dir,
-        problems,
+    Ok(Deployment {
+        registry,
+        admin,
+        set,
+        threshold,
+        target,
     })
 }
 
 /// A block from the first surviving node that has it with the right bytes.
-async fn get_any(others: &[Option<Arc<LocalNode>>], cid: &Cid, what: &str) -> Result<Vec<u8>> {
+async fn get_any(others: &[Option<Arc<dyn Node>>], cid: &Cid, what: &str) -> Result<Vec<u8>> {
     for node in others.iter().flatten() {
         if let Ok(data) = node.get_block(cid).await
             && ehr_store::verify(cid, &data, None).is_ok()
@@ -260,7 +432,7 @@ async fn get_any(others: &[Option<Arc<LocalNode>>], cid: &Cid, what: &str) -> Re
 
 /// Fragment `index` of a dispersal, rebuilt from the surviving nodes' fragments.
 async fn rebuild_fragment(
-    others: &[Option<Arc<LocalNode>>],
+    others: &[Option<Arc<dyn Node>>],
     manifest: &Manifest,
     cid_of: impl Fn(usize) -> Cid,
     index: usize,
@@ -285,8 +457,8 @@ async fn rebuild_fragment(
 /// Every record version on chain: its manifest and fragment `index` onto the new node.
 async fn copy_records(
     registry: &dyn Registry,
-    others: &[Option<Arc<LocalNode>>],
-    new_node: &LocalNode,
+    others: &[Option<Arc<dyn Node>>],
+    new_node: &dyn Node,
     index: usize,
     items: &mut Vec<RecoveryItem>,
 ) -> Result<usize> {
@@ -331,8 +503,8 @@ async fn copy_records(
 /// Every ledger epoch from the newest archive head back to epoch 0: header and fragment
 /// `index` onto the new node, then the head.
 async fn copy_ledger(
-    others: &[Option<Arc<LocalNode>>],
-    new_node: &LocalNode,
+    others: &[Option<Arc<dyn Node>>],
+    new_node: &dyn Node,
     index: usize,
     items: &mut Vec<RecoveryItem>,
     problems: &mut Vec<String>,
@@ -402,28 +574,20 @@ async fn copy_ledger(
 /// Re-issues the new node's shares of `items`: one order over the first k surviving
 /// custodians; items some helper cannot serve are retried one by one over other helper
 /// sets.
-#[allow(clippy::too_many_arguments)]
 async fn reissue(
-    threshold: Threshold,
-    target: u8,
-    custodians: &[B256],
-    others: &[Option<Arc<LocalNode>>],
-    new_node: &LocalNode,
+    r: &Rebuild<'_>,
     items: &[RecoveryItem],
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let up: Vec<u8> = others
+    let up: Vec<u8> = r
+        .others
         .iter()
         .enumerate()
         .filter(|(_, n)| n.is_some())
         .map(|(i, _)| (i + 1) as u8)
         .collect();
-    let first: Vec<u8> = up[..threshold.k()].to_vec();
-    let retry: Vec<RecoveryItem> = match run_order(
-        threshold, target, custodians, others, new_node, &first, items,
-    )
-    .await
-    {
+    let first: Vec<u8> = up[..r.threshold.k()].to_vec();
+    let retry: Vec<RecoveryItem> = match run_order(r, &first, items).await {
         Ok(failed) => failed.iter().map(|&j| items[j].clone()).collect(),
         Err(e) => {
             problems.push(format!(
@@ -432,35 +596,23 @@ async fn reissue(
             items.to_vec()
         }
     };
-    reissue_each(
-        threshold, target, custodians, others, new_node, &retry, &up, problems,
-    )
-    .await
+    reissue_each(r, &retry, &up, problems).await
 }
 
 /// Each item on its own, over every k-subset of the surviving custodians until one works.
-#[allow(clippy::too_many_arguments)]
 async fn reissue_each(
-    threshold: Threshold,
-    target: u8,
-    custodians: &[B256],
-    others: &[Option<Arc<LocalNode>>],
-    new_node: &LocalNode,
+    r: &Rebuild<'_>,
     items: &[RecoveryItem],
     up: &[u8],
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let sets = subsets(up, threshold.k());
+    let sets = subsets(up, r.threshold.k());
     for item in items {
         let mut last = String::new();
         let mut done = false;
         for helpers in &sets {
             let one = std::slice::from_ref(item);
-            match run_order(
-                threshold, target, custodians, others, new_node, helpers, one,
-            )
-            .await
-            {
+            match run_order(r, helpers, one).await {
                 Ok(failed) if failed.is_empty() => {
                     done = true;
                     break;
@@ -472,7 +624,7 @@ async fn reissue_each(
         if !done {
             return Err(Error::NotFound(format!(
                 "no {} surviving custodians re-issue the share of {item:?}: {last}",
-                threshold.k()
+                r.threshold.k()
             )));
         }
         problems.push(format!("{item:?}: re-issued item by item"));
@@ -494,14 +646,14 @@ fn subsets(xs: &[u8], k: usize) -> Vec<Vec<u8>> {
     out
 }
 
-/// One recovery order over `helpers`, carried through its three steps: the indices of the
-/// items whose share failed its check.
+/// How long an order is valid: long enough for its three steps over 512 items.
+const ORDER_TTL: u64 = 300;
+
+/// One recovery order over `helpers`, signed by the admin and carried through its three
+/// steps (each helper gets only the pieces addressed to it): the indices of the items
+/// whose share failed its check.
 async fn run_order(
-    threshold: Threshold,
-    target: u8,
-    custodians: &[B256],
-    others: &[Option<Arc<LocalNode>>],
-    new_node: &LocalNode,
+    r: &Rebuild<'_>,
     helpers: &[u8],
     items: &[RecoveryItem],
 ) -> std::result::Result<Vec<usize>, ehr_node::NodeError> {
@@ -509,14 +661,16 @@ async fn run_order(
     ehr_crypto::fill_random(&mut plan_id);
     let order = RecoveryOrder {
         plan_id,
-        threshold,
+        threshold: r.threshold,
         helpers: helpers.to_vec(),
-        target,
-        custodians: custodians.to_vec(),
+        target: r.target,
+        custodians: r.custodians.to_vec(),
         items: items.to_vec(),
     };
+    let order = SignedRecoveryOrder::sign(r.admin, order, ehr_primitives::unix_now() + ORDER_TTL)
+        .map_err(|e| ehr_node::NodeError::Internal(e.to_string()))?;
     let helper = |x: u8| {
-        others[usize::from(x) - 1]
+        r.others[usize::from(x) - 1]
             .as_ref()
             .expect("a surviving node")
     };
@@ -526,7 +680,8 @@ async fn run_order(
     }
     let mut sigmas = Vec::with_capacity(helpers.len());
     for &x in helpers {
-        sigmas.push(helper(x).recovery_relay(&order, &pieces).await?);
+        let mine: Vec<RecoveryMessage> = pieces.iter().filter(|m| m.to == x).cloned().collect();
+        sigmas.push(helper(x).recovery_relay(&order, &mine).await?);
     }
-    Ok(new_node.recovery_assemble(&order, &sigmas).await?.failed)
+    Ok(r.new_node.recovery_assemble(&order, &sigmas).await?.failed)
 }

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use crate::common::{Proc, spawn_listening, wait_listening};
 use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
 
-const TOKEN: &str = "node-token-for-tests";
+pub(crate) const TOKEN: &str = "node-token-for-tests";
 /// The server's `--rpc-token`: the nodes present it.
-const RPC_TOKEN: &str = "rpc-token-for-tests";
+pub(crate) const RPC_TOKEN: &str = "rpc-token-for-tests";
 
 /// A free port on 127.0.0.1 (free when asked; the processes bind it right after).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -27,7 +27,7 @@ fn free_port() -> u16 {
 }
 
 /// A node process on `port`, with the server's `/rpc` as its chain.
-fn node(dir: &std::path::Path, port: u16, rpc: &str, contract: &str) -> Command {
+pub(crate) fn node(dir: &std::path::Path, port: u16, rpc: &str, contract: &str) -> Command {
     let mut cmd = bin();
     cmd.args(["--data-dir", dir.to_str().unwrap(), "node"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -39,7 +39,7 @@ fn node(dir: &std::path::Path, port: u16, rpc: &str, contract: &str) -> Command 
 
 /// The server process; its standard output, line by line, on a channel (read to the end, so
 /// the server never writes into a closed pipe).
-struct Server {
+pub(crate) struct Server {
     child: Child,
     lines: mpsc::Receiver<String>,
 }
@@ -52,7 +52,17 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn spawn(mut cmd: Command) -> Self {
+    /// Stops it with SIGTERM (a clean stop: the open ledger epoch is sealed) and waits.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        self.child.wait().unwrap()
+    }
+
+    pub(crate) fn spawn(mut cmd: Command) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -69,7 +79,7 @@ impl Server {
     }
 
     /// The rest of the first line that starts with `prefix`, within `secs`.
-    fn line(&self, prefix: &str, secs: u64) -> String {
+    pub(crate) fn line(&self, prefix: &str, secs: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -14,6 +14,7 @@ mod ipfs;
 mod node_http;
 mod node_ipfs;
 mod node_replace;
+mod node_replace_remote;
 mod nodes;
 mod rpc_clients;
 mod serve_cli;

@@ -3,7 +3,8 @@
 //! parties' keys to check that no piece or σ equals any share; the new node stores its
 //! shares in its share index and releases them for the header's (old) share CID, also
 //! after a restart; a share failing its digest is reported and not stored; a plan is taken
-//! part in once.
+//! part in once. Every step refuses an order the admin did not sign, an expired one and a
+//! replayed one; the three steps run the same over HTTP (`/node/recovery/*`, RemoteNode).
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use ehr_crypto::{KeyShare, Threshold};
 use ehr_node::ledger::{LEDGER_CUSTODIAN_AAD, encode_wrapped, epoch_context, epoch_id};
 use ehr_node::{
     LedgerShareRequest, LocalNode, Node, NodeError, NodeKey, RecoveryItem, RecoveryMessage,
-    RecoveryOrder,
+    RecoveryOrder, RemoteNode, SignedRecoveryOrder,
 };
 use ehr_primitives::unix_now;
 use ehr_store::{BlobStore, MemoryStore};
@@ -102,7 +103,7 @@ fn new_node(s: &Setup, dir: &std::path::Path) -> LocalNode {
     .unwrap()
 }
 
-fn order(s: &Setup, items: Vec<RecoveryItem>) -> RecoveryOrder {
+fn unsigned(s: &Setup, items: Vec<RecoveryItem>) -> RecoveryOrder {
     let mut plan_id = [0u8; 16];
     ehr_crypto::fill_random(&mut plan_id);
     RecoveryOrder {
@@ -113,6 +114,11 @@ fn order(s: &Setup, items: Vec<RecoveryItem>) -> RecoveryOrder {
         custodians: s.custodians.clone(),
         items,
     }
+}
+
+/// An order over `items`, signed by the admin.
+fn order(s: &Setup, items: Vec<RecoveryItem>) -> SignedRecoveryOrder {
+    SignedRecoveryOrder::sign(&s.admin, unsigned(s, items), unix_now() + 300).unwrap()
 }
 
 /// Opens `m` with its recipient's key (the test knows every seed).
@@ -198,7 +204,7 @@ async fn helpers_reissue_a_replaced_custodians_shares_without_revealing_any() {
         .map(|m| (m, false))
         .chain(sigmas.iter().map(|m| (m, true)))
     {
-        let plain = open(&order, m, sigma);
+        let plain = open(&order.order, m, sigma);
         assert_eq!(plain.len(), 32 * 2);
         for chunk in plain.chunks(32) {
             assert!(
@@ -269,4 +275,122 @@ async fn a_reissued_share_that_fails_its_digest_is_not_stored() {
         released(&target, &s, 1, 4).await.unwrap(),
         s.epochs[1].key_shares[3]
     );
+}
+
+#[tokio::test]
+async fn an_order_not_signed_by_the_admin_expired_or_replayed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path()).await;
+    let target = new_node(&s, dir.path());
+    let other = PrivateKeySigner::random();
+    let forged =
+        SignedRecoveryOrder::sign(&other, unsigned(&s, s.items.clone()), unix_now() + 300).unwrap();
+    assert_eq!(
+        s.helpers[0].recovery_contribute(&forged).await.unwrap_err(),
+        NodeError::Denied
+    );
+    assert_eq!(
+        target.recovery_assemble(&forged, &[]).await.unwrap_err(),
+        NodeError::Denied
+    );
+    // An admin-signed order whose signed part was changed (another target key) is not the
+    // admin's either.
+    let mut changed = order(&s, s.items.clone());
+    changed.order.custodians[3] = NodeKey::from_seed(&[7; 32]).info().public_key;
+    assert_eq!(
+        s.helpers[1]
+            .recovery_contribute(&changed)
+            .await
+            .unwrap_err(),
+        NodeError::Denied
+    );
+    for expiry in [unix_now() - 1, unix_now() + 3600] {
+        let late =
+            SignedRecoveryOrder::sign(&s.admin, unsigned(&s, s.items.clone()), expiry).unwrap();
+        assert_eq!(
+            s.helpers[0].recovery_contribute(&late).await.unwrap_err(),
+            NodeError::Expired
+        );
+    }
+
+    // The real order still runs (the refusals spent nothing), once per step.
+    let order = order(&s, s.items.clone());
+    let mut pieces = Vec::new();
+    for h in &s.helpers {
+        pieces.extend(h.recovery_contribute(&order).await.unwrap());
+    }
+    let mut sigmas = Vec::new();
+    for h in &s.helpers {
+        sigmas.push(h.recovery_relay(&order, &pieces).await.unwrap());
+    }
+    assert_eq!(
+        s.helpers[2]
+            .recovery_relay(&order, &pieces)
+            .await
+            .unwrap_err(),
+        NodeError::Replayed
+    );
+    let outcome = target.recovery_assemble(&order, &sigmas).await.unwrap();
+    assert_eq!(outcome.stored, 2);
+    assert_eq!(
+        target.recovery_assemble(&order, &sigmas).await.unwrap_err(),
+        NodeError::Replayed
+    );
+}
+
+/// Serves `node` on a free loopback port; its URL.
+async fn serve(node: LocalNode) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = ehr_node::router(Arc::new(node), Some("tok".into()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn the_three_steps_run_over_http_and_refuse_a_foreign_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = setup(dir.path()).await;
+    let target = new_node(&s, dir.path());
+    let mut remotes: Vec<RemoteNode> = Vec::new();
+    for (i, h) in std::mem::take(&mut s.helpers).into_iter().enumerate() {
+        remotes.push(RemoteNode::new(i + 1, &serve(h).await, None).unwrap());
+    }
+    let target = RemoteNode::new(4, &serve(target).await, None).unwrap();
+
+    let other = PrivateKeySigner::random();
+    let forged =
+        SignedRecoveryOrder::sign(&other, unsigned(&s, s.items.clone()), unix_now() + 300).unwrap();
+    assert_eq!(
+        remotes[0].recovery_contribute(&forged).await.unwrap_err(),
+        NodeError::Denied
+    );
+
+    let order = order(&s, s.items.clone());
+    let mut pieces = Vec::new();
+    for h in &remotes {
+        pieces.extend(h.recovery_contribute(&order).await.unwrap());
+    }
+    assert_eq!(
+        remotes[0].recovery_contribute(&order).await.unwrap_err(),
+        NodeError::Replayed
+    );
+    let mut sigmas = Vec::new();
+    for (i, h) in remotes.iter().enumerate() {
+        let mine: Vec<RecoveryMessage> = pieces
+            .iter()
+            .filter(|m| usize::from(m.to) == i + 1)
+            .cloned()
+            .collect();
+        sigmas.push(h.recovery_relay(&order, &mine).await.unwrap());
+    }
+    let outcome = target.recovery_assemble(&order, &sigmas).await.unwrap();
+    assert_eq!((outcome.stored, outcome.failed), (2, vec![]));
+    for e in 0..2 {
+        assert_eq!(
+            released(&target, &s, e, 4).await.unwrap(),
+            s.epochs[e].key_shares[3],
+            "epoch {e}"
+        );
+    }
 }

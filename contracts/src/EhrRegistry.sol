@@ -3,8 +3,10 @@ pragma solidity 0.8.37;
 
 /// @title EhrRegistry — SecureEHR's one contract.
 /// @notice Holds who owns which record, which manifest digest each version points at, who
-/// may read it (grants with expiry, revocation, break-glass) and the access log. It holds
-/// no personal data: addresses, digests and numbers only.
+/// may read it (grants with expiry, revocation, break-glass) and the access log, for a
+/// network of organisations: the admin (the consortium) adds organisations, each with a
+/// registrar that registers and deregisters its own providers. It holds no personal data:
+/// addresses, digests, numbers and organisation names only.
 /// @dev Gas is won in the storage layout: a record is one storage slot (owner, version,
 /// time, link to the owner's previous record). The manifest digest of every version lives
 /// in the `RecordVersion` event, which is chain data under the receipts root — writing it to
@@ -43,15 +45,32 @@ contract EhrRegistry {
     error ZeroAddress();
     /// A time past the contract's 40-bit timestamps (year 36812): stored, it would wrap.
     error TimeOutOfRange(uint256 time);
+    /// The caller is neither the admin nor the registrar of a current organisation.
+    error NotRegistrar(address caller);
+    /// The provider belongs to another organisation than the caller's.
+    error NotOrganisationProvider(address provider, uint32 organisation);
+    /// No current organisation has this id.
+    error UnknownOrganisation(uint32 organisation);
+    /// An organisation is removed only once it has no providers left.
+    error OrganisationHasProviders(uint32 organisation, uint32 providers);
+    /// An organisation needs a name (1 to 64 bytes).
+    error InvalidName();
 
     // ------------------------------------------------------------------ events
 
     /// An account registered as a patient and got its sequential id.
     event PatientRegistered(address indexed patient, uint256 indexed patientId);
-    /// The admin registered a provider.
-    event ProviderRegistered(address indexed provider);
-    /// The admin deregistered a provider; its grants stop working at once.
-    event ProviderDeregistered(address indexed provider);
+    /// The admin added an organisation; `registrar` registers its providers.
+    event OrganisationAdded(uint32 indexed organisation, address indexed registrar, string name);
+    /// The admin gave an organisation another registrar (a new key).
+    event RegistrarChanged(uint32 indexed organisation, address indexed registrar);
+    /// The admin removed an organisation (it had no providers left).
+    event OrganisationRemoved(uint32 indexed organisation);
+    /// A registrar (or the admin, organisation 0) registered a provider. `profile` is the
+    /// sha2-256 digest of its directory entry (a raw block on the nodes: professional data).
+    event ProviderRegistered(address indexed provider, uint32 indexed organisation, bytes32 profile);
+    /// A provider was deregistered; its grants stop working at once.
+    event ProviderDeregistered(address indexed provider, uint32 indexed organisation);
     /// A record version: version 1 comes from `addRecord`, later ones from `updateRecord`.
     /// `digest` and `codec` rebuild the manifest's CID (CIDv1, sha2-256).
     event RecordVersion(
@@ -98,6 +117,19 @@ contract EhrRegistry {
         uint32 lastRecord;
     }
 
+    /// One slot per provider address.
+    struct Provider {
+        bool active;
+        uint32 organisation; // 0: registered by the admin itself
+    }
+
+    /// One slot per organisation (ids from 1).
+    struct Organisation {
+        address registrar;
+        uint32 providers; // currently registered
+        bool active;
+    }
+
     /// One slot per (patient, provider, recordId).
     struct Grant {
         uint40 expiresAt;
@@ -125,7 +157,11 @@ contract EhrRegistry {
     mapping(uint256 => Record) internal records;
     mapping(address => Patient) internal patients;
     mapping(uint256 => address) public patientAddress;
-    mapping(address => bool) public isProvider;
+    mapping(address => Provider) internal providers;
+    mapping(uint32 => Organisation) internal organisations;
+    /// The current organisation whose registrar an address is (0: none).
+    mapping(address => uint32) public registrarOrganisation;
+    uint32 public organisationCount;
     mapping(bytes32 => Grant) internal grants;
     address[] internal nodes;
     bytes32[] internal nodeKeys;
@@ -149,19 +185,60 @@ contract EhrRegistry {
         admin = newAdmin;
     }
 
-    /// Registers a provider (doctor, clinic).
-    function registerProvider(address provider) external onlyAdmin {
-        if (provider == address(0)) revert ZeroAddress();
-        if (isProvider[provider]) revert AlreadyRegistered(provider);
-        isProvider[provider] = true;
-        emit ProviderRegistered(provider);
+    /// Adds an organisation whose providers `registrar` registers; returns its id (from 1).
+    function addOrganisation(address registrar, string calldata name) external onlyAdmin returns (uint32 id) {
+        if (bytes(name).length == 0 || bytes(name).length > 64) revert InvalidName();
+        _checkNewRegistrar(registrar);
+        id = organisationCount + 1;
+        organisationCount = id;
+        organisations[id] = Organisation({registrar: registrar, providers: 0, active: true});
+        registrarOrganisation[registrar] = id;
+        emit OrganisationAdded(id, registrar, name);
     }
 
-    /// Deregisters a provider: every grant it holds stops working at once.
-    function deregisterProvider(address provider) external onlyAdmin {
-        if (!isProvider[provider]) revert NotRegisteredProvider(provider);
-        isProvider[provider] = false;
-        emit ProviderDeregistered(provider);
+    /// Gives organisation `id` a new registrar; the old one loses the role at once.
+    function setRegistrar(uint32 id, address registrar) external onlyAdmin {
+        Organisation storage o = _current(id);
+        _checkNewRegistrar(registrar);
+        delete registrarOrganisation[o.registrar];
+        o.registrar = registrar;
+        registrarOrganisation[registrar] = id;
+        emit RegistrarChanged(id, registrar);
+    }
+
+    /// Removes organisation `id`, which must have no providers left; its registrar loses
+    /// the role.
+    function removeOrganisation(uint32 id) external onlyAdmin {
+        Organisation storage o = _current(id);
+        if (o.providers != 0) revert OrganisationHasProviders(id, o.providers);
+        delete registrarOrganisation[o.registrar];
+        o.active = false;
+        emit OrganisationRemoved(id);
+    }
+
+    /// Registers a provider (doctor, clinic) in the caller's organisation: a registrar's,
+    /// or 0 for the admin. `profile` is the digest of its directory entry.
+    function registerProvider(address provider, bytes32 profile) external {
+        uint32 org = _callerOrganisation();
+        if (provider == address(0)) revert ZeroAddress();
+        if (providers[provider].active) revert AlreadyRegistered(provider);
+        providers[provider] = Provider({active: true, organisation: org});
+        if (org != 0) organisations[org].providers += 1;
+        emit ProviderRegistered(provider, org, profile);
+    }
+
+    /// Deregisters a provider: every grant it holds stops working at once. A registrar
+    /// deregisters its own organisation's providers only; the admin any.
+    function deregisterProvider(address provider) external {
+        uint32 caller = _callerOrganisation();
+        Provider memory p = providers[provider];
+        if (!p.active) revert NotRegisteredProvider(provider);
+        if (msg.sender != admin && p.organisation != caller) {
+            revert NotOrganisationProvider(provider, p.organisation);
+        }
+        providers[provider].active = false;
+        if (p.organisation != 0) organisations[p.organisation].providers -= 1;
+        emit ProviderDeregistered(provider, p.organisation);
     }
 
     /// Replaces the custodian/storage node set: node i has address `addrs[i]` and X25519
@@ -232,7 +309,7 @@ contract EhrRegistry {
     function grantAccess(address provider, uint256 recordId, uint64 expiresAt) external {
         if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, uint64(block.timestamp));
         uint40 until = _time40(expiresAt);
-        if (!isProvider[provider]) revert NotRegisteredProvider(provider);
+        if (!providers[provider].active) revert NotRegisteredProvider(provider);
         Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
         g.expiresAt = until;
         g.revokedAt = 0;
@@ -279,7 +356,7 @@ contract EhrRegistry {
     /// The access itself is logged under `nonce`.
     function emergencyAccess(uint256 recordId, bytes32 reasonDigest, uint256 nonce) external {
         if (reasonDigest == bytes32(0)) revert ZeroReason();
-        if (!isProvider[msg.sender]) revert NotRegisteredProvider(msg.sender);
+        if (!providers[msg.sender].active) revert NotRegisteredProvider(msg.sender);
         address owner = records[recordId].owner;
         if (owner == address(0)) revert UnknownRecord(recordId);
         uint40 until = _time40(block.timestamp + EMERGENCY_WINDOW);
@@ -300,6 +377,25 @@ contract EhrRegistry {
     /// (grant or break-glass end when allowed, expiry when expired, revocation when revoked).
     function accessStatus(address reader, uint256 recordId) external view returns (uint8 status, uint64 when) {
         (status, when,) = _status(reader, recordId);
+    }
+
+    /// Whether `account` is a registered provider now.
+    function isProvider(address account) external view returns (bool) {
+        return providers[account].active;
+    }
+
+    /// A provider's registration: whether it is registered now and its organisation (that
+    /// of its last registration).
+    function providerOf(address account) external view returns (bool active, uint32 organisation) {
+        Provider memory p = providers[account];
+        return (p.active, p.organisation);
+    }
+
+    /// An organisation: its registrar, how many providers it has now and whether it is
+    /// current (not removed). Id 0 and unknown ids read as zeros.
+    function getOrganisation(uint32 id) external view returns (address registrar, uint32 providerCount, bool active) {
+        Organisation memory o = organisations[id];
+        return (o.registrar, o.providers, o.active);
     }
 
     /// A record's owner, current version and the time of its last change.
@@ -342,6 +438,26 @@ contract EhrRegistry {
 
     // ------------------------------------------------------------------ internals
 
+    /// The caller's organisation: 0 for the admin, else the one it is the registrar of.
+    function _callerOrganisation() internal view returns (uint32) {
+        if (msg.sender == admin) return 0;
+        uint32 org = registrarOrganisation[msg.sender];
+        if (org == 0) revert NotRegistrar(msg.sender);
+        return org;
+    }
+
+    /// Organisation `id`, if it is current.
+    function _current(uint32 id) internal view returns (Organisation storage o) {
+        o = organisations[id];
+        if (!o.active) revert UnknownOrganisation(id);
+    }
+
+    /// A registrar must be a fresh address: not zero, not the admin, not another registrar.
+    function _checkNewRegistrar(address registrar) internal view {
+        if (registrar == address(0)) revert ZeroAddress();
+        if (registrar == admin || registrarOrganisation[registrar] != 0) revert AlreadyRegistered(registrar);
+    }
+
     function _grantKey(address patient, address provider, uint256 recordId) internal pure returns (bytes32 key) {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
@@ -358,7 +474,7 @@ contract EhrRegistry {
         address owner = records[recordId].owner;
         if (owner == address(0)) return (UNKNOWN_RECORD, 0, false);
         if (reader == owner) return (ALLOWED, 0, false);
-        if (!isProvider[reader]) return (NOT_PROVIDER, 0, false);
+        if (!providers[reader].active) return (NOT_PROVIDER, 0, false);
         uint64 now_ = uint64(block.timestamp);
         Grant memory all = grants[_grantKey(owner, reader, 0)];
         if (all.revokedAt == 0 && all.expiresAt > now_) return (ALLOWED, all.expiresAt, false);

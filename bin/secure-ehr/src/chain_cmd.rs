@@ -31,6 +31,9 @@ pub enum ChainCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The consortium admin puts the node set on chain for every organisation: each node's
+    /// address and key, asked from the node (`GET /node/info`).
+    SetNodes(crate::org_cmd::SetNodesArgs),
     /// Re-walk the embedded chain: hash links, signatures, re-execution of every block;
     /// with --from-nodes, the ledger archive on the nodes instead (nothing is written).
     Verify(crate::restore_cmd::FromNodesArgs),
@@ -109,6 +112,7 @@ pub fn run(cmd: ChainCmd, data_dir: &Path) -> anyhow::Result<()> {
             }
             Ok(())
         }),
+        ChainCmd::SetNodes(args) => crate::org_cmd::set_nodes(args, data_dir),
         ChainCmd::Verify(args) if args.from_nodes => crate::restore_cmd::verify(args, data_dir),
         ChainCmd::Verify(args) => {
             let dir = ehr_records::deployment::chain_dir(data_dir);
@@ -136,6 +140,7 @@ pub fn gas(args: GasArgs) -> anyhow::Result<()> {
     let gas = rt.block_on(async {
         let patient = PrivateKeySigner::random();
         let provider = PrivateKeySigner::random();
+        let registrar = PrivateKeySigner::random();
         match (&args.chain_rpc, &args.key_file) {
             (Some(url), Some(key_file)) => {
                 let admin = ehr_records::deployment::read_signer(key_file)?;
@@ -150,8 +155,12 @@ pub fn gas(args: GasArgs) -> anyhow::Result<()> {
                 reg.transfer(&admin, provider.address(), wei)
                     .await
                     .context("funding the provider account")?;
+                reg.transfer(&admin, registrar.address(), wei)
+                    .await
+                    .context("funding the registrar account")?;
                 Ok::<_, anyhow::Error>(
-                    ehr_chain::gas::measure(&reg, &admin, &patient, &provider, now()).await?,
+                    ehr_chain::gas::measure(&reg, &admin, &registrar, &patient, &provider, now())
+                        .await?,
                 )
             }
             _ => {
@@ -159,7 +168,8 @@ pub fn gas(args: GasArgs) -> anyhow::Result<()> {
                 let admin = PrivateKeySigner::random();
                 let chain = EmbeddedChain::open(&dir, ChainConfig::default(), &admin)?;
                 let gas =
-                    ehr_chain::gas::measure(&chain, &admin, &patient, &provider, now()).await?;
+                    ehr_chain::gas::measure(&chain, &admin, &registrar, &patient, &provider, now())
+                        .await?;
                 drop(chain);
                 std::fs::remove_dir_all(&dir).ok();
                 Ok(gas)

@@ -9,6 +9,7 @@ mod bench;
 mod chain_cmd;
 mod client;
 mod node_cmd;
+mod org_cmd;
 mod restore_cmd;
 mod serve;
 mod service;
@@ -48,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         cmd: chain_cmd::ChainCmd,
     },
+    /// The network's organisations (the consortium admin adds and removes them).
+    Org {
+        #[command(subcommand)]
+        cmd: org_cmd::OrgCmd,
+    },
     /// Deploy a fresh contract and print the gas each operation uses.
     Gas(chain_cmd::GasArgs),
     /// Split a file into k-of-n verifiable shares, or rebuild it from them.
@@ -86,6 +92,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Chain { cmd } => chain_cmd::run(cmd, &cli.data_dir),
+        Command::Org { cmd } => org_cmd::run(cmd, &cli.data_dir),
         Command::Gas(args) => chain_cmd::gas(args),
         Command::Share { cmd } => share::run(cmd),
         Command::Store(cmd) => store_cmd::run(cmd, &cli.data_dir),

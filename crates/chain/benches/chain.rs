@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
     let record = rt.block_on(async {
         chain.register_patient(&alice).await.unwrap();
         chain
-            .register_provider(&admin, doc.address())
+            .register_provider(&admin, doc.address(), B256::ZERO)
             .await
             .unwrap();
         let (id, _) = chain

@@ -165,6 +165,25 @@ impl fmt::Display for ContractError {
                 e.time,
                 (1u64 << 40) - 1
             ),
+            E::NotRegistrar(e) => write!(
+                f,
+                "denied: {} is neither the admin nor an organisation's registrar",
+                e.caller
+            ),
+            E::NotOrganisationProvider(e) => write!(
+                f,
+                "denied: provider {} belongs to organisation {}, not the caller's",
+                e.provider, e.organisation
+            ),
+            E::UnknownOrganisation(e) => {
+                write!(f, "no current organisation has id {}", e.organisation)
+            }
+            E::OrganisationHasProviders(e) => write!(
+                f,
+                "organisation {} still has {} providers: its registrar deregisters them first",
+                e.organisation, e.providers
+            ),
+            E::InvalidName(_) => write!(f, "an organisation's name is 1 to 64 bytes"),
         }
     }
 }

@@ -30,7 +30,8 @@ pub const fn limit_for(gas: u64) -> u64 {
 pub const TOP_UP_GAS: u64 = limit_for(REGISTER_PATIENT_MAX) + 10 * limit_for(ADD_RECORD_MAX);
 
 /// The measured operations, by contract function name.
-pub const OPERATIONS: [&str; 9] = [
+pub const OPERATIONS: [&str; 13] = [
+    "addOrganisation",
     "registerPatient",
     "registerProvider",
     "addRecord",
@@ -40,25 +41,35 @@ pub const OPERATIONS: [&str; 9] = [
     "logAccess",
     "emergencyAccess",
     "revokeAll",
+    "deregisterProvider",
+    "setRegistrar",
+    "removeOrganisation",
 ];
 
-/// Runs every operation once — `admin` registers `provider`, `patient` registers, stores a
-/// record (its first: the dearest case), updates it, grants, the provider reads, the patient
-/// revokes, the provider breaks the glass, the patient ends everything the provider holds
-/// (the window on the one record) — and returns the gas each transaction used
-/// (whole transaction, 21,000 base included), keyed by function name.
+/// Runs every operation once — `admin` adds an organisation whose registrar is
+/// `registrar`, which registers `provider`; `patient` registers, stores a record (its first:
+/// the dearest case), updates it, grants, the provider reads, the patient revokes, the
+/// provider breaks the glass, the patient ends everything the provider holds (the window on
+/// the one record); the registrar deregisters the provider, the admin gives the
+/// organisation another registrar and removes it — and returns the gas each transaction
+/// used (whole transaction, 21,000 base included), keyed by function name.
 pub async fn measure<R: Registry + ?Sized>(
     registry: &R,
     admin: &PrivateKeySigner,
+    registrar: &PrivateKeySigner,
     patient: &PrivateKeySigner,
     provider: &PrivateKeySigner,
     now: u64,
 ) -> Result<BTreeMap<&'static str, u64>> {
     let mut gas = BTreeMap::new();
+    let (org, r) = registry
+        .add_organisation(admin, registrar.address(), "Measured Hospital")
+        .await?;
+    gas.insert("addOrganisation", r.gas_used);
     let (_, r) = registry.register_patient(patient).await?;
     gas.insert("registerPatient", r.gas_used);
     let r = registry
-        .register_provider(admin, provider.address())
+        .register_provider(registrar, provider.address(), B256::repeat_byte(0x9f))
         .await?;
     gas.insert("registerProvider", r.gas_used);
     let (id, r) = registry
@@ -92,5 +103,15 @@ pub async fn measure<R: Registry + ?Sized>(
     gas.insert("emergencyAccess", r.gas_used);
     let r = registry.revoke_all(patient, provider.address()).await?;
     gas.insert("revokeAll", r.gas_used);
+    let r = registry
+        .deregister_provider(registrar, provider.address())
+        .await?;
+    gas.insert("deregisterProvider", r.gas_used);
+    let r = registry
+        .set_registrar(admin, org, PrivateKeySigner::random().address())
+        .await?;
+    gas.insert("setRegistrar", r.gas_used);
+    let r = registry.remove_organisation(admin, org).await?;
+    gas.insert("removeOrganisation", r.gas_used);
     Ok(gas)
 }

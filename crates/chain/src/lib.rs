@@ -2,7 +2,7 @@
 //!
 //! One Solidity contract (`contracts/src/EhrRegistry.sol`, compiled by solc into the committed
 //! artifact `contracts/out/EhrRegistry.json`) holds record digests, patients, providers,
-//! grants, break-glass access and the access log. This crate gives:
+//! grants, break-glass access, the access log and the organisations of the network. This crate gives:
 //!
 //! - [`contract`]: bindings generated from the artifact with alloy's `sol!`;
 //! - [`Registry`]: a small async trait over a deployed contract (send a signed call, make a
@@ -24,6 +24,7 @@ pub mod signing;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 mod tx;
+mod values;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;
@@ -32,6 +33,7 @@ pub use error::{ContractError, Error, Result};
 pub use funding::FundingPolicy;
 pub use registry::{
     AccessEntry, AccessStatus, ChainInfo, ChainLog, EmergencyEntry, GrantInfo, LogQuery, NodeSet,
-    RecordInfo, RecordVersion, Registry, RegistryExt, SentTx, TxReceipt, TxStatus,
+    Organisation, ProviderRegistration, RecordInfo, RecordVersion, Registry, RegistryExt, SentTx,
+    TxReceipt, TxStatus,
 };
 pub use rpc::RpcRegistry;

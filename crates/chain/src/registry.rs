@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::contract::EhrRegistry as C;
 use crate::error::{Error, Result};
 pub use crate::tx::{SentTx, TxStatus};
+pub use crate::values::*;
 
 /// A mined transaction, as far as SecureEHR cares.
 #[derive(Clone, Debug)]
@@ -159,122 +160,6 @@ pub trait Registry: Send + Sync {
     }
 }
 
-/// Why [`RegistryExt::access_status`] allows or denies a read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccessStatus {
-    /// Allowed (owner, live grant or break-glass).
-    Allowed,
-    /// No such record.
-    UnknownRecord,
-    /// The reader is neither the owner nor a registered provider.
-    NotProvider,
-    /// Never granted.
-    NoGrant,
-    /// The grant expired.
-    Expired,
-    /// The grant was revoked.
-    Revoked,
-}
-
-/// A record as the chain knows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct RecordInfo {
-    /// Sequential record id (from 1).
-    pub id: u64,
-    /// The patient who owns it.
-    pub owner: Address,
-    /// The current version (from 1).
-    pub version: u32,
-    /// Unix time of the last change.
-    pub updated_at: u64,
-    /// The current manifest's sha2-256 digest.
-    pub digest: B256,
-    /// The current manifest's multicodec.
-    pub codec: u64,
-}
-
-/// One version of a record, from its `RecordVersion` event.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct RecordVersion {
-    /// Record id.
-    pub record_id: u64,
-    /// The owner who stored it.
-    pub owner: Address,
-    /// Version number (from 1).
-    pub version: u32,
-    /// Manifest digest.
-    pub digest: B256,
-    /// Manifest multicodec.
-    pub codec: u64,
-    /// Unix time it was stored.
-    pub timestamp: u64,
-    /// Block it was mined in.
-    pub block_number: u64,
-    /// Transaction that stored it.
-    pub tx_hash: B256,
-}
-
-/// A grant as stored (0 where unset).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct GrantInfo {
-    /// When the grant ends.
-    pub expires_at: u64,
-    /// When it was revoked (0: not revoked).
-    pub revoked_at: u64,
-    /// When break-glass access ends (record grants only).
-    pub emergency_until: u64,
-}
-
-/// The custodian/storage node set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct NodeSet {
-    /// Any `k` nodes rebuild a record.
-    pub k: u8,
-    /// Node addresses with their X25519 public keys.
-    pub nodes: Vec<(Address, B256)>,
-    /// Increases with every change.
-    pub epoch: u32,
-}
-
-/// One logged read.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct AccessEntry {
-    /// The record read.
-    pub record_id: u64,
-    /// Who read it.
-    pub reader: Address,
-    /// The request nonce the custodians check.
-    pub nonce: U256,
-    /// Unix time of the read.
-    pub timestamp: u64,
-    /// Block it was logged in.
-    pub block_number: u64,
-    /// The `logAccess`/`emergencyAccess` transaction.
-    pub tx_hash: B256,
-    /// Only a break-glass window allowed this read.
-    pub emergency: bool,
-}
-
-/// One break-glass access.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct EmergencyEntry {
-    /// The record opened.
-    pub record_id: u64,
-    /// The provider who opened it.
-    pub provider: Address,
-    /// The patient who owns it.
-    pub patient: Address,
-    /// Digest of the written reason.
-    pub reason_digest: B256,
-    /// When the break-glass window ends.
-    pub until: u64,
-    /// Block it was logged in.
-    pub block_number: u64,
-    /// The transaction.
-    pub tx_hash: B256,
-}
-
 fn u256_topic(v: u64) -> B256 {
     B256::from(U256::from(v))
 }
@@ -331,22 +216,114 @@ async fn decoded_logs<R: Registry + ?Sized, E: SolEvent>(
 /// returned; refusals come back as [`Error::Contract`] with the contract's reason.
 #[async_trait]
 pub trait RegistryExt: Registry {
-    /// The admin registers a provider.
+    /// The admin (organisation 0) or an organisation's registrar registers a provider in
+    /// its own organisation; `profile` is the sha2-256 digest of its directory entry (zero:
+    /// none).
     async fn register_provider(
         &self,
-        admin: &PrivateKeySigner,
+        registrar: &PrivateKeySigner,
         provider: Address,
+        profile: B256,
     ) -> Result<TxReceipt> {
-        send(self, admin, C::registerProviderCall { provider }).await
+        send(
+            self,
+            registrar,
+            C::registerProviderCall { provider, profile },
+        )
+        .await
     }
 
-    /// The admin deregisters a provider.
+    /// Deregisters a provider: a registrar its own organisation's only, the admin any.
     async fn deregister_provider(
         &self,
-        admin: &PrivateKeySigner,
+        registrar: &PrivateKeySigner,
         provider: Address,
     ) -> Result<TxReceipt> {
-        send(self, admin, C::deregisterProviderCall { provider }).await
+        send(self, registrar, C::deregisterProviderCall { provider }).await
+    }
+
+    /// The admin adds an organisation whose providers `registrar` registers; returns its id.
+    async fn add_organisation(
+        &self,
+        admin: &PrivateKeySigner,
+        registrar: Address,
+        name: &str,
+    ) -> Result<(u32, TxReceipt)> {
+        let call = C::addOrganisationCall {
+            registrar,
+            name: name.to_owned(),
+        };
+        let receipt = send(self, admin, call).await?;
+        let ev: C::OrganisationAdded = event_in(&receipt, self.contract())?;
+        Ok((ev.organisation, receipt))
+    }
+
+    /// The admin gives organisation `id` a new registrar.
+    async fn set_registrar(
+        &self,
+        admin: &PrivateKeySigner,
+        id: u32,
+        registrar: Address,
+    ) -> Result<TxReceipt> {
+        send(self, admin, C::setRegistrarCall { id, registrar }).await
+    }
+
+    /// The admin removes organisation `id` (it must have no providers left).
+    async fn remove_organisation(&self, admin: &PrivateKeySigner, id: u32) -> Result<TxReceipt> {
+        send(self, admin, C::removeOrganisationCall { id }).await
+    }
+
+    /// Every organisation ever added, oldest first, with its current state (removed ones
+    /// have `active: false`).
+    async fn organisations(&self) -> Result<Vec<Organisation>> {
+        let q = LogQuery::event::<C::OrganisationAdded>();
+        let mut out = Vec::new();
+        for (e, _) in decoded_logs::<_, C::OrganisationAdded>(self, &q).await? {
+            let now = view(self, C::getOrganisationCall { id: e.organisation }).await?;
+            out.push(Organisation {
+                id: e.organisation,
+                name: e.name,
+                registrar: now.registrar,
+                providers: now.providerCount,
+                active: now.active,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The current organisation `who` is the registrar of, if any.
+    async fn registrar_organisation(&self, who: Address) -> Result<Option<u32>> {
+        let id = view(self, C::registrarOrganisationCall(who)).await?;
+        Ok((id != 0).then_some(id))
+    }
+
+    /// Whether `who` is a registered provider now, and its organisation (that of its last
+    /// registration; 0: the admin's).
+    async fn provider_of(&self, who: Address) -> Result<(bool, u32)> {
+        let r = view(self, C::providerOfCall { account: who }).await?;
+        Ok((r.active, r.organisation))
+    }
+
+    /// The registered providers now: each one's latest registration, in order of it.
+    async fn providers(&self) -> Result<Vec<ProviderRegistration>> {
+        let q = LogQuery::event::<C::ProviderRegistered>();
+        let mut latest: Vec<ProviderRegistration> = Vec::new();
+        for (e, l) in decoded_logs::<_, C::ProviderRegistered>(self, &q).await? {
+            latest.retain(|p| p.provider != e.provider);
+            latest.push(ProviderRegistration {
+                provider: e.provider,
+                organisation: e.organisation,
+                profile: e.profile,
+                block_number: l.block_number,
+            });
+        }
+        let mut out = Vec::with_capacity(latest.len());
+        for p in latest {
+            if self.provider_of(p.provider).await?.0 {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 
     /// The admin replaces the node set.
@@ -646,7 +623,7 @@ pub trait RegistryExt: Registry {
 
     /// Whether `who` is a registered provider.
     async fn is_provider(&self, who: Address) -> Result<bool> {
-        view(self, C::isProviderCall(who)).await
+        view(self, C::isProviderCall { account: who }).await
     }
 
     /// The contract's admin.

@@ -5,6 +5,7 @@
 mod bench_cli;
 mod chain_cli;
 mod common;
+mod consortium;
 mod crash;
 mod embedded_nodes;
 mod restore;

@@ -76,7 +76,10 @@ fn history(data: &Path) -> History {
             PrivateKeySigner::random(),
         );
         for p in [&reader, &other] {
-            chain.register_provider(&admin, p.address()).await.unwrap();
+            chain
+                .register_provider(&admin, p.address(), B256::ZERO)
+                .await
+                .unwrap();
         }
         chain.register_patient(&patient).await.unwrap();
         let (record, _) = chain

@@ -232,7 +232,7 @@ async fn rpc_registry_reads_the_embedded_chain_over_rpc() {
     ))
     .unwrap();
     chain
-        .register_provider(&admin, reader.address())
+        .register_provider(&admin, reader.address(), B256::ZERO)
         .await
         .unwrap();
     chain.register_patient(&alice).await.unwrap();

@@ -57,7 +57,7 @@ async fn patient<R: TestChain>(w: &World<R>) -> PrivateKeySigner {
 async fn provider<R: TestChain>(w: &World<R>) -> PrivateKeySigner {
     let s = account(w).await;
     w.chain
-        .register_provider(&w.admin, s.address())
+        .register_provider(&w.admin, s.address(), B256::ZERO)
         .await
         .unwrap();
     s
@@ -101,23 +101,28 @@ async fn registration<R: TestChain>(w: World<R>) {
 
     let p = account(&w).await;
     assert!(matches!(
-        reason(c.register_provider(&a, p.address()).await),
-        E::NotAdmin(_)
+        reason(c.register_provider(&a, p.address(), B256::ZERO).await),
+        E::NotRegistrar(_)
     ));
     assert!(!c.is_provider(p.address()).await.unwrap());
-    c.register_provider(&w.admin, p.address()).await.unwrap();
+    c.register_provider(&w.admin, p.address(), B256::ZERO)
+        .await
+        .unwrap();
     assert!(c.is_provider(p.address()).await.unwrap());
     assert!(matches!(
-        reason(c.register_provider(&w.admin, p.address()).await),
+        reason(c.register_provider(&w.admin, p.address(), B256::ZERO).await),
         E::AlreadyRegistered(_)
     ));
     assert!(matches!(
-        reason(c.register_provider(&w.admin, Address::ZERO).await),
+        reason(
+            c.register_provider(&w.admin, Address::ZERO, B256::ZERO)
+                .await
+        ),
         E::ZeroAddress(_)
     ));
     assert!(matches!(
         reason(c.deregister_provider(&a, p.address()).await),
-        E::NotAdmin(_)
+        E::NotRegistrar(_)
     ));
     c.deregister_provider(&w.admin, p.address()).await.unwrap();
     assert!(!c.is_provider(p.address()).await.unwrap());
@@ -634,6 +639,151 @@ async fn node_set<R: TestChain>(w: World<R>) {
     assert_eq!(c.node_set().await.unwrap(), NodeSet { epoch: 1, ..good });
 }
 
+/// Organisations: the admin adds them with their registrars; a registrar registers and
+/// deregisters its own providers only; an organisation with providers is not removed; a
+/// removed organisation's (or a replaced) registrar loses the role at once.
+async fn organisations<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let reg_a = account(&w).await;
+    let reg_b = account(&w).await;
+    let outsider = account(&w).await;
+    assert!(matches!(
+        reason(c.add_organisation(&outsider, reg_a.address(), "A").await),
+        E::NotAdmin(_)
+    ));
+    for (who, name) in [(reg_a.address(), ""), (reg_a.address(), &"x".repeat(65))] {
+        assert!(matches!(
+            reason(c.add_organisation(&w.admin, who, name).await),
+            E::InvalidName(_)
+        ));
+    }
+    assert!(matches!(
+        reason(c.add_organisation(&w.admin, w.admin.address(), "A").await),
+        E::AlreadyRegistered(_)
+    ));
+    let (a, _) = c
+        .add_organisation(&w.admin, reg_a.address(), "Hospital A")
+        .await
+        .unwrap();
+    let (b, _) = c
+        .add_organisation(&w.admin, reg_b.address(), "Hospital B")
+        .await
+        .unwrap();
+    assert_eq!((a, b), (1, 2));
+    assert!(matches!(
+        reason(c.add_organisation(&w.admin, reg_a.address(), "again").await),
+        E::AlreadyRegistered(_)
+    ));
+    assert_eq!(
+        c.registrar_organisation(reg_b.address()).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        c.registrar_organisation(outsider.address()).await.unwrap(),
+        None
+    );
+
+    let doc_a = account(&w).await;
+    let doc_b = account(&w).await;
+    let doc_admin = account(&w).await;
+    c.register_provider(&reg_a, doc_a.address(), digest(0xa))
+        .await
+        .unwrap();
+    c.register_provider(&reg_b, doc_b.address(), digest(0xb))
+        .await
+        .unwrap();
+    c.register_provider(&w.admin, doc_admin.address(), B256::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(c.provider_of(doc_a.address()).await.unwrap(), (true, 1));
+    assert_eq!(c.provider_of(doc_b.address()).await.unwrap(), (true, 2));
+    assert_eq!(c.provider_of(doc_admin.address()).await.unwrap(), (true, 0));
+    // B's registrar cannot deregister A's provider; the admin can deregister anyone's.
+    let e = reason(c.deregister_provider(&reg_b, doc_a.address()).await);
+    assert!(
+        matches!(&e, E::NotOrganisationProvider(x) if x.provider == doc_a.address() && x.organisation == 1),
+        "{e:?}"
+    );
+    assert!(c.is_provider(doc_a.address()).await.unwrap());
+    let dir = c.providers().await.unwrap();
+    let listed: Vec<_> = dir
+        .iter()
+        .map(|p| (p.provider, p.organisation, p.profile))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (doc_a.address(), 1, digest(0xa)),
+            (doc_b.address(), 2, digest(0xb)),
+            (doc_admin.address(), 0, B256::ZERO)
+        ]
+    );
+
+    // A has a provider: not removed until its registrar deregisters it.
+    assert!(matches!(
+        reason(c.remove_organisation(&w.admin, a).await),
+        E::OrganisationHasProviders(x) if x.providers == 1
+    ));
+    c.deregister_provider(&reg_a, doc_a.address())
+        .await
+        .unwrap();
+    assert_eq!(c.provider_of(doc_a.address()).await.unwrap(), (false, 1));
+    assert!(matches!(
+        reason(c.remove_organisation(&outsider, a).await),
+        E::NotAdmin(_)
+    ));
+    c.remove_organisation(&w.admin, a).await.unwrap();
+    assert!(matches!(
+        reason(c.remove_organisation(&w.admin, a).await),
+        E::UnknownOrganisation(_)
+    ));
+    assert!(matches!(
+        reason(
+            c.register_provider(&reg_a, doc_a.address(), B256::ZERO)
+                .await
+        ),
+        E::NotRegistrar(_)
+    ));
+    // A new registrar for B: the old one is out at once, the new one deregisters B's.
+    let reg_b2 = account(&w).await;
+    c.set_registrar(&w.admin, b, reg_b2.address())
+        .await
+        .unwrap();
+    assert!(matches!(
+        reason(c.deregister_provider(&reg_b, doc_b.address()).await),
+        E::NotRegistrar(_)
+    ));
+    assert!(matches!(
+        reason(c.set_registrar(&w.admin, a, outsider.address()).await),
+        E::UnknownOrganisation(_)
+    ));
+    c.deregister_provider(&reg_b2, doc_b.address())
+        .await
+        .unwrap();
+
+    let orgs = c.organisations().await.unwrap();
+    let summary: Vec<_> = orgs
+        .iter()
+        .map(|o| (o.id, o.name.as_str(), o.registrar, o.providers, o.active))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "Hospital A", reg_a.address(), 0, false),
+            (2, "Hospital B", reg_b2.address(), 0, true)
+        ]
+    );
+    assert_eq!(
+        c.providers()
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.provider)
+            .collect::<Vec<_>>(),
+        [doc_admin.address()]
+    );
+}
+
 async fn gas_targets<R: TestChain>(w: World<R>) {
     let c = &w.chain;
     let alice = patient(&w).await;
@@ -717,6 +867,7 @@ conformance!(
     grants_expiry_revocation,
     emergency,
     node_set,
+    organisations,
     gas_targets,
     refusals_change_nothing,
     emergency_reads_flagged,
@@ -734,10 +885,19 @@ fn events_carry_no_personal_data() {
         C::AccessLogged::SIGNATURE,
         C::EmergencyAccess::SIGNATURE,
         C::PatientRegistered::SIGNATURE,
+        C::ProviderRegistered::SIGNATURE,
+        C::ProviderDeregistered::SIGNATURE,
+        C::RegistrarChanged::SIGNATURE,
+        C::OrganisationRemoved::SIGNATURE,
     ] {
         assert!(
             !sig.contains("string") && !sig.contains("bytes,") && !sig.contains("bytes)"),
             "{sig}"
         );
     }
+    // The one string on chain is an organisation's name, given by the consortium's admin.
+    assert_eq!(
+        C::OrganisationAdded::SIGNATURE,
+        "OrganisationAdded(uint32,address,string)"
+    );
 }

@@ -220,7 +220,7 @@ async fn a_chain_without_stored_state_is_migrated_once() {
     let doc = PrivateKeySigner::random();
     let chain = open(dir.path(), &admin).unwrap();
     chain
-        .register_provider(&admin, doc.address())
+        .register_provider(&admin, doc.address(), B256::ZERO)
         .await
         .unwrap();
     chain

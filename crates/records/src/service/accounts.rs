@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::{AccountInfo, Role, Token};
 use ehr_chain::RegistryExt;
@@ -173,7 +173,11 @@ impl Service {
     pub(super) async fn ensure_provider(&self, address: Address) -> Result<()> {
         if !self.registry.is_provider(address).await? {
             self.registry.fund_account(&self.admin, address).await?;
-            match self.registry.register_provider(&self.admin, address).await {
+            match self
+                .registry
+                .register_provider(&self.admin, address, B256::ZERO)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if matches!(e.contract_error(), Some(CE::AlreadyRegistered(_))) => {}
                 Err(e) => return Err(e.into()),

@@ -43,7 +43,9 @@ pub const NODE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ServiceParts {
     /// The contract.
     pub registry: Arc<dyn Registry>,
-    /// The contract's admin key (registers providers and the node set).
+    /// The contract admin's key, or an organisation's registrar key: registers and
+    /// deregisters this server's providers, pays their gas top-ups; only the admin's puts a
+    /// new deployment's node set on chain.
     pub contract_admin: PrivateKeySigner,
     /// Users.
     pub accounts: AccountStore,
@@ -148,6 +150,17 @@ impl Service {
         let infos = join_all(nodes.iter().map(|node| timed(node.info()))).await;
         let on_chain = registry.node_set().await?;
         let set = if on_chain.nodes.is_empty() {
+            // An organisation's server runs with its registrar key: the node set is the
+            // consortium admin's to set, for everyone.
+            if registry.admin().await? != contract_admin.address() {
+                return Err(Error::InvalidInput {
+                    field: "nodes",
+                    message: "the chain has no node set yet, and this server's key is not the \
+                              contract admin's: the consortium admin sets it with `secure-ehr \
+                              chain set-nodes`"
+                        .into(),
+                });
+            }
             let mut keyed = Vec::with_capacity(n);
             for (node, info) in nodes.iter().zip(&infos) {
                 let info = info.clone().map_err(|source| Error::Node {

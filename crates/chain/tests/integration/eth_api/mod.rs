@@ -40,11 +40,11 @@ pub async fn rig() -> Rig {
         PrivateKeySigner::random(),
     );
     chain
-        .register_provider(&admin, doctor.address())
+        .register_provider(&admin, doctor.address(), B256::ZERO)
         .await
         .unwrap();
     chain
-        .register_provider(&admin, nurse.address())
+        .register_provider(&admin, nurse.address(), B256::ZERO)
         .await
         .unwrap();
     chain.register_patient(&alice).await.unwrap();

@@ -1,0 +1,232 @@
+//! A network of organisations on one chain (anvil), one contract and one node set, driven
+//! through the CLI: the consortium admin deploys, adds two organisations with their
+//! registrars (`org add`), puts the node set on chain once (`chain set-nodes`); each
+//! hospital's server runs with its registrar key and registers its own providers; one
+//! registrar cannot deregister another's providers; an organisation with providers is not
+//! removed.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil};
+use ehr_chain::{Address, PrivateKeySigner, RegistryExt, RpcRegistry, U256};
+
+use crate::common::{Proc, spawn_listening};
+use crate::embedded_nodes::{Server, TOKEN, free_port, node};
+use crate::serve_cli::{PW, bin, cli, fails, ok};
+
+fn key_file(dir: &std::path::Path, name: &str, key: &PrivateKeySigner) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{}\n", key.to_bytes())).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// One hospital's server: its data directory (its own accounts), its registrar key.
+struct Hospital {
+    data: std::path::PathBuf,
+    url: String,
+    addr: String,
+    key_file: String,
+}
+
+impl Hospital {
+    fn new(root: &std::path::Path, name: &str, key_file: String) -> Self {
+        let data = root.join(name);
+        let mut init = bin()
+            .args(["--data-dir", data.to_str().unwrap()])
+            .args(["admin", "init", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        init.stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PW}\n").as_bytes())
+            .unwrap();
+        assert!(init.wait().unwrap().success());
+        let addr = format!("127.0.0.1:{}", free_port());
+        Self {
+            data,
+            url: format!("http://{addr}"),
+            addr,
+            key_file,
+        }
+    }
+
+    fn serve(&self, rpc: &str, contract: &str, nodes: &str) -> std::process::Command {
+        let mut cmd = bin();
+        cmd.args(["--data-dir", self.data.to_str().unwrap(), "serve"])
+            .args(["--listen", &self.addr])
+            .args(["--chain-rpc", rpc, "--contract", contract])
+            .args(["--admin-key-file", &self.key_file])
+            .args(["--nodes", nodes])
+            .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+        cmd
+    }
+
+    /// The CLI as `actor` against this hospital's server.
+    fn cli(&self, actor: &str, args: &[&str], stdin: &str) -> std::process::Output {
+        cli(&self.data, &self.url, actor, args, stdin)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn organisations_with_their_registrars_share_one_node_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let anvil = Anvil::spawn().unwrap();
+    let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
+    let admin_key = key_file(dir.path(), "admin.key", &admin);
+    let rpc = anvil.url.clone();
+
+    let out = ok(bin()
+        .args([
+            "chain",
+            "deploy",
+            "--chain-rpc",
+            &rpc,
+            "--key-file",
+            &admin_key,
+        ])
+        .output()
+        .unwrap());
+    let contract = out.trim().to_owned();
+    let chain = RpcRegistry::connect(&rpc, contract.parse().unwrap())
+        .await
+        .unwrap();
+    let reg_a = PrivateKeySigner::random();
+    let reg_b = PrivateKeySigner::random();
+    for r in [&reg_a, &reg_b] {
+        chain
+            .transfer(&admin, r.address(), U256::from(10u128.pow(19)))
+            .await
+            .unwrap();
+    }
+    let on_chain = ["--chain-rpc", rpc.as_str(), "--contract", contract.as_str()];
+    let org = |args: &[&str], key: &str| {
+        bin()
+            .arg("org")
+            .args(args)
+            .args(on_chain)
+            .args(["--key-file", key])
+            .output()
+            .unwrap()
+    };
+    let a_key = key_file(dir.path(), "a.key", &reg_a);
+    let b_key = key_file(dir.path(), "b.key", &reg_b);
+    let a_addr = reg_a.address().to_string();
+    let b_addr = reg_b.address().to_string();
+
+    // Only the consortium admin adds organisations.
+    let err = fails(org(&["add", "Hospital A", "--registrar", &a_addr], &a_key));
+    assert!(err.contains("is not the admin"), "{err}");
+    let id = ok(org(
+        &["add", "Hospital A", "--registrar", &a_addr],
+        &admin_key,
+    ));
+    assert_eq!(id.trim(), "1");
+    let id = ok(org(
+        &["add", "Hospital B", "--registrar", &b_addr],
+        &admin_key,
+    ));
+    assert_eq!(id.trim(), "2");
+    let err = fails(org(&["add", "", "--registrar", &b_addr], &admin_key));
+    assert!(err.contains("1 to 64 bytes"), "{err}");
+
+    // Five nodes for everyone.
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let _nodes: Vec<Proc> = (0..5)
+        .map(|i| {
+            spawn_listening(
+                node(
+                    &dir.path().join(format!("node-{}", i + 1)),
+                    ports[i],
+                    &rpc,
+                    &contract,
+                ),
+                "node",
+            )
+        })
+        .collect();
+    let urls = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+
+    let a = Hospital::new(dir.path(), "hospital-a", a_key.clone());
+    let b = Hospital::new(dir.path(), "hospital-b", b_key.clone());
+    // A registrar's server does not set the node set: it says who does.
+    let out = a.serve(&rpc, &contract, &urls).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chain set-nodes"), "{err}");
+
+    let set_nodes = |key: &str, k: &str| {
+        bin()
+            .args(["chain", "set-nodes", "--nodes", &urls, "-k", k])
+            .args(on_chain)
+            .args(["--key-file", key])
+            .output()
+            .unwrap()
+    };
+    let err = fails(set_nodes(&a_key, "3"));
+    assert!(err.contains("is not the admin"), "{err}");
+    let err = fails(set_nodes(&admin_key, "6"));
+    assert!(err.contains("-k 6 with 5 nodes"), "{err}");
+    let said = ok(set_nodes(&admin_key, "3"));
+    assert!(said.contains("node set epoch 1: 3-of-5"), "{said}");
+
+    // Each hospital's server on its registrar key registers its own providers.
+    let server_a = Server::spawn(a.serve(&rpc, &contract, &urls));
+    server_a.line("SecureEHR ready", 90);
+    let server_b = Server::spawn(b.serve(&rpc, &contract, &urls));
+    server_b.line("SecureEHR ready", 90);
+    let pw = format!("{PW}\n");
+    for h in [&a, &b] {
+        ok(h.cli("admin", &["login", "admin", "--password-stdin"], &pw));
+    }
+    ok(a.cli(
+        "admin",
+        &["provider", "add", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    ok(b.cli(
+        "admin",
+        &["provider", "add", "drcarol", "--password-stdin"],
+        &pw,
+    ));
+    let dir_on_chain = chain.providers().await.unwrap();
+    let by_org: Vec<u32> = dir_on_chain.iter().map(|p| p.organisation).collect();
+    assert_eq!(by_org, [1, 2], "{dir_on_chain:?}");
+    let bob: Address = dir_on_chain[0].provider;
+
+    // B's registrar cannot deregister A's provider.
+    let err = chain.deregister_provider(&reg_b, bob).await.unwrap_err();
+    assert!(
+        err.to_string().contains("belongs to organisation 1"),
+        "{err}"
+    );
+    assert!(chain.is_provider(bob).await.unwrap());
+
+    // An organisation with providers stays; `org list` shows who has how many.
+    let err = fails(org(&["remove", "Hospital A"], &admin_key));
+    assert!(err.contains("still has 1 providers"), "{err}");
+    let list = ok(bin()
+        .args(["org", "list", "--json"])
+        .args(on_chain)
+        .output()
+        .unwrap());
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["name"], "Hospital A");
+    assert_eq!(list[0]["providers"], 1);
+    assert_eq!(list[1]["registrar"], b_addr);
+
+    // A disables its provider (deregistered by A's registrar); then A can go.
+    ok(a.cli("admin", &["provider", "disable", "drbob"], ""));
+    assert!(!chain.is_provider(bob).await.unwrap());
+    drop(server_a);
+    let said = ok(org(&["remove", "Hospital A"], &admin_key));
+    assert!(said.contains("removed organisation 1"), "{said}");
+    drop(server_b);
+}

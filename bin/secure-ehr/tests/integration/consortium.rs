@@ -220,7 +220,8 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list[0]["name"], "Hospital A");
     assert_eq!(list[0]["providers"], 1);
-    assert_eq!(list[1]["registrar"], b_addr);
+    let registrar: Address = list[1]["registrar"].as_str().unwrap().parse().unwrap();
+    assert_eq!(registrar, reg_b.address());
 
     // A disables its provider (deregistered by A's registrar); then A can go.
     ok(a.cli("admin", &["provider", "disable", "drbob"], ""));

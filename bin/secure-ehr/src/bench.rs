@@ -324,7 +324,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         svc.create_admin("admin", PW)?;
         let (_, admin) = svc.login("admin", PW, "bench").await?;
-        svc.add_provider(&admin.admin()?, "bench-doctor", PW).await?;
+        svc.add_provider(&admin.admin()?, "bench-doctor", PW, &Default::default())
+            .await?;
         let (_, doctor) = svc.login("bench-doctor", PW, "bench").await?;
         let doctor = doctor.provider()?;
         let mut patients: Vec<PatientSession> = Vec::new();

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ehr_api::types::{
-    AccessLogEntry, Account, Credentials, EmergencyRequest, ErrorBody, GrantRequest,
-    PatientAccount, ReadRecord, RecordSummary, RevokeRequest, Session, Status, Stored, Tx,
+    AccessLogEntry, Account, Credentials, EmergencyRequest, ErrorBody, GrantRequest, NewProvider,
+    PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session, Status, Stored,
+    Tx,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -128,15 +129,24 @@ pub enum PatientCmd {
 
 #[derive(Subcommand)]
 pub enum ProviderCmd {
-    /// Register a provider (admin session).
+    /// Register a provider (admin session): its account on this server, its entry in the
+    /// network's directory, its registration in this server's organisation on chain.
     Add {
         username: String,
         #[arg(long)]
         password_stdin: bool,
+        /// How patients of every organisation see it in the directory (default: the
+        /// username).
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Its specialty, shown in the directory.
+        #[arg(long, default_value = "")]
+        specialty: String,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// List providers.
+    /// The network's provider directory: every organisation's providers (an admin also
+    /// sees this server's disabled ones).
     List {
         #[command(flatten)]
         client: ClientArgs,
@@ -381,9 +391,20 @@ fn stored_line(v: &Stored) -> String {
     )
 }
 
-fn account_line(a: &Account) -> String {
-    let disabled = if a.disabled { " (disabled)" } else { "" };
-    format!("{} {}{disabled}", a.username, wire(&a.address))
+fn provider_line(p: &Provider) -> String {
+    let name = p.username.as_deref().unwrap_or("?");
+    let mut line = format!("{name} {}", wire(&p.address));
+    if let Some(d) = p.display_name.as_deref().filter(|d| *d != name) {
+        line.push_str(&format!(" \"{d}\""));
+    }
+    if let Some(s) = p.specialty.as_deref().filter(|s| !s.is_empty()) {
+        line.push_str(&format!(" {s}"));
+    }
+    line.push_str(&format!(" [{}]", p.organisation));
+    if p.disabled {
+        line.push_str(" (disabled)");
+    }
+    line
 }
 
 /// `provider disable|enable NAME`: the admin's switch, through the JSON API.
@@ -527,21 +548,28 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             ProviderCmd::Add {
                 username,
                 password_stdin,
+                display_name,
+                specialty,
                 client,
             } => {
                 let c = Client::new(client)?;
-                let pw = password(password_stdin)?;
-                let a: Account = c
-                    .credentials("/api/providers", &username, &pw, true)
-                    .await?;
+                let mut body = NewProvider {
+                    username,
+                    password: password(password_stdin)?.to_string(),
+                    display_name,
+                    specialty,
+                };
+                let answer = c.post::<Account>("/api/providers", &body, true).await;
+                body.password.zeroize();
+                let a = answer?;
                 c.print(&a, |a| {
                     format!("provider {} registered ({})", a.username, wire(&a.address))
                 })?;
             }
             ProviderCmd::List { client } => {
                 let c = Client::new(client)?;
-                let v: Vec<Account> = c.get("/api/providers", true).await?;
-                c.print(&v, |v| each(v, account_line))?;
+                let v: Vec<Provider> = c.get("/api/providers", true).await?;
+                c.print(&v, |v| each(v, provider_line))?;
             }
             ProviderCmd::Disable { username, client } => {
                 provider_switch(Client::new(client)?, &username, true).await?;
@@ -732,12 +760,25 @@ mod tests {
             log_line(&glass),
             "EMERGENCY record 1 v2 read by drbob at 6 — reason: unconscious"
         );
-        let account: Account =
-            answer(json!({ "username": "drbob", "address": ADDR, "disabled": false }));
-        assert_eq!(account_line(&account), format!("drbob {ADDR}"));
-        let off: Account =
-            answer(json!({ "username": "drbob", "address": ADDR, "disabled": true }));
-        assert_eq!(account_line(&off), format!("drbob {ADDR} (disabled)"));
+        let entry = |disabled: bool| -> Provider {
+            answer(
+                json!({ "username": "drbob", "address": ADDR, "display_name": "Dr Bob",
+                           "organisation": "Hospital B", "organisation_id": 2,
+                           "specialty": "Cardiology", "local": false, "disabled": disabled }),
+            )
+        };
+        assert_eq!(
+            provider_line(&entry(false)),
+            format!("drbob {ADDR} \"Dr Bob\" Cardiology [Hospital B]")
+        );
+        assert_eq!(
+            provider_line(&entry(true)),
+            format!("drbob {ADDR} \"Dr Bob\" Cardiology [Hospital B] (disabled)")
+        );
+        let unknown: Provider = answer(json!({ "username": null, "address": ADDR,
+            "display_name": null, "organisation": "consortium", "organisation_id": 0,
+            "specialty": null, "local": false, "disabled": false }));
+        assert_eq!(provider_line(&unknown), format!("? {ADDR} [consortium]"));
         let status: Status = answer(json!({
             "chain": { "backend": "embedded", "chain_id": 1337, "head_block": 12,
                        "head_hash": tx, "head_timestamp": 5, "contract": ADDR },

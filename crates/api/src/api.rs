@@ -241,12 +241,16 @@ async fn register_patient(
 async fn add_provider(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(c): ApiJson<types::Credentials>,
+    ApiJson(p): ApiJson<types::NewProvider>,
 ) -> Result<(StatusCode, Json<types::Account>)> {
     let me = auth.admin()?;
+    let profile = svc::ProfileInput {
+        display_name: p.display_name,
+        specialty: p.specialty,
+    };
     let a = state
         .service()
-        .add_provider(&me, &c.username, &c.password)
+        .add_provider(&me, &p.username, &p.password, &profile)
         .await?;
     Ok((StatusCode::CREATED, Json(account(a))))
 }
@@ -259,9 +263,27 @@ fn account(a: svc::AccountInfo) -> types::Account {
     }
 }
 
-async fn providers(State(state): State<AppState>, _auth: Auth) -> Json<Vec<types::Account>> {
-    let list = state.service().providers();
-    Json(list.into_iter().map(account).collect())
+/// The network's provider directory (for an admin, with this server's disabled ones).
+async fn providers(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<Vec<types::Provider>>> {
+    let admin = auth.admin().is_ok();
+    let list = state.service().directory(admin).await?;
+    Ok(Json(list.into_iter().map(provider).collect()))
+}
+
+pub(crate) fn provider(e: svc::DirectoryEntry) -> types::Provider {
+    types::Provider {
+        username: e.username,
+        address: e.address,
+        display_name: e.display_name,
+        organisation: e.organisation,
+        organisation_id: e.organisation_id,
+        specialty: e.specialty,
+        local: e.local,
+        disabled: e.disabled,
+    }
 }
 
 async fn disable_provider(

@@ -66,7 +66,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// `POST /api/session`, `POST /api/patients`, `POST /api/providers` (schema `Credentials`).
+/// `POST /api/session`, `POST /api/patients` (schema `Credentials`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
@@ -82,6 +82,58 @@ impl fmt::Debug for Credentials {
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
+}
+
+/// A new provider: `POST /api/providers` (schema `NewProvider`). `display_name` (empty:
+/// the username) and `specialty` go into its directory entry, which every organisation's
+/// server lists.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProvider {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// How patients see it ("Dr Carol Smith"), at most 100 bytes.
+    #[serde(default)]
+    pub display_name: String,
+    /// Its specialty, at most 100 bytes.
+    #[serde(default)]
+    pub specialty: String,
+}
+
+impl fmt::Debug for NewProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewProvider")
+            .field("username", &self.username)
+            .field("display_name", &self.display_name)
+            .field("specialty", &self.specialty)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One provider of the network: `GET /api/providers` (each; schema `Provider`). Every
+/// provider registered on chain, by any organisation, with its directory entry (checked
+/// against the digest on chain; `null` fields when it could not be fetched); for an admin
+/// also this server's disabled providers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    /// Its login name at its organisation's server.
+    pub username: Option<String>,
+    /// Its Ethereum address: what a grant names.
+    pub address: Address,
+    /// How patients see it.
+    pub display_name: Option<String>,
+    /// Its organisation's name (`consortium`: registered by the network's admin itself).
+    pub organisation: String,
+    /// Its organisation's id on chain (0: the consortium).
+    pub organisation_id: u32,
+    /// Its specialty.
+    pub specialty: Option<String>,
+    /// It has an account on this server.
+    pub local: bool,
+    /// Disabled by this server's admin (not on chain; listed to admins only).
+    pub disabled: bool,
 }
 
 /// A signed-in session: `POST /api/session` (schema `Session`).
@@ -134,7 +186,7 @@ pub struct PatientAccount {
     pub patient_id: u64,
 }
 
-/// A provider: `GET /api/providers` (each), `POST /api/providers`,
+/// A provider account of this server: `POST /api/providers`,
 /// `POST /api/providers/{username}/disable|enable` (schema `Account`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {

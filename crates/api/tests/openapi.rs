@@ -170,7 +170,12 @@ async fn service(dir: &std::path::Path, faults: &Arc<Faults>) -> Arc<Service> {
     service.create_admin(ADMIN.0, ADMIN.1).unwrap();
     let (_, admin) = service.login(ADMIN.0, ADMIN.1, "setup").await.unwrap();
     service
-        .add_provider(&admin.admin().unwrap(), PROVIDER.0, PROVIDER.1)
+        .add_provider(
+            &admin.admin().unwrap(),
+            PROVIDER.0,
+            PROVIDER.1,
+            &Default::default(),
+        )
         .await
         .unwrap();
     Arc::new(service)

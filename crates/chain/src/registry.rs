@@ -304,6 +304,21 @@ pub trait RegistryExt: Registry {
         Ok((r.active, r.organisation))
     }
 
+    /// Every registration of provider `who`, oldest first.
+    async fn provider_registrations(&self, who: Address) -> Result<Vec<ProviderRegistration>> {
+        let q = LogQuery::event::<C::ProviderRegistered>().topic(1, addr_topic(who));
+        Ok(decoded_logs::<_, C::ProviderRegistered>(self, &q)
+            .await?
+            .into_iter()
+            .map(|(e, l)| ProviderRegistration {
+                provider: e.provider,
+                organisation: e.organisation,
+                profile: e.profile,
+                block_number: l.block_number,
+            })
+            .collect())
+    }
+
     /// The registered providers now: each one's latest registration, in order of it.
     async fn providers(&self) -> Result<Vec<ProviderRegistration>> {
         let q = LogQuery::event::<C::ProviderRegistered>();

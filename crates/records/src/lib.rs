@@ -11,7 +11,10 @@ pub mod session;
 mod views;
 
 pub use error::{Error, Result};
-pub use service::{ChainSource, MAX_TIME, NODE_TIMEOUT, STATUS_TTL, Service, ServiceParts};
+pub use service::{
+    CONSORTIUM, ChainSource, DirectoryEntry, MAX_TIME, NODE_TIMEOUT, ProfileInput, ProviderProfile,
+    STATUS_TTL, Service, ServiceParts,
+};
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{
     AccessLogEntry, EmergencyWindow, GrantView, NodeStatus, PatientAccount, ReadRecord,

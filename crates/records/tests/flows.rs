@@ -163,7 +163,10 @@ impl Fx {
 
     async fn provider(&self, name: &str) -> ProviderSession {
         let admin = self.admin_session().await;
-        self.svc.add_provider(&admin, name, PW).await.unwrap();
+        self.svc
+            .add_provider(&admin, name, PW, &Default::default())
+            .await
+            .unwrap();
         self.svc
             .login(name, PW, "test")
             .await

@@ -1,9 +1,9 @@
 //! A network of organisations on one chain (anvil), one contract and one node set, driven
 //! through the CLI: the consortium admin deploys, adds two organisations with their
 //! registrars (`org add`), puts the node set on chain once (`chain set-nodes`); each
-//! hospital's server runs with its registrar key and registers its own providers; one
-//! registrar cannot deregister another's providers; an organisation with providers is not
-//! removed.
+//! hospital's server runs with its registrar key and registers its own providers; a patient
+//! at A finds B's doctor in A's directory, grants her, and she reads at B; one registrar
+//! cannot deregister another's providers; an organisation with providers is not removed.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -193,7 +193,16 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     ));
     ok(b.cli(
         "admin",
-        &["provider", "add", "drcarol", "--password-stdin"],
+        &[
+            "provider",
+            "add",
+            "drcarol",
+            "--password-stdin",
+            "--display-name",
+            "Dr Carol Smith",
+            "--specialty",
+            "Cardiology",
+        ],
         &pw,
     ));
     let dir_on_chain = chain.providers().await.unwrap();
@@ -208,6 +217,53 @@ async fn organisations_with_their_registrars_share_one_node_set() {
         "{err}"
     );
     assert!(chain.is_provider(bob).await.unwrap());
+
+    // A patient at A finds B's doctor in A's directory (checked against the chain), grants
+    // her by address, and she reads at B: B's server fetches from the same nodes, whose
+    // custodians check the chain.
+    ok(a.cli(
+        "alice",
+        &["patient", "register", "alice", "--password-stdin"],
+        &pw,
+    ));
+    ok(a.cli("alice", &["login", "alice", "--password-stdin"], &pw));
+    let listed = ok(a.cli("alice", &["provider", "list", "--json"], ""));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let carol = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["username"] == "drcarol")
+        .unwrap_or_else(|| panic!("drcarol not in A's directory: {listed}"));
+    assert_eq!(carol["display_name"], "Dr Carol Smith");
+    assert_eq!(carol["specialty"], "Cardiology");
+    assert_eq!(carol["organisation"], "Hospital B");
+    assert_eq!(carol["local"], false);
+    let carol_addr = carol["address"].as_str().unwrap().to_owned();
+    let bob_entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["username"] == "drbob")
+        .unwrap();
+    assert_eq!(bob_entry["organisation"], "Hospital A");
+    assert_eq!(bob_entry["local"], true);
+    let file = dir.path().join("record.json");
+    std::fs::write(&file, crate::serve_cli::BUNDLE).unwrap();
+    let out = ok(a.cli("alice", &["record", "put", file.to_str().unwrap()], ""));
+    assert!(out.contains("with ID: 1"), "{out}");
+    // A name of another organisation is not a local username: only its address works.
+    let err = fails(a.cli("alice", &["grant", "drcarol", "--days", "7"], ""));
+    assert!(err.contains("no such provider"), "{err}");
+    ok(a.cli("alice", &["grant", &carol_addr, "--days", "7"], ""));
+    ok(b.cli("carol", &["login", "drcarol", "--password-stdin"], &pw));
+    let read = ok(b.cli("carol", &["patient", "records", "1"], ""));
+    assert!(read.contains("Jane Doe"), "{read}");
+    let log = ok(a.cli("alice", &["log"], ""));
+    assert!(
+        log.to_lowercase().contains(&carol_addr.to_lowercase()),
+        "{log}"
+    );
 
     // An organisation with providers stays; `org list` shows who has how many.
     let err = fails(org(&["remove", "Hospital A"], &admin_key));

@@ -153,7 +153,9 @@ async fn five_nodes(on_ipfs: bool) {
     svc.create_admin("admin", PW).unwrap();
     let (_, admin_s) = svc.login("admin", PW, "t").await.unwrap();
     let admin_s = admin_s.admin().unwrap();
-    svc.add_provider(&admin_s, "drbob", PW).await.unwrap();
+    svc.add_provider(&admin_s, "drbob", PW, &Default::default())
+        .await
+        .unwrap();
     let (_, bob) = svc.login("drbob", PW, "t").await.unwrap();
     let bob = bob.provider().unwrap();
     svc.grant(&alice, "drbob", None, now() + 3600)

@@ -3,7 +3,6 @@
 use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
 
-use super::auth::LoginForm;
 use super::pages::{self, FieldErrors};
 use super::{
     AdminOnly, DoneQuery, PageResult, SignedIn, Web, fmt_time, form_errors, html, parse_form,
@@ -72,16 +71,30 @@ async fn admin_page(
     Ok(html(pages::admin(&web.ctx(Some(s)), &p)))
 }
 
+/// The register-provider form.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub(super) struct NewProviderForm {
+    username: String,
+    password: String,
+    display_name: String,
+    specialty: String,
+}
+
 pub(super) async fn add_provider(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
     SignedIn(s): SignedIn<AdminOnly>,
     body: Bytes,
 ) -> PageResult {
-    let f: LoginForm = parse_form(&body);
+    let f: NewProviderForm = parse_form(&body);
+    let profile = crate::svc::ProfileInput {
+        display_name: f.display_name.clone(),
+        specialty: f.specialty.clone(),
+    };
     let errors = match state
         .service()
-        .add_provider(&s, &f.username, &f.password)
+        .add_provider(&s, &f.username, &f.password, &profile)
         .await
     {
         Ok(_) => return Ok(see_other("/admin?done=added")),

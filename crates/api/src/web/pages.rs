@@ -453,8 +453,14 @@ pub(crate) struct EmergencyRow {
     pub reason: Option<String>,
 }
 
+/// A provider of the network in the grant form: the value sent, the label shown.
+pub(crate) struct ProviderOption {
+    pub value: String,
+    pub label: String,
+}
+
 pub(crate) struct SharingPage<'a> {
-    pub providers: Vec<String>,
+    pub providers: Vec<ProviderOption>,
     pub records: Vec<u64>,
     pub emergencies: Vec<EmergencyRow>,
     pub grants: Vec<GrantRow>,
@@ -487,8 +493,8 @@ pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
                             select #grant-provider name="provider" required
                                 aria-invalid=[(!errs.is_empty()).then_some("true")]
                                 aria-describedby=[(!errs.is_empty()).then_some("grant-provider-error")] {
-                                @for name in &p.providers {
-                                    option value=(name) selected[name == p.selected_provider] { (name) }
+                                @for o in &p.providers {
+                                    option value=(o.value) selected[o.value == p.selected_provider] { (o.label) }
                                 }
                             }
                             @if !errs.is_empty() { p.error #grant-provider-error role="alert" { @for m in errs { "Provider: " (m) } } }
@@ -684,9 +690,11 @@ pub(crate) fn admin(ctx: &Ctx<'_>, p: &AdminPage<'_>) -> Markup {
                 h2 #addp-h { "Register a medical provider" }
                 form method="post" action="/admin/providers" novalidate {
                     (csrf(ctx))
-                    (form_errors(&p.errors, &["username", "password"]))
+                    (form_errors(&p.errors, &["username", "password", "display_name", "specialty"]))
                     (field(&Field { form: "provider", name: "username", label: "Username", kind: "text", value: p.username, required: true, autocomplete: "off", numeric: false, hint: None }, &p.errors))
                     (field(&Field { form: "provider", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, &p.errors))
+                    (field(&Field { form: "provider", name: "display_name", label: "Display name", kind: "text", value: "", required: false, autocomplete: "off", numeric: false, hint: Some("How patients of every organisation see this provider in the directory; empty: the username.") }, &p.errors))
+                    (field(&Field { form: "provider", name: "specialty", label: "Specialty", kind: "text", value: "", required: false, autocomplete: "off", numeric: false, hint: None }, &p.errors))
                     button type="submit" { "Register provider" }
                 }
             }

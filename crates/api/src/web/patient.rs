@@ -231,15 +231,11 @@ async fn sharing_page(
     errors: FieldErrors,
     f: &GrantForm,
 ) -> PageResult {
-    let providers = state.service().providers();
+    let providers = state.service().directory(false).await?;
     let records = state.service().my_records(s).await?;
     let grants = state.service().grants(s).await?;
     let p = pages::SharingPage {
-        providers: providers
-            .into_iter()
-            .filter(|a| !a.disabled)
-            .map(|a| a.username)
-            .collect(),
+        providers: providers.into_iter().map(provider_option).collect(),
         records: records.iter().map(|r| r.record_id).collect(),
         emergencies: grants
             .iter()
@@ -284,6 +280,26 @@ async fn sharing_page(
         expires: &f.expires,
     };
     Ok(html(pages::sharing(&web.ctx(Some(s.session())), &p)))
+}
+
+/// A directory entry in the grant form: this server's providers by username (as before),
+/// other organisations' by address; labelled "Display name — specialty (organisation)".
+fn provider_option(e: crate::svc::DirectoryEntry) -> pages::ProviderOption {
+    let name = e
+        .display_name
+        .clone()
+        .or_else(|| e.username.clone())
+        .unwrap_or_else(|| e.address.to_string());
+    let mut label = name;
+    if let Some(s) = e.specialty.as_deref().filter(|s| !s.is_empty()) {
+        label = format!("{label} — {s}");
+    }
+    label = format!("{label} ({})", e.organisation);
+    let value = match (&e.username, e.local) {
+        (Some(u), true) => u.clone(),
+        _ => e.address.to_string(),
+    };
+    pages::ProviderOption { value, label }
 }
 
 /// The grant form's fields, checked: provider, optional record id, expiry (end of the

@@ -42,7 +42,12 @@ pub async fn service() -> Harness {
     service.create_admin(ADMIN.0, ADMIN.1).unwrap();
     let (_, admin) = service.login(ADMIN.0, ADMIN.1, "setup").await.unwrap();
     service
-        .add_provider(&admin.admin().unwrap(), PROVIDER.0, PROVIDER.1)
+        .add_provider(
+            &admin.admin().unwrap(),
+            PROVIDER.0,
+            PROVIDER.1,
+            &Default::default(),
+        )
         .await
         .unwrap();
     Harness {

@@ -40,19 +40,26 @@ impl Service {
         })
     }
 
-    /// Registers a provider (admin only), on chain too.
+    /// Registers a provider (admin only): its account here, its directory entry on the
+    /// nodes, its registration (in this server's organisation) on chain.
     pub async fn add_provider(
         &self,
         admin: &AdminSession,
         username: &str,
         password: &str,
+        profile: &ProfileInput,
     ) -> Result<AccountInfo> {
+        let normalized = ehr_accounts::normalize_username(username)?;
+        // Checked before the account exists: a bad display name makes nothing.
+        profile.profile(&normalized, Address::ZERO)?;
         let (admin, username) = (admin.session().clone(), username.to_owned());
         let password = Zeroizing::new(password.to_owned());
         let info = self
             .kdf(move |a| a.add_provider(&admin, &username, &password))
             .await?;
-        self.ensure_provider(info.address).await?;
+        let entry = profile.profile(&info.username, info.address)?;
+        let digest = self.store_profile(&entry).await?;
+        self.ensure_provider(info.address, Some(digest)).await?;
         Ok(info)
     }
 
@@ -132,7 +139,7 @@ impl Service {
         username: &str,
     ) -> Result<AccountInfo> {
         let address = self.provider_account(username)?.address;
-        self.ensure_provider(address).await?;
+        self.ensure_provider(address, None).await?;
         let info = self
             .accounts
             .set_disabled(username, false)?
@@ -170,12 +177,22 @@ impl Service {
         }
     }
 
-    pub(super) async fn ensure_provider(&self, address: Address) -> Result<()> {
+    /// Registers `address` on chain unless it is registered: with the entry `profile`, or
+    /// (`None`) the one of its last registration.
+    pub(super) async fn ensure_provider(
+        &self,
+        address: Address,
+        profile: Option<B256>,
+    ) -> Result<()> {
         if !self.registry.is_provider(address).await? {
+            let profile = match profile {
+                Some(p) => p,
+                None => self.last_profile(address).await?,
+            };
             self.registry.fund_account(&self.admin, address).await?;
             match self
                 .registry
-                .register_provider(&self.admin, address, B256::ZERO)
+                .register_provider(&self.admin, address, profile)
                 .await
             {
                 Ok(_) => {}
@@ -222,6 +239,14 @@ impl Service {
             field: "provider",
             message: "no such provider".into(),
         };
+        // An address: a provider of any organisation (the chain says whether it is one).
+        let trimmed = username.trim();
+        if trimmed.len() == 42
+            && trimmed.starts_with("0x")
+            && let Ok(address) = trimmed.parse::<Address>()
+        {
+            return Ok(address);
+        }
         let user = ehr_accounts::normalize_username(username).map_err(|_| not_provider())?;
         match self.accounts.get(&user) {
             Some(a) if a.role == Role::Provider => Ok(a.address),

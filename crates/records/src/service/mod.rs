@@ -6,12 +6,14 @@
 mod accounts;
 mod archive;
 mod audit;
+mod directory;
 mod read;
 mod sharing;
 mod status;
 mod upload;
 
 pub use archive::{ArchiveBodies, ChainSource};
+pub use directory::{CONSORTIUM, DirectoryEntry, ProfileInput, ProviderProfile};
 pub use status::STATUS_TTL;
 
 use std::collections::HashMap;
@@ -85,6 +87,8 @@ pub struct Service {
     data_dir: std::path::PathBuf,
     /// The ledger archive, once [`start_archive`](Self::start_archive) started it.
     archiver: Mutex<Option<ehr_ledger::ArchiverHandle>>,
+    /// Provider directory entries fetched and checked.
+    profiles: directory::ProfileCache,
 }
 
 impl std::fmt::Debug for Service {
@@ -231,6 +235,7 @@ impl Service {
             embedded: None,
             data_dir,
             archiver: Mutex::new(None),
+            profiles: Default::default(),
         };
         let still_open = service.collect_orphans(unfinished).await?;
         service.journal.compact(&still_open)?;

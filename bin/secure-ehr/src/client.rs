@@ -452,7 +452,12 @@ fn log_line(e: &AccessLogEntry) -> String {
         if e.emergency { "EMERGENCY " } else { "" },
         e.record_id,
         e.version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
-        e.reader_username.clone().unwrap_or_else(|| wire(&e.reader)),
+        match (&e.reader_username, &e.reader_organisation) {
+            (Some(u), Some(o)) => format!("{u} ({o})"),
+            (Some(u), None) => u.clone(),
+            (None, Some(o)) => format!("{} ({o})", wire(&e.reader)),
+            (None, None) => wire(&e.reader),
+        },
         e.timestamp,
         e.reason
             .as_ref()
@@ -746,6 +751,7 @@ mod tests {
         assert_eq!(summary_line(&summary), "record 1 version 2 (2 versions)");
         let anonymous: AccessLogEntry = answer(json!({
             "record_id": 1, "version": null, "reader": ADDR, "reader_username": null,
+            "reader_organisation": null,
             "timestamp": 5, "tx_hash": tx, "emergency": false, "reason": null,
         }));
         assert_eq!(
@@ -754,11 +760,12 @@ mod tests {
         );
         let glass: AccessLogEntry = answer(json!({
             "record_id": 1, "version": 2, "reader": ADDR, "reader_username": "drbob",
+            "reader_organisation": "Hospital B",
             "timestamp": 6, "tx_hash": tx, "emergency": true, "reason": "unconscious",
         }));
         assert_eq!(
             log_line(&glass),
-            "EMERGENCY record 1 v2 read by drbob at 6 — reason: unconscious"
+            "EMERGENCY record 1 v2 read by drbob (Hospital B) at 6 — reason: unconscious"
         );
         let entry = |disabled: bool| -> Provider {
             answer(

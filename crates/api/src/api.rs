@@ -456,6 +456,7 @@ async fn access_log(
                 version: e.version,
                 reader: e.reader,
                 reader_username: e.reader_username,
+                reader_organisation: e.reader_organisation,
                 timestamp: e.timestamp,
                 tx_hash: e.tx_hash,
                 emergency: e.emergency,

@@ -839,9 +839,16 @@ async fn break_glass_is_visible_and_revoke_all_and_disable_end_everything() {
         body["message"].as_str().unwrap().contains("disabled"),
         "{body}"
     );
+    // Off the chain, so out of the network's directory; the admin still sees it, disabled.
     let providers = call(&app, Method::GET, "/api/providers", Some(&patient), None)
         .await
         .json();
+    assert_eq!(providers, json!([]), "{providers}");
+    let admin = login(&app, ADMIN.0, ADMIN.1).await;
+    let providers = call(&app, Method::GET, "/api/providers", Some(&admin), None)
+        .await
+        .json();
+    assert_eq!(providers[0]["username"], PROVIDER.0);
     assert_eq!(providers[0]["disabled"], true);
 }
 

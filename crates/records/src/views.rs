@@ -130,8 +130,11 @@ pub struct AccessLogEntry {
     pub version: Option<u32>,
     /// Who read it.
     pub reader: Address,
-    /// The reader's username, when it has an account here.
+    /// The reader's username: its account here, or its entry in the network's directory.
     pub reader_username: Option<String>,
+    /// The reader's organisation, for a provider of another organisation registered now
+    /// (`None`: this server's own provider, the patient itself, or not a provider now).
+    pub reader_organisation: Option<String>,
     /// Unix seconds.
     pub timestamp: u64,
     /// The transaction that logged it.

@@ -2,8 +2,10 @@
 //! through the CLI: the consortium admin deploys, adds two organisations with their
 //! registrars (`org add`), puts the node set on chain once (`chain set-nodes`); each
 //! hospital's server runs with its registrar key and registers its own providers; a patient
-//! at A finds B's doctor in A's directory, grants her, and she reads at B; one registrar
-//! cannot deregister another's providers; an organisation with providers is not removed.
+//! at A finds B's doctor in A's directory, grants her, and she reads at B (and breaks the
+//! glass there), A's log naming her and her organisation; one registrar cannot deregister
+//! another's providers; an organisation with providers is not removed; with A's server
+//! stopped and two nodes down B still reads; a provider B disables is refused at once.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -135,9 +137,9 @@ async fn organisations_with_their_registrars_share_one_node_set() {
 
     // Five nodes for everyone.
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let _nodes: Vec<Proc> = (0..5)
+    let mut nodes: Vec<Option<Proc>> = (0..5)
         .map(|i| {
-            spawn_listening(
+            Some(spawn_listening(
                 node(
                     &dir.path().join(format!("node-{}", i + 1)),
                     ports[i],
@@ -145,7 +147,7 @@ async fn organisations_with_their_registrars_share_one_node_set() {
                     &contract,
                 ),
                 "node",
-            )
+            ))
         })
         .collect();
     let urls = ports
@@ -260,10 +262,7 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     let read = ok(b.cli("carol", &["patient", "records", "1"], ""));
     assert!(read.contains("Jane Doe"), "{read}");
     let log = ok(a.cli("alice", &["log"], ""));
-    assert!(
-        log.to_lowercase().contains(&carol_addr.to_lowercase()),
-        "{log}"
-    );
+    assert!(log.contains("read by drcarol (Hospital B)"), "{log}");
 
     // An organisation with providers stays; `org list` shows who has how many.
     let err = fails(org(&["remove", "Hospital A"], &admin_key));
@@ -279,11 +278,49 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     let registrar: Address = list[1]["registrar"].as_str().unwrap().parse().unwrap();
     assert_eq!(registrar, reg_b.address());
 
+    // Break-glass at B, the grant revoked: A's log marks it, with who and where.
+    ok(a.cli("alice", &["revoke", &carol_addr], ""));
+    let err = fails(b.cli("carol", &["patient", "records", "1"], ""));
+    assert!(err.contains("revoked") || err.contains("denied"), "{err}");
+    let read = ok(b.cli(
+        "carol",
+        &["emergency", "1", "--reason", "unconscious in the ER"],
+        "",
+    ));
+    assert!(read.contains("Jane Doe"), "{read}");
+    let log = ok(a.cli("alice", &["log"], ""));
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("EMERGENCY") && l.contains("drcarol (Hospital B)")),
+        "{log}"
+    );
+
     // A disables its provider (deregistered by A's registrar); then A can go.
     ok(a.cli("admin", &["provider", "disable", "drbob"], ""));
     assert!(!chain.is_provider(bob).await.unwrap());
-    drop(server_a);
     let said = ok(org(&["remove", "Hospital A"], &admin_key));
     assert!(said.contains("removed organisation 1"), "{said}");
+
+    // With A's server stopped, B keeps working; with two nodes stopped too, reads still do.
+    drop(server_a);
+    let read = ok(b.cli("carol", &["patient", "records", "1"], ""));
+    assert!(read.contains("Jane Doe"), "{read}");
+    nodes[0].take();
+    nodes[3].take();
+    let read = ok(b.cli("carol", &["patient", "records", "1"], ""));
+    assert!(read.contains("Jane Doe"), "{read}");
+
+    // A provider B deregisters is refused at once.
+    ok(b.cli("admin", &["provider", "disable", "drcarol"], ""));
+    let err = fails(b.cli("carol", &["patient", "records", "1"], ""));
+    assert!(!err.is_empty());
+    let err = fails(b.cli("carol", &["login", "drcarol", "--password-stdin"], &pw));
+    assert!(err.contains("disabled"), "{err}");
+    assert!(
+        !chain
+            .is_provider(carol_addr.parse().unwrap())
+            .await
+            .unwrap()
+    );
     drop(server_b);
 }

@@ -1315,6 +1315,19 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
     // start's collection left, and the ledger archive's last epoch on every node.
     srv.stop();
     chain_verify(data, "at the end");
+    // The providers' directory entries (on every node), by the digests on chain.
+    let profiles: Vec<ehr_store::Cid> = rt.block_on(async {
+        use ehr_chain::RegistryExt;
+        let (chain, _) = ehr_records::deployment::open_embedded_chain(data).unwrap();
+        chain
+            .providers()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| !p.profile.is_zero())
+            .map(|p| ehr_store::cid_from_sha256(ehr_store::cids::RAW, &p.profile.0))
+            .collect()
+    });
     let mut problems = Vec::new();
     for i in 0..NODES {
         let dir = ehr_records::deployment::node_dir(data, i + 1).join("segments");
@@ -1336,6 +1349,9 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
             }
             header_cid = (h.epoch > 0)
                 .then(|| ehr_store::cid_from_sha256(ehr_records::ledger::format::CODEC, &h.prev));
+        }
+        for c in &profiles {
+            want.insert(c.hash().to_bytes());
         }
         for (cid, m) in &manifests {
             // The manifest, fragment i and share block i (node i's alone).

@@ -383,7 +383,12 @@ pub(super) async fn access_log(
         .rev()
         .map(|e| pages::LogRow {
             when: fmt_time(e.timestamp),
-            reader: e.reader_username.unwrap_or_else(|| e.reader.to_string()),
+            reader: match (e.reader_username, e.reader_organisation) {
+                (Some(u), Some(o)) => format!("{u} ({o})"),
+                (Some(u), None) => u,
+                (None, Some(o)) => format!("{} ({o})", e.reader),
+                (None, None) => e.reader.to_string(),
+            },
             record: match e.version {
                 Some(v) => format!("record {}, version {v}", e.record_id),
                 None => format!("record {}", e.record_id),

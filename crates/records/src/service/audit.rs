@@ -45,6 +45,14 @@ impl Service {
     /// is marked `emergency`, with the reason given when the window was opened.
     pub async fn access_log(&self, session: &PatientSession) -> Result<Vec<AccessLogEntry>> {
         let names = self.username_of();
+        // Providers of other organisations: who and where, from the directory (this
+        // server's own providers are named without their organisation).
+        let directory: std::collections::HashMap<_, _> = self
+            .directory(false)
+            .await?
+            .into_iter()
+            .map(|d| (d.address, d))
+            .collect();
         let emergencies = self.registry.emergency_log(session.address()).await?;
         let mut out = Vec::new();
         for id in self.registry.records_of(session.address()).await? {
@@ -65,7 +73,14 @@ impl Service {
                     record_id: e.record_id,
                     version: Some(nonce_version(e.nonce)).filter(|v| *v != 0),
                     reader: e.reader,
-                    reader_username: names.get(&e.reader).cloned(),
+                    reader_username: names
+                        .get(&e.reader)
+                        .cloned()
+                        .or_else(|| directory.get(&e.reader).and_then(|d| d.username.clone())),
+                    reader_organisation: directory
+                        .get(&e.reader)
+                        .filter(|d| !d.local)
+                        .map(|d| d.organisation.clone()),
                     timestamp: e.timestamp,
                     tx_hash: e.tx_hash,
                     emergency: e.emergency,

@@ -72,11 +72,12 @@ pub struct NodeArgs {
     /// The registry contract's address.
     #[arg(long, env = "SECURE_EHR_CONTRACT", required = true)]
     contract: Option<Address>,
-    /// Token the server must present to store or delete blocks (required unless
-    /// --insecure-open-node).
+    /// The node operator's token: with it a server stores and deletes any block. Without
+    /// one, the node takes writes signed by an organisation on chain (its registrar's key,
+    /// or the consortium admin's) and deletes a block only for one that stored it.
     #[arg(long, env = "SECURE_EHR_NODE_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Run without a token: anyone who reaches the node may store blocks in it (and nobody
+    /// Run open: anyone who reaches the node may store blocks in it, unsigned (and nobody
     /// may delete any). For experiments on a private network only.
     #[arg(long, conflicts_with = "token")]
     insecure_open_node: bool,
@@ -204,13 +205,9 @@ fn replace(
 }
 
 fn run_node(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
-    let token = match (&args.token, args.insecure_open_node) {
-        (Some(t), _) if t.is_empty() => bail!("the node token is empty"),
-        (Some(_), _) | (None, true) => args.token.clone(),
-        (None, false) => bail!(
-            "a node needs a token (--token or SECURE_EHR_NODE_TOKEN) so only its server can \
-             store blocks; --insecure-open-node runs it open to anyone"
-        ),
+    let token = match &args.token {
+        Some(t) if t.is_empty() => bail!("the node token is empty"),
+        t => t.clone(),
     };
     let options = args.listen_args.options()?;
     let ca_pem = match &args.ca_file {
@@ -224,13 +221,24 @@ fn run_node(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
         let key = NodeKey::load_or_create(&data_dir.join("node.key"))?;
         let store = args.store.open(data_dir).await?;
         let registry: Arc<dyn Registry> = Arc::new(connect_chain(&args, ca_pem.as_deref()).await?);
-        let node = LocalNode::new(data_dir.display().to_string(), key, registry, store)
+        let node = LocalNode::new(data_dir.display().to_string(), key, registry.clone(), store)
             .await?
             .with_archive_dir(data_dir)?;
         let info = Node::info(&node).await?;
         println!("node {} custodian key {}", info.address, info.public_key);
+        let writers = (!args.insecure_open_node)
+            .then(|| Arc::new(ehr_node::Writers::new(registry.clone(), info.address)));
+        let owners = Arc::new(ehr_node::Owners::open(data_dir)?);
         let listener = args.listen_args.bind(args.listen, "node").await?;
-        let app = ehr_node::router_with_limit(Arc::new(node), token, args.max_in_flight as usize);
+        let app = ehr_node::router_with(
+            Arc::new(node),
+            ehr_node::RouterConfig {
+                token,
+                max_in_flight: args.max_in_flight as usize,
+                writers,
+                owners: Some(owners),
+            },
+        );
         ehr_serve::serve(listener, app, options, stop).await?;
         Ok(())
     })

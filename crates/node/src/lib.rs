@@ -30,9 +30,9 @@
 //! | method | path | |
 //! |---|---|---|
 //! | GET | `/node/info` | identity address and X25519 custodian key |
-//! | PUT | `/node/blocks/{cid}` | store a block (checked against the CID); token if configured |
+//! | PUT | `/node/blocks/{cid}` | store a block (checked against the CID); the token, or an organisation's signature ([`writers`]) |
 //! | GET | `/node/blocks/{cid}` | a block's bytes |
-//! | DELETE | `/node/blocks/{cid}` | remove a block (orphan collection); token required |
+//! | DELETE | `/node/blocks/{cid}` | remove a block (orphan collection, erasure); the token, or the signature of an organisation that stored it |
 //! | POST | `/node/shares` | a signed [`ShareRequest`] → this custodian's [`ShareResponse`] |
 //! | POST | `/node/ledger-shares` | an admin-signed [`LedgerShareRequest`] → this custodian's [`ShareResponse`] |
 //! | PUT | `/node/archive-head` | keep a newer admin-signed [`ArchiveHead`]; token if configured |
@@ -43,7 +43,8 @@
 //!
 //! Refusals are JSON `{"error": code, "message": text}` with the [`NodeError`] code. Blocks
 //! are ciphertext or manifests and key shares leave only wrapped to the reader, so reads
-//! are open; writes and deletes need the deployment's node token when one is set. The
+//! are open; writes and deletes need the node operator's token or, on a node shared by
+//! organisations, an organisation's signature checked on chain ([`writers`]). The
 //! recovery routes need no token: each step checks the order's admin signature (against
 //! the admin address the node's ledger custody keeps), its expiry and that its plan id was
 //! not used for that step before, and carries only HPKE ciphertexts. Their bodies are at
@@ -61,6 +62,7 @@ pub mod recovery;
 mod remote;
 mod server;
 mod share_index;
+pub mod writers;
 
 pub use custodian::Custodian;
 pub use error::{Error, Result};
@@ -75,7 +77,8 @@ pub use recovery::{
 };
 pub use remote::RemoteNode;
 pub use server::{
-    MAX_BLOCK, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_RECOVERY_BODY, MAX_SHARE_REQUEST, router,
-    router_with_limit,
+    MAX_BLOCK, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_RECOVERY_BODY, MAX_SHARE_REQUEST,
+    RouterConfig, router, router_with, router_with_limit,
 };
 pub use share_index::SHARE_INDEX_FILE;
+pub use writers::{Owners, Writer, Writers};

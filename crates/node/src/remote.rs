@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
 use async_trait::async_trait;
 use ehr_store::Cid;
+
+use crate::writers::WriteOp;
 
 use crate::*;
 
@@ -12,6 +16,10 @@ pub struct RemoteNode {
     name: String,
     base: String,
     token: Option<String>,
+    /// Signs writes for an organisation when there is no token ([`crate::writers`]).
+    signer: Option<PrivateKeySigner>,
+    /// The node's address, asked once (what write signatures name).
+    address: tokio::sync::OnceCell<Address>,
     http: reqwest::Client,
 }
 
@@ -63,14 +71,43 @@ impl RemoteNode {
             name: format!("node {index} ({base})"),
             base,
             token,
+            signer: None,
+            address: tokio::sync::OnceCell::new(),
             http,
         })
+    }
+
+    /// Signs this node's writes with `signer` (an organisation's registrar key, or the
+    /// consortium admin's) where no token is given: `Authorization: SEHR-Org …`.
+    pub fn with_signer(mut self, signer: PrivateKeySigner) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     fn with_token(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,
+        }
+    }
+
+    /// A block write with the token, or signed by the organisation's key.
+    async fn authorized_write(
+        &self,
+        req: reqwest::RequestBuilder,
+        op: WriteOp,
+        cid: &Cid,
+    ) -> Result<reqwest::RequestBuilder, NodeError> {
+        match (&self.token, &self.signer) {
+            (None, Some(signer)) => {
+                let node = *self
+                    .address
+                    .get_or_try_init(|| async { self.info().await.map(|i| i.address) })
+                    .await?;
+                let value = crate::writers::authorization(signer, op, node, cid)?;
+                Ok(req.header(reqwest::header::AUTHORIZATION, value))
+            }
+            _ => Ok(self.with_token(req)),
         }
     }
 
@@ -129,7 +166,8 @@ impl Node for RemoteNode {
             .http
             .put(format!("{}/node/blocks/{cid}", self.base))
             .body(data.to_vec());
-        self.send(self.with_token(req)).await.map(|_| ())
+        let req = self.authorized_write(req, WriteOp::Put, cid).await?;
+        self.send(req).await.map(|_| ())
     }
 
     async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, NodeError> {
@@ -145,7 +183,8 @@ impl Node for RemoteNode {
 
     async fn delete_block(&self, cid: &Cid) -> Result<(), NodeError> {
         let req = self.http.delete(format!("{}/node/blocks/{cid}", self.base));
-        self.send(self.with_token(req)).await.map(|_| ())
+        let req = self.authorized_write(req, WriteOp::Delete, cid).await?;
+        self.send(req).await.map(|_| ())
     }
 
     async fn release_share(&self, request: &ShareRequest) -> Result<ShareResponse, NodeError> {

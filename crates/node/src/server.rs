@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use ehr_store::Cid;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
+use crate::writers::{Owners, WriteOp, Writer, Writers};
 use crate::*;
 
 /// The largest block a node accepts (a fragment of a 64 MiB record at k = 1, with room).
@@ -39,6 +40,21 @@ struct NodeState {
     token: Option<Arc<str>>,
     in_flight: Arc<Semaphore>,
     puts: Arc<Semaphore>,
+    writers: Option<Arc<Writers>>,
+    owners: Option<Arc<Owners>>,
+}
+
+/// How [`router_with`] serves: the operator's token, the request cap, and for a node
+/// shared by organisations the chain's word on signed writes and who stored what.
+pub struct RouterConfig {
+    /// The node operator's token (stores and deletes anything).
+    pub token: Option<String>,
+    /// Requests handled at once (at least 1).
+    pub max_in_flight: usize,
+    /// Checks `SEHR-Org` write signatures against the chain ([`crate::writers`]).
+    pub writers: Option<Arc<Writers>>,
+    /// Who stored which block; with it an organisation deletes only what it stored.
+    pub owners: Option<Arc<Owners>>,
 }
 
 /// The node's HTTP API over any [`Node`] (in practice a [`LocalNode`](crate::LocalNode)),
@@ -57,11 +73,29 @@ pub fn router_with_limit(
     token: Option<String>,
     max_in_flight: usize,
 ) -> axum::Router {
+    router_with(
+        node,
+        RouterConfig {
+            token,
+            max_in_flight,
+            writers: None,
+            owners: None,
+        },
+    )
+}
+
+/// The node's HTTP API as `config` says. With `writers`, `PUT` and `DELETE` of blocks
+/// also take an organisation's signature (`Authorization: SEHR-Org …`, see
+/// [`crate::writers`]); with `owners`, a `DELETE` signed by an organisation removes only
+/// what that organisation stored.
+pub fn router_with(node: Arc<dyn Node>, config: RouterConfig) -> axum::Router {
     let state = NodeState {
         node,
-        token: token.map(Into::into),
-        in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+        token: config.token.map(Into::into),
+        in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
         puts: Arc::new(Semaphore::new(MAX_PUTS_IN_FLIGHT)),
+        writers: config.writers,
+        owners: config.owners,
     };
     // Each route has the body limit of what it carries; the token is checked by a layer
     // that runs before the handler's extractors read the body.
@@ -99,12 +133,40 @@ async fn limit_in_flight(State(s): State<NodeState>, req: Request, next: Next) -
     next.run(req).await
 }
 
-/// The token check of PUT and DELETE, on the headers alone. An open node (no token) takes
-/// PUTs from anyone but no DELETE.
-async fn authorize(State(s): State<NodeState>, req: Request, next: Next) -> Response {
-    let open_put = s.token.is_none() && req.method() == axum::http::Method::PUT;
-    if !open_put && let Err(e) = authorized(&s, req.headers()) {
-        return e.into_response();
+/// The check of PUT and DELETE, on the headers alone: the operator's token, or an
+/// organisation's signature (when the node takes them); the writer goes on to the handler.
+/// A node with neither takes PUTs from anyone but no DELETE. The archive head needs no
+/// token on a node without one: the head is the admin's signed statement, checked itself.
+async fn authorize(State(s): State<NodeState>, mut req: Request, next: Next) -> Response {
+    let put = req.method() == axum::http::Method::PUT;
+    let signed = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(crate::writers::SCHEME))
+        .map(str::to_owned);
+    let head = req.uri().path() == "/node/archive-head";
+    let writer = match (signed, &s.writers) {
+        (Some(value), Some(writers)) if !head => {
+            let op = if put { WriteOp::Put } else { WriteOp::Delete };
+            let cid = match req.uri().path().strip_prefix("/node/blocks/").map(parse) {
+                Some(Ok(cid)) => cid,
+                Some(Err(e)) => return e.into_response(),
+                None => return Failure(NodeError::BadSignature).into_response(),
+            };
+            match writers.check(&value, op, &cid).await {
+                Ok(w) => Some(w),
+                Err(e) => return Failure(e).into_response(),
+            }
+        }
+        _ if s.token.is_none() && (put && (s.writers.is_none() || head)) => None,
+        _ => match authorized(&s, req.headers()) {
+            Ok(()) => Some(Writer::Operator),
+            Err(e) => return e.into_response(),
+        },
+    };
+    if let Some(w) = writer {
+        req.extensions_mut().insert(w);
     }
     if req.method() == axum::http::Method::PUT {
         // Held until the handler is done with the body.
@@ -142,9 +204,13 @@ fn parse(cid: &str) -> Result<Cid, Failure> {
 
 fn authorized(state: &NodeState, headers: &HeaderMap) -> Result<(), Failure> {
     let Some(token) = &state.token else {
-        return Err(Failure(NodeError::BadRequest(
-            "this node takes no administrative requests (no token configured)".into(),
-        )));
+        return Err(Failure(if state.writers.is_some() {
+            NodeError::BadSignature
+        } else {
+            NodeError::BadRequest(
+                "this node takes no administrative requests (no token configured)".into(),
+            )
+        }));
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -174,6 +240,7 @@ async fn get_block(
 async fn put_block(
     State(s): State<NodeState>,
     Path(cid): Path<String>,
+    writer: Option<Extension<Writer>>,
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
     let cid = parse(&cid)?;
@@ -183,14 +250,28 @@ async fn put_block(
         )));
     }
     s.node.put_block(&cid, &body).await.map_err(Failure)?;
+    // After the block is stored: a crash between leaves a block only the operator deletes.
+    if let (Some(owners), Some(Extension(w))) = (&s.owners, writer) {
+        owners.claim(&cid, w).map_err(Failure)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_block(
     State(s): State<NodeState>,
     Path(cid): Path<String>,
+    writer: Option<Extension<Writer>>,
 ) -> Result<StatusCode, Failure> {
     let cid = parse(&cid)?;
+    let writer = writer.map_or(Writer::Operator, |Extension(w)| w);
+    if let Some(owners) = &s.owners {
+        // An organisation deletes only what it stored; a block another also stored stays.
+        if !owners.release(&cid, writer).map_err(Failure)? {
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    } else if writer != Writer::Operator {
+        return Err(Failure(NodeError::Denied));
+    }
     s.node.delete_block(&cid).await.map_err(Failure)?;
     Ok(StatusCode::NO_CONTENT)
 }

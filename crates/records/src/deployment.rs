@@ -276,7 +276,9 @@ pub async fn open_on(
                 .enumerate()
                 .map(|(i, url)| {
                     RemoteNode::with_ca(i + 1, url, token.clone(), ca_pem.as_deref())
-                        .map(|n| Arc::new(n) as Arc<dyn Node>)
+                        // Without the operator's token, writes are signed by this server's
+                        // organisation (its registrar key, or the consortium admin's).
+                        .map(|n| Arc::new(n.with_signer(contract_admin.clone())) as Arc<dyn Node>)
                         .map_err(|source| Error::Node {
                             node: format!("node {}", i + 1),
                             source,

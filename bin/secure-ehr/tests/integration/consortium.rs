@@ -3,8 +3,9 @@
 //! registrars (`org add`), puts the node set on chain once (`chain set-nodes`); each
 //! hospital's server runs with its registrar key and registers its own providers; a patient
 //! at A finds B's doctor in A's directory, grants her, and she reads at B (and breaks the
-//! glass there), A's log naming her and her organisation; one registrar cannot deregister
-//! another's providers; an organisation with providers is not removed; with A's server
+//! glass there), A's log naming her and her organisation; the nodes share no token: they
+//! take each organisation's signed writes and refuse B's delete of A's blocks; one
+//! registrar cannot deregister another's providers; an organisation with providers is not removed; with A's server
 //! stopped and two nodes down B still reads; a provider B disables is refused at once.
 
 use std::io::Write;
@@ -14,7 +15,7 @@ use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil};
 use ehr_chain::{Address, PrivateKeySigner, RegistryExt, RpcRegistry, U256};
 
 use crate::common::{Proc, spawn_listening};
-use crate::embedded_nodes::{Server, TOKEN, free_port, node};
+use crate::embedded_nodes::{Server, free_port, node};
 use crate::serve_cli::{PW, bin, cli, fails, ok};
 
 fn key_file(dir: &std::path::Path, name: &str, key: &PrivateKeySigner) -> String {
@@ -63,7 +64,8 @@ impl Hospital {
             .args(["--chain-rpc", rpc, "--contract", contract])
             .args(["--admin-key-file", &self.key_file])
             .args(["--nodes", nodes])
-            .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+            // No shared token: the nodes take this organisation's signed writes.
+            .env_remove("SECURE_EHR_NODE_TOKEN");
         cmd
     }
 
@@ -139,15 +141,14 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let mut nodes: Vec<Option<Proc>> = (0..5)
         .map(|i| {
-            Some(spawn_listening(
-                node(
-                    &dir.path().join(format!("node-{}", i + 1)),
-                    ports[i],
-                    &rpc,
-                    &contract,
-                ),
-                "node",
-            ))
+            let mut cmd = node(
+                &dir.path().join(format!("node-{}", i + 1)),
+                ports[i],
+                &rpc,
+                &contract,
+            );
+            cmd.env_remove("SECURE_EHR_NODE_TOKEN");
+            Some(spawn_listening(cmd, "node"))
         })
         .collect();
     let urls = ports
@@ -254,6 +255,24 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     std::fs::write(&file, crate::serve_cli::BUNDLE).unwrap();
     let out = ok(a.cli("alice", &["record", "put", file.to_str().unwrap()], ""));
     assert!(out.contains("with ID: 1"), "{out}");
+    // The nodes keep who stored what: B's registrar cannot delete A's record blocks.
+    let manifest = {
+        let rec = ok(a.cli("alice", &["record", "list", "--json"], ""));
+        let rec: serde_json::Value = serde_json::from_str(&rec).unwrap();
+        ehr_store::parse_cid(rec[0]["versions"][0]["manifest_cid"].as_str().unwrap()).unwrap()
+    };
+    let node1 = |key: &PrivateKeySigner| {
+        ehr_node::RemoteNode::new(1, &format!("http://127.0.0.1:{}", ports[0]), None)
+            .unwrap()
+            .with_signer(key.clone())
+    };
+    use ehr_records::node::Node as _;
+    assert_eq!(
+        node1(&reg_b).delete_block(&manifest).await.unwrap_err(),
+        ehr_node::NodeError::Denied
+    );
+    assert!(node1(&reg_b).get_block(&manifest).await.is_ok());
+
     // A name of another organisation is not a local username: only its address works.
     let err = fails(a.cli("alice", &["grant", "drcarol", "--days", "7"], ""));
     assert!(err.contains("no such provider"), "{err}");

@@ -1,7 +1,8 @@
 //! One `secure-ehr node` process on anvil, against raw HTTP clients: a body is refused on
 //! its headers (no token, a wrong token, too large for the route) while the client is still
 //! sending it; requests beyond the in-flight cap are answered 503; a node without a token
-//! does not start unless told it may be open; a trickling client is cut off; and the node
+//! takes only writes signed by an organisation on chain, and deletes a block only for one
+//! that stored it (unless started open); a trickling client is cut off; and the node
 //! speaks HTTPS with a certificate the test makes, trusted by `RemoteNode` through a CA file.
 
 use std::io::{Read, Write};
@@ -191,36 +192,91 @@ async fn node_refuses_bodies_on_their_headers_and_caps_requests_in_flight() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_needs_a_token_unless_started_open() {
+async fn a_node_without_a_token_takes_only_organisations_signed_writes_unless_started_open() {
+    use ehr_chain::RegistryExt;
     let (anvil, contract) = chain().await;
+    let admin: PrivateKeySigner = ANVIL_DEV_KEY.parse().unwrap();
+    let registry = RpcRegistry::connect(&anvil.url, contract.parse().unwrap())
+        .await
+        .unwrap();
+    let reg_a = PrivateKeySigner::random();
+    let reg_b = PrivateKeySigner::random();
+    registry
+        .add_organisation(&admin, reg_a.address(), "A")
+        .await
+        .unwrap();
+    let (b_id, _) = registry
+        .add_organisation(&admin, reg_b.address(), "B")
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = node_cmd(&dir.path().join("a"), &anvil.url, &contract)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > GUARD {
-            let _ = child.kill();
-            panic!("the node started without a token");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let node = spawn_listening(
+        node_cmd(&dir.path().join("a"), &anvil.url, &contract),
+        "node",
+    );
+    let unsigned = RemoteNode::new(1, &node.url, None).unwrap();
+    let as_org = |key: &PrivateKeySigner| {
+        RemoteNode::new(1, &node.url, None)
+            .unwrap()
+            .with_signer(key.clone())
     };
-    assert!(!status.success());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
+    let (a, b, stranger) = (
+        as_org(&reg_a),
+        as_org(&reg_b),
+        as_org(&PrivateKeySigner::random()),
+    );
+    let data = b"organisation A's block".to_vec();
+    let cid = ehr_store::raw_cid(&data);
+    // Unsigned, or signed by a key that is no organisation's: refused.
+    assert_eq!(
+        unsigned.put_block(&cid, &data).await.unwrap_err(),
+        ehr_node::NodeError::BadSignature
+    );
+    assert_eq!(
+        stranger.put_block(&cid, &data).await.unwrap_err(),
+        ehr_node::NodeError::Denied
+    );
+    a.put_block(&cid, &data).await.unwrap();
+    assert_eq!(unsigned.get_block(&cid).await.unwrap(), data);
+    // B did not store it: B cannot delete it.
+    assert_eq!(
+        b.delete_block(&cid).await.unwrap_err(),
+        ehr_node::NodeError::Denied
+    );
+    assert_eq!(unsigned.get_block(&cid).await.unwrap(), data);
+    // Both store the same bytes: A's delete drops A's claim, B's the block.
+    b.put_block(&cid, &data).await.unwrap();
+    a.delete_block(&cid).await.unwrap();
+    assert_eq!(unsigned.get_block(&cid).await.unwrap(), data);
+    b.delete_block(&cid).await.unwrap();
+    assert!(unsigned.get_block(&cid).await.is_err());
+    // A removed organisation's registrar is refused (once the node's 10 s cache passes).
+    registry.remove_organisation(&admin, b_id).await.unwrap();
+    tokio::time::sleep(ehr_node::writers::ORG_CACHE_TTL + Duration::from_millis(200)).await;
+    assert_eq!(
+        b.put_block(&cid, &data).await.unwrap_err(),
+        ehr_node::NodeError::Denied
+    );
+    // Who stored what survives a restart of the node.
+    a.put_block(&cid, &data).await.unwrap();
+    drop(node);
+    let node = spawn_listening(
+        node_cmd(&dir.path().join("a"), &anvil.url, &contract),
+        "node",
+    );
+    let a = RemoteNode::new(1, &node.url, None)
         .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(err.contains("a node needs a token"), "{err}");
-    assert!(err.contains("--insecure-open-node"), "{err}");
+        .with_signer(reg_a.clone());
+    let c = RemoteNode::new(1, &node.url, None)
+        .unwrap()
+        .with_signer(admin.clone());
+    assert_eq!(
+        c.delete_block(&cid).await.unwrap_err(),
+        ehr_node::NodeError::Denied,
+        "the admin, as organisation 0, did not store it"
+    );
+    a.delete_block(&cid).await.unwrap();
+    drop(node);
 
     let mut cmd = node_cmd(&dir.path().join("b"), &anvil.url, &contract);
     cmd.arg("--insecure-open-node");

@@ -343,3 +343,121 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     );
     drop(server_b);
 }
+
+/// `scripts/consortium` starts the chain, the contract, two organisations, five nodes and
+/// two servers, prints their addresses, and stops every process on SIGTERM.
+#[test]
+fn the_launcher_starts_a_consortium_and_stops_it_cleanly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("consortium");
+    // Twelve ports from a base no one listens on.
+    let base = loop {
+        let p = free_port();
+        if p < 60_000 && (0..12).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+        {
+            break p;
+        }
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/consortium");
+    let mut child = std::process::Command::new("bash")
+        .arg(script)
+        .args([
+            "--dir",
+            home.to_str().unwrap(),
+            "--base-port",
+            &base.to_string(),
+        ])
+        .env("SECURE_EHR_BIN", env!("CARGO_BIN_EXE_secure-ehr"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut said = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.starts_with("Ctrl-C");
+        said.push(line);
+        if done {
+            break;
+        }
+    }
+    let said = said.join("\n");
+    assert!(said.contains("consortium ready"), "{said}");
+    let field = |label: &str| -> String {
+        let line = said
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap();
+        line.split_whitespace()
+            .nth(label.split(' ').count())
+            .unwrap()
+            .to_owned()
+    };
+    let rpc = field("chain");
+    let contract = field("contract");
+    let a_url = field("Hospital A");
+    let list = ok(bin()
+        .args([
+            "org",
+            "list",
+            "--json",
+            "--chain-rpc",
+            &rpc,
+            "--contract",
+            &contract,
+        ])
+        .output()
+        .unwrap());
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    // Hospital A's admin registers a provider through A's registrar key.
+    let pw = std::fs::read_to_string(home.join("hospital-a/admin.password")).unwrap();
+    let scratch = dir.path().join("cli");
+    std::fs::create_dir_all(&scratch).unwrap();
+    ok(cli(
+        &scratch,
+        &a_url,
+        "admin",
+        &["login", "admin", "--password-stdin"],
+        &pw,
+    ));
+    ok(cli(
+        &scratch,
+        &a_url,
+        "admin",
+        &["provider", "add", "dra", "--password-stdin"],
+        &format!("{PW}\n"),
+    ));
+    let list = ok(bin()
+        .args([
+            "org",
+            "list",
+            "--json",
+            "--chain-rpc",
+            &rpc,
+            "--contract",
+            &contract,
+        ])
+        .output()
+        .unwrap());
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["providers"], 1, "{list}");
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    child.wait().unwrap();
+    assert!(rest.iter().any(|l| l == "consortium stopped"), "{rest:?}");
+    for i in [0, 1, 5, 10, 11] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", base + i)).is_err(),
+            "port {} still answers",
+            base + i
+        );
+    }
+}

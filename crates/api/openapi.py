@@ -78,6 +78,7 @@ paths = {
  "/api/patients/{patient_id}/records": {"get": op("patientRecords", "Every record of a patient this provider may read (provider); each read is logged",
             merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no record of this patient is open to this provider — the same answer when there is no such patient)")}),
             params=[pathparam("patient_id", "Patient ID")], tags=["providers"])},
+ "/api/shared": {"get": op("shared", "Shared with me: the grants this provider holds now, from patients of any organisation (provider)", merge(ok("Grants held", {"type": "array", "items": ref("Shared")}), errs("401", "403")), tags=["sharing"])},
  "/api/grants": {
   "get": op("grants", "The patient's grants, and every break-glass window open now (`emergency`: until when, why)", merge(ok("Grants", {"type": "array", "items": ref("Grant")}), errs("401", "403", "500")), tags=["sharing"]),
   "post": op("grant", "Grant a provider access to one record or all (patient)", merge(ok("The grant's transaction", ref("Tx"), "201"), errs("400", "401", "403", "413", "415", "500")), req=body(ref("GrantRequest")), tags=["sharing"]),
@@ -130,6 +131,7 @@ schemas = {
  "GrantRequest": obj({"provider": {"type": "string", "description": "The provider's username"}, "record_id": nullable(u64), "expires_at": {**u64, "maximum": 2**40 - 1, "description": "Unix seconds, in the future and at most 2^40 - 1 (the contract's 40-bit times)"}}, ["provider", "expires_at"]),
  "RevokeRequest": obj({"provider": {"type": "string"}, "record_id": nullable(u64)}, ["provider"]),
  "Tx": obj({"tx_hash": b256}),
+ "Shared": obj({"patient_id": {**u64, "minimum": 1}, "record_id": nullable(u64), "expires_at": u64}),
  "Grant": obj({"provider": nullable({"type": "string"}), "provider_address": addr, "record_id": nullable(u64), "expires_at": {**u64, "description": "Unix seconds; 0 when only a break-glass window is open"}, "revoked_at": nullable(u64),
                "active": {"type": "boolean", "description": "The grant allows reads now (a break-glass window aside)"}, "emergency": nullable(ref("EmergencyWindow"))}),
  "EmergencyWindow": obj({"until": {**u64, "description": "Unix seconds"}, "reason": nullable({"type": "string"}), "tx_hash": {**b256, "description": "The emergencyAccess transaction that opened it"}}, desc="A break-glass window open now on this record"),

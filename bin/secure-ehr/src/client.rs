@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ehr_api::types::{
     AccessLogEntry, Account, Credentials, EmergencyRequest, ErrorBody, GrantRequest, NewProvider,
-    PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session, Status, Stored,
-    Tx,
+    PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session, Shared, Status,
+    Stored, Tx,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -94,6 +94,11 @@ pub enum ClientCommand {
         /// Why (required; the patient sees it).
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// As a provider: the grants you hold now (patients of any organisation).
+    Shared {
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -391,6 +396,13 @@ fn stored_line(v: &Stored) -> String {
     )
 }
 
+fn shared_line(s: &Shared) -> String {
+    let scope = s
+        .record_id
+        .map_or_else(|| "all records".to_owned(), |id| format!("record {id}"));
+    format!("patient {}: {scope} until {}", s.patient_id, s.expires_at)
+}
+
 fn provider_line(p: &Provider) -> String {
     let name = p.username.as_deref().unwrap_or("?");
     let mut line = format!("{name} {}", wire(&p.address));
@@ -665,6 +677,11 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             let request = EmergencyRequest { patient_id, reason };
             let v: Vec<ReadRecord> = c.post("/api/emergency", &request, true).await?;
             c.print(&v, |v| each(v, read_record_line))?;
+        }
+        ClientCommand::Shared { client } => {
+            let c = Client::new(client)?;
+            let v: Vec<Shared> = c.get("/api/shared", true).await?;
+            c.print(&v, |v| each(v, shared_line))?;
         }
         ClientCommand::Log { client } => {
             let c = Client::new(client)?;

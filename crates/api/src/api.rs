@@ -64,6 +64,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
             get(grants).post(grant),
         ),
         ("/api/grants/revoke", &[Method::POST], post(revoke)),
+        ("/api/shared", &[Method::GET], get(shared)),
         ("/api/emergency", &[Method::POST], post(emergency)),
         ("/api/access-log", &[Method::GET], get(access_log)),
         ("/api/status", &[Method::GET], get(status)),
@@ -403,6 +404,21 @@ async fn revoke(
         .revoke(&me, &r.provider, r.record_id)
         .await?;
     Ok(Json(types::Tx { tx_hash }))
+}
+
+/// "Shared with me": the grants the provider holds now.
+async fn shared(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<types::Shared>>> {
+    let me = auth.provider()?;
+    let list = state.service().shared_with_me(&me).await?;
+    Ok(Json(list.into_iter().map(shared_entry).collect()))
+}
+
+pub(crate) fn shared_entry(s: svc::SharedView) -> types::Shared {
+    types::Shared {
+        patient_id: s.patient_id,
+        record_id: s.record_id,
+        expires_at: s.expires_at,
+    }
 }
 
 async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<types::Grant>>> {

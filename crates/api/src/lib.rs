@@ -18,7 +18,7 @@ mod svc {
     pub use ehr_records::accounts::{AccountInfo, Role, Session};
     pub use ehr_records::fhir::RecordForm;
     pub use ehr_records::{AdminSession, PatientSession, ProviderSession};
-    pub use ehr_records::{DirectoryEntry, ProfileInput};
+    pub use ehr_records::{DirectoryEntry, ProfileInput, SharedView};
     pub use ehr_records::{Error, ReadRecord, RecordSummary, Service, Stored};
 }
 

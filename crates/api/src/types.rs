@@ -354,6 +354,17 @@ pub struct Grant {
     pub emergency: Option<EmergencyWindow>,
 }
 
+/// A grant the provider holds now: `GET /api/shared` (each; schema `Shared`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shared {
+    /// The patient's ID (what `GET /api/patients/{patient_id}/records` takes).
+    pub patient_id: u64,
+    /// One record, or `None` for all the patient's records.
+    pub record_id: Option<u64>,
+    /// When it ends, unix seconds.
+    pub expires_at: u64,
+}
+
 /// A break-glass window open now (schema `EmergencyWindow`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmergencyWindow {

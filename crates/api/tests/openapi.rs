@@ -570,6 +570,12 @@ async fn every_route_answers_every_documented_status_as_documented() {
         .await;
     api.expect(200, M::GET, "/api/grants", Some(patient), None)
         .await;
+    let shared: Vec<types::Shared> = parse(
+        &api.expect(200, M::GET, "/api/shared", Some(provider), None)
+            .await,
+    );
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert_eq!(shared[0].record_id, None);
     let read: Vec<types::ReadRecord> = parse(
         &api.expect(200, M::GET, &records_of, Some(provider), None)
             .await,
@@ -687,6 +693,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/grants", provider, provider_grant),
         (M::POST, "/api/grants/revoke", provider, body(&revoke)),
         (M::GET, "/api/access-log", provider, None),
+        (M::GET, "/api/shared", patient, None),
         (M::POST, "/api/providers", patient, creds("dr-evil")),
         (M::POST, "/api/emergency", patient, body(&emergency)),
         (M::POST, disable, patient, None),

@@ -338,6 +338,30 @@ async fn provider_without_grant_sees_access_denied_and_nothing_else() {
     assert!(text.contains("Access denied."), "{text}");
     assert!(!text.contains("Ivy Secret"));
     assert!(!text.contains("<article"), "no record shown");
+    assert!(
+        page.contains("No patient has shared records with you now."),
+        "{page}"
+    );
+
+    // Once ivy grants, her ID is under "Shared with me", and its button reads.
+    h.service
+        .grant(&ivy, PROVIDER.0, None, ehr_primitives::unix_now() + 86_400)
+        .await
+        .unwrap();
+    let page = b.get(&app, "/provider").await.text();
+    assert!(page.contains("Shared with me"), "{page}");
+    assert!(
+        page.contains(&format!("Patient {id}: all records, until ")),
+        "{page}"
+    );
+    let r = b
+        .post(
+            &app,
+            "/provider/records",
+            &[("csrf", &csrf(&page)), ("patient_id", &id)],
+        )
+        .await;
+    assert!(r.text().contains("Ivy Secret"), "{}", r.text());
 
     // A patient page is not for providers.
     let r = b.get(&app, "/patient/records").await;

@@ -753,6 +753,22 @@ pub trait RegistryExt: Registry {
         Ok(out)
     }
 
+    /// Every (patient, record scope) that ever granted `provider` something, in first-grant
+    /// order, from the `AccessGranted` events; [`grant`](Self::grant) gives each one's
+    /// current state.
+    async fn grants_to(&self, provider: Address) -> Result<Vec<(Address, Option<u64>)>> {
+        let q = LogQuery::event::<C::AccessGranted>().topic(2, addr_topic(provider));
+        let mut out: Vec<(Address, Option<u64>)> = Vec::new();
+        for (e, _) in decoded_logs::<_, C::AccessGranted>(self, &q).await? {
+            let id = to_u64(e.recordId, "record id")?;
+            let scope = (e.patient, (id != 0).then_some(id));
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every break-glass access to a patient's records.
     async fn emergency_log(&self, patient: Address) -> Result<Vec<EmergencyEntry>> {
         let q = LogQuery::event::<C::EmergencyAccess>().topic(3, addr_topic(patient));

@@ -18,7 +18,7 @@ pub use service::{
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{
     AccessLogEntry, EmergencyWindow, GrantView, NodeStatus, PatientAccount, ReadRecord,
-    RecordSummary, Status, Stored, VersionInfo,
+    RecordSummary, SharedView, Status, Stored, VersionInfo,
 };
 
 /// The crates the service is built on, re-exported so a caller needs only this one.

@@ -110,6 +110,17 @@ pub struct GrantView {
     pub emergency: Option<EmergencyWindow>,
 }
 
+/// A grant the provider holds now: "shared with me".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SharedView {
+    /// The patient's ID (what the provider enters to read).
+    pub patient_id: u64,
+    /// One record, or `None` for all the patient's records.
+    pub record_id: Option<u64>,
+    /// Unix seconds when it ends.
+    pub expires_at: u64,
+}
+
 /// A break-glass window open now: a provider opened a record without a grant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EmergencyWindow {

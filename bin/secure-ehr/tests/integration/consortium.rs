@@ -1,12 +1,18 @@
-//! A network of organisations on one chain (anvil), one contract and one node set, driven
-//! through the CLI: the consortium admin deploys, adds two organisations with their
-//! registrars (`org add`), puts the node set on chain once (`chain set-nodes`); each
-//! hospital's server runs with its registrar key and registers its own providers; a patient
-//! at A finds B's doctor in A's directory, grants her, and she reads at B (and breaks the
-//! glass there), A's log naming her and her organisation; the nodes share no token: they
-//! take each organisation's signed writes and refuse B's delete of A's blocks; one
-//! registrar cannot deregister another's providers; an organisation with providers is not removed; with A's server
-//! stopped and two nodes down B still reads; a provider B disables is refused at once.
+//! A network of organisations on one chain (anvil), one contract and one node set.
+//!
+//! The rules, through the CLI: only the consortium admin adds organisations (`org add`)
+//! and sets the node set once (`chain set-nodes`); a registrar's server refuses a chain
+//! without one; each hospital's server on its registrar key registers its own providers;
+//! one registrar cannot deregister another's; an organisation with providers is not
+//! removed.
+//!
+//! Then the whole flow on the consortium `scripts/consortium` starts (anvil, the contract,
+//! two organisations, five tokenless nodes, two servers): a patient signs up at A, stores
+//! a record and grants a doctor of B found in A's directory; she sees it under "shared
+//! with me" and reads at B; A's log names her and her organisation; the nodes refuse B's
+//! delete of A's blocks; break-glass at B is marked in A's log; with A's server stopped and
+//! two nodes down B still reads; a provider B disables is refused at once; SIGTERM stops
+//! every process.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -139,7 +145,7 @@ async fn organisations_with_their_registrars_share_one_node_set() {
 
     // Five nodes for everyone.
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let mut nodes: Vec<Option<Proc>> = (0..5)
+    let _nodes: Vec<Option<Proc>> = (0..5)
         .map(|i| {
             let mut cmd = node(
                 &dir.path().join(format!("node-{}", i + 1)),
@@ -221,68 +227,6 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     );
     assert!(chain.is_provider(bob).await.unwrap());
 
-    // A patient at A finds B's doctor in A's directory (checked against the chain), grants
-    // her by address, and she reads at B: B's server fetches from the same nodes, whose
-    // custodians check the chain.
-    ok(a.cli(
-        "alice",
-        &["patient", "register", "alice", "--password-stdin"],
-        &pw,
-    ));
-    ok(a.cli("alice", &["login", "alice", "--password-stdin"], &pw));
-    let listed = ok(a.cli("alice", &["provider", "list", "--json"], ""));
-    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
-    let carol = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["username"] == "drcarol")
-        .unwrap_or_else(|| panic!("drcarol not in A's directory: {listed}"));
-    assert_eq!(carol["display_name"], "Dr Carol Smith");
-    assert_eq!(carol["specialty"], "Cardiology");
-    assert_eq!(carol["organisation"], "Hospital B");
-    assert_eq!(carol["local"], false);
-    let carol_addr = carol["address"].as_str().unwrap().to_owned();
-    let bob_entry = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["username"] == "drbob")
-        .unwrap();
-    assert_eq!(bob_entry["organisation"], "Hospital A");
-    assert_eq!(bob_entry["local"], true);
-    let file = dir.path().join("record.json");
-    std::fs::write(&file, crate::serve_cli::BUNDLE).unwrap();
-    let out = ok(a.cli("alice", &["record", "put", file.to_str().unwrap()], ""));
-    assert!(out.contains("with ID: 1"), "{out}");
-    // The nodes keep who stored what: B's registrar cannot delete A's record blocks.
-    let manifest = {
-        let rec = ok(a.cli("alice", &["record", "list", "--json"], ""));
-        let rec: serde_json::Value = serde_json::from_str(&rec).unwrap();
-        ehr_store::parse_cid(rec[0]["versions"][0]["manifest_cid"].as_str().unwrap()).unwrap()
-    };
-    let node1 = |key: &PrivateKeySigner| {
-        ehr_node::RemoteNode::new(1, &format!("http://127.0.0.1:{}", ports[0]), None)
-            .unwrap()
-            .with_signer(key.clone())
-    };
-    use ehr_records::node::Node as _;
-    assert_eq!(
-        node1(&reg_b).delete_block(&manifest).await.unwrap_err(),
-        ehr_node::NodeError::Denied
-    );
-    assert!(node1(&reg_b).get_block(&manifest).await.is_ok());
-
-    // A name of another organisation is not a local username: only its address works.
-    let err = fails(a.cli("alice", &["grant", "drcarol", "--days", "7"], ""));
-    assert!(err.contains("no such provider"), "{err}");
-    ok(a.cli("alice", &["grant", &carol_addr, "--days", "7"], ""));
-    ok(b.cli("carol", &["login", "drcarol", "--password-stdin"], &pw));
-    let read = ok(b.cli("carol", &["patient", "records", "1"], ""));
-    assert!(read.contains("Jane Doe"), "{read}");
-    let log = ok(a.cli("alice", &["log"], ""));
-    assert!(log.contains("read by drcarol (Hospital B)"), "{log}");
-
     // An organisation with providers stays; `org list` shows who has how many.
     let err = fails(org(&["remove", "Hospital A"], &admin_key));
     assert!(err.contains("still has 1 providers"), "{err}");
@@ -297,43 +241,295 @@ async fn organisations_with_their_registrars_share_one_node_set() {
     let registrar: Address = list[1]["registrar"].as_str().unwrap().parse().unwrap();
     assert_eq!(registrar, reg_b.address());
 
+    // A disables its provider (deregistered by A's registrar); then A can go.
+    ok(a.cli("admin", &["provider", "disable", "drbob"], ""));
+    assert!(!chain.is_provider(bob).await.unwrap());
+    let said = ok(org(&["remove", "Hospital A"], &admin_key));
+    assert!(said.contains("removed organisation 1"), "{said}");
+    drop(server_a);
+    drop(server_b);
+}
+
+/// The launched consortium: its printed addresses and its directory.
+struct Launched {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    home: std::path::PathBuf,
+    base: u16,
+    rpc: String,
+    contract: String,
+    a_url: String,
+    b_url: String,
+    stopped: bool,
+}
+
+impl Drop for Launched {
+    /// A failing test still stops what the launcher started.
+    fn drop(&mut self) {
+        if !self.stopped {
+            self.terminate();
+        }
+    }
+}
+
+impl Launched {
+    fn start(home: std::path::PathBuf) -> Self {
+        use std::io::BufRead;
+        // Twelve ports from a base no one listens on.
+        let base = loop {
+            let p = free_port();
+            if p < 60_000
+                && (0..12).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+            {
+                break p;
+            }
+        };
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/consortium");
+        let mut child = std::process::Command::new("bash")
+            .arg(script)
+            .args(["--dir", home.to_str().unwrap()])
+            .args(["--base-port", &base.to_string()])
+            .env("SECURE_EHR_BIN", env!("CARGO_BIN_EXE_secure-ehr"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut said = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.starts_with("Ctrl-C");
+            said.push(line);
+            if done {
+                break;
+            }
+        }
+        let said = said.join("\n");
+        assert!(said.contains("consortium ready"), "{said}");
+        let field = |label: &str| -> String {
+            let line = said
+                .lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .unwrap_or_else(|| panic!("no {label} line in {said}"));
+            line.split_whitespace()
+                .nth(label.split(' ').count())
+                .unwrap()
+                .to_owned()
+        };
+        Self {
+            rpc: field("chain"),
+            contract: field("contract"),
+            a_url: field("Hospital A"),
+            b_url: field("Hospital B"),
+            child,
+            lines,
+            home,
+            base,
+            stopped: false,
+        }
+    }
+
+    /// SIGTERM to the launcher; what it printed until it exited.
+    fn terminate(&mut self) -> Vec<String> {
+        self.stopped = true;
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let rest: Vec<String> = self.lines.by_ref().map_while(Result::ok).collect();
+        let _ = self.child.wait();
+        rest
+    }
+
+    /// Stops one of its processes (`hospital-a`, `node-1`, …) with SIGTERM.
+    fn stop(&self, name: &str) {
+        let pid = std::fs::read_to_string(self.home.join(format!("run/{name}.pid"))).unwrap();
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        // Gone once its pid file is (the launcher notices and says so).
+        let path = self.home.join(format!("run/{name}.pid"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while path.exists() {
+            assert!(std::time::Instant::now() < deadline, "{name} did not stop");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn password(&self, hospital: &str) -> String {
+        std::fs::read_to_string(
+            self.home
+                .join(format!("hospital-{hospital}/admin.password")),
+        )
+        .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patient_at_a_shares_with_a_doctor_at_b_on_the_launched_consortium() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Launched::start(dir.path().join("consortium"));
+    let chain = RpcRegistry::connect(&c.rpc, c.contract.parse().unwrap())
+        .await
+        .unwrap();
+    let scratch = dir.path().join("cli");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let at =
+        |url: &str, actor: &str, args: &[&str], stdin: &str| cli(&scratch, url, actor, args, stdin);
+    let (a, b) = (c.a_url.clone(), c.b_url.clone());
+    let pw = format!("{PW}\n");
+    ok(at(
+        &a,
+        "admin-a",
+        &["login", "admin", "--password-stdin"],
+        &c.password("a"),
+    ));
+    ok(at(
+        &b,
+        "admin-b",
+        &["login", "admin", "--password-stdin"],
+        &c.password("b"),
+    ));
+    ok(at(
+        &a,
+        "admin-a",
+        &["provider", "add", "drbob", "--password-stdin"],
+        &pw,
+    ));
+    ok(at(
+        &b,
+        "admin-b",
+        &[
+            "provider",
+            "add",
+            "drcarol",
+            "--password-stdin",
+            "--display-name",
+            "Dr Carol Smith",
+            "--specialty",
+            "Cardiology",
+        ],
+        &pw,
+    ));
+
+    // A patient at A finds B's doctor in A's directory (checked against the chain), grants
+    // her by address, and she reads at B: B's server fetches from the same nodes, whose
+    // custodians check the chain.
+    ok(at(
+        &a,
+        "alice",
+        &["patient", "register", "alice", "--password-stdin"],
+        &pw,
+    ));
+    ok(at(
+        &a,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let listed = ok(at(&a, "alice", &["provider", "list", "--json"], ""));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let entry = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["username"] == name)
+            .unwrap_or_else(|| panic!("{name} not in A's directory: {listed}"))
+            .clone()
+    };
+    let carol = entry("drcarol");
+    assert_eq!(carol["display_name"], "Dr Carol Smith");
+    assert_eq!(carol["specialty"], "Cardiology");
+    assert_eq!(carol["organisation"], "Hospital B");
+    assert_eq!(carol["local"], false);
+    let carol_addr = carol["address"].as_str().unwrap().to_owned();
+    assert_eq!(entry("drbob")["organisation"], "Hospital A");
+    assert_eq!(entry("drbob")["local"], true);
+    let file = dir.path().join("record.json");
+    std::fs::write(&file, crate::serve_cli::BUNDLE).unwrap();
+    let out = ok(at(
+        &a,
+        "alice",
+        &["record", "put", file.to_str().unwrap()],
+        "",
+    ));
+    assert!(out.contains("with ID: 1"), "{out}");
+    // Another organisation's username is not a local one: its address is what works.
+    let err = fails(at(&a, "alice", &["grant", "drcarol", "--days", "7"], ""));
+    assert!(err.contains("no such provider"), "{err}");
+    ok(at(&a, "alice", &["grant", &carol_addr, "--days", "7"], ""));
+    ok(at(
+        &b,
+        "carol",
+        &["login", "drcarol", "--password-stdin"],
+        &pw,
+    ));
+    let shared = ok(at(&b, "carol", &["shared"], ""));
+    assert!(
+        shared.starts_with("patient 1: all records until "),
+        "{shared}"
+    );
+    let read = ok(at(&b, "carol", &["patient", "records", "1"], ""));
+    assert!(read.contains("Jane Doe"), "{read}");
+    let log = ok(at(&a, "alice", &["log"], ""));
+    assert!(log.contains("read by drcarol (Hospital B)"), "{log}");
+
+    // The nodes keep who stored what: B's registrar cannot delete A's record blocks.
+    let manifest = {
+        let rec = ok(at(&a, "alice", &["record", "list", "--json"], ""));
+        let rec: serde_json::Value = serde_json::from_str(&rec).unwrap();
+        ehr_store::parse_cid(rec[0]["versions"][0]["manifest_cid"].as_str().unwrap()).unwrap()
+    };
+    let reg_b = ehr_records::deployment::read_signer(&c.home.join("registrar-b.key")).unwrap();
+    let node1 = ehr_node::RemoteNode::new(1, &format!("http://127.0.0.1:{}", c.base + 1), None)
+        .unwrap()
+        .with_signer(reg_b);
+    use ehr_records::node::Node as _;
+    assert_eq!(
+        node1.delete_block(&manifest).await.unwrap_err(),
+        ehr_node::NodeError::Denied
+    );
+    assert!(node1.get_block(&manifest).await.is_ok());
+
     // Break-glass at B, the grant revoked: A's log marks it, with who and where.
-    ok(a.cli("alice", &["revoke", &carol_addr], ""));
-    let err = fails(b.cli("carol", &["patient", "records", "1"], ""));
+    ok(at(&a, "alice", &["revoke", &carol_addr], ""));
+    let err = fails(at(&b, "carol", &["patient", "records", "1"], ""));
     assert!(err.contains("revoked") || err.contains("denied"), "{err}");
-    let read = ok(b.cli(
+    let read = ok(at(
+        &b,
         "carol",
         &["emergency", "1", "--reason", "unconscious in the ER"],
         "",
     ));
     assert!(read.contains("Jane Doe"), "{read}");
-    let log = ok(a.cli("alice", &["log"], ""));
+    let log = ok(at(&a, "alice", &["log"], ""));
     assert!(
         log.lines()
             .any(|l| l.starts_with("EMERGENCY") && l.contains("drcarol (Hospital B)")),
         "{log}"
     );
 
-    // A disables its provider (deregistered by A's registrar); then A can go.
-    ok(a.cli("admin", &["provider", "disable", "drbob"], ""));
-    assert!(!chain.is_provider(bob).await.unwrap());
-    let said = ok(org(&["remove", "Hospital A"], &admin_key));
-    assert!(said.contains("removed organisation 1"), "{said}");
-
     // With A's server stopped, B keeps working; with two nodes stopped too, reads still do.
-    drop(server_a);
-    let read = ok(b.cli("carol", &["patient", "records", "1"], ""));
+    c.stop("hospital-a");
+    let read = ok(at(&b, "carol", &["patient", "records", "1"], ""));
     assert!(read.contains("Jane Doe"), "{read}");
-    nodes[0].take();
-    nodes[3].take();
-    let read = ok(b.cli("carol", &["patient", "records", "1"], ""));
+    c.stop("node-1");
+    c.stop("node-4");
+    let read = ok(at(&b, "carol", &["patient", "records", "1"], ""));
     assert!(read.contains("Jane Doe"), "{read}");
 
     // A provider B deregisters is refused at once.
-    ok(b.cli("admin", &["provider", "disable", "drcarol"], ""));
-    let err = fails(b.cli("carol", &["patient", "records", "1"], ""));
+    ok(at(&b, "admin-b", &["provider", "disable", "drcarol"], ""));
+    let err = fails(at(&b, "carol", &["patient", "records", "1"], ""));
     assert!(!err.is_empty());
-    let err = fails(b.cli("carol", &["login", "drcarol", "--password-stdin"], &pw));
+    let err = fails(at(
+        &b,
+        "carol",
+        &["login", "drcarol", "--password-stdin"],
+        &pw,
+    ));
     assert!(err.contains("disabled"), "{err}");
     assert!(
         !chain
@@ -341,119 +537,13 @@ async fn organisations_with_their_registrars_share_one_node_set() {
             .await
             .unwrap()
     );
-    drop(server_b);
-}
 
-/// `scripts/consortium` starts the chain, the contract, two organisations, five nodes and
-/// two servers, prints their addresses, and stops every process on SIGTERM.
-#[test]
-fn the_launcher_starts_a_consortium_and_stops_it_cleanly() {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("consortium");
-    // Twelve ports from a base no one listens on.
-    let base = loop {
-        let p = free_port();
-        if p < 60_000 && (0..12).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
-        {
-            break p;
-        }
-    };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/consortium");
-    let mut child = std::process::Command::new("bash")
-        .arg(script)
-        .args([
-            "--dir",
-            home.to_str().unwrap(),
-            "--base-port",
-            &base.to_string(),
-        ])
-        .env("SECURE_EHR_BIN", env!("CARGO_BIN_EXE_secure-ehr"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut said = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let done = line.starts_with("Ctrl-C");
-        said.push(line);
-        if done {
-            break;
-        }
-    }
-    let said = said.join("\n");
-    assert!(said.contains("consortium ready"), "{said}");
-    let field = |label: &str| -> String {
-        let line = said
-            .lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .unwrap();
-        line.split_whitespace()
-            .nth(label.split(' ').count())
-            .unwrap()
-            .to_owned()
-    };
-    let rpc = field("chain");
-    let contract = field("contract");
-    let a_url = field("Hospital A");
-    let list = ok(bin()
-        .args([
-            "org",
-            "list",
-            "--json",
-            "--chain-rpc",
-            &rpc,
-            "--contract",
-            &contract,
-        ])
-        .output()
-        .unwrap());
-    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
-    // Hospital A's admin registers a provider through A's registrar key.
-    let pw = std::fs::read_to_string(home.join("hospital-a/admin.password")).unwrap();
-    let scratch = dir.path().join("cli");
-    std::fs::create_dir_all(&scratch).unwrap();
-    ok(cli(
-        &scratch,
-        &a_url,
-        "admin",
-        &["login", "admin", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &scratch,
-        &a_url,
-        "admin",
-        &["provider", "add", "dra", "--password-stdin"],
-        &format!("{PW}\n"),
-    ));
-    let list = ok(bin()
-        .args([
-            "org",
-            "list",
-            "--json",
-            "--chain-rpc",
-            &rpc,
-            "--contract",
-            &contract,
-        ])
-        .output()
-        .unwrap());
-    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(list[0]["providers"], 1, "{list}");
-
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    child.wait().unwrap();
+    // SIGTERM stops everything the launcher started.
+    let mut c = c;
+    let base = c.base;
+    let rest = c.terminate();
     assert!(rest.iter().any(|l| l == "consortium stopped"), "{rest:?}");
-    for i in [0, 1, 5, 10, 11] {
+    for i in [0, 2, 3, 5, 11] {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", base + i)).is_err(),
             "port {} still answers",

@@ -613,7 +613,16 @@ pub(crate) fn access_log(ctx: &Ctx<'_>, rows: &[LogRow]) -> Markup {
     )
 }
 
+/// A grant the provider holds now, on its page ("Shared with me").
+pub(crate) struct SharedRow {
+    pub patient_id: u64,
+    pub scope: String,
+    pub until: String,
+}
+
 pub(crate) struct ProviderPage<'a> {
+    /// On the landing page only (`None`: not listed).
+    pub shared: Option<Vec<SharedRow>>,
     pub patient_id: &'a str,
     pub errors: FieldErrors,
     pub emergency_patient_id: &'a str,
@@ -629,6 +638,25 @@ pub(crate) fn provider(ctx: &Ctx<'_>, p: &ProviderPage<'_>) -> Markup {
         "Access Patient Records",
         html! {
             h1 { "Access Patient Records" }
+            @if let Some(shared) = &p.shared { section aria-labelledby="shared-h" {
+                h2 #shared-h { "Shared with me" }
+                @if shared.is_empty() {
+                    p { "No patient has shared records with you now." }
+                } @else {
+                    ul.shared {
+                        @for s in shared {
+                            li {
+                                form.inline method="post" action="/provider/records" {
+                                    (csrf(ctx))
+                                    input type="hidden" name="patient_id" value=(s.patient_id);
+                                    "Patient " (s.patient_id) ": " (s.scope) ", until " (s.until) " "
+                                    button type="submit" { "Read" }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
             form method="post" action="/provider/records" novalidate {
                 (csrf(ctx))
                 (form_errors(&p.errors, &["patient_id"]))

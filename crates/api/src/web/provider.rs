@@ -21,6 +21,7 @@ fn provider_page(web: &Web, s: &Session, p: &pages::ProviderPage<'_>) -> Respons
 
 fn empty_provider_page<'a>() -> pages::ProviderPage<'a> {
     pages::ProviderPage {
+        shared: None,
         patient_id: "",
         errors: Vec::new(),
         emergency_patient_id: "",
@@ -31,11 +32,30 @@ fn empty_provider_page<'a>() -> pages::ProviderPage<'a> {
     }
 }
 
+/// The landing page: "Shared with me" (every grant held now, from any organisation's
+/// patients), the lookup by patient ID and break-glass.
 pub(super) async fn provider(
+    State(state): State<AppState>,
     Extension(web): Extension<Web>,
     SignedIn(s): SignedIn<ProviderOnly>,
-) -> Response {
-    provider_page(&web, s.session(), &empty_provider_page())
+) -> PageResult {
+    let shared = state.service().shared_with_me(&s).await?;
+    let p = pages::ProviderPage {
+        shared: Some(
+            shared
+                .into_iter()
+                .map(|g| pages::SharedRow {
+                    patient_id: g.patient_id,
+                    scope: g
+                        .record_id
+                        .map_or_else(|| "all records".to_owned(), |id| format!("record {id}")),
+                    until: super::fmt_time(g.expires_at),
+                })
+                .collect(),
+        ),
+        ..empty_provider_page()
+    };
+    Ok(provider_page(&web, s.session(), &p))
 }
 
 #[derive(Deserialize, Default)]

@@ -69,6 +69,33 @@ impl Service {
         Ok(receipt.tx_hash)
     }
 
+    /// "Shared with me": the grants the session provider holds now, from any patient of
+    /// any organisation (the chain's `AccessGranted` events and each grant's state),
+    /// soonest ending first.
+    pub async fn shared_with_me(&self, session: &ProviderSession) -> Result<Vec<SharedView>> {
+        let now = self.registry.info().await?.head_timestamp.max(unix_now());
+        let mut out = Vec::new();
+        for (patient, record_id) in self.registry.grants_to(session.address()).await? {
+            let g = self
+                .registry
+                .grant(patient, session.address(), record_id)
+                .await?;
+            if g.revoked_at != 0 || g.expires_at <= now {
+                continue;
+            }
+            let Some(patient_id) = self.registry.patient_id(patient).await? else {
+                continue;
+            };
+            out.push(SharedView {
+                patient_id,
+                record_id,
+                expires_at: g.expires_at,
+            });
+        }
+        out.sort_by_key(|s| (s.expires_at, s.patient_id, s.record_id));
+        Ok(out)
+    }
+
     pub(super) async fn check_owner(&self, patient: Address, record_id: u64) -> Result<()> {
         let owner = self.registry.record(record_id).await.ok().map(|r| r.owner);
         match owner {

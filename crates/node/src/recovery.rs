@@ -17,7 +17,7 @@
 //! Whoever carries the messages (`secure-ehr node replace`) sees only ciphertexts: no piece,
 //! σ or share, and never a data key. Here the parties are nodes in one process (the embedded
 //! default) or `secure-ehr node` processes reached over HTTP (the `/node/recovery/*`
-//! routes, [`RemoteNode`](crate::RemoteNode)).
+//! routes, [`RemoteNode`]).
 //!
 //! Every step takes a [`SignedRecoveryOrder`]: the order signed by the deployment's admin
 //! key with an expiry (at most [`MAX_REQUEST_TTL`] ahead). A node refuses an order not

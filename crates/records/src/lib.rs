@@ -12,8 +12,8 @@ mod views;
 
 pub use error::{Error, Result};
 pub use service::{
-    CONSORTIUM, ChainSource, DirectoryEntry, MAX_TIME, NODE_TIMEOUT, ProfileInput, ProviderProfile,
-    STATUS_TTL, Service, ServiceParts,
+    CONSORTIUM, ChainSource, DirectoryEntry, MAX_TIME, NODE_TIMEOUT, PROFILE_FORMAT, ProfileInput,
+    ProviderProfile, STATUS_TTL, Service, ServiceParts,
 };
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{

@@ -14,7 +14,6 @@
 //! two nodes down B still reads; a provider B disables is refused at once; SIGTERM stops
 //! every process.
 
-use std::io::Write;
 use std::process::Stdio;
 
 use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil};
@@ -41,19 +40,7 @@ struct Hospital {
 impl Hospital {
     fn new(root: &std::path::Path, name: &str, key_file: String) -> Self {
         let data = root.join(name);
-        let mut init = bin()
-            .args(["--data-dir", data.to_str().unwrap()])
-            .args(["admin", "init", "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        init.stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PW}\n").as_bytes())
-            .unwrap();
-        assert!(init.wait().unwrap().success());
+        crate::restore::admin_init(&data);
         let addr = format!("127.0.0.1:{}", free_port());
         Self {
             data,

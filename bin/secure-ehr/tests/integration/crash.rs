@@ -25,7 +25,7 @@
 //! server's threads still varies).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1052,21 +1052,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         .unwrap();
 
     // The admin, offline.
-    let mut init = bin()
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["admin", "init", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    init.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PW}\n").as_bytes())
-        .unwrap();
-    assert!(init.wait_with_output().unwrap().status.success());
+    crate::restore::admin_init(&data);
 
     let mut starts = 0;
     let log = |starts: usize| dir.path().join(format!("serve-{starts}.log"));

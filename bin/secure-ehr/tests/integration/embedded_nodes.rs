@@ -121,18 +121,7 @@ fn five_nodes_on_the_embedded_chain_over_rpc() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     let data_s = data.to_str().unwrap();
-    let mut init = bin()
-        .args(["--data-dir", data_s, "admin", "init", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    init.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PW}\n").as_bytes())
-        .unwrap();
-    assert!(init.wait().unwrap().success());
+    crate::restore::admin_init(&data);
     // The chain exists once opened: its contract address is what the nodes are told.
     let info = ok(bin()
         .args(["--data-dir", data_s, "chain", "info", "--json"])

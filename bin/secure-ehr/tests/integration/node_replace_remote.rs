@@ -7,9 +7,6 @@
 //! chain. The server then starts with all five, and a read with nodes 1 and 3 stopped
 //! needs node 2's fragment and its re-issued share.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use crate::common::{Proc, spawn_listening};
 use crate::embedded_nodes::{RPC_TOKEN, Server, TOKEN, free_port, node};
 use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
@@ -19,18 +16,7 @@ fn a_wiped_remote_node_is_replaced_through_the_nodes_http_apis() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     let data_s = data.to_str().unwrap();
-    let mut init = bin()
-        .args(["--data-dir", data_s, "admin", "init", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    init.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PW}\n").as_bytes())
-        .unwrap();
-    assert!(init.wait().unwrap().success());
+    crate::restore::admin_init(&data);
     let info = ok(bin()
         .args(["--data-dir", data_s, "chain", "info", "--json"])
         .output()

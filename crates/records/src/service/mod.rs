@@ -13,7 +13,7 @@ mod status;
 mod upload;
 
 pub use archive::{ArchiveBodies, ChainSource};
-pub use directory::{CONSORTIUM, DirectoryEntry, ProfileInput, ProviderProfile};
+pub use directory::{CONSORTIUM, DirectoryEntry, PROFILE_FORMAT, ProfileInput, ProviderProfile};
 pub use status::STATUS_TTL;
 
 use std::collections::HashMap;

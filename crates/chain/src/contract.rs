@@ -29,9 +29,36 @@ static CREATION_CODE: LazyLock<Bytes> = LazyLock::new(|| {
         .bytecode
 });
 
+static RUNTIME_CODE: LazyLock<Bytes> = LazyLock::new(|| {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Artifact {
+        deployed_bytecode: Bytes,
+    }
+    serde_json::from_str::<Artifact>(ARTIFACT_JSON)
+        .expect("the committed artifact has a deployedBytecode field")
+        .deployed_bytecode
+});
+
 /// The contract's creation code (constructor + runtime), as sent in a deployment transaction.
 pub fn creation_code() -> Bytes {
     CREATION_CODE.clone()
+}
+
+/// The contract's runtime code: what a deployment of this version leaves at its address
+/// (no immutables, no metadata hash, so it is the same on every chain).
+pub fn runtime_code() -> &'static Bytes {
+    &RUNTIME_CODE
+}
+
+/// [`Error::WrongContract`](crate::Error::WrongContract) unless `code` (what the chain
+/// holds at `contract`) is this version's runtime code.
+pub fn check_code(contract: alloy::primitives::Address, code: &[u8]) -> crate::Result<()> {
+    if code == runtime_code().as_ref() {
+        Ok(())
+    } else {
+        Err(crate::Error::WrongContract { contract })
+    }
 }
 
 /// The multicodec of a CIDv1 manifest block, as stored with each record version.

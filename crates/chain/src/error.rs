@@ -44,6 +44,19 @@ pub enum Error {
         /// The block.
         block: u64,
     },
+    /// The code at the contract's address is not this version's EhrRegistry: a deployment
+    /// made by another SecureEHR version (or another contract), whose operations would not
+    /// match this build's.
+    #[error(
+        "the contract at {contract} is not this version's EhrRegistry (its code differs from \
+         contracts/out/EhrRegistry.json): it was deployed by another SecureEHR version; \
+         deploy this version's contract (`secure-ehr chain deploy`, or a new data directory \
+         for the embedded chain)"
+    )]
+    WrongContract {
+        /// The address whose code differs.
+        contract: alloy::primitives::Address,
+    },
     /// The JSON-RPC node failed or answered something unusable.
     #[error("JSON-RPC: {0}")]
     Rpc(String),

@@ -150,6 +150,7 @@ impl RpcRegistry {
                 "no contract at {contract} on chain {chain_id}"
             )));
         }
+        crate::contract::check_code(contract, &code)?;
         Ok(Self::new(provider, contract, chain_id))
     }
 

@@ -250,13 +250,17 @@ impl EmbeddedChain {
         let producer = std::thread::Builder::new()
             .name("ehr-block-producer".into())
             .spawn(move || produce_blocks(&producer_shared, rx))?;
-        Ok(Self {
+        let chain = Self {
             shared,
             submit: Some(tx),
             producer: Some(producer),
             nonces: Mutex::new(HashMap::new()),
             in_flight: Mutex::default(),
-        })
+        };
+        // A chain made by another version holds another contract: say so, not a revert later.
+        let contract = chain.shared.contract;
+        crate::contract::check_code(contract, &chain.account(contract)?.code)?;
+        Ok(chain)
     }
 
     /// Re-walks the chain in `dir` without starting it: hash links, signatures, and

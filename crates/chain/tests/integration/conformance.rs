@@ -901,3 +901,43 @@ fn events_carry_no_personal_data() {
         "OrganisationAdded(uint32,address,string)"
     );
 }
+
+/// A contract address whose code is not this version's EhrRegistry (here: anvil rewrites
+/// it) is refused at connect with a clear error, not a revert at the first call.
+#[tokio::test]
+async fn connecting_to_another_contracts_code_is_a_clear_error() {
+    use ehr_chain::Registry;
+    let w = anvil().await;
+    let url = {
+        let info = w.chain.info().await.unwrap();
+        assert_eq!(info.backend, "json-rpc");
+        w._guard
+            .downcast_ref::<Anvil>()
+            .expect("the anvil world keeps its node")
+            .url
+            .clone()
+    };
+    let contract = w.chain.contract();
+    RpcRegistry::connect(&url, contract).await.unwrap();
+    let mut older = ehr_chain::contract::runtime_code().to_vec();
+    older.truncate(older.len() - 1);
+    let _: serde_json::Value = w
+        .chain
+        .raw_request(
+            "anvil_setCode",
+            (contract, alloy::primitives::Bytes::from(older)),
+        )
+        .await
+        .unwrap();
+    let Err(err) = RpcRegistry::connect(&url, contract).await else {
+        panic!("connected to another contract's code");
+    };
+    assert!(
+        matches!(err, Error::WrongContract { contract: c } if c == contract),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("another SecureEHR version"),
+        "{err}"
+    );
+}

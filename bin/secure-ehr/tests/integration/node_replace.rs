@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::restore::{admin_init, lose_the_server_disk, restore, serve, stop};
+use crate::restore::{admin_init, alice_and_drbob, lose_the_server_disk, restore, serve, stop};
 use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
 
 fn replace(data: &Path, args: &[&str]) -> std::process::Output {
@@ -35,43 +35,7 @@ fn a_wiped_node_is_replaced_and_serves_its_shares() {
     admin_init(&data);
     let server = serve(&data);
     let url = server.url.clone();
-    ok(cli(
-        &data,
-        &url,
-        "admin",
-        &["login", "admin", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "admin",
-        &["provider", "add", "drbob", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["patient", "register", "alice", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["login", "alice", "--password-stdin"],
-        &pw,
-    ));
-    let file = dir.path().join("record.json");
-    std::fs::write(&file, BUNDLE).unwrap();
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["record", "put", file.to_str().unwrap()],
-        "",
-    ));
+    alice_and_drbob(&data, &url, &dir.path().join("record.json"));
     ok(cli(
         &data,
         &url,
@@ -197,29 +161,7 @@ fn a_node_that_still_has_its_key_is_replaced_only_with_force() {
     admin_init(&data);
     let server = serve(&data);
     let url = server.url.clone();
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["patient", "register", "alice", "--password-stdin"],
-        &pw,
-    ));
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["login", "alice", "--password-stdin"],
-        &pw,
-    ));
-    let file = dir.path().join("record.json");
-    std::fs::write(&file, BUNDLE).unwrap();
-    ok(cli(
-        &data,
-        &url,
-        "alice",
-        &["record", "put", file.to_str().unwrap()],
-        "",
-    ));
+    alice_and_drbob(&data, &url, &dir.path().join("record.json"));
     stop(server);
     // A second record while node 1 is away: node 1 holds no share of it, so the recovery
     // below cannot use node 1 for it and takes other helpers for that record.

@@ -262,38 +262,26 @@ impl Owners {
     /// may go now (nobody else holds it). Refused ([`NodeError::Denied`]) when an
     /// organisation that did not store it asks.
     pub fn release(&self, cid: &Cid, owner: Writer) -> Result<bool, NodeError> {
-        let dropped: Vec<Writer> = {
+        let (dropped, gone) = {
             let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-            let list = claims.entry(*cid).or_default();
-            let dropped = match owner {
-                Writer::Operator => std::mem::take(list),
-                org if list.contains(&org) => {
+            let dropped = match (owner, claims.get_mut(cid)) {
+                (Writer::Operator, Some(list)) => std::mem::take(list),
+                (Writer::Operator, None) => Vec::new(),
+                (org, Some(list)) if list.contains(&org) => {
                     list.retain(|w| *w != org);
                     vec![org]
                 }
-                _ => {
-                    let empty = list.is_empty();
-                    if empty {
-                        claims.remove(cid);
-                    }
-                    return Err(NodeError::Denied);
-                }
+                _ => return Err(NodeError::Denied),
             };
-            let gone = list.is_empty();
+            let gone = claims.get(cid).is_none_or(Vec::is_empty);
             if gone {
                 claims.remove(cid);
             }
-            if !gone {
-                for w in &dropped {
-                    self.append('-', *w, cid)?;
-                }
-                return Ok(false);
-            }
-            dropped
+            (dropped, gone)
         };
         for w in dropped {
             self.append('-', w, cid)?;
         }
-        Ok(true)
+        Ok(gone)
     }
 }

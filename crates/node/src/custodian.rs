@@ -205,7 +205,10 @@ impl Custodian {
         let own = match cached {
             Some(own) => own,
             None => {
-                let own = Arc::new(self.own_share(&cid).await?);
+                let own = Arc::new(
+                    self.own_share(&cid, req.manifest.as_ref().map(|b| &b[..]))
+                        .await?,
+                );
                 self.shares.insert(cid, own.clone());
                 own
             }
@@ -225,16 +228,11 @@ impl Custodian {
         Ok(ShareResponse { x, wrapped })
     }
 
-    /// Reads manifest `cid` from this node's store, then this node's share block (or, in a
-    /// format-1 manifest, its inline share), and unwraps it.
-    async fn own_share(&self, cid: &Cid) -> Result<OwnShare, NodeError> {
-        let block = self
-            .store
-            .get(cid)
-            .await
-            .map_err(|e| NodeError::NotFound(format!("manifest {cid}: {e}")))?;
-        let manifest = RecordManifest::decode_block(cid, &block)
-            .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))?;
+    /// Reads manifest `cid` (from this node's store, else the one the request carries,
+    /// checked against `cid`), then this node's share block (or, in a format-1 manifest, its
+    /// inline share), and unwraps it.
+    async fn own_share(&self, cid: &Cid, supplied: Option<&[u8]>) -> Result<OwnShare, NodeError> {
+        let manifest = manifest_from(self.store.as_ref(), cid, supplied).await?;
         let ours = B256::from(self.key.public.0);
         let reissued = self.index.as_ref().and_then(|idx| idx.get(cid));
         let index = match (&manifest.custodians, reissued) {
@@ -337,6 +335,34 @@ impl Custodian {
         }
         used.insert((reader, nonce), expiry).is_none()
     }
+}
+
+/// Manifest `cid`: from `store`, else `supplied` (a request's copy) once it hashes to `cid`.
+/// Manifests are on `n − k + 1` nodes, so a custodian may not keep the one it needs.
+pub(crate) async fn manifest_from(
+    store: &dyn BlobStore,
+    cid: &Cid,
+    supplied: Option<&[u8]>,
+) -> Result<RecordManifest, NodeError> {
+    let block = match (store.get(cid).await, supplied) {
+        (Ok(block), _) => block,
+        (Err(ehr_store::Error::NotFound { .. }), Some(copy)) => {
+            ehr_store::verify(cid, copy, None).map_err(|_| {
+                NodeError::BadRequest(format!(
+                    "the manifest sent is not {cid}, the block the chain names"
+                ))
+            })?;
+            copy.to_vec()
+        }
+        (Err(e @ ehr_store::Error::NotFound { .. }), None) => {
+            return Err(NodeError::NotFound(format!(
+                "manifest {cid}: {e} (and the request carries none)"
+            )));
+        }
+        (Err(e), _) => return Err(NodeError::Internal(format!("manifest {cid}: {e}"))),
+    };
+    RecordManifest::decode_block(cid, &block)
+        .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))
 }
 
 fn wrap_to_reader(

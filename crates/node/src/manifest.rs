@@ -11,6 +11,10 @@
 //! Share `x = i + 1` is its own small raw block ([`share_block`]) stored only on node `i`,
 //! so a custodian alone holds its share and deleting that block destroys it.
 //!
+//! A manifest is kept by [`manifest_copies`] nodes (`n − k + 1`: the same loss budget as the
+//! fragments), chosen by its digest ([`manifest_order`]), not by every node. A custodian that
+//! does not hold it gets it with the share request and checks it against the chain's digest.
+//!
 //! Format 1 (written before; still read) is JSON in a `raw` block ([`LEGACY_CODEC`]) that
 //! copies the custodians' keys and holds every wrapped share inline.
 
@@ -426,6 +430,26 @@ pub fn parse_share_block(block: &[u8]) -> Result<Wrapped> {
         enc: enc.try_into().expect("32 bytes"),
         ciphertext: ciphertext.to_vec(),
     })
+}
+
+/// How many nodes keep a record's manifest: `n − k + 1`, so that any `n − k` nodes can be
+/// lost (as with the fragments) and one copy is left.
+pub fn manifest_copies(k: usize, n: usize) -> usize {
+    n.saturating_sub(k).saturating_add(1).clamp(1, n.max(1))
+}
+
+/// The nodes a manifest goes to, in the order readers ask them: all `n` node indices,
+/// starting at one chosen by the manifest's digest (so manifests spread evenly over the
+/// nodes); the first [`manifest_copies`] are its holders. A node whose put failed is
+/// replaced by the next in this order, so a reader asking in this order finds it soonest.
+pub fn manifest_order(cid: &Cid, n: usize) -> impl Iterator<Item = usize> + use<> {
+    let digest = cid.hash().digest();
+    let mut tail = [0u8; 8];
+    let take = digest.len().min(8);
+    tail[..take].copy_from_slice(&digest[digest.len() - take..]);
+    let n = n.max(1);
+    let start = (u64::from_be_bytes(tail) % n as u64) as usize;
+    (0..n).map(move |i| (start + i) % n)
 }
 
 /// The manifest CID a chain digest and codec stand for (`dag-cbor`, or `raw` for a

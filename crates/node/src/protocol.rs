@@ -1,7 +1,7 @@
 //! The node protocol: the [`Node`] trait, signed share requests and their answers,
 //! [`NodeError`] (what crosses the wire), and the read-nonce encoding.
 
-use alloy::primitives::{Address, B256, Signature, U256};
+use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct, eip712_domain};
 use async_trait::async_trait;
@@ -60,6 +60,11 @@ pub struct ShareRequest {
     pub reader_key: B256,
     /// The reader's EIP-712 signature (65 bytes).
     pub signature: Signature,
+    /// The record version's manifest block, for a custodian that does not keep it (a
+    /// manifest is on `n − k + 1` nodes). Not signed: the custodian checks it against the
+    /// chain's digest, which names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Bytes>,
 }
 
 impl ShareRequest {
@@ -80,6 +85,7 @@ impl ShareRequest {
             expiry,
             reader_key: B256::from(reader_key.0),
             signature: Signature::test_signature(),
+            manifest: None,
         };
         req.signature = ehr_chain::signing::sign_hash(signer, &req.signing_hash(domain))
             .map_err(Error::Signing)?;
@@ -96,6 +102,12 @@ impl ShareRequest {
             readerKey: self.reader_key,
         }
         .eip712_signing_hash(domain)
+    }
+
+    /// The request carrying the manifest block (for custodians that do not keep it).
+    pub fn with_manifest(mut self, block: Vec<u8>) -> Self {
+        self.manifest = Some(block.into());
+        self
     }
 
     /// Who signed it.

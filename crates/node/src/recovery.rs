@@ -52,11 +52,16 @@ const SHARE_LEN: usize = 32;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecoveryItem {
-    /// A record version: its manifest, which every node keeps.
+    /// A record version: its manifest.
     Record {
         /// The manifest's CID.
         #[serde(with = "crate::ledger::cid_text")]
         manifest: Cid,
+        /// The manifest block, for a helper that does not keep it (a manifest is on
+        /// `n − k + 1` nodes); checked against `manifest`, so it is not part of the order's
+        /// hash.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        block: Option<alloy::primitives::Bytes>,
     },
     /// A ledger epoch, described by its header (which ehr-node does not parse).
     LedgerEpoch {
@@ -122,7 +127,7 @@ impl RecoveryOrder {
         };
         for item in &self.items {
             match item {
-                RecoveryItem::Record { manifest } => {
+                RecoveryItem::Record { manifest, .. } => {
                     h.update([1]);
                     cid(&mut h, manifest);
                 }
@@ -323,12 +328,17 @@ impl LocalNode {
     async fn resolve(&self, item: &RecoveryItem, x: u8) -> Result<Resolved, NodeError> {
         let i = usize::from(x) - 1;
         match item {
-            RecoveryItem::Record { manifest } => {
-                let block = self.store.get(manifest).await.map_err(|e| {
-                    NodeError::NotFound(format!("manifest {manifest} on {}: {e}", self.name))
+            RecoveryItem::Record { manifest, block } => {
+                let m = crate::custodian::manifest_from(
+                    self.store.as_ref(),
+                    manifest,
+                    block.as_ref().map(|b| &b[..]),
+                )
+                .await
+                .map_err(|e| match e {
+                    NodeError::NotFound(m) => NodeError::NotFound(format!("{m} on {}", self.name)),
+                    other => other,
                 })?;
-                let m = RecordManifest::decode_block(manifest, &block)
-                    .map_err(|e| NodeError::Internal(format!("manifest {manifest}: {e}")))?;
                 let (Some(link), Some(digest)) =
                     (m.shares.get(i), m.dispersal.key_share_digests.get(i))
                 else {

@@ -51,6 +51,32 @@ use crate::{Error, Result};
 
 /// Items per recovery order (one HPKE message per helper pair carries all of them).
 const ORDER_ITEMS: usize = 512;
+/// Manifest bytes per recovery order (they travel hex-encoded in every step's body, which a
+/// node takes up to [`ehr_node::MAX_RECOVERY_BODY`]).
+const ORDER_MANIFEST_BYTES: usize = ehr_node::MAX_RECOVERY_BODY / 4;
+
+/// `items` cut into orders of at most [`ORDER_ITEMS`] items and [`ORDER_MANIFEST_BYTES`]
+/// bytes of manifests (an item is never split).
+fn orders(items: &[RecoveryItem]) -> Vec<&[RecoveryItem]> {
+    let weight = |item: &RecoveryItem| match item {
+        RecoveryItem::Record { block, .. } => block.as_ref().map_or(0, |b| b.len()),
+        RecoveryItem::LedgerEpoch { .. } => 0,
+    };
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let w = weight(item);
+        if i > start && (i - start == ORDER_ITEMS || bytes + w > ORDER_MANIFEST_BYTES) {
+            out.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += w;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
 
 /// What [`replace_node`] did.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -334,7 +360,7 @@ async fn rebuild(r: &Rebuild<'_>, problems: &mut Vec<String>) -> Result<(usize, 
     let mut items = Vec::new();
     let record_versions = copy_records(r.registry, r.others, r.new_node, index, &mut items).await?;
     let epochs = copy_ledger(r.others, r.new_node, index, &mut items, problems).await?;
-    for chunk in items.chunks(ORDER_ITEMS) {
+    for chunk in orders(&items) {
         reissue(r, chunk, problems).await?;
     }
     Ok((record_versions, epochs))
@@ -454,7 +480,8 @@ async fn rebuild_fragment(
         .ok_or_else(|| Error::NotFound(format!("{what}: fragment {} not rebuilt", index + 1)))
 }
 
-/// Every record version on chain: its manifest and fragment `index` onto the new node.
+/// Every record version on chain: fragment `index` onto the new node, and the manifest if
+/// the new node is one of its holders.
 async fn copy_records(
     registry: &dyn Registry,
     others: &[Option<Arc<dyn Node>>],
@@ -494,8 +521,19 @@ async fn copy_records(
                 })
         };
         put(manifest.fragment_cid(index), fragment).await?;
-        put(cid, block).await?;
-        items.push(RecoveryItem::Record { manifest: cid });
+        // The manifest goes back only to a node that is one of its holders.
+        let copies =
+            ehr_node::manifest::manifest_copies(usize::from(manifest.dispersal.k), others.len());
+        if ehr_node::manifest::manifest_order(&cid, others.len())
+            .take(copies)
+            .any(|i| i == index)
+        {
+            put(cid, block.clone()).await?;
+        }
+        items.push(RecoveryItem::Record {
+            manifest: cid,
+            block: Some(block.into()),
+        });
     }
     Ok(seen.len())
 }
@@ -684,4 +722,37 @@ async fn run_order(
         sigmas.push(helper(x).recovery_relay(&order, &mine).await?);
     }
     Ok(r.new_node.recovery_assemble(&order, &sigmas).await?.failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(len: usize) -> RecoveryItem {
+        RecoveryItem::Record {
+            manifest: ehr_store::raw_cid(&len.to_be_bytes()),
+            block: Some(vec![0; len].into()),
+        }
+    }
+
+    #[test]
+    fn orders_are_cut_by_items_and_by_manifest_bytes_never_inside_an_item() {
+        let many: Vec<_> = (0..ORDER_ITEMS * 2 + 1).map(|_| record(10)).collect();
+        let cut = orders(&many);
+        assert_eq!(
+            cut.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [ORDER_ITEMS, ORDER_ITEMS, 1]
+        );
+        let big = ORDER_MANIFEST_BYTES / 3 + 1;
+        let heavy: Vec<_> = (0..5).map(|_| record(big)).collect();
+        let cut = orders(&heavy);
+        assert_eq!(cut.iter().map(|c| c.len()).collect::<Vec<_>>(), [2, 2, 1]);
+        // One item larger than the budget still goes, alone.
+        let huge = [record(ORDER_MANIFEST_BYTES + 1), record(1)];
+        assert_eq!(
+            orders(&huge).iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [1, 1]
+        );
+        assert!(orders(&[]).is_empty());
+    }
 }

@@ -428,6 +428,10 @@ async fn custodians_refuse_unlogged_replayed_expired_and_revoked_requests() {
     let (_, reader_pk) = ehr_crypto::wrap::derive_keypair(&[9; 32]);
     let node = &fx.nodes[0];
     let version_nonce = |n: u64| U256::from(n) << 32 | U256::from(1u32);
+    // The manifest, as a reader sends it (node 1 may not be one of its holders).
+    let record = fx.chain.record(1).await.unwrap();
+    let manifest_cid = node::manifest::manifest_cid(record.digest, record.codec).unwrap();
+    let manifest = fx.svc.block(&manifest_cid.to_string()).await.unwrap();
 
     // Signed and allowed, but never logged on chain.
     let req = ShareRequest::sign(
@@ -456,7 +460,8 @@ async fn custodians_refuse_unlogged_replayed_expired_and_revoked_requests() {
         now() + 60,
         &reader_pk,
     )
-    .unwrap();
+    .unwrap()
+    .with_manifest(manifest);
     let resp = node.release_share(&req).await.unwrap();
     assert_eq!(resp.x, 1);
     assert_eq!(node.release_share(&req).await, Err(NodeError::Replayed));
@@ -1096,9 +1101,14 @@ mod slow_chain {
         let _: serde_json::Value = chain.raw_request("evm_mine", ()).await.unwrap();
     }
 
-    fn blocks_per_node(stores: &[Arc<MemoryStore>]) -> Vec<usize> {
-        stores.iter().map(|s| s.len()).collect()
+    /// Blocks on all five nodes together.
+    fn blocks_held(stores: &[Arc<MemoryStore>]) -> usize {
+        stores.iter().map(|s| s.len()).sum()
     }
+
+    /// What one upload stores: a fragment and a share block on each of the five nodes, the
+    /// manifest on n − k + 1 = 3 of them.
+    const ONE_UPLOAD: usize = 5 * 2 + 3;
 
     impl RpcFx {
         async fn automine(&self, on: bool) {
@@ -1109,8 +1119,8 @@ mod slow_chain {
             mine(&self.chain).await
         }
 
-        fn blocks_per_node(&self) -> Vec<usize> {
-            blocks_per_node(&self.stores)
+        fn blocks_held(&self) -> usize {
+            blocks_held(&self.stores)
         }
 
         pub(super) async fn patient(&self, name: &str) -> PatientSession {
@@ -1131,16 +1141,17 @@ mod slow_chain {
             matches!(pending, Err(Error::UploadPending { .. })),
             "{pending:?}"
         );
-        // The transaction may still land: every node keeps its fragment, its share block and the manifest.
-        assert_eq!(fx.blocks_per_node(), vec![3; 5]);
+        // The transaction may still land: every node keeps its fragment and its share block, the
+        // holders the manifest.
+        assert_eq!(fx.blocks_held(), ONE_UPLOAD);
         assert_eq!(fx.svc.settle_uploads().await.unwrap(), 1, "still pending");
-        assert_eq!(fx.blocks_per_node(), vec![3; 5]);
+        assert_eq!(fx.blocks_held(), ONE_UPLOAD);
 
         // A restart while it is pending keeps the blocks too (one service opens the
         // accounts database at a time).
         drop(fx.svc);
         let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
+        assert_eq!(blocks_held(&fx.stores), ONE_UPLOAD);
 
         // The chain mines it: the upload is finished, and the record reads.
         mine(&fx.chain).await;
@@ -1150,12 +1161,12 @@ mod slow_chain {
         let alice = alice.patient().unwrap();
         let read = restarted.read_record(&alice, 1, None).await.unwrap();
         assert_eq!(read.form.unwrap().health_condition, "Asthma");
-        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
+        assert_eq!(blocks_held(&fx.stores), ONE_UPLOAD);
 
         // And the next start finds nothing to collect.
         drop(restarted);
         service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
+        assert_eq!(blocks_held(&fx.stores), ONE_UPLOAD);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1177,7 +1188,7 @@ mod slow_chain {
             .unwrap();
         let second = fx.svc.put_form(&alice, &form("Alice Doe", "Flu")).await;
         assert!(matches!(second, Err(Error::UploadPending { .. })));
-        assert_eq!(fx.blocks_per_node(), vec![6; 5]);
+        assert_eq!(fx.blocks_held(), 2 * ONE_UPLOAD);
         fx.mine().await;
         fx.automine(true).await;
 
@@ -1185,7 +1196,7 @@ mod slow_chain {
         // is on chain (its blocks stay).
         drop(fx.svc);
         let restarted = service(&fx.dir, &fx.chain, &fx.admin, &fx.nodes).await;
-        assert_eq!(blocks_per_node(&fx.stores), vec![3; 5]);
+        assert_eq!(blocks_held(&fx.stores), ONE_UPLOAD);
         assert_eq!(restarted.settle_uploads().await.unwrap(), 0);
         let (_, alice) = restarted.login("alice", PW, "t").await.unwrap();
         let alice = alice.patient().unwrap();

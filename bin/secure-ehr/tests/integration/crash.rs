@@ -13,7 +13,8 @@
 //!   transaction, record, version and reader);
 //! - `secure-ehr chain verify` passes after every kill;
 //! - after the last restart's orphan collection each node holds exactly the blocks of the
-//!   versions the chain lists (a manifest and that node's fragment each): no orphans;
+//!   versions the chain lists (that node's fragment and share block each, and the manifest
+//!   on its holders): no orphans;
 //! - every acknowledged sign-up signs in as the patient id it was given, and one that got no
 //!   answer either never happened or signs in as a registered patient.
 //!
@@ -1273,7 +1274,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
 }
 
 /// After the last start's collection: every node holds exactly the blocks of the versions
-/// on chain (their manifests, and its own fragment of each).
+/// on chain (its own fragment and share block of each, the manifests it is a holder of).
 fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: &Path, seed: u64) {
     let manifests: Vec<(ehr_store::Cid, ehr_node::RecordManifest)> = rt.block_on(async {
         let mut out = Vec::new();
@@ -1340,8 +1341,18 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
             want.insert(c.hash().to_bytes());
         }
         for (cid, m) in &manifests {
-            // The manifest, fragment i and share block i (node i's alone).
-            for c in [*cid, m.fragment_cid(i)].into_iter().chain(m.share_cid(i)) {
+            // Fragment i and share block i (node i's alone), and the manifest on its
+            // n − k + 1 holders.
+            let copies = ehr_node::manifest::manifest_copies(usize::from(m.dispersal.k), NODES);
+            let holder = ehr_node::manifest::manifest_order(cid, NODES)
+                .take(copies)
+                .any(|h| h == i);
+            let manifest = holder.then_some(*cid);
+            for c in manifest
+                .into_iter()
+                .chain([m.fragment_cid(i)])
+                .chain(m.share_cid(i))
+            {
                 if store.location(&c).is_none() {
                     problems.push(format!("node {} lacks block {c}", i + 1));
                 }

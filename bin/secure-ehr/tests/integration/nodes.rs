@@ -164,20 +164,33 @@ async fn five_nodes(on_ipfs: bool) {
     let read = svc.read_record(&bob, stored.record_id, None).await.unwrap();
     assert_eq!(read.form.unwrap(), form);
 
-    // Every node holds one fragment and the manifest; none holds the name. On IPFS they
-    // are in the IPFS node (asked through its own API) and the node's directory has no
-    // segments.
+    // Every node holds one fragment, the manifest's n − k + 1 = 3 holders the manifest; none
+    // holds the name. On IPFS they are in the IPFS node (asked through its own API) and the
+    // node's directory has no segments.
     let manifest_cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
+    let manifest = ehr_records::node::RecordManifest::decode_block(
+        &manifest_cid,
+        &svc.block(&stored.manifest_cid).await.unwrap(),
+    )
+    .unwrap();
+    let holders: Vec<usize> = ehr_records::node::manifest::manifest_order(&manifest_cid, 5)
+        .take(3)
+        .collect();
     for i in 1..=5 {
         let node_dir = dir.path().join(format!("node-{i}"));
+        assert_eq!(
+            nodes[i - 1].get_block(&manifest_cid).await.is_ok(),
+            holders.contains(&(i - 1)),
+            "node {i} keeps the manifest if and only if it is one of its holders {holders:?}"
+        );
         let blocks = match ipfs.get(i - 1) {
             Some(ipfs) => {
                 assert!(!node_dir.join("segments").exists());
                 let theirs = ehr_store::KuboStore::new(&ipfs.url).unwrap();
-                let manifest = theirs.get(&manifest_cid).await.unwrap();
-                let manifest =
-                    ehr_records::node::RecordManifest::decode_block(&manifest_cid, &manifest)
-                        .unwrap();
+                assert_eq!(
+                    theirs.has(&manifest_cid).await.unwrap(),
+                    holders.contains(&(i - 1))
+                );
                 assert!(theirs.has(&manifest.fragment_cid(i - 1)).await.unwrap());
                 ipfs.repo()
             }
@@ -226,11 +239,6 @@ async fn five_nodes(on_ipfs: bool) {
 
     // Corrupt node 1's fragment where it lies on disk (in the node's segment file, or in
     // its IPFS node's repo): the read still works and node 1 is named.
-    let manifest = ehr_records::node::RecordManifest::decode_block(
-        &manifest_cid,
-        &nodes[0].get_block(&manifest_cid).await.unwrap(),
-    )
-    .unwrap();
     let frag_cid = manifest.fragment_cid(0);
     let fragment = nodes[0].get_block(&frag_cid).await.unwrap();
     let blocks = match ipfs.first() {

@@ -233,3 +233,25 @@ fn share_blocks_hold_exactly_one_wrapped_share() {
         Err(Error::ShareBlock(79))
     ));
 }
+
+#[test]
+fn a_manifest_is_kept_by_n_minus_k_plus_one_nodes_spread_by_its_digest() {
+    assert_eq!(manifest_copies(3, 5), 3);
+    assert_eq!(manifest_copies(1, 5), 5);
+    assert_eq!(manifest_copies(5, 5), 1);
+    assert_eq!(manifest_copies(2, 2), 1);
+    let mut first = [0usize; 5];
+    for i in 0u32..1000 {
+        let cid = block_cid(&i.to_be_bytes());
+        let order: Vec<usize> = manifest_order(&cid, 5).collect();
+        // Every node once, consecutive from the start the digest picks.
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 2, 3, 4]);
+        assert!(order.windows(2).all(|w| w[1] == (w[0] + 1) % 5));
+        assert_eq!(order, manifest_order(&cid, 5).collect::<Vec<_>>());
+        first[order[0]] += 1;
+    }
+    // Spread: each node starts about a fifth of the orders.
+    assert!(first.iter().all(|&c| (150..=250).contains(&c)), "{first:?}");
+}

@@ -21,15 +21,40 @@ use crate::{Error, Result};
 
 impl Service {
     pub(super) async fn fetch_manifest(&self, digest: B256, codec: u64) -> Result<RecordManifest> {
+        Ok(self.fetch_manifest_block(digest, codec).await?.0)
+    }
+
+    /// The manifest and its block, asking its holders first ([`manifest::manifest_order`]).
+    pub(super) async fn fetch_manifest_block(
+        &self,
+        digest: B256,
+        codec: u64,
+    ) -> Result<(RecordManifest, Vec<u8>)> {
         let cid = manifest::manifest_cid(digest, codec)?;
-        let block = self.fetch_block(&cid).await?;
-        Ok(RecordManifest::decode_block(&cid, &block)?)
+        let order = manifest::manifest_order(&cid, self.nodes.len());
+        // Any k nodes include one of its n − k + 1 holders: with fewer answering, a missing
+        // manifest is on the nodes that are down.
+        let block = self
+            .fetch_block_from(&cid, order, self.threshold.k())
+            .await?;
+        Ok((RecordManifest::decode_block(&cid, &block)?, block))
     }
 
     /// A block from the first node that has it intact (each answer is re-hashed).
     pub(super) async fn fetch_block(&self, cid: &Cid) -> Result<Vec<u8>> {
+        self.fetch_block_from(cid, 0..self.nodes.len(), 1).await
+    }
+
+    /// [`fetch_block`](Self::fetch_block), asking the nodes in `order`. When none has it,
+    /// [`Error::NotFound`] if at least `needed` answered, else [`Error::NodesUnavailable`].
+    async fn fetch_block_from(
+        &self,
+        cid: &Cid,
+        order: impl Iterator<Item = usize>,
+        needed: usize,
+    ) -> Result<Vec<u8>> {
         let mut reachable = 0;
-        for node in &self.nodes {
+        for node in order.filter_map(|i| self.nodes.get(i)) {
             match timed(node.get_block(cid)).await {
                 Ok(data) if ehr_store::verify(cid, &data, None).is_ok() => return Ok(data),
                 Ok(_) => {
@@ -40,11 +65,8 @@ impl Service {
                 Err(e) => tracing::warn!(node = node.name(), error = %e, "node unreachable"),
             }
         }
-        if reachable == 0 {
-            return Err(Error::NodesUnavailable {
-                reachable: 0,
-                needed: 1,
-            });
+        if reachable < needed {
+            return Err(Error::NodesUnavailable { reachable, needed });
         }
         Err(Error::NotFound(format!("block {cid}")))
     }
@@ -121,7 +143,7 @@ impl Service {
         access_tx: B256,
         emergency: bool,
     ) -> Result<ReadRecord> {
-        let manifest = self.fetch_manifest(v.digest, v.codec).await?;
+        let (manifest, manifest_block) = self.fetch_manifest_block(v.digest, v.codec).await?;
         if manifest.patient != v.owner || manifest.version != v.version {
             return Err(Error::ManifestMismatch {
                 record_id,
@@ -142,7 +164,9 @@ impl Service {
             nonce,
             unix_now() + MAX_REQUEST_TTL / 2,
             &reader_public,
-        )?;
+        )?
+        // For the custodians that do not keep the manifest (it is on n − k + 1 nodes).
+        .with_manifest(manifest_block);
         let aad = request.response_aad(&self.domain);
         // Ask k custodians; only if some fail, ask the others.
         let mut answers: Vec<Option<std::result::Result<ehr_node::ShareResponse, NodeError>>> =

@@ -1,6 +1,6 @@
 //! Upload: validate → seal with a fresh key and disperse k-of-n → wrap key share `i` to
 //! custodian `i` → fragment `i` and share block `i` to node `i` alone, the manifest (DAG-CBOR,
-//! linking both) to every node → `addRecord` signed by the patient. The journal makes a crash leave no unreachable blocks, and
+//! linking both) to `n − k + 1` nodes → `addRecord` signed by the patient. The journal makes a crash leave no unreachable blocks, and
 //! keeps the blocks of a record whose transaction the chain may still mine.
 
 use alloy::primitives::{Address, B256};
@@ -240,16 +240,21 @@ impl Service {
         ))
     }
 
-    /// Fragment `i` and share block `i` to node `i`, the manifest to every node. Succeeds
-    /// when every node took its blocks, or — with some nodes down — when at least
-    /// `k + 1` did (so one more loss is still survivable); otherwise removes what was
-    /// stored and fails.
+    /// Fragment `i` and share block `i` to node `i`, the manifest to its `n − k + 1` holders
+    /// ([`manifest::manifest_order`]). Succeeds when every node took its blocks, or — with
+    /// some nodes down — when at least `k + 1` did (so one more loss is still survivable) and
+    /// the manifest is on `n − k + 1` of them (a holder that failed is replaced by the next
+    /// node in the manifest's order); otherwise removes what was stored and fails.
     pub(super) async fn store_blocks(
         &self,
         manifest: &RecordManifest,
         blocks: &Blocks,
     ) -> Result<Cid> {
         let manifest_cid = blocks.manifest_cid;
+        let n = self.nodes.len();
+        let copies = manifest::manifest_copies(self.threshold.k(), n);
+        let order: Vec<usize> = manifest::manifest_order(&manifest_cid, n).collect();
+        let holds = |i: usize| order[..copies].contains(&i);
         self.journal.begin(&blocks.journal_entry(manifest))?;
         let results = join_all(self.nodes.iter().enumerate().map(|(i, node)| {
             let frag_cid = manifest.fragment_cid(i);
@@ -258,33 +263,59 @@ impl Service {
                 .share_cid(i)
                 .expect("a new manifest links its shares");
             let share = &blocks.shares[i];
-            let manifest_block = &blocks.manifest;
+            let manifest_block = holds(i).then_some(&blocks.manifest);
             // At once: a segment store writes the three with one sync. (None is visible
             // before the chain records the manifest; the journal collects a partial upload.)
             async move {
                 futures::future::try_join3(
                     timed(node.put_block(&frag_cid, frag)),
                     timed(node.put_block(&share_cid, share)),
-                    timed(node.put_block(&manifest_cid, manifest_block)),
+                    async {
+                        match manifest_block {
+                            Some(block) => timed(node.put_block(&manifest_cid, block)).await,
+                            None => Ok(()),
+                        }
+                    },
                 )
                 .await
                 .map(|_| ())
             }
         }))
         .await;
-        let stored = results.iter().filter(|r| r.is_ok()).count();
-        let quorum = (self.threshold.k() + 1).min(self.threshold.n());
         for (node, r) in self.nodes.iter().zip(&results) {
             if let Err(e) = r {
                 tracing::warn!(node = node.name(), error = %e, "storing a fragment failed");
             }
         }
-        if stored < quorum {
+        let stored = results.iter().filter(|r| r.is_ok()).count();
+        let quorum = (self.threshold.k() + 1).min(n);
+        let mut manifests = order[..copies]
+            .iter()
+            .filter(|&&i| results[i].is_ok())
+            .count();
+        // A holder that failed: the manifest goes to the next nodes that took their blocks.
+        for &i in &order[copies..] {
+            if manifests >= copies || stored < quorum {
+                break;
+            }
+            if results[i].is_ok() {
+                let node = &self.nodes[i];
+                match timed(node.put_block(&manifest_cid, &blocks.manifest)).await {
+                    Ok(()) => manifests += 1,
+                    Err(e) => {
+                        tracing::warn!(node = node.name(), error = %e, "storing a manifest failed")
+                    }
+                }
+            }
+        }
+        if stored < quorum || manifests < copies {
             self.discard_blocks(manifest, blocks).await;
-            return Err(Error::NodesUnavailable {
-                reachable: stored,
-                needed: quorum,
-            });
+            let (reachable, needed) = if stored < quorum {
+                (stored, quorum)
+            } else {
+                (manifests, copies)
+            };
+            return Err(Error::NodesUnavailable { reachable, needed });
         }
         Ok(manifest_cid)
     }

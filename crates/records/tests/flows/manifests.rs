@@ -7,15 +7,54 @@ use ehr_records::node::manifest::{self, Custodians, RecordManifest, ShareRef};
 use ehr_store::cids::{DAG_CBOR, RAW};
 use std::collections::BTreeSet;
 
-/// The stored manifest of `cid`, read from node 1's store.
+/// The stored manifest of `cid`, read from the first node's store that holds it.
 async fn stored_manifest(fx: &Fx, cid: &str) -> (Cid, RecordManifest) {
     let cid = ehr_store::parse_cid(cid).unwrap();
-    let block = fx.stores[0].get(&cid).await.unwrap();
+    let block = manifest_block(fx, &cid).await;
     (cid, RecordManifest::decode_block(&cid, &block).unwrap())
 }
 
-/// A logged share request of `reader` for version 1 of `record_id`, as a reader makes it.
+async fn manifest_block(fx: &Fx, cid: &Cid) -> Vec<u8> {
+    for store in &fx.stores {
+        if let Ok(block) = store.get(cid).await {
+            return block;
+        }
+    }
+    panic!("no node holds manifest {cid}")
+}
+
+/// The nodes (from 0) that keep manifest `cid`: its n − k + 1 = 3 holders.
+fn holders(cid: &Cid) -> Vec<usize> {
+    manifest::manifest_order(cid, 5).take(3).collect()
+}
+
+/// The nodes (from 0) whose store has `cid`.
+async fn keepers(fx: &Fx, cid: &Cid) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, store) in fx.stores.iter().enumerate() {
+        if store.has(cid).await.unwrap() {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// A logged share request of `reader` for version 1 of `record_id`, as a reader makes it
+/// (carrying the manifest, for custodians that do not keep it).
 async fn logged_request(
+    fx: &Fx,
+    reader: &PrivateKeySigner,
+    record_id: u64,
+    n: u64,
+) -> ShareRequest {
+    let req = unsent_request(fx, reader, record_id, n).await;
+    let record = fx.chain.record(record_id).await.unwrap();
+    let cid = manifest::manifest_cid(record.digest, record.codec).unwrap();
+    req.with_manifest(manifest_block(fx, &cid).await)
+}
+
+/// [`logged_request`] without the manifest.
+async fn unsent_request(
     fx: &Fx,
     reader: &PrivateKeySigner,
     record_id: u64,
@@ -55,15 +94,20 @@ async fn each_custodian_alone_holds_its_share_and_erasing_it_is_real() {
     assert_eq!(on_chain.codec, DAG_CBOR);
     assert_eq!(on_chain.digest.as_slice(), cid.hash().digest());
 
-    // Node i holds the manifest, fragment i and share i: nothing else, no other share.
-    // (Compared by multihash: the memory store, like flatfs, keys blocks by it.)
+    // Node i holds fragment i and share i, and the manifest if it is one of its holders:
+    // nothing else, no other share. (Compared by multihash: the memory store, like flatfs,
+    // keys blocks by it.)
     let digests = |cids: &[Cid]| -> BTreeSet<Vec<u8>> {
         cids.iter().map(|c| c.hash().digest().to_vec()).collect()
     };
     for (i, store) in fx.stores.iter().enumerate() {
         let held: Vec<Cid> = store.blocks().into_iter().map(|(c, _)| c).collect();
         let share = m.share_cid(i).unwrap();
-        let (held, want) = (digests(&held), digests(&[cid, m.fragment_cid(i), share]));
+        let mut want = vec![m.fragment_cid(i), share];
+        if holders(&cid).contains(&i) {
+            want.push(cid);
+        }
+        let (held, want) = (digests(&held), digests(&want));
         assert_eq!(held, want, "node {}", i + 1);
         assert_eq!(
             store.get(&share).await.unwrap().len(),
@@ -110,6 +154,86 @@ async fn each_custodian_alone_holds_its_share_and_erasing_it_is_real() {
             needed: 3
         })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_is_kept_by_n_minus_k_plus_one_nodes_and_reads_survive_losing_two_of_them() {
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    let stored = fx
+        .svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap();
+    let cid = ehr_store::parse_cid(&stored.manifest_cid).unwrap();
+    let holders = holders(&cid);
+    assert_eq!(keepers(&fx, &cid).await, {
+        let mut h = holders.clone();
+        h.sort_unstable();
+        h
+    });
+
+    // A custodian without the manifest refuses a request that carries none, or another block.
+    let outsider = (0..5).find(|i| !holders.contains(i)).unwrap();
+    let alice_key = ehr_records::Reader::signer(&alice).clone();
+    let bare = unsent_request(&fx, &alice_key, 1, 21).await;
+    match fx.nodes[outsider].release_share(&bare).await {
+        Err(NodeError::NotFound(msg)) => assert!(msg.contains("carries none"), "{msg}"),
+        other => panic!("expected not found, got {other:?}"),
+    }
+    let forged = unsent_request(&fx, &alice_key, 1, 22).await;
+    let mut block = manifest_block(&fx, &cid).await;
+    *block.last_mut().unwrap() ^= 1;
+    match fx.nodes[outsider]
+        .release_share(&forged.with_manifest(block))
+        .await
+    {
+        Err(NodeError::BadRequest(msg)) => assert!(msg.contains("not"), "{msg}"),
+        other => panic!("expected a bad request, got {other:?}"),
+    }
+    // With the manifest the reader sends, it answers.
+    let fine = logged_request(&fx, &alice_key, 1, 23).await;
+    assert_eq!(
+        usize::from(fx.nodes[outsider].release_share(&fine).await.unwrap().x),
+        outsider + 1
+    );
+
+    // Two of its holders down: one copy is left, and the custodians that do not keep the
+    // manifest take the copy the reader sends (checked against the chain's digest).
+    for &h in &holders[..2] {
+        fx.nodes[h].down.store(true, Ordering::SeqCst);
+    }
+    let read = fx.svc.read_record(&alice, 1, None).await.unwrap();
+    assert_eq!(read.form.unwrap().health_condition, "Asthma");
+    for h in 0..5 {
+        fx.nodes[h].down.store(false, Ordering::SeqCst);
+    }
+
+    // A holder down at upload: the next node in the manifest's order takes its copy, so the
+    // manifest is still on n − k + 1 nodes. (Which nodes hold it follows from its CID, so
+    // upload until a version's holders include the node that is down.)
+    fx.nodes[1].down.store(true, Ordering::SeqCst);
+    let mut found = false;
+    for attempt in 0..40 {
+        let v = fx
+            .svc
+            .update_form(&alice, 1, &form("Alice Doe", &format!("Asthma {attempt}")))
+            .await
+            .unwrap();
+        let cid = ehr_store::parse_cid(&v.manifest_cid).unwrap();
+        let order: Vec<usize> = manifest::manifest_order(&cid, 5).collect();
+        let kept = keepers(&fx, &cid).await;
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(!kept.contains(&1));
+        if order[..3].contains(&1) {
+            let mut want: Vec<usize> = order.iter().copied().filter(|&i| i != 1).take(3).collect();
+            want.sort_unstable();
+            assert_eq!(kept, want);
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "node 2 was never a holder in 40 uploads");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,11 +348,11 @@ async fn js_ipfs_walks_a_record_and_imports_its_car() {
         .await
         .unwrap();
     let (cid, m) = stored_manifest(&fx, &stored.manifest_cid).await;
-    let manifest_block = fx.stores[0].get(&cid).await.unwrap();
+    let manifest_block = manifest_block(&fx, &cid).await;
     let ipfs = crate::ipfs::IpfsNode::start();
     let kubo = ehr_store::KuboStore::new(&ipfs.url).unwrap();
 
-    // A CAR of the record as node 1 holds it: the manifest, every fragment, its own share.
+    // A CAR of the record as a reader sees it: the manifest, every fragment, node 1's share.
     let mut blocks = vec![(cid, manifest_block.clone())];
     for i in 0..5 {
         let f = m.fragment_cid(i);

@@ -228,8 +228,8 @@ impl Custodian {
         Ok(ShareResponse { x, wrapped })
     }
 
-    /// Reads manifest `cid` (from this node's store, else the one the request carries,
-    /// checked against `cid`), then this node's share block (or, in a format-1 manifest, its
+    /// Reads manifest `cid` (the one the request carries, checked against `cid`, else from
+    /// this node's store), then this node's share block (or, in a format-1 manifest, its
     /// inline share), and unwraps it.
     async fn own_share(&self, cid: &Cid, supplied: Option<&[u8]>) -> Result<OwnShare, NodeError> {
         let manifest = manifest_from(self.store.as_ref(), cid, supplied).await?;
@@ -337,16 +337,16 @@ impl Custodian {
     }
 }
 
-/// Manifest `cid`: from `store`, else `supplied` (a request's copy) once it hashes to `cid`.
-/// Manifests are on `n − k + 1` nodes, so a custodian may not keep the one it needs.
+/// Manifest `cid`: the copy a request carries (`supplied`), once it hashes to `cid`, else
+/// the one in `store`. Manifests are on `n − k + 1` nodes, so a custodian may not keep the
+/// one it needs; a checked copy is as good as its own (and asks the store nothing).
 pub(crate) async fn manifest_from(
     store: &dyn BlobStore,
     cid: &Cid,
     supplied: Option<&[u8]>,
 ) -> Result<RecordManifest, NodeError> {
-    let block = match (store.get(cid).await, supplied) {
-        (Ok(block), _) => block,
-        (Err(ehr_store::Error::NotFound { .. }), Some(copy)) => {
+    let block = match supplied {
+        Some(copy) => {
             ehr_store::verify(cid, copy, None).map_err(|_| {
                 NodeError::BadRequest(format!(
                     "the manifest sent is not {cid}, the block the chain names"
@@ -354,12 +354,12 @@ pub(crate) async fn manifest_from(
             })?;
             copy.to_vec()
         }
-        (Err(e @ ehr_store::Error::NotFound { .. }), None) => {
-            return Err(NodeError::NotFound(format!(
+        None => store.get(cid).await.map_err(|e| match e {
+            ehr_store::Error::NotFound { .. } => NodeError::NotFound(format!(
                 "manifest {cid}: {e} (and the request carries none)"
-            )));
-        }
-        (Err(e), _) => return Err(NodeError::Internal(format!("manifest {cid}: {e}"))),
+            )),
+            other => NodeError::Internal(format!("manifest {cid}: {other}")),
+        })?,
     };
     RecordManifest::decode_block(cid, &block)
         .map_err(|e| NodeError::Internal(format!("manifest {cid}: {e}")))

@@ -19,8 +19,9 @@ use crate::*;
 /// The largest block a node accepts (a fragment of a 64 MiB record at k = 1, with room).
 pub const MAX_BLOCK: usize = 80 * 1024 * 1024;
 
-/// The largest share request body (a real one is ~300 bytes of JSON).
-pub const MAX_SHARE_REQUEST: usize = 16 * 1024;
+/// The largest share request body: ~300 bytes of JSON, and the manifest it may carry, hex
+/// (~1.6 KB at 3-of-5; a manifest is at most [`MAX_MANIFEST_LEN`](crate::manifest::MAX_MANIFEST_LEN)).
+pub const MAX_SHARE_REQUEST: usize = 16 * 1024 + 2 * crate::manifest::MAX_MANIFEST_LEN;
 
 /// The largest body of a `/node/recovery/*` request: an order of 512 items (about 1 KB of
 /// JSON each for a ledger epoch) and up to `k − 1` piece or `k` σ messages (about 60 KB of

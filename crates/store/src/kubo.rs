@@ -57,6 +57,9 @@ struct AddLine {
     hash: String,
 }
 
+/// The lookup bound of a [`KuboStore::owned`] store.
+pub const OWNED_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl KuboStore {
     /// A client of the API at `url` (scheme, host and port; no path).
     pub fn new(url: &str) -> Result<Self> {
@@ -77,16 +80,21 @@ impl KuboStore {
     }
 
     /// A client of the API at `url` that owns the blocks it stores (see the module doc):
-    /// puts pin directly, deletes unpin, remove and check, lookups stay offline.
+    /// puts pin directly, deletes unpin, remove and check, lookups stay offline and are
+    /// bounded by [`OWNED_LOOKUP_TIMEOUT`] (a block it owns is local or missing; js-ipfs
+    /// looks for a missing one anyway until the timeout, and a node asked for a block it does
+    /// not keep, such as a manifest it is not a holder of, must say so before its caller
+    /// gives up on it).
     pub fn owned(url: &str) -> Result<Self> {
         Ok(KuboStore {
             owned: true,
+            lookup_timeout: OWNED_LOOKUP_TIMEOUT,
             ..Self::new(url)?
         })
     }
 
     /// How long `get`/`has` let the node look for a block before calling it missing
-    /// (default 10 s). Kubo answers at once for a block it lacks when offline; js-ipfs and
+    /// (default 10 s; [`OWNED_LOOKUP_TIMEOUT`] for an owned store). Kubo answers at once for a block it lacks when offline; js-ipfs and
     /// online nodes keep asking peers, so the wait needs a bound.
     pub fn with_lookup_timeout(mut self, timeout: Duration) -> Self {
         self.lookup_timeout = timeout;

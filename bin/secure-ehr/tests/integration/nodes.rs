@@ -186,7 +186,10 @@ async fn five_nodes(on_ipfs: bool) {
         let blocks = match ipfs.get(i - 1) {
             Some(ipfs) => {
                 assert!(!node_dir.join("segments").exists());
-                let theirs = ehr_store::KuboStore::new(&ipfs.url).unwrap();
+                // (js-ipfs looks for a block it lacks until the timeout, even offline.)
+                let theirs = ehr_store::KuboStore::new(&ipfs.url)
+                    .unwrap()
+                    .with_lookup_timeout(std::time::Duration::from_secs(1));
                 assert_eq!(
                     theirs.has(&manifest_cid).await.unwrap(),
                     holders.contains(&(i - 1))
@@ -232,6 +235,51 @@ async fn five_nodes(on_ipfs: bool) {
         nodes[0].release_share(&req).await,
         Err(NodeError::NotLogged)
     );
+    // A custodian that does not keep a manifest (it is on n − k + 1 = 3 nodes) answers with
+    // the copy the request carries, over HTTP; without one it has nothing to go by. (A second
+    // record: no custodian has its share cached from a read.)
+    let second = svc.put_form(&alice, &form).await.unwrap();
+    let second_cid = ehr_store::parse_cid(&second.manifest_cid).unwrap();
+    let outsider = (0..5)
+        .find(|i| {
+            !ehr_records::node::manifest::manifest_order(&second_cid, 5)
+                .take(3)
+                .any(|h| h == *i)
+        })
+        .unwrap();
+    let bob_key = ehr_records::Reader::signer(&bob);
+    let nonce = U256::from(777u64) << 32 | U256::from(1u32);
+    use ehr_chain::RegistryExt;
+    registry
+        .log_access(bob_key, second.record_id, nonce)
+        .await
+        .unwrap();
+    let req = ShareRequest::sign(
+        bob_key,
+        &domain,
+        second.record_id,
+        1,
+        nonce,
+        now() + 60,
+        &pk,
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            nodes[outsider].release_share(&req).await,
+            Err(NodeError::NotFound(_))
+        ),
+        "node {} keeps no manifest of record {}",
+        outsider + 1,
+        second.record_id
+    );
+    let block = svc.block(&second.manifest_cid).await.unwrap();
+    let answer = nodes[outsider]
+        .release_share(&req.with_manifest(block))
+        .await
+        .unwrap();
+    assert_eq!(usize::from(answer.x), outsider + 1);
+
     // And a block delete without the token is refused.
     let no_token = RemoteNode::new(1, &procs[0].as_ref().unwrap().url, None).unwrap();
     let some_cid = ehr_store::raw_cid(b"x");

@@ -559,3 +559,32 @@ async fn break_glass_on_the_sharing_page_and_provider_disable_on_the_admin_page(
         "/provider"
     );
 }
+
+#[tokio::test]
+async fn a_rich_record_is_kept_whole_and_its_narrative_never_rendered() {
+    let h = service().await;
+    h.service.register_patient("nia", PASSWORD).await.unwrap();
+    let (_, session) = h.service.login("nia", PASSWORD, "test").await.unwrap();
+    let session = session.patient().unwrap();
+    // A bundle with every resource type a record holds; its Patient's narrative carries a
+    // script.
+    let rich = include_bytes!("../../fhir/testdata/rich-bundle.json");
+    let stored = h.service.put_record(&session, rich).await.unwrap();
+    let app = router(AppState::new(h.service.clone()));
+    let mut b = Browser::default();
+    sign_in(&app, &mut b, "nia", PASSWORD).await;
+    let text = b
+        .get(&app, &format!("/patient/records/{}", stored.record_id))
+        .await
+        .text();
+    assert!(text.contains("Hypertension"), "{text}");
+    assert!(!text.contains("<script>"), "never raw");
+    // And it is kept: the narrative and the other resources come back as stored.
+    let read = h
+        .service
+        .read_record(&session, stored.record_id, None)
+        .await
+        .unwrap();
+    let want: serde_json::Value = serde_json::from_slice(rich).unwrap();
+    assert_eq!(read.bundle, want);
+}

@@ -63,6 +63,21 @@ pub enum Rule {
     NoPatient,
     /// A reference that does not point at the bundle's Patient.
     UnresolvedReference,
+    /// A reference that names nothing in the bundle (nor a contained resource).
+    Unresolved,
+    /// A `modifierExtension`: it may change what its element means, and none is understood.
+    ModifierExtension,
+    /// Two types of one choice element (`value[x]`).
+    ChoiceTwice,
+    /// An extension with both a value and nested extensions, or neither.
+    ExtensionValue,
+    /// A contained resource with its own `contained`.
+    NestedContained,
+    /// Elements nested deeper than allowed.
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
     /// The body is larger than [`MAX_BODY_BYTES`].
     BodyTooLarge {
         /// The limit in bytes.
@@ -96,6 +111,16 @@ impl fmt::Display for Rule {
             Self::DuplicatePatient => write!(f, "only one Patient resource is allowed"),
             Self::NoPatient => write!(f, "a Patient resource is required"),
             Self::UnresolvedReference => write!(f, "does not refer to the bundle's Patient"),
+            Self::Unresolved => write!(f, "refers to no resource in the bundle"),
+            Self::ModifierExtension => {
+                write!(f, "modifier extensions are not understood, so refused")
+            }
+            Self::ChoiceTwice => write!(f, "only one type of this choice is allowed"),
+            Self::ExtensionValue => {
+                write!(f, "an extension has either a value or nested extensions")
+            }
+            Self::NestedContained => write!(f, "a contained resource cannot contain others"),
+            Self::TooDeep { max } => write!(f, "nested deeper than {max} levels"),
             Self::BodyTooLarge { max } => write!(f, "body larger than {max} bytes"),
             Self::MalformedJson { line, column } => {
                 write!(f, "malformed JSON at line {line}, column {column}")

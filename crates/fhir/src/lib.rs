@@ -18,13 +18,16 @@ mod date;
 mod error;
 mod form;
 mod model;
+mod r4;
 mod validate;
+mod walk;
 
 pub use date::Date;
 pub use error::{FieldError, Rule, ValidationErrors};
 pub use form::{FORM_PATIENT_ID, RecordForm};
 pub use model::*;
 pub use validate::{parse, parse_at, validate_value};
+pub use walk::{MAX_LIST, MAX_TEXT_CHARS};
 
 /// The largest accepted request body, in bytes (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -32,6 +35,8 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub const MAX_STRING_CHARS: usize = 1000;
 /// The most `Condition` resources in one bundle.
 pub const MAX_CONDITIONS: usize = 100;
+/// The most entries in one bundle.
+pub const MAX_ENTRIES: usize = 10_000;
 /// The most items in any other list (names, given names, address lines, telecoms, codings).
 pub const MAX_ITEMS: usize = 20;
 /// The earliest accepted year in any date.
@@ -50,5 +55,7 @@ pub const CLINICAL_STATUS_CODES: [&str; 6] = [
     "resolved",
 ];
 
+#[cfg(test)]
+mod r4_tests;
 #[cfg(test)]
 mod tests;

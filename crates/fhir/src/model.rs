@@ -16,22 +16,37 @@ use crate::{date::*, validate::*};
 /// A validated record: one Patient and zero or more Conditions.
 ///
 /// `Debug` prints only counts: a bundle is personal health data and must not reach logs.
-#[derive(Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "resourceType", rename = "Bundle")]
+///
+/// It serializes as the JSON it was validated from, kept whole (`meta`, `identifier`, `text`,
+/// `extension`, `contained` and every other element the R4 tables allow): that is what is
+/// stored. The typed entries are a view of the parts SecureEHR reads itself.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Bundle {
-    /// Always `collection`.
-    #[serde(rename = "type")]
+    /// `collection`, or `transaction` (as a hospital's export or a generator writes it).
     pub bundle_type: BundleType,
     /// The resources; exactly one is a [`Patient`].
     pub entry: Vec<Entry>,
+    /// The validated JSON, as it arrived.
+    json: Value,
 }
 
-/// `Bundle.type`: only `collection` is accepted.
+/// The typed entries of a bundle built in code, as JSON.
+#[derive(Serialize)]
+#[serde(tag = "resourceType", rename = "Bundle")]
+struct Typed<'a> {
+    #[serde(rename = "type")]
+    bundle_type: BundleType,
+    entry: &'a [Entry],
+}
+
+/// `Bundle.type`: `collection` or `transaction`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BundleType {
     /// A set of resources with no further meaning.
     Collection,
+    /// A set of resources to store together (its entries' `request`s are kept as given).
+    Transaction,
 }
 
 /// One `Bundle.entry`.
@@ -53,6 +68,20 @@ pub enum Resource {
     Patient(Patient),
     /// A diagnosis or health condition.
     Condition(Condition),
+    /// Another resource of the R4 tables (Observation, AllergyIntolerance, …), checked and
+    /// kept in the bundle's JSON.
+    #[serde(skip_serializing)]
+    Other(OtherResource),
+}
+
+/// A resource other than Patient and Condition: its type and id (its content is in the
+/// bundle's JSON).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtherResource {
+    /// `Observation`, `AllergyIntolerance`, …
+    pub resource_type: &'static str,
+    /// Its logical id, if it has one.
+    pub id: Option<String>,
 }
 
 /// FHIR `Patient` (subset).
@@ -199,6 +228,17 @@ pub struct Reference {
     pub reference: String,
 }
 
+impl Entry {
+    /// The resource's type and id, if it has one.
+    pub fn resource_id(&self) -> Option<(&'static str, &str)> {
+        match &self.resource {
+            Resource::Patient(p) => p.id.as_deref().map(|id| ("Patient", id)),
+            Resource::Condition(c) => c.id.as_deref().map(|id| ("Condition", id)),
+            Resource::Other(o) => o.id.as_deref().map(|id| (o.resource_type, id)),
+        }
+    }
+}
+
 impl fmt::Debug for Bundle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bundle")
@@ -220,6 +260,7 @@ impl fmt::Debug for Resource {
         match self {
             Self::Patient(p) => p.fmt(f),
             Self::Condition(c) => c.fmt(f),
+            Self::Other(o) => write!(f, "{} {{ <redacted> }}", o.resource_type),
         }
     }
 }
@@ -248,17 +289,46 @@ impl Bundle {
             full_url: None,
             resource: Resource::Condition(c),
         }));
+        let json = serde_json::to_value(Typed {
+            bundle_type: BundleType::Collection,
+            entry: &entry,
+        })
+        .expect("a bundle always serializes");
         Self {
             bundle_type: BundleType::Collection,
             entry,
+            json,
         }
+    }
+
+    /// A validated bundle: its typed view and the JSON it came from.
+    pub(crate) fn validated(bundle_type: BundleType, entry: Vec<Entry>, json: Value) -> Self {
+        Self {
+            bundle_type,
+            entry,
+            json,
+        }
+    }
+
+    /// The bundle's JSON, as validated (what [`to_json_vec`](Self::to_json_vec) writes).
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+
+    /// Every resource's type and id, in bundle order.
+    pub fn resources(&self) -> impl Iterator<Item = (&'static str, Option<&str>)> {
+        self.entry.iter().map(|e| match &e.resource {
+            Resource::Patient(p) => ("Patient", p.id.as_deref()),
+            Resource::Condition(c) => ("Condition", c.id.as_deref()),
+            Resource::Other(o) => (o.resource_type, o.id.as_deref()),
+        })
     }
 
     /// The Patient (a validated bundle has exactly one).
     pub fn patient(&self) -> Option<&Patient> {
         self.entry.iter().find_map(|e| match &e.resource {
             Resource::Patient(p) => Some(p),
-            Resource::Condition(_) => None,
+            _ => None,
         })
     }
 
@@ -266,19 +336,26 @@ impl Bundle {
     pub fn conditions(&self) -> impl Iterator<Item = &Condition> {
         self.entry.iter().filter_map(|e| match &e.resource {
             Resource::Condition(c) => Some(c),
-            Resource::Patient(_) => None,
+            _ => None,
         })
     }
 
-    /// Canonical JSON bytes of the bundle (what gets sealed and stored).
+    /// JSON bytes of the bundle (what gets sealed and stored): the validated JSON, with its
+    /// object keys sorted.
     pub fn to_json_vec(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a bundle always serializes")
+        serde_json::to_vec(&self.json).expect("a bundle always serializes")
     }
 
     /// Re-checks a bundle built in code, exactly as if it had arrived as JSON.
     pub fn validate(&self, today: Date) -> Result<(), ValidationErrors> {
         let value = serde_json::to_value(self).expect("a bundle always serializes");
         validate_value(&value, today).map(drop)
+    }
+}
+
+impl Serialize for Bundle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
     }
 }
 

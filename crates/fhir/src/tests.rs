@@ -230,7 +230,7 @@ fn too_long_and_too_many() {
         &v,
         "entry",
         Rule::TooMany {
-            max: MAX_CONDITIONS + 1,
+            max: MAX_CONDITIONS,
         },
     );
 }
@@ -242,16 +242,21 @@ fn unknown_fields_are_refused_without_naming_them() {
     fails(&v, P, Rule::UnknownFields { count: 1 });
 
     let mut v = valid();
-    v["meta"] = json!({});
+    v[SECRET] = json!({});
     fails(&v, "", Rule::UnknownFields { count: 1 });
 
     let mut v = valid();
-    v["entry"][1]["resource"]["code"]["coding"][0]["version"] = json!("1");
+    v["entry"][1]["resource"]["code"]["coding"][0][SECRET] = json!("1");
     fails(
         &v,
         "entry[1].resource.code.coding[0]",
         Rule::UnknownFields { count: 1 },
     );
+    // Elements of R4 that SecureEHR does not read itself are checked and kept.
+    let mut v = valid();
+    v["entry"][1]["resource"]["code"]["coding"][0]["version"] = json!("1");
+    v["meta"] = json!({ "lastUpdated": "2024-05-01T10:00:00Z" });
+    assert_eq!(check(&v).unwrap().json(), &v);
 }
 
 #[test]
@@ -391,12 +396,28 @@ fn allowed_values_and_formats() {
     assert!(check(&v).unwrap_err().has(path));
 
     let mut v = valid();
-    v["type"] = json!("transaction");
+    v["type"] = json!("batch");
     fails(
         &v,
         "type",
         Rule::NotAllowed {
-            expected: "collection",
+            expected: "collection or transaction",
+        },
+    );
+    // A transaction's entries carry their request; a collection's do not.
+    let mut v = valid();
+    v["type"] = json!("transaction");
+    fails(&v, "entry[0].request", Rule::Missing);
+    for e in v["entry"].as_array_mut().unwrap() {
+        e["request"] = json!({ "method": "POST", "url": "Patient" });
+    }
+    assert_eq!(check(&v).unwrap().bundle_type, BundleType::Transaction);
+    v["type"] = json!("collection");
+    fails(
+        &v,
+        "entry[0].request",
+        Rule::NotAllowed {
+            expected: "no request in a collection bundle",
         },
     );
 
@@ -405,12 +426,12 @@ fn allowed_values_and_formats() {
     fails(&v, "resourceType", Rule::NotAllowed { expected: "Bundle" });
 
     let mut v = valid();
-    v["entry"][2]["resource"]["resourceType"] = json!("Observation");
+    v["entry"][2]["resource"]["resourceType"] = json!("Claim");
     fails(
         &v,
         "entry[2].resource.resourceType",
         Rule::NotAllowed {
-            expected: "Patient or Condition",
+            expected: crate::walk::SUPPORTED_RESOURCES,
         },
     );
 

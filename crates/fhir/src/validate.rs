@@ -3,6 +3,8 @@
 use serde_json::{Map, Value};
 
 use crate::date::*;
+use crate::r4::{self, El};
+use crate::walk::{DATATYPE_ELEMENTS, FoundRef, SUPPORTED_RESOURCES, Walked};
 use crate::*;
 
 /// Validates a request body with today's UTC date as the bound for birth dates.
@@ -39,6 +41,7 @@ pub fn validate_value(value: &Value, today: Date) -> Result<Bundle, ValidationEr
         today,
         errors: Vec::new(),
         omitted: 0,
+        walked: Walked::default(),
     };
     let bundle = v.bundle(value);
     match (bundle, v.errors.is_empty()) {
@@ -75,10 +78,12 @@ pub(crate) struct Validator {
     today: Date,
     errors: Vec<FieldError>,
     omitted: usize,
+    /// What the walks of the current resource found (references, contained ids).
+    walked: Walked,
 }
 
 impl Validator {
-    fn err(&mut self, path: String, rule: Rule) {
+    pub(crate) fn err(&mut self, path: String, rule: Rule) {
         if self.errors.len() < MAX_ERRORS {
             self.errors.push(FieldError { path, rule });
         } else {
@@ -86,29 +91,26 @@ impl Validator {
         }
     }
 
-    /// `value` as an object with only `allowed` keys (unknown keys are reported, not named:
-    /// a key could itself be personal data).
-    fn object<'a>(
+    /// `value` as an object whose `typed` keys the caller checks; every other key must be
+    /// one of the R4 `elements` (checked here, kept in the bundle's JSON).
+    fn object_r4<'a>(
         &mut self,
         value: &'a Value,
         path: &str,
-        allowed: &[&str],
+        typed: &[&str],
+        elements: &[&[El]],
     ) -> Option<&'a Map<String, Value>> {
         let Some(obj) = value.as_object() else {
             self.err(path.to_owned(), Rule::WrongType { expected: "object" });
             return None;
         };
-        let unknown = obj
-            .keys()
-            .filter(|k| !allowed.contains(&k.as_str()))
-            .count();
-        if unknown > 0 {
-            self.err(path.to_owned(), Rule::UnknownFields { count: unknown });
-        }
+        let mut walked = std::mem::take(&mut self.walked);
+        self.walk_elements(obj, path, elements, typed, &mut walked, 0);
+        self.walked = walked;
         Some(obj)
     }
 
-    fn string(&mut self, value: &Value, path: String) -> Option<String> {
+    pub(crate) fn string(&mut self, value: &Value, path: String) -> Option<String> {
         let Some(s) = value.as_str() else {
             self.err(path, Rule::WrongType { expected: "string" });
             return None;
@@ -236,7 +238,12 @@ impl Validator {
     }
 
     fn bundle(&mut self, value: &Value) -> Option<Bundle> {
-        let obj = self.object(value, "", &["resourceType", "type", "entry"])?;
+        let obj = self.object_r4(
+            value,
+            "",
+            &["resourceType", "type", "entry"],
+            &[r4::BUNDLE_EXTRA],
+        )?;
         match obj.get("resourceType").and_then(Value::as_str) {
             Some("Bundle") => {}
             Some(_) => self.err(
@@ -258,23 +265,27 @@ impl Validator {
                 obj,
                 "",
                 "type",
-                &[("collection", BundleType::Collection)],
-                "collection",
+                &[
+                    ("collection", BundleType::Collection),
+                    ("transaction", BundleType::Transaction),
+                ],
+                "collection or transaction",
             ),
         };
         if !obj.contains_key("entry") {
             self.err("entry".into(), Rule::Missing);
             return None;
         }
-        let entries = self.list(obj, "", "entry", MAX_CONDITIONS + 1)?;
+        let entries = self.list(obj, "", "entry", MAX_ENTRIES)?;
 
         let mut entry = Vec::with_capacity(entries.len());
         let mut patient: Option<(Option<String>, Option<String>)> = None;
         let mut subjects: Vec<(String, String)> = Vec::new();
+        let mut refs: Vec<FoundRef> = Vec::new();
         let mut ok = true;
         for (i, e) in entries.iter().enumerate() {
             let path = index("entry", i);
-            match self.entry(e, &path) {
+            match self.entry(e, &path, bundle_type, &mut subjects, &mut refs) {
                 Some(parsed) => {
                     match &parsed.resource {
                         Resource::Patient(p) => {
@@ -289,6 +300,7 @@ impl Validator {
                             join(&path, "resource.subject.reference"),
                             c.subject.reference.clone(),
                         )),
+                        Resource::Other(_) => {}
                     }
                     entry.push(parsed);
                 }
@@ -297,6 +309,33 @@ impl Validator {
         }
         if ok && patient.is_none() {
             self.err("entry".into(), Rule::NoPatient);
+        }
+        let conditions = entry
+            .iter()
+            .filter(|e| matches!(e.resource, Resource::Condition(_)))
+            .count();
+        if conditions > MAX_CONDITIONS {
+            self.err(
+                "entry".into(),
+                Rule::TooMany {
+                    max: MAX_CONDITIONS,
+                },
+            );
+        }
+        // Every other reference names a resource of the bundle: an entry's `fullUrl`, or
+        // `Type/id` of an entry (also as the tail of an entry's absolute `fullUrl`).
+        let targets: std::collections::HashSet<String> = entry
+            .iter()
+            .flat_map(|e| {
+                let typed = e.resource_id().map(|(t, id)| format!("{t}/{id}"));
+                e.full_url.clone().into_iter().chain(typed)
+            })
+            .collect();
+        for r in refs {
+            let tail = |t: &String| t.ends_with(&format!("/{}", r.reference));
+            if !targets.contains(&r.reference) && !targets.iter().any(tail) {
+                self.err(r.path, Rule::Unresolved);
+            }
         }
         if let Some((full_url, id)) = &patient {
             for (path, reference) in subjects {
@@ -310,11 +349,33 @@ impl Validator {
             }
         }
         let bundle_type = bundle_type?;
-        (ok && self.errors.is_empty()).then_some(Bundle { bundle_type, entry })
+        (ok && self.errors.is_empty()).then(|| Bundle::validated(bundle_type, entry, value.clone()))
     }
 
-    fn entry(&mut self, value: &Value, path: &str) -> Option<Entry> {
-        let obj = self.object(value, path, &["fullUrl", "resource"])?;
+    /// One entry: its resource checked, the references it holds sorted into `subjects`
+    /// (a Condition's, checked against the Patient) and `refs` (resolved in the bundle).
+    fn entry(
+        &mut self,
+        value: &Value,
+        path: &str,
+        bundle_type: Option<BundleType>,
+        subjects: &mut Vec<(String, String)>,
+        refs: &mut Vec<FoundRef>,
+    ) -> Option<Entry> {
+        let obj = self.object_r4(value, path, &["fullUrl", "resource"], &[r4::ENTRY_EXTRA])?;
+        // A transaction's entries say what to do with them; a collection's do not.
+        match (bundle_type, obj.contains_key("request")) {
+            (Some(BundleType::Transaction), false) => {
+                self.err(join(path, "request"), Rule::Missing)
+            }
+            (Some(BundleType::Collection), true) => self.err(
+                join(path, "request"),
+                Rule::NotAllowed {
+                    expected: "no request in a collection bundle",
+                },
+            ),
+            _ => {}
+        }
         let full_url = self.uri(obj, path, "fullUrl");
         let failed_url = obj.contains_key("fullUrl") && full_url.is_none();
         let rpath = join(path, "resource");
@@ -326,18 +387,45 @@ impl Validator {
             self.err(rpath, Rule::WrongType { expected: "object" });
             return None;
         };
+        self.walked = Walked::default();
         let resource = match res_obj.get("resourceType").map(Value::as_str) {
             Some(Some("Patient")) => self.patient(res, &rpath).map(Resource::Patient),
             Some(Some("Condition")) => self.condition(res, &rpath).map(Resource::Condition),
-            Some(Some(_)) => {
-                self.err(
-                    join(&rpath, "resourceType"),
-                    Rule::NotAllowed {
-                        expected: "Patient or Condition",
-                    },
-                );
-                None
-            }
+            Some(Some(name)) => match r4::resource(name) {
+                Some(def) => {
+                    let mut walked = std::mem::take(&mut self.walked);
+                    let before = self.errors.len() + self.omitted;
+                    self.walk_resource(res_obj, &rpath, def.elements, &mut walked, 0);
+                    // A record is about its Patient: `subject` and `patient` name it.
+                    for r in &mut walked.refs {
+                        if def
+                            .about_patient
+                            .iter()
+                            .any(|f| r.path == join(&join(&rpath, f), "reference"))
+                        {
+                            subjects.push((r.path.clone(), std::mem::take(&mut r.reference)));
+                        }
+                    }
+                    walked.refs.retain(|r| !r.reference.is_empty());
+                    self.walked = walked;
+                    let id = res_obj.get("id").and_then(Value::as_str).map(str::to_owned);
+                    (self.errors.len() + self.omitted == before).then_some(Resource::Other(
+                        OtherResource {
+                            resource_type: def.name,
+                            id,
+                        },
+                    ))
+                }
+                None => {
+                    self.err(
+                        join(&rpath, "resourceType"),
+                        Rule::NotAllowed {
+                            expected: SUPPORTED_RESOURCES,
+                        },
+                    );
+                    None
+                }
+            },
             Some(None) => {
                 self.err(
                     join(&rpath, "resourceType"),
@@ -350,11 +438,20 @@ impl Validator {
                 None
             }
         }?;
+        // `#id` names one of this resource's contained resources; others go to the bundle.
+        let walked = std::mem::take(&mut self.walked);
+        for r in walked.refs {
+            match r.reference.strip_prefix('#') {
+                Some(id) if walked.contained.iter().any(|c| c == id) => {}
+                Some(_) => self.err(r.path, Rule::Unresolved),
+                None => refs.push(r),
+            }
+        }
         (!failed_url).then_some(Entry { full_url, resource })
     }
 
     fn patient(&mut self, value: &Value, path: &str) -> Option<Patient> {
-        let obj = self.object(
+        let obj = self.object_r4(
             value,
             path,
             &[
@@ -366,6 +463,7 @@ impl Validator {
                 "address",
                 "telecom",
             ],
+            &[r4::RESOURCE_ELEMENTS, r4::PATIENT_EXTRA],
         )?;
         let before = self.errors.len() + self.omitted;
         let id = self.fhir_id(obj, path);
@@ -444,7 +542,12 @@ impl Validator {
     }
 
     fn human_name(&mut self, value: &Value, path: &str) -> Option<HumanName> {
-        let obj = self.object(value, path, &["text", "family", "given"])?;
+        let obj = self.object_r4(
+            value,
+            path,
+            &["text", "family", "given"],
+            &[DATATYPE_ELEMENTS, r4::HUMAN_NAME.elements],
+        )?;
         let name = HumanName {
             text: self.opt_string(obj, path, "text"),
             family: self.opt_string(obj, path, "family"),
@@ -463,7 +566,12 @@ impl Validator {
 
     fn address(&mut self, value: &Value, path: &str) -> Option<Address> {
         const FIELDS: [&str; 5] = ["text", "line", "city", "postalCode", "country"];
-        let obj = self.object(value, path, &FIELDS)?;
+        let obj = self.object_r4(
+            value,
+            path,
+            &FIELDS,
+            &[DATATYPE_ELEMENTS, r4::ADDRESS.elements],
+        )?;
         if !FIELDS.iter().any(|f| obj.contains_key(*f)) {
             self.err(
                 path.to_owned(),
@@ -482,7 +590,12 @@ impl Validator {
     }
 
     fn contact_point(&mut self, value: &Value, path: &str) -> Option<ContactPoint> {
-        let obj = self.object(value, path, &["system", "value"])?;
+        let obj = self.object_r4(
+            value,
+            path,
+            &["system", "value"],
+            &[DATATYPE_ELEMENTS, r4::CONTACT_POINT.elements],
+        )?;
         let system = if obj.contains_key("system") {
             self.one_of(
                 obj,
@@ -516,7 +629,7 @@ impl Validator {
     }
 
     fn condition(&mut self, value: &Value, path: &str) -> Option<Condition> {
-        let obj = self.object(
+        let obj = self.object_r4(
             value,
             path,
             &[
@@ -528,6 +641,7 @@ impl Validator {
                 "onsetDateTime",
                 "recordedDate",
             ],
+            &[r4::RESOURCE_ELEMENTS, r4::CONDITION_EXTRA],
         )?;
         let before = self.errors.len() + self.omitted;
         let id = self.fhir_id(obj, path);
@@ -544,9 +658,14 @@ impl Validator {
         let subject = match obj.get("subject") {
             Some(v) => {
                 let spath = join(path, "subject");
-                self.object(v, &spath, &["reference"])
-                    .and_then(|o| self.req_string(o, &spath, "reference"))
-                    .map(|reference| Reference { reference })
+                self.object_r4(
+                    v,
+                    &spath,
+                    &["reference"],
+                    &[DATATYPE_ELEMENTS, r4::REFERENCE_TYPE.elements],
+                )
+                .and_then(|o| self.req_string(o, &spath, "reference"))
+                .map(|reference| Reference { reference })
             }
             None => {
                 self.err(join(path, "subject"), Rule::Missing);
@@ -623,7 +742,12 @@ impl Validator {
     }
 
     fn codeable_concept(&mut self, value: &Value, path: &str) -> Option<CodeableConcept> {
-        let obj = self.object(value, path, &["coding", "text"])?;
+        let obj = self.object_r4(
+            value,
+            path,
+            &["coding", "text"],
+            &[DATATYPE_ELEMENTS, r4::CODEABLE_CONCEPT.elements],
+        )?;
         if !obj.contains_key("coding") && !obj.contains_key("text") {
             self.err(
                 path.to_owned(),
@@ -647,7 +771,12 @@ impl Validator {
     }
 
     fn coding(&mut self, value: &Value, path: &str) -> Option<Coding> {
-        let obj = self.object(value, path, &["system", "code", "display"])?;
+        let obj = self.object_r4(
+            value,
+            path,
+            &["system", "code", "display"],
+            &[DATATYPE_ELEMENTS, r4::CODING.elements],
+        )?;
         if !obj.contains_key("code") && !obj.contains_key("display") {
             self.err(
                 path.to_owned(),

@@ -66,7 +66,7 @@ paths = {
  "/api/records": {
   "get": op("myRecords", "The patient's records and their versions", merge(ok("Records", {"type": "array", "items": ref("RecordSummary")}), errs("401", "403", "500")), tags=["records"]),
   "post": op("putRecord", "Store a record (patient): a FHIR R4 Bundle", merge(ok("Stored: sealed, dispersed over the storage nodes and registered on chain", ref("Stored"), "201"), errs("400", "401", "403", "413", "415", "500", "503")),
-             req=body(ref("Bundle"), "A FHIR R4 Bundle of type collection: one Patient and up to 100 Conditions (see crates/records/README.md)."), tags=["records"]),
+             req=body(ref("Bundle"), "A FHIR R4 Bundle of type collection or transaction: one Patient, up to 100 Conditions, and Observations, allergies, medications, immunizations, procedures, reports, encounters, practitioners and organizations (see crates/fhir/README.md)."), tags=["records"]),
  },
  "/api/records/form": {"post": op("putForm", "Store a record from the web form's five fields (patient)", merge(ok("Stored", ref("Stored"), "201"), errs("400", "401", "403", "413", "415", "500", "503")), req=body(ref("RecordForm")), tags=["records"])},
  "/api/records/{id}": {
@@ -120,8 +120,8 @@ schemas = {
  "NewProvider": obj({"username": {"type": "string"}, "password": {"type": "string", "format": "password"}, "display_name": {"type": "string", "maxLength": 100, "description": "How patients see it; empty: the username"}, "specialty": {"type": "string", "maxLength": 100}}, ["username", "password"]),
  "Provider": obj({"username": nullable({"type": "string"}), "address": addr, "display_name": nullable({"type": "string"}), "organisation": {"type": "string", "description": "Its organisation's name (`consortium`: the network admin's own)"}, "organisation_id": {"type": "integer", "minimum": 0}, "specialty": nullable({"type": "string"}), "local": {"type": "boolean", "description": "It has an account on this server"}, "disabled": {"type": "boolean", "description": "Disabled by this server's admin (admins only)"}}),
  "Account": obj({"username": {"type": "string"}, "address": addr, "disabled": {"type": "boolean", "description": "Disabled by the admin: deregistered on chain, no logins"}}),
- "Bundle": {"type": "object", "description": "FHIR R4 Bundle (type collection) with one Patient and up to 100 Conditions; validated strictly", "required": ["resourceType", "type", "entry"],
-            "properties": {"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}, "entry": {"type": "array", "items": {"type": "object"}}}},
+ "Bundle": {"type": "object", "description": "FHIR R4 Bundle (type collection or transaction) with one Patient, up to 100 Conditions and the other supported resources; checked against R4 and kept whole (crates/fhir/README.md)", "required": ["resourceType", "type", "entry"],
+            "properties": {"resourceType": {"const": "Bundle"}, "type": {"enum": ["collection", "transaction"]}, "entry": {"type": "array", "items": {"type": "object"}}}},
  "RecordForm": obj({"patient_name": {"type": "string"}, "birth_date": {"type": "string", "format": "date"}, "address": {"type": "string"}, "phone": {"type": "string"}, "health_condition": {"type": "string"}}, ["patient_name", "birth_date"]),
  "Stored": obj({"record_id": u64, "version": u32, "manifest_cid": {"type": "string", "description": "The manifest block's CID (the \"hash code\")"}, "tx_hash": b256, "block_number": u64}),
  "Version": obj({"version": u32, "manifest_cid": {"type": "string"}, "timestamp": u64, "tx_hash": b256}),

@@ -1,16 +1,20 @@
-//! Record content: a small, strictly validated subset of FHIR R4.
+//! Record content: a strictly validated part of FHIR R4.
 //!
-//! A record is a FHIR `Bundle` of type `collection` holding exactly one `Patient` and up to
-//! [`MAX_CONDITIONS`] `Condition` resources. Everything that enters the system goes through
-//! [`parse`] (or [`Bundle`]'s `Deserialize`, which calls the same validator), so a stored
-//! record is always well-formed and bounded in size.
+//! A record is a FHIR `Bundle` (`collection` or `transaction`) holding exactly one `Patient`,
+//! up to [`MAX_CONDITIONS`] `Condition`s, and Observations, AllergyIntolerances,
+//! MedicationStatements, MedicationRequests, Immunizations, Procedures, DiagnosticReports,
+//! Encounters, Practitioners and Organizations. Everything that enters the system goes
+//! through [`parse`] (or [`Bundle`]'s `Deserialize`, which calls the same validator), so a
+//! stored record is always well-formed and bounded in size.
 //!
 //! Validation walks the JSON tree by hand rather than through `serde`'s derive: that is
 //! what lets every error name the field with a path (`entry[0].resource.birthDate`) and the
 //! rule it broke, while *never* echoing a value — serde's own messages quote the offending
-//! input, which here would be personal health data. Unknown fields are refused everywhere
-//! (the equivalent of `#[serde(deny_unknown_fields)]`); the typed model serializes with
-//! plain `serde` derives, and the round trip is property-tested.
+//! input, which here would be personal health data. Patient and Condition are checked into a
+//! typed view with house rules on top of R4; every other element is checked against the R4
+//! element tables (`r4`, walked by `walk`); an element R4 does not define there is refused,
+//! and so is every `modifierExtension`. The bundle keeps the JSON it was validated from:
+//! `meta`, narrative, extensions and identifiers are stored as given.
 //!
 //! [`RecordForm`] turns the web form's five fields into a valid bundle.
 

@@ -4,6 +4,7 @@ mod api;
 mod error;
 mod extract;
 mod fallback;
+mod fhir;
 mod params;
 mod rpc;
 mod starting;
@@ -32,6 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 
 pub use error::{Error, Result};
+pub use fhir::{DEFAULT_COUNT as FHIR_DEFAULT_COUNT, FHIR_JSON, MAX_COUNT as FHIR_MAX_COUNT};
 pub use rpc::RpcOptions;
 pub use starting::Starting;
 pub use throttle::Throttle;
@@ -119,7 +121,7 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: `/api/…`, `/ipfs/{cid}`, the web pages and `/static/…`, and
+/// The whole HTTP surface: `/api/…`, `/fhir/…`, `/ipfs/{cid}`, the web pages and `/static/…`, and
 /// `POST /rpc` when [`AppState::with_rpc`] offers it.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so login and
@@ -128,6 +130,7 @@ pub fn router(state: AppState) -> Router {
     let secure_cookies = state.secure_cookies;
     let app = Router::new()
         .merge(api::router())
+        .merge(fhir::router())
         .merge(web::router(&state))
         .merge(rpc::router(&state))
         .fallback(fallback::not_found)

@@ -2,6 +2,8 @@
 //! class with its status and JSON body, and the patient → provider flow.
 
 mod common;
+#[path = "api/fhir.rs"]
+mod fhir;
 #[path = "api/rpc.rs"]
 mod rpc;
 

@@ -1,0 +1,680 @@
+//! The FHIR R4 REST API at `/fhir` (4.0.1, `application/fhir+json`), over the records
+//! service: every resource comes out of a record read through the audited path (the access
+//! logged on chain before a byte leaves), so a search over three records logs three reads.
+//!
+//! Ids: a patient is `Patient/{patient ID}` (the ID SecureEHR gives each patient); every
+//! other resource is `{Type}/{record}-{entry}`, its record's current version and its place
+//! in that bundle, and references between the resources of one record are rewritten to
+//! those ids. Errors are `OperationOutcome`s with the status of the JSON API's error and,
+//! for a record that failed validation, one issue per field with its `expression`.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::Error;
+use crate::extract::Auth;
+use crate::svc;
+
+/// The media type of every body here.
+pub const FHIR_JSON: &str = "application/fhir+json";
+/// Resources on one page of a search when `_count` is not given, and the most it may ask.
+pub const DEFAULT_COUNT: usize = 50;
+/// See [`DEFAULT_COUNT`].
+pub const MAX_COUNT: usize = 1000;
+
+/// The resource types the API serves (those a record holds).
+pub const TYPES: &[&str] = &[
+    "Patient",
+    "Condition",
+    "Observation",
+    "AllergyIntolerance",
+    "MedicationStatement",
+    "MedicationRequest",
+    "Immunization",
+    "Procedure",
+    "DiagnosticReport",
+    "Encounter",
+    "Practitioner",
+    "Organization",
+];
+
+/// The search parameters every type takes besides `patient`.
+const SEARCH_PARAMS: &[(&str, &str)] = &[
+    ("patient", "reference"),
+    ("code", "token"),
+    ("category", "token"),
+    ("date", "date"),
+    ("_count", "number"),
+];
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/fhir/metadata", get(metadata))
+        .route("/fhir", axum::routing::post(post_bundle))
+        .route("/fhir/Patient/{id}/$everything", get(everything))
+        .route("/fhir/{resource_type}", get(search))
+        .route("/fhir/{resource_type}/{id}", get(read))
+}
+
+/// An error as an `OperationOutcome`.
+pub(crate) struct Outcome(Error);
+
+impl From<Error> for Outcome {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl From<svc::Error> for Outcome {
+    fn from(e: svc::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for Outcome {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = e.status();
+        let code = match status {
+            StatusCode::BAD_REQUEST => "invalid",
+            StatusCode::UNAUTHORIZED => "login",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::PAYLOAD_TOO_LARGE => "too-costly",
+            StatusCode::SERVICE_UNAVAILABLE => "transient",
+            _ => "exception",
+        };
+        let issue: Vec<Value> = match &e {
+            Error::InvalidRecord(errors) => errors
+                .errors()
+                .iter()
+                .map(|f| {
+                    let expression = if f.path.is_empty() {
+                        "Bundle".to_owned()
+                    } else {
+                        format!("Bundle.{}", f.path)
+                    };
+                    json!({ "severity": "error", "code": "invalid",
+                            "diagnostics": f.rule.to_string(), "expression": [expression] })
+                })
+                .collect(),
+            other => {
+                // The JSON API's message (a 5xx's is only "internal error").
+                let text = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE
+                {
+                    "internal error".to_owned()
+                } else {
+                    other.to_string()
+                };
+                let mut i = json!({ "severity": "error", "code": code, "diagnostics": text });
+                if let Some(field) = other.field() {
+                    i["expression"] = json!([field]);
+                }
+                vec![i]
+            }
+        };
+        let mut response = e.into_response();
+        let body = json!({ "resourceType": "OperationOutcome", "issue": issue });
+        *response.body_mut() = axum::body::Body::from(body.to_string());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        response
+    }
+}
+
+type Result<T> = std::result::Result<T, Outcome>;
+
+/// A FHIR JSON response.
+fn fhir(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn metadata() -> Response {
+    let search: Vec<Value> = SEARCH_PARAMS
+        .iter()
+        .map(|(name, ty)| json!({ "name": name, "type": ty }))
+        .collect();
+    let resources: Vec<Value> = TYPES
+        .iter()
+        .map(|t| {
+            let mut r = json!({
+                "type": t,
+                "interaction": [ { "code": "read" }, { "code": "search-type" } ],
+                "searchParam": search,
+            });
+            if *t == "Patient" {
+                r["operation"] = json!([{ "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }]);
+                r["searchParam"] = json!([{ "name": "_count", "type": "number" }]);
+            }
+            r
+        })
+        .collect();
+    fhir(
+        StatusCode::OK,
+        json!({
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-12-01",
+            "kind": "instance",
+            "software": { "name": "SecureEHR", "version": env!("CARGO_PKG_VERSION") },
+            "implementation": { "description": "SecureEHR: every read is logged on chain before it is answered" },
+            "fhirVersion": "4.0.1",
+            "format": [FHIR_JSON, "json"],
+            "rest": [{
+                "mode": "server",
+                "security": {
+                    "description": "Authorization: Bearer with a session token from POST /api/session"
+                },
+                "resource": resources,
+                "interaction": [ { "code": "transaction" } ],
+            }],
+        }),
+    )
+}
+
+/// The caller: a patient (who sees themself) or a provider (who sees what was shared).
+enum Caller {
+    Patient(svc::PatientSession),
+    Provider(svc::ProviderSession),
+}
+
+fn caller(auth: std::result::Result<Auth, Error>) -> Result<Caller> {
+    let auth = auth?;
+    if let Ok(p) = auth.patient() {
+        return Ok(Caller::Patient(p));
+    }
+    if let Ok(p) = auth.provider() {
+        return Ok(Caller::Provider(p));
+    }
+    Err(Error::Forbidden("the FHIR API serves patients and providers".into()).into())
+}
+
+/// One exposed resource: type, API id, JSON (with its id and references rewritten).
+struct Exposed {
+    resource_type: String,
+    id: String,
+    resource: Value,
+}
+
+/// Every record of patient `patient_id` the caller may read, read now (each read logged),
+/// as exposed resources; the patient's own resource once, from the newest record.
+async fn patient_resources(
+    state: &AppState,
+    caller: &Caller,
+    patient_id: u64,
+) -> Result<Vec<Exposed>> {
+    let svc = state.service();
+    let reads = match caller {
+        Caller::Patient(p) => {
+            if svc.patient_id(p.address()).await? != Some(patient_id) {
+                return Err(Error::NotFound(format!("Patient/{patient_id}")).into());
+            }
+            let mut reads = Vec::new();
+            for r in svc.my_records(p).await? {
+                reads.push(svc.read_record(p, r.record_id, None).await?);
+            }
+            reads
+        }
+        Caller::Provider(p) => match svc.patient_records(p, patient_id).await {
+            Ok(reads) => reads,
+            Err(svc::Error::NoAccessToPatient { .. }) => {
+                return Err(Error::NotFound(format!("Patient/{patient_id}")).into());
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let mut out = Vec::new();
+    let mut patient: Option<Exposed> = None;
+    for read in reads {
+        for e in expose(read.record_id, patient_id, &read.bundle) {
+            if e.resource_type == "Patient" {
+                // The newest record's Patient (reads come in record order).
+                patient = Some(e);
+            } else {
+                out.push(e);
+            }
+        }
+    }
+    if let Some(p) = patient {
+        out.insert(0, p);
+    }
+    Ok(out)
+}
+
+/// A record's resources with API ids: `Patient/{patient_id}`, `{Type}/{record}-{entry}`;
+/// references among them (by `Type/id` or `fullUrl`) rewritten to those.
+fn expose(record_id: u64, patient_id: u64, bundle: &Value) -> Vec<Exposed> {
+    let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut ids = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let r = &e["resource"];
+        let t = r["resourceType"].as_str().unwrap_or_default().to_owned();
+        let id = if t == "Patient" {
+            patient_id.to_string()
+        } else {
+            format!("{record_id}-{i}")
+        };
+        let new = format!("{t}/{id}");
+        if let Some(old) = r["id"].as_str() {
+            names.insert(format!("{t}/{old}"), new.clone());
+        }
+        if let Some(url) = e["fullUrl"].as_str() {
+            names.insert(url.to_owned(), new.clone());
+        }
+        ids.push((t, id));
+    }
+    entries
+        .into_iter()
+        .zip(ids)
+        .map(|(mut e, (resource_type, id))| {
+            let mut resource = e["resource"].take();
+            resource["id"] = json!(id);
+            rewrite(&mut resource, &names, 0);
+            Exposed {
+                resource_type,
+                id,
+                resource,
+            }
+        })
+        .collect()
+}
+
+/// Rewrites every `reference` string found in `names` (not inside `contained`).
+fn rewrite(v: &mut Value, names: &HashMap<String, String>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if k == "contained" {
+                    continue;
+                }
+                if k == "reference"
+                    && let Some(new) = child.as_str().and_then(|s| names.get(s))
+                {
+                    *child = json!(new);
+                    continue;
+                }
+                rewrite(child, names, depth + 1);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| rewrite(i, names, depth + 1)),
+        _ => {}
+    }
+}
+
+/// The API's absolute base URL as the client reached it (`Host`; `https` when the server is
+/// reached over TLS), for `fullUrl`s and links.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("localhost");
+    let scheme = if state.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}/fhir")
+}
+
+fn known_type(resource_type: &str) -> Result<()> {
+    if TYPES.contains(&resource_type) {
+        Ok(())
+    } else {
+        Err(Error::NotFound(format!("resource type {resource_type}")).into())
+    }
+}
+
+fn parse_id(s: &str, what: &str) -> Result<u64> {
+    s.parse().map_err(|_| {
+        Error::InvalidInput {
+            field: what.to_owned(),
+            message: "expected a number".into(),
+        }
+        .into()
+    })
+}
+
+async fn read(
+    State(state): State<AppState>,
+    auth: std::result::Result<Auth, Error>,
+    Path((resource_type, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let caller = caller(auth)?;
+    known_type(&resource_type)?;
+    let not_found = || Outcome(Error::NotFound(format!("{resource_type}/{id}")));
+    let (patient_id, record) = if resource_type == "Patient" {
+        (parse_id(&id, "id")?, None)
+    } else {
+        let (record, entry) = id.split_once('-').ok_or_else(not_found)?;
+        let record = record.parse::<u64>().map_err(|_| not_found())?;
+        let entry = entry.parse::<usize>().map_err(|_| not_found())?;
+        let svc = state.service();
+        let read = match &caller {
+            Caller::Patient(p) => svc.read_record(p, record, None).await,
+            Caller::Provider(p) => svc.read_record(p, record, None).await,
+        }
+        .map_err(|e| match e {
+            svc::Error::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+        (read.patient_id, Some((read, entry)))
+    };
+    match record {
+        None => patient_resources(&state, &caller, patient_id)
+            .await?
+            .into_iter()
+            .find(|e| e.resource_type == "Patient")
+            .map(|e| fhir(StatusCode::OK, e.resource))
+            .ok_or_else(not_found),
+        Some((read, entry)) => expose(read.record_id, read.patient_id, &read.bundle)
+            .into_iter()
+            .nth(entry)
+            .filter(|e| e.resource_type == resource_type)
+            .map(|e| fhir(StatusCode::OK, e.resource))
+            .ok_or_else(not_found),
+    }
+}
+
+/// `?patient=&code=&category=&date=&_count=&_offset=`.
+#[derive(serde::Deserialize)]
+struct SearchQuery {
+    patient: Option<String>,
+    code: Option<String>,
+    category: Option<String>,
+    date: Option<String>,
+    #[serde(rename = "_count")]
+    count: Option<String>,
+    #[serde(rename = "_offset")]
+    offset: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: std::result::Result<Auth, Error>,
+    Path(resource_type): Path<String>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response> {
+    let caller = caller(auth)?;
+    let base = base_url(&state, &headers);
+    known_type(&resource_type)?;
+    let patient_id = match (&q.patient, &caller) {
+        (Some(p), _) => parse_id(p.trim_start_matches("Patient/"), "patient")?,
+        (None, Caller::Patient(p)) => state
+            .service()
+            .patient_id(p.address())
+            .await?
+            .ok_or_else(|| Error::NotFound("this account's patient".into()))?,
+        (None, Caller::Provider(p)) if resource_type == "Patient" => {
+            // The patients who shared with this provider, each read (and logged).
+            let mut ids: Vec<u64> = state
+                .service()
+                .shared_with_me(p)
+                .await?
+                .into_iter()
+                .map(|s| s.patient_id)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut found = Vec::new();
+            for id in ids {
+                if let Ok(rs) = patient_resources(&state, &caller, id).await {
+                    found.extend(rs.into_iter().filter(|e| e.resource_type == "Patient"));
+                }
+            }
+            return page(&base, &q, &resource_type, found);
+        }
+        (None, Caller::Provider(_)) => {
+            return Err(Error::InvalidInput {
+                field: "patient".into(),
+                message: "a provider's search names the patient".into(),
+            }
+            .into());
+        }
+    };
+    let found: Vec<Exposed> = patient_resources(&state, &caller, patient_id)
+        .await
+        .or_else(|e| match e.0 {
+            Error::NotFound(_) => Ok(Vec::new()),
+            other => Err(Outcome(other)),
+        })?
+        .into_iter()
+        .filter(|e| e.resource_type == resource_type)
+        .filter(|e| matches(&e.resource, &q))
+        .collect();
+    page(&base, &q, &resource_type, found)
+}
+
+async fn everything(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: std::result::Result<Auth, Error>,
+    Path(id): Path<String>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response> {
+    let caller = caller(auth)?;
+    let patient_id = parse_id(&id, "id")?;
+    let found = patient_resources(&state, &caller, patient_id).await?;
+    page(
+        &base_url(&state, &headers),
+        &q,
+        &format!("Patient/{patient_id}/$everything"),
+        found,
+    )
+}
+
+/// A `searchset` page of `found`, with `self` and `next` links (absolute, under `base`).
+fn page(base: &str, q: &SearchQuery, path: &str, found: Vec<Exposed>) -> Result<Response> {
+    let count = match &q.count {
+        None => DEFAULT_COUNT,
+        Some(c) => match c.parse::<usize>() {
+            Ok(n) if (1..=MAX_COUNT).contains(&n) => n,
+            _ => {
+                return Err(Error::InvalidInput {
+                    field: "_count".into(),
+                    message: format!("a number from 1 to {MAX_COUNT}"),
+                }
+                .into());
+            }
+        },
+    };
+    let offset = match &q.offset {
+        None => 0,
+        Some(o) => o.parse::<usize>().map_err(|_| Error::InvalidInput {
+            field: "_offset".into(),
+            message: "expected a number".into(),
+        })?,
+    };
+    let total = found.len();
+    let link = |offset: usize| {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        for (k, v) in [
+            ("patient", &q.patient),
+            ("code", &q.code),
+            ("category", &q.category),
+            ("date", &q.date),
+        ] {
+            if let Some(v) = v {
+                params.push((k, v.clone()));
+            }
+        }
+        params.push(("_count", count.to_string()));
+        params.push(("_offset", offset.to_string()));
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        format!("{base}/{path}?{}", query.join("&"))
+    };
+    let mut links = vec![json!({ "relation": "self", "url": link(offset) })];
+    if offset + count < total {
+        links.push(json!({ "relation": "next", "url": link(offset + count) }));
+    }
+    let entry: Vec<Value> = found
+        .into_iter()
+        .skip(offset)
+        .take(count)
+        .map(|e| {
+            json!({
+                "fullUrl": format!("{base}/{}/{}", e.resource_type, e.id),
+                "resource": e.resource,
+                "search": { "mode": "match" },
+            })
+        })
+        .collect();
+    Ok(fhir(
+        StatusCode::OK,
+        json!({ "resourceType": "Bundle", "type": "searchset", "total": total,
+                "link": links, "entry": entry }),
+    ))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Whether `r` matches the query's `code`, `category` and `date`.
+fn matches(r: &Value, q: &SearchQuery) -> bool {
+    let token = |field: &str, want: &str| {
+        let (system, code) = match want.split_once('|') {
+            Some((s, c)) => (Some(s), c),
+            None => (None, want),
+        };
+        let concepts: Vec<&Value> = match &r[field] {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        concepts.iter().any(|cc| {
+            cc["coding"].as_array().is_some_and(|codings| {
+                codings.iter().any(|c| {
+                    c["code"].as_str() == Some(code)
+                        && system.is_none_or(|s| s.is_empty() || c["system"].as_str() == Some(s))
+                })
+            })
+        })
+    };
+    let code_field = match r["resourceType"].as_str() {
+        Some("Immunization") => "vaccineCode",
+        Some("MedicationRequest" | "MedicationStatement") => "medicationCodeableConcept",
+        _ => "code",
+    };
+    if let Some(want) = &q.code
+        && !want.split(',').any(|w| token(code_field, w))
+    {
+        return false;
+    }
+    if let Some(want) = &q.category
+        && !want.split(',').any(|w| token("category", w))
+    {
+        return false;
+    }
+    if let Some(want) = &q.date {
+        let (op, day) = match want.get(..2) {
+            Some(p @ ("ge" | "le" | "gt" | "lt" | "eq")) => (p, &want[2..]),
+            _ => ("eq", want.as_str()),
+        };
+        let Some(when) = clinical_date(r) else {
+            return false;
+        };
+        // Compared as text over the shorter of the two (ISO dates sort as text).
+        let n = when.len().min(day.len());
+        let (a, b) = (&when[..n], &day[..n]);
+        let ok = match op {
+            "ge" => a >= b,
+            "le" => a <= b,
+            "gt" => a > b,
+            "lt" => a < b,
+            _ => a == b,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// The date a resource is about, for `date=` searches.
+fn clinical_date(r: &Value) -> Option<&str> {
+    [
+        "effectiveDateTime",
+        "onsetDateTime",
+        "authoredOn",
+        "occurrenceDateTime",
+        "performedDateTime",
+        "recordedDate",
+        "issued",
+        "dateAsserted",
+    ]
+    .iter()
+    .find_map(|k| r[*k].as_str())
+    .or_else(|| {
+        ["effectivePeriod", "performedPeriod", "period"]
+            .iter()
+            .find_map(|k| r[*k]["start"].as_str())
+    })
+}
+
+/// `POST /fhir`: a `transaction` or `collection` Bundle stored as a new record of the
+/// calling patient; the answer is a `transaction-response` naming each stored resource.
+async fn post_bundle(
+    State(state): State<AppState>,
+    auth: std::result::Result<Auth, Error>,
+    body: Bytes,
+) -> Result<Response> {
+    let Caller::Patient(me) = caller(auth)? else {
+        return Err(Error::Forbidden("only a patient stores records here for now".into()).into());
+    };
+    let stored = state.service().put_record(&me, &body).await?;
+    let patient_id = state.service().patient_id(me.address()).await?.unwrap_or(0);
+    let given: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let entry: Vec<Value> = expose(stored.record_id, patient_id, &given)
+        .into_iter()
+        .map(|e| {
+            json!({ "response": {
+                "status": "201 Created",
+                "location": format!("{}/{}", e.resource_type, e.id),
+            } })
+        })
+        .collect();
+    let mut response = fhir(
+        StatusCode::OK,
+        json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": entry }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/records/{}", stored.record_id)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}

@@ -59,6 +59,8 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/fhir/metadata", get(metadata))
         .route("/fhir", axum::routing::post(post_bundle))
+        // Clients join the base URL and an empty path with a slash.
+        .route("/fhir/", axum::routing::post(post_bundle))
         .route("/fhir/Patient/{id}/$everything", get(everything))
         .route("/fhir/{resource_type}", get(search))
         .route("/fhir/{resource_type}/{id}", get(read))

@@ -8,6 +8,7 @@ mod common;
 mod consortium;
 mod crash;
 mod embedded_nodes;
+mod fhir_clients;
 mod restore;
 // ehr-store's js-ipfs node (`IpfsNode`), from its integration tests.
 #[path = "../../../../crates/store/tests/integration/ipfs.rs"]

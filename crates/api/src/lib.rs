@@ -18,6 +18,7 @@ mod svc {
     pub use ehr_records::accounts::Error as AccountsError;
     pub use ehr_records::accounts::{AccountInfo, Role, Session};
     pub use ehr_records::fhir::RecordForm;
+    pub use ehr_records::{AccessLogEntry, GrantView};
     pub use ehr_records::{AdminSession, PatientSession, ProviderSession};
     pub use ehr_records::{DirectoryEntry, ProfileInput, SharedView};
     pub use ehr_records::{Error, ReadRecord, RecordSummary, Service, Stored};
@@ -33,7 +34,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 
 pub use error::{Error, Result};
-pub use fhir::{DEFAULT_COUNT as FHIR_DEFAULT_COUNT, FHIR_JSON, MAX_COUNT as FHIR_MAX_COUNT};
+pub use fhir::{
+    ACCOUNT_SYSTEM, DEFAULT_COUNT as FHIR_DEFAULT_COUNT, FHIR_JSON, MAX_COUNT as FHIR_MAX_COUNT,
+    PROVIDER_SYSTEM, RECORD_SYSTEM,
+};
 pub use rpc::RpcOptions;
 pub use starting::Starting;
 pub use throttle::Throttle;

@@ -209,3 +209,178 @@ async fn the_fhir_api_searches_reads_and_stores_with_every_read_logged() {
     // Providers do not store records here (yet).
     outcome(&post_rich(&app, &provider).await, StatusCode::FORBIDDEN);
 }
+
+/// medplum's verdict on each resource (crates/fhir/tests/js/validate.mjs).
+fn medplum_accepts(resources: &[Value]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, r) in resources.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.json"));
+        std::fs::write(&path, r.to_string()).unwrap();
+        files.push(path);
+    }
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fhir/tests/js");
+    let out = std::process::Command::new("node")
+        .arg("validate.mjs")
+        .args(&files)
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        files.len(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["ok"], true, "{v}");
+    }
+}
+
+async fn post_consent(app: &axum::Router, token: &str, consent: &Value) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/fhir/Consent")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/fhir+json")
+        .body(Body::from(consent.to_string()))
+        .unwrap();
+    send(app, req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_consents_and_the_access_log_is_audit_events() {
+    let h = service().await;
+    let app = app(&h);
+    let (alice, pid) = patient(&app, "alice").await;
+    assert_eq!(post_rich(&app, &alice).await.status, StatusCode::OK);
+    let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
+
+    // A Consent posted by the patient is a grant on chain.
+    let mut consent = json!({
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+        "provision": {
+            "period": { "end": "2099-01-01T00:00:00Z" },
+            "actor": [{ "reference": { "identifier": { "system": "urn:secure-ehr:provider", "value": PROVIDER.0 } } }],
+            "data": [{ "meaning": "instance", "reference": { "identifier": { "system": "urn:secure-ehr:record", "value": "1" } } }],
+        },
+    });
+    let r = post_consent(&app, &alice, &consent).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let made = r.json();
+    assert_eq!(made["status"], "active");
+    assert_eq!(made["patient"]["reference"], format!("Patient/{pid}"));
+    assert_eq!(made["provision"]["period"]["end"], "2099-01-01T00:00:00Z");
+    let grants = call(&app, Method::GET, "/api/grants", Some(&alice), None)
+        .await
+        .json();
+    assert_eq!(grants[0]["record_id"], 1);
+    assert_eq!(grants[0]["expires_at"], 4_070_908_800u64);
+
+    // Listed for the patient and for the provider who holds it.
+    let mine = fhir_get(&app, "/fhir/Consent", Some(&alice)).await.json();
+    assert_eq!(mine["total"], 1);
+    let theirs = fhir_get(&app, "/fhir/Consent", Some(&provider))
+        .await
+        .json();
+    assert_eq!(theirs["total"], 1);
+    assert_eq!(
+        theirs["entry"][0]["resource"]["patient"]["reference"],
+        format!("Patient/{pid}")
+    );
+
+    // The provider reads through FHIR; the patient's AuditEvents say who read what.
+    let r = fhir_get(
+        &app,
+        &format!("/fhir/Observation?patient={pid}"),
+        Some(&provider),
+    )
+    .await;
+    assert_eq!(r.json()["total"], 3);
+    let log = fhir_get(&app, "/fhir/AuditEvent", Some(&alice))
+        .await
+        .json();
+    let events: Vec<&Value> = log["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let by_provider = events
+        .iter()
+        .find(|e| e["agent"][0]["who"]["display"] == PROVIDER.0)
+        .expect("the provider's read");
+    assert_eq!(by_provider["action"], "R");
+    assert_eq!(
+        by_provider["entity"][0]["what"]["reference"],
+        format!("Patient/{pid}")
+    );
+    assert_eq!(by_provider["entity"][1]["what"]["identifier"]["value"], "1");
+    outcome(
+        &fhir_get(&app, "/fhir/AuditEvent", Some(&provider)).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    // Revoked with status inactive: the provider reads nothing; break-glass is marked BTG
+    // with its reason.
+    consent["status"] = json!("inactive");
+    let r = post_consent(&app, &alice, &consent).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "inactive");
+    let r = fhir_get(
+        &app,
+        &format!("/fhir/Observation?patient={pid}"),
+        Some(&provider),
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0);
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/emergency",
+        Some(&provider),
+        Some(json!({ "patient_id": pid, "reason": "unconscious in the ER" })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let log = fhir_get(&app, "/fhir/AuditEvent?_count=100", Some(&alice))
+        .await
+        .json();
+    let btg: Vec<&Value> = log["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|e| e["purposeOfEvent"][0]["coding"][0]["code"] == "BTG")
+        .collect();
+    assert!(!btg.is_empty(), "{log}");
+    assert_eq!(btg[0]["purposeOfEvent"][0]["text"], "unconscious in the ER");
+    assert_eq!(
+        btg[0]["agent"][0]["purposeOfUse"][0]["coding"][0]["code"],
+        "BTG"
+    );
+
+    // A Consent that names no provider: 400 with the path.
+    consent["provision"]
+        .as_object_mut()
+        .unwrap()
+        .remove("actor");
+    consent["status"] = json!("active");
+    let o = outcome(
+        &post_consent(&app, &alice, &consent).await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_eq!(o["issue"][0]["expression"][0], "Consent.provision.actor");
+
+    // What the API emits validates with medplum.
+    let mut emitted = vec![made];
+    emitted.extend(events.into_iter().cloned());
+    emitted.extend(btg.into_iter().cloned());
+    emitted.push(fhir_get(&app, "/fhir/metadata", None).await.json());
+    medplum_accepts(&emitted);
+}

@@ -55,9 +55,18 @@ const SEARCH_PARAMS: &[(&str, &str)] = &[
     ("_count", "number"),
 ];
 
+mod consent;
+
+pub use consent::{ACCOUNT_SYSTEM, PROVIDER_SYSTEM, RECORD_SYSTEM};
+
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/fhir/metadata", get(metadata))
+        .route(
+            "/fhir/Consent",
+            get(consent::list_consents).post(consent::post_consent),
+        )
+        .route("/fhir/AuditEvent", get(consent::list_audit_events))
         .route("/fhir", axum::routing::post(post_bundle))
         // Clients join the base URL and an empty path with a slash.
         .route("/fhir/", axum::routing::post(post_bundle))
@@ -166,6 +175,18 @@ async fn metadata() -> Response {
             }
             r
         })
+        .chain([
+            json!({
+                "type": "Consent",
+                "interaction": [ { "code": "search-type" }, { "code": "create" } ],
+                "searchParam": [ { "name": "patient", "type": "reference" }, { "name": "_count", "type": "number" } ],
+            }),
+            json!({
+                "type": "AuditEvent",
+                "interaction": [ { "code": "search-type" } ],
+                "searchParam": [ { "name": "patient", "type": "reference" }, { "name": "_count", "type": "number" } ],
+            }),
+        ])
         .collect();
     fhir(
         StatusCode::OK,

@@ -60,6 +60,8 @@ pub struct AppState {
     trusted_proxy: Option<std::net::IpAddr>,
     /// `POST /rpc`, when offered (see [`AppState::with_rpc`]).
     rpc: Option<Arc<rpc::Rpc>>,
+    /// The SMART-scoped tokens minted for FHIR clients (`POST /fhir/auth/token`).
+    scoped: Arc<fhir::scopes::ScopedTokens>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -85,6 +87,7 @@ impl AppState {
             signups: Arc::new(Throttle::new(5, Duration::from_secs(60))),
             trusted_proxy: None,
             rpc: None,
+            scoped: Arc::default(),
         }
     }
 

@@ -202,11 +202,11 @@ fn listed(resource_type: &str, resources: Vec<Value>) -> Vec<Exposed> {
 pub(super) async fn list_consents(
     State(state): State<AppState>,
     headers: HeaderMap,
-    auth: std::result::Result<Auth, Error>,
+    auth: std::result::Result<FhirAuth, Error>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
     let base = base_url(&state, &headers);
-    match caller(auth)? {
+    match caller(auth, "Consent", 's')? {
         Caller::Patient(me) => {
             let pid = own_patient(&state, &me, &q).await?;
             let grants = state.service().grants(&me).await?;
@@ -246,10 +246,10 @@ pub(super) async fn list_consents(
 pub(super) async fn list_audit_events(
     State(state): State<AppState>,
     headers: HeaderMap,
-    auth: std::result::Result<Auth, Error>,
+    auth: std::result::Result<FhirAuth, Error>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
-    let Caller::Patient(me) = caller(auth)? else {
+    let Caller::Patient(me) = caller(auth, "AuditEvent", 's')? else {
         return Err(Error::Forbidden("a patient's access log is the patient's".into()).into());
     };
     let pid = own_patient(&state, &me, &q).await?;
@@ -359,10 +359,10 @@ fn asked(c: &Value) -> Result<Asked> {
 /// everything the provider holds on the patient's records); answers the consent as listed.
 pub(super) async fn post_consent(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, Error>,
+    auth: std::result::Result<FhirAuth, Error>,
     body: axum::body::Bytes,
 ) -> Result<Response> {
-    let Caller::Patient(me) = caller(auth)? else {
+    let Caller::Patient(me) = caller(auth, "Consent", 'c')? else {
         return Err(Error::Forbidden("only the patient consents".into()).into());
     };
     let c: Value = serde_json::from_slice(&body).map_err(|_| invalid("body", "not JSON"))?;

@@ -7,6 +7,9 @@
 //! in that bundle, and references between the resources of one record are rewritten to
 //! those ids. Errors are `OperationOutcome`s with the status of the JSON API's error and,
 //! for a record that failed validation, one issue per field with its `expression`.
+//!
+//! A bearer is a session token (its role's full rights) or a SMART-scoped token minted from
+//! one ([`scopes`]); every handler checks the scope before it reads or writes.
 
 use std::collections::HashMap;
 
@@ -56,6 +59,7 @@ const SEARCH_PARAMS: &[(&str, &str)] = &[
 ];
 
 mod consent;
+pub(crate) mod scopes;
 
 pub use consent::{ACCOUNT_SYSTEM, PROVIDER_SYSTEM, RECORD_SYSTEM};
 
@@ -67,6 +71,7 @@ pub(crate) fn router() -> Router<AppState> {
             get(consent::list_consents).post(consent::post_consent),
         )
         .route("/fhir/AuditEvent", get(consent::list_audit_events))
+        .route("/fhir/auth/token", axum::routing::post(mint_token))
         .route("/fhir", axum::routing::post(post_bundle))
         // Clients join the base URL and an empty path with a slash.
         .route("/fhir/", axum::routing::post(post_bundle))
@@ -202,7 +207,10 @@ async fn metadata() -> Response {
             "rest": [{
                 "mode": "server",
                 "security": {
-                    "description": "Authorization: Bearer with a session token from POST /api/session"
+                    "service": [{ "coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR" }] }],
+                    "description": "Authorization: Bearer with a session token from POST /api/session (its role's full rights), or a token narrowed to SMART v2 scopes (patient/Observation.rs, user/*.cruds, …) minted with POST /fhir/auth/token (scope=…)"
                 },
                 "resource": resources,
                 "interaction": [ { "code": "transaction" } ],
@@ -217,8 +225,67 @@ enum Caller {
     Provider(svc::ProviderSession),
 }
 
-fn caller(auth: std::result::Result<Auth, Error>) -> Result<Caller> {
-    let auth = auth?;
+/// A `/fhir` bearer: a session token (its role's full rights) or a SMART-scoped token
+/// minted from one (`scopes`).
+pub(crate) struct FhirAuth {
+    auth: Auth,
+    scopes: Option<scopes::Scopes>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for FhirAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> std::result::Result<Self, Error> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_owned());
+        if let Some((session_token, scopes)) = bearer.and_then(|t| state.scoped.resolve(&t)) {
+            let session = state
+                .service()
+                .authenticate(&session_token)
+                .map_err(|_| Error::Unauthenticated)?;
+            return Ok(Self {
+                auth: Auth {
+                    session,
+                    token: session_token,
+                },
+                scopes: Some(scopes),
+            });
+        }
+        let auth =
+            <Auth as axum::extract::FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await?;
+        Ok(Self { auth, scopes: None })
+    }
+}
+
+/// The caller, once its token allows `perm` (`c r u d s`) on `resource_type`.
+fn caller(
+    auth: std::result::Result<FhirAuth, Error>,
+    resource_type: &str,
+    perm: char,
+) -> Result<Caller> {
+    let a = auth?;
+    if let Some(s) = &a.scopes
+        && !s.allows(resource_type, perm)
+    {
+        return Err(Error::Forbidden(format!(
+            "the token's scope ({}) does not allow '{perm}' on {resource_type}",
+            s.text
+        ))
+        .into());
+    }
+    who(a.auth)
+}
+
+fn who(auth: Auth) -> Result<Caller> {
     if let Ok(p) = auth.patient() {
         return Ok(Caller::Patient(p));
     }
@@ -226,6 +293,62 @@ fn caller(auth: std::result::Result<Auth, Error>) -> Result<Caller> {
         return Ok(Caller::Provider(p));
     }
     Err(Error::Forbidden("the FHIR API serves patients and providers".into()).into())
+}
+
+/// `POST /fhir/auth/token` (`application/x-www-form-urlencoded`, `scope=…`), with a session
+/// token: a token for FHIR clients narrowed to those SMART scopes, as an OAuth token response.
+async fn mint_token(
+    State(state): State<AppState>,
+    auth: std::result::Result<FhirAuth, Error>,
+    body: Bytes,
+) -> Result<Response> {
+    let a = auth?;
+    if a.scopes.is_some() {
+        return Err(Error::Forbidden("a scoped token cannot mint tokens".into()).into());
+    }
+    #[derive(serde::Deserialize)]
+    struct Form {
+        scope: Option<String>,
+    }
+    let form: Form = serde_urlencoded::from_bytes(&body).map_err(|_| Error::InvalidInput {
+        field: "body".into(),
+        message: "expected a form: scope=…".into(),
+    })?;
+    let scope = form.scope.ok_or_else(|| Error::InvalidInput {
+        field: "scope".into(),
+        message: "missing".into(),
+    })?;
+    let scopes = scopes::Scopes::parse(&scope).map_err(|message| Error::InvalidInput {
+        field: "scope".into(),
+        message,
+    })?;
+    let remaining = a
+        .auth
+        .session
+        .session()
+        .expires_at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    let ttl = remaining.min(scopes::SCOPED_TOKEN_TTL);
+    let text = scopes.text.clone();
+    let token = state.scoped.mint(&a.auth.token, scopes, ttl);
+    let mut body = json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "scope": text,
+        "expires_in": ttl.as_secs(),
+    });
+    if let Caller::Patient(p) = who(a.auth)?
+        && let Some(pid) = state.service().patient_id(p.address()).await?
+    {
+        body["patient"] = json!(pid.to_string());
+    }
+    Ok((
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
+        .into_response())
 }
 
 /// One exposed resource: type, API id, JSON (with its id and references rewritten).
@@ -385,11 +508,11 @@ fn parse_id(s: &str, what: &str) -> Result<u64> {
 
 async fn read(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, Error>,
+    auth: std::result::Result<FhirAuth, Error>,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Response> {
-    let caller = caller(auth)?;
     known_type(&resource_type)?;
+    let caller = caller(auth, &resource_type, 'r')?;
     let not_found = || Outcome(Error::NotFound(format!("{resource_type}/{id}")));
     let (patient_id, record) = if resource_type == "Patient" {
         (parse_id(&id, "id")?, None)
@@ -440,13 +563,13 @@ struct SearchQuery {
 async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
-    auth: std::result::Result<Auth, Error>,
+    auth: std::result::Result<FhirAuth, Error>,
     Path(resource_type): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response> {
-    let caller = caller(auth)?;
-    let base = base_url(&state, &headers);
     known_type(&resource_type)?;
+    let caller = caller(auth, &resource_type, 's')?;
+    let base = base_url(&state, &headers);
     let patient_id = match (&q.patient, &caller) {
         (Some(p), _) => parse_id(p.trim_start_matches("Patient/"), "patient")?,
         (None, Caller::Patient(p)) => state
@@ -497,13 +620,24 @@ async fn search(
 async fn everything(
     State(state): State<AppState>,
     headers: HeaderMap,
-    auth: std::result::Result<Auth, Error>,
+    auth: std::result::Result<FhirAuth, Error>,
     Path(id): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response> {
-    let caller = caller(auth)?;
+    let a = auth?;
+    let scopes = a.scopes.clone();
+    let caller = caller(Ok(a), "Patient", 'r')?;
     let patient_id = parse_id(&id, "id")?;
-    let found = patient_resources(&state, &caller, patient_id).await?;
+    // Only the types the token may read.
+    let found = patient_resources(&state, &caller, patient_id)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            scopes
+                .as_ref()
+                .is_none_or(|s| s.allows(&e.resource_type, 'r'))
+        })
+        .collect();
     page(
         &base_url(&state, &headers),
         &q,
@@ -674,15 +808,33 @@ fn clinical_date(r: &Value) -> Option<&str> {
 /// calling patient; the answer is a `transaction-response` naming each stored resource.
 async fn post_bundle(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, Error>,
+    auth: std::result::Result<FhirAuth, Error>,
     body: Bytes,
 ) -> Result<Response> {
-    let Caller::Patient(me) = caller(auth)? else {
+    let a = auth?;
+    // Every type the bundle holds must be one the token may create.
+    let given: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(s) = &a.scopes {
+        for e in given["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let t = e["resource"]["resourceType"].as_str().unwrap_or_default();
+            if !s.allows(t, 'c') {
+                return Err(Error::Forbidden(format!(
+                    "the token's scope ({}) does not allow 'c' on {t}",
+                    s.text
+                ))
+                .into());
+            }
+        }
+    }
+    let Caller::Patient(me) = who(a.auth)? else {
         return Err(Error::Forbidden("only a patient stores records here for now".into()).into());
     };
     let stored = state.service().put_record(&me, &body).await?;
     let patient_id = state.service().patient_id(me.address()).await?.unwrap_or(0);
-    let given: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let entry: Vec<Value> = expose(stored.record_id, patient_id, &given)
         .into_iter()
         .map(|e| {

@@ -384,3 +384,111 @@ async fn grants_are_consents_and_the_access_log_is_audit_events() {
     emitted.push(fhir_get(&app, "/fhir/metadata", None).await.json());
     medplum_accepts(&emitted);
 }
+
+async fn mint(app: &axum::Router, token: &str, scope: &str) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/fhir/auth/token")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "scope={}",
+            scope.replace(' ', "+").replace('/', "%2F")
+        )))
+        .unwrap();
+    send(app, req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_scoped_tokens_allow_only_what_their_scopes_say() {
+    let h = service().await;
+    let app = app(&h);
+    let (alice, pid) = patient(&app, "alice").await;
+    assert_eq!(post_rich(&app, &alice).await.status, StatusCode::OK);
+
+    let r = mint(&app, &alice, "openid patient/Observation.rs").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let t = r.json();
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["scope"], "patient/Observation.rs");
+    assert_eq!(t["patient"], pid.to_string());
+    assert!(t["expires_in"].as_u64().unwrap() <= 3600);
+    let obs = t["access_token"].as_str().unwrap().to_owned();
+
+    // Observations: yes. A Condition, the Patient, consents, the log, storing: no.
+    let r = fhir_get(&app, "/fhir/Observation", Some(&obs)).await;
+    assert_eq!(r.json()["total"], 3);
+    assert_eq!(
+        fhir_get(&app, "/fhir/Observation/1-6", Some(&obs))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for uri in [
+        "/fhir/Condition",
+        "/fhir/Condition/1-4",
+        "/fhir/Patient",
+        "/fhir/Consent",
+        "/fhir/AuditEvent",
+    ] {
+        let o = outcome(
+            &fhir_get(&app, uri, Some(&obs)).await,
+            StatusCode::FORBIDDEN,
+        );
+        assert!(
+            o["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("scope"),
+            "{uri}: {o}"
+        );
+    }
+    outcome(&post_rich(&app, &obs).await, StatusCode::FORBIDDEN);
+    // $everything gives only what the scope reads.
+    let all = fhir_get(
+        &app,
+        &format!("/fhir/Patient/{pid}/$everything"),
+        Some(&obs),
+    )
+    .await;
+    assert_eq!(all.status, StatusCode::FORBIDDEN);
+    let r = mint(&app, &alice, "patient/Patient.r patient/Observation.r").await;
+    let narrow = r.json()["access_token"].as_str().unwrap().to_owned();
+    let all = fhir_get(
+        &app,
+        &format!("/fhir/Patient/{pid}/$everything"),
+        Some(&narrow),
+    )
+    .await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text());
+    let types: std::collections::BTreeSet<String> = all.json()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["Observation", "Patient"].map(String::from).into());
+
+    // A write scope lets the token store; a scoped token is refused by the JSON API and
+    // cannot mint another; logging out ends it.
+    let r = mint(&app, &alice, "patient/*.cruds").await;
+    let writer = r.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(post_rich(&app, &writer).await.status, StatusCode::OK);
+    let r = call(&app, Method::GET, "/api/records", Some(&obs), None).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    outcome(
+        &mint(&app, &obs, "patient/*.rs").await,
+        StatusCode::FORBIDDEN,
+    );
+    let o = outcome(
+        &mint(&app, &alice, "patient/Observation.sr").await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_eq!(o["issue"][0]["expression"][0], "scope");
+    let r = call(&app, Method::DELETE, "/api/session", Some(&alice), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    outcome(
+        &fhir_get(&app, "/fhir/Observation", Some(&obs)).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}

@@ -26,7 +26,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     concurrency: usize,
     /// Record size in bytes: the FHIR bundle is padded to exactly this. At most 1048576
-    /// (1 MiB), the largest record the service accepts.
+    /// (1 MiB), the largest body of the JSON API.
     #[arg(long, default_value_t = 10_000, value_parser = record_size)]
     size: usize,
     /// Patients the uploads are spread over.
@@ -91,8 +91,8 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The largest record the service accepts, in bytes: the FHIR parser's body limit
-/// (`ehr_records::fhir::MAX_BODY_BYTES`), which is also the HTTP API's.
+/// The largest record the benchmark makes, in bytes: the JSON API's body limit
+/// (`ehr_api::MAX_BODY_BYTES`; records themselves may be 16 MiB, through `/fhir`).
 const MAX_SIZE: usize = 1 << 20;
 
 fn record_size(s: &str) -> Result<usize, String> {
@@ -100,7 +100,7 @@ fn record_size(s: &str) -> Result<usize, String> {
     let min = min_record_size();
     if size > MAX_SIZE {
         Err(format!(
-            "at most {MAX_SIZE} bytes (1 MiB), the largest record the service accepts"
+            "at most {MAX_SIZE} bytes (1 MiB), the largest body of the JSON API"
         ))
     } else if size < min {
         Err(format!(

@@ -49,6 +49,9 @@ pub enum Error {
     /// The body is larger than the limit (413).
     #[error("request body larger than {} bytes", crate::MAX_BODY_BYTES)]
     PayloadTooLarge,
+    /// The body is larger than this route's own limit, in bytes (413).
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLargeFor(usize),
     /// The body is not of the media type the route takes (415).
     #[error("expected a body of type {0}")]
     UnsupportedMediaType(&'static str),
@@ -109,7 +112,7 @@ impl Error {
             Self::Forbidden(_) | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::PayloadTooLargeFor(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NodesUnavailable { .. }
@@ -131,7 +134,7 @@ impl Error {
             Self::AccessDenied(_) => "access_denied",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "payload_too_large",
+            Self::PayloadTooLarge | Self::PayloadTooLargeFor(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::NodesUnavailable { .. } => "nodes_unavailable",

@@ -42,8 +42,12 @@ pub use rpc::RpcOptions;
 pub use starting::Starting;
 pub use throttle::Throttle;
 
-/// The largest request body accepted, in bytes (a record's limit, as in `ehr_records::fhir`).
+/// The largest request body the JSON API and the pages accept, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The largest bundle `POST /fhir` accepts, in bytes: a record's limit
+/// (`ehr_records::fhir::MAX_BODY_BYTES`, 16 MiB).
+pub const FHIR_MAX_BODY_BYTES: usize = ehr_records::fhir::MAX_BODY_BYTES;
 
 /// The OpenAPI 3.1 document served at `/api/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");

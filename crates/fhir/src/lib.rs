@@ -33,8 +33,8 @@ pub use model::*;
 pub use validate::{parse, parse_at, validate_value};
 pub use walk::{MAX_LIST, MAX_TEXT_CHARS};
 
-/// The largest accepted request body, in bytes (1 MiB).
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The largest accepted record, in bytes (16 MiB: a real patient's bundle is megabytes).
+pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// The longest accepted string, in characters.
 pub const MAX_STRING_CHARS: usize = 1000;
 /// The most `Condition` resources in one bundle.

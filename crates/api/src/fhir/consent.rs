@@ -360,11 +360,12 @@ fn asked(c: &Value) -> Result<Asked> {
 pub(super) async fn post_consent(
     State(state): State<AppState>,
     auth: std::result::Result<FhirAuth, Error>,
-    body: axum::body::Bytes,
+    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response> {
     let Caller::Patient(me) = caller(auth, "Consent", 'c')? else {
         return Err(Error::Forbidden("only the patient consents".into()).into());
     };
+    let body = body_or(body, crate::MAX_BODY_BYTES)?;
     let c: Value = serde_json::from_slice(&body).map_err(|_| invalid("body", "not JSON"))?;
     let a = asked(&c)?;
     let svc = state.service();

@@ -72,12 +72,36 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/fhir/AuditEvent", get(consent::list_audit_events))
         .route("/fhir/auth/token", axum::routing::post(mint_token))
-        .route("/fhir", axum::routing::post(post_bundle))
+        .route("/fhir", bundle_route())
         // Clients join the base URL and an empty path with a slash.
-        .route("/fhir/", axum::routing::post(post_bundle))
+        .route("/fhir/", bundle_route())
         .route("/fhir/Patient/{id}/$everything", get(everything))
         .route("/fhir/{resource_type}", get(search))
         .route("/fhir/{resource_type}/{id}", get(read))
+}
+
+/// `POST /fhir`, with a record's body limit of its own.
+fn bundle_route() -> axum::routing::MethodRouter<AppState> {
+    axum::routing::post(post_bundle).layer(axum::extract::DefaultBodyLimit::max(
+        crate::FHIR_MAX_BODY_BYTES,
+    ))
+}
+
+/// The body, or the error as an OperationOutcome (413 over `limit`).
+fn body_or(
+    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
+    limit: usize,
+) -> Result<Bytes> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Outcome(Error::PayloadTooLargeFor(limit))
+        } else {
+            Outcome(Error::InvalidInput {
+                field: "body".into(),
+                message: "could not be read".into(),
+            })
+        }
+    })
 }
 
 /// An error as an `OperationOutcome`.
@@ -300,9 +324,10 @@ fn who(auth: Auth) -> Result<Caller> {
 async fn mint_token(
     State(state): State<AppState>,
     auth: std::result::Result<FhirAuth, Error>,
-    body: Bytes,
+    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response> {
     let a = auth?;
+    let body = body_or(body, crate::MAX_BODY_BYTES)?;
     if a.scopes.is_some() {
         return Err(Error::Forbidden("a scoped token cannot mint tokens".into()).into());
     }
@@ -809,9 +834,10 @@ fn clinical_date(r: &Value) -> Option<&str> {
 async fn post_bundle(
     State(state): State<AppState>,
     auth: std::result::Result<FhirAuth, Error>,
-    body: Bytes,
+    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response> {
     let a = auth?;
+    let body = body_or(body, crate::FHIR_MAX_BODY_BYTES)?;
     // Every type the bundle holds must be one the token may create.
     let given: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Some(s) = &a.scopes {

@@ -492,3 +492,54 @@ async fn smart_scoped_tokens_allow_only_what_their_scopes_say() {
         StatusCode::UNAUTHORIZED,
     );
 }
+
+/// The rich bundle with `n` more lab Observations.
+fn big_bundle(n: usize) -> Value {
+    let mut b: Value = serde_json::from_str(RICH).unwrap();
+    let entries = b["entry"].as_array_mut().unwrap();
+    for i in 0..n {
+        entries.push(json!({ "resource": {
+            "resourceType": "Observation", "id": format!("glu{i}"), "status": "final",
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }],
+            "code": { "coding": [{ "system": "http://loinc.org", "code": "2339-0", "display": "Glucose [Mass/volume] in Blood" }] },
+            "subject": { "reference": "Patient/p1" },
+            "effectiveDateTime": format!("2023-{:02}-{:02}", i % 12 + 1, i % 28 + 1),
+            "valueQuantity": { "value": 90 + (i % 40), "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL" },
+            "referenceRange": [{ "low": { "value": 70, "unit": "mg/dL" }, "high": { "value": 100, "unit": "mg/dL" } }],
+        } }));
+    }
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_takes_bundles_of_megabytes_and_refuses_more_than_16_mib() {
+    let h = service().await;
+    let app = app(&h);
+    let (alice, _) = patient(&app, "alice").await;
+    let post = |body: String| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/fhir")
+            .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+            .header(header::CONTENT_TYPE, "application/fhir+json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // Over the JSON API's 1 MiB: a record of 5,000 more lab results.
+    let big = big_bundle(5000).to_string();
+    assert!(big.len() > ehr_api::MAX_BODY_BYTES, "{}", big.len());
+    let r = send(&app, post(big)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["entry"].as_array().unwrap().len(), 14 + 5000);
+    let r = fhir_get(&app, "/fhir/Observation?code=2339-0&_count=1", Some(&alice)).await;
+    assert_eq!(r.json()["total"], 5000);
+    // Over 16 MiB: 413 as an OperationOutcome, nothing stored.
+    let huge = format!(
+        "{{\"pad\": \"{}\"}}",
+        "x".repeat(ehr_api::FHIR_MAX_BODY_BYTES)
+    );
+    let o = outcome(&send(&app, post(huge)).await, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(o["issue"][0]["code"], "too-costly");
+    let r = call(&app, Method::GET, "/api/records", Some(&alice), None).await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+}

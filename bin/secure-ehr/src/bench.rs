@@ -14,6 +14,8 @@ use serde_json::json;
 
 use crate::service::{self, DeploymentArgs};
 
+mod fhir;
+
 #[derive(Args)]
 pub struct BenchArgs {
     /// Uploads (and then reads) per phase.
@@ -44,15 +46,26 @@ pub struct BenchArgs {
     /// `serve` runs it) for the rest: the two upload figures side by side.
     #[arg(long)]
     compare_archive: bool,
+    /// Measure the FHIR API instead, over HTTP on 127.0.0.1: `--ops` imports of a
+    /// 1,000-resource bundle (`POST /fhir`, stored and anchored), then `--read-ops` searches
+    /// over a patient with 100 records (each search reads and logs all 100).
+    #[arg(long, conflicts_with = "compare_archive")]
+    fhir: bool,
 }
 
 impl BenchArgs {
     /// What clap cannot check alone: more requests in flight than a phase has.
     fn check(&self) -> anyhow::Result<()> {
-        for (flag, ops) in [
-            ("--ops", self.ops),
-            ("--read-ops", self.read_ops.unwrap_or(self.ops)),
-        ] {
+        // The FHIR phases run one request at a time.
+        let phases = if self.fhir {
+            vec![]
+        } else {
+            vec![
+                ("--ops", self.ops),
+                ("--read-ops", self.read_ops.unwrap_or(self.ops)),
+            ]
+        };
+        for (flag, ops) in phases {
             if self.concurrency > ops {
                 anyhow::bail!(
                     "--concurrency {} is more than {flag} {ops}: at most {ops} requests can be in flight",
@@ -111,7 +124,7 @@ fn record_size(s: &str) -> Result<usize, String> {
     }
 }
 
-const PW: &str = "bench password 1234";
+pub(crate) const PW: &str = "bench password 1234";
 
 /// What the FHIR parser accepts per bundle: Conditions, items in a list (here
 /// `code.coding`), characters in a string.
@@ -198,7 +211,7 @@ fn pad(prefix: String, n: usize) -> String {
         .collect()
 }
 
-struct Phase {
+pub(crate) struct Phase {
     name: &'static str,
     latencies: Vec<Duration>,
     wall: Duration,
@@ -234,7 +247,7 @@ impl Phase {
     }
 }
 
-async fn run_phase<F, Fut>(
+pub(crate) async fn run_phase<F, Fut>(
     name: &'static str,
     ops: usize,
     concurrency: usize,
@@ -361,6 +374,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
             }
         };
+        if args.fhir {
+            // As `serve` runs: the ledger archive on, sealed at the end.
+            svc.start_archive(ehr_records::ledger::EpochPolicy::default())?;
+            let searches = args.read_ops.unwrap_or(args.ops);
+            let phases = fhir::phases(svc.clone(), args.ops, searches).await?;
+            svc.seal_archive().await?;
+            print_fhir(&phases, args.json);
+            return anyhow::Ok(());
+        }
         let seq = (args.ops / 4).max(1);
         let mut phases = Vec::new();
         let mut uploaded = 0;
@@ -447,6 +469,48 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 use ehr_primitives::unix_now;
+
+/// The FHIR phases' figures: per second, and resources per second for the import.
+fn print_fhir(phases: &[Phase], json: bool) {
+    let per_resource = |p: &Phase| {
+        p.name
+            .starts_with("FHIR import")
+            .then(|| p.rate() * fhir::IMPORT_RESOURCES as f64)
+    };
+    if json {
+        let out: serde_json::Map<String, serde_json::Value> = phases
+            .iter()
+            .map(|p| {
+                (
+                    p.name.to_owned(),
+                    json!({ "ops": p.latencies.len(), "p50_ms": p.pct(0.5), "p99_ms": p.pct(0.99),
+                            "per_s": p.rate(), "resources_per_s": per_resource(p),
+                            "cpu_ms_per_op": p.cpu_per_op() }),
+                )
+            })
+            .collect();
+        println!("{}", serde_json::Value::Object(out));
+        return;
+    }
+    println!(
+        "FHIR API over HTTP on 127.0.0.1, embedded default (real chain + 5 local nodes, k = 3); one at a time"
+    );
+    println!(
+        "{:<32} {:>7} {:>9} {:>9} {:>9} {:>12}",
+        "phase", "ops", "p50 ms", "p99 ms", "ops/s", "resources/s"
+    );
+    for p in phases {
+        println!(
+            "{:<32} {:>7} {:>9.1} {:>9.1} {:>9.2} {:>12}",
+            p.name,
+            p.latencies.len(),
+            p.pct(0.5),
+            p.pct(0.99),
+            p.rate(),
+            per_resource(p).map_or("-".into(), |r| format!("{r:.0}"))
+        );
+    }
+}
 
 /// What the uploads added to the nodes' directories on disk.
 struct Storage {

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-/// The largest record the service accepts (the FHIR parser's and the API's body limit).
+/// The largest record the benchmark makes (the JSON API's body limit).
 const MAX_RECORD: usize = 1 << 20;
 
 /// `secure-ehr bench args…`, as small as it gets unless `args` say otherwise: one patient,
@@ -30,7 +30,7 @@ fn refused(args: &[&str]) -> String {
 }
 
 #[test]
-fn a_record_larger_than_the_service_accepts_is_refused() {
+fn a_record_larger_than_the_json_api_takes_is_refused() {
     for size in [MAX_RECORD + 1, 2_000_000] {
         let err = refused(&["--size", &size.to_string()]);
         assert!(
@@ -181,4 +181,22 @@ fn keep_refuses_a_directory_with_anything_in_it_and_leaves_it_alone() {
         std::fs::read_to_string(&precious).unwrap(),
         "not the benchmark's"
     );
+}
+
+#[test]
+fn the_fhir_figures_are_an_import_and_a_search_over_http() {
+    let out = bench(&["--fhir", "--read-ops", "1", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let import = &v["FHIR import, 1,000 resources"];
+    assert_eq!(import["ops"], 1);
+    let per_s = import["per_s"].as_f64().unwrap();
+    let resources = import["resources_per_s"].as_f64().unwrap();
+    assert!((resources - per_s * 1000.0).abs() < 1e-6 * resources.max(1.0));
+    assert_eq!(v["FHIR search, 100 records"]["ops"], 1);
+    assert!(v["FHIR search, 100 records"]["per_s"].as_f64().unwrap() > 0.0);
 }

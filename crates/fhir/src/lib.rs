@@ -18,6 +18,7 @@
 //!
 //! [`RecordForm`] turns the web form's five fields into a valid bundle.
 
+mod check;
 mod date;
 mod error;
 mod form;

@@ -2,9 +2,10 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::{FoundRef, Validator, Walked, index, join};
 use crate::date::*;
 use crate::r4::{self, El};
-use crate::walk::{DATATYPE_ELEMENTS, FoundRef, SUPPORTED_RESOURCES, Walked};
+use crate::walk::{DATATYPE_ELEMENTS, SUPPORTED_RESOURCES};
 use crate::*;
 
 /// Validates a request body with today's UTC date as the bound for birth dates.
@@ -62,35 +63,7 @@ pub fn validate_value(value: &Value, today: Date) -> Result<Bundle, ValidationEr
     }
 }
 
-pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-pub(crate) fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
-}
-
-pub(crate) struct Validator {
-    today: Date,
-    errors: Vec<FieldError>,
-    omitted: usize,
-    /// What the walks of the current resource found (references, contained ids).
-    walked: Walked,
-}
-
 impl Validator {
-    pub(crate) fn err(&mut self, path: String, rule: Rule) {
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push(FieldError { path, rule });
-        } else {
-            self.omitted += 1;
-        }
-    }
-
     /// `value` as an object whose `typed` keys the caller checks; every other key must be
     /// one of the R4 `elements` (checked here, kept in the bundle's JSON).
     fn object_r4<'a>(
@@ -108,33 +81,6 @@ impl Validator {
         self.walk_elements(obj, path, elements, typed, &mut walked, 0);
         self.walked = walked;
         Some(obj)
-    }
-
-    pub(crate) fn string(&mut self, value: &Value, path: String) -> Option<String> {
-        let Some(s) = value.as_str() else {
-            self.err(path, Rule::WrongType { expected: "string" });
-            return None;
-        };
-        if s.trim().is_empty() {
-            self.err(path, Rule::Empty);
-            return None;
-        }
-        if s.chars().count() > MAX_STRING_CHARS {
-            self.err(
-                path,
-                Rule::TooLong {
-                    max: MAX_STRING_CHARS,
-                },
-            );
-            return None;
-        }
-        if s.chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-        {
-            self.err(path, Rule::ControlCharacters);
-            return None;
-        }
-        Some(s.to_owned())
     }
 
     fn opt_string(&mut self, obj: &Map<String, Value>, path: &str, key: &str) -> Option<String> {

@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::{FoundRef, Validator, Walked, index, join};
 use crate::r4::{self, Complex, El, Prim, Ty};
-use crate::validate::{Validator, index, join};
 use crate::*;
 
 /// The longest `markdown` or `xhtml` string, in characters.
@@ -16,21 +16,6 @@ pub const MAX_TEXT_CHARS: usize = 64 * 1024;
 pub const MAX_LIST: usize = 1000;
 /// How deep `contained` resources and nested extensions may go.
 const MAX_DEPTH: usize = 8;
-
-/// A literal reference found while walking: where, and what it says.
-pub(crate) struct FoundRef {
-    pub(crate) path: String,
-    pub(crate) reference: String,
-}
-
-/// What one walk of a resource collects.
-#[derive(Default)]
-pub(crate) struct Walked {
-    /// Every `Reference.reference`, with its path.
-    pub(crate) refs: Vec<FoundRef>,
-    /// The ids of the resource's `contained` resources (for `#id` references).
-    pub(crate) contained: Vec<String>,
-}
 
 impl Validator {
     /// Checks the keys of `obj` that `elements` name (others are left to the caller, which

@@ -470,15 +470,23 @@ async fn a_patient_at_a_shares_with_a_doctor_at_b_on_the_launched_consortium() {
         ehr_store::parse_cid(rec[0]["versions"][0]["manifest_cid"].as_str().unwrap()).unwrap()
     };
     let reg_b = ehr_records::deployment::read_signer(&c.home.join("registrar-b.key")).unwrap();
-    let node1 = ehr_node::RemoteNode::new(1, &format!("http://127.0.0.1:{}", c.base + 1), None)
-        .unwrap()
-        .with_signer(reg_b);
+    // A node that keeps the manifest: its first holder (a manifest is on 3 of the 5).
+    let holder = ehr_node::manifest::manifest_order(&manifest, 5)
+        .next()
+        .unwrap();
+    let holder_node = ehr_node::RemoteNode::new(
+        holder + 1,
+        &format!("http://127.0.0.1:{}", c.base + 1 + holder as u16),
+        None,
+    )
+    .unwrap()
+    .with_signer(reg_b);
     use ehr_records::node::Node as _;
     assert_eq!(
-        node1.delete_block(&manifest).await.unwrap_err(),
+        holder_node.delete_block(&manifest).await.unwrap_err(),
         ehr_node::NodeError::Denied
     );
-    assert!(node1.get_block(&manifest).await.is_ok());
+    assert!(holder_node.get_block(&manifest).await.is_ok());
 
     // Break-glass at B, the grant revoked: A's log marks it, with who and where.
     ok(at(&a, "alice", &["revoke", &carol_addr], ""));

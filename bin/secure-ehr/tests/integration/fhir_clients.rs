@@ -1,8 +1,9 @@
-//! Issue 16 item 5: `/fhir` of a real `secure-ehr serve` driven by an independent FHIR client
-//! (fhir-kit-client, from npm, `bin/secure-ehr/tests/js/fhir_client.mjs`) — capability
-//! statement, a transaction stored, a search paged through its `next` links, reads,
-//! `Patient/$everything` — and every resource the server sent validated by another
-//! independent implementation (@medplum/core, `crates/fhir/tests/js/validate.mjs`).
+//! Issue 16 item 5: `/fhir` of a real `secure-ehr serve` driven by independent FHIR clients —
+//! fhir-kit-client (npm, `bin/secure-ehr/tests/js/fhir_client.mjs`: capability statement, a
+//! transaction stored, a search paged through its `next` links, reads, `Patient/$everything`)
+//! and fhirpy (PyPI, `bin/secure-ehr/tests/py/fhir_client.py`: paged and coded searches, a
+//! read, `$everything`) — and every resource the server sent validated by another independent
+//! implementation (@medplum/core, `crates/fhir/tests/js/validate.mjs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,6 +96,34 @@ async fn a_fhir_client_stores_searches_pages_and_reads_and_medplum_validates_wha
             "Procedure"
         ])
     );
+
+    // And an independent Python client (fhirpy, in scripts/test's venv) sees the same.
+    let python = repo().join("target/test-python/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test",
+        python.display()
+    );
+    let ran = Command::new(&python)
+        .arg(repo().join("bin/secure-ehr/tests/py/fhir_client.py"))
+        .args([&format!("{}/fhir", server.url), token, pid])
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let py: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(
+        py["observations"],
+        json!(["1-5", "1-6", "1-7"]),
+        "paged with _count=2"
+    );
+    assert_eq!(py["labs"], json!(["1-6"]));
+    assert_eq!(py["lab_subject"], format!("Patient/{pid}"));
+    assert_eq!(py["family"], "Doe");
+    assert_eq!(py["everything"], 14);
 
     // Everything the server sent validates with medplum.
     let mut files: Vec<String> = std::fs::read_dir(&out)

@@ -137,19 +137,22 @@ impl OptionalFromRequestParts<AppState> for Auth {
     }
 }
 
+/// The `Authorization: Bearer` token: `None` without the header, `Some(None)` for a header
+/// that is not a bearer token.
+pub(crate) fn bearer(parts: &Parts) -> Option<Option<&str>> {
+    let value = parts.headers.get(header::AUTHORIZATION)?;
+    Some(value.to_str().ok().and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }))
+}
+
 impl Auth {
     fn from_header(parts: &Parts, state: &AppState) -> Result<Option<Self>> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        let Some(token) = bearer(parts) else {
             return Ok(None);
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or(Error::Unauthenticated)?;
+        let token = token.ok_or(Error::Unauthenticated)?;
         let session = state
             .service()
             .authenticate(token)

@@ -266,14 +266,10 @@ impl axum::extract::FromRequestParts<AppState> for FhirAuth {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> std::result::Result<Self, Error> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim().to_owned());
-        if let Some((session_token, scopes)) = bearer.and_then(|t| state.scoped.resolve(&t)) {
+        let scoped = crate::extract::bearer(parts)
+            .flatten()
+            .and_then(|t| state.scoped.resolve(t));
+        if let Some((session_token, scopes)) = scoped {
             let session = state
                 .service()
                 .authenticate(&session_token)

@@ -11,7 +11,9 @@ pragma solidity 0.8.37;
 /// time, link to the owner's previous record). The manifest digest of every version lives
 /// in the `RecordVersion` event, which is chain data under the receipts root — writing it to
 /// storage too would cost a second fresh slot (22,100 gas) per record. Grants live in one
-/// mapping keyed by (patient, provider, recordId); recordId 0 means "all records".
+/// mapping keyed by (patient, provider, recordId); recordId 0 means "all records". A grant
+/// carries two rights, each with its own expiry and revocation: reading, and writing (a
+/// provider adding versions to the patient's records, or new records the patient owns).
 contract EhrRegistry {
     // ------------------------------------------------------------------ errors
 
@@ -55,6 +57,12 @@ contract EhrRegistry {
     error OrganisationHasProviders(uint32 organisation, uint32 providers);
     /// An organisation needs a name (1 to 64 bytes).
     error InvalidName();
+    /// The writer has never been granted write access (recordId 0: to add records).
+    error NoWriteGrant(uint256 recordId, address writer);
+    /// The writer's write grant ended at `expiredAt`.
+    error WriteGrantExpired(uint256 recordId, address writer, uint64 expiredAt);
+    /// The patient revoked the writer's write grant.
+    error WriteGrantRevoked(uint256 recordId, address writer);
 
     // ------------------------------------------------------------------ events
 
@@ -71,20 +79,27 @@ contract EhrRegistry {
     event ProviderRegistered(address indexed provider, uint32 indexed organisation, bytes32 profile);
     /// A provider was deregistered; its grants stop working at once.
     event ProviderDeregistered(address indexed provider, uint32 indexed organisation);
-    /// A record version: version 1 comes from `addRecord`, later ones from `updateRecord`.
-    /// `digest` and `codec` rebuild the manifest's CID (CIDv1, sha2-256).
+    /// A record version: version 1 comes from `addRecord` (or `addRecordFor`), later ones
+    /// from `updateRecord`. `digest` and `codec` rebuild the manifest's CID (CIDv1,
+    /// sha2-256). `author` wrote it: the owner, or a provider with write access.
     event RecordVersion(
         uint256 indexed recordId,
         address indexed owner,
         uint32 indexed version,
         bytes32 digest,
         uint64 codec,
-        uint64 timestamp
+        uint64 timestamp,
+        address author
     );
     /// A patient granted a provider access until `expiresAt` (recordId 0: all records).
     event AccessGranted(address indexed patient, address indexed provider, uint256 indexed recordId, uint64 expiresAt);
     /// A patient revoked a grant; it stops working at the next call.
     event AccessRevoked(address indexed patient, address indexed provider, uint256 indexed recordId);
+    /// A patient let a provider write until `expiresAt`: add versions to `recordId`, or
+    /// (recordId 0) to every record of the patient and add new records the patient owns.
+    event WriteGranted(address indexed patient, address indexed provider, uint256 indexed recordId, uint64 expiresAt);
+    /// A patient revoked a write grant; it stops working at the next call.
+    event WriteRevoked(address indexed patient, address indexed provider, uint256 indexed recordId);
     /// A read was allowed and logged. Custodians release key shares only for a logged nonce.
     /// `emergency`: only a break-glass window allowed it (its reason is in the reader's last
     /// `EmergencyAccess` on that record).
@@ -130,11 +145,13 @@ contract EhrRegistry {
         bool active;
     }
 
-    /// One slot per (patient, provider, recordId).
+    /// One slot per (patient, provider, recordId): reading, break-glass and writing.
     struct Grant {
         uint40 expiresAt;
         uint40 revokedAt;
         uint40 emergencyUntil;
+        uint40 writeUntil;
+        uint40 writeRevokedAt;
     }
 
     /// How long a break-glass grant lasts.
@@ -273,31 +290,34 @@ contract EhrRegistry {
     /// Adds a record owned by the caller, pointing at the manifest with this digest; returns
     /// its sequential id (from 1).
     function addRecord(bytes32 digest, uint64 codec) external returns (uint256 recordId) {
-        if (digest == bytes32(0)) revert ZeroDigest();
-        Patient memory p = patients[msg.sender];
-        if (p.id == 0) revert NotRegisteredPatient(msg.sender);
-        uint32 id = recordCount + 1;
-        recordCount = id;
-        records[id] = Record({
-            owner: msg.sender, version: 1, updatedAt: _time40(block.timestamp), prevOfOwner: p.lastRecord
-        });
-        patients[msg.sender] = Patient({id: p.id, recordCount: p.recordCount + 1, lastRecord: id});
-        emit RecordVersion(id, msg.sender, 1, digest, codec, uint64(block.timestamp));
-        return id;
+        return _addRecord(msg.sender, digest, codec);
     }
 
-    /// Points the caller's record at a new manifest: a new version. Old versions stay in
-    /// the `RecordVersion` events.
+    /// A provider with write access to all of `patient`'s records adds a record that
+    /// `patient` owns (the provider is its version 1's author); returns its id.
+    function addRecordFor(address patient, bytes32 digest, uint64 codec) external returns (uint256 recordId) {
+        if (patients[patient].id == 0) revert NotRegisteredPatient(patient);
+        (uint8 status, uint64 when) = _writeStatus(patient, msg.sender, 0);
+        if (status != ALLOWED) _denyWrite(status, 0, msg.sender, when);
+        return _addRecord(patient, digest, codec);
+    }
+
+    /// Points a record at a new manifest: a new version, by its owner or by a provider
+    /// with write access to it. Old versions stay in the `RecordVersion` events.
     function updateRecord(uint256 recordId, bytes32 digest, uint64 codec) external returns (uint32 version) {
         if (digest == bytes32(0)) revert ZeroDigest();
         Record storage r = records[recordId];
         address owner = r.owner;
         if (owner == address(0)) revert UnknownRecord(recordId);
-        if (owner != msg.sender) revert NotRecordOwner(recordId, msg.sender);
+        if (owner != msg.sender) {
+            if (!providers[msg.sender].active) revert NotRecordOwner(recordId, msg.sender);
+            (uint8 status, uint64 when) = _writeStatus(owner, msg.sender, recordId);
+            if (status != ALLOWED) _denyWrite(status, recordId, msg.sender, when);
+        }
         uint24 v = r.version + 1;
         r.version = v;
         r.updatedAt = _time40(block.timestamp);
-        emit RecordVersion(recordId, msg.sender, v, digest, codec, uint64(block.timestamp));
+        emit RecordVersion(recordId, owner, v, digest, codec, uint64(block.timestamp), msg.sender);
         return v;
     }
 
@@ -316,6 +336,30 @@ contract EhrRegistry {
         emit AccessGranted(msg.sender, provider, recordId, expiresAt);
     }
 
+    /// Lets `provider` write until `expiresAt`: add versions to the caller's record
+    /// `recordId`, or (0) to all the caller's records and add new records the caller owns.
+    /// Reading is granted apart (`grantAccess`). Granting again replaces the expiry and
+    /// lifts a revocation.
+    function grantWrite(address provider, uint256 recordId, uint64 expiresAt) external {
+        if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, uint64(block.timestamp));
+        uint40 until = _time40(expiresAt);
+        if (!providers[provider].active) revert NotRegisteredProvider(provider);
+        if (recordId != 0 && records[recordId].owner != msg.sender) revert NotRecordOwner(recordId, msg.sender);
+        Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
+        g.writeUntil = until;
+        g.writeRevokedAt = 0;
+        emit WriteGranted(msg.sender, provider, recordId, expiresAt);
+    }
+
+    /// Revokes the caller's write grant to `provider` for `recordId` (0: the all-records
+    /// one); reading stays as it is.
+    function revokeWrite(address provider, uint256 recordId) external {
+        Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
+        if (g.writeUntil == 0) revert NoWriteGrant(recordId, provider);
+        g.writeRevokedAt = _time40(block.timestamp);
+        emit WriteRevoked(msg.sender, provider, recordId);
+    }
+
     /// Revokes the caller's grant to `provider` for `recordId` (0: the all-records grant).
     /// It takes effect at the next call. Break-glass access on that record ends too.
     function revokeAccess(address provider, uint256 recordId) external {
@@ -327,8 +371,9 @@ contract EhrRegistry {
     }
 
     /// Ends everything `provider` holds on the caller's records: the all-records grant,
-    /// every record grant and every break-glass window. Emits `AccessRevoked` for each
-    /// scope that allowed reads; reverts with `NoGrant(0, provider)` when none did.
+    /// every record grant, every write grant and every break-glass window. Emits
+    /// `AccessRevoked` for each scope that allowed reads and `WriteRevoked` for each that
+    /// allowed writes; reverts with `NoGrant(0, provider)` when none did.
     /// @dev Walks the caller's records (one grant slot and one record slot each).
     function revokeAll(address provider) external {
         uint40 now_ = _time40(block.timestamp);
@@ -421,6 +466,28 @@ contract EhrRegistry {
         }
     }
 
+    /// Whether `writer` may write now, with the time it refers to (as `accessStatus`):
+    /// add a version to `patient`'s record `recordId`, or (0) add a record `patient` owns.
+    function writeStatus(address writer, address patient, uint256 recordId)
+        external
+        view
+        returns (uint8 status, uint64 when)
+    {
+        if (recordId != 0 && records[recordId].owner != patient) return (UNKNOWN_RECORD, 0);
+        if (recordId == 0 && patients[patient].id == 0) return (UNKNOWN_RECORD, 0);
+        return _writeStatus(patient, writer, recordId);
+    }
+
+    /// A write grant as stored: expiry and revocation time (0 when unset).
+    function getWriteGrant(address patient, address provider, uint256 recordId)
+        external
+        view
+        returns (uint64 expiresAt, uint64 revokedAt)
+    {
+        Grant memory g = grants[_grantKey(patient, provider, recordId)];
+        return (g.writeUntil, g.writeRevokedAt);
+    }
+
     /// A grant as stored: expiry, revocation time and break-glass end (0 when unset).
     function getGrant(address patient, address provider, uint256 recordId)
         external
@@ -489,16 +556,55 @@ contract EhrRegistry {
         return (NO_GRANT, 0, false);
     }
 
-    /// Revokes the caller's grant to `provider` on `recordId` and ends its break-glass
-    /// window, if either allows reads now; returns 1 if it did.
+    /// Adds a record owned by `owner`, written by the caller.
+    function _addRecord(address owner, bytes32 digest, uint64 codec) internal returns (uint256) {
+        if (digest == bytes32(0)) revert ZeroDigest();
+        Patient memory p = patients[owner];
+        if (p.id == 0) revert NotRegisteredPatient(owner);
+        uint32 id = recordCount + 1;
+        recordCount = id;
+        records[id] = Record({owner: owner, version: 1, updatedAt: _time40(block.timestamp), prevOfOwner: p.lastRecord});
+        patients[owner] = Patient({id: p.id, recordCount: p.recordCount + 1, lastRecord: id});
+        emit RecordVersion(id, owner, 1, digest, codec, uint64(block.timestamp), msg.sender);
+        return id;
+    }
+
+    /// The write decision for `writer` on `owner`'s record `recordId` (0: adding records),
+    /// with the time it refers to. The all-records grant covers every record.
+    function _writeStatus(address owner, address writer, uint256 recordId) internal view returns (uint8, uint64) {
+        if (!providers[writer].active) return (NOT_PROVIDER, 0);
+        uint64 now_ = uint64(block.timestamp);
+        Grant memory all = grants[_grantKey(owner, writer, 0)];
+        if (all.writeRevokedAt == 0 && all.writeUntil > now_) return (ALLOWED, all.writeUntil);
+        Grant memory one;
+        if (recordId != 0) {
+            one = grants[_grantKey(owner, writer, recordId)];
+            if (one.writeRevokedAt == 0 && one.writeUntil > now_) return (ALLOWED, one.writeUntil);
+        }
+        if (one.writeRevokedAt != 0) return (REVOKED, one.writeRevokedAt);
+        if (one.writeUntil != 0) return (EXPIRED, one.writeUntil);
+        if (all.writeRevokedAt != 0) return (REVOKED, all.writeRevokedAt);
+        if (all.writeUntil != 0) return (EXPIRED, all.writeUntil);
+        return (NO_GRANT, 0);
+    }
+
+    /// Revokes the caller's grant to `provider` on `recordId`, its write grant and its
+    /// break-glass window, if any of them allows something now; returns 1 if it did.
     function _revokeLive(address provider, uint256 recordId, uint40 now_) internal returns (uint256) {
         Grant storage g = grants[_grantKey(msg.sender, provider, recordId)];
         bool granted = g.revokedAt == 0 && g.expiresAt > now_;
         bool emergency = g.emergencyUntil > now_;
-        if (!granted && !emergency) return 0;
-        if (granted) g.revokedAt = now_;
-        g.emergencyUntil = 0;
-        emit AccessRevoked(msg.sender, provider, recordId);
+        bool writes = g.writeRevokedAt == 0 && g.writeUntil > now_;
+        if (!granted && !emergency && !writes) return 0;
+        if (granted || emergency) {
+            if (granted) g.revokedAt = now_;
+            g.emergencyUntil = 0;
+            emit AccessRevoked(msg.sender, provider, recordId);
+        }
+        if (writes) {
+            g.writeRevokedAt = now_;
+            emit WriteRevoked(msg.sender, provider, recordId);
+        }
         return 1;
     }
 
@@ -514,5 +620,12 @@ contract EhrRegistry {
         if (status == EXPIRED) revert GrantExpired(recordId, reader, when);
         if (status == REVOKED) revert GrantRevoked(recordId, reader);
         revert NoGrant(recordId, reader);
+    }
+
+    function _denyWrite(uint8 status, uint256 recordId, address writer, uint64 when) internal pure {
+        if (status == NOT_PROVIDER) revert NotRegisteredProvider(writer);
+        if (status == EXPIRED) revert WriteGrantExpired(recordId, writer, when);
+        if (status == REVOKED) revert WriteGrantRevoked(recordId, writer);
+        revert NoWriteGrant(recordId, writer);
     }
 }

@@ -197,6 +197,38 @@ impl fmt::Display for ContractError {
                 e.organisation, e.providers
             ),
             E::InvalidName(_) => write!(f, "an organisation's name is 1 to 64 bytes"),
+            E::NoWriteGrant(e) if e.recordId.is_zero() => write!(
+                f,
+                "write denied: {} may not add records for this patient",
+                e.writer
+            ),
+            E::NoWriteGrant(e) => write!(
+                f,
+                "write denied: {} has no write grant for record {}",
+                e.writer, e.recordId
+            ),
+            E::WriteGrantExpired(e) => write!(
+                f,
+                "write denied: the write grant of {} for {} expired at {}",
+                e.writer,
+                scope(e.recordId),
+                e.expiredAt
+            ),
+            E::WriteGrantRevoked(e) => write!(
+                f,
+                "write denied: the write grant of {} for {} was revoked",
+                e.writer,
+                scope(e.recordId)
+            ),
         }
+    }
+}
+
+/// "record N", or "all records" for the all-records scope 0.
+fn scope(record_id: alloy::primitives::U256) -> String {
+    if record_id.is_zero() {
+        "all records".into()
+    } else {
+        format!("record {record_id}")
     }
 }

@@ -25,6 +25,7 @@ pub mod signing;
 pub mod testing;
 mod tx;
 mod values;
+pub mod writes;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;
@@ -34,6 +35,7 @@ pub use funding::FundingPolicy;
 pub use registry::{
     AccessEntry, AccessStatus, ChainInfo, ChainLog, EmergencyEntry, GrantInfo, LogQuery, NodeSet,
     Organisation, ProviderRegistration, RecordInfo, RecordVersion, Registry, RegistryExt, SentTx,
-    TxReceipt, TxStatus,
+    TxReceipt, TxStatus, WriteGrantInfo,
 };
+pub use writes::WriteAccess;
 pub use rpc::RpcRegistry;

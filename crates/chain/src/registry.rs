@@ -160,20 +160,20 @@ pub trait Registry: Send + Sync {
     }
 }
 
-fn u256_topic(v: u64) -> B256 {
+pub(crate) fn u256_topic(v: u64) -> B256 {
     B256::from(U256::from(v))
 }
 
-fn addr_topic(a: Address) -> B256 {
+pub(crate) fn addr_topic(a: Address) -> B256 {
     a.into_word()
 }
 
-fn to_u64(v: U256, what: &str) -> Result<u64> {
+pub(crate) fn to_u64(v: U256, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| Error::Abi(format!("{what} {v} does not fit in 64 bits")))
 }
 
 /// The first log of event `E` emitted by the contract in `receipt`.
-fn event_in<E: SolEvent>(receipt: &TxReceipt, contract: Address) -> Result<E> {
+pub(crate) fn event_in<E: SolEvent>(receipt: &TxReceipt, contract: Address) -> Result<E> {
     receipt
         .logs
         .iter()
@@ -182,7 +182,7 @@ fn event_in<E: SolEvent>(receipt: &TxReceipt, contract: Address) -> Result<E> {
         .and_then(|l| E::decode_log_data(&l.data).map_err(|e| Error::Abi(e.to_string())))
 }
 
-async fn send<R: Registry + ?Sized, T: SolCall>(
+pub(crate) async fn send<R: Registry + ?Sized, T: SolCall>(
     r: &R,
     from: &PrivateKeySigner,
     call: T,
@@ -190,12 +190,12 @@ async fn send<R: Registry + ?Sized, T: SolCall>(
     r.transact(from, call.abi_encode().into()).await
 }
 
-async fn view<R: Registry + ?Sized, T: SolCall>(r: &R, call: T) -> Result<T::Return> {
+pub(crate) async fn view<R: Registry + ?Sized, T: SolCall>(r: &R, call: T) -> Result<T::Return> {
     let out = r.call(Address::ZERO, call.abi_encode().into()).await?;
     T::abi_decode_returns(&out).map_err(|e| Error::Abi(e.to_string()))
 }
 
-async fn decoded_logs<R: Registry + ?Sized, E: SolEvent>(
+pub(crate) async fn decoded_logs<R: Registry + ?Sized, E: SolEvent>(
     r: &R,
     query: &LogQuery,
 ) -> Result<Vec<(E, ChainLog)>> {
@@ -509,16 +509,7 @@ pub trait RegistryExt: Registry {
             },
         )
         .await?;
-        let status = match r.status {
-            0 => AccessStatus::Allowed,
-            1 => AccessStatus::UnknownRecord,
-            2 => AccessStatus::NotProvider,
-            3 => AccessStatus::NoGrant,
-            4 => AccessStatus::Expired,
-            5 => AccessStatus::Revoked,
-            other => return Err(Error::Abi(format!("unknown access status {other}"))),
-        };
-        Ok((status, r.when))
+        Ok((AccessStatus::from_code(r.status)?, r.when))
     }
 
     /// A record with its current manifest digest.
@@ -605,6 +596,7 @@ pub trait RegistryExt: Registry {
                     digest: e.digest,
                     codec: e.codec,
                     timestamp: e.timestamp,
+                    author: e.author,
                     block_number: l.block_number,
                     tx_hash: l.tx_hash,
                 })

@@ -21,6 +21,37 @@ pub enum AccessStatus {
     Revoked,
 }
 
+impl AccessStatus {
+    /// The contract's decision code (`ALLOWED` = 0 … `REVOKED` = 5).
+    pub fn from_code(code: u8) -> crate::Result<Self> {
+        Ok(match code {
+            0 => Self::Allowed,
+            1 => Self::UnknownRecord,
+            2 => Self::NotProvider,
+            3 => Self::NoGrant,
+            4 => Self::Expired,
+            5 => Self::Revoked,
+            other => return Err(crate::Error::Abi(format!("unknown access status {other}"))),
+        })
+    }
+}
+
+/// A write grant as stored (0 where unset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteGrantInfo {
+    /// When writing ends.
+    pub expires_at: u64,
+    /// When it was revoked (0: not revoked).
+    pub revoked_at: u64,
+}
+
+impl WriteGrantInfo {
+    /// Whether it allows writing at `now`.
+    pub fn live(&self, now: u64) -> bool {
+        self.revoked_at == 0 && self.expires_at > now
+    }
+}
+
 /// A record as the chain knows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RecordInfo {
@@ -53,6 +84,8 @@ pub struct RecordVersion {
     pub codec: u64,
     /// Unix time it was stored.
     pub timestamp: u64,
+    /// Who wrote it: the owner, or a provider with write access.
+    pub author: Address,
     /// Block it was mined in.
     pub block_number: u64,
     /// Transaction that stored it.

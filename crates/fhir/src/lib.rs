@@ -19,6 +19,7 @@
 //! [`RecordForm`] turns the web form's five fields into a valid bundle.
 
 mod check;
+mod compose;
 mod date;
 mod error;
 mod form;
@@ -27,6 +28,7 @@ mod r4;
 mod validate;
 mod walk;
 
+pub use compose::{Author, Base, add_to_record, instant, server_id};
 pub use date::Date;
 pub use error::{FieldError, Rule, ValidationErrors};
 pub use form::{FORM_PATIENT_ID, RecordForm};
@@ -60,6 +62,8 @@ pub const CLINICAL_STATUS_CODES: [&str; 6] = [
     "resolved",
 ];
 
+#[cfg(test)]
+mod compose_tests;
 #[cfg(test)]
 mod r4_tests;
 #[cfg(test)]

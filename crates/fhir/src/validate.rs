@@ -15,6 +15,11 @@ pub fn parse(body: &[u8]) -> Result<Bundle, ValidationErrors> {
 
 /// Validates a request body; dates after `today` are refused.
 pub fn parse_at(body: &[u8], today: Date) -> Result<Bundle, ValidationErrors> {
+    validate_value(&json_body(body)?, today)
+}
+
+/// A request body as JSON, within [`MAX_BODY_BYTES`].
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, ValidationErrors> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ValidationErrors::single(
             "",
@@ -24,7 +29,7 @@ pub fn parse_at(body: &[u8], today: Date) -> Result<Bundle, ValidationErrors> {
         ));
     }
     // serde_json's syntax errors quote no input; its line/column are all that is kept.
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(body).map_err(|e| {
         ValidationErrors::single(
             "",
             Rule::MalformedJson {
@@ -32,8 +37,7 @@ pub fn parse_at(body: &[u8], today: Date) -> Result<Bundle, ValidationErrors> {
                 column: e.column(),
             },
         )
-    })?;
-    validate_value(&value, today)
+    })
 }
 
 /// Validates already-parsed JSON; dates after `today` are refused.

@@ -8,7 +8,7 @@ use ehr_chain::contract::{EhrRegistry as C, EhrRegistryErrors as E, codec};
 use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil, TestChain};
 use ehr_chain::{
     AccessStatus, Address, B256, ChainConfig, EmbeddedChain, Error, NodeSet, PrivateKeySigner,
-    RegistryExt, RpcRegistry, U256,
+    RegistryExt, RpcRegistry, U256, WriteAccess,
 };
 
 /// Gas targets (whole transaction, 21,000 base included) from the chain issue.
@@ -848,6 +848,190 @@ async fn refusals_change_nothing<R: TestChain>(w: World<R>) {
     assert!(c.access_log(r1, None, None).await.unwrap().is_empty());
 }
 
+/// Write grants: their own expiry and revocation, per record or all records; a provider
+/// adds versions and records the patient owns, each naming its author; refusals store
+/// nothing.
+async fn write_grants<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let bob = patient(&w).await;
+    let doc = provider(&w).await;
+    let other = provider(&w).await;
+    let nobody = account(&w).await;
+    let (r1, _) = c.add_record(&alice, digest(1), codec::RAW).await.unwrap();
+    let (r2, _) = c.add_record(&alice, digest(2), codec::RAW).await.unwrap();
+    let (b1, _) = c.add_record(&bob, digest(3), codec::RAW).await.unwrap();
+    let v1 = c.record_versions(r1).await.unwrap();
+    assert_eq!(v1[0].author, alice.address(), "the owner wrote version 1");
+
+    // No write grant: a provider neither updates nor adds; a stranger is no owner.
+    assert!(matches!(
+        reason(c.update_record(&doc, r1, digest(9), codec::RAW).await),
+        E::NoWriteGrant(_)
+    ));
+    assert!(matches!(
+        reason(c.update_record(&nobody, r1, digest(9), codec::RAW).await),
+        E::NotRecordOwner(_)
+    ));
+    let none = |_: &ehr_chain::SentTx| Ok(());
+    assert!(matches!(
+        reason(
+            c.add_record_for_noted(&doc, alice.address(), digest(9), codec::RAW, &none)
+                .await
+        ),
+        E::NoWriteGrant(_)
+    ));
+    assert_eq!(
+        c.write_status(doc.address(), alice.address(), Some(r1))
+            .await
+            .unwrap()
+            .0,
+        AccessStatus::NoGrant
+    );
+    // Reading does not give writing.
+    let now = chain_now(&w).await;
+    c.grant_access(&alice, doc.address(), None, now + 3600)
+        .await
+        .unwrap();
+    assert!(matches!(
+        reason(c.update_record(&doc, r1, digest(9), codec::RAW).await),
+        E::NoWriteGrant(_)
+    ));
+
+    // Bad write grants change nothing.
+    assert!(matches!(
+        reason(c.grant_write(&alice, doc.address(), Some(r1), now - 1).await),
+        E::ExpiryInPast(_)
+    ));
+    assert!(matches!(
+        reason(
+            c.grant_write(&alice, nobody.address(), Some(r1), now + 3600)
+                .await
+        ),
+        E::NotRegisteredProvider(_)
+    ));
+    assert!(matches!(
+        reason(c.grant_write(&alice, doc.address(), Some(b1), now + 3600).await),
+        E::NotRecordOwner(_)
+    ));
+    assert!(matches!(
+        reason(c.revoke_write(&alice, doc.address(), Some(r1)).await),
+        E::NoWriteGrant(_)
+    ));
+
+    // A write grant on one record: versions of it, by the provider, owned by the patient.
+    c.grant_write(&alice, doc.address(), Some(r1), now + 600)
+        .await
+        .unwrap();
+    let (v, _) = c.update_record(&doc, r1, digest(10), codec::RAW).await.unwrap();
+    assert_eq!(v, 2);
+    let versions = c.record_versions(r1).await.unwrap();
+    assert_eq!(versions[1].author, doc.address());
+    assert_eq!(versions[1].owner, alice.address(), "the patient still owns it");
+    assert_eq!(c.record(r1).await.unwrap().owner, alice.address());
+    assert!(matches!(
+        reason(c.update_record(&doc, r2, digest(11), codec::RAW).await),
+        E::NoWriteGrant(_)
+    ));
+    assert!(matches!(
+        reason(
+            c.add_record_for_noted(&doc, alice.address(), digest(11), codec::RAW, &none)
+                .await
+        ),
+        E::NoWriteGrant(_)
+    ));
+    assert!(matches!(
+        reason(c.update_record(&other, r1, digest(11), codec::RAW).await),
+        E::NoWriteGrant(_)
+    ));
+    // The owner still writes its own record.
+    c.update_record(&alice, r1, digest(12), codec::RAW).await.unwrap();
+
+    // Revoking the write leaves reading; revoking reading leaves writing.
+    c.revoke_write(&alice, doc.address(), Some(r1)).await.unwrap();
+    assert!(matches!(
+        reason(c.update_record(&doc, r1, digest(13), codec::RAW).await),
+        E::WriteGrantRevoked(_)
+    ));
+    assert!(c.can_access(doc.address(), r1).await.unwrap());
+    let g = c.write_grant(alice.address(), doc.address(), Some(r1)).await.unwrap();
+    assert_eq!(g.expires_at, now + 600);
+    assert_ne!(g.revoked_at, 0);
+
+    // All records: versions of any, and new records the patient owns.
+    c.grant_write(&alice, doc.address(), None, now + 600).await.unwrap();
+    c.revoke_access(&alice, doc.address(), None).await.unwrap();
+    assert!(!c.can_access(doc.address(), r2).await.unwrap());
+    let (v, _) = c.update_record(&doc, r2, digest(14), codec::RAW).await.unwrap();
+    assert_eq!(v, 2);
+    let (r3, _) = c
+        .add_record_for_noted(&doc, alice.address(), digest(15), codec::RAW, &none)
+        .await
+        .unwrap();
+    let info = c.record(r3).await.unwrap();
+    assert_eq!(info.owner, alice.address());
+    assert_eq!(info.digest, digest(15));
+    assert_eq!(c.record_versions(r3).await.unwrap()[0].author, doc.address());
+    assert_eq!(c.records_of(alice.address()).await.unwrap(), vec![r1, r2, r3]);
+    // Alice's grant gives nothing on Bob's records.
+    assert!(matches!(
+        reason(c.update_record(&doc, b1, digest(16), codec::RAW).await),
+        E::NoWriteGrant(_)
+    ));
+    assert!(matches!(
+        reason(
+            c.add_record_for_noted(&doc, nobody.address(), digest(16), codec::RAW, &none)
+                .await
+        ),
+        E::NotRegisteredPatient(_)
+    ));
+    assert_eq!(
+        c.write_grants_of(alice.address()).await.unwrap(),
+        vec![(doc.address(), Some(r1)), (doc.address(), None)]
+    );
+    assert_eq!(
+        c.write_grants_to(doc.address()).await.unwrap(),
+        vec![(alice.address(), Some(r1)), (alice.address(), None)]
+    );
+
+    // Expiry: writing ends at its own time.
+    c.advance_time(601).await.unwrap();
+    assert!(matches!(
+        reason(c.update_record(&doc, r2, digest(17), codec::RAW).await),
+        E::WriteGrantExpired(_)
+    ));
+    assert_eq!(
+        c.write_status(doc.address(), alice.address(), None)
+            .await
+            .unwrap()
+            .0,
+        AccessStatus::Expired
+    );
+
+    // revokeAll ends writing too; a deregistered provider writes nothing.
+    let now = chain_now(&w).await.max(now + 602);
+    c.grant_write(&alice, doc.address(), None, now + 600).await.unwrap();
+    c.revoke_all(&alice, doc.address()).await.unwrap();
+    assert!(matches!(
+        reason(c.update_record(&doc, r2, digest(18), codec::RAW).await),
+        E::WriteGrantRevoked(_)
+    ));
+    c.grant_write(&alice, other.address(), None, now + 600).await.unwrap();
+    c.deregister_provider(&w.admin, other.address()).await.unwrap();
+    assert!(matches!(
+        reason(c.update_record(&other, r2, digest(19), codec::RAW).await),
+        E::NotRecordOwner(_)
+    ));
+    assert!(matches!(
+        reason(
+            c.add_record_for_noted(&other, alice.address(), digest(19), codec::RAW, &none)
+                .await
+        ),
+        E::NotRegisteredProvider(_)
+    ));
+    assert_eq!(c.record(r2).await.unwrap().version, 2, "refusals stored nothing");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded_backend {
@@ -873,6 +1057,7 @@ conformance!(
     emergency_reads_flagged,
     revoke_all,
     times_out_of_range,
+    write_grants,
 );
 
 #[test]
@@ -882,6 +1067,8 @@ fn events_carry_no_personal_data() {
     for sig in [
         C::RecordVersion::SIGNATURE,
         C::AccessGranted::SIGNATURE,
+        C::WriteGranted::SIGNATURE,
+        C::WriteRevoked::SIGNATURE,
         C::AccessLogged::SIGNATURE,
         C::EmergencyAccess::SIGNATURE,
         C::PatientRegistered::SIGNATURE,

@@ -509,6 +509,46 @@ const ORGANIZATION: ResourceDef = ResourceDef {
     ],
 };
 
+static PROVENANCE_AGENT: Complex = Complex {
+    name: "Provenance.agent",
+    elements: &[
+        el("type", CC),
+        el("role", CC).many(),
+        el("who", REFERENCE).req(),
+        el("onBehalfOf", REFERENCE),
+    ],
+};
+
+static PROVENANCE_ENTITY: Complex = Complex {
+    name: "Provenance.entity",
+    elements: &[
+        el("role", CODE)
+            .req()
+            .codes(&["derivation", "revision", "quotation", "source", "removal"]),
+        el("what", REFERENCE).req(),
+    ],
+};
+
+/// Who wrote what: SecureEHR adds one to each version a provider writes.
+const PROVENANCE: ResourceDef = ResourceDef {
+    name: "Provenance",
+    about_patient: &[],
+    elements: &[
+        el("target", REFERENCE).req().many(),
+        el(
+            "occurred",
+            Ty::Choice(&[("Period", PERIOD_T), ("DateTime", DATE_TIME)]),
+        ),
+        el("recorded", INSTANT).req(),
+        el("policy", URI).many(),
+        el("location", REFERENCE),
+        el("reason", CC).many(),
+        el("activity", CC),
+        el("agent", Ty::Complex(&PROVENANCE_AGENT)).req().many(),
+        el("entity", Ty::Complex(&PROVENANCE_ENTITY)).many(),
+    ],
+};
+
 /// Every resource type a record holds besides Patient and Condition.
 pub(crate) const RESOURCES: &[ResourceDef] = &[
     OBSERVATION,
@@ -521,6 +561,7 @@ pub(crate) const RESOURCES: &[ResourceDef] = &[
     ENCOUNTER,
     PRACTITIONER,
     ORGANIZATION,
+    PROVENANCE,
 ];
 
 /// The resource definition of `name`.

@@ -229,7 +229,7 @@ impl From<svc::Error> for Error {
             E::InvalidInput { field, message } => Self::input(field, message),
             E::NotFound(what) => Self::NotFound(what),
             // Its message names the record and the contract's reason.
-            e @ (E::AccessDenied { .. } | E::NoAccessToPatient { .. }) => {
+            e @ (E::AccessDenied { .. } | E::NoAccessToPatient { .. } | E::WriteDenied { .. }) => {
                 Self::AccessDenied(e.to_string())
             }
             E::NodesUnavailable { reachable, needed } => {

@@ -52,6 +52,18 @@ pub enum Error {
         reason: ehr_chain::AccessStatus,
     },
 
+    /// The contract does not let this provider write there now (or there is no such
+    /// patient or record: one answer, so that ids cannot be probed).
+    #[error("write denied: {} of patient {patient_id}: {}", write_scope(*record_id), access_reason(*reason))]
+    WriteDenied {
+        /// The patient id asked for.
+        patient_id: u64,
+        /// The record (`None`: adding a new record).
+        record_id: Option<u64>,
+        /// Why, as the contract says.
+        reason: ehr_chain::AccessStatus,
+    },
+
     /// A provider may read no record of this patient now, or there is no such patient: one
     /// answer for both, so that patient ids cannot be probed.
     #[error("no record of patient {patient_id} is open to you")]
@@ -150,6 +162,13 @@ pub enum Error {
         #[source]
         source: NodeError,
     },
+}
+
+fn write_scope(record_id: Option<u64>) -> String {
+    match record_id {
+        Some(id) => format!("record {id}"),
+        None => "adding a record".into(),
+    }
 }
 
 fn access_reason(reason: ehr_chain::AccessStatus) -> &'static str {

@@ -13,12 +13,12 @@ mod views;
 pub use error::{Error, Result};
 pub use service::{
     CONSORTIUM, ChainSource, DirectoryEntry, MAX_TIME, NODE_TIMEOUT, PROFILE_FORMAT, ProfileInput,
-    ProviderProfile, STATUS_TTL, Service, ServiceParts,
+    PROVIDER_SYSTEM, ProviderProfile, STATUS_TTL, Service, ServiceParts,
 };
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{
     AccessLogEntry, EmergencyWindow, GrantView, NodeStatus, PatientAccount, ReadRecord,
-    RecordSummary, SharedView, Status, Stored, VersionInfo,
+    RecordSummary, SharedView, Status, Stored, VersionInfo, WriteView,
 };
 
 /// The crates the service is built on, re-exported so a caller needs only this one.

@@ -43,6 +43,10 @@ pub struct VersionInfo {
     pub timestamp: u64,
     /// The transaction that stored it.
     pub tx_hash: B256,
+    /// Who wrote it (the chain's `RecordVersion.author`): the owner, or a provider.
+    pub author: Address,
+    /// The provider's name when a provider wrote it (`None`: the owner itself).
+    pub author_name: Option<String>,
 }
 
 /// A patient's record with its versions.
@@ -108,6 +112,19 @@ pub struct GrantView {
     pub active: bool,
     /// The break-glass window open now on this record, if any (record scopes only).
     pub emergency: Option<EmergencyWindow>,
+    /// Writing, granted apart with its own expiry and revocation, if it ever was.
+    pub write: Option<WriteView>,
+}
+
+/// A write grant: the provider may add versions (and, on all records, new records).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct WriteView {
+    /// Unix seconds when writing ends.
+    pub expires_at: u64,
+    /// Unix seconds when revoked, if it was.
+    pub revoked_at: Option<u64>,
+    /// Whether it allows writing now.
+    pub active: bool,
 }
 
 /// A grant the provider holds now: "shared with me".
@@ -119,6 +136,9 @@ pub struct SharedView {
     pub record_id: Option<u64>,
     /// Unix seconds when it ends.
     pub expires_at: u64,
+    /// When the provider may also write there (a live write grant on the same scope),
+    /// the unix seconds when writing ends.
+    pub write_until: Option<u64>,
 }
 
 /// A break-glass window open now: a provider opened a record without a grant.

@@ -25,6 +25,8 @@ const PW: &str = "correct horse battery";
 mod ipfs;
 #[path = "flows/manifests.rs"]
 mod manifests;
+#[path = "flows/writes.rs"]
+mod writes;
 
 /// A node that can be switched off.
 struct Switch {

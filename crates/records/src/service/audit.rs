@@ -13,9 +13,23 @@ use crate::views::*;
 impl Service {
     /// The session patient's records with their versions.
     pub async fn my_records(&self, session: &PatientSession) -> Result<Vec<RecordSummary>> {
+        let names = self.username_of();
+        let mut directory = None;
         let mut out = Vec::new();
         for id in self.registry.records_of(session.address()).await? {
             let versions = self.registry.record_versions(id).await?;
+            // The directory is fetched only when a provider wrote something.
+            if directory.is_none() && versions.iter().any(|v| v.author != v.owner) {
+                directory = Some(
+                    self.directory(false)
+                        .await?
+                        .into_iter()
+                        .map(|d| (d.address, d))
+                        .collect(),
+                );
+            }
+            let empty = std::collections::HashMap::new();
+            let dir = directory.as_ref().unwrap_or(&empty);
             let Some(last) = versions.last() else {
                 continue;
             };
@@ -31,6 +45,8 @@ impl Service {
                             manifest_cid: manifest::manifest_cid(v.digest, v.codec)?.to_string(),
                             timestamp: v.timestamp,
                             tx_hash: v.tx_hash,
+                            author: v.author,
+                            author_name: self.author_of(v.owner, v.author, &names, dir),
                         })
                     })
                     .collect::<Result<_>>()?,

@@ -11,10 +11,12 @@ mod read;
 mod sharing;
 mod status;
 mod upload;
+mod write;
 
 pub use archive::{ArchiveBodies, ChainSource};
 pub use directory::{CONSORTIUM, DirectoryEntry, PROFILE_FORMAT, ProfileInput, ProviderProfile};
 pub use status::STATUS_TTL;
+pub use write::PROVIDER_SYSTEM;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -128,6 +130,9 @@ pub(crate) fn user_error(e: ehr_chain::Error) -> Error {
         Some(CE::NotRecordOwner(_)) => Error::Forbidden("only the record's owner may do this"),
         Some(CE::NotRegisteredPatient(_)) => Error::Forbidden("not a registered patient"),
         Some(CE::NoGrant(_)) => Error::NotFound("grant".into()),
+        Some(CE::NoWriteGrant(_) | CE::WriteGrantExpired(_) | CE::WriteGrantRevoked(_)) => {
+            Error::Forbidden("the patient's write grant does not allow this (any more)")
+        }
         Some(CE::ZeroReason(_)) => Error::InvalidInput {
             field: "reason",
             message: "required".into(),

@@ -1,7 +1,7 @@
 //! Sharing: grants, revocation, and break-glass emergency access.
 
 use alloy::primitives::{Address, B256};
-use ehr_chain::RegistryExt;
+use ehr_chain::{RegistryExt, WriteAccess};
 use ehr_node::read_nonce;
 use ehr_primitives::unix_now;
 
@@ -25,18 +25,7 @@ impl Service {
         if let Some(id) = record_id {
             self.check_owner(signer.address(), id).await?;
         }
-        if expires_at <= unix_now() {
-            return Err(Error::InvalidInput {
-                field: "expires_at",
-                message: "must be in the future".into(),
-            });
-        }
-        if expires_at > MAX_TIME {
-            return Err(Error::InvalidInput {
-                field: "expires_at",
-                message: format!("must be at most {MAX_TIME} (unix seconds)"),
-            });
-        }
+        super::write::check_expiry(expires_at)?;
         let receipt = self
             .registry
             .grant_access(signer, provider, record_id, expires_at)
@@ -86,10 +75,15 @@ impl Service {
             let Some(patient_id) = self.registry.patient_id(patient).await? else {
                 continue;
             };
+            let w = self
+                .registry
+                .write_grant(patient, session.address(), record_id)
+                .await?;
             out.push(SharedView {
                 patient_id,
                 record_id,
                 expires_at: g.expires_at,
+                write_until: w.live(now).then_some(w.expires_at),
             });
         }
         out.sort_by_key(|s| (s.expires_at, s.patient_id, s.record_id));
@@ -113,6 +107,11 @@ impl Service {
         let names = self.username_of();
         let now = self.registry.info().await?.head_timestamp.max(unix_now());
         let mut scopes = self.registry.grants_of(session.address()).await?;
+        for scope in self.registry.write_grants_of(session.address()).await? {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
         // The last break-glass of each (provider, record) is the one whose window is open.
         let mut opened: Vec<ehr_chain::EmergencyEntry> = Vec::new();
         for e in self.registry.emergency_log(session.address()).await? {
@@ -138,7 +137,16 @@ impl Service {
                 reason: self.reasons.get(e.reason_digest),
                 tx_hash: e.tx_hash,
             });
-            if g.expires_at == 0 && emergency.is_none() {
+            let w = self
+                .registry
+                .write_grant(session.address(), provider, record_id)
+                .await?;
+            let write = (w.expires_at != 0).then(|| WriteView {
+                expires_at: w.expires_at,
+                revoked_at: (w.revoked_at != 0).then_some(w.revoked_at),
+                active: w.live(now),
+            });
+            if g.expires_at == 0 && emergency.is_none() && write.is_none() {
                 continue; // a window that ended, and never a grant
             }
             out.push(GrantView {
@@ -149,6 +157,7 @@ impl Service {
                 revoked_at: (g.revoked_at != 0).then_some(g.revoked_at),
                 active: g.revoked_at == 0 && g.expires_at > now,
                 emergency,
+                write,
             });
         }
         Ok(out)

@@ -4,7 +4,8 @@
 //! keeps the blocks of a record whose transaction the chain may still mine.
 
 use alloy::primitives::{Address, B256};
-use ehr_chain::{RegistryExt, SentTx, TxStatus};
+use alloy::signers::local::PrivateKeySigner;
+use ehr_chain::{RegistryExt, SentTx, TxStatus, WriteAccess};
 use ehr_crypto::dispersal;
 use ehr_crypto::wrap;
 use ehr_fhir::{self as fhir, RecordForm};
@@ -63,17 +64,34 @@ impl Service {
         plaintext: Vec<u8>,
     ) -> Result<Stored> {
         let signer = session.signer();
+        self.store_new_for(signer, signer.address(), plaintext).await
+    }
+
+    /// A new record owned by `owner`, signed by `signer`: the owner itself, or a provider
+    /// with write access to all of the owner's records (the chain checks).
+    pub(super) async fn store_new_for(
+        &self,
+        signer: &PrivateKeySigner,
+        owner: Address,
+        plaintext: Vec<u8>,
+    ) -> Result<Stored> {
         let mut uid = B256::ZERO;
         ehr_crypto::fill_random(&mut uid.0);
-        let (manifest, blocks) = self.seal(signer.address(), uid, 1, plaintext)?;
+        let (manifest, blocks) = self.seal(owner, uid, 1, plaintext)?;
         let cid = self.store_blocks(&manifest, &blocks).await?;
         let codec = manifest.codec();
         let sent = SentNote::new(self, &cid);
-        match self
-            .registry
-            .add_record_noted(signer, digest_of(&cid), codec, &|tx| sent.note(tx))
-            .await
-        {
+        let note = |tx: &SentTx| sent.note(tx);
+        let added = if owner == signer.address() {
+            self.registry
+                .add_record_noted(signer, digest_of(&cid), codec, &note)
+                .await
+        } else {
+            self.registry
+                .add_record_for_noted(signer, owner, digest_of(&cid), codec, &note)
+                .await
+        };
+        match added {
             Ok((record_id, receipt)) => {
                 self.journal.done(&cid.to_string());
                 Ok(Stored {
@@ -94,25 +112,43 @@ impl Service {
         record_id: u64,
         plaintext: Vec<u8>,
     ) -> Result<Stored> {
-        let signer = session.signer();
+        let _guard = self.lock_record(record_id).await;
+        let record = self.registry.record(record_id).await.map_err(user_error)?;
+        if record.owner != session.address() {
+            return Err(Error::Forbidden("only the record's owner may do this"));
+        }
+        self.store_version_locked(session.signer(), record_id, plaintext)
+            .await
+    }
+
+    /// Serialises the versions this server writes to one record; hold it from reading the
+    /// current version to storing the next.
+    pub(super) async fn lock_record(&self, record_id: u64) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self.record_locks.lock().unwrap_or_else(|p| p.into_inner());
             locks.entry(record_id).or_default().clone()
         };
-        let _guard = lock.lock().await;
+        lock.lock_owned().await
+    }
+
+    /// The next version of `record_id`, sealed for its owner and signed by `signer` (the
+    /// owner, or a provider with write access: the chain checks). The caller holds
+    /// [`lock_record`](Self::lock_record).
+    pub(super) async fn store_version_locked(
+        &self,
+        signer: &PrivateKeySigner,
+        record_id: u64,
+        plaintext: Vec<u8>,
+    ) -> Result<Stored> {
         let versions = self.registry.record_versions(record_id).await?;
         let Some(first) = versions.first() else {
             return Err(Error::NotFound(format!("record {record_id}")));
         };
         let record = self.registry.record(record_id).await?;
-        if record.owner != signer.address() {
-            return Err(Error::Forbidden("only the record's owner may do this"));
-        }
         // The uid comes from version 1's manifest.
         let first_manifest = self.fetch_manifest(first.digest, first.codec).await?;
         let version = record.version + 1;
-        let (manifest, blocks) =
-            self.seal(signer.address(), first_manifest.uid, version, plaintext)?;
+        let (manifest, blocks) = self.seal(record.owner, first_manifest.uid, version, plaintext)?;
         let cid = self.store_blocks(&manifest, &blocks).await?;
         let sent = SentNote::new(self, &cid);
         match self

@@ -76,15 +76,23 @@ pub enum ClientCommand {
         /// Days from now until the grant expires.
         #[arg(long, default_value_t = 30)]
         days: u64,
+        /// Let the provider also write until then: add results, notes and prescriptions
+        /// to the record (to any record and new ones of yours, without --record).
+        #[arg(long)]
+        write: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Revoke: with --record, that record's grant and emergency access; without, everything
-    /// the provider holds on your records (every grant and every emergency access).
+    /// the provider holds on your records (every grant, every write grant and every
+    /// emergency access). With --write, only the write grant on that scope.
     Revoke {
         provider: String,
         #[arg(long)]
         record: Option<u64>,
+        /// End only writing (reading stays).
+        #[arg(long)]
+        write: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -450,11 +458,22 @@ fn username_in_path(username: &str) -> bool {
 }
 
 fn summary_line(r: &RecordSummary) -> String {
+    // Versions a provider wrote name it.
+    let by: Vec<String> = r
+        .versions
+        .iter()
+        .filter_map(|v| Some(format!("v{} by {}", v.version, v.author_name.as_ref()?)))
+        .collect();
     format!(
-        "record {} version {} ({} versions)",
+        "record {} version {} ({} versions{})",
         r.record_id,
         r.version,
-        r.versions.len()
+        r.versions.len(),
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", by.join(", "))
+        }
     )
 }
 
@@ -635,6 +654,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             provider,
             record,
             days,
+            write,
             client,
         } => {
             let c = Client::new(client)?;
@@ -645,11 +665,16 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 provider: provider.clone(),
                 record_id: record,
                 expires_at: unix_now() + days * 86_400,
+                write,
             };
             let v: Tx = c.post("/api/grants", &request, true).await?;
             c.print(&v, |v| {
+                let writes = match v.write_tx_hash {
+                    Some(w) => format!(", writing too (tx {w})"),
+                    None => String::new(),
+                };
                 format!(
-                    "granted {provider} {} for {days} days (tx {})",
+                    "granted {provider} {} for {days} days (tx {}){writes}",
                     record.map_or("all your records".into(), |r| format!("record {r}")),
                     v.tx_hash
                 )
@@ -658,15 +683,20 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Revoke {
             provider,
             record,
+            write,
             client,
         } => {
             let c = Client::new(client)?;
             let request = RevokeRequest {
                 provider: provider.clone(),
                 record_id: record,
+                write,
             };
             let v: Tx = c.post("/api/grants/revoke", &request, true).await?;
-            c.print(&v, |v| format!("revoked {provider} (tx {})", v.tx_hash))?;
+            let what = if write { "writing of " } else { "" };
+            c.print(&v, |v| {
+                format!("revoked {what}{provider} (tx {})", v.tx_hash)
+            })?;
         }
         ClientCommand::Emergency {
             patient_id,

@@ -145,6 +145,8 @@ impl From<svc::RecordSummary> for types::RecordSummary {
                     manifest_cid: v.manifest_cid,
                     timestamp: v.timestamp,
                     tx_hash: v.tx_hash,
+                    author: v.author,
+                    author_name: v.author_name,
                 })
                 .collect(),
         }
@@ -386,11 +388,24 @@ async fn grant(
     ApiJson(g): ApiJson<types::GrantRequest>,
 ) -> Result<(StatusCode, Json<types::Tx>)> {
     let me = auth.patient()?;
-    let tx_hash = state
-        .service()
+    let svc = state.service();
+    let tx_hash = svc
         .grant(&me, &g.provider, g.record_id, g.expires_at)
         .await?;
-    Ok((StatusCode::CREATED, Json(types::Tx { tx_hash })))
+    let write_tx_hash = match g.write {
+        true => Some(
+            svc.grant_write(&me, &g.provider, g.record_id, g.expires_at)
+                .await?,
+        ),
+        false => None,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(types::Tx {
+            tx_hash,
+            write_tx_hash,
+        }),
+    ))
 }
 
 async fn revoke(
@@ -399,11 +414,15 @@ async fn revoke(
     ApiJson(r): ApiJson<types::RevokeRequest>,
 ) -> Result<Json<types::Tx>> {
     let me = auth.patient()?;
-    let tx_hash = state
-        .service()
-        .revoke(&me, &r.provider, r.record_id)
-        .await?;
-    Ok(Json(types::Tx { tx_hash }))
+    let svc = state.service();
+    let tx_hash = match r.write {
+        true => svc.revoke_write(&me, &r.provider, r.record_id).await?,
+        false => svc.revoke(&me, &r.provider, r.record_id).await?,
+    };
+    Ok(Json(types::Tx {
+        tx_hash,
+        write_tx_hash: None,
+    }))
 }
 
 /// "Shared with me": the grants the provider holds now.
@@ -418,6 +437,7 @@ pub(crate) fn shared_entry(s: svc::SharedView) -> types::Shared {
         patient_id: s.patient_id,
         record_id: s.record_id,
         expires_at: s.expires_at,
+        write_until: s.write_until,
     }
 }
 
@@ -437,6 +457,11 @@ async fn grants(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<ty
                     until: w.until,
                     reason: w.reason,
                     tx_hash: w.tx_hash,
+                }),
+                write: g.write.map(|w| types::WriteGrant {
+                    expires_at: w.expires_at,
+                    revoked_at: w.revoked_at,
+                    active: w.active,
                 }),
             })
             .collect(),

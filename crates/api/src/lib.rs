@@ -17,6 +17,7 @@ mod svc {
     pub use ehr_records::SignedIn as Any;
     pub use ehr_records::accounts::Error as AccountsError;
     pub use ehr_records::accounts::{AccountInfo, Role, Session};
+    pub use ehr_records::fhir;
     pub use ehr_records::fhir::RecordForm;
     pub use ehr_records::{AccessLogEntry, GrantView};
     pub use ehr_records::{AdminSession, PatientSession, ProviderSession};

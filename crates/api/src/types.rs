@@ -251,6 +251,10 @@ pub struct RecordVersion {
     pub timestamp: u64,
     /// The transaction that stored it.
     pub tx_hash: B256,
+    /// Who wrote it: the owner, or a provider with write access.
+    pub author: Address,
+    /// The provider's name when a provider wrote it (`None`: the owner).
+    pub author_name: Option<String>,
 }
 
 /// A patient's record with its versions: `GET /api/records` (each; schema
@@ -313,6 +317,10 @@ pub struct GrantRequest {
     pub record_id: Option<u64>,
     /// When the grant expires, unix seconds.
     pub expires_at: u64,
+    /// Also let the provider write until then: add versions to the record (or, for all
+    /// records, to any and new records the patient owns). A second transaction.
+    #[serde(default)]
+    pub write: bool,
 }
 
 /// `POST /api/grants/revoke` (schema `RevokeRequest`).
@@ -326,6 +334,10 @@ pub struct RevokeRequest {
     /// every break-glass window).
     #[serde(default)]
     pub record_id: Option<u64>,
+    /// End only the write grant on that scope (`record_id`, or the all-records one);
+    /// reading stays.
+    #[serde(default)]
+    pub write: bool,
 }
 
 /// A transaction: `POST /api/grants`, `POST /api/grants/revoke` (schema `Tx`).
@@ -333,6 +345,9 @@ pub struct RevokeRequest {
 pub struct Tx {
     /// Its hash.
     pub tx_hash: B256,
+    /// The write grant's transaction, when a grant gave writing too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_tx_hash: Option<B256>,
 }
 
 /// A grant as its patient sees it: `GET /api/grants` (each; schema `Grant`).
@@ -352,6 +367,19 @@ pub struct Grant {
     pub active: bool,
     /// The break-glass window open now on this record, if any; revoking the record ends it.
     pub emergency: Option<EmergencyWindow>,
+    /// Writing on this scope, if it was ever granted (its own expiry and revocation).
+    pub write: Option<WriteGrant>,
+}
+
+/// A write grant (schema `WriteGrant`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteGrant {
+    /// When writing ends, unix seconds.
+    pub expires_at: u64,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<u64>,
+    /// Whether it allows writing now.
+    pub active: bool,
 }
 
 /// A grant the provider holds now: `GET /api/shared` (each; schema `Shared`).
@@ -363,6 +391,8 @@ pub struct Shared {
     pub record_id: Option<u64>,
     /// When it ends, unix seconds.
     pub expires_at: u64,
+    /// When the provider may also write there, when writing ends (unix seconds).
+    pub write_until: Option<u64>,
 }
 
 /// A break-glass window open now (schema `EmergencyWindow`).

@@ -565,6 +565,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         provider: PROVIDER.0.into(),
         record_id: None,
         expires_at: in_days(30),
+        write: true,
     };
     api.expect(201, M::POST, "/api/grants", Some(patient), body(&grant))
         .await;
@@ -576,14 +577,29 @@ async fn every_route_answers_every_documented_status_as_documented() {
     );
     assert_eq!(shared.len(), 1, "{shared:?}");
     assert_eq!(shared[0].record_id, None);
+    assert_eq!(shared[0].write_until, Some(grant.expires_at));
     let read: Vec<types::ReadRecord> = parse(
         &api.expect(200, M::GET, &records_of, Some(provider), None)
             .await,
     );
     assert_eq!(read.len(), 2);
+    let revoke_write = types::RevokeRequest {
+        provider: PROVIDER.0.into(),
+        record_id: None,
+        write: true,
+    };
+    api.expect(
+        200,
+        M::POST,
+        "/api/grants/revoke",
+        Some(patient),
+        body(&revoke_write),
+    )
+    .await;
     let revoke = types::RevokeRequest {
         provider: PROVIDER.0.into(),
         record_id: None,
+        write: false,
     };
     api.expect(
         200,
@@ -716,6 +732,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
     let no_grant = types::RevokeRequest {
         provider: "dr-two".into(),
         record_id: None,
+        write: false,
     };
     api.expect(
         404,

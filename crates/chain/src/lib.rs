@@ -37,5 +37,5 @@ pub use registry::{
     Organisation, ProviderRegistration, RecordInfo, RecordVersion, Registry, RegistryExt, SentTx,
     TxReceipt, TxStatus, WriteGrantInfo,
 };
-pub use writes::WriteAccess;
 pub use rpc::RpcRegistry;
+pub use writes::WriteAccess;

@@ -6,13 +6,13 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use async_trait::async_trait;
 
+use crate::LogQuery;
 use crate::contract::EhrRegistry as C;
 use crate::error::Result;
 use crate::registry::{
     Registry, TxNote, TxReceipt, addr_topic, decoded_logs, event_in, send, to_u64, view,
 };
 use crate::values::{AccessStatus, WriteGrantInfo};
-use crate::LogQuery;
 
 /// Write grants and provider-written records. Reading is [`RegistryExt`](crate::RegistryExt)'s.
 #[async_trait]

@@ -177,10 +177,7 @@ pub fn add_to_record(
         out.push(e);
     }
     if !errors.is_empty() {
-        return Err(ValidationErrors {
-            errors,
-            omitted: 0,
-        });
+        return Err(ValidationErrors { errors, omitted: 0 });
     }
     if let Some(a) = author {
         out.push(provenance(a, targets, mint));

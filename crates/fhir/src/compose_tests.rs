@@ -42,11 +42,17 @@ fn glucose(subject: &str) -> Value {
 }
 
 fn post(entries: Vec<Value>) -> Vec<u8> {
-    serde_json::to_vec(&json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries }))
-        .unwrap()
+    serde_json::to_vec(
+        &json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries }),
+    )
+    .unwrap()
 }
 
-fn add(base: Option<&Value>, added: &[u8], author: Option<Author<'_>>) -> Result<Bundle, ValidationErrors> {
+fn add(
+    base: Option<&Value>,
+    added: &[u8],
+    author: Option<Author<'_>>,
+) -> Result<Bundle, ValidationErrors> {
     let base = base.map(|bundle| Base {
         bundle,
         record_id: 12,
@@ -66,12 +72,23 @@ fn resources_added_to_a_record_point_at_its_resources_and_name_their_author() {
     let n = base["entry"].as_array().unwrap().len();
     let b = add(Some(&base), &post(vec![glucose("Patient/7")]), Some(DOC)).unwrap();
     let entries = b.json()["entry"].as_array().unwrap();
-    assert_eq!(entries.len(), n + 2, "the base, the added resource, its Provenance");
-    assert_eq!(&entries[..n], base["entry"].as_array().unwrap().as_slice(), "the base kept whole");
+    assert_eq!(
+        entries.len(),
+        n + 2,
+        "the base, the added resource, its Provenance"
+    );
+    assert_eq!(
+        &entries[..n],
+        base["entry"].as_array().unwrap().as_slice(),
+        "the base kept whole"
+    );
     let obs = &entries[n];
     assert!(obs.get("request").is_none(), "added, no longer a request");
     // `Patient/7` is the record's Patient; `Encounter/12-3` is its entry 3.
-    assert_eq!(obs["resource"]["subject"]["reference"], base["entry"][0]["fullUrl"]);
+    assert_eq!(
+        obs["resource"]["subject"]["reference"],
+        base["entry"][0]["fullUrl"]
+    );
     assert_eq!(obs["resource"]["encounter"]["reference"], "Encounter/enc1");
     let url = obs["fullUrl"].as_str().unwrap();
     assert!(url.starts_with("urn:uuid:"), "{url}");
@@ -99,7 +116,10 @@ fn a_new_record_holds_the_posted_patient_and_its_provenance() {
     let b = add(None, &post(vec![patient.clone(), obs]), Some(DOC)).unwrap();
     let entries = b.json()["entry"].as_array().unwrap();
     assert_eq!(entries.len(), 3);
-    assert_eq!(entries[1]["resource"]["subject"]["reference"], patient["fullUrl"]);
+    assert_eq!(
+        entries[1]["resource"]["subject"]["reference"],
+        patient["fullUrl"]
+    );
     assert_eq!(
         entries[2]["resource"]["target"].as_array().unwrap().len(),
         2,
@@ -118,7 +138,10 @@ fn refusals_name_their_path_in_what_was_posted() {
         assert!(e.has(path), "expected {path}, got {e}");
     };
     // The record has its Patient.
-    fails(vec![glucose("Patient/7"), rich()["entry"][0].clone()], "entry[1].resource");
+    fails(
+        vec![glucose("Patient/7"), rich()["entry"][0].clone()],
+        "entry[1].resource",
+    );
     // Only additions.
     let mut put = glucose("Patient/7");
     put["request"] = json!({ "method": "PUT", "url": "Observation/12-5" });
@@ -135,7 +158,10 @@ fn refusals_name_their_path_in_what_was_posted() {
     bad["resource"].as_object_mut().unwrap().remove("status");
     fails(vec![glucose("Patient/7"), bad], "entry[1].resource.status");
     // A reference to nothing in the record.
-    fails(vec![glucose("Patient/8")], "entry[0].resource.subject.reference");
+    fails(
+        vec![glucose("Patient/8")],
+        "entry[0].resource.subject.reference",
+    );
     // Not a bundle.
     let e = add_to_record(None, 7, b"[1]", None, &mut uuids(), TODAY).unwrap_err();
     assert!(!e.errors().is_empty());

@@ -12,8 +12,8 @@ mod views;
 
 pub use error::{Error, Result};
 pub use service::{
-    CONSORTIUM, ChainSource, DirectoryEntry, MAX_TIME, NODE_TIMEOUT, PROFILE_FORMAT, ProfileInput,
-    PROVIDER_SYSTEM, ProviderProfile, STATUS_TTL, Service, ServiceParts,
+    CONSORTIUM, ChainSource, DirectoryEntry, MAX_TIME, NODE_TIMEOUT, PROFILE_FORMAT,
+    PROVIDER_SYSTEM, ProfileInput, ProviderProfile, STATUS_TTL, Service, ServiceParts,
 };
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{

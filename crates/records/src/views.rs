@@ -30,6 +30,9 @@ pub struct Stored {
     pub tx_hash: B256,
     /// The block it was mined in.
     pub block_number: u64,
+    /// Where what this write brought begins among the stored bundle's entries: 0 for a
+    /// whole bundle, the previous version's entry count for resources added to a record.
+    pub added_from: usize,
 }
 
 /// One version of a record.

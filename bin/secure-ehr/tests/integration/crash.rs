@@ -604,6 +604,7 @@ impl Run {
                         provider: PROVIDERS[provider].into(),
                         record_id,
                         expires_at: now() + 86_400,
+                        write: false,
                     })
                     .unwrap();
                     let reply = self.api.post("/api/grants", Some(&token), body).await;

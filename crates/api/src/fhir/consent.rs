@@ -234,6 +234,7 @@ pub(super) async fn list_consents(
                             revoked_at: None,
                             active: true,
                             emergency: None,
+                            write: None,
                         },
                     )
                 })

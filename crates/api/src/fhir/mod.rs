@@ -47,6 +47,7 @@ pub const TYPES: &[&str] = &[
     "Encounter",
     "Practitioner",
     "Organization",
+    "Provenance",
 ];
 
 /// The search parameters every type takes besides `patient`.
@@ -61,6 +62,7 @@ const SEARCH_PARAMS: &[(&str, &str)] = &[
 mod consent;
 pub(crate) mod scopes;
 mod search;
+mod write;
 
 use search::{SearchQuery, everything, page, search};
 
@@ -85,7 +87,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// `POST /fhir`, with a record's body limit of its own.
 fn bundle_route() -> axum::routing::MethodRouter<AppState> {
-    axum::routing::post(post_bundle).layer(axum::extract::DefaultBodyLimit::max(
+    axum::routing::post(write::post_bundle).layer(axum::extract::DefaultBodyLimit::max(
         crate::FHIR_MAX_BODY_BYTES,
     ))
 }
@@ -436,11 +438,7 @@ fn expose(record_id: u64, patient_id: u64, bundle: &Value) -> Vec<Exposed> {
     for (i, e) in entries.iter().enumerate() {
         let r = &e["resource"];
         let t = r["resourceType"].as_str().unwrap_or_default().to_owned();
-        let id = if t == "Patient" {
-            patient_id.to_string()
-        } else {
-            format!("{record_id}-{i}")
-        };
+        let id = svc::fhir::server_id(&t, record_id, patient_id, i);
         let new = format!("{t}/{id}");
         if let Some(old) = r["id"].as_str() {
             names.insert(format!("{t}/{old}"), new.clone());
@@ -569,55 +567,4 @@ async fn read(
             .map(|e| fhir(StatusCode::OK, e.resource))
             .ok_or_else(not_found),
     }
-}
-
-/// `POST /fhir`: a `transaction` or `collection` Bundle stored as a new record of the
-/// calling patient; the answer is a `transaction-response` naming each stored resource.
-async fn post_bundle(
-    State(state): State<AppState>,
-    auth: std::result::Result<FhirAuth, Error>,
-    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response> {
-    let a = auth?;
-    let body = body_or(body, crate::FHIR_MAX_BODY_BYTES)?;
-    // Every type the bundle holds must be one the token may create.
-    let given: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(s) = &a.scopes {
-        for e in given["entry"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let t = e["resource"]["resourceType"].as_str().unwrap_or_default();
-            if !s.allows(t, 'c') {
-                return Err(Error::Forbidden(format!(
-                    "the token's scope ({}) does not allow 'c' on {t}",
-                    s.text
-                ))
-                .into());
-            }
-        }
-    }
-    let Caller::Patient(me) = who(a.auth)? else {
-        return Err(Error::Forbidden("only a patient stores records here for now".into()).into());
-    };
-    let stored = state.service().put_record(&me, &body).await?;
-    let patient_id = state.service().patient_id(me.address()).await?.unwrap_or(0);
-    let entry: Vec<Value> = expose(stored.record_id, patient_id, &given)
-        .into_iter()
-        .map(|e| {
-            json!({ "response": {
-                "status": "201 Created",
-                "location": format!("{}/{}", e.resource_type, e.id),
-            } })
-        })
-        .collect();
-    let mut response = fhir(
-        StatusCode::OK,
-        json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": entry }),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/records/{}", stored.record_id)) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(response)
 }

@@ -206,8 +206,183 @@ async fn the_fhir_api_searches_reads_and_stores_with_every_read_logged() {
     let r = fhir_get(&app, "/fhir/Observation", Some(&provider)).await;
     let o = outcome(&r, StatusCode::BAD_REQUEST);
     assert_eq!(o["issue"][0]["expression"][0], "patient");
-    // Providers do not store records here (yet).
-    outcome(&post_rich(&app, &provider).await, StatusCode::FORBIDDEN);
+    // A provider's bundle must name the patient it is for.
+    let o = outcome(&post_rich(&app, &provider).await, StatusCode::BAD_REQUEST);
+    assert_eq!(o["issue"][0]["expression"][0], "entry");
+}
+
+async fn post_json(app: &axum::Router, token: &str, bundle: &Value) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/fhir")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/fhir+json")
+        .body(Body::from(bundle.to_string()))
+        .unwrap();
+    send(app, req).await
+}
+
+/// A lab result a clinician adds to record `record` (or, with `None`, to a new record).
+fn glucose(pid: u64, record: Option<u64>) -> Value {
+    let mut b = json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{
+            "fullUrl": "urn:uuid:5d1c6b7e-3a4f-4e2b-9c8d-0a1b2c3d4e5f",
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": { "coding": [{ "system": "http://loinc.org", "code": "2339-0", "display": "Glucose" }] },
+                "subject": { "reference": format!("Patient/{pid}") },
+                "valueQuantity": { "value": 5.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L" }
+            },
+            "request": { "method": "POST", "url": "Observation" }
+        }]
+    });
+    if let Some(r) = record {
+        b["identifier"] = json!({ "system": "urn:secure-ehr:record", "value": r.to_string() });
+    }
+    b
+}
+
+async fn versions(app: &axum::Router, token: &str) -> Vec<Value> {
+    let r = call(app, Method::GET, "/api/records", Some(token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()[0]["versions"].as_array().unwrap().clone()
+}
+
+/// Issue 16 item 6: a patient grants a provider write access; the provider adds a result
+/// through `POST /fhir` as a new version of the patient's record (or a new record the
+/// patient owns); the version holds a Provenance and the patient sees who wrote it; without
+/// write access the provider is refused and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinician_with_write_access_adds_to_the_record_and_the_patient_sees_who_wrote_it() {
+    let h = service().await;
+    let app = app(&h);
+    let (alice, pid) = patient(&app, "alice").await;
+    assert_eq!(post_rich(&app, &alice).await.status, StatusCode::OK);
+    let provider = login(&app, PROVIDER.0, PROVIDER.1).await;
+
+    // Reading only: refused, nothing stored.
+    let grant = json!({ "provider": PROVIDER.0, "expires_at": in_days(30) });
+    let r = call(&app, Method::POST, "/api/grants", Some(&alice), Some(grant)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let o = outcome(
+        &post_json(&app, &provider, &glucose(pid, Some(1))).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(
+        o["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("write denied"),
+        "{o}"
+    );
+    assert_eq!(versions(&app, &alice).await.len(), 1, "nothing stored");
+
+    // Reading and writing.
+    let grant = json!({ "provider": PROVIDER.0, "expires_at": in_days(30), "write": true });
+    let r = call(&app, Method::POST, "/api/grants", Some(&alice), Some(grant)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert!(r.json()["write_tx_hash"].is_string());
+    let r = post_json(&app, &provider, &glucose(pid, Some(1))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json()["entry"][0]["response"]["location"],
+        "Observation/1-14",
+        "after the record's 14 resources"
+    );
+    let r = fhir_get(&app, "/fhir/Observation/1-14", Some(&provider)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let obs = r.json();
+    assert_eq!(obs["subject"]["reference"], format!("Patient/{pid}"));
+    assert_eq!(obs["valueQuantity"]["value"], 5.4);
+
+    // The patient sees who wrote what: the chain's author, and the Provenance.
+    let v = versions(&app, &alice).await;
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0]["author_name"], Value::Null, "she wrote version 1");
+    assert_eq!(v[1]["author_name"], PROVIDER.0);
+    let r = fhir_get(
+        &app,
+        &format!("/fhir/Provenance?patient={pid}"),
+        Some(&alice),
+    )
+    .await;
+    let b = r.json();
+    assert_eq!(b["total"], 1, "{b}");
+    let prov = b["entry"][0]["resource"].clone();
+    assert_eq!(prov["target"][0]["reference"], "Observation/1-14");
+    assert_eq!(
+        prov["agent"][0]["who"]["identifier"]["system"],
+        "urn:secure-ehr:provider"
+    );
+    assert!(
+        v[1]["author"].as_str().unwrap().eq_ignore_ascii_case(
+            prov["agent"][0]["who"]["identifier"]["value"]
+                .as_str()
+                .unwrap()
+        ),
+        "the chain's author is the Provenance's agent"
+    );
+    medplum_accepts(&[prov, obs]);
+
+    // A new record the patient owns: the bundle holds her Patient.
+    let mut new = glucose(pid, None);
+    let rich: Value = serde_json::from_str(RICH).unwrap();
+    let mut patient = rich["entry"][0].clone();
+    for k in ["generalPractitioner", "managingOrganization"] {
+        patient["resource"].as_object_mut().unwrap().remove(k);
+    }
+    patient["request"] = json!({ "method": "POST", "url": "Patient" });
+    new["entry"].as_array_mut().unwrap().insert(0, patient);
+    let r = post_json(&app, &provider, &new).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers.get(header::LOCATION).unwrap(), "/api/records/2");
+    let r = call(&app, Method::GET, "/api/records", Some(&alice), None).await;
+    assert_eq!(
+        r.json().as_array().unwrap().len(),
+        2,
+        "the new record is hers"
+    );
+
+    // The patient adds to her own record the same way: no Provenance for her own.
+    let r = post_json(&app, &alice, &glucose(pid, Some(1))).await;
+    let o = r.json();
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "the same fullUrl again: {o}"
+    );
+    assert_eq!(o["issue"][0]["expression"][0], "Bundle.entry[0].fullUrl");
+    let mut again = glucose(pid, Some(1));
+    again["entry"][0].as_object_mut().unwrap().remove("fullUrl");
+    let r = post_json(&app, &alice, &again).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json()["entry"][0]["response"]["location"],
+        "Observation/1-16"
+    );
+    assert_eq!(versions(&app, &alice).await.len(), 3);
+
+    // Writing revoked: refused again; reading stays.
+    let revoke = json!({ "provider": PROVIDER.0, "write": true });
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/grants/revoke",
+        Some(&alice),
+        Some(revoke),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    outcome(
+        &post_json(&app, &provider, &again).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_eq!(versions(&app, &alice).await.len(), 3);
+    let r = fhir_get(&app, "/fhir/Observation/1-14", Some(&provider)).await;
+    assert_eq!(r.status, StatusCode::OK);
 }
 
 /// medplum's verdict on each resource (crates/fhir/tests/js/validate.mjs).

@@ -900,7 +900,10 @@ async fn write_grants<R: TestChain>(w: World<R>) {
 
     // Bad write grants change nothing.
     assert!(matches!(
-        reason(c.grant_write(&alice, doc.address(), Some(r1), now - 1).await),
+        reason(
+            c.grant_write(&alice, doc.address(), Some(r1), now - 1)
+                .await
+        ),
         E::ExpiryInPast(_)
     ));
     assert!(matches!(
@@ -911,7 +914,10 @@ async fn write_grants<R: TestChain>(w: World<R>) {
         E::NotRegisteredProvider(_)
     ));
     assert!(matches!(
-        reason(c.grant_write(&alice, doc.address(), Some(b1), now + 3600).await),
+        reason(
+            c.grant_write(&alice, doc.address(), Some(b1), now + 3600)
+                .await
+        ),
         E::NotRecordOwner(_)
     ));
     assert!(matches!(
@@ -923,11 +929,18 @@ async fn write_grants<R: TestChain>(w: World<R>) {
     c.grant_write(&alice, doc.address(), Some(r1), now + 600)
         .await
         .unwrap();
-    let (v, _) = c.update_record(&doc, r1, digest(10), codec::RAW).await.unwrap();
+    let (v, _) = c
+        .update_record(&doc, r1, digest(10), codec::RAW)
+        .await
+        .unwrap();
     assert_eq!(v, 2);
     let versions = c.record_versions(r1).await.unwrap();
     assert_eq!(versions[1].author, doc.address());
-    assert_eq!(versions[1].owner, alice.address(), "the patient still owns it");
+    assert_eq!(
+        versions[1].owner,
+        alice.address(),
+        "the patient still owns it"
+    );
     assert_eq!(c.record(r1).await.unwrap().owner, alice.address());
     assert!(matches!(
         reason(c.update_record(&doc, r2, digest(11), codec::RAW).await),
@@ -945,24 +958,36 @@ async fn write_grants<R: TestChain>(w: World<R>) {
         E::NoWriteGrant(_)
     ));
     // The owner still writes its own record.
-    c.update_record(&alice, r1, digest(12), codec::RAW).await.unwrap();
+    c.update_record(&alice, r1, digest(12), codec::RAW)
+        .await
+        .unwrap();
 
     // Revoking the write leaves reading; revoking reading leaves writing.
-    c.revoke_write(&alice, doc.address(), Some(r1)).await.unwrap();
+    c.revoke_write(&alice, doc.address(), Some(r1))
+        .await
+        .unwrap();
     assert!(matches!(
         reason(c.update_record(&doc, r1, digest(13), codec::RAW).await),
         E::WriteGrantRevoked(_)
     ));
     assert!(c.can_access(doc.address(), r1).await.unwrap());
-    let g = c.write_grant(alice.address(), doc.address(), Some(r1)).await.unwrap();
+    let g = c
+        .write_grant(alice.address(), doc.address(), Some(r1))
+        .await
+        .unwrap();
     assert_eq!(g.expires_at, now + 600);
     assert_ne!(g.revoked_at, 0);
 
     // All records: versions of any, and new records the patient owns.
-    c.grant_write(&alice, doc.address(), None, now + 600).await.unwrap();
+    c.grant_write(&alice, doc.address(), None, now + 600)
+        .await
+        .unwrap();
     c.revoke_access(&alice, doc.address(), None).await.unwrap();
     assert!(!c.can_access(doc.address(), r2).await.unwrap());
-    let (v, _) = c.update_record(&doc, r2, digest(14), codec::RAW).await.unwrap();
+    let (v, _) = c
+        .update_record(&doc, r2, digest(14), codec::RAW)
+        .await
+        .unwrap();
     assert_eq!(v, 2);
     let (r3, _) = c
         .add_record_for_noted(&doc, alice.address(), digest(15), codec::RAW, &none)
@@ -971,8 +996,14 @@ async fn write_grants<R: TestChain>(w: World<R>) {
     let info = c.record(r3).await.unwrap();
     assert_eq!(info.owner, alice.address());
     assert_eq!(info.digest, digest(15));
-    assert_eq!(c.record_versions(r3).await.unwrap()[0].author, doc.address());
-    assert_eq!(c.records_of(alice.address()).await.unwrap(), vec![r1, r2, r3]);
+    assert_eq!(
+        c.record_versions(r3).await.unwrap()[0].author,
+        doc.address()
+    );
+    assert_eq!(
+        c.records_of(alice.address()).await.unwrap(),
+        vec![r1, r2, r3]
+    );
     // Alice's grant gives nothing on Bob's records.
     assert!(matches!(
         reason(c.update_record(&doc, b1, digest(16), codec::RAW).await),
@@ -1010,14 +1041,20 @@ async fn write_grants<R: TestChain>(w: World<R>) {
 
     // revokeAll ends writing too; a deregistered provider writes nothing.
     let now = chain_now(&w).await.max(now + 602);
-    c.grant_write(&alice, doc.address(), None, now + 600).await.unwrap();
+    c.grant_write(&alice, doc.address(), None, now + 600)
+        .await
+        .unwrap();
     c.revoke_all(&alice, doc.address()).await.unwrap();
     assert!(matches!(
         reason(c.update_record(&doc, r2, digest(18), codec::RAW).await),
         E::WriteGrantRevoked(_)
     ));
-    c.grant_write(&alice, other.address(), None, now + 600).await.unwrap();
-    c.deregister_provider(&w.admin, other.address()).await.unwrap();
+    c.grant_write(&alice, other.address(), None, now + 600)
+        .await
+        .unwrap();
+    c.deregister_provider(&w.admin, other.address())
+        .await
+        .unwrap();
     assert!(matches!(
         reason(c.update_record(&other, r2, digest(19), codec::RAW).await),
         E::NotRecordOwner(_)
@@ -1029,7 +1066,11 @@ async fn write_grants<R: TestChain>(w: World<R>) {
         ),
         E::NotRegisteredProvider(_)
     ));
-    assert_eq!(c.record(r2).await.unwrap().version, 2, "refusals stored nothing");
+    assert_eq!(
+        c.record(r2).await.unwrap().version,
+        2,
+        "refusals stored nothing"
+    );
 }
 
 macro_rules! conformance {

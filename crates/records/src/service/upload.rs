@@ -64,7 +64,8 @@ impl Service {
         plaintext: Vec<u8>,
     ) -> Result<Stored> {
         let signer = session.signer();
-        self.store_new_for(signer, signer.address(), plaintext).await
+        self.store_new_for(signer, signer.address(), plaintext)
+            .await
     }
 
     /// A new record owned by `owner`, signed by `signer`: the owner itself, or a provider
@@ -100,6 +101,7 @@ impl Service {
                     manifest_cid: cid.to_string(),
                     tx_hash: receipt.tx_hash,
                     block_number: receipt.block_number,
+                    added_from: 0,
                 })
             }
             Err(e) => Err(self.failed_upload(e, sent.take(), &manifest, &blocks).await),
@@ -170,6 +172,7 @@ impl Service {
                     manifest_cid: cid.to_string(),
                     tx_hash: receipt.tx_hash,
                     block_number: receipt.block_number,
+                    added_from: 0,
                 })
             }
             Ok((got, _)) => Err(Error::VersionRace {

@@ -111,7 +111,8 @@ impl Service {
         match record_id {
             None => {
                 let bundle = compose(None, patient_id, bundle_json, Some(author))?;
-                self.store_new_for(signer, owner, bundle.to_json_vec()).await
+                self.store_new_for(signer, owner, bundle.to_json_vec())
+                    .await
             }
             Some(id) => {
                 let _guard = self.lock_record(id).await;
@@ -121,8 +122,13 @@ impl Service {
                     record_id: id,
                 };
                 let bundle = compose(Some(base), patient_id, bundle_json, Some(author))?;
-                self.store_version_locked(signer, id, bundle.to_json_vec())
-                    .await
+                let stored = self
+                    .store_version_locked(signer, id, bundle.to_json_vec())
+                    .await?;
+                Ok(Stored {
+                    added_from: entries(&current.bundle),
+                    ..stored
+                })
             }
         }
     }
@@ -143,8 +149,27 @@ impl Service {
             record_id,
         };
         let bundle = compose(Some(base), current.patient_id, bundle_json, None)?;
-        self.store_version_locked(session.signer(), record_id, bundle.to_json_vec())
+        let stored = self
+            .store_version_locked(session.signer(), record_id, bundle.to_json_vec())
+            .await?;
+        Ok(Stored {
+            added_from: entries(&current.bundle),
+            ..stored
+        })
+    }
+
+    /// The patient ID of a record's owner; [`Error::NotFound`] for no such record.
+    pub async fn record_patient(&self, record_id: u64) -> Result<u64> {
+        let owner = self
+            .registry
+            .record(record_id)
             .await
+            .map_err(user_error)?
+            .owner;
+        self.registry
+            .patient_id(owner)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("record {record_id}")))
     }
 
     /// How a provider's `Provenance` names it: its directory display name, else its login.
@@ -176,6 +201,10 @@ impl Service {
             .or_else(|| d.and_then(|d| d.username.clone()))
             .or_else(|| Some(author.to_string()))
     }
+}
+
+fn entries(bundle: &serde_json::Value) -> usize {
+    bundle["entry"].as_array().map_or(0, Vec::len)
 }
 
 fn compose(

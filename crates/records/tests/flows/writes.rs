@@ -60,7 +60,12 @@ async fn a_provider_with_write_access_adds_to_the_patients_record_and_is_named_i
         .unwrap();
     match fx
         .svc
-        .add_resources(&bob, alice_id, Some(1), &observation(&format!("Patient/{alice_id}")))
+        .add_resources(
+            &bob,
+            alice_id,
+            Some(1),
+            &observation(&format!("Patient/{alice_id}")),
+        )
         .await
     {
         Err(Error::WriteDenied { reason, .. }) => assert_eq!(reason, AccessStatus::NoGrant),
@@ -72,7 +77,9 @@ async fn a_provider_with_write_access_adds_to_the_patients_record_and_is_named_i
     );
     // Another patient's id, or none: the same answer.
     assert!(matches!(
-        fx.svc.add_resources(&bob, 999, None, &observation("Patient/999")).await,
+        fx.svc
+            .add_resources(&bob, 999, None, &observation("Patient/999"))
+            .await,
         Err(Error::WriteDenied { .. })
     ));
 
@@ -83,7 +90,12 @@ async fn a_provider_with_write_access_adds_to_the_patients_record_and_is_named_i
         .unwrap();
     let stored = fx
         .svc
-        .add_resources(&bob, alice_id, Some(1), &observation(&format!("Patient/{alice_id}")))
+        .add_resources(
+            &bob,
+            alice_id,
+            Some(1),
+            &observation(&format!("Patient/{alice_id}")),
+        )
         .await
         .unwrap();
     assert_eq!((stored.record_id, stored.version), (1, 2));
@@ -98,7 +110,10 @@ async fn a_provider_with_write_access_adds_to_the_patients_record_and_is_named_i
         prov["agent"][0]["who"]["identifier"]["value"],
         bob.address().to_string()
     );
-    assert_eq!(prov["target"][0]["reference"], read.bundle["entry"][2]["fullUrl"]);
+    assert_eq!(
+        prov["target"][0]["reference"],
+        read.bundle["entry"][2]["fullUrl"]
+    );
     // The Observation is about Alice's Patient, in the record.
     let patient = &read.bundle["entry"][0]["resource"];
     assert_eq!(
@@ -108,7 +123,10 @@ async fn a_provider_with_write_access_adds_to_the_patients_record_and_is_named_i
     // The patient sees who wrote what.
     let mine = fx.svc.my_records(&alice).await.unwrap();
     let v = &mine[0].versions;
-    assert_eq!((v[0].author, v[0].author_name.as_deref()), (alice.address(), None));
+    assert_eq!(
+        (v[0].author, v[0].author_name.as_deref()),
+        (alice.address(), None)
+    );
     assert_eq!(v[1].author, bob.address());
     assert_eq!(v[1].author_name.as_deref(), Some("drbob"));
     let grants = fx.svc.grants(&alice).await.unwrap();
@@ -119,12 +137,20 @@ async fn a_provider_with_write_access_adds_to_the_patients_record_and_is_named_i
         .unwrap();
     assert!(w.active);
     let shared = fx.svc.shared_with_me(&bob).await.unwrap();
-    assert_eq!(shared[0].write_until, None, "the all-records read grant has no write");
+    assert_eq!(
+        shared[0].write_until, None,
+        "the all-records read grant has no write"
+    );
 
     // Not a new record: that needs the all-records write grant. Not for Dr Eve.
     assert!(matches!(
-        fx.svc.add_resources(&bob, alice_id, None, &observation("Patient/1")).await,
-        Err(Error::WriteDenied { record_id: None, .. })
+        fx.svc
+            .add_resources(&bob, alice_id, None, &observation("Patient/1"))
+            .await,
+        Err(Error::WriteDenied {
+            record_id: None,
+            ..
+        })
     ));
     assert!(matches!(
         fx.svc
@@ -149,23 +175,36 @@ async fn a_provider_with_write_access_adds_to_the_patients_record_and_is_named_i
         .grant_write(&alice, "drbob", None, now() + 3600)
         .await
         .unwrap();
-    let mut with_patient: Value = serde_json::from_slice(&observation(&format!("Patient/{alice_id}"))).unwrap();
-    with_patient["entry"].as_array_mut().unwrap().insert(
-        0,
-        read.bundle["entry"][0].clone(),
-    );
+    let mut with_patient: Value =
+        serde_json::from_slice(&observation(&format!("Patient/{alice_id}"))).unwrap();
+    with_patient["entry"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, read.bundle["entry"][0].clone());
     with_patient["entry"][0]["request"] = json!({ "method": "POST", "url": "Patient" });
     let new = fx
         .svc
-        .add_resources(&bob, alice_id, None, &serde_json::to_vec(&with_patient).unwrap())
+        .add_resources(
+            &bob,
+            alice_id,
+            None,
+            &serde_json::to_vec(&with_patient).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(new.version, 1);
     let mine = fx.svc.my_records(&alice).await.unwrap();
     assert_eq!(mine.len(), 2, "the new record is Alice's");
     assert_eq!(mine[1].versions[0].author, bob.address());
-    let read = fx.svc.read_record(&alice, new.record_id, None).await.unwrap();
-    assert_eq!(types(&read.bundle), ["Patient", "Observation", "Provenance"]);
+    let read = fx
+        .svc
+        .read_record(&alice, new.record_id, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&read.bundle),
+        ["Patient", "Observation", "Provenance"]
+    );
 
     // Revoked: writing ends, reading stays.
     fx.svc.revoke_write(&alice, "drbob", None).await.unwrap();
@@ -206,6 +245,9 @@ async fn a_patient_adds_resources_to_its_own_record() {
         fx.svc
             .add_to_own_record(&carol, 1, &observation("Patient/1"))
             .await,
-        Err(Error::InvalidInput { field: "record_id", .. })
+        Err(Error::InvalidInput {
+            field: "record_id",
+            ..
+        })
     ));
 }

@@ -9,6 +9,9 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::*;
 use ehr_api::{AppState, router};
 
+#[path = "web/charts.rs"]
+mod charts;
+
 /// A minimal browser: our two cookies.
 #[derive(Default, Clone)]
 struct Browser {

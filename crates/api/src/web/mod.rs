@@ -5,7 +5,9 @@
 mod admin;
 mod assets;
 mod auth;
+mod chart;
 mod error;
+mod multipart;
 mod pages;
 mod patient;
 mod provider;
@@ -34,9 +36,12 @@ use error::{PageError, PageResult, form_errors};
 use pages::{Ctx, FormValues};
 use patient::{
     access_log, edit_record, grant, my_records, new_record, revoke, sharing, store_record, stored,
-    update_record, view_record,
+    update_record, upload_record, view_record,
 };
-use provider::{emergency, provider, provider_records};
+use provider::{add_to_record, emergency, provider, provider_records};
+
+/// The page that takes a FHIR file: its body may be as large as `POST /fhir`'s.
+const UPLOAD_PATH: &str = "/patient/records/upload";
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -52,6 +57,12 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             "/patient/records/{id}",
             get(view_record).post(update_record),
         )
+        .route(
+            UPLOAD_PATH,
+            post(upload_record).layer(axum::extract::DefaultBodyLimit::max(
+                crate::FHIR_MAX_BODY_BYTES,
+            )),
+        )
         .route("/patient/records/{id}/edit", get(edit_record))
         .route("/patient/records/{id}/stored", get(stored))
         .route("/patient/sharing", get(sharing))
@@ -61,6 +72,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/provider", get(provider))
         .route("/provider/records", post(provider_records))
         .route("/provider/emergency", post(emergency))
+        .route("/provider/add", post(add_to_record))
         .route("/admin", get(admin))
         .route("/admin/providers", post(add_provider))
         .route("/admin/providers/disable", post(disable_provider))
@@ -127,14 +139,31 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let mut req = req;
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
-        let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        let limit = if parts.uri.path() == UPLOAD_PATH {
+            crate::FHIR_MAX_BODY_BYTES
+        } else {
+            MAX_BODY_BYTES
+        };
+        let Ok(bytes) = to_bytes(body, limit).await else {
             return web.render(PageError::TooLarge.into_response());
         };
-        let submitted = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .ok()
-            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf"))
-            .map(|(_, v)| v)
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        let submitted = match multipart::parse(content_type, &bytes) {
+            // The file form: its csrf field is a part.
+            Some(form) => form
+                .into_iter()
+                .find(|p| p.name == "csrf")
+                .and_then(|p| String::from_utf8(p.data.to_vec()).ok()),
+            None => serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf"))
+                .map(|(_, v)| v),
+        }
+        .unwrap_or_default();
         if new_browser || !session::csrf_ok(&state.csrf_key, &web.cookies, &submitted) {
             let mut r = web.render(PageError::FormExpired.into_response());
             if new_browser {
@@ -298,6 +327,7 @@ fn form_values(f: &RecordForm) -> FormValues {
 
 fn record_view(r: svc::ReadRecord) -> pages::RecordView {
     pages::RecordView {
+        chart: chart::Chart::of(&r.bundle),
         record_id: r.record_id,
         version: r.version,
         patient_id: r.patient_id,

@@ -48,7 +48,49 @@ pub(super) async fn new_record(
         None,
         &FormValues::default(),
         &Vec::new(),
+        &Vec::new(),
     ))
+}
+
+/// `POST /patient/records/upload` (multipart): a FHIR JSON file stored as a new record.
+pub(super) async fn upload_record(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s): SignedIn<PatientOnly>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> PageResult {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let file = super::multipart::parse(content_type, &body)
+        .and_then(|parts| parts.into_iter().find(|p| p.name == "file"))
+        .map(|p| p.data);
+    let result = match file {
+        Some(data) if !data.is_empty() => state
+            .service()
+            .put_record(&s, data)
+            .await
+            .map_err(Into::into),
+        _ => Err(Error::input("file", "choose a FHIR JSON file").into()),
+    };
+    let errors = match result {
+        Ok(stored) => {
+            return Ok(see_other(&format!(
+                "/patient/records/{}/stored?version={}",
+                stored.record_id, stored.version
+            )));
+        }
+        Err(e) => form_errors(e)?,
+    };
+    Ok(html(pages::record_form(
+        &web.ctx(Some(s.session())),
+        None,
+        &FormValues::default(),
+        &Vec::new(),
+        &errors,
+    )))
 }
 
 pub(super) async fn store_record(
@@ -94,6 +136,7 @@ async fn save_record(state: AppState, web: Web, id: Option<u64>, body: Bytes) ->
         id,
         &form_values(&form),
         &errors,
+        &Vec::new(),
     )))
 }
 
@@ -150,6 +193,7 @@ pub(super) async fn my_records(
                 .rev()
                 .map(|v| pages::VersionRow {
                     version: v.version,
+                    author: v.author_name,
                     when: fmt_time(v.timestamp),
                     manifest_cid: v.manifest_cid,
                     tx_hash: v.tx_hash.to_string(),
@@ -194,6 +238,7 @@ pub(super) async fn edit_record(
         Some(id),
         &values,
         &Vec::new(),
+        &Vec::new(),
     )))
 }
 
@@ -218,6 +263,8 @@ struct GrantForm {
     provider: String,
     record_id: String,
     expires: String,
+    /// "on": writing too (the grant form); "1": end only writing (the revoke button).
+    write: String,
     /// Set by the "End emergency access" button (only the notice differs).
     emergency: String,
 }
@@ -255,8 +302,18 @@ async fn sharing_page(
         grants: grants
             .into_iter()
             // A scope with only a break-glass window is listed with the emergencies.
-            .filter(|g| g.expires_at != 0)
+            .filter(|g| g.expires_at != 0 || g.write.is_some())
             .map(|g| pages::GrantRow {
+                write: g.write.map(|w| {
+                    if w.active {
+                        format!("may add to it until {}", fmt_time(w.expires_at))
+                    } else if w.revoked_at.is_some() {
+                        "adding revoked".to_owned()
+                    } else {
+                        format!("adding ended {}", fmt_time(w.expires_at))
+                    }
+                }),
+                write_active: g.write.is_some_and(|w| w.active),
                 scope: g
                     .record_id
                     .map_or_else(|| "all records".to_owned(), |id| format!("record {id}")),
@@ -264,6 +321,8 @@ async fn sharing_page(
                 expires: fmt_time(g.expires_at),
                 state: if g.active {
                     "active"
+                } else if g.expires_at == 0 {
+                    "no reading"
                 } else if g.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -278,6 +337,7 @@ async fn sharing_page(
         selected_provider: &f.provider,
         selected_record: &f.record_id,
         expires: &f.expires,
+        write: f.write == "on",
     };
     Ok(html(pages::sharing(&web.ctx(Some(s.session())), &p)))
 }
@@ -331,10 +391,13 @@ pub(super) async fn grant(
     let f: GrantForm = parse_form(&body);
     let result = async {
         let (record_id, expires_at) = check_grant(&f)?;
-        state
-            .service()
-            .grant(&s, f.provider.trim(), record_id, expires_at)
+        let svc = state.service();
+        svc.grant(&s, f.provider.trim(), record_id, expires_at)
             .await?;
+        if f.write == "on" {
+            svc.grant_write(&s, f.provider.trim(), record_id, expires_at)
+                .await?;
+        }
         PageResult::Ok(())
     }
     .await;
@@ -361,10 +424,17 @@ pub(super) async fn revoke(
         "" => None,
         id => Some(parse_num("record_id", id)?),
     };
-    state
-        .service()
-        .revoke(&s, f.provider.trim(), record_id)
-        .await?;
+    if f.write.is_empty() {
+        state
+            .service()
+            .revoke(&s, f.provider.trim(), record_id)
+            .await?;
+    } else {
+        state
+            .service()
+            .revoke_write(&s, f.provider.trim(), record_id)
+            .await?;
+    }
     Ok(see_other(if f.emergency.is_empty() {
         "/patient/sharing?done=revoked"
     } else {

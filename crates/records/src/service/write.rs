@@ -158,6 +158,33 @@ impl Service {
         })
     }
 
+    /// Where the session provider may write for patient `patient_id` now: the records it
+    /// may add versions to, and whether it may add new records. Empty for an unknown patient.
+    pub async fn writable(
+        &self,
+        session: &ProviderSession,
+        patient_id: u64,
+    ) -> Result<(Vec<u64>, bool)> {
+        let Some(owner) = self.registry.patient_address(patient_id).await? else {
+            return Ok((Vec::new(), false));
+        };
+        let me = session.address();
+        let allowed = |r: Option<u64>| async move {
+            self.registry
+                .write_status(me, owner, r)
+                .await
+                .map(|(s, _)| s == AccessStatus::Allowed)
+        };
+        let new_record = allowed(None).await?;
+        let mut records = Vec::new();
+        for id in self.registry.records_of(owner).await? {
+            if new_record || allowed(Some(id)).await? {
+                records.push(id);
+            }
+        }
+        Ok((records, new_record))
+    }
+
     /// The patient ID of a record's owner; [`Error::NotFound`] for no such record.
     pub async fn record_patient(&self, record_id: u64) -> Result<u64> {
         let owner = self

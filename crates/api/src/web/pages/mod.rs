@@ -7,6 +7,10 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::svc::{Role, Session};
 
+mod provider;
+
+pub(crate) use provider::{AddForm, AddValues, ProviderPage, SharedRow, provider};
+
 /// What every page needs: the CSRF token for its forms and who is signed in.
 pub(crate) struct Ctx<'a> {
     pub csrf: &'a str,
@@ -253,6 +257,7 @@ pub(crate) fn record_form(
     record_id: Option<u64>,
     v: &FormValues,
     errors: &FieldErrors,
+    upload_errors: &FieldErrors,
 ) -> Markup {
     let (title, action) = match record_id {
         None => (
@@ -295,6 +300,21 @@ pub(crate) fn record_form(
                 (field(&Field { form: "record", name: "health_condition", label: "Health Condition", kind: "textarea", value: &v.health_condition, required: false, autocomplete: "off", numeric: false, hint: None }, errors))
                 button type="submit" { "Submit" }
             }
+            @if record_id.is_none() {
+                section.upload aria-labelledby="upload-h" {
+                    h2 #upload-h { "Or upload a FHIR file" }
+                    p.small { "A FHIR R4 Bundle (JSON) from your hospital's patient portal or an app: lab results, medications, allergies and more, up to 16 MiB." }
+                    form method="post" action="/patient/records/upload" enctype="multipart/form-data" {
+                        (csrf(ctx))
+                        (form_errors(upload_errors, &["file"]))
+                        div.field {
+                            label for="upload-file" { "FHIR JSON file" }
+                            input #upload-file name="file" type="file" accept=".json,application/fhir+json,application/json" required;
+                        }
+                        button type="submit" { "Upload" }
+                    }
+                }
+            }
         },
     )
 }
@@ -329,6 +349,8 @@ pub(crate) fn stored(ctx: &Ctx<'_>, s: &StoredView) -> Markup {
 
 pub(crate) struct VersionRow {
     pub version: u32,
+    /// The provider who wrote it (`None`: the patient).
+    pub author: Option<String>,
     pub when: String,
     pub manifest_cid: String,
     pub tx_hash: String,
@@ -369,6 +391,7 @@ pub(crate) fn my_records(ctx: &Ctx<'_>, patient_id: Option<u64>, rows: &[RecordR
                                 li {
                                     a href={ "/patient/records/" (r.record_id) "?version=" (v.version) } { "Version " (v.version) }
                                     " — " (v.when)
+                                    @if let Some(a) = &v.author { " — " span.author { "written by " (a) } }
                                     br; span.small { "CID " code.hash { (v.manifest_cid) } }
                                     br; span.small { "Tx " code.hash { (v.tx_hash) } }
                                 }
@@ -383,6 +406,7 @@ pub(crate) fn my_records(ctx: &Ctx<'_>, patient_id: Option<u64>, rows: &[RecordR
 
 /// One decrypted record, as shown to its patient or a provider.
 pub(crate) struct RecordView {
+    pub chart: super::chart::Chart,
     pub record_id: u64,
     pub version: u32,
     pub patient_id: u64,
@@ -398,7 +422,7 @@ pub(crate) fn record_card(r: &RecordView) -> Markup {
         article.card.record aria-label={ "Record " (r.record_id) } {
             h2 { "Record " (r.record_id) ", version " (r.version) }
             @if r.emergency { p.emergency { "Emergency access — logged with your reason." } }
-            @if let Some(f) = &r.form {
+            @if let Some(f) = r.form.as_ref().filter(|_| r.chart.is_form_shaped()) {
                 dl.facts {
                     dt { "Patient ID" } dd { (r.patient_id) }
                     dt { "Patient Name" } dd { (f.patient_name) }
@@ -409,7 +433,11 @@ pub(crate) fn record_card(r: &RecordView) -> Markup {
                 }
             } @else {
                 p { "Patient ID " (r.patient_id) }
-                pre.bundle { (r.bundle_pretty) }
+                (super::chart::render(&r.chart))
+                details.fhir {
+                    summary { "FHIR JSON" }
+                    pre.bundle { (r.bundle_pretty) }
+                }
             }
             details {
                 summary { "Storage and audit" }
@@ -429,14 +457,21 @@ pub(crate) fn record_page(ctx: &Ctx<'_>, r: &RecordView) -> Markup {
         html! {
             (record_card(r))
             p {
-                a href={ "/patient/records/" (r.record_id) "/edit" } { "Edit (new version)" }
-                " · " a href="/patient/records" { "My records" }
+                // The form edits the form's fields only: a richer record is not offered it.
+                @if r.form.is_some() && r.chart.is_form_shaped() {
+                    a href={ "/patient/records/" (r.record_id) "/edit" } { "Edit (new version)" }
+                    " · "
+                }
+                a href="/patient/records" { "My records" }
             }
         },
     )
 }
 
 pub(crate) struct GrantRow {
+    /// Writing on this scope, described ("may add until …", "adding revoked"), if ever given.
+    pub write: Option<String>,
+    pub write_active: bool,
     pub provider: String,
     pub scope: String,
     pub record_id: Option<u64>,
@@ -469,6 +504,7 @@ pub(crate) struct SharingPage<'a> {
     pub selected_provider: &'a str,
     pub selected_record: &'a str,
     pub expires: &'a str,
+    pub write: bool,
 }
 
 pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
@@ -522,6 +558,10 @@ pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
                                 aria-describedby={ "grant-expires-hint" @if !errs.is_empty() { " grant-expires-error" } };
                             @if !errs.is_empty() { p.error #grant-expires-error role="alert" { @for m in errs { "Access expires on: " (m) } } }
                         }
+                        div.field.check {
+                            input #grant-write name="write" type="checkbox" value="on" checked[p.write];
+                            label for="grant-write" { "Also let them add to these records (results, notes, prescriptions), until the same day" }
+                        }
                         button type="submit" { "Grant access" }
                     }
                 }
@@ -561,12 +601,22 @@ pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
                             li.card.grant.inactive[!g.active] {
                                 p { strong { (g.provider) } " — " (g.scope) }
                                 p.small { (g.state) " · expires " (g.expires) }
+                                @if let Some(w) = &g.write { p.small.writes { (w) } }
                                 @if g.active {
                                     form method="post" action="/patient/grants/revoke" {
                                         (csrf(ctx))
                                         input type="hidden" name="provider" value=(g.provider);
                                         input type="hidden" name="record_id" value=(g.record_id.map(|i| i.to_string()).unwrap_or_default());
                                         button.danger type="submit" { "Revoke " (g.provider) }
+                                    }
+                                }
+                                @if g.write_active {
+                                    form method="post" action="/patient/grants/revoke" {
+                                        (csrf(ctx))
+                                        input type="hidden" name="provider" value=(g.provider);
+                                        input type="hidden" name="record_id" value=(g.record_id.map(|i| i.to_string()).unwrap_or_default());
+                                        input type="hidden" name="write" value="1";
+                                        button.danger type="submit" { "Stop " (g.provider) " adding" }
                                     }
                                 }
                             }
@@ -607,82 +657,6 @@ pub(crate) fn access_log(ctx: &Ctx<'_>, rows: &[LogRow]) -> Markup {
                             p.small { "Tx " code.hash { (r.tx_hash) } }
                         }
                     }
-                }
-            }
-        },
-    )
-}
-
-/// A grant the provider holds now, on its page ("Shared with me").
-pub(crate) struct SharedRow {
-    pub patient_id: u64,
-    pub scope: String,
-    pub until: String,
-}
-
-pub(crate) struct ProviderPage<'a> {
-    /// On the landing page only (`None`: not listed).
-    pub shared: Option<Vec<SharedRow>>,
-    pub patient_id: &'a str,
-    pub errors: FieldErrors,
-    pub emergency_patient_id: &'a str,
-    pub reason: &'a str,
-    pub emergency_errors: FieldErrors,
-    pub denied: Option<String>,
-    pub records: Vec<RecordView>,
-}
-
-pub(crate) fn provider(ctx: &Ctx<'_>, p: &ProviderPage<'_>) -> Markup {
-    layout(
-        ctx,
-        "Access Patient Records",
-        html! {
-            h1 { "Access Patient Records" }
-            @if let Some(shared) = &p.shared { section aria-labelledby="shared-h" {
-                h2 #shared-h { "Shared with me" }
-                @if shared.is_empty() {
-                    p { "No patient has shared records with you now." }
-                } @else {
-                    ul.shared {
-                        @for s in shared {
-                            li {
-                                form.inline method="post" action="/provider/records" {
-                                    (csrf(ctx))
-                                    input type="hidden" name="patient_id" value=(s.patient_id);
-                                    "Patient " (s.patient_id) ": " (s.scope) ", until " (s.until) " "
-                                    button type="submit" { "Read" }
-                                }
-                            }
-                        }
-                    }
-                }
-            } }
-            form method="post" action="/provider/records" novalidate {
-                (csrf(ctx))
-                (form_errors(&p.errors, &["patient_id"]))
-                (field(&Field { form: "lookup", name: "patient_id", label: "Patient ID", kind: "text", value: p.patient_id, required: true, autocomplete: "off", numeric: true, hint: None }, &p.errors))
-                button type="submit" { "Get patient details" }
-            }
-            @if let Some(why) = &p.denied {
-                div.alert.denied role="alert" {
-                    p { strong { "Access denied." } " " (why) }
-                }
-            }
-            @if !p.records.is_empty() {
-                section aria-labelledby="results-h" {
-                    h2 #results-h { "Patient details" }
-                    @for r in &p.records { (record_card(r)) }
-                }
-            }
-            section.breakglass aria-labelledby="bg-h" {
-                h2 #bg-h { "Emergency access" }
-                p { "Only in an emergency: opens every record of the patient for 4 hours. The access and your reason are logged on the blockchain and shown to the patient." }
-                form method="post" action="/provider/emergency" novalidate {
-                    (csrf(ctx))
-                    (form_errors(&p.emergency_errors, &["patient_id", "reason"]))
-                    (field(&Field { form: "emergency", name: "patient_id", label: "Patient ID", kind: "text", value: p.emergency_patient_id, required: true, autocomplete: "off", numeric: true, hint: None }, &p.emergency_errors))
-                    (field(&Field { form: "emergency", name: "reason", label: "Reason", kind: "textarea", value: p.reason, required: true, autocomplete: "off", numeric: false, hint: None }, &p.emergency_errors))
-                    button.danger type="submit" { "Open emergency access" }
                 }
             }
         },

@@ -459,16 +459,16 @@ fn obs_table(title: &str, rows: &[ObsRow]) -> Markup {
                 h3 { (title) }
                 div.table-wrap {
                     table.results {
-                        thead { tr { th scope="col" { "Test" } th scope="col" { "Result" } th scope="col" { "Unit" } th scope="col" { "Reference range" } th scope="col" { "Flag" } th scope="col" { "Date" } } }
+                        thead { tr { th scope="col" { "Test" } th scope="col" { "Result" } th scope="col" { "Unit" } th scope="col" { "Flag" } th scope="col" { "Reference range" } th scope="col" { "Date" } } }
                         tbody {
                             @for o in rows {
                                 tr.abnormal[o.abnormal] {
                                     th scope="row" { (o.name) }
                                     td.num { (o.value) }
-                                    td { (o.unit) }
-                                    td { (o.range) }
-                                    td { @if let Some(f) = &o.flag { span.flag.abnormal[o.abnormal] { (f) } } }
-                                    td { (when(&o.date)) }
+                                    td.unit { (o.unit) }
+                                    td.flagcell { @if let Some(f) = &o.flag { span.flag.abnormal[o.abnormal] { (f) } } }
+                                    td.range data-label="Range" { (o.range) }
+                                    td.date data-label="Date" { (when(&o.date)) }
                                 }
                             }
                         }

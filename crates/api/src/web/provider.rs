@@ -224,7 +224,7 @@ pub(super) async fn add_to_record(
     let result = async {
         let pid: u64 = parse_num("patient_id", &f.patient_id)?;
         let record = match f.record_id.trim() {
-            "" => None,
+            "new" => None,
             id => Some(parse_num::<u64>("record_id", id)?),
         };
         let bundle = addition(&f, pid)?;

@@ -1,14 +1,18 @@
 // Walks the SecureEHR web UI in Debian's chromium, at 390×844 and at 1280×800:
 // a patient signs up and stores a record, grants a provider; the provider reads it; the
 // patient revokes; the provider is denied; the patient's access log shows the read.
-// An XSS payload typed into every text field is shown escaped and never runs. Any console
-// error, page error or horizontal scrolling fails the walk.
+// An XSS payload typed into every text field is shown escaped and never runs. Then the
+// chart: a patient uploads a FHIR file (lab results as a table with units, ranges and
+// flags; medications; allergies with criticality), grants reading and writing; the
+// provider sees the timeline and adds a lab result; the patient sees who wrote it.
+// Any console error, page error or horizontal scrolling fails the walk.
 //
 // Usage: node walk.mjs <base-url>   (env: PROVIDER_USER, PROVIDER_PASS, ADMIN_USER,
 // ADMIN_PASS; CHROMIUM, default /usr/bin/chromium; for an https:// base, CERT_FILE: the
 // server's certificate, the only one chromium is told to accept). Exit 0 = every check passed.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const base = process.argv[2];
@@ -54,7 +58,8 @@ const problems = [];
 try {
   for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
     console.log(`== ${viewport.width}x${viewport.height}`);
-    await walk(viewport);
+    const patient = await walk(viewport);
+    await chartWalk(viewport, patient);
   }
   check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
 } finally {
@@ -291,6 +296,128 @@ async function walk(viewport) {
   await page.getByRole('button', { name: `Enable ${provider.user}` }).click();
   check(await page.getByText('Provider enabled').isVisible(), 'provider enabled');
   check(await page.getByRole('button', { name: `Disable ${provider.user}` }).isVisible(), 'a disable button again');
+  await logout();
+  await context.close();
+  return patient;
+}
+
+// The rich record: uploaded as a file, read as a chart, written to by a provider.
+async function chartWalk(viewport, patient) {
+  const context = await browser.newContext({ viewport, javaScriptEnabled: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const settle = async (what) => {
+    const { sw, cw } = await page.evaluate(() => ({
+      sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
+    }));
+    check(sw <= cw, `${what}: no horizontal scrolling (${sw} <= ${cw})`);
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+      .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+      .map((e) => e.name));
+    check(unlabelled.length === 0, `${what}: every field has a label (${unlabelled})`);
+    check(await page.evaluate(() => window.__xss === undefined && !document.querySelector('main script')),
+      `${what}: no narrative script in the page`);
+  };
+  const logout = async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${base}/`);
+  };
+  const section = (heading) =>
+    page.locator('section', { has: page.getByRole('heading', { name: heading, exact: true }) });
+
+  const patientLogin = async () => {
+    await page.getByRole('link', { name: 'Patients', exact: true }).click();
+    const signin = section('Sign in');
+    await signin.getByLabel('Username').fill(patient);
+    await signin.getByLabel('Password').fill(PASSWORD);
+    await signin.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/patient`);
+  };
+  await page.goto(base);
+  await patientLogin();
+  const rich = fileURLToPath(new URL('../../../fhir/testdata/rich-bundle.json', import.meta.url));
+  await page.getByLabel('FHIR JSON file').setInputFiles(rich);
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.waitForURL(/\/patient\/records\/\d+\/stored/);
+  const recordId = (await page.locator('#record-id').textContent()).trim();
+  await page.getByRole('link', { name: 'View this version' }).click();
+
+  const labs = page.getByRole('region', { name: 'Lab results' });
+  const hba1c = labs.getByRole('row', { name: /Hemoglobin A1c/ });
+  check(await hba1c.isVisible(), 'lab results: a row per test');
+  const cells = await hba1c.locator('td').allTextContents();
+  check(cells[0] === '6.9' && cells[1] === '%', `lab value with its unit (${cells})`);
+  check(cells[2] === 'High', `flag shown (${cells[2]})`);
+  check(cells[3].includes('4') && cells[3].includes('5.6'), `reference range shown (${cells[3]})`);
+  check(await page.getByRole('region', { name: 'Vital signs' }).getByText('mmHg').isVisible(), 'vital signs with units');
+  const meds = page.getByRole('region', { name: 'Medications' });
+  check(await meds.getByText('lisinopril 10 MG Oral Tablet').isVisible(), 'medications listed');
+  check(await meds.getByText('Dosage: 500 mg twice a day with meals').isVisible(), 'with their dosage');
+  const allergies = page.getByRole('region', { name: 'Allergies' });
+  check(await allergies.getByText('Penicillin G').isVisible(), 'allergies listed');
+  check((await allergies.locator('.criticality').first().textContent()) === 'High', 'with their criticality');
+  await settle('chart');
+  // SCREENSHOT_DIR=dir keeps a picture of the chart at each size, to look at.
+  if (process.env.SCREENSHOT_DIR) {
+    await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/chart-${viewport.width}.png`, fullPage: true });
+  }
+
+  // Reading and writing for the provider.
+  await page.getByRole('link', { name: 'Sharing' }).click();
+  const expiry = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
+  await page.getByLabel('Provider', { exact: true }).selectOption(provider.user);
+  await page.getByLabel('Access expires on').fill(expiry);
+  await page.getByLabel(/Also let them add/).check();
+  await page.getByRole('button', { name: 'Grant access' }).click();
+  await page.waitForURL(/done=granted/);
+  check(await page.getByText(/may add to it until/).first().isVisible(), 'the grant shows writing');
+  await settle('sharing with writing');
+  const patientId = await (async () => {
+    await page.getByRole('link', { name: 'My records' }).click();
+    return (await page.locator('#patient-id').textContent()).trim();
+  })();
+  await logout();
+
+  await page.getByRole('link', { name: 'Medical Providers Login' }).first().click();
+  await page.getByLabel('Username').fill(provider.user);
+  await page.getByLabel('Password').fill(provider.pass);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/provider`);
+  const lookup = page.locator('form[action="/provider/records"]');
+  await lookup.getByLabel('Patient ID').fill(patientId);
+  await lookup.getByRole('button', { name: 'Get patient details' }).click();
+  const timeline = page.getByRole('region', { name: 'Timeline' });
+  check(await timeline.isVisible(), 'the provider sees a timeline');
+  const items = await timeline.locator('li').allTextContents();
+  check(items.length >= 8 && items[0] > items[items.length - 1], `timeline newest first (${items.length} items)`);
+  await settle('provider timeline');
+  if (process.env.SCREENSHOT_DIR) {
+    await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/provider-${viewport.width}.png`, fullPage: true });
+  }
+  const add = page.locator('form[action="/provider/add"]');
+  await add.getByLabel('Record').selectOption(recordId);
+  await add.getByLabel('What').selectOption('result');
+  await add.getByLabel('Test, medication or title').fill('Glucose');
+  await add.getByLabel('Result value').fill('5.4');
+  await add.getByLabel(/^Unit/).fill('mmol/L');
+  await add.getByLabel('Reference range low').fill('3.9');
+  await add.getByLabel('Reference range high').fill('5.6');
+  await add.getByRole('button', { name: 'Add to the record' }).click();
+  await page.waitForURL(/added=/);
+  check(await page.getByText(/Added: record \d+, version 2/).isVisible(), 'the result was added as version 2');
+  await settle('provider added');
+  await logout();
+
+  await patientLogin();
+  await page.getByRole('link', { name: 'My records' }).click();
+  const card = section(`Record ${recordId}`);
+  await card.getByText('Versions (2)').click();
+  check(await card.getByText(`written by ${provider.user}`).isVisible(), 'the patient sees who wrote version 2');
+  await card.getByRole('link', { name: 'View', exact: true }).click();
+  check(await page.getByRole('region', { name: 'Lab results' }).getByRole('row', { name: /Glucose/ }).isVisible(),
+    'the added result is in her chart');
+  await settle('chart with the added result');
   await logout();
   await context.close();
 }

@@ -175,7 +175,7 @@ fn add_form(ctx: &Ctx<'_>, a: &AddForm<'_>) -> Markup {
                             option value=(s) selected[s == v.record_id] { "Record " (id) }
                         }
                         @if a.new_record {
-                            option value="" selected[v.record_id.is_empty() && !a.records.is_empty()] { "A new record (paste a whole FHIR Bundle with the Patient)" }
+                            option value="new" selected[v.record_id == "new"] { "A new record (paste a whole FHIR Bundle with the Patient)" }
                         }
                     }
                 }

@@ -180,7 +180,7 @@ pub fn gas(args: GasArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&gas)?);
     } else {
         for name in ehr_chain::gas::OPERATIONS {
-            println!("{name:<18} {:>8}", gas[name]);
+            println!("{name:<20} {:>8}", gas[name]);
         }
     }
     Ok(())

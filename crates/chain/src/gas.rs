@@ -8,6 +8,7 @@ use alloy::signers::local::PrivateKeySigner;
 use crate::contract::codec;
 use crate::error::Result;
 use crate::registry::{Registry, RegistryExt};
+use crate::writes::WriteAccess;
 
 /// The most gas `addRecord` may use (a patient's first record, the dearest case).
 pub const ADD_RECORD_MAX: u64 = 70_000;
@@ -30,13 +31,17 @@ pub const fn limit_for(gas: u64) -> u64 {
 pub const TOP_UP_GAS: u64 = limit_for(REGISTER_PATIENT_MAX) + 10 * limit_for(ADD_RECORD_MAX);
 
 /// The measured operations, by contract function name.
-pub const OPERATIONS: [&str; 13] = [
+pub const OPERATIONS: [&str; 17] = [
     "addOrganisation",
     "registerPatient",
     "registerProvider",
     "addRecord",
     "updateRecord",
     "grantAccess",
+    "grantWrite",
+    "updateRecordAsWriter",
+    "addRecordFor",
+    "revokeWrite",
     "revokeAccess",
     "logAccess",
     "emergencyAccess",
@@ -48,7 +53,9 @@ pub const OPERATIONS: [&str; 13] = [
 
 /// Runs every operation once — `admin` adds an organisation whose registrar is
 /// `registrar`, which registers `provider`; `patient` registers, stores a record (its first:
-/// the dearest case), updates it, grants, the provider reads, the patient revokes, the
+/// the dearest case), updates it, grants, the provider reads; the patient lets the provider
+/// write, the provider adds a version and a record, the patient ends the writing; the
+/// patient revokes, the
 /// provider breaks the glass, the patient ends everything the provider holds (the window on
 /// the one record); the registrar deregisters the provider, the admin gives the
 /// organisation another registrar and removes it — and returns the gas each transaction
@@ -88,6 +95,28 @@ pub async fn measure<R: Registry + ?Sized>(
         .log_access(provider, id, U256::from(u64::MAX))
         .await?;
     gas.insert("logAccess", r.gas_used);
+    let r = registry
+        .grant_write(patient, provider.address(), None, now + 86_400)
+        .await?;
+    gas.insert("grantWrite", r.gas_used);
+    let (_, r) = registry
+        .update_record(provider, id, B256::repeat_byte(0xa3), codec::DAG_CBOR)
+        .await?;
+    gas.insert("updateRecordAsWriter", r.gas_used);
+    let (_, r) = registry
+        .add_record_for_noted(
+            provider,
+            patient.address(),
+            B256::repeat_byte(0xa4),
+            codec::DAG_CBOR,
+            &|_| Ok(()),
+        )
+        .await?;
+    gas.insert("addRecordFor", r.gas_used);
+    let r = registry
+        .revoke_write(patient, provider.address(), None)
+        .await?;
+    gas.insert("revokeWrite", r.gas_used);
     let r = registry
         .revoke_access(patient, provider.address(), None)
         .await?;

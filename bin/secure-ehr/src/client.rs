@@ -408,7 +408,13 @@ fn shared_line(s: &Shared) -> String {
     let scope = s
         .record_id
         .map_or_else(|| "all records".to_owned(), |id| format!("record {id}"));
-    format!("patient {}: {scope} until {}", s.patient_id, s.expires_at)
+    let writes = s
+        .write_until
+        .map_or_else(String::new, |w| format!(" (may add to it until {w})"));
+    format!(
+        "patient {}: {scope} until {}{writes}",
+        s.patient_id, s.expires_at
+    )
 }
 
 fn provider_line(p: &Provider) -> String {
@@ -791,11 +797,26 @@ mod tests {
         );
         let summary: RecordSummary = answer(json!({
             "record_id": 1, "version": 2, "updated_at": 5, "versions": [
-                { "version": 1, "manifest_cid": "a", "timestamp": 4, "tx_hash": tx },
-                { "version": 2, "manifest_cid": "b", "timestamp": 5, "tx_hash": tx },
+                { "version": 1, "manifest_cid": "a", "timestamp": 4, "tx_hash": tx,
+                  "author": ADDR, "author_name": null },
+                { "version": 2, "manifest_cid": "b", "timestamp": 5, "tx_hash": tx,
+                  "author": ADDR, "author_name": null },
             ],
         }));
         assert_eq!(summary_line(&summary), "record 1 version 2 (2 versions)");
+        // Versions a provider wrote name it.
+        let written: RecordSummary = answer(json!({
+            "record_id": 1, "version": 2, "updated_at": 5, "versions": [
+                { "version": 1, "manifest_cid": "a", "timestamp": 4, "tx_hash": tx,
+                  "author": ADDR, "author_name": null },
+                { "version": 2, "manifest_cid": "b", "timestamp": 5, "tx_hash": tx,
+                  "author": ADDR, "author_name": "drbob" },
+            ],
+        }));
+        assert_eq!(
+            summary_line(&written),
+            "record 1 version 2 (2 versions; v2 by drbob)"
+        );
         let anonymous: AccessLogEntry = answer(json!({
             "record_id": 1, "version": null, "reader": ADDR, "reader_username": null,
             "reader_organisation": null,

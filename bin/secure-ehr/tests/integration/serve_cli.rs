@@ -196,6 +196,23 @@ fn serve_and_the_cli_client() {
         "",
     ));
     assert!(out.contains("granted drbob"), "{out}");
+    // Writing too, in a second transaction; then only the writing ends.
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["grant", "drbob", "--days", "7", "--write"],
+        "",
+    ));
+    assert!(out.contains("writing too (tx 0x"), "{out}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["revoke", "drbob", "--write"],
+        "",
+    ));
+    assert!(out.contains("revoked writing of drbob"), "{out}");
     let out = ok(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
     assert!(
         out.contains("Jane Doe") && out.contains("Diabetes"),

@@ -76,6 +76,8 @@ pub(crate) struct Chart {
     pub encounters: Vec<Item>,
     pub reports: Vec<Item>,
     pub events: Vec<Event>,
+    /// Who added resources (the Provenances a provider's write carries): who, when, how many.
+    pub added_by: Vec<Item>,
     /// Resources of other types (Practitioner, Organization, Provenance, …).
     pub others: usize,
 }
@@ -280,6 +282,24 @@ impl Chart {
                 };
                 self.event(&item.date, "Report", &item.name);
                 self.reports.push(item);
+            }
+            "Provenance" => {
+                self.others += 1;
+                let who = &r["agent"][0]["who"];
+                let name = who["display"]
+                    .as_str()
+                    .or(who["identifier"]["value"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let n = r["target"].as_array().map_or(0, Vec::len);
+                let item = Item {
+                    name,
+                    status: String::new(),
+                    date: text(&r["recorded"]),
+                    note: format!("{n} resource{}", if n == 1 { "" } else { "s" }),
+                };
+                self.event(&item.date, "Written by", &item.name);
+                self.added_by.push(item);
             }
             _ => self.others += 1,
         }
@@ -544,6 +564,7 @@ pub(crate) fn render(c: &Chart) -> Markup {
         (items("Immunizations", &c.immunizations))
         (items("Procedures", &c.procedures))
         (items("Encounters", &c.encounters))
+        (items("Added by providers", &c.added_by))
     }
 }
 
@@ -623,6 +644,7 @@ mod tests {
         assert_eq!(c.immunizations[0].date, "2023-10-12");
         assert_eq!(c.procedures[0].name, "Colonoscopy");
         assert_eq!(c.encounters[0].name, "Check-up");
+        assert!(c.added_by.is_empty(), "the patient's own upload");
         // The timeline is newest first.
         let t = timeline([(1, &c)]).into_string();
         let a = t.find("Check-up").unwrap();

@@ -218,6 +218,13 @@ async fn a_provider_adds_a_result_from_its_page_and_the_patient_sees_who_wrote_i
         labs.contains("Glucose") && labs.contains("3.9–5.6 mmol/L"),
         "{labs}"
     );
+    let added = &text[text
+        .find("aria-label=\"Added by providers\"")
+        .expect("who added what")..];
+    assert!(
+        added.contains(PROVIDER.0) && added.contains("1 resource"),
+        "{added}"
+    );
     let sharing = patient.get(&app, "/patient/sharing").await.text();
     assert!(sharing.contains("may add to it until"), "{sharing}");
     // She stops the writing; reading stays.

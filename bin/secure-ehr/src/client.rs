@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ehr_api::types::{
     AccessLogEntry, Account, Credentials, EmergencyRequest, ErrorBody, GrantRequest, NewProvider,
-    PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session, Shared, Status,
-    Stored, Tx,
+    PasswordChange, PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session,
+    Shared, Status, Stored, Tx,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,6 +41,16 @@ pub enum ClientCommand {
     Login {
         username: String,
         /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change your password (any role): standard input holds the current password on its
+    /// first line and the new one on its second. Your key stays the same; your other
+    /// sessions end, this one stays.
+    Password {
+        /// Read both passwords from standard input (required: never on the command line).
         #[arg(long)]
         password_stdin: bool,
         #[command(flatten)]
@@ -552,6 +562,34 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
             c.print(&session, |s| {
                 format!("logged in as {} ({})", s.username, s.role)
+            })?;
+        }
+        ClientCommand::Password {
+            password_stdin,
+            client,
+        } => {
+            let c = Client::new(client)?;
+            if !password_stdin {
+                bail!("pass the passwords on standard input with --password-stdin");
+            }
+            let mut buf = Zeroizing::new(String::new());
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
+                .context("reading the passwords from standard input")?;
+            let mut lines = buf.lines();
+            let (Some(current), Some(new)) = (lines.next(), lines.next()) else {
+                bail!("standard input needs two lines: the current password, then the new one");
+            };
+            let mut body = PasswordChange {
+                current_password: current.to_owned(),
+                new_password: new.to_owned(),
+            };
+            let sent = serde_json::to_vec(&body)?;
+            body.current_password.zeroize();
+            body.new_password.zeroize();
+            let answer = c.send(M::POST, "/api/me/password", Some(sent), true).await;
+            answer?;
+            c.print(&(), |_| {
+                "password changed; your other sessions were signed out".into()
             })?;
         }
         ClientCommand::Logout { client } => {

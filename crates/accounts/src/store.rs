@@ -314,6 +314,50 @@ impl AccountStore {
         }
     }
 
+    /// Changes the session user's password. `current` is checked as a login checks it
+    /// (throttled per account and client); the keystore is re-encrypted under `new` — the
+    /// same key, so the address and every record and grant on chain stay the user's — and
+    /// the new Argon2id hash stored with it in one durable write. Every other session of
+    /// the account ends; the one whose token is `keep` stays. Blocks for the key
+    /// derivations: call it on a blocking thread.
+    pub fn change_password(
+        &self,
+        session: &Session,
+        keep: &str,
+        current: &str,
+        new: &str,
+        client: &str,
+    ) -> Result<()> {
+        check_password(new)?;
+        let (account, signer) = self.verify_and_unlock(&session.username, current, client)?;
+        if account.address != session.address {
+            return Err(Error::Unauthenticated);
+        }
+        let (password_hash, keystore) = {
+            let _gate = self.kdf_gate.enter();
+            (
+                hash_password(self.params.argon2, new)?,
+                keystore::encrypt(
+                    &signer,
+                    new.as_bytes(),
+                    self.params.scrypt,
+                    &mut ehr_crypto::rng(),
+                )?,
+            )
+        };
+        self.update(&account.username, |a| {
+            a.password_hash = password_hash;
+            a.keystore = keystore;
+            Ok(())
+        })?
+        .ok_or(Error::Unauthenticated)?;
+        let kept = parse_token(keep).map(|(selector, _)| selector);
+        self.lock().sessions.retain(|selector, s| {
+            s.session.username != account.username || Some(*selector) == kept
+        });
+        Ok(())
+    }
+
     /// The session user's keystore file, for export to a wallet.
     pub fn export_keystore(&self, session: &Session) -> Result<KeystoreFile> {
         self.db

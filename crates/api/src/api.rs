@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
             post(login).delete(logout),
         ),
         ("/api/me", &[Method::GET], get(me)),
+        ("/api/me/password", &[Method::POST], post(change_password)),
         ("/api/patients", &[Method::POST], post(register_patient)),
         (
             "/api/providers",
@@ -216,6 +217,32 @@ async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<types::Me>
         address: s.address,
         patient_id,
     }))
+}
+
+/// A new password for whoever is signed in; the other sessions of the account end.
+async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    auth: Auth,
+    ApiJson(p): ApiJson<types::PasswordChange>,
+) -> Result<StatusCode> {
+    state
+        .service()
+        .change_password(
+            &auth.session,
+            &auth.token,
+            &p.current_password,
+            &p.new_password,
+            &client,
+        )
+        .await
+        .map_err(|e| match e {
+            svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
+                Error::input("new_password", why)
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn register_patient(

@@ -350,6 +350,22 @@ pub struct Tx {
     pub write_tx_hash: Option<B256>,
 }
 
+/// `POST /api/me/password` (schema `PasswordChange`). `Debug` leaves both out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// The new one (12 characters to 1,024 bytes).
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange(<redacted>)")
+    }
+}
+
 /// A grant as its patient sees it: `GET /api/grants` (each; schema `Grant`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {

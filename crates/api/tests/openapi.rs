@@ -502,6 +502,62 @@ async fn every_route_answers_every_documented_status_as_documented() {
     api.expect(204, M::DELETE, "/api/session", Some(&second), None)
         .await;
 
+    // A password change: 400 for a weak new one, 204 (the other session ends, this one
+    // stays, the new password logs in), 401 for a wrong current one, then 429.
+    const NEW: &str = "a brand new passphrase";
+    api.expect(201, M::POST, "/api/patients", None, creds("pw-user"))
+        .await;
+    let here = api.login("pw-user", PASSWORD).await.token;
+    let other = api.login("pw-user", PASSWORD).await.token;
+    let change = |current: &str, new: &str| {
+        body(&types::PasswordChange {
+            current_password: current.into(),
+            new_password: new.into(),
+        })
+    };
+    let r = api
+        .expect(
+            400,
+            M::POST,
+            "/api/me/password",
+            Some(&here),
+            change(PASSWORD, "short"),
+        )
+        .await;
+    assert_eq!(
+        parse::<types::ErrorBody>(&r).field.as_deref(),
+        Some("new_password")
+    );
+    api.expect(
+        204,
+        M::POST,
+        "/api/me/password",
+        Some(&here),
+        change(PASSWORD, NEW),
+    )
+    .await;
+    api.expect(401, M::GET, "/api/me", Some(&other), None).await;
+    api.expect(200, M::GET, "/api/me", Some(&here), None).await;
+    api.login("pw-user", NEW).await;
+    for _ in 0..5 {
+        api.expect(
+            401,
+            M::POST,
+            "/api/me/password",
+            Some(&here),
+            change("wrong password!!", PASSWORD),
+        )
+        .await;
+    }
+    api.expect(
+        429,
+        M::POST,
+        "/api/me/password",
+        Some(&here),
+        change(NEW, PASSWORD),
+    )
+    .await;
+
     // The patient stores, updates and reads; the provider is refused, then granted.
     let me: types::Me = parse(
         &api.expect(200, M::GET, "/api/me", Some(patient), None)
@@ -642,6 +698,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
     for (method, uri, token) in [
         (M::POST, "/api/session", None),
         (M::POST, "/api/patients", None),
+        (M::POST, "/api/me/password", Some(patient)),
         (M::POST, "/api/providers", Some(admin)),
         (M::POST, "/api/records", Some(patient)),
         (M::POST, "/api/records/form", Some(patient)),

@@ -9,6 +9,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::*;
 use ehr_api::{AppState, router};
 
+#[path = "web/account.rs"]
+mod account;
 #[path = "web/charts.rs"]
 mod charts;
 

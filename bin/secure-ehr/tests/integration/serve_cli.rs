@@ -245,6 +245,35 @@ fn serve_and_the_cli_client() {
 
     let out = ok(cli(&data, &url, "alice", &["log"], ""));
     assert!(out.contains("read by drbob"), "{out}");
+
+    // A new password: the same key, so her records stay hers; the old one is refused.
+    let err = fails(cli(&data, &url, "alice", &["password"], ""));
+    assert!(err.contains("--password-stdin"), "{err}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["password", "--password-stdin"],
+        &format!("{PW}\nanother long passphrase\n"),
+    ));
+    assert!(out.contains("password changed"), "{out}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    assert!(err.contains("401"), "{err}");
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        "another long passphrase\n",
+    ));
+    let out = ok(cli(&data, &url, "alice", &["record", "list"], ""));
+    assert!(out.contains("record 1"), "{out}");
     assert!(
         out.contains("EMERGENCY") && out.contains("unconscious in the ER"),
         "{out}"

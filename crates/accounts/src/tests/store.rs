@@ -333,6 +333,73 @@ fn login_authenticate_logout() {
     f.store.logout(token.expose()); // idempotent
 }
 
+/// Issue 17 item 3: a password change keeps the key (the address, and so every record and
+/// grant), re-encrypts the keystore, ends the account's other sessions, survives a reopen;
+/// a wrong current password or a weak new one changes nothing.
+#[test]
+fn a_password_change_keeps_the_key_and_ends_other_sessions() {
+    const NEW: &str = "a brand new passphrase";
+    let f = fixture();
+    let info = f.store.register_patient("jane", PW).unwrap();
+    f.store.register_patient("mark", PW).unwrap();
+    let (here, session) = f.store.login("jane", PW, CLIENT).unwrap();
+    let (elsewhere, _) = f.store.login("jane", PW, "198.51.100.7").unwrap();
+    let (mark, _) = f.store.login("mark", PW, CLIENT).unwrap();
+    let before = f.store.export_keystore(&session).unwrap();
+
+    assert!(matches!(
+        f.store
+            .change_password(&session, here.expose(), "not my password", NEW, CLIENT),
+        Err(Error::InvalidCredentials)
+    ));
+    assert!(matches!(
+        f.store
+            .change_password(&session, here.expose(), PW, "short", CLIENT),
+        Err(Error::InvalidPassword(_))
+    ));
+    assert_eq!(
+        f.store.export_keystore(&session).unwrap(),
+        before,
+        "unchanged"
+    );
+    assert!(f.store.authenticate(elsewhere.expose()).is_ok());
+
+    f.store
+        .change_password(&session, here.expose(), PW, NEW, CLIENT)
+        .unwrap();
+    assert!(
+        f.store.authenticate(here.expose()).is_ok(),
+        "this session stays"
+    );
+    assert!(
+        matches!(
+            f.store.authenticate(elsewhere.expose()),
+            Err(Error::Unauthenticated)
+        ),
+        "the others end"
+    );
+    assert!(
+        f.store.authenticate(mark.expose()).is_ok(),
+        "other accounts' stay"
+    );
+    let after = f.store.export_keystore(&session).unwrap();
+    assert_ne!(after, before, "re-encrypted");
+    assert_eq!(
+        keystore::decrypt(&after, NEW.as_bytes()).unwrap().address(),
+        info.address,
+        "the same key"
+    );
+    assert!(keystore::decrypt(&after, PW.as_bytes()).is_err());
+
+    let f = f.reopen();
+    assert!(matches!(
+        f.store.login("jane", PW, CLIENT),
+        Err(Error::InvalidCredentials)
+    ));
+    let (_, s) = f.store.login("jane", NEW, CLIENT).unwrap();
+    assert_eq!(s.address, info.address);
+}
+
 #[test]
 fn tokens_expire_and_forgeries_fail() {
     let f = fixture();

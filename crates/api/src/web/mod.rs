@@ -2,6 +2,7 @@
 //! API, no JavaScript, one stylesheet. Forms use POST-redirect-GET; a form with bad input
 //! is shown again with each error next to its field, and nothing is changed.
 
+mod account;
 mod admin;
 mod assets;
 mod auth;
@@ -73,6 +74,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/provider/records", post(provider_records))
         .route("/provider/emergency", post(emergency))
         .route("/provider/add", post(add_to_record))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
         .route("/admin", get(admin))
         .route("/admin/providers", post(add_provider))
         .route("/admin/providers/disable", post(disable_provider))

@@ -418,6 +418,29 @@ async function chartWalk(viewport, patient) {
   check(await page.getByRole('region', { name: 'Lab results' }).getByRole('row', { name: /Glucose/ }).isVisible(),
     'the added result is in her chart');
   await settle('chart with the added result');
+
+  // Account: a new password keeps everything; the old one no longer signs in.
+  const NEW_PASSWORD = 'another long passphrase';
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByLabel('Current password').fill(PASSWORD);
+  await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
+  await page.getByLabel('New password again').fill(NEW_PASSWORD);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.waitForURL(/done=password/);
+  check(await page.getByText('Password changed.').isVisible(), 'password changed');
+  await settle('account');
+  await logout();
+  await page.getByRole('link', { name: 'Patients', exact: true }).click();
+  const signin = section('Sign in');
+  await signin.getByLabel('Username').fill(patient);
+  await signin.getByLabel('Password').fill(PASSWORD);
+  await signin.getByRole('button', { name: 'Sign in' }).click();
+  check(await signin.getByRole('alert').isVisible(), 'the old password is refused');
+  await signin.getByLabel('Password').fill(NEW_PASSWORD);
+  await signin.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/patient`);
+  await page.getByRole('link', { name: 'My records' }).click();
+  check(await section(`Record ${recordId}`).isVisible(), 'the records are still hers');
   await logout();
   await context.close();
 }

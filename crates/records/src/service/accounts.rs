@@ -148,6 +148,27 @@ impl Service {
         Ok(info)
     }
 
+    /// Changes the signed-in user's password (any role): `current` checked as a login
+    /// checks it, the keystore re-encrypted under `new` — the same key, so the address and
+    /// every record and grant stay — and every other session of the account ended; the
+    /// session of `token` stays.
+    pub async fn change_password(
+        &self,
+        who: &SignedIn,
+        token: &str,
+        current: &str,
+        new: &str,
+        client: &str,
+    ) -> Result<()> {
+        let session = who.session().clone();
+        let token = Zeroizing::new(token.to_owned());
+        let current = Zeroizing::new(current.to_owned());
+        let new = Zeroizing::new(new.to_owned());
+        let client = client.to_owned();
+        self.kdf(move |a| a.change_password(&session, &token, &current, &new, &client))
+            .await
+    }
+
     /// The session a token belongs to, typed by its role.
     pub fn authenticate(&self, token: &str) -> Result<SignedIn> {
         SignedIn::new(self.accounts.authenticate(token)?)

@@ -7,7 +7,10 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::svc::{Role, Session};
 
+mod account;
 mod provider;
+
+pub(crate) use account::account;
 
 pub(crate) use provider::{AddForm, AddValues, ProviderPage, SharedRow, provider};
 
@@ -52,6 +55,7 @@ pub(crate) fn layout(ctx: &Ctx<'_>, title: &str, body: Markup) -> Markup {
                                         li { a href="/admin" { "Administration" } }
                                     }
                                 }
+                                li { a href="/account" { "Account" } }
                             }
                         }
                         form.logout method="post" action="/logout" {

@@ -1,0 +1,105 @@
+//! Issue 17 item 3 on the pages: every role changes its password on the account page; a
+//! wrong current password or a mismatch changes nothing; the other sessions end, this one
+//! stays, and the same key keeps the patient's records.
+
+use super::*;
+
+const NEW: &str = "a brand new passphrase";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_changes_its_password_and_other_sessions_end() {
+    let h = service().await;
+    h.service.register_patient("wes", PASSWORD).await.unwrap();
+    let (_, wes) = h.service.login("wes", PASSWORD, "test").await.unwrap();
+    let stored = h
+        .service
+        .put_record(
+            &wes.clone().patient().unwrap(),
+            include_bytes!("../../../fhir/testdata/rich-bundle.json"),
+        )
+        .await
+        .unwrap();
+    let app = router(AppState::new(h.service.clone()));
+    let mut here = Browser::default();
+    let mut there = Browser::default();
+    sign_in(&app, &mut here, "wes", PASSWORD).await;
+    sign_in(&app, &mut there, "wes", PASSWORD).await;
+    let page = here.get(&app, "/account").await.text();
+    assert!(
+        page.contains("Change your password") && page.contains("href=\"/account\""),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let change = |current: &'static str, new: &'static str, confirm: &'static str| {
+        [
+            ("csrf", token.clone()),
+            ("current_password", current.to_owned()),
+            ("new_password", new.to_owned()),
+            ("confirm", confirm.to_owned()),
+        ]
+    };
+    let post = |b: &mut Browser, f: [(&'static str, String); 4]| {
+        let app = app.clone();
+        let mut b2 = b.clone();
+        async move {
+            let fields: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = b2.post(&app, "/account/password", &fields).await;
+            (r, b2)
+        }
+    };
+    // Refusals name their field and change nothing.
+    for (f, field) in [
+        (change("not my password!", NEW, NEW), "Current password:"),
+        (
+            change(PASSWORD, NEW, "something else entirely"),
+            "New password again:",
+        ),
+        (change(PASSWORD, "short", "short"), "New password:"),
+    ] {
+        let (r, _) = post(&mut here, f).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.text().contains(field), "{field}: {}", r.text());
+    }
+    assert_eq!(
+        there.get(&app, "/patient/records").await.status,
+        StatusCode::OK
+    );
+
+    let (r, b) = post(&mut here, change(PASSWORD, NEW, NEW)).await;
+    here = b;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(location(&r), "/account?done=password");
+    assert!(
+        here.get(&app, "/account?done=password")
+            .await
+            .text()
+            .contains("Password changed.")
+    );
+    // This browser stays signed in, the other is signed out.
+    assert_eq!(
+        here.get(&app, "/patient/records").await.status,
+        StatusCode::OK
+    );
+    let r = there.get(&app, "/patient/records").await;
+    assert!(
+        r.status != StatusCode::OK || r.text().contains("Sign in"),
+        "the other session ended: {}",
+        r.text()
+    );
+    // The new password signs in, the old does not; the record is still Wes's.
+    assert!(h.service.login("wes", PASSWORD, "test").await.is_err());
+    let (_, again) = h.service.login("wes", NEW, "test").await.unwrap();
+    let again = again.patient().unwrap();
+    assert!(
+        h.service
+            .read_record(&again, stored.record_id, None)
+            .await
+            .is_ok()
+    );
+
+    // A provider has the page too.
+    let mut doc = Browser::default();
+    sign_in(&app, &mut doc, PROVIDER.0, PROVIDER.1).await;
+    let page = doc.get(&app, "/account").await.text();
+    assert!(page.contains("Change your password"), "{page}");
+}

@@ -165,9 +165,11 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         // /rpc at once and 503 `starting` for the rest until the service is up.
         let starting = (!args.deployment.nodes.is_empty())
             .then(|| ehr_api::Starting::new(rpc.clone(), args.trusted_proxy, secure_cookies));
+        let mut early_addr = None;
         let early = match &starting {
             Some(starting) => {
                 let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
+                early_addr = Some(listener.local_addr()?);
                 let app = starting.router();
                 let options = options.clone();
                 let stop = stop.take().expect("one shutdown");
@@ -183,9 +185,6 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
             "SecureEHR: {} of {} nodes needed",
             status.k, status.n
         ));
-        if !svc.accounts().has_admin() {
-            say("no admin yet: stop the server and run `secure-ehr admin init` to create one");
-        }
         let svc = Arc::new(svc);
         tokio::spawn(settle_uploads(svc.clone()));
         if let Some(keep) = args.keep_blocks {
@@ -199,18 +198,40 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
         }
         match (starting, early) {
             (Some(starting), Some(server)) => {
+                if let Some(addr) = early_addr {
+                    say_setup_link(&state, addr, args.listen_args.tls());
+                }
                 starting.ready(state);
                 say("SecureEHR ready");
                 server.await.context("the server task")??;
             }
             _ => {
                 let listener = args.listen_args.bind(args.listen, "SecureEHR").await?;
+                say_setup_link(&state, listener.local_addr()?, args.listen_args.tls());
                 let stop = stop.take().expect("one shutdown");
                 ehr_api::serve_with(listener, state, options, stop).await?;
             }
         }
         seal_archive(&svc).await
     })
+}
+
+/// Without an admin: the one-time link whose page creates it (a wildcard address is
+/// shown as loopback).
+fn say_setup_link(state: &ehr_api::AppState, addr: std::net::SocketAddr, tls: bool) {
+    let Some(token) = state.setup_token() else {
+        return;
+    };
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let scheme = if tls { "https" } else { "http" };
+    say(&format!(
+        "no admin yet: open {scheme}://{addr}/setup?token={token} to create one (the link \
+         works once, until the server restarts; scripts: `secure-ehr admin init` with the \
+         server stopped)"
+    ));
 }
 
 /// The clean stop: the open epoch of the ledger archive is sealed and dispersed.

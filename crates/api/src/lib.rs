@@ -67,6 +67,9 @@ pub struct AppState {
     rpc: Option<Arc<rpc::Rpc>>,
     /// The SMART-scoped tokens minted for FHIR clients (`POST /fhir/auth/token`).
     scoped: Arc<fhir::scopes::ScopedTokens>,
+    /// The one-time set-up token (`/setup?token=…`) while the deployment has no admin;
+    /// taken when the admin is created, gone at a restart.
+    setup: Arc<std::sync::Mutex<Option<zeroize::Zeroizing<String>>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -85,7 +88,13 @@ impl AppState {
     pub fn new(service: Arc<svc::Service>) -> Self {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("operating system random number generator");
+        let setup = (!service.accounts().has_admin()).then(|| {
+            let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+            getrandom::fill(raw.as_mut()).expect("operating system random number generator");
+            zeroize::Zeroizing::new(hex_lower(raw.as_ref()))
+        });
         Self {
+            setup: Arc::new(std::sync::Mutex::new(setup)),
             service,
             csrf_key: Arc::new(key),
             secure_cookies: false,
@@ -125,6 +134,21 @@ impl AppState {
     pub fn with_signup_limit(mut self, burst: u32, refill: Duration) -> Self {
         self.signups = Arc::new(Throttle::new(burst, refill));
         self
+    }
+
+    /// The one-time set-up token while there is no admin: `serve` prints the link
+    /// `/setup?token=…` (the token is hex, so URL-safe). `None` once an admin exists.
+    pub fn setup_token(&self) -> Option<String> {
+        self.setup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|t| t.as_str().to_owned())
+    }
+
+    /// Ends the set-up link (the admin exists).
+    pub(crate) fn end_setup(&self) {
+        self.setup.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// The records service.
@@ -232,4 +256,9 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// Lower-case hex of `bytes`.
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -13,6 +13,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// The next line it prints (blocking), or `None` once it closed its output.
+    pub fn next_line(&mut self) -> Option<String> {
+        self.rest.next().and_then(Result::ok)
+    }
+
     /// Stops it with SIGTERM (a clean stop) and returns how it exited and what it printed
     /// after its address.
     pub fn terminate(mut self) -> (ExitStatus, String) {

@@ -59,6 +59,79 @@ pub(crate) const BUNDLE: &str = r#"{
   ]
 }"#;
 
+/// Issue 17 item 1: a first start prints a one-time set-up link; its page (here driven by
+/// Python's urllib with a cookie jar, as a browser would: cookie, CSRF token, form) creates
+/// the admin, who then signs in; a wrong token is refused.
+#[test]
+fn a_first_start_prints_a_setup_link_that_creates_the_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut serve = bin();
+    serve.args([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let mut server = spawn_listening(serve, "SecureEHR");
+    let url = server.url.clone();
+    let link = loop {
+        let line = server.next_line().expect("serve printed no set-up link");
+        if let Some(rest) = line.strip_prefix("no admin yet: open ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let token = link
+        .strip_prefix(&format!("{url}/setup?token="))
+        .unwrap_or_else(|| panic!("{link}"));
+    assert!(
+        token.len() >= 32
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{token}"
+    );
+    let script = r#"
+import http.cookiejar, re, sys, urllib.error, urllib.parse, urllib.request
+link, base, password = sys.argv[1], sys.argv[2], sys.argv[3]
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+try:
+    opener.open(base + "/setup?token=wrong")
+    sys.exit("a wrong token was served")
+except urllib.error.HTTPError as e:
+    assert e.code == 403, e.code
+page = opener.open(link).read().decode()
+csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+form = urllib.parse.urlencode({"csrf": csrf, "token": token, "username": "root", "password": password}).encode()
+done = opener.open(base + "/setup", form).read().decode()
+assert "The admin root is created" in done, done
+try:
+    opener.open(link)
+    sys.exit("a used link was served")
+except urllib.error.HTTPError as e:
+    assert e.code == 404, e.code
+print("setup ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &link, &url, PW])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("setup ok"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(cli(
+        &data,
+        &url,
+        "root",
+        &["login", "root", "--password-stdin"],
+        &format!("{PW}\n"),
+    ));
+}
+
 #[test]
 fn serve_and_the_cli_client() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,7 @@ mod pages;
 mod patient;
 mod provider;
 mod session;
+mod setup;
 
 use std::sync::{Arc, OnceLock};
 
@@ -51,6 +52,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/patients/signup", post(signup))
         .route("/providers/login", get(providers_login))
         .route("/login", post(login))
+        .route("/setup", get(setup::setup_page).post(setup::create_admin))
         .route("/logout", post(logout))
         .route("/patient", get(new_record))
         .route("/patient/records", get(my_records).post(store_record))

@@ -26,6 +26,24 @@ pub struct Harness {
 /// The embedded service (revm chain running the real contract, five in-process nodes,
 /// threshold 3) in a temporary directory, with the admin and one provider.
 pub async fn service() -> Harness {
+    let h = service_without_admin().await;
+    let service = &h.service;
+    service.create_admin(ADMIN.0, ADMIN.1).unwrap();
+    let (_, admin) = service.login(ADMIN.0, ADMIN.1, "setup").await.unwrap();
+    service
+        .add_provider(
+            &admin.admin().unwrap(),
+            PROVIDER.0,
+            PROVIDER.1,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    h
+}
+
+/// [`service`] as a first start finds it: no account at all.
+pub async fn service_without_admin() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let service = ehr_records::deployment::open(
         dir.path(),
@@ -39,17 +57,6 @@ pub async fn service() -> Harness {
     )
     .await
     .unwrap();
-    service.create_admin(ADMIN.0, ADMIN.1).unwrap();
-    let (_, admin) = service.login(ADMIN.0, ADMIN.1, "setup").await.unwrap();
-    service
-        .add_provider(
-            &admin.admin().unwrap(),
-            PROVIDER.0,
-            PROVIDER.1,
-            &Default::default(),
-        )
-        .await
-        .unwrap();
     Harness {
         dir,
         service: Arc::new(service),

@@ -103,3 +103,103 @@ async fn every_role_changes_its_password_and_other_sessions_end() {
     let page = doc.get(&app, "/account").await.text();
     assert!(page.contains("Change your password"), "{page}");
 }
+
+/// Issue 17 item 1: on a first start the set-up link's page creates the admin; a wrong
+/// token is refused (403), a used one is gone (404), and neither changes anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_link_creates_the_admin_once() {
+    let h = service_without_admin().await;
+    let state = AppState::new(h.service.clone());
+    let token = state.setup_token().expect("no admin: a set-up token");
+    assert!(
+        token.len() >= 32
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "URL-safe: {token}"
+    );
+    let app = router(state.clone());
+    let mut b = Browser::default();
+    let r = b.get(&app, "/setup?token=wrong").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.get(&app, "/setup").await.status, StatusCode::FORBIDDEN);
+    let page = b.get(&app, &format!("/setup?token={token}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = page.text();
+    assert!(page.contains("Create the admin"), "{page}");
+    let csrf = csrf(&page);
+    // A wrong token in the form: refused, no admin.
+    let r = b
+        .post(
+            &app,
+            "/setup",
+            &[
+                ("csrf", &csrf),
+                ("token", "wrong"),
+                ("username", "root"),
+                ("password", ADMIN.1),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A weak password: the form again, naming the field; no admin.
+    let r = b
+        .post(
+            &app,
+            "/setup",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("username", "root"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert!(r.text().contains("Password:"), "{}", r.text());
+    assert!(!h.service.accounts().has_admin());
+
+    let r = b
+        .post(
+            &app,
+            "/setup",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("username", "root"),
+                ("password", ADMIN.1),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.text().contains("The admin root is created"),
+        "{}",
+        r.text()
+    );
+    assert!(h.service.accounts().has_admin());
+    h.service.login("root", ADMIN.1, "test").await.unwrap();
+    // Used: gone, for the page and the form.
+    assert_eq!(state.setup_token(), None);
+    let r = b.get(&app, &format!("/setup?token={token}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = b
+        .post(
+            &app,
+            "/setup",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("username", "root2"),
+                ("password", ADMIN.1),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(h.service.accounts().get("root2").is_none());
+    // A deployment with an admin has no link at all.
+    let h2 = service().await;
+    let s2 = AppState::new(h2.service.clone());
+    assert_eq!(s2.setup_token(), None);
+    let r = Browser::default().get(&router(s2), "/setup?token=x").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

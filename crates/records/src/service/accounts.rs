@@ -20,6 +20,15 @@ impl Service {
         Ok(self.accounts.create_admin(username, password)?)
     }
 
+    /// [`create_admin`](Self::create_admin) on the blocking pool (its key derivations take
+    /// about a second), for a server that is running.
+    pub async fn create_first_admin(&self, username: &str, password: &str) -> Result<AccountInfo> {
+        let username = username.to_owned();
+        let password = Zeroizing::new(password.to_owned());
+        self.kdf(move |a| a.create_admin(&username, &password))
+            .await
+    }
+
     /// Self-service patient sign-up: the account, its key, and its on-chain patient id.
     /// Refused before any account is made when the chain's funding budget cannot pay the
     /// new account's gas ([`Error::FundingBudgetSpent`]).

@@ -1,4 +1,5 @@
-//! The account page, for every role: change the password.
+//! The account page, for every role (change the password), and the first start's set-up
+//! page (create the admin).
 
 use maud::{Markup, html};
 
@@ -38,6 +39,26 @@ pub(crate) fn account(ctx: &Ctx<'_>, notice: Option<&str>, errors: &FieldErrors)
                     (field("confirm", "New password again", "new-password"))
                     button type="submit" { "Change password" }
                 }
+            }
+        },
+    )
+}
+
+/// The set-up page: the admin's username and password, the token carried along.
+pub(crate) fn setup(ctx: &Ctx<'_>, token: &str, username: &str, errors: &FieldErrors) -> Markup {
+    layout(
+        ctx,
+        "Set up SecureEHR",
+        html! {
+            h1 { "Set up SecureEHR" }
+            p { "Create the admin: it registers providers and sees the chain and the nodes. This link works once." }
+            form method="post" action="/setup" novalidate {
+                (csrf(ctx))
+                input type="hidden" name="token" value=(token);
+                (form_errors(errors, &["username", "password"]))
+                (field(&Field { form: "setup", name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", numeric: false, hint: Some("3 to 32 characters: a–z, 0–9, '.', '_' or '-'.") }, errors))
+                (field(&Field { form: "setup", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, errors))
+                button type="submit" { "Create the admin" }
             }
         },
     )

@@ -10,7 +10,7 @@ use crate::svc::{Role, Session};
 mod account;
 mod provider;
 
-pub(crate) use account::account;
+pub(crate) use account::{account, setup};
 
 pub(crate) use provider::{AddForm, AddValues, ProviderPage, SharedRow, provider};
 

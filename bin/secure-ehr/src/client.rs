@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use ehr_api::types::{
     AccessLogEntry, Account, Credentials, EmergencyRequest, ErrorBody, GrantRequest, NewProvider,
     PasswordChange, PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session,
-    Shared, Status, Stored, Tx,
+    Shared, SignUp, Status, Stored, Tx,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -53,6 +53,15 @@ pub enum ClientCommand {
         /// Read both passwords from standard input (required: never on the command line).
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Save your keystore v3 file (patients) — your key encrypted under your password —
+    /// to import into any Ethereum wallet.
+    Keystore {
+        /// Where to write it (default: the name geth gives it, in the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -139,6 +148,10 @@ pub enum PatientCmd {
         username: String,
         #[arg(long)]
         password_stdin: bool,
+        /// Bring your own key: a keystore v3 file from any Ethereum wallet, which the
+        /// password decrypts.
+        #[arg(long)]
+        keystore: Option<PathBuf>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -592,6 +605,32 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 "password changed; your other sessions were signed out".into()
             })?;
         }
+        ClientCommand::Keystore { out, client } => {
+            let c = Client::new(client)?;
+            let text = c.send(M::GET, "/api/me/keystore", None, true).await?;
+            let file: serde_json::Value =
+                serde_json::from_str(&text).context("unexpected answer from /api/me/keystore")?;
+            let address = file["address"].as_str().unwrap_or("key").to_owned();
+            let path = out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "UTC--{}--{address}.json",
+                    file["id"].as_str().unwrap_or("keystore")
+                ))
+            });
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts
+                .open(&path)
+                .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            let saved = serde_json::json!({ "path": path, "address": address });
+            c.print(&saved, |_| {
+                format!("keystore of 0x{address} saved to {}", path.display())
+            })?;
+        }
         ClientCommand::Logout { client } => {
             let c = Client::new(client)?;
             c.send(M::DELETE, "/api/session", None, true).await?;
@@ -602,17 +641,35 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             PatientCmd::Register {
                 username,
                 password_stdin,
+                keystore,
                 client,
             } => {
                 let c = Client::new(client)?;
                 let pw = password(password_stdin)?;
-                let p: PatientAccount = c
-                    .credentials("/api/patients", &username, &pw, false)
-                    .await?;
+                let keystore = match &keystore {
+                    None => None,
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        Some(
+                            serde_json::from_str::<serde_json::Value>(&text).with_context(
+                                || format!("{}: not a keystore (JSON) file", path.display()),
+                            )?,
+                        )
+                    }
+                };
+                let mut body = SignUp {
+                    username: username.clone(),
+                    password: pw.to_string(),
+                    keystore,
+                };
+                let answer = c.post("/api/patients", &body, false).await;
+                body.password.zeroize();
+                let p: PatientAccount = answer?;
                 c.print(&p, |p| {
                     format!(
-                        "patient {} registered with patient ID {}",
-                        p.username, p.patient_id
+                        "patient {} registered with patient ID {} (address {})",
+                        p.username, p.patient_id, p.address
                     )
                 })?;
             }

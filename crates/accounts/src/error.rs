@@ -41,6 +41,10 @@ pub enum Error {
     #[error("username already taken")]
     UsernameTaken,
 
+    /// A key brought at sign-up already belongs to an account here.
+    #[error("this key already belongs to an account")]
+    KeyInUse,
+
     /// `create_admin` was called although an admin exists.
     #[error("an admin account already exists")]
     AdminExists,

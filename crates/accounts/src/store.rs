@@ -170,22 +170,52 @@ impl AccountStore {
         password: &str,
         role: Role,
     ) -> Result<(AccountInfo, PrivateKeySigner)> {
+        self.create_with_key(username, password, role, None)
+    }
+
+    /// [`create`](Self::create), with the user's own key when `own` is given: a keystore v3
+    /// file as any Ethereum wallet writes it, decrypted with `password` (scrypt or PBKDF2
+    /// within this crate's bounds). The account keeps the key re-encrypted under the
+    /// store's parameters. A key another account here holds is [`Error::KeyInUse`].
+    pub fn create_with_key(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        own: Option<&KeystoreFile>,
+    ) -> Result<(AccountInfo, PrivateKeySigner)> {
         let username = normalize_username(username)?;
         check_password(password)?;
         self.check_free(&username, role)?;
 
-        // The slow part (Argon2id, key generation, scrypt) runs without the lock.
+        // The slow part (Argon2id, key generation or decryption, scrypt) runs without the
+        // lock.
         let (password_hash, (signer, keystore)) = {
             let _gate = self.kdf_gate.enter();
-            let password_hash = hash_password(self.params.argon2, password)?;
-            (
-                password_hash,
-                keystore::generate(
+            let keyed = match own {
+                None => keystore::generate(
                     password.as_bytes(),
                     self.params.scrypt,
                     &mut ehr_crypto::rng(),
                 )?,
-            )
+                Some(file) => {
+                    let signer = keystore::decrypt(file, password.as_bytes())?;
+                    let mut taken = false;
+                    self.db
+                        .for_each(|a| taken |= a.address == signer.address())?;
+                    if taken {
+                        return Err(Error::KeyInUse);
+                    }
+                    let file = keystore::encrypt(
+                        &signer,
+                        password.as_bytes(),
+                        self.params.scrypt,
+                        &mut ehr_crypto::rng(),
+                    )?;
+                    (signer, file)
+                }
+            };
+            (hash_password(self.params.argon2, password)?, keyed)
         };
         let account = Account {
             username: username.clone(),

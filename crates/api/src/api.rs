@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
         ),
         ("/api/me", &[Method::GET], get(me)),
         ("/api/me/password", &[Method::POST], post(change_password)),
+        ("/api/me/keystore", &[Method::GET], get(keystore)),
         ("/api/patients", &[Method::POST], post(register_patient)),
         (
             "/api/providers",
@@ -248,16 +249,28 @@ async fn change_password(
 async fn register_patient(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    ApiJson(c): ApiJson<types::Credentials>,
+    ApiJson(c): ApiJson<types::SignUp>,
 ) -> Result<(StatusCode, Json<types::PatientAccount>)> {
+    let own = c
+        .keystore
+        .as_ref()
+        .map(|k| svc::KeystoreFile::from_json(&k.to_string()))
+        .transpose()
+        .map_err(keystore_error)?;
     state
         .signups
         .check(&client)
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
     let p = state
         .service()
-        .register_patient(&c.username, &c.password)
-        .await?;
+        .register_patient_with_key(&c.username, &c.password, own)
+        .await
+        .map_err(|e| match e {
+            svc::Error::Accounts(
+                e @ (svc::AccountsError::KeystoreMac | svc::AccountsError::KeystoreFormat(_)),
+            ) => keystore_error(e),
+            other => other.into(),
+        })?;
     Ok((
         StatusCode::CREATED,
         Json(types::PatientAccount {
@@ -266,6 +279,41 @@ async fn register_patient(
             patient_id: p.patient_id,
         }),
     ))
+}
+
+/// A keystore brought at sign-up that cannot be used: 400 naming the field.
+pub(crate) fn keystore_error(e: svc::AccountsError) -> Error {
+    match e {
+        svc::AccountsError::KeystoreMac => {
+            Error::input("keystore", "the password does not decrypt this keystore")
+        }
+        svc::AccountsError::KeystoreFormat(why) => Error::input("keystore", why),
+        other => Error::input("keystore", other.to_string()),
+    }
+}
+
+/// The patient's keystore v3 file, for any Ethereum wallet.
+async fn keystore(State(state): State<AppState>, auth: Auth) -> Result<Response> {
+    let me = auth.patient()?;
+    let file = state.service().export_keystore(&me)?;
+    let mut r = ([(header::CONTENT_TYPE, "application/json")], file.to_json()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        keystore_file_name(&file)
+    )) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+/// The name geth gives a keystore file: `UTC--{id}--{address}.json` (here the file's id
+/// stands in for its time of creation, which keystore files do not record).
+pub(crate) fn keystore_file_name(file: &svc::KeystoreFile) -> String {
+    format!(
+        "UTC--{}--{}.json",
+        file.id,
+        file.address.as_deref().unwrap_or("key")
+    )
 }
 
 async fn add_provider(

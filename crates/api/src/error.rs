@@ -223,6 +223,9 @@ impl From<svc::Error> for Error {
             E::Unauthenticated | E::Accounts(A::Unauthenticated) => Self::Unauthenticated,
             E::Forbidden(why) | E::Accounts(A::Forbidden(why)) => Self::Forbidden(why.to_string()),
             E::Accounts(A::UsernameTaken) => Self::Conflict("username already taken".into()),
+            E::Accounts(A::KeyInUse) => {
+                Self::Conflict("this key already belongs to an account".into())
+            }
             E::Accounts(A::AdminExists) => Self::Conflict("an admin account already exists".into()),
             E::Accounts(A::InvalidUsername(why)) => Self::input("username", why),
             E::Accounts(A::InvalidPassword(why)) => Self::input("password", why),

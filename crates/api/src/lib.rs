@@ -16,6 +16,7 @@ mod web;
 mod svc {
     pub use ehr_records::SignedIn as Any;
     pub use ehr_records::accounts::Error as AccountsError;
+    pub use ehr_records::accounts::keystore::KeystoreFile;
     pub use ehr_records::accounts::{AccountInfo, Role, Session};
     pub use ehr_records::fhir;
     pub use ehr_records::fhir::RecordForm;

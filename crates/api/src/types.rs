@@ -66,7 +66,31 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// `POST /api/session`, `POST /api/patients` (schema `Credentials`).
+/// `POST /api/patients` (schema `SignUp`): credentials, and optionally the patient's own
+/// key as a keystore v3 file (the JSON any Ethereum wallet exports), which the password
+/// decrypts. `Debug` leaves out the password and the keystore.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    /// Login name.
+    pub username: String,
+    /// Password (also the keystore's, when one is brought).
+    pub password: String,
+    /// A keystore v3 file to use as the account's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore: Option<serde_json::Value>,
+}
+
+impl fmt::Debug for SignUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignUp")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /api/session` (schema `Credentials`); `POST /api/patients` takes them too, as a
+/// [`SignUp`] without a keystore.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {

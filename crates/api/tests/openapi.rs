@@ -614,6 +614,33 @@ async fn every_route_answers_every_documented_status_as_documented() {
         .await,
     );
     assert_eq!(v1.form.unwrap().patient_name, "Jane Doe");
+    // The patient's keystore file: for any wallet; not a provider's to download here.
+    let r = api
+        .expect(200, M::GET, "/api/me/keystore", Some(patient), None)
+        .await;
+    let file: Value = parse(&r);
+    assert_eq!(file["version"], 3);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"UTC--")
+    );
+    api.expect(403, M::GET, "/api/me/keystore", Some(provider), None)
+        .await;
+    // Bringing it to another sign-up: that key is taken (409); a broken one names the field.
+    let taken =
+        serde_json::json!({ "username": "pat-copy", "password": PASSWORD, "keystore": file });
+    api.expect(409, M::POST, "/api/patients", None, Some(taken))
+        .await;
+    let broken = serde_json::json!({ "username": "pat-copy", "password": PASSWORD, "keystore": { "version": 3, "id": "x", "crypto": {} } });
+    let r = api
+        .expect(400, M::POST, "/api/patients", None, Some(broken))
+        .await;
+    assert_eq!(
+        parse::<types::ErrorBody>(&r).field.as_deref(),
+        Some("keystore")
+    );
     api.expect(403, M::GET, &record, Some(provider), None).await;
     api.expect(403, M::GET, &records_of, Some(provider), None)
         .await;

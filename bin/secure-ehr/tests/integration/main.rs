@@ -9,6 +9,7 @@ mod consortium;
 mod crash;
 mod embedded_nodes;
 mod fhir_clients;
+mod keystore;
 mod restore;
 // ehr-store's js-ipfs node (`IpfsNode`), from its integration tests.
 #[path = "../../../../crates/store/tests/integration/ipfs.rs"]

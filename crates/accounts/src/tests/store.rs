@@ -400,6 +400,47 @@ fn a_password_change_keeps_the_key_and_ends_other_sessions() {
     assert_eq!(s.address, info.address);
 }
 
+/// Issue 17 item 5: a patient brings a wallet's keystore at sign-up: the account has that
+/// key (re-encrypted under the store's parameters); the wrong password, or a key another
+/// account holds, is refused and creates nothing.
+#[test]
+fn a_patient_brings_their_own_key() {
+    let f = fixture();
+    let (signer, file) = keystore::generate(
+        PW.as_bytes(),
+        AccountParams::INSECURE_FAST.scrypt,
+        &mut ehr_crypto::rng(),
+    )
+    .unwrap();
+    assert!(matches!(
+        f.store
+            .create_with_key("ann", "another long password", Role::Patient, Some(&file)),
+        Err(Error::KeystoreMac)
+    ));
+    assert!(f.store.get("ann").is_none());
+    let (info, key) = f
+        .store
+        .create_with_key("ann", PW, Role::Patient, Some(&file))
+        .unwrap();
+    assert_eq!(
+        (info.address, key.address()),
+        (signer.address(), signer.address())
+    );
+    let (_, session) = f.store.login("ann", PW, CLIENT).unwrap();
+    let kept = f.store.export_keystore(&session).unwrap();
+    assert_ne!(kept.id, file.id, "re-encrypted here");
+    assert_eq!(
+        keystore::decrypt(&kept, PW.as_bytes()).unwrap().address(),
+        signer.address()
+    );
+    assert!(matches!(
+        f.store
+            .create_with_key("bea", PW, Role::Patient, Some(&file)),
+        Err(Error::KeyInUse)
+    ));
+    assert!(f.store.get("bea").is_none());
+}
+
 #[test]
 fn tokens_expire_and_forgeries_fail() {
     let f = fixture();

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use alloy::primitives::{Address, B256};
 use alloy::signers::local::PrivateKeySigner;
+use ehr_accounts::keystore::KeystoreFile;
 use ehr_accounts::{AccountInfo, Role, Token};
 use ehr_chain::RegistryExt;
 use ehr_chain::contract::EhrRegistryErrors as CE;
@@ -33,13 +34,26 @@ impl Service {
     /// Refused before any account is made when the chain's funding budget cannot pay the
     /// new account's gas ([`Error::FundingBudgetSpent`]).
     pub async fn register_patient(&self, username: &str, password: &str) -> Result<PatientAccount> {
+        self.register_patient_with_key(username, password, None)
+            .await
+    }
+
+    /// [`register_patient`](Self::register_patient) with the patient's own key, when `own`
+    /// is given: a keystore v3 file from any Ethereum wallet, decrypted with `password`
+    /// (see [`AccountStore::create_with_key`](ehr_accounts::AccountStore::create_with_key)).
+    pub async fn register_patient_with_key(
+        &self,
+        username: &str,
+        password: &str,
+        own: Option<KeystoreFile>,
+    ) -> Result<PatientAccount> {
         self.registry
             .funding_available()
             .await
             .map_err(Error::chain)?;
         let (username, password) = (username.to_owned(), Zeroizing::new(password.to_owned()));
         let (info, signer) = self
-            .kdf(move |a| a.create(&username, &password, Role::Patient))
+            .kdf(move |a| a.create_with_key(&username, &password, Role::Patient, own.as_ref()))
             .await?;
         let patient_id = self.ensure_patient(&signer).await?;
         Ok(PatientAccount {
@@ -47,6 +61,12 @@ impl Service {
             address: info.address,
             patient_id,
         })
+    }
+
+    /// The session patient's keystore v3 file (its key encrypted under its password), to
+    /// import into any Ethereum wallet.
+    pub fn export_keystore(&self, session: &PatientSession) -> Result<KeystoreFile> {
+        Ok(self.accounts.export_keystore(session.session())?)
     }
 
     /// Registers a provider (admin only): its account here, its directory entry on the

@@ -14,6 +14,26 @@ use crate::error::Error;
 use crate::extract::ClientIp;
 use crate::svc::{self, Role};
 
+/// The patient's keystore v3 file, as a download.
+pub(super) async fn keystore(
+    State(state): State<AppState>,
+    super::SignedIn(s): super::SignedIn<super::PatientOnly>,
+) -> PageResult {
+    let file = state.service().export_keystore(&s)?;
+    let mut r = axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        file.to_json(),
+    ));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        crate::api::keystore_file_name(&file)
+    )) {
+        r.headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
 pub(super) async fn account(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,

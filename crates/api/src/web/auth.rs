@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -115,22 +115,64 @@ pub(super) async fn login(
     Ok(r)
 }
 
+/// The sign-up form: multipart (it may carry a keystore file), or a plain form.
+fn signup_form(headers: &HeaderMap, body: &Bytes) -> (LoginForm, Option<Vec<u8>>) {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(parts) = super::multipart::parse(content_type, body) else {
+        return (parse_form(body), None);
+    };
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| String::from_utf8_lossy(p.data).into_owned())
+            .unwrap_or_default()
+    };
+    let keystore = parts
+        .iter()
+        .find(|p| p.name == "keystore")
+        .map(|p| p.data.to_vec())
+        .filter(|d| !d.is_empty());
+    let form = LoginForm {
+        username: text("username"),
+        password: text("password"),
+        portal: String::new(),
+    };
+    (form, keystore)
+}
+
 pub(super) async fn signup(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     body: Bytes,
 ) -> PageResult {
-    let f: LoginForm = parse_form(&body);
+    let (f, keystore) = signup_form(&headers, &body);
     let result = async {
+        let own = keystore
+            .map(|k| {
+                svc::KeystoreFile::from_json(&String::from_utf8_lossy(&k))
+                    .map_err(crate::api::keystore_error)
+            })
+            .transpose()?;
         state
             .signups
             .check(&client)
             .map_err(|retry_after| Error::RateLimited { retry_after })?;
         state
             .service()
-            .register_patient(&f.username, &f.password)
-            .await?;
+            .register_patient_with_key(&f.username, &f.password, own)
+            .await
+            .map_err(|e| match e {
+                svc::Error::Accounts(
+                    e @ (svc::AccountsError::KeystoreMac | svc::AccountsError::KeystoreFormat(_)),
+                ) => crate::api::keystore_error(e).into(),
+                other => super::PageError::from(other),
+            })?;
         sign_in(&state, &f.username, &f.password, &client).await
     }
     .await;

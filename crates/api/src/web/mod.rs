@@ -78,6 +78,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/provider/add", post(add_to_record))
         .route("/account", get(account::account))
         .route("/account/password", post(account::change_password))
+        .route("/account/keystore", get(account::keystore))
         .route("/admin", get(admin))
         .route("/admin/providers", post(add_provider))
         .route("/admin/providers/disable", post(disable_provider))

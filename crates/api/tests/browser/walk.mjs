@@ -422,6 +422,13 @@ async function chartWalk(viewport, patient) {
   // Account: a new password keeps everything; the old one no longer signs in.
   const NEW_PASSWORD = 'another long passphrase';
   await page.getByRole('link', { name: 'Account' }).click();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download your keystore file' }).click(),
+  ]);
+  const keyfile = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  check(keyfile.version === 3 && /^UTC--/.test(download.suggestedFilename()),
+    `the keystore file downloads (${download.suggestedFilename()})`);
   await page.getByLabel('Current password').fill(PASSWORD);
   await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
   await page.getByLabel('New password again').fill(NEW_PASSWORD);

@@ -203,3 +203,122 @@ async fn the_setup_link_creates_the_admin_once() {
     let r = Browser::default().get(&router(s2), "/setup?token=x").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// A multipart form as a browser sends one: text fields, then one file.
+async fn post_multipart(
+    b: &mut Browser,
+    app: &Router,
+    uri: &str,
+    fields: &[(&str, &str)],
+    file: (&str, &[u8]),
+) -> Reply {
+    const BOUNDARY: &str = "----secureehrAccountBoundary";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"key.json\"\r\nContent-Type: application/json\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::COOKIE, b.cookie_header())
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let r = send(app, req).await;
+    b.absorb(&r.headers);
+    r
+}
+
+/// Issue 17 item 5 on the pages: sign up with a wallet's keystore file (the account has
+/// its key), download the keystore from the account page; a file the password does not
+/// open is refused, naming the field, and creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_with_your_own_key_and_download_it() {
+    use ehr_records::accounts::keystore;
+    let h = service().await;
+    let app = router(AppState::new(h.service.clone()));
+    let (signer, file) = keystore::generate(
+        PASSWORD.as_bytes(),
+        ehr_records::accounts::AccountParams::INSECURE_FAST.scrypt,
+        &mut ehr_crypto::rng(),
+    )
+    .unwrap();
+    let json = file.to_json();
+    let mut b = Browser::default();
+    let page = b.get(&app, "/patients").await.text();
+    assert!(page.contains("Bring your own key"), "{page}");
+    let token = csrf(&page);
+    let r = post_multipart(
+        &mut b,
+        &app,
+        "/patients/signup",
+        &[
+            ("csrf", &token),
+            ("username", "kim"),
+            ("password", "not the file's password"),
+        ],
+        ("keystore", json.as_bytes()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("Keystore file: "), "{}", r.text());
+    assert!(h.service.accounts().get("kim").is_none(), "nothing created");
+    let r = post_multipart(
+        &mut b,
+        &app,
+        "/patients/signup",
+        &[
+            ("csrf", &token),
+            ("username", "kim"),
+            ("password", PASSWORD),
+        ],
+        ("keystore", json.as_bytes()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(location(&r), "/patient");
+    assert_eq!(
+        h.service.accounts().get("kim").unwrap().address,
+        signer.address()
+    );
+
+    let page = b.get(&app, "/account").await.text();
+    assert!(page.contains("href=\"/account/keystore\""), "{page}");
+    let r = b.get(&app, "/account/keystore").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"UTC--")
+    );
+    let kept = keystore::KeystoreFile::from_json(&r.text()).unwrap();
+    assert_eq!(
+        keystore::decrypt(&kept, PASSWORD.as_bytes())
+            .unwrap()
+            .address(),
+        signer.address()
+    );
+    // Not a provider's to download here.
+    let mut doc = Browser::default();
+    sign_in(&app, &mut doc, PROVIDER.0, PROVIDER.1).await;
+    assert_ne!(
+        doc.get(&app, "/account/keystore").await.status,
+        StatusCode::OK
+    );
+}

@@ -40,6 +40,13 @@ pub(crate) fn account(ctx: &Ctx<'_>, notice: Option<&str>, errors: &FieldErrors)
                     button type="submit" { "Change password" }
                 }
             }
+            @if ctx.session.is_some_and(|s| s.role == Role::Patient) {
+                section aria-labelledby="key-h" {
+                    h2 #key-h { "Your key" }
+                    p { "Your records and grants belong to your Ethereum key. Its keystore file (the key encrypted under your password) imports into any Ethereum wallet." }
+                    p { a href="/account/keystore" download { "Download your keystore file" } }
+                }
+            }
         },
     )
 }

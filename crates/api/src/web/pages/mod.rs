@@ -212,11 +212,23 @@ pub(crate) fn patients(ctx: &Ctx<'_>, p: &PatientsPage<'_>) -> Markup {
                 }
                 section aria-labelledby="signup-h" {
                     h2 #signup-h { "Sign up" }
-                    form method="post" action="/patients/signup" novalidate {
+                    form method="post" action="/patients/signup" enctype="multipart/form-data" novalidate {
                         (csrf(ctx))
-                        (form_errors(&p.signup_errors, &["username", "password"]))
+                        (form_errors(&p.signup_errors, &["username", "password", "keystore"]))
                         (field(&Field { form: "signup", name: "username", label: "Username", kind: "text", value: p.signup_username, required: true, autocomplete: "username", numeric: false, hint: Some("3 to 32 characters: a–z, 0–9, '.', '_' or '-'.") }, &p.signup_errors))
                         (field(&Field { form: "signup", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, &p.signup_errors))
+                        details.own-key open[!error_for(&p.signup_errors, "keystore").is_empty()] {
+                            summary { "Bring your own key (optional)" }
+                            div.field {
+                                @let errs = error_for(&p.signup_errors, "keystore");
+                                label for="signup-keystore" { "Keystore file from your wallet" }
+                                p.hint #signup-keystore-hint { "A keystore v3 JSON file; the password above must open it. Your records will belong to that key." }
+                                input #signup-keystore name="keystore" type="file" accept=".json,application/json"
+                                    aria-describedby={ "signup-keystore-hint" @if !errs.is_empty() { " signup-keystore-error" } }
+                                    aria-invalid=[(!errs.is_empty()).then_some("true")];
+                                @if !errs.is_empty() { p.error #signup-keystore-error role="alert" { @for m in errs { "Keystore file: " (m) br; } } }
+                            }
+                        }
                         button type="submit" { "Sign up" }
                     }
                 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::pages::{self, FieldErrors, FormValues};
 use super::{
-    DoneQuery, PageResult, PatientOnly, SignedIn, Web, fmt_time, form_errors, form_values, html,
-    need, now_unix, parse_form, record_view, see_other, unix_days,
+    PageResult, PatientOnly, SignedIn, Web, fmt_time, form_errors, form_values, html, need,
+    now_unix, parse_form, record_view, see_other, unix_days,
 };
 use crate::AppState;
 use crate::error::Error;
@@ -246,7 +246,7 @@ pub(super) async fn sharing(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
     SignedIn(s): SignedIn<PatientOnly>,
-    Query(q): Query<DoneQuery>,
+    Query(q): Query<SharingQuery>,
 ) -> PageResult {
     let notice = match q.done.as_deref() {
         Some("granted") => Some("Access granted."),
@@ -254,7 +254,18 @@ pub(super) async fn sharing(
         Some("ended") => Some("Emergency access ended."),
         _ => None,
     };
-    sharing_page(&state, &web, &s, notice, Vec::new(), &GrantForm::default()).await
+    let f = GrantForm {
+        q: q.q.unwrap_or_default(),
+        ..GrantForm::default()
+    };
+    sharing_page(&state, &web, &s, notice, Vec::new(), &f).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct SharingQuery {
+    done: Option<String>,
+    /// The provider search.
+    q: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,6 +278,8 @@ struct GrantForm {
     write: String,
     /// Set by the "End emergency access" button (only the notice differs).
     emergency: String,
+    /// The provider search the form was shown with.
+    q: String,
 }
 
 /// The sharing page: the grant form (with `f`'s values and `errors`), and the grants.
@@ -279,10 +292,36 @@ async fn sharing_page(
     f: &GrantForm,
 ) -> PageResult {
     let providers = state.service().directory(false).await?;
+    // The search: every word must appear in the name, organisation or specialty.
+    let words: Vec<String> = f.q.split_whitespace().map(str::to_lowercase).collect();
+    let found: Vec<pages::ProviderOption> = providers
+        .into_iter()
+        .filter(|e| {
+            let hay = [
+                e.display_name.as_deref(),
+                e.username.as_deref(),
+                Some(e.organisation.as_str()),
+                e.specialty.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+            words.iter().all(|w| hay.contains(w.as_str()))
+        })
+        .map(provider_option)
+        .collect();
+    let more = found.len().saturating_sub(pages::MAX_PROVIDERS_LISTED);
     let records = state.service().my_records(s).await?;
     let grants = state.service().grants(s).await?;
     let p = pages::SharingPage {
-        providers: providers.into_iter().map(provider_option).collect(),
+        providers: found
+            .into_iter()
+            .take(pages::MAX_PROVIDERS_LISTED)
+            .collect(),
+        more,
+        query: &f.q,
         records: records.iter().map(|r| r.record_id).collect(),
         emergencies: grants
             .iter()

@@ -181,7 +181,14 @@ async function walk(viewport) {
   // Sharing: grant the provider, expiring in 30 days.
   await page.getByRole('link', { name: 'Sharing' }).click();
   const expiry = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
-  await page.getByLabel('Provider', { exact: true }).selectOption(provider.user);
+  // Finding the provider: a search by name, organisation or specialty.
+  await page.getByLabel('Find a provider').fill('no such doctor anywhere');
+  await page.getByRole('button', { name: 'Search' }).click();
+  check(await page.getByText(/No provider matches/).isVisible(), 'a search that finds nobody says so');
+  await settle('provider search, nothing found');
+  await page.getByLabel('Find a provider').fill(provider.user);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('radio', { name: new RegExp(provider.user) }).check();
   await page.getByLabel('Access expires on').fill(expiry);
   await page.getByRole('button', { name: 'Grant access' }).click();
   await page.waitForURL(/done=granted/);
@@ -366,7 +373,9 @@ async function chartWalk(viewport, patient) {
   // Reading and writing for the provider.
   await page.getByRole('link', { name: 'Sharing' }).click();
   const expiry = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
-  await page.getByLabel('Provider', { exact: true }).selectOption(provider.user);
+  await page.getByLabel('Find a provider').fill(provider.user);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('radio', { name: new RegExp(provider.user) }).check();
   await page.getByLabel('Access expires on').fill(expiry);
   await page.getByLabel(/Also let them add/).check();
   await page.getByRole('button', { name: 'Grant access' }).click();

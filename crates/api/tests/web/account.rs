@@ -322,3 +322,53 @@ async fn sign_up_with_your_own_key_and_download_it() {
         StatusCode::OK
     );
 }
+
+/// Issue 17 item 2: the grant form finds providers by name, organisation or specialty
+/// (every word must match), instead of a drop-down of usernames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_finds_providers_by_name_organisation_or_specialty() {
+    let h = service().await;
+    let (_, admin) = h.service.login(ADMIN.0, ADMIN.1, "test").await.unwrap();
+    let admin = admin.admin().unwrap();
+    for (user, name, specialty) in [
+        ("dr-heart", "Dr Ada Heart", "Cardiology"),
+        ("dr-skin", "Dr Ben Skin", "Dermatology"),
+    ] {
+        h.service
+            .add_provider(
+                &admin,
+                user,
+                PASSWORD,
+                &ehr_records::ProfileInput {
+                    display_name: name.into(),
+                    specialty: specialty.into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    h.service.register_patient("lou", PASSWORD).await.unwrap();
+    let app = router(AppState::new(h.service.clone()));
+    let mut b = Browser::default();
+    sign_in(&app, &mut b, "lou", PASSWORD).await;
+    let all = b.get(&app, "/patient/sharing").await.text();
+    assert!(
+        all.contains("Dr Ada Heart") && all.contains("Dr Ben Skin"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("<select id=\"grant-provider\""),
+        "no drop-down"
+    );
+    let cardio = b.get(&app, "/patient/sharing?q=cardio").await.text();
+    assert!(cardio.contains("Dr Ada Heart — Cardiology"), "{cardio}");
+    assert!(!cardio.contains("Dr Ben Skin"), "{cardio}");
+    let by_name = b.get(&app, "/patient/sharing?q=ben+skin").await.text();
+    assert!(by_name.contains("Dr Ben Skin") && !by_name.contains("Dr Ada Heart"));
+    let org = b.get(&app, "/patient/sharing?q=consortium").await.text();
+    assert!(org.contains("Dr Ada Heart") && org.contains("Dr Ben Skin"));
+    let none = b.get(&app, "/patient/sharing?q=neurology").await.text();
+    assert!(none.contains("No provider matches"), "{none}");
+    // The one match is chosen already; granting it works as before.
+    assert!(cardio.contains("value=\"dr-heart\" checked"), "{cardio}");
+}

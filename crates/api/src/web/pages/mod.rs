@@ -510,8 +510,16 @@ pub(crate) struct ProviderOption {
     pub label: String,
 }
 
+/// The most providers the grant form lists at once; a search narrows the rest.
+pub(crate) const MAX_PROVIDERS_LISTED: usize = 20;
+
 pub(crate) struct SharingPage<'a> {
+    /// The providers matching `query`, at most [`MAX_PROVIDERS_LISTED`].
     pub providers: Vec<ProviderOption>,
+    /// How many more match than are listed.
+    pub more: usize,
+    /// The search ("" lists every provider, up to the limit).
+    pub query: &'a str,
     pub records: Vec<u64>,
     pub emergencies: Vec<EmergencyRow>,
     pub grants: Vec<GrantRow>,
@@ -533,20 +541,35 @@ pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
             @if let Some(n) = p.notice { p.success role="status" { (n) } }
             section aria-labelledby="grant-h" {
                 h2 #grant-h { "Grant a provider access" }
+                form.search method="get" action="/patient/sharing" role="search" {
+                    div.field {
+                        label for="find-provider" { "Find a provider" }
+                        p.hint #find-provider-hint { "By name, organisation or specialty." }
+                        input #find-provider name="q" type="search" value=(p.query) aria-describedby="find-provider-hint";
+                    }
+                    button type="submit" { "Search" }
+                }
                 @if p.providers.is_empty() {
-                    p { "No medical providers are registered yet." }
+                    @if p.query.is_empty() {
+                        p { "No medical providers are registered yet." }
+                    } @else {
+                        p role="status" { "No provider matches \u{201c}" (p.query) "\u{201d}." }
+                    }
                 } @else {
                     form method="post" action="/patient/grants" novalidate {
                         (csrf(ctx))
                         (form_errors(&p.errors, &["provider", "record_id", "expires"]))
-                        div.field {
+                        fieldset.field.providers aria-describedby=[(!error_for(&p.errors, "provider").is_empty()).then_some("grant-provider-error")] {
                             @let errs = error_for(&p.errors, "provider");
-                            label for="grant-provider" { "Provider" }
-                            select #grant-provider name="provider" required
-                                aria-invalid=[(!errs.is_empty()).then_some("true")]
-                                aria-describedby=[(!errs.is_empty()).then_some("grant-provider-error")] {
-                                @for o in &p.providers {
-                                    option value=(o.value) selected[o.value == p.selected_provider] { (o.label) }
+                            legend { "Provider" }
+                            @if p.more > 0 {
+                                p.hint { (p.more) " more match: search to narrow the list." }
+                            }
+                            @for (i, o) in p.providers.iter().enumerate() {
+                                div.choice {
+                                    input id={ "grant-provider-" (i) } name="provider" type="radio" value=(o.value)
+                                        checked[o.value == p.selected_provider || (p.providers.len() == 1 && p.selected_provider.is_empty())];
+                                    label for={ "grant-provider-" (i) } { (o.label) }
                                 }
                             }
                             @if !errs.is_empty() { p.error #grant-provider-error role="alert" { @for m in errs { "Provider: " (m) } } }

@@ -67,6 +67,52 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// A `multipart/form-data` POST as a browser sends one: text fields, then one file
+    /// (`field`, its bytes).
+    async fn multipart(
+        &mut self,
+        app: &Router,
+        uri: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+    ) -> Reply {
+        const BOUNDARY: &str = "----secureehrTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"; \
+                 filename=\"upload.json\"\r\nContent-Type: application/json\r\n\r\n",
+                file.0
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.1);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        let r = send(app, req).await;
+        self.absorb(&r.headers);
+        r
+    }
+}
+
 /// The CSRF token in a page's forms.
 fn csrf(page: &str) -> String {
     let at = page

@@ -204,46 +204,6 @@ async fn the_setup_link_creates_the_admin_once() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
-/// A multipart form as a browser sends one: text fields, then one file.
-async fn post_multipart(
-    b: &mut Browser,
-    app: &Router,
-    uri: &str,
-    fields: &[(&str, &str)],
-    file: (&str, &[u8]),
-) -> Reply {
-    const BOUNDARY: &str = "----secureehrAccountBoundary";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"key.json\"\r\nContent-Type: application/json\r\n\r\n",
-            file.0
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file.1);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header(header::COOKIE, b.cookie_header())
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(Body::from(body))
-        .unwrap();
-    let r = send(app, req).await;
-    b.absorb(&r.headers);
-    r
-}
-
 /// Issue 17 item 5 on the pages: sign up with a wallet's keystore file (the account has
 /// its key), download the keystore from the account page; a file the password does not
 /// open is refused, naming the field, and creates nothing.
@@ -263,33 +223,33 @@ async fn sign_up_with_your_own_key_and_download_it() {
     let page = b.get(&app, "/patients").await.text();
     assert!(page.contains("Bring your own key"), "{page}");
     let token = csrf(&page);
-    let r = post_multipart(
-        &mut b,
-        &app,
-        "/patients/signup",
-        &[
-            ("csrf", &token),
-            ("username", "kim"),
-            ("password", "not the file's password"),
-        ],
-        ("keystore", json.as_bytes()),
-    )
-    .await;
+    let r = b
+        .multipart(
+            &app,
+            "/patients/signup",
+            &[
+                ("csrf", &token),
+                ("username", "kim"),
+                ("password", "not the file's password"),
+            ],
+            ("keystore", json.as_bytes()),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().contains("Keystore file: "), "{}", r.text());
     assert!(h.service.accounts().get("kim").is_none(), "nothing created");
-    let r = post_multipart(
-        &mut b,
-        &app,
-        "/patients/signup",
-        &[
-            ("csrf", &token),
-            ("username", "kim"),
-            ("password", PASSWORD),
-        ],
-        ("keystore", json.as_bytes()),
-    )
-    .await;
+    let r = b
+        .multipart(
+            &app,
+            "/patients/signup",
+            &[
+                ("csrf", &token),
+                ("username", "kim"),
+                ("password", PASSWORD),
+            ],
+            ("keystore", json.as_bytes()),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert_eq!(location(&r), "/patient");
     assert_eq!(

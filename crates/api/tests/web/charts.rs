@@ -7,37 +7,6 @@
 use super::*;
 
 const RICH: &[u8] = include_bytes!("../../../fhir/testdata/rich-bundle.json");
-const BOUNDARY: &str = "----secureehrTestBoundary7MA4YWxkTrZu0gW";
-
-impl Browser {
-    async fn upload(&mut self, app: &Router, uri: &str, csrf: &str, file: &[u8]) -> Reply {
-        let mut body = Vec::new();
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
-                 --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"record.json\"\r\n\
-                 Content-Type: application/json\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(file);
-        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={BOUNDARY}"),
-            )
-            .body(Body::from(body))
-            .unwrap();
-        let r = send(app, req).await;
-        self.absorb(&r.headers);
-        r
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uploaded_fhir_file_reads_as_a_chart_and_its_narrative_is_never_rendered() {
     let h = service().await;
@@ -51,16 +20,21 @@ async fn an_uploaded_fhir_file_reads_as_a_chart_and_its_narrative_is_never_rende
 
     // Without the CSRF token in the body: refused, nothing stored.
     let r = b
-        .upload(&app, "/patient/records/upload", "wrong", RICH)
+        .multipart(
+            &app,
+            "/patient/records/upload",
+            &[("csrf", "wrong")],
+            ("file", RICH),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // Not FHIR: the errors, nothing stored.
     let r = b
-        .upload(
+        .multipart(
             &app,
             "/patient/records/upload",
-            &token,
-            b"{\"resourceType\":\"Bundle\"}",
+            &[("csrf", &token)],
+            ("file", b"{\"resourceType\":\"Bundle\"}"),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -69,7 +43,12 @@ async fn an_uploaded_fhir_file_reads_as_a_chart_and_its_narrative_is_never_rende
     assert!(mine.contains("No records yet"), "{mine}");
 
     let r = b
-        .upload(&app, "/patient/records/upload", &token, RICH)
+        .multipart(
+            &app,
+            "/patient/records/upload",
+            &[("csrf", &token)],
+            ("file", RICH),
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert!(location(&r).starts_with("/patient/records/1/stored"));

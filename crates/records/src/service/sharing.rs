@@ -21,11 +21,9 @@ impl Service {
         expires_at: u64,
     ) -> Result<B256> {
         let signer = session.signer();
-        let provider = self.provider_address(provider)?;
-        if let Some(id) = record_id {
-            self.check_owner(signer.address(), id).await?;
-        }
-        super::write::check_expiry(expires_at)?;
+        let provider = self
+            .grant_target(session, provider, record_id, expires_at)
+            .await?;
         let receipt = self
             .registry
             .grant_access(signer, provider, record_id, expires_at)
@@ -88,6 +86,23 @@ impl Service {
         }
         out.sort_by_key(|s| (s.expires_at, s.patient_id, s.record_id));
         Ok(out)
+    }
+
+    /// A grant's provider address, after checking the grant's input: a provider, one of
+    /// the patient's own records (if one), an expiry in the future and in range.
+    pub(super) async fn grant_target(
+        &self,
+        session: &PatientSession,
+        provider: &str,
+        record_id: Option<u64>,
+        expires_at: u64,
+    ) -> Result<Address> {
+        let provider = self.provider_address(provider)?;
+        if let Some(id) = record_id {
+            self.check_owner(session.address(), id).await?;
+        }
+        super::write::check_expiry(expires_at)?;
+        Ok(provider)
     }
 
     pub(super) async fn check_owner(&self, patient: Address, record_id: u64) -> Result<()> {

@@ -29,11 +29,9 @@ impl Service {
         expires_at: u64,
     ) -> Result<B256> {
         let signer = session.signer();
-        let provider = self.provider_address(provider)?;
-        if let Some(id) = record_id {
-            self.check_owner(signer.address(), id).await?;
-        }
-        check_expiry(expires_at)?;
+        let provider = self
+            .grant_target(session, provider, record_id, expires_at)
+            .await?;
         let receipt = self
             .registry
             .grant_write(signer, provider, record_id, expires_at)

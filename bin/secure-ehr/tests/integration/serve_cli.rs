@@ -319,6 +319,11 @@ fn serve_and_the_cli_client() {
     let out = ok(cli(&data, &url, "alice", &["log"], ""));
     assert!(out.contains("read by drbob"), "{out}");
 
+    assert!(
+        out.contains("EMERGENCY") && out.contains("unconscious in the ER"),
+        "{out}"
+    );
+
     // A new password: the same key, so her records stay hers; the old one is refused.
     let err = fails(cli(&data, &url, "alice", &["password"], ""));
     assert!(err.contains("--password-stdin"), "{err}");
@@ -347,10 +352,6 @@ fn serve_and_the_cli_client() {
     ));
     let out = ok(cli(&data, &url, "alice", &["record", "list"], ""));
     assert!(out.contains("record 1"), "{out}");
-    assert!(
-        out.contains("EMERGENCY") && out.contains("unconscious in the ER"),
-        "{out}"
-    );
 
     // The admin disables drbob: its session ends, its login is refused, and nothing but
     // the admin's enable brings it back.

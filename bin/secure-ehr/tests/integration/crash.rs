@@ -1219,6 +1219,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         std::thread::sleep(jitter);
         let after = load_start.elapsed();
         load_time += after;
+        let srv_log = srv.log.clone();
         srv.kill();
         stop.store(true, Ordering::Relaxed);
         rt.block_on(async {
@@ -1230,8 +1231,10 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
             let m = model.lock().unwrap();
             assert!(
                 m.failures.is_empty(),
-                "run {run} (seed {seed}, SECURE_EHR_CRASH_SEED={seed} to replay):\n{}",
-                m.failures.join("\n")
+                "run {run} (seed {seed}, SECURE_EHR_CRASH_SEED={seed} to replay):\n{}\n\
+                 the server's log, last lines:\n{}",
+                m.failures.join("\n"),
+                log_tail(&srv_log, 40)
             );
         }
         let t1 = Instant::now();
@@ -1375,4 +1378,11 @@ fn check_no_orphans(rt: &tokio::runtime::Runtime, ctx: &Run, srv: Server, data: 
         "orphans or losses (seed {seed}, SECURE_EHR_CRASH_SEED={seed} to replay):\n{}",
         problems.join("\n")
     );
+}
+
+/// The last `n` lines of a server's log, for a failure message.
+fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -6,6 +6,7 @@ use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
 use crate::keystore::KeystoreFile;
+use crate::recovery::{Escrow, Recovery};
 use crate::*;
 
 /// What a user may do.
@@ -50,6 +51,15 @@ pub(crate) struct Account {
     /// chain). Absent in files written before it existed.
     #[serde(default)]
     pub(crate) disabled: bool,
+    /// A second copy of the key under the account's recovery code (absent: none made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) recovery: Option<Recovery>,
+    /// Providers: the key wrapped to the admin's escrow key, for a password reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) escrow: Option<Escrow>,
+    /// The admin: its escrow public key, which providers' keys are wrapped to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) escrow_public: Option<ehr_crypto::PublicKey>,
 }
 
 impl fmt::Debug for Account {
@@ -70,6 +80,8 @@ impl Account {
             address: self.address,
             created_at: self.created_at,
             disabled: self.disabled,
+            recovery_created_at: self.recovery.as_ref().map(|r| r.created_at),
+            escrowed: self.escrow.is_some(),
         }
     }
 }
@@ -87,6 +99,12 @@ pub struct AccountInfo {
     pub created_at: u64,
     /// Disabled by the admin: no logins.
     pub disabled: bool,
+    /// When the current recovery code was made (unix seconds); `None`: the account has
+    /// none.
+    pub recovery_created_at: Option<u64>,
+    /// Providers: whether the key is escrowed to the admin (so the admin can reset the
+    /// password).
+    pub escrowed: bool,
 }
 
 /// Trims and lowercases a username, then checks it: 3–32 of `a-z 0-9 . _ -`, starting with

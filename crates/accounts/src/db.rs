@@ -169,6 +169,19 @@ impl AccountsDb {
         Ok(tx!(self, tx!(self, r.open_table(META))?.get(ADMIN_KEY))?.is_some())
     }
 
+    /// The admin's account, if there is one.
+    pub(crate) fn admin(&self) -> Result<Option<Account>> {
+        let username = {
+            let r = tx!(self, self.db.begin_read())?;
+            let meta = tx!(self, r.open_table(META))?;
+            match tx!(self, meta.get(ADMIN_KEY))? {
+                Some(v) => String::from_utf8_lossy(v.value()).into_owned(),
+                None => return Ok(None),
+            }
+        };
+        self.get(&username)
+    }
+
     pub(crate) fn get(&self, username: &str) -> Result<Option<Account>> {
         let r = tx!(self, self.db.begin_read())?;
         let t = tx!(self, r.open_table(ACCOUNTS))?;

@@ -53,6 +53,26 @@ pub enum Error {
     #[error("invalid username: {0}")]
     InvalidUsername(&'static str),
 
+    /// A recovery code that is not 25 characters of Crockford base32.
+    #[error("invalid recovery code: {0}")]
+    InvalidRecoveryCode(&'static str),
+
+    /// The username and recovery code did not match (which one is deliberately not said),
+    /// or the account has no recovery code.
+    #[error("invalid username or recovery code")]
+    InvalidRecovery,
+
+    /// The provider's key is not escrowed to this admin: it was added before escrow
+    /// existed and has not signed in since, or by another admin.
+    #[error(
+        "this provider's key is not escrowed here yet (it was added before password resets existed): it is escrowed the next time the provider signs in"
+    )]
+    NoEscrow,
+
+    /// A provider's escrowed key could not be wrapped or opened.
+    #[error("provider key escrow: {0}")]
+    Escrow(&'static str),
+
     /// A password that breaks the rules ([`crate::MIN_PASSWORD_CHARS`] and up).
     #[error("invalid password: {0}")]
     InvalidPassword(&'static str),

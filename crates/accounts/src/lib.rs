@@ -32,6 +32,7 @@ mod kdf;
 pub mod keystore;
 mod params;
 mod password;
+mod recovery;
 mod session;
 mod store;
 mod throttle;
@@ -43,6 +44,7 @@ pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
 pub use kdf::slots as kdf_slots;
 pub use params::{AccountParams, Argon2Params, RateLimitParams};
+pub use recovery::{RECOVERY_CODE_CHARS, RecoveryCode};
 pub use session::{Session, Token};
 pub use store::AccountStore;
 

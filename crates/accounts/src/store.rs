@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::db::AccountsDb;
 use crate::kdf::KdfGate;
 use crate::keystore::{self, KeystoreFile};
+use crate::recovery::{Escrow, Recovery, RecoveryCode, admin_escrow_key};
 use crate::*;
 use crate::{account::*, clock::*, params::*, password::*, session::*, throttle::*};
 
@@ -137,13 +138,18 @@ impl AccountStore {
         self.db.update(username, f)
     }
 
-    /// Creates the first admin. Refused with [`Error::AdminExists`] once one exists.
+    /// Creates the first admin. Refused with [`Error::AdminExists`] once one exists. The
+    /// admin's escrow public key (derived from its key) is kept with it, so providers' keys
+    /// can be escrowed to it.
     pub fn create_admin(&self, username: &str, password: &str) -> Result<AccountInfo> {
-        self.create(username, password, Role::Admin)
-            .map(|(info, _)| info)
+        let (mut account, signer) = self.prepare(username, password, Role::Admin, None)?;
+        account.escrow_public = Some(admin_escrow_key(&signer).1);
+        self.db.insert_new(&account)?;
+        Ok(account.info())
     }
 
-    /// Registers a provider; only an admin may.
+    /// Registers a provider; only an admin may. The provider's key is escrowed to the
+    /// admin ([`reset_provider_password`](Self::reset_provider_password)).
     pub fn add_provider(
         &self,
         admin: &Session,
@@ -153,14 +159,44 @@ impl AccountStore {
         if admin.role != Role::Admin {
             return Err(Error::Forbidden("only an admin may add providers"));
         }
-        self.create(username, password, Role::Provider)
-            .map(|(info, _)| info)
+        let (mut account, signer) = self.prepare(username, password, Role::Provider, None)?;
+        if let Some(a) = admin.signer() {
+            account.escrow = Some(Escrow::new(&signer, a.address(), &admin_escrow_key(a).1)?);
+        }
+        self.db.insert_new(&account)?;
+        Ok(account.info())
     }
 
-    /// Registers a patient (self-service).
+    /// Registers a patient (self-service), without a recovery code (see
+    /// [`sign_up_patient`](Self::sign_up_patient)).
     pub fn register_patient(&self, username: &str, password: &str) -> Result<AccountInfo> {
         self.create(username, password, Role::Patient)
             .map(|(info, _)| info)
+    }
+
+    /// A patient's sign-up: [`create_with_key`](Self::create_with_key) plus a recovery code,
+    /// returned to be shown once; the account and the copy of its key under the code are
+    /// one durable write.
+    pub fn sign_up_patient(
+        &self,
+        username: &str,
+        password: &str,
+        own: Option<&KeystoreFile>,
+    ) -> Result<(AccountInfo, PrivateKeySigner, RecoveryCode)> {
+        let (mut account, signer) = self.prepare(username, password, Role::Patient, own)?;
+        let code = {
+            let _gate = self.kdf_gate.enter();
+            let (recovery, code) = Recovery::new(
+                &account.username,
+                &signer,
+                self.params.scrypt,
+                account.created_at,
+            )?;
+            account.recovery = Some(recovery);
+            code
+        };
+        self.db.insert_new(&account)?;
+        Ok((account.info(), signer, code))
     }
 
     /// Creates an account and also returns its new key, for registering it on chain.
@@ -184,6 +220,20 @@ impl AccountStore {
         role: Role,
         own: Option<&KeystoreFile>,
     ) -> Result<(AccountInfo, PrivateKeySigner)> {
+        let (account, signer) = self.prepare(username, password, role, own)?;
+        self.db.insert_new(&account)?;
+        Ok((account.info(), signer))
+    }
+
+    /// Checks the username and password and makes the account (key, keystore, password
+    /// hash), not yet stored: the callers add what their role keeps, then insert it.
+    fn prepare(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        own: Option<&KeystoreFile>,
+    ) -> Result<(Account, PrivateKeySigner)> {
         let username = normalize_username(username)?;
         check_password(password)?;
         self.check_free(&username, role)?;
@@ -225,12 +275,13 @@ impl AccountStore {
             keystore,
             created_at: ehr_primitives::unix_secs(self.clock.now()),
             disabled: false,
+            recovery: None,
+            escrow: None,
+            escrow_public: None,
         };
-
-        // Checked again inside the write transaction: another thread may have won the
-        // race while we hashed. Durable (fsync) before it returns.
-        self.db.insert_new(&account)?;
-        Ok((account.info(), signer))
+        // The insert checks the username again inside its write transaction: another
+        // thread may have won the race while we hashed. Durable (fsync) before it returns.
+        Ok((account, signer))
     }
 
     pub(crate) fn check_free(&self, username: &str, role: Role) -> Result<()> {
@@ -278,6 +329,7 @@ impl AccountStore {
     /// dropped, and zeroized, at logout or expiry.
     pub fn login(&self, username: &str, password: &str, client: &str) -> Result<(Token, Session)> {
         let (account, signer) = self.verify_and_unlock(username, password, client)?;
+        self.backfill_escrow(&account, &signer)?;
         let now = self.clock.now();
         let mut selector = [0u8; 16];
         let mut verifier = Zeroizing::new([0u8; 32]);
@@ -386,6 +438,188 @@ impl AccountStore {
             s.session.username != account.username || Some(*selector) == kept
         });
         Ok(())
+    }
+
+    /// Escrow for accounts made before it existed, at their first login since (the key is
+    /// unlocked then): an admin's escrow public key; a provider's key wrapped to it.
+    fn backfill_escrow(&self, account: &Account, signer: &PrivateKeySigner) -> Result<()> {
+        match account.role {
+            Role::Admin if account.escrow_public.is_none() => {
+                let public = admin_escrow_key(signer).1;
+                self.update(&account.username, |a| {
+                    a.escrow_public = Some(public);
+                    Ok(())
+                })?;
+            }
+            Role::Provider if account.escrow.is_none() => {
+                let admin = self.db.admin()?;
+                if let Some((address, public)) =
+                    admin.and_then(|a| Some((a.address, a.escrow_public?)))
+                {
+                    let escrow = Escrow::new(signer, address, &public)?;
+                    self.update(&account.username, |a| {
+                        a.escrow = Some(escrow);
+                        Ok(())
+                    })?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A new recovery code for the session user, whose `password` is checked as a login
+    /// checks it: a second copy of the key under the code replaces the old one (which
+    /// stops working) in one durable write. The code is returned to be shown once.
+    pub fn new_recovery_code(
+        &self,
+        session: &Session,
+        password: &str,
+        client: &str,
+    ) -> Result<RecoveryCode> {
+        let (account, signer) = self.verify_and_unlock(&session.username, password, client)?;
+        if account.address != session.address {
+            return Err(Error::Unauthenticated);
+        }
+        let (recovery, code) = {
+            let _gate = self.kdf_gate.enter();
+            Recovery::new(
+                &account.username,
+                &signer,
+                self.params.scrypt,
+                ehr_primitives::unix_secs(self.clock.now()),
+            )?
+        };
+        self.update(&account.username, |a| {
+            a.recovery = Some(recovery);
+            Ok(())
+        })?
+        .ok_or(Error::Unauthenticated)?;
+        Ok(code)
+    }
+
+    /// Sets a new password with the account's recovery code, keeping its key (and so its
+    /// address, records and grants). Throttled as a login is; a wrong code, an unknown
+    /// username and an account without a code are all [`Error::InvalidRecovery`]. The code
+    /// is used up: a new one replaces it and is returned, to be shown once. Every session
+    /// of the account ends. Blocks for the key derivations: call it on a blocking thread.
+    pub fn recover(
+        &self,
+        username: &str,
+        code: &str,
+        new_password: &str,
+        client: &str,
+    ) -> Result<RecoveryCode> {
+        let code = RecoveryCode::parse(code)?;
+        check_password(new_password)?;
+        let user = normalize_username(username).ok();
+        let rl = self.params.rate_limit;
+        self.lock()
+            .throttle
+            .charge(self.clock.now(), rl, user.as_deref(), client)?;
+        let account = match &user {
+            Some(u) => self.db.get(u)?,
+            None => None,
+        };
+        let Some((account, recovery)) = account.and_then(|a| {
+            let r = a.recovery.clone()?;
+            r.matches(&a.username, &code).then_some((a, r))
+        }) else {
+            return Err(Error::InvalidRecovery);
+        };
+
+        let (password_hash, keystore, (next, next_code)) = {
+            let _gate = self.kdf_gate.enter();
+            let signer = recovery.unlock(&code)?;
+            if signer.address() != account.address {
+                return Err(Error::InvalidRecovery);
+            }
+            (
+                hash_password(self.params.argon2, new_password)?,
+                keystore::encrypt(
+                    &signer,
+                    new_password.as_bytes(),
+                    self.params.scrypt,
+                    &mut ehr_crypto::rng(),
+                )?,
+                Recovery::new(
+                    &account.username,
+                    &signer,
+                    self.params.scrypt,
+                    ehr_primitives::unix_secs(self.clock.now()),
+                )?,
+            )
+        };
+        self.update(&account.username, |a| {
+            a.password_hash = password_hash;
+            a.keystore = keystore;
+            a.recovery = Some(next);
+            Ok(())
+        })?
+        .ok_or(Error::InvalidRecovery)?;
+        let mut inner = self.lock();
+        inner
+            .throttle
+            .succeeded(self.clock.now(), rl, &account.username, client);
+        inner
+            .sessions
+            .retain(|_, s| s.session.username != account.username);
+        Ok(next_code)
+    }
+
+    /// The admin resets provider `username`'s password: the provider's escrowed key is
+    /// opened with the admin's key and encrypted under `new_password`, so the provider
+    /// keeps its address and every grant. Every session of the provider ends. A provider
+    /// whose key is not escrowed is [`Error::NoEscrow`]; an unknown username or another
+    /// role is [`Error::Forbidden`].
+    pub fn reset_provider_password(
+        &self,
+        admin: &Session,
+        username: &str,
+        new_password: &str,
+    ) -> Result<AccountInfo> {
+        if admin.role != Role::Admin {
+            return Err(Error::Forbidden(
+                "only an admin may reset a provider's password",
+            ));
+        }
+        let admin_key = admin.signer().ok_or(Error::Unauthenticated)?;
+        check_password(new_password)?;
+        const NOT_PROVIDER: Error = Error::Forbidden("only a provider's password can be reset");
+        let user = normalize_username(username).map_err(|_| NOT_PROVIDER)?;
+        let account = match self.db.get(&user)? {
+            Some(a) if a.role == Role::Provider => a,
+            _ => return Err(NOT_PROVIDER),
+        };
+        let escrow = account
+            .escrow
+            .as_ref()
+            .filter(|e| e.admin == admin_key.address())
+            .ok_or(Error::NoEscrow)?;
+        let (password_hash, keystore) = {
+            let _gate = self.kdf_gate.enter();
+            let signer = escrow.open(admin_key, account.address)?;
+            (
+                hash_password(self.params.argon2, new_password)?,
+                keystore::encrypt(
+                    &signer,
+                    new_password.as_bytes(),
+                    self.params.scrypt,
+                    &mut ehr_crypto::rng(),
+                )?,
+            )
+        };
+        let info = self
+            .update(&account.username, |a| {
+                a.password_hash = password_hash;
+                a.keystore = keystore;
+                Ok(a.info())
+            })?
+            .ok_or(NOT_PROVIDER)?;
+        self.lock()
+            .sessions
+            .retain(|_, s| s.session.username != account.username);
+        Ok(info)
     }
 
     /// The session user's keystore file, for export to a wallet.

@@ -441,6 +441,235 @@ fn a_patient_brings_their_own_key() {
     assert!(f.store.get("bea").is_none());
 }
 
+/// Issue 17 item 4: the recovery code from sign-up sets a new password and keeps the key;
+/// it is used up (a new one comes back); a wrong or malformed code, or a weak password,
+/// changes nothing; every session ends; all of it survives a reopen.
+#[test]
+fn a_recovery_code_resets_the_password_and_keeps_the_key() {
+    const NEW: &str = "a brand new passphrase";
+    let f = fixture();
+    let (info, _, code) = f.store.sign_up_patient("jane", PW, None).unwrap();
+    assert!(info.recovery_created_at.is_some());
+    let (mark, _, mark_code) = f.store.sign_up_patient("mark", PW, None).unwrap();
+    let (token, _) = f.store.login("jane", PW, CLIENT).unwrap();
+
+    let wrong = [
+        ("jane", mark_code.expose()),
+        ("nobody", code.expose()),
+        ("mark", code.expose()),
+    ];
+    for (user, c) in wrong {
+        assert!(
+            matches!(
+                f.store.recover(user, c, NEW, CLIENT),
+                Err(Error::InvalidRecovery)
+            ),
+            "{user}"
+        );
+    }
+    assert!(matches!(
+        f.store.recover("jane", "not a code", NEW, CLIENT),
+        Err(Error::InvalidRecoveryCode(_))
+    ));
+    assert!(matches!(
+        f.store.recover("jane", code.expose(), "short", CLIENT),
+        Err(Error::InvalidPassword(_))
+    ));
+    assert!(
+        f.store.authenticate(token.expose()).is_ok(),
+        "nothing changed"
+    );
+    f.store.login("jane", PW, "198.51.100.7").unwrap();
+
+    // Typed lowercase, with spaces for dashes.
+    let typed = code.expose().to_ascii_lowercase().replace('-', " ");
+    let next = f
+        .store
+        .recover("jane", &typed, NEW, "198.51.100.7")
+        .unwrap();
+    assert_ne!(next.expose(), code.expose(), "a new code");
+    assert!(
+        matches!(
+            f.store.authenticate(token.expose()),
+            Err(Error::Unauthenticated)
+        ),
+        "every session ends"
+    );
+    assert!(
+        matches!(
+            f.store.recover("jane", code.expose(), NEW, CLIENT),
+            Err(Error::InvalidRecovery)
+        ),
+        "the old code is used up"
+    );
+    assert!(matches!(
+        f.store.login("jane", PW, CLIENT),
+        Err(Error::InvalidCredentials)
+    ));
+    let (_, s) = f.store.login("jane", NEW, CLIENT).unwrap();
+    assert_eq!(s.address, info.address, "the same key");
+    assert_eq!(
+        f.store.login("mark", PW, CLIENT).unwrap().1.address,
+        mark.address
+    );
+
+    let f = f.reopen();
+    let third = f.store.recover("jane", next.expose(), PW, CLIENT).unwrap();
+    assert_eq!(
+        f.store.login("jane", PW, CLIENT).unwrap().1.address,
+        info.address
+    );
+    assert!(third.expose() != next.expose());
+}
+
+/// A patient with no code (signed up before codes existed), or who lost it, makes a new
+/// one with their password; the old one stops working.
+#[test]
+fn a_new_recovery_code_replaces_the_old_one() {
+    let f = fixture();
+    let old_style = f.store.register_patient("ann", PW).unwrap();
+    assert_eq!(old_style.recovery_created_at, None);
+    let (_, session) = f.store.login("ann", PW, CLIENT).unwrap();
+    assert!(matches!(
+        f.store.recover(
+            "ann",
+            RecoveryCode::generate_for_tests().expose(),
+            PW,
+            CLIENT
+        ),
+        Err(Error::InvalidRecovery)
+    ));
+    assert!(matches!(
+        f.store
+            .new_recovery_code(&session, "not my password", CLIENT),
+        Err(Error::InvalidCredentials)
+    ));
+    let first = f.store.new_recovery_code(&session, PW, CLIENT).unwrap();
+    assert!(f.store.get("ann").unwrap().recovery_created_at.is_some());
+    let second = f.store.new_recovery_code(&session, PW, CLIENT).unwrap();
+    assert!(matches!(
+        f.store
+            .recover("ann", first.expose(), "another long password", CLIENT),
+        Err(Error::InvalidRecovery)
+    ));
+    f.store
+        .recover("ann", second.expose(), "another long password", CLIENT)
+        .unwrap();
+    assert_eq!(
+        f.store
+            .login("ann", "another long password", CLIENT)
+            .unwrap()
+            .1
+            .address,
+        old_style.address
+    );
+}
+
+/// Guessing codes is throttled like guessing passwords.
+#[test]
+fn recovery_attempts_are_throttled() {
+    let f = fixture();
+    let (_, _, code) = f.store.sign_up_patient("jane", PW, None).unwrap();
+    let mut limited = false;
+    for _ in 0..20 {
+        match f.store.recover(
+            "jane",
+            RecoveryCode::generate_for_tests().expose(),
+            PW,
+            CLIENT,
+        ) {
+            Err(Error::InvalidRecovery) => {}
+            Err(Error::RateLimited { .. }) => {
+                limited = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(limited, "locked out after some failures");
+    assert!(
+        matches!(
+            f.store.recover("jane", code.expose(), PW, CLIENT),
+            Err(Error::RateLimited { .. })
+        ),
+        "even the right code waits"
+    );
+}
+
+/// Issue 17 item 4: the admin resets a provider's password; the provider keeps its key
+/// (address, grants); its sessions end. Only an admin may, only for a provider, and only
+/// with the escrow, which a provider made before escrow existed gets at its next login.
+#[test]
+fn the_admin_resets_a_providers_password_and_the_key_stays() {
+    const NEW: &str = "a temporary passphrase";
+    let f = fixture();
+    let admin = f.admin_session();
+    let info = f.store.add_provider(&admin, "drbob", PW).unwrap();
+    assert!(info.escrowed);
+    let (bob_token, bob) = f.store.login("drbob", PW, CLIENT).unwrap();
+    let (_, _, _) = f.store.sign_up_patient("jane", PW, None).unwrap();
+    let (_, jane) = f.store.login("jane", PW, CLIENT).unwrap();
+
+    for (who, user) in [
+        (&jane, "drbob"),
+        (&bob, "drbob"),
+        (&admin, "jane"),
+        (&admin, "nobody"),
+    ] {
+        assert!(
+            matches!(
+                f.store.reset_provider_password(who, user, NEW),
+                Err(Error::Forbidden(_))
+            ),
+            "{} resetting {user}",
+            who.username
+        );
+    }
+    assert!(matches!(
+        f.store.reset_provider_password(&admin, "drbob", "short"),
+        Err(Error::InvalidPassword(_))
+    ));
+    assert!(
+        f.store.authenticate(bob_token.expose()).is_ok(),
+        "nothing changed"
+    );
+
+    f.store
+        .reset_provider_password(&admin, "drbob", NEW)
+        .unwrap();
+    assert!(matches!(
+        f.store.authenticate(bob_token.expose()),
+        Err(Error::Unauthenticated)
+    ));
+    assert!(matches!(
+        f.store.login("drbob", PW, CLIENT),
+        Err(Error::InvalidCredentials)
+    ));
+    assert_eq!(
+        f.store.login("drbob", NEW, CLIENT).unwrap().1.address,
+        info.address
+    );
+
+    // A provider made without escrow (as before it existed) gets it at its next login.
+    let (old, _) = f.store.create("drold", PW, Role::Provider).unwrap();
+    assert!(!old.escrowed);
+    assert!(matches!(
+        f.store.reset_provider_password(&admin, "drold", NEW),
+        Err(Error::NoEscrow)
+    ));
+    f.store.login("drold", PW, CLIENT).unwrap();
+    assert!(f.store.get("drold").unwrap().escrowed);
+    let f = f.reopen();
+    let admin = f.store.login("admin", PW, CLIENT).unwrap().1;
+    f.store
+        .reset_provider_password(&admin, "drold", NEW)
+        .unwrap();
+    assert_eq!(
+        f.store.login("drold", NEW, CLIENT).unwrap().1.address,
+        old.address
+    );
+}
+
 #[test]
 fn tokens_expire_and_forgeries_fail() {
     let f = fixture();

@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
         ("/api/me", &[Method::GET], get(me)),
         ("/api/me/password", &[Method::POST], post(change_password)),
         ("/api/me/keystore", &[Method::GET], get(keystore)),
+        ("/api/me/recovery", &[Method::POST], post(new_recovery_code)),
+        ("/api/recover", &[Method::POST], post(recover)),
         ("/api/patients", &[Method::POST], post(register_patient)),
         (
             "/api/providers",
@@ -48,6 +50,11 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
             "/api/providers/{username}/enable",
             &[Method::POST],
             post(enable_provider),
+        ),
+        (
+            "/api/providers/{username}/password",
+            &[Method::POST],
+            post(reset_provider_password),
         ),
         ("/api/records/form", &[Method::POST], post(put_form)),
         (
@@ -261,7 +268,7 @@ async fn register_patient(
         .signups
         .check(&client)
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
-    let p = state
+    let (p, code) = state
         .service()
         .register_patient_with_key(&c.username, &c.password, own)
         .await
@@ -277,8 +284,47 @@ async fn register_patient(
             username: p.username,
             address: p.address,
             patient_id: p.patient_id,
+            recovery_code: code.expose().to_owned(),
         }),
     ))
+}
+
+/// A new recovery code for whoever is signed in; the old one stops working.
+async fn new_recovery_code(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    auth: Auth,
+    ApiJson(p): ApiJson<types::Password>,
+) -> Result<Json<types::RecoveryCode>> {
+    let code = state
+        .service()
+        .new_recovery_code(&auth.session, &p.password, &client)
+        .await?;
+    Ok(Json(types::RecoveryCode {
+        recovery_code: code.expose().to_owned(),
+    }))
+}
+
+/// A forgotten password, reset with the recovery code: the key stays; a new code comes
+/// back.
+async fn recover(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    ApiJson(r): ApiJson<types::Recover>,
+) -> Result<Json<types::RecoveryCode>> {
+    let code = state
+        .service()
+        .recover(&r.username, &r.recovery_code, &r.new_password, &client)
+        .await
+        .map_err(|e| match e {
+            svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
+                Error::input("new_password", why)
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(types::RecoveryCode {
+        recovery_code: code.expose().to_owned(),
+    }))
 }
 
 /// A keystore brought at sign-up that cannot be used: 400 naming the field.
@@ -338,6 +384,7 @@ fn account(a: svc::AccountInfo) -> types::Account {
         username: a.username,
         address: a.address,
         disabled: a.disabled,
+        escrowed: a.escrowed,
     }
 }
 
@@ -381,6 +428,21 @@ async fn enable_provider(
 ) -> Result<Json<types::Account>> {
     let me = auth.admin()?;
     let a = state.service().enable_provider(&me, &username).await?;
+    Ok(Json(account(a)))
+}
+
+/// The admin sets a provider's password (the provider keeps its key, address and grants).
+async fn reset_provider_password(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(username): Path<String>,
+    ApiJson(p): ApiJson<types::Password>,
+) -> Result<Json<types::Account>> {
+    let me = auth.admin()?;
+    let a = state
+        .service()
+        .reset_provider_password(&me, &username, &p.password)
+        .await?;
     Ok(Json(account(a)))
 }
 

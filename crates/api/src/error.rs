@@ -34,6 +34,9 @@ pub enum Error {
     /// Username or password did not match (401).
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Username or recovery code did not match, or the account has none (401).
+    #[error("invalid username or recovery code")]
+    InvalidRecovery,
     /// The session's role may not do this, or the CSRF token is missing or wrong (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -108,7 +111,9 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidInput { .. } | Self::InvalidRecord(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidRecovery => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -130,6 +135,7 @@ impl Error {
             Self::InvalidRecord(_) => "invalid_record",
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidRecovery => "invalid_recovery_code",
             Self::Forbidden(_) => "forbidden",
             Self::AccessDenied(_) => "access_denied",
             Self::NotFound(_) => "not_found",
@@ -229,6 +235,9 @@ impl From<svc::Error> for Error {
             E::Accounts(A::AdminExists) => Self::Conflict("an admin account already exists".into()),
             E::Accounts(A::InvalidUsername(why)) => Self::input("username", why),
             E::Accounts(A::InvalidPassword(why)) => Self::input("password", why),
+            E::Accounts(A::InvalidRecoveryCode(why)) => Self::input("recovery_code", why),
+            E::Accounts(A::InvalidRecovery) => Self::InvalidRecovery,
+            E::Accounts(e @ A::NoEscrow) => Self::Conflict(e.to_string()),
             E::InvalidInput { field, message } => Self::input(field, message),
             E::NotFound(what) => Self::NotFound(what),
             // Its message names the record and the contract's reason.
@@ -283,6 +292,7 @@ mod tests {
             (Error::input("x", "bad"), 400, "invalid_input"),
             (Error::Unauthenticated, 401, "unauthenticated"),
             (Error::InvalidCredentials, 401, "invalid_credentials"),
+            (Error::InvalidRecovery, 401, "invalid_recovery_code"),
             (Error::Forbidden("no".into()), 403, "forbidden"),
             (Error::AccessDenied("no grant".into()), 403, "access_denied"),
             (Error::NotFound("record".into()), 404, "not_found"),

@@ -199,8 +199,9 @@ pub struct Me {
     pub patient_id: Option<u64>,
 }
 
-/// A new patient: `POST /api/patients` (schema `PatientAccount`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A new patient: `POST /api/patients` (schema `PatientAccount`). `Debug` leaves out the
+/// recovery code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatientAccount {
     /// Login name.
     pub username: String,
@@ -208,6 +209,70 @@ pub struct PatientAccount {
     pub address: Address,
     /// The sequential patient ID the contract gave.
     pub patient_id: u64,
+    /// The recovery code, shown this once: it resets the password and keeps the key
+    /// (`POST /api/recover`).
+    pub recovery_code: String,
+}
+
+impl std::fmt::Debug for PatientAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientAccount")
+            .field("username", &self.username)
+            .field("address", &self.address)
+            .field("patient_id", &self.patient_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A recovery code, shown once: `POST /api/recover`, `POST /api/me/recovery` (schema
+/// `RecoveryCode`). `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCode {
+    /// 25 characters in five groups of five (Crockford base32).
+    pub recovery_code: String,
+}
+
+impl std::fmt::Debug for RecoveryCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryCode(<redacted>)")
+    }
+}
+
+/// A forgotten password: `POST /api/recover` (schema `Recover`). `Debug` leaves out the
+/// code and the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recover {
+    /// Login name.
+    pub username: String,
+    /// The account's recovery code (case, spaces and dashes do not matter).
+    pub recovery_code: String,
+    /// The new password (12 characters to 1,024 bytes).
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for Recover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recover")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password alone: `POST /api/me/recovery` (your current one), `POST
+/// /api/providers/{username}/password` (the provider's new one) (schema `Password`).
+/// `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Password {
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
 }
 
 /// A provider account of this server: `POST /api/providers`,
@@ -220,6 +285,9 @@ pub struct Account {
     pub address: Address,
     /// Disabled by the admin: deregistered on chain, no logins.
     pub disabled: bool,
+    /// Its key is escrowed to the admin, so the admin can reset its password
+    /// (`POST /api/providers/{username}/password`).
+    pub escrowed: bool,
 }
 
 /// The record web form's five fields: the body of `POST /api/records/form`, and a read

@@ -154,13 +154,18 @@ async fn service(dir: &std::path::Path, faults: &Arc<Faults>) -> Arc<Service> {
             }) as Arc<dyn Node>
         })
         .collect();
+    let accounts = ehr_records::deployment::accounts(dir, AccountParams::INSECURE_FAST).unwrap();
+    // A provider account from before key escrow that has not signed in since.
+    accounts
+        .create("dr-old", PROVIDER.1, ehr_records::accounts::Role::Provider)
+        .unwrap();
     let service = Service::new(ServiceParts {
         registry: Arc::new(Chain {
             inner: chain,
             faults: faults.clone(),
         }),
         contract_admin: admin_key,
-        accounts: ehr_records::deployment::accounts(dir, AccountParams::INSECURE_FAST).unwrap(),
+        accounts,
         nodes,
         k: 3,
         data_dir: dir.to_path_buf(),
@@ -558,6 +563,116 @@ async fn every_route_answers_every_documented_status_as_documented() {
     )
     .await;
 
+    // Recovery (issue 17 item 4): the sign-up's code sets a new password (200, the next
+    // code back, the old sessions end); a malformed code is 400, a wrong one 401, then
+    // 429. A new code with the password: 200, or 401 for a wrong password.
+    let signed_up: types::PatientAccount = parse(
+        &api.expect(201, M::POST, "/api/patients", None, creds("rc-user"))
+            .await,
+    );
+    let before = api.login("rc-user", PASSWORD).await.token;
+    let recover = |user: &str, code: &str, new: &str| {
+        body(&types::Recover {
+            username: user.into(),
+            recovery_code: code.into(),
+            new_password: new.into(),
+        })
+    };
+    let r = api
+        .expect(
+            400,
+            M::POST,
+            "/api/recover",
+            None,
+            recover("rc-user", "abc", NEW),
+        )
+        .await;
+    assert_eq!(
+        parse::<types::ErrorBody>(&r).field.as_deref(),
+        Some("recovery_code")
+    );
+    let code = signed_up.recovery_code.as_str();
+    let r = api
+        .expect(
+            400,
+            M::POST,
+            "/api/recover",
+            None,
+            recover("rc-user", code, "short"),
+        )
+        .await;
+    assert_eq!(
+        parse::<types::ErrorBody>(&r).field.as_deref(),
+        Some("new_password")
+    );
+    let next: types::RecoveryCode = parse(
+        &api.expect(
+            200,
+            M::POST,
+            "/api/recover",
+            None,
+            recover("rc-user", code, NEW),
+        )
+        .await,
+    );
+    assert_ne!(next.recovery_code, signed_up.recovery_code);
+    api.expect(401, M::GET, "/api/me", Some(&before), None)
+        .await;
+    let after = api.login("rc-user", NEW).await.token;
+    let fresh: types::RecoveryCode = parse(
+        &api.expect(
+            200,
+            M::POST,
+            "/api/me/recovery",
+            Some(&after),
+            body(&types::Password {
+                password: NEW.into(),
+            }),
+        )
+        .await,
+    );
+    api.expect(
+        401,
+        M::POST,
+        "/api/me/recovery",
+        Some(&after),
+        body(&types::Password {
+            password: "wrong password!!".into(),
+        }),
+    )
+    .await;
+    for _ in 0..4 {
+        let r = api
+            .expect(
+                401,
+                M::POST,
+                "/api/recover",
+                None,
+                recover("rc-user", code, NEW),
+            )
+            .await;
+        assert_eq!(parse::<types::ErrorBody>(&r).error, "invalid_recovery_code");
+    }
+    api.expect(
+        429,
+        M::POST,
+        "/api/recover",
+        None,
+        recover("rc-user", &fresh.recovery_code, PASSWORD),
+    )
+    .await;
+    // The same lock holds for a new code (one throttle per account and client).
+    api.expect(
+        429,
+        M::POST,
+        "/api/me/recovery",
+        Some(&after),
+        body(&types::Password {
+            password: NEW.into(),
+        }),
+    )
+    .await;
+
     // The patient stores, updates and reads; the provider is refused, then granted.
     let me: types::Me = parse(
         &api.expect(200, M::GET, "/api/me", Some(patient), None)
@@ -580,6 +695,41 @@ async fn every_route_answers_every_documented_status_as_documented() {
     let a: types::Account = parse(&api.expect(200, M::POST, enable, Some(admin), None).await);
     assert!(!a.disabled);
     api.login("dr-two", PASSWORD).await;
+    // The admin resets dr-two's password (200): the same address, the new password works.
+    let reset = "/api/providers/dr-two/password";
+    let pw = |p: &str| body(&types::Password { password: p.into() });
+    let r = api
+        .expect(400, M::POST, reset, Some(admin), pw("short"))
+        .await;
+    assert_eq!(
+        parse::<types::ErrorBody>(&r).field.as_deref(),
+        Some("password")
+    );
+    let b: types::Account = parse(&api.expect(200, M::POST, reset, Some(admin), pw(NEW)).await);
+    assert_eq!((b.address, b.escrowed), (a.address, true));
+    api.login("dr-two", NEW).await;
+    api.expect(200, M::POST, reset, Some(admin), pw(PASSWORD))
+        .await;
+    api.expect(
+        404,
+        M::POST,
+        "/api/providers/nobody/password",
+        Some(admin),
+        pw(NEW),
+    )
+    .await;
+    api.expect(403, M::POST, reset, Some(provider), pw(NEW))
+        .await;
+    let r = api
+        .expect(
+            409,
+            M::POST,
+            "/api/providers/dr-old/password",
+            Some(admin),
+            pw(NEW),
+        )
+        .await;
+    assert!(parse::<types::ErrorBody>(&r).message.contains("escrow"));
     let r = api
         .expect(
             201,
@@ -726,6 +876,9 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/session", None),
         (M::POST, "/api/patients", None),
         (M::POST, "/api/me/password", Some(patient)),
+        (M::POST, "/api/me/recovery", Some(patient)),
+        (M::POST, "/api/recover", None),
+        (M::POST, "/api/providers/dr-two/password", Some(admin)),
         (M::POST, "/api/providers", Some(admin)),
         (M::POST, "/api/records", Some(patient)),
         (M::POST, "/api/records/form", Some(patient)),
@@ -873,7 +1026,9 @@ async fn every_route_answers_every_documented_status_as_documented() {
         if op.get("requestBody").is_none() {
             continue;
         }
-        let uri = path.replace("{id}", &id.to_string());
+        let uri = path
+            .replace("{id}", &id.to_string())
+            .replace("{username}", "dr-two");
         let token = (!op["security"].as_array().is_some_and(|s| s.is_empty())).then_some(patient);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let req = raw(

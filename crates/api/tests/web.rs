@@ -13,6 +13,9 @@ use ehr_api::{AppState, router};
 mod account;
 #[path = "web/charts.rs"]
 mod charts;
+#[path = "web/recovery.rs"]
+mod recovery;
+use recovery::recovery_code;
 
 /// A minimal browser: our two cookies.
 #[derive(Default, Clone)]

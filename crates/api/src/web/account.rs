@@ -1,5 +1,6 @@
 //! The account page, for every role: the password change (the same key re-encrypted; the
-//! account's other sessions end, this browser's stays).
+//! account's other sessions end, this browser's stays) and a new recovery code; and the
+//! forgotten-password page, where a recovery code sets a new password.
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
@@ -44,11 +45,29 @@ pub(super) async fn account(
         .ok_or(PageError::SignIn(Role::Patient))?;
     let notice = (q.done.as_deref() == Some("password"))
         .then_some("Password changed. Your other sessions were signed out.");
-    Ok(html(pages::account(
-        &web.ctx(Some(s.session())),
-        notice,
-        &Vec::new(),
-    )))
+    Ok(account_page(&state, &web, s.session(), notice, Vec::new()))
+}
+
+fn account_page(
+    state: &AppState,
+    web: &Web,
+    s: &svc::Session,
+    notice: Option<&str>,
+    errors: pages::FieldErrors,
+) -> axum::response::Response {
+    let recovery_since = state
+        .service()
+        .account(&s.username)
+        .and_then(|a| a.recovery_created_at)
+        .map(super::fmt_time);
+    html(pages::account(
+        &web.ctx(Some(s)),
+        &pages::AccountPage {
+            notice,
+            errors,
+            recovery_since,
+        },
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -97,9 +116,107 @@ pub(super) async fn change_password(
         Ok(()) => return Ok(see_other("/account?done=password")),
         Err(e) => form_errors(e)?,
     };
-    Ok(html(pages::account(
-        &web.ctx(Some(s.session())),
-        None,
-        &errors,
-    )))
+    Ok(account_page(&state, &web, s.session(), None, errors))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RecoveryForm {
+    recovery_password: String,
+}
+
+/// A new recovery code, shown once (the answer to the POST: a code never goes in a URL).
+pub(super) async fn new_recovery_code(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> PageResult {
+    let s = web
+        .session(&state)
+        .ok_or(PageError::SignIn(Role::Patient))?;
+    let f: RecoveryForm = parse_form(&body);
+    let password = Zeroizing::new(f.recovery_password);
+    let result = state
+        .service()
+        .new_recovery_code(&s, &password, &client)
+        .await
+        .map_err(|e| match e {
+            svc::Error::Accounts(svc::AccountsError::InvalidCredentials) => {
+                Error::input("recovery_password", "is not your password").into()
+            }
+            other => PageError::from(other),
+        });
+    let errors = match result {
+        Ok(code) => {
+            return Ok(html(pages::recovery_code(
+                &web.ctx(Some(s.session())),
+                code.expose(),
+                "Your new recovery code. The old one no longer works.",
+                ("/account", "Back to your account"),
+            )));
+        }
+        Err(e) => form_errors(e)?,
+    };
+    Ok(account_page(&state, &web, s.session(), None, errors))
+}
+
+pub(super) async fn recover_page(Extension(web): Extension<Web>) -> PageResult {
+    Ok(html(pages::recover(&web.ctx(None), "", &Vec::new())))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RecoverForm {
+    username: String,
+    recovery_code: String,
+    new_password: String,
+    confirm: String,
+}
+
+/// The forgotten-password form: the code sets the new password; the next code is shown
+/// once.
+pub(super) async fn recover(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> PageResult {
+    let f: RecoverForm = parse_form(&body);
+    let (code, new, confirm) = (
+        Zeroizing::new(f.recovery_code),
+        Zeroizing::new(f.new_password),
+        Zeroizing::new(f.confirm),
+    );
+    let result = if new != confirm {
+        Err(Error::input("confirm", "does not match the new password").into())
+    } else {
+        state
+            .service()
+            .recover(&f.username, &code, &new, &client)
+            .await
+            .map_err(|e| match e {
+                svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
+                    Error::input("new_password", why).into()
+                }
+                svc::Error::Accounts(svc::AccountsError::InvalidRecovery) => Error::input(
+                    "recovery_code",
+                    "does not match this username (or the account has no code)",
+                )
+                .into(),
+                other => PageError::from(other),
+            })
+    };
+    let errors = match result {
+        Ok(next) => {
+            return Ok(html(pages::recovery_code(
+                &web.ctx(None),
+                next.expose(),
+                "Your password is set, and you were signed out everywhere. The code you used no longer works: this is your new one.",
+                ("/patients", "Sign in with your new password"),
+            )));
+        }
+        Err(e) => form_errors(e)?,
+    };
+    Ok(html(pages::recover(&web.ctx(None), &f.username, &errors)))
 }

@@ -23,9 +23,12 @@ pub(super) async fn admin(
             Some("Provider disabled: deregistered on chain, signed out, no logins.")
         }
         Some("enabled") => Some("Provider enabled: registered on chain again."),
+        Some("reset") => Some(
+            "Password reset: the provider keeps its key and grants and was signed out. Give them the new password in person; they should change it on their Account page.",
+        ),
         _ => None,
     };
-    admin_page(&state, &web, s.session(), notice, Vec::new(), "").await
+    admin_page(&state, &web, s.session(), notice, Vec::new(), "", None).await
 }
 
 /// The admin page: the new-provider form (with `username` and `errors`), the providers,
@@ -37,6 +40,7 @@ async fn admin_page(
     notice: Option<&str>,
     errors: FieldErrors,
     username: &str,
+    reset_error: Option<(String, String)>,
 ) -> PageResult {
     let providers = state.service().providers();
     let st = state.service().status().await?;
@@ -46,8 +50,14 @@ async fn admin_page(
         username,
         providers: providers
             .into_iter()
-            .map(|a| (a.username, a.address.to_string(), a.disabled))
+            .map(|a| pages::ProviderRow {
+                address: a.address.to_string(),
+                username: a.username,
+                disabled: a.disabled,
+                escrowed: a.escrowed,
+            })
             .collect(),
+        reset_error,
         chain: vec![
             ("Backend", st.chain.backend.clone()),
             ("Chain ID", st.chain.chain_id.to_string()),
@@ -100,7 +110,7 @@ pub(super) async fn add_provider(
         Ok(_) => return Ok(see_other("/admin?done=added")),
         Err(e) => form_errors(e.into())?,
     };
-    admin_page(&state, &web, s.session(), None, errors, &f.username).await
+    admin_page(&state, &web, s.session(), None, errors, &f.username, None).await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -129,4 +139,35 @@ pub(super) async fn enable_provider(
     let f: ProviderForm = parse_form(&body);
     state.service().enable_provider(&s, &f.username).await?;
     Ok(see_other("/admin?done=enabled"))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ResetForm {
+    username: String,
+    password: String,
+}
+
+/// A provider's "Reset password" form: the escrowed key under the new password.
+pub(super) async fn reset_provider_password(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    SignedIn(s): SignedIn<AdminOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: ResetForm = parse_form(&body);
+    let password = zeroize::Zeroizing::new(f.password);
+    let error = match state
+        .service()
+        .reset_provider_password(&s, &f.username, &password)
+        .await
+    {
+        Ok(_) => return Ok(see_other("/admin?done=reset")),
+        Err(crate::svc::Error::Accounts(crate::svc::AccountsError::InvalidPassword(why))) => {
+            why.to_string()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let reset_error = Some((f.username.trim().to_ascii_lowercase(), error));
+    admin_page(&state, &web, s.session(), None, Vec::new(), "", reset_error).await
 }

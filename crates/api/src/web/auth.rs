@@ -163,7 +163,7 @@ pub(super) async fn signup(
             .signups
             .check(&client)
             .map_err(|retry_after| Error::RateLimited { retry_after })?;
-        state
+        let (_, code) = state
             .service()
             .register_patient_with_key(&f.username, &f.password, own)
             .await
@@ -173,7 +173,18 @@ pub(super) async fn signup(
                 ) => crate::api::keystore_error(e).into(),
                 other => super::PageError::from(other),
             })?;
-        sign_in(&state, &f.username, &f.password, &client).await
+        // Signed in, and the recovery code shown this once (the page carries the cookie).
+        let signed_in = sign_in(&state, &f.username, &f.password, &client).await?;
+        let mut r = html(pages::recovery_code(
+            &web.ctx(None),
+            code.expose(),
+            "Welcome. Your account is ready, and you are signed in. This is your recovery code.",
+            ("/patient", "Continue to your records"),
+        ));
+        for cookie in signed_in.headers().get_all(header::SET_COOKIE) {
+            r.headers_mut().append(header::SET_COOKIE, cookie.clone());
+        }
+        Ok(r)
     }
     .await;
     let errors = match result {

@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use crate::svc::{self, RecordForm, Role, Session};
 use crate::{AppState, MAX_BODY_BYTES};
-use admin::{add_provider, admin, disable_provider, enable_provider};
+use admin::{add_provider, admin, disable_provider, enable_provider, reset_provider_password};
 use auth::{home, login, logout, patients_page, providers_login, signup};
 pub(crate) use error::not_found_page;
 use error::{PageError, PageResult, form_errors};
@@ -79,10 +79,16 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/account", get(account::account))
         .route("/account/password", post(account::change_password))
         .route("/account/keystore", get(account::keystore))
+        .route("/account/recovery", post(account::new_recovery_code))
+        .route(
+            "/recover",
+            get(account::recover_page).post(account::recover),
+        )
         .route("/admin", get(admin))
         .route("/admin/providers", post(add_provider))
         .route("/admin/providers/disable", post(disable_provider))
         .route("/admin/providers/enable", post(enable_provider))
+        .route("/admin/providers/password", post(reset_provider_password))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .route("/static/style.css", get(assets::style_css))
         .route("/static/icon.svg", get(assets::icon_svg))

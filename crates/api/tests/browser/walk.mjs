@@ -58,8 +58,8 @@ const problems = [];
 try {
   for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
     console.log(`== ${viewport.width}x${viewport.height}`);
-    const patient = await walk(viewport);
-    await chartWalk(viewport, patient);
+    const { patient, recoveryCode } = await walk(viewport);
+    await chartWalk(viewport, patient, recoveryCode);
   }
   check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
 } finally {
@@ -120,6 +120,15 @@ async function walk(viewport) {
   await signup.getByLabel('Username').fill(patient);
   await signup.getByLabel('Password').fill(PASSWORD);
   await signup.getByRole('button', { name: 'Sign up' }).click();
+  // The recovery code, shown once, then on to the record form.
+  check(await page.getByRole('heading', { name: 'Your recovery code' }).isVisible(), 'signed up: the recovery code page');
+  const recoveryCode = (await page.locator('#recovery-code').textContent()).trim();
+  check(/^([0-9A-HJKMNP-TV-Z]{5}-){4}[0-9A-HJKMNP-TV-Z]{5}$/.test(recoveryCode), `a 25-character code in five groups (${recoveryCode.length})`);
+  await settle('recovery code');
+  if (process.env.SCREENSHOT_DIR) {
+    await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/recovery-code-${viewport.width}.png`, fullPage: true });
+  }
+  await page.getByRole('link', { name: 'Continue to your records' }).click();
   await page.waitForURL(`${base}/patient`);
   check(await page.getByRole('heading', { name: 'New health record' }).isVisible(), 'signed up: record form shown');
 
@@ -290,7 +299,7 @@ async function walk(viewport) {
   check(await page.getByRole('heading', { name: /^Nodes/ }).isVisible(), 'admin sees the node set');
   check(await page.getByRole('heading', { name: 'Chain' }).isVisible(), 'admin sees the chain status');
   await page.getByLabel('Username').fill(`dr-${viewport.width}`);
-  await page.getByLabel('Password').fill('short');
+  await page.getByLabel('Password', { exact: true }).fill('short');
   await page.getByRole('button', { name: 'Register provider' }).click();
   check(await page.getByRole('alert').filter({ hasText: 'Password:' }).isVisible(), 'short password: inline error names "Password"');
   check(await page.getByText(`dr-${viewport.width}`, { exact: true }).count() === 0, 'short password: no provider added');
@@ -303,13 +312,25 @@ async function walk(viewport) {
   await page.getByRole('button', { name: `Enable ${provider.user}` }).click();
   check(await page.getByText('Provider enabled').isVisible(), 'provider enabled');
   check(await page.getByRole('button', { name: `Disable ${provider.user}` }).isVisible(), 'a disable button again');
+  // Reset the provider's password (its key stays): a short one is refused inline, then
+  // set (to the one the walk signs in with).
+  await page.getByText(`Reset ${provider.user}'s password`).click();
+  const resetField = page.getByLabel(`New password for ${provider.user}`);
+  await resetField.fill('short');
+  await page.getByRole('button', { name: 'Reset password' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'New password:' }).isVisible(), 'short reset password: inline error');
+  await settle('admin, reset refused');
+  await page.getByLabel(`New password for ${provider.user}`).fill(provider.pass);
+  await page.getByRole('button', { name: 'Reset password' }).click();
+  await page.waitForURL(/done=reset/);
+  check(await page.getByText('Password reset').isVisible(), 'provider password reset');
   await logout();
   await context.close();
-  return patient;
+  return { patient, recoveryCode };
 }
 
 // The rich record: uploaded as a file, read as a chart, written to by a provider.
-async function chartWalk(viewport, patient) {
+async function chartWalk(viewport, patient, recoveryCode) {
   const context = await browser.newContext({ viewport, javaScriptEnabled: true });
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
@@ -457,6 +478,36 @@ async function chartWalk(viewport, patient) {
   await page.waitForURL(`${base}/patient`);
   await page.getByRole('link', { name: 'My records' }).click();
   check(await section(`Record ${recordId}`).isVisible(), 'the records are still hers');
+  await logout();
+
+  // Forgot the password: the sign-up's recovery code sets a new one; the key stays.
+  await page.getByRole('link', { name: 'Patients', exact: true }).click();
+  await page.getByRole('link', { name: 'Forgot your password?' }).click();
+  await page.waitForURL(`${base}/recover`);
+  await page.getByLabel('Username').fill(patient);
+  await page.getByLabel('Recovery code').fill('00000-00000-00000-00000-00000');
+  await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('New password again').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'Recovery code:' }).isVisible(), 'a wrong code: inline error');
+  await settle('recover, wrong code');
+  await page.getByLabel('Recovery code').fill(recoveryCode.toLowerCase());
+  await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('New password again').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  check(await page.getByRole('heading', { name: 'Your recovery code' }).isVisible(), 'password set: the next code is shown');
+  const next = (await page.locator('#recovery-code').textContent()).trim();
+  check(next !== recoveryCode, 'the code used is replaced');
+  await settle('recovered');
+  await page.getByRole('link', { name: 'Sign in with your new password' }).click();
+  await page.waitForURL(`${base}/patients`);
+  const again = section('Sign in');
+  await again.getByLabel('Username').fill(patient);
+  await again.getByLabel('Password').fill(PASSWORD);
+  await again.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/patient`);
+  await page.getByRole('link', { name: 'My records' }).click();
+  check(await section(`Record ${recordId}`).isVisible(), 'after recovery the records are still hers');
   await logout();
   await context.close();
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use alloy::primitives::{Address, B256};
 use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::keystore::KeystoreFile;
-use ehr_accounts::{AccountInfo, Role, Token};
+use ehr_accounts::{AccountInfo, RecoveryCode, Role, Token};
 use ehr_chain::RegistryExt;
 use ehr_chain::contract::EhrRegistryErrors as CE;
 use zeroize::Zeroizing;
@@ -36,31 +36,90 @@ impl Service {
     pub async fn register_patient(&self, username: &str, password: &str) -> Result<PatientAccount> {
         self.register_patient_with_key(username, password, None)
             .await
+            .map(|(account, _)| account)
     }
 
     /// [`register_patient`](Self::register_patient) with the patient's own key, when `own`
     /// is given: a keystore v3 file from any Ethereum wallet, decrypted with `password`
     /// (see [`AccountStore::create_with_key`](ehr_accounts::AccountStore::create_with_key)).
+    /// Also returns the patient's recovery code, to show once
+    /// ([`recover`](Self::recover)).
     pub async fn register_patient_with_key(
         &self,
         username: &str,
         password: &str,
         own: Option<KeystoreFile>,
-    ) -> Result<PatientAccount> {
+    ) -> Result<(PatientAccount, RecoveryCode)> {
         self.registry
             .funding_available()
             .await
             .map_err(Error::chain)?;
         let (username, password) = (username.to_owned(), Zeroizing::new(password.to_owned()));
-        let (info, signer) = self
-            .kdf(move |a| a.create_with_key(&username, &password, Role::Patient, own.as_ref()))
+        let (info, signer, code) = self
+            .kdf(move |a| a.sign_up_patient(&username, &password, own.as_ref()))
             .await?;
         let patient_id = self.ensure_patient(&signer).await?;
-        Ok(PatientAccount {
+        let account = PatientAccount {
             username: info.username,
             address: info.address,
             patient_id,
-        })
+        };
+        Ok((account, code))
+    }
+
+    /// A new recovery code for the signed-in user (any role), whose `password` is checked
+    /// as a login checks it; the old code stops working.
+    pub async fn new_recovery_code(
+        &self,
+        who: &SignedIn,
+        password: &str,
+        client: &str,
+    ) -> Result<RecoveryCode> {
+        let session = who.session().clone();
+        let password = Zeroizing::new(password.to_owned());
+        let client = client.to_owned();
+        self.kdf(move |a| a.new_recovery_code(&session, &password, &client))
+            .await
+    }
+
+    /// A forgotten password: the account's recovery code sets `new_password` and keeps
+    /// the key, so the address and every record and grant stay. Every session of the
+    /// account ends; the code is used up and a new one returned, to show once.
+    pub async fn recover(
+        &self,
+        username: &str,
+        code: &str,
+        new_password: &str,
+        client: &str,
+    ) -> Result<RecoveryCode> {
+        let username = username.to_owned();
+        let code = Zeroizing::new(code.to_owned());
+        let new = Zeroizing::new(new_password.to_owned());
+        let client = client.to_owned();
+        let next = self
+            .kdf(move |a| a.recover(&username, &code, &new, &client))
+            .await?;
+        tracing::info!("password reset with a recovery code");
+        Ok(next)
+    }
+
+    /// The admin resets provider `username`'s password to `new_password` (which the admin
+    /// hands over; the provider should then change it). The provider's key, escrowed to
+    /// the admin, is kept: same address, same grants. Its sessions end.
+    pub async fn reset_provider_password(
+        &self,
+        admin: &AdminSession,
+        username: &str,
+        new_password: &str,
+    ) -> Result<AccountInfo> {
+        self.provider_account(username)?;
+        let (admin, username) = (admin.session().clone(), username.to_owned());
+        let new = Zeroizing::new(new_password.to_owned());
+        let info = self
+            .kdf(move |a| a.reset_provider_password(&admin, &username, &new))
+            .await?;
+        tracing::info!(provider = %info.username, "provider password reset by the admin");
+        Ok(info)
     }
 
     /// The session patient's keystore v3 file (its key encrypted under its password), to
@@ -251,6 +310,11 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// One account's public view (its own pages show it), by username.
+    pub fn account(&self, username: &str) -> Option<AccountInfo> {
+        self.accounts.get(username)
     }
 
     /// Every provider with an account here.

@@ -1,11 +1,21 @@
-//! The account page, for every role (change the password), and the first start's set-up
+//! The account page, for every role (change the password, make a recovery code), the
+//! recovery pages (a forgotten password; a code shown once), and the first start's set-up
 //! page (create the admin).
 
 use maud::{Markup, html};
 
 use super::*;
 
-pub(crate) fn account(ctx: &Ctx<'_>, notice: Option<&str>, errors: &FieldErrors) -> Markup {
+/// The account page's state.
+pub(crate) struct AccountPage<'a> {
+    pub notice: Option<&'a str>,
+    pub errors: FieldErrors,
+    /// When the current recovery code was made; `None`: no code.
+    pub recovery_since: Option<String>,
+}
+
+pub(crate) fn account(ctx: &Ctx<'_>, page: &AccountPage<'_>) -> Markup {
+    let (notice, errors) = (page.notice, &page.errors);
     let field = |name: &'static str, label: &'static str, autocomplete: &'static str| {
         let errs = error_for(errors, name);
         let id = format!("account-{name}");
@@ -40,6 +50,20 @@ pub(crate) fn account(ctx: &Ctx<'_>, notice: Option<&str>, errors: &FieldErrors)
                     button type="submit" { "Change password" }
                 }
             }
+            section aria-labelledby="recovery-h" {
+                h2 #recovery-h { "Recovery code" }
+                @match &page.recovery_since {
+                    Some(when) => p { "You have a recovery code, made " (when) ". If you forget your password it sets a new one, and your key stays yours." }
+                    None => p { "You have no recovery code. Without one, a forgotten password cannot be reset without losing your key." }
+                }
+                p.small { "A new code replaces the old one, which stops working. It is shown once." }
+                form method="post" action="/account/recovery" novalidate {
+                    (csrf(ctx))
+                    (form_errors(errors, &["recovery_password"]))
+                    (field("recovery_password", "Your password", "current-password"))
+                    button type="submit" { "Make a new recovery code" }
+                }
+            }
             @if ctx.session.is_some_and(|s| s.role == Role::Patient) {
                 section aria-labelledby="key-h" {
                     h2 #key-h { "Your key" }
@@ -66,6 +90,49 @@ pub(crate) fn setup(ctx: &Ctx<'_>, token: &str, username: &str, errors: &FieldEr
                 (field(&Field { form: "setup", name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", numeric: false, hint: Some("3 to 32 characters: a–z, 0–9, '.', '_' or '-'.") }, errors))
                 (field(&Field { form: "setup", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, errors))
                 button type="submit" { "Create the admin" }
+            }
+        },
+    )
+}
+
+/// A recovery code, shown this once, with what to do next (`next`: link and its text).
+pub(crate) fn recovery_code(ctx: &Ctx<'_>, code: &str, lead: &str, next: (&str, &str)) -> Markup {
+    layout(
+        ctx,
+        "Your recovery code",
+        html! {
+            h1 { "Your recovery code" }
+            p role="status" { (lead) }
+            p.recovery-code { code #recovery-code { (code) } }
+            p { strong { "Write it down or print this page now: it is shown only this once." } }
+            ul {
+                li { "If you forget your password, it sets a new one at " a href="/recover" { "Forgot your password" } ", and your key, records and grants stay yours." }
+                li { "Anyone with your username and this code can do the same: keep it somewhere safe, away from this device." }
+                li { "Using it, or making a new one on your Account page, replaces it." }
+            }
+            p { a.button href=(next.0) { (next.1) } }
+        },
+    )
+}
+
+/// The forgotten-password page: username, recovery code, the new password twice.
+pub(crate) fn recover(ctx: &Ctx<'_>, username: &str, errors: &FieldErrors) -> Markup {
+    const FIELDS: [&str; 4] = ["username", "recovery_code", "new_password", "confirm"];
+    layout(
+        ctx,
+        "Forgot your password",
+        html! {
+            h1 { "Forgot your password" }
+            p { "Your recovery code (you got it when you signed up, or made it on your Account page) sets a new password. Your key stays the same, so your records and grants stay yours. You will be signed out everywhere." }
+            p.small { "Medical providers without a code: your administrator can reset your password." }
+            form method="post" action="/recover" novalidate {
+                (csrf(ctx))
+                (form_errors(errors, &FIELDS))
+                (field(&Field { form: "recover", name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", numeric: false, hint: None }, errors))
+                (field(&Field { form: "recover", name: "recovery_code", label: "Recovery code", kind: "text", value: "", required: true, autocomplete: "off", numeric: false, hint: Some("25 letters and digits; dashes, spaces and case do not matter.") }, errors))
+                (field(&Field { form: "recover", name: "new_password", label: "New password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, errors))
+                (field(&Field { form: "recover", name: "confirm", label: "New password again", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: None }, errors))
+                button type="submit" { "Set the new password" }
             }
         },
     )

@@ -8,9 +8,11 @@ use maud::{DOCTYPE, Markup, html};
 use crate::svc::{Role, Session};
 
 mod account;
+mod admin;
 mod provider;
 
-pub(crate) use account::{account, setup};
+pub(crate) use account::{AccountPage, account, recover, recovery_code, setup};
+pub(crate) use admin::{AdminPage, NodeRow, ProviderRow, admin};
 
 pub(crate) use provider::{AddForm, AddValues, ProviderPage, SharedRow, provider};
 
@@ -209,6 +211,7 @@ pub(crate) fn patients(ctx: &Ctx<'_>, p: &PatientsPage<'_>) -> Markup {
                 section aria-labelledby="signin-h" {
                     h2 #signin-h { "Sign in" }
                     (login_form(ctx, "patients", p.login_username, &p.login_errors))
+                    p.small { a href="/recover" { "Forgot your password?" } " Your recovery code sets a new one." }
                 }
                 section aria-labelledby="signup-h" {
                     h2 #signup-h { "Sign up" }
@@ -245,6 +248,7 @@ pub(crate) fn providers_login(ctx: &Ctx<'_>, username: &str, errors: &FieldError
             h1 { "Medical Providers Login" }
             p { "For registered medical providers and administrators." }
             (login_form(ctx, "providers", username, errors))
+            p.small { "Forgot your password? Your administrator can reset it; you keep your key, and every grant you hold. " a href="/recover" { "Have a recovery code?" } }
         },
     )
 }
@@ -694,85 +698,6 @@ pub(crate) fn access_log(ctx: &Ctx<'_>, rows: &[LogRow]) -> Markup {
                             p.small { time { (r.when) } }
                             @if let Some(reason) = &r.reason { p { "Reason: " (reason) } }
                             p.small { "Tx " code.hash { (r.tx_hash) } }
-                        }
-                    }
-                }
-            }
-        },
-    )
-}
-
-pub(crate) struct NodeRow {
-    pub index: usize,
-    pub address: String,
-    pub name: String,
-    pub reachable: bool,
-}
-
-pub(crate) struct AdminPage<'a> {
-    pub notice: Option<&'a str>,
-    pub errors: FieldErrors,
-    pub username: &'a str,
-    /// Username, address, disabled.
-    pub providers: Vec<(String, String, bool)>,
-    pub chain: Vec<(&'static str, String)>,
-    pub threshold: String,
-    pub nodes: Vec<NodeRow>,
-}
-
-pub(crate) fn admin(ctx: &Ctx<'_>, p: &AdminPage<'_>) -> Markup {
-    layout(
-        ctx,
-        "Administration",
-        html! {
-            h1 { "Administration" }
-            @if let Some(n) = p.notice { p.success role="status" { (n) } }
-            section aria-labelledby="addp-h" {
-                h2 #addp-h { "Register a medical provider" }
-                form method="post" action="/admin/providers" novalidate {
-                    (csrf(ctx))
-                    (form_errors(&p.errors, &["username", "password", "display_name", "specialty"]))
-                    (field(&Field { form: "provider", name: "username", label: "Username", kind: "text", value: p.username, required: true, autocomplete: "off", numeric: false, hint: None }, &p.errors))
-                    (field(&Field { form: "provider", name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: Some("At least 12 characters.") }, &p.errors))
-                    (field(&Field { form: "provider", name: "display_name", label: "Display name", kind: "text", value: "", required: false, autocomplete: "off", numeric: false, hint: Some("How patients of every organisation see this provider in the directory; empty: the username.") }, &p.errors))
-                    (field(&Field { form: "provider", name: "specialty", label: "Specialty", kind: "text", value: "", required: false, autocomplete: "off", numeric: false, hint: None }, &p.errors))
-                    button type="submit" { "Register provider" }
-                }
-            }
-            section aria-labelledby="provs-h" {
-                h2 #provs-h { "Medical providers" }
-                @if p.providers.is_empty() { p { "None yet." } }
-                p.small { "Disabling a provider takes it off the chain (every grant and emergency access it holds stops working), ends its sessions and refuses its logins until you enable it again." }
-                ul.providers {
-                    @for (name, addr, disabled) in &p.providers {
-                        li.provider.disabled[*disabled] {
-                            strong { (name) } " " code.hash { (addr) }
-                            @if *disabled { " " span.bad { "disabled" } }
-                            form.inline method="post" action={ "/admin/providers/" @if *disabled { "enable" } @else { "disable" } } {
-                                (csrf(ctx))
-                                input type="hidden" name="username" value=(name);
-                                @if *disabled {
-                                    button type="submit" { "Enable " (name) }
-                                } @else {
-                                    button.danger type="submit" { "Disable " (name) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            section aria-labelledby="chain-h" {
-                h2 #chain-h { "Chain" }
-                dl.facts { @for (k, v) in &p.chain { dt { (k) } dd { code.hash { (v) } } } }
-            }
-            section aria-labelledby="nodes-h" {
-                h2 #nodes-h { "Nodes (" (p.threshold) ")" }
-                ul.nodes {
-                    @for n in &p.nodes {
-                        li.card {
-                            p { "Node " (n.index) ": " @if n.reachable { span.ok { "reachable" } } @else { span.bad { "unreachable" } } }
-                            p.small { (n.name) }
-                            p.small { code.hash { (n.address) } }
                         }
                     }
                 }

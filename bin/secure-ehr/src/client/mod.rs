@@ -19,6 +19,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::serve::password_from_stdin;
 
 mod lines;
+mod recovery;
 use ehr_primitives::unix_now;
 use lines::*;
 
@@ -55,6 +56,26 @@ pub enum ClientCommand {
     /// sessions end, this one stays.
     Password {
         /// Read both passwords from standard input (required: never on the command line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Forgot your password: your recovery code sets a new one, keeping your key (and so
+    /// every record and grant). Standard input holds the code on its first line and the new
+    /// password on its second. Prints the next code (the one used is used up).
+    Recover {
+        username: String,
+        /// Read the code and the password from standard input (required).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make a new recovery code (any role; the old one stops working): standard input holds
+    /// your password. Prints the code, this once.
+    RecoveryCode {
+        /// Read the password from standard input (required).
         #[arg(long)]
         password_stdin: bool,
         #[command(flatten)]
@@ -201,6 +222,15 @@ pub enum ProviderCmd {
     /// Enable a disabled provider again (admin session): registered on chain, logins allowed.
     Enable {
         username: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reset a provider's forgotten password (admin session): standard input holds the new
+    /// one. The provider keeps its key, address and grants; its sessions end.
+    ResetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -465,16 +495,11 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             if !password_stdin {
                 bail!("pass the passwords on standard input with --password-stdin");
             }
-            let mut buf = Zeroizing::new(String::new());
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
-                .context("reading the passwords from standard input")?;
-            let mut lines = buf.lines();
-            let (Some(current), Some(new)) = (lines.next(), lines.next()) else {
-                bail!("standard input needs two lines: the current password, then the new one");
-            };
+            let (current, new) =
+                recovery::two_lines_from_stdin("the current password, then the new one")?;
             let mut body = PasswordChange {
-                current_password: current.to_owned(),
-                new_password: new.to_owned(),
+                current_password: current.to_string(),
+                new_password: new.to_string(),
             };
             let sent = serde_json::to_vec(&body)?;
             body.current_password.zeroize();
@@ -485,6 +510,15 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 "password changed; your other sessions were signed out".into()
             })?;
         }
+        ClientCommand::Recover {
+            username,
+            password_stdin,
+            client,
+        } => recovery::recover(Client::new(client)?, &username, password_stdin).await?,
+        ClientCommand::RecoveryCode {
+            password_stdin,
+            client,
+        } => recovery::new_code(Client::new(client)?, password(password_stdin)?).await?,
         ClientCommand::Keystore { out, client } => {
             let c = Client::new(client)?;
             let text = c.send(M::GET, "/api/me/keystore", None, true).await?;
@@ -548,8 +582,11 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 let p: PatientAccount = answer?;
                 c.print(&p, |p| {
                     format!(
-                        "patient {} registered with patient ID {} (address {})",
-                        p.username, p.patient_id, p.address
+                        "patient {} registered with patient ID {} (address {})\n{}",
+                        p.username,
+                        p.patient_id,
+                        p.address,
+                        recovery::code_lines(&p.recovery_code)
                     )
                 })?;
             }
@@ -593,6 +630,14 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             }
             ProviderCmd::Enable { username, client } => {
                 provider_switch(Client::new(client)?, &username, false).await?;
+            }
+            ProviderCmd::ResetPassword {
+                username,
+                password_stdin,
+                client,
+            } => {
+                let c = Client::new(client)?;
+                recovery::reset_provider(c, &username, password(password_stdin)?).await?;
             }
         },
         ClientCommand::Record { cmd } => match cmd {

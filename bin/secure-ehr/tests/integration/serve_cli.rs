@@ -175,6 +175,10 @@ fn serve_and_the_cli_client() {
         &pw,
     ));
     assert!(out.contains("provider drbob registered"), "{out}");
+    let bob_address = out[out.find("(0x").expect(&out) + 1..]
+        .trim_end()
+        .trim_end_matches(')')
+        .to_owned();
     // Only admins add providers.
     let out = ok(cli(
         &data,
@@ -187,6 +191,11 @@ fn serve_and_the_cli_client() {
         out.contains("patient alice registered with patient ID 1"),
         "{out}"
     );
+    let recovery_code = |out: &str| {
+        let at = out.find("recovery code: ").expect(out) + "recovery code: ".len();
+        out[at..at + 29].to_owned()
+    };
+    let alice_code = recovery_code(&out);
     ok(cli(
         &data,
         &url,
@@ -352,6 +361,83 @@ fn serve_and_the_cli_client() {
     ));
     let out = ok(cli(&data, &url, "alice", &["record", "list"], ""));
     assert!(out.contains("record 1"), "{out}");
+
+    // Forgot it: the sign-up's recovery code sets a new password and keeps the key; the
+    // code is used up, a new one printed; a wrong code is refused.
+    let err = fails(cli(&data, &url, "x", &["recover", "alice"], ""));
+    assert!(err.contains("--password-stdin"), "{err}");
+    let recover = |code: &str, new: &str| {
+        cli(
+            &data,
+            &url,
+            "x",
+            &["recover", "alice", "--password-stdin"],
+            &format!("{code}\n{new}\n"),
+        )
+    };
+    let err = fails(recover("00000-00000-00000-00000-00000", PW));
+    assert!(err.contains("invalid username or recovery code"), "{err}");
+    let out = ok(recover(&alice_code.to_lowercase(), PW));
+    assert!(out.contains("password set"), "{out}");
+    let next_code = recovery_code(&out);
+    assert_ne!(next_code, alice_code);
+    let err = fails(cli(&data, &url, "alice", &["record", "list"], ""));
+    assert!(err.contains("401"), "signed out everywhere: {err}");
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    let out = ok(cli(&data, &url, "alice", &["record", "list"], ""));
+    assert!(
+        out.contains("record 1"),
+        "the same key, the same records: {out}"
+    );
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["recovery-code", "--password-stdin"],
+        &pw,
+    ));
+    assert!(out.contains("old one no longer works"), "{out}");
+    assert_ne!(recovery_code(&out), next_code);
+    assert!(fails(recover(&next_code, PW)).contains("recovery code"));
+
+    // The admin resets drbob's password: the same key, so its access (here the emergency
+    // window) still reads alice's record.
+    let out = ok(cli(
+        &data,
+        &url,
+        "admin",
+        &["provider", "reset-password", "drbob", "--password-stdin"],
+        "a temporary passphrase\n",
+    ));
+    assert!(out.contains("password of provider drbob reset"), "{out}");
+    assert!(
+        out.contains(&bob_address),
+        "same address {bob_address}: {out}"
+    );
+    let err = fails(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(err.contains("401"), "its session ended: {err}");
+    ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["login", "drbob", "--password-stdin"],
+        "a temporary passphrase\n",
+    ));
+    let out = ok(cli(&data, &url, "bob", &["patient", "records", "1"], ""));
+    assert!(out.contains("record 1"), "{out}");
+    ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["password", "--password-stdin"],
+        &format!("a temporary passphrase\n{PW}\n"),
+    ));
 
     // The admin disables drbob: its session ends, its login is refused, and nothing but
     // the admin's enable brings it back.

@@ -1,0 +1,99 @@
+//! Recovery on the command line: a forgotten password reset with the recovery code, a new
+//! code, and the admin's reset of a provider's password. Secrets come on standard input,
+//! never on the command line.
+
+use anyhow::{Context, bail};
+use ehr_api::types::{Account, Password, Recover, RecoveryCode};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{Client, lines::wire, username_in_path};
+
+/// The two lines standard input must hold (`what` names them for the error).
+pub(super) fn two_lines_from_stdin(
+    what: &str,
+) -> anyhow::Result<(Zeroizing<String>, Zeroizing<String>)> {
+    let mut buf = Zeroizing::new(String::new());
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
+        .context("reading standard input")?;
+    let mut lines = buf.lines();
+    match (lines.next(), lines.next()) {
+        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => {
+            Ok((Zeroizing::new(a.to_owned()), Zeroizing::new(b.to_owned())))
+        }
+        _ => bail!("standard input needs two lines: {what}"),
+    }
+}
+
+/// How a code is printed: the code, and that it is shown once.
+pub(super) fn code_lines(code: &str) -> String {
+    format!(
+        "recovery code: {code}\n  (shown only this once: write it down; it resets your password and keeps your key)"
+    )
+}
+
+fn print_code(c: &Client, code: &RecoveryCode, lead: &str) -> anyhow::Result<()> {
+    c.print(code, |r| {
+        format!("{lead}\n{}", code_lines(&r.recovery_code))
+    })
+}
+
+pub(super) async fn recover(c: Client, username: &str, stdin: bool) -> anyhow::Result<()> {
+    if !stdin {
+        bail!(
+            "pass the recovery code and the new password on standard input with --password-stdin"
+        );
+    }
+    let (code, new) = two_lines_from_stdin("the recovery code, then the new password")?;
+    let mut body = Recover {
+        username: username.to_owned(),
+        recovery_code: code.to_string(),
+        new_password: new.to_string(),
+    };
+    let answer = c.post::<RecoveryCode>("/api/recover", &body, false).await;
+    body.recovery_code.zeroize();
+    body.new_password.zeroize();
+    print_code(
+        &c,
+        &answer?,
+        "password set; every session of the account was signed out; the code you used no longer works",
+    )
+}
+
+pub(super) async fn new_code(c: Client, password: Zeroizing<String>) -> anyhow::Result<()> {
+    let mut body = Password {
+        password: password.to_string(),
+    };
+    let answer = c
+        .post::<RecoveryCode>("/api/me/recovery", &body, true)
+        .await;
+    body.password.zeroize();
+    print_code(
+        &c,
+        &answer?,
+        "a new recovery code; the old one no longer works",
+    )
+}
+
+pub(super) async fn reset_provider(
+    c: Client,
+    username: &str,
+    password: Zeroizing<String>,
+) -> anyhow::Result<()> {
+    if !username_in_path(username) {
+        bail!("invalid username {username:?}: only a-z, 0-9, '.', '_' and '-'");
+    }
+    let mut body = Password {
+        password: password.to_string(),
+    };
+    let path = format!("/api/providers/{}/password", username.trim());
+    let answer = c.post::<Account>(&path, &body, true).await;
+    body.password.zeroize();
+    let a = answer?;
+    c.print(&a, |a| {
+        format!(
+            "password of provider {} reset: same key and grants ({}); its sessions were signed out",
+            a.username,
+            wire(&a.address)
+        )
+    })
+}

@@ -74,8 +74,10 @@ contract EhrRegistry {
     event RegistrarChanged(uint32 indexed organisation, address indexed registrar);
     /// The admin removed an organisation (it had no providers left).
     event OrganisationRemoved(uint32 indexed organisation);
-    /// A registrar (or the admin, organisation 0) registered a provider. `profile` is the
-    /// sha2-256 digest of its directory entry (a raw block on the nodes: professional data).
+    /// A registrar (or the admin, organisation 0) registered a provider, or the provider
+    /// changed its own directory entry (`updateProfile`): the latest one is its entry.
+    /// `profile` is the sha2-256 digest of that entry (a raw block on the nodes:
+    /// professional data).
     event ProviderRegistered(address indexed provider, uint32 indexed organisation, bytes32 profile);
     /// A provider was deregistered; its grants stop working at once.
     event ProviderDeregistered(address indexed provider, uint32 indexed organisation);
@@ -242,6 +244,14 @@ contract EhrRegistry {
         providers[provider] = Provider({active: true, organisation: org});
         if (org != 0) organisations[org].providers += 1;
         emit ProviderRegistered(provider, org, profile);
+    }
+
+    /// A registered provider replaces its own directory entry (display name, specialty):
+    /// `profile` is the new entry's digest. Its registration and grants are unchanged.
+    function updateProfile(bytes32 profile) external {
+        Provider memory p = providers[msg.sender];
+        if (!p.active) revert NotRegisteredProvider(msg.sender);
+        emit ProviderRegistered(msg.sender, p.organisation, profile);
     }
 
     /// Deregisters a provider: every grant it holds stops working at once. A registrar

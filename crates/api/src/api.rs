@@ -29,6 +29,11 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
         ("/api/me/password", &[Method::POST], post(change_password)),
         ("/api/me/keystore", &[Method::GET], get(keystore)),
         ("/api/me/recovery", &[Method::POST], post(new_recovery_code)),
+        (
+            "/api/me/profile",
+            &[Method::GET, Method::PUT],
+            get(my_profile).put(update_profile),
+        ),
         ("/api/recover", &[Method::POST], post(recover)),
         ("/api/patients", &[Method::POST], post(register_patient)),
         (
@@ -396,6 +401,40 @@ async fn providers(
     let admin = auth.admin().is_ok();
     let list = state.service().directory(admin).await?;
     Ok(Json(list.into_iter().map(provider).collect()))
+}
+
+fn profile(p: svc::ProviderProfile) -> types::Profile {
+    types::Profile {
+        username: p.username,
+        address: p.address,
+        display_name: p.display_name,
+        specialty: p.specialty,
+    }
+}
+
+/// The signed-in provider's directory entry as the network sees it.
+async fn my_profile(State(state): State<AppState>, auth: Auth) -> Result<Json<types::Profile>> {
+    let me = auth.provider()?;
+    let p = state.service().my_profile(&me).await?.ok_or_else(|| {
+        Error::NotFound("your directory entry (not on chain, or no node has it)".into())
+    })?;
+    Ok(Json(profile(p)))
+}
+
+/// The signed-in provider changes its display fields (a new entry, its digest on chain).
+async fn update_profile(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(u): ApiJson<types::ProfileUpdate>,
+) -> Result<Json<types::Profile>> {
+    let me = auth.provider()?;
+    let input = svc::ProfileInput {
+        display_name: u.display_name,
+        specialty: u.specialty,
+    };
+    Ok(Json(profile(
+        state.service().update_profile(&me, &input).await?,
+    )))
 }
 
 pub(crate) fn provider(e: svc::DirectoryEntry) -> types::Provider {

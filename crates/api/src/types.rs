@@ -224,6 +224,32 @@ impl std::fmt::Debug for PatientAccount {
     }
 }
 
+/// The signed-in provider's directory entry: `GET` and `PUT /api/me/profile` (schema
+/// `Profile`; in a `PUT`, `username` and `address` are left out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Its login name (from the entry).
+    pub username: String,
+    /// Its address.
+    pub address: Address,
+    /// How patients of every organisation see it.
+    pub display_name: String,
+    /// Its specialty (may be empty).
+    pub specialty: String,
+}
+
+/// A provider's new display fields: `PUT /api/me/profile` (schema `ProfileUpdate`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    /// How patients see it ("Dr Carol Smith"), at most 100 bytes; empty: the username.
+    #[serde(default)]
+    pub display_name: String,
+    /// Its specialty, at most 100 bytes.
+    #[serde(default)]
+    pub specialty: String,
+}
+
 /// A recovery code, shown once: `POST /api/recover`, `POST /api/me/recovery` (schema
 /// `RecoveryCode`). `Debug` leaves it out.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

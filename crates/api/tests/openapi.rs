@@ -730,6 +730,60 @@ async fn every_route_answers_every_documented_status_as_documented() {
         )
         .await;
     assert!(parse::<types::ErrorBody>(&r).message.contains("escrow"));
+
+    // A provider changes its own directory entry (issue 17 item 2): 200, and the
+    // directory shows it; a field too long is 400. One not on chain has no entry (404)
+    // and cannot change it (403).
+    let mine: types::Profile = parse(
+        &api.expect(200, M::GET, "/api/me/profile", Some(provider), None)
+            .await,
+    );
+    assert_eq!(mine.username, PROVIDER.0);
+    let update = |name: &str| {
+        body(&types::ProfileUpdate {
+            display_name: name.into(),
+            specialty: "Cardiology".into(),
+        })
+    };
+    let r = api
+        .expect(
+            400,
+            M::PUT,
+            "/api/me/profile",
+            Some(provider),
+            update(&"x".repeat(101)),
+        )
+        .await;
+    assert_eq!(
+        parse::<types::ErrorBody>(&r).field.as_deref(),
+        Some("display_name")
+    );
+    let changed: types::Profile = parse(
+        &api.expect(
+            200,
+            M::PUT,
+            "/api/me/profile",
+            Some(provider),
+            update("Dr Bob Jones"),
+        )
+        .await,
+    );
+    assert_eq!(
+        (changed.display_name.as_str(), changed.address),
+        ("Dr Bob Jones", mine.address)
+    );
+    let listed: Vec<types::Provider> = parse(
+        &api.expect(200, M::GET, "/api/providers", Some(patient), None)
+            .await,
+    );
+    assert!(listed.iter().any(|p| p.address == mine.address
+        && p.display_name.as_deref() == Some("Dr Bob Jones")
+        && p.specialty.as_deref() == Some("Cardiology")));
+    let old = api.login("dr-old", PROVIDER.1).await.token;
+    api.expect(404, M::GET, "/api/me/profile", Some(&old), None)
+        .await;
+    api.expect(403, M::PUT, "/api/me/profile", Some(&old), update("Dr Old"))
+        .await;
     let r = api
         .expect(
             201,
@@ -877,6 +931,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/patients", None),
         (M::POST, "/api/me/password", Some(patient)),
         (M::POST, "/api/me/recovery", Some(patient)),
+        (M::PUT, "/api/me/profile", Some(provider)),
         (M::POST, "/api/recover", None),
         (M::POST, "/api/providers/dr-two/password", Some(admin)),
         (M::POST, "/api/providers", Some(admin)),
@@ -951,6 +1006,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/emergency", patient, body(&emergency)),
         (M::POST, disable, patient, None),
         (M::POST, enable, provider, None),
+        (M::GET, "/api/me/profile", patient, None),
     ] {
         api.expect(403, method, uri, Some(token), body).await;
     }
@@ -1071,6 +1127,18 @@ async fn every_route_answers_every_documented_status_as_documented() {
     )
     .await;
     api.expect(503, M::GET, &block, None, None).await;
+    let profile_update = body(&types::ProfileUpdate {
+        display_name: "Dr Bob".into(),
+        specialty: String::new(),
+    });
+    api.expect(
+        503,
+        M::PUT,
+        "/api/me/profile",
+        Some(provider),
+        profile_update.clone(),
+    )
+    .await;
     let status: types::Status = parse(
         &api.expect(200, M::GET, "/api/status", Some(admin), None)
             .await,
@@ -1104,6 +1172,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::GET, "/api/status", Some(admin), None),
         (M::POST, disable, Some(admin), None),
         (M::POST, enable, Some(admin), None),
+        (M::GET, "/api/me/profile", Some(provider), None),
+        (M::PUT, "/api/me/profile", Some(provider), profile_update),
     ] {
         let r = api.expect(500, method, uri, token, body).await;
         assert_eq!(parse::<types::ErrorBody>(&r).message, "internal error");

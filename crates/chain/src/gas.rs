@@ -31,10 +31,11 @@ pub const fn limit_for(gas: u64) -> u64 {
 pub const TOP_UP_GAS: u64 = limit_for(REGISTER_PATIENT_MAX) + 10 * limit_for(ADD_RECORD_MAX);
 
 /// The measured operations, by contract function name.
-pub const OPERATIONS: [&str; 17] = [
+pub const OPERATIONS: [&str; 18] = [
     "addOrganisation",
     "registerPatient",
     "registerProvider",
+    "updateProfile",
     "addRecord",
     "updateRecord",
     "grantAccess",
@@ -52,7 +53,8 @@ pub const OPERATIONS: [&str; 17] = [
 ];
 
 /// Runs every operation once — `admin` adds an organisation whose registrar is
-/// `registrar`, which registers `provider`; `patient` registers, stores a record (its first:
+/// `registrar`, which registers `provider` (which then changes its directory entry);
+/// `patient` registers, stores a record (its first:
 /// the dearest case), updates it, grants, the provider reads; the patient lets the provider
 /// write, the provider adds a version and a record, the patient ends the writing; the
 /// patient revokes, the
@@ -79,6 +81,10 @@ pub async fn measure<R: Registry + ?Sized>(
         .register_provider(registrar, provider.address(), B256::repeat_byte(0x9f))
         .await?;
     gas.insert("registerProvider", r.gas_used);
+    let r = registry
+        .update_profile(provider, B256::repeat_byte(0x9e))
+        .await?;
+    gas.insert("updateProfile", r.gas_used);
     let (id, r) = registry
         .add_record(patient, B256::repeat_byte(0xa1), codec::DAG_CBOR)
         .await?;

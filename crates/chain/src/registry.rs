@@ -233,6 +233,17 @@ pub trait RegistryExt: Registry {
         .await
     }
 
+    /// A registered provider replaces its own directory entry: `profile` is the new entry's
+    /// digest (a `ProviderRegistered` event, so [`providers`](Self::providers) and
+    /// [`provider_registrations`](Self::provider_registrations) see it as the latest).
+    async fn update_profile(
+        &self,
+        provider: &PrivateKeySigner,
+        profile: B256,
+    ) -> Result<TxReceipt> {
+        send(self, provider, C::updateProfileCall { profile }).await
+    }
+
     /// Deregisters a provider: a registrar its own organisation's only, the admin any.
     async fn deregister_provider(
         &self,

@@ -18,8 +18,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::serve::password_from_stdin;
 
+mod account;
 mod lines;
-mod recovery;
 use ehr_primitives::unix_now;
 use lines::*;
 
@@ -78,6 +78,18 @@ pub enum ClientCommand {
         /// Read the password from standard input (required).
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Your directory entry (providers): how patients of every organisation find you.
+    /// With --display-name or --specialty, change it (the other field stays).
+    Profile {
+        /// How patients see you ("Dr Carol Smith"); empty: your username.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Your specialty; empty: none.
+        #[arg(long)]
+        specialty: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -496,7 +508,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 bail!("pass the passwords on standard input with --password-stdin");
             }
             let (current, new) =
-                recovery::two_lines_from_stdin("the current password, then the new one")?;
+                account::two_lines_from_stdin("the current password, then the new one")?;
             let mut body = PasswordChange {
                 current_password: current.to_string(),
                 new_password: new.to_string(),
@@ -514,11 +526,16 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             username,
             password_stdin,
             client,
-        } => recovery::recover(Client::new(client)?, &username, password_stdin).await?,
+        } => account::recover(Client::new(client)?, &username, password_stdin).await?,
         ClientCommand::RecoveryCode {
             password_stdin,
             client,
-        } => recovery::new_code(Client::new(client)?, password(password_stdin)?).await?,
+        } => account::new_code(Client::new(client)?, password(password_stdin)?).await?,
+        ClientCommand::Profile {
+            display_name,
+            specialty,
+            client,
+        } => account::profile(Client::new(client)?, display_name, specialty).await?,
         ClientCommand::Keystore { out, client } => {
             let c = Client::new(client)?;
             let text = c.send(M::GET, "/api/me/keystore", None, true).await?;
@@ -586,7 +603,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                         p.username,
                         p.patient_id,
                         p.address,
-                        recovery::code_lines(&p.recovery_code)
+                        account::code_lines(&p.recovery_code)
                     )
                 })?;
             }
@@ -637,7 +654,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 client,
             } => {
                 let c = Client::new(client)?;
-                recovery::reset_provider(c, &username, password(password_stdin)?).await?;
+                account::reset_provider(c, &username, password(password_stdin)?).await?;
             }
         },
         ClientCommand::Record { cmd } => match cmd {

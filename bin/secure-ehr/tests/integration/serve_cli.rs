@@ -438,6 +438,43 @@ fn serve_and_the_cli_client() {
         &["password", "--password-stdin"],
         &format!("a temporary passphrase\n{PW}\n"),
     ));
+    // drbob's own directory entry: shown, changed (a field left out stays), listed.
+    let out = ok(cli(&data, &url, "bob", &["profile"], ""));
+    assert!(out.contains("drbob (drbob)"), "{out}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "bob",
+        &[
+            "profile",
+            "--display-name",
+            "Dr Bob Stone",
+            "--specialty",
+            "Cardiology",
+        ],
+        "",
+    ));
+    assert!(out.contains("Dr Bob Stone (drbob), Cardiology"), "{out}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["profile", "--display-name", "Dr Robert Stone"],
+        "",
+    ));
+    assert!(out.contains("Dr Robert Stone (drbob), Cardiology"), "{out}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "bob",
+        &["profile", "--specialty", &"x".repeat(101)],
+        "",
+    ));
+    assert!(err.contains("specialty"), "{err}");
+    let out = ok(cli(&data, &url, "alice", &["provider", "list"], ""));
+    assert!(out.contains("Dr Robert Stone"), "{out}");
+    let err = fails(cli(&data, &url, "alice", &["profile"], ""));
+    assert!(err.contains("403"), "patients have none: {err}");
 
     // The admin disables drbob: its session ends, its login is refused, and nothing but
     // the admin's enable brings it back.

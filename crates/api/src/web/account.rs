@@ -43,31 +43,81 @@ pub(super) async fn account(
     let s = web
         .session(&state)
         .ok_or(PageError::SignIn(Role::Patient))?;
-    let notice = (q.done.as_deref() == Some("password"))
-        .then_some("Password changed. Your other sessions were signed out.");
-    Ok(account_page(&state, &web, s.session(), notice, Vec::new()))
+    let notice = match q.done.as_deref() {
+        Some("password") => Some("Password changed. Your other sessions were signed out."),
+        Some("profile") => Some("Directory entry changed: patients of every organisation see it."),
+        _ => None,
+    };
+    account_page(&state, &web, &s, notice, Vec::new(), None).await
 }
 
-fn account_page(
+/// The account page; `profile`: the provider's form values to show back (else its entry
+/// now).
+async fn account_page(
     state: &AppState,
     web: &Web,
-    s: &svc::Session,
+    s: &svc::Any,
     notice: Option<&str>,
     errors: pages::FieldErrors,
-) -> axum::response::Response {
+    profile: Option<(String, String)>,
+) -> PageResult {
+    let session = s.session();
     let recovery_since = state
         .service()
-        .account(&s.username)
+        .account(&session.username)
         .and_then(|a| a.recovery_created_at)
         .map(super::fmt_time);
-    html(pages::account(
-        &web.ctx(Some(s)),
+    let profile = match (s.clone().provider(), profile) {
+        (Ok(_), Some(values)) => Some(values),
+        (Ok(me), None) => Some(
+            state
+                .service()
+                .my_profile(&me)
+                .await?
+                .map(|p| (p.display_name, p.specialty))
+                .unwrap_or_default(),
+        ),
+        (Err(_), _) => None,
+    };
+    Ok(html(pages::account(
+        &web.ctx(Some(session)),
         &pages::AccountPage {
             notice,
             errors,
             recovery_since,
+            profile,
         },
-    ))
+    )))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ProfileForm {
+    display_name: String,
+    specialty: String,
+}
+
+/// A provider's directory entry form: a new entry, its digest on chain.
+pub(super) async fn update_profile(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    super::SignedIn(me): super::SignedIn<super::ProviderOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: ProfileForm = parse_form(&body);
+    let input = svc::ProfileInput {
+        display_name: f.display_name.clone(),
+        specialty: f.specialty.clone(),
+    };
+    let errors = match state.service().update_profile(&me, &input).await {
+        Ok(_) => return Ok(see_other("/account?done=profile")),
+        Err(e) => form_errors(e.into())?,
+    };
+    let s = web
+        .session(&state)
+        .ok_or(PageError::SignIn(Role::Provider))?;
+    let values = Some((f.display_name, f.specialty));
+    account_page(&state, &web, &s, None, errors, values).await
 }
 
 #[derive(Deserialize, Default)]
@@ -116,7 +166,7 @@ pub(super) async fn change_password(
         Ok(()) => return Ok(see_other("/account?done=password")),
         Err(e) => form_errors(e)?,
     };
-    Ok(account_page(&state, &web, s.session(), None, errors))
+    account_page(&state, &web, &s, None, errors, None).await
 }
 
 #[derive(Deserialize, Default)]
@@ -158,7 +208,7 @@ pub(super) async fn new_recovery_code(
         }
         Err(e) => form_errors(e)?,
     };
-    Ok(account_page(&state, &web, s.session(), None, errors))
+    account_page(&state, &web, &s, None, errors, None).await
 }
 
 pub(super) async fn recover_page(Extension(web): Extension<Web>) -> PageResult {

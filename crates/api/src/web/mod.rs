@@ -80,6 +80,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/account/password", post(account::change_password))
         .route("/account/keystore", get(account::keystore))
         .route("/account/recovery", post(account::new_recovery_code))
+        .route("/account/profile", post(account::update_profile))
         .route(
             "/recover",
             get(account::recover_page).post(account::recover),

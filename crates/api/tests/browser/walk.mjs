@@ -509,5 +509,39 @@ async function chartWalk(viewport, patient, recoveryCode) {
   await page.getByRole('link', { name: 'My records' }).click();
   check(await section(`Record ${recordId}`).isVisible(), 'after recovery the records are still hers');
   await logout();
+
+  // The provider's own directory entry, on its Account page: a new name, shown to the
+  // patient as the author of what it wrote; then back to its username (an empty name).
+  const providerLogin = async () => {
+    await page.getByRole('link', { name: 'Medical Providers Login' }).first().click();
+    await page.getByLabel('Username').fill(provider.user);
+    await page.getByLabel('Password').fill(provider.pass);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/provider`);
+  };
+  await providerLogin();
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByLabel('Display name').fill(`Dr Walk ${viewport.width}`);
+  await page.getByLabel('Specialty').fill('General practice');
+  await page.getByRole('button', { name: 'Save directory entry' }).click();
+  await page.waitForURL(/done=profile/);
+  check(await page.getByText('Directory entry changed').isVisible(), 'the provider changed its directory entry');
+  check(await page.getByLabel('Display name').inputValue() === `Dr Walk ${viewport.width}`, 'the new name is its entry');
+  await settle('provider account');
+  await logout();
+  await patientLogin();
+  await page.getByRole('link', { name: 'My records' }).click();
+  await section(`Record ${recordId}`).getByText('Versions (2)').click();
+  check(await section(`Record ${recordId}`).getByText(`written by Dr Walk ${viewport.width}`).isVisible(),
+    'the patient sees the author by the name it chose');
+  await logout();
+  await providerLogin();
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByLabel('Display name').fill('');
+  await page.getByLabel('Specialty').fill('');
+  await page.getByRole('button', { name: 'Save directory entry' }).click();
+  await page.waitForURL(/done=profile/);
+  check(await page.getByLabel('Display name').inputValue() === provider.user, 'an empty name is the username');
+  await logout();
   await context.close();
 }

@@ -333,3 +333,67 @@ async fn a_patient_finds_providers_by_name_organisation_or_specialty() {
     // The one match is chosen already; granting it works as before.
     assert!(cardio.contains("value=\"dr-heart\" checked"), "{cardio}");
 }
+
+/// Issue 17 item 2: a provider edits its own display fields on the account page; a field
+/// too long is shown back with its error and changes nothing; patients then find it by the
+/// new name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_edits_its_directory_entry() {
+    let h = service().await;
+    let app = router(AppState::new(h.service.clone()));
+    let mut doc = Browser::default();
+    sign_in(&app, &mut doc, PROVIDER.0, PROVIDER.1).await;
+    let page = doc.get(&app, "/account").await.text();
+    assert!(page.contains("Your directory entry"), "{page}");
+    let token = csrf(&page);
+    let long = "x".repeat(101);
+    let r = doc
+        .post(
+            &app,
+            "/account/profile",
+            &[
+                ("csrf", &token),
+                ("display_name", &long),
+                ("specialty", "Nephrology"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("Display name: "), "{}", r.text());
+    assert!(
+        r.text().contains("value=\"Nephrology\""),
+        "kept: {}",
+        r.text()
+    );
+    let r = doc
+        .post(
+            &app,
+            "/account/profile",
+            &[
+                ("csrf", &token),
+                ("display_name", "Dr Nora Kidney"),
+                ("specialty", "Nephrology"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(location(&r), "/account?done=profile");
+    let page = doc.get(&app, "/account?done=profile").await.text();
+    assert!(
+        page.contains("Directory entry changed") && page.contains("value=\"Dr Nora Kidney\""),
+        "{page}"
+    );
+
+    h.service.register_patient("pia", PASSWORD).await.unwrap();
+    let mut pia = Browser::default();
+    sign_in(&app, &mut pia, "pia", PASSWORD).await;
+    let found = pia.get(&app, "/patient/sharing?q=nephrology").await.text();
+    assert!(found.contains("Dr Nora Kidney"), "{found}");
+    // Patients have no directory entry to edit.
+    assert!(
+        !pia.get(&app, "/account")
+            .await
+            .text()
+            .contains("Your directory entry")
+    );
+}

@@ -120,11 +120,35 @@ async fn registration<R: TestChain>(w: World<R>) {
         ),
         E::ZeroAddress(_)
     ));
+    // The provider changes its own directory entry: the latest registration carries it;
+    // nobody else can, and neither can a deregistered provider (below).
+    c.update_profile(&p, digest(7)).await.unwrap();
+    let regs = c.provider_registrations(p.address()).await.unwrap();
+    assert_eq!(
+        regs.iter().map(|r| r.profile).collect::<Vec<_>>(),
+        [B256::ZERO, digest(7)]
+    );
+    assert!(
+        c.providers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.provider == p.address() && r.profile == digest(7))
+    );
+    assert!(c.is_provider(p.address()).await.unwrap());
+    assert!(matches!(
+        reason(c.update_profile(&a, digest(8)).await),
+        E::NotRegisteredProvider(_)
+    ));
     assert!(matches!(
         reason(c.deregister_provider(&a, p.address()).await),
         E::NotRegistrar(_)
     ));
     c.deregister_provider(&w.admin, p.address()).await.unwrap();
+    assert!(matches!(
+        reason(c.update_profile(&p, digest(8)).await),
+        E::NotRegisteredProvider(_)
+    ));
     assert!(!c.is_provider(p.address()).await.unwrap());
     assert!(matches!(
         reason(c.deregister_provider(&w.admin, p.address()).await),

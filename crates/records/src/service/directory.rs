@@ -14,11 +14,13 @@ use std::collections::HashMap;
 
 use alloy::primitives::{Address, B256};
 use ehr_chain::RegistryExt;
+use ehr_chain::contract::EhrRegistryErrors as CE;
 use ehr_store::{Cid, cid_from_sha256, cids::RAW};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::session::{ProviderSession, Reader};
 use crate::{Error, Result};
 
 /// The format of [`ProviderProfile`] blocks.
@@ -251,6 +253,40 @@ impl Service {
             }
         }
         Ok(out)
+    }
+
+    /// The signed-in provider's own directory entry, as the chain and the nodes have it
+    /// now (`None`: none registered, or it cannot be fetched).
+    pub async fn my_profile(&self, me: &ProviderSession) -> Result<Option<ProviderProfile>> {
+        let digest = self.last_profile(me.address()).await?;
+        Ok(self.profile(me.address(), digest).await)
+    }
+
+    /// The signed-in provider changes its own directory entry (display name, specialty):
+    /// the new entry stored on the nodes, its digest put on chain by the provider's own
+    /// `updateProfile`. Bad input is refused before anything is stored; a provider the
+    /// admin disabled (off the chain) is refused by the contract.
+    pub async fn update_profile(
+        &self,
+        me: &ProviderSession,
+        input: &ProfileInput,
+    ) -> Result<ProviderProfile> {
+        let entry = input.profile(&me.session().username, me.address())?;
+        let digest = self.store_profile(&entry).await?;
+        self.registry
+            .fund_account(&self.admin, me.address())
+            .await
+            .map_err(Error::chain)?;
+        self.registry
+            .update_profile(me.signer(), digest)
+            .await
+            .map_err(|e| match e.contract_error() {
+                Some(CE::NotRegisteredProvider(_)) => {
+                    Error::Forbidden("you are not registered on chain (disabled by your admin?)")
+                }
+                _ => e.into(),
+            })?;
+        Ok(entry)
     }
 
     /// The digest of provider `address`'s last registered entry (zero: none).

@@ -12,6 +12,8 @@ pub(crate) struct AccountPage<'a> {
     pub errors: FieldErrors,
     /// When the current recovery code was made; `None`: no code.
     pub recovery_since: Option<String>,
+    /// Providers: the directory entry's display name and specialty (the form's values).
+    pub profile: Option<(String, String)>,
 }
 
 pub(crate) fn account(ctx: &Ctx<'_>, page: &AccountPage<'_>) -> Markup {
@@ -48,6 +50,19 @@ pub(crate) fn account(ctx: &Ctx<'_>, page: &AccountPage<'_>) -> Markup {
                     (field("new_password", "New password", "new-password"))
                     (field("confirm", "New password again", "new-password"))
                     button type="submit" { "Change password" }
+                }
+            }
+            @if let Some((name, specialty)) = &page.profile {
+                section aria-labelledby="profile-h" {
+                    h2 #profile-h { "Your directory entry" }
+                    p.small { "How patients of every organisation find you when they share their records. It is professional data, stored on the nodes; its fingerprint goes on chain." }
+                    form method="post" action="/account/profile" novalidate {
+                        (csrf(ctx))
+                        (form_errors(errors, &["display_name", "specialty"]))
+                        (super::field(&Field { form: "profile", name: "display_name", label: "Display name", kind: "text", value: name, required: false, autocomplete: "name", numeric: false, hint: Some("E.g. Dr Carol Smith; empty: your username.") }, errors))
+                        (super::field(&Field { form: "profile", name: "specialty", label: "Specialty", kind: "text", value: specialty, required: false, autocomplete: "off", numeric: false, hint: None }, errors))
+                        button type="submit" { "Save directory entry" }
+                    }
                 }
             }
             section aria-labelledby="recovery-h" {

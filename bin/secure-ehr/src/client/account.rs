@@ -1,9 +1,9 @@
-//! Recovery on the command line: a forgotten password reset with the recovery code, a new
-//! code, and the admin's reset of a provider's password. Secrets come on standard input,
-//! never on the command line.
+//! Account commands: a forgotten password reset with the recovery code, a new code, the
+//! admin's reset of a provider's password, and a provider's own directory entry. Secrets
+//! come on standard input, never on the command line.
 
 use anyhow::{Context, bail};
-use ehr_api::types::{Account, Password, Recover, RecoveryCode};
+use ehr_api::types::{Account, Password, Profile, ProfileUpdate, Recover, RecoveryCode};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Client, lines::wire, username_in_path};
@@ -94,6 +94,42 @@ pub(super) async fn reset_provider(
             "password of provider {} reset: same key and grants ({}); its sessions were signed out",
             a.username,
             wire(&a.address)
+        )
+    })
+}
+
+/// Shows the provider's directory entry, or (with either field given) changes it.
+pub(super) async fn profile(
+    c: Client,
+    display_name: Option<String>,
+    specialty: Option<String>,
+) -> anyhow::Result<()> {
+    let p: Profile = if display_name.is_none() && specialty.is_none() {
+        c.get("/api/me/profile", true).await?
+    } else {
+        // A field left out keeps its value.
+        let now: Profile = c.get("/api/me/profile", true).await?;
+        let body = ProfileUpdate {
+            display_name: display_name.unwrap_or(now.display_name),
+            specialty: specialty.unwrap_or(now.specialty),
+        };
+        let sent = serde_json::to_vec(&body)?;
+        let answer = c
+            .send(reqwest::Method::PUT, "/api/me/profile", Some(sent), true)
+            .await?;
+        serde_json::from_str(&answer).context("unexpected answer from /api/me/profile")?
+    };
+    c.print(&p, |p| {
+        let specialty = if p.specialty.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", p.specialty)
+        };
+        format!(
+            "{} ({}){specialty} — {}",
+            p.display_name,
+            p.username,
+            wire(&p.address)
         )
     })
 }

@@ -44,15 +44,32 @@ async fn browser_walk_at_phone_and_desktop_sizes() {
         ..Default::default()
     };
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    let state = AppState::new(service).with_secure_cookies(true);
-    let server = tokio::spawn(ehr_api::serve_with(
-        listener,
-        state,
-        options,
-        std::future::pending(),
-    ));
+    let serve = |state: AppState| {
+        let options = options.clone();
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("https://{}", listener.local_addr().unwrap());
+            let server = tokio::spawn(ehr_api::serve_with(
+                listener,
+                state.with_secure_cookies(true),
+                options,
+                std::future::pending(),
+            ));
+            (url, server)
+        }
+    };
+    let (url, server) = serve(AppState::new(service)).await;
+    // A first start for each size: no admin yet, so a one-time set-up link.
+    let mut first_starts = Vec::new();
+    let mut setup_links = Vec::new();
+    for _ in 0..2 {
+        let fresh = common::service_without_admin().await;
+        let state = AppState::new(fresh.service.clone());
+        let token = state.setup_token().expect("no admin: a set-up token");
+        let (base, server) = serve(state).await;
+        setup_links.push(format!("{base}/setup?token={token}"));
+        first_starts.push((fresh, server));
+    }
 
     let status = tokio::process::Command::new("node")
         .arg("walk.mjs")
@@ -64,10 +81,20 @@ async fn browser_walk_at_phone_and_desktop_sizes() {
         .env("ADMIN_PASS", ADMIN.1)
         .env("PROVIDER_USER", PROVIDER.0)
         .env("PROVIDER_PASS", PROVIDER.1)
+        .env("SETUP_LINKS", setup_links.join(" "))
         .stdin(Stdio::null())
         .status()
         .await
         .expect("run node");
     server.abort();
+    for (_, s) in &first_starts {
+        s.abort();
+    }
     assert!(status.success(), "the browser walk failed: {status}");
+    for (fresh, _) in &first_starts {
+        assert!(
+            fresh.service.accounts().has_admin(),
+            "the set-up page created the admin"
+        );
+    }
 }

@@ -38,6 +38,8 @@ if (https) {
 // Runs if ever parsed as HTML; every check below asserts window.__xss stays unset.
 const XSS = `<script>window.__xss=1</script><img src=x onerror="window.__xss=1">"'&`;
 const PASSWORD = 'correct horse battery staple';
+// One first-start server per size (no admin yet): its one-time set-up link.
+const setupLinks = env('SETUP_LINKS').split(' ');
 
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
@@ -58,6 +60,7 @@ const problems = [];
 try {
   for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
     console.log(`== ${viewport.width}x${viewport.height}`);
+    await setupWalk(viewport, setupLinks.shift());
     const { patient, recoveryCode } = await walk(viewport);
     await chartWalk(viewport, patient, recoveryCode);
   }
@@ -543,5 +546,38 @@ async function chartWalk(viewport, patient, recoveryCode) {
   await page.waitForURL(/done=profile/);
   check(await page.getByLabel('Display name').inputValue() === provider.user, 'an empty name is the username');
   await logout();
+  await context.close();
+}
+
+// A first start: the set-up link creates the admin once; a wrong token is refused, a used
+// link is gone.
+async function setupWalk(viewport, link) {
+  const context = await browser.newContext({ viewport, javaScriptEnabled: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' && !/40[34]/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const wrong = link.replace(/token=./, (t) => `token=${t.endsWith('0') ? '1' : '0'}`);
+  check((await page.goto(wrong)).status() === 403, 'a wrong set-up token: 403');
+  check((await page.goto(link)).status() === 200, 'the set-up link opens the form');
+  check(await page.getByRole('heading', { name: 'Set up SecureEHR' }).isVisible(), 'the set-up page');
+  await page.getByLabel('Username').fill('root');
+  await page.getByLabel('Password').fill('short');
+  await page.getByRole('button', { name: 'Create the admin' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'Password:' }).isVisible(), 'a short password: inline error');
+  const { sw, cw } = await page.evaluate(() => ({
+    sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
+  }));
+  check(sw <= cw, `set-up page: no horizontal scrolling (${sw} <= ${cw})`);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create the admin' }).click();
+  check(await page.getByRole('heading', { name: 'Admin created' }).isVisible(), 'the admin is created');
+  check((await page.goto(link)).status() === 404, 'the used link is gone: 404');
+  const base = new URL(link).origin;
+  await page.goto(`${base}/providers/login`);
+  await page.getByLabel('Username').fill('root');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/admin`);
+  check(await page.getByRole('heading', { name: 'Administration' }).isVisible(), 'the new admin signs in');
   await context.close();
 }

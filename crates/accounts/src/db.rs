@@ -203,7 +203,10 @@ impl AccountsDb {
 
     /// Adds a new account, durably; [`Error::UsernameTaken`] or [`Error::AdminExists`]
     /// (checked inside the transaction, so concurrent sign-ups of one name yield one).
-    pub(crate) fn insert_new(&self, account: &Account) -> Result<()> {
+    /// With `key_brought` (the user brought the key, so it may be another account's) an
+    /// account already holding its address is [`Error::KeyInUse`], checked in the same
+    /// transaction: two sign-ups racing with one key yield one account.
+    pub(crate) fn insert_new(&self, account: &Account, key_brought: bool) -> Result<()> {
         let w = tx!(self, self.db.begin_write())?;
         {
             let mut table = tx!(self, w.open_table(ACCOUNTS))?;
@@ -213,6 +216,14 @@ impl AccountsDb {
             }
             if tx!(self, table.get(account.username.as_str()))?.is_some() {
                 return Err(Error::UsernameTaken);
+            }
+            if key_brought {
+                for row in tx!(self, table.iter())? {
+                    let (_, v) = tx!(self, row)?;
+                    if self.decode(v.value())?.address == account.address {
+                        return Err(Error::KeyInUse);
+                    }
+                }
             }
             tx!(
                 self,

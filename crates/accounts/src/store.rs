@@ -144,7 +144,7 @@ impl AccountStore {
     pub fn create_admin(&self, username: &str, password: &str) -> Result<AccountInfo> {
         let (mut account, signer) = self.prepare(username, password, Role::Admin, None)?;
         account.escrow_public = Some(admin_escrow_key(&signer).1);
-        self.db.insert_new(&account)?;
+        self.db.insert_new(&account, false)?;
         Ok(account.info())
     }
 
@@ -163,7 +163,7 @@ impl AccountStore {
         if let Some(a) = admin.signer() {
             account.escrow = Some(Escrow::new(&signer, a.address(), &admin_escrow_key(a).1)?);
         }
-        self.db.insert_new(&account)?;
+        self.db.insert_new(&account, false)?;
         Ok(account.info())
     }
 
@@ -195,7 +195,7 @@ impl AccountStore {
             account.recovery = Some(recovery);
             code
         };
-        self.db.insert_new(&account)?;
+        self.db.insert_new(&account, own.is_some())?;
         Ok((account.info(), signer, code))
     }
 
@@ -221,13 +221,13 @@ impl AccountStore {
         own: Option<&KeystoreFile>,
     ) -> Result<(AccountInfo, PrivateKeySigner)> {
         let (account, signer) = self.prepare(username, password, role, own)?;
-        self.db.insert_new(&account)?;
+        self.db.insert_new(&account, own.is_some())?;
         Ok((account.info(), signer))
     }
 
     /// Checks the username and password and makes the account (key, keystore, password
     /// hash), not yet stored: the callers add what their role keeps, then insert it.
-    fn prepare(
+    pub(crate) fn prepare(
         &self,
         username: &str,
         password: &str,

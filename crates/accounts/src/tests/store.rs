@@ -670,6 +670,34 @@ fn the_admin_resets_a_providers_password_and_the_key_stays() {
     );
 }
 
+/// Two sign-ups racing with one brought key: both pass the early check (made here, before
+/// either is stored); the write transaction lets only the first in.
+#[test]
+fn two_sign_ups_racing_with_one_key_make_one_account() {
+    let f = fixture();
+    let (_, file) = keystore::generate(
+        PW.as_bytes(),
+        AccountParams::INSECURE_FAST.scrypt,
+        &mut ehr_crypto::rng(),
+    )
+    .unwrap();
+    let (first, _) = f
+        .store
+        .prepare("ann", PW, Role::Patient, Some(&file))
+        .unwrap();
+    let (second, _) = f
+        .store
+        .prepare("bea", PW, Role::Patient, Some(&file))
+        .unwrap();
+    f.store.db.insert_new(&first, true).unwrap();
+    assert!(matches!(
+        f.store.db.insert_new(&second, true),
+        Err(Error::KeyInUse)
+    ));
+    assert!(f.store.get("bea").is_none());
+    assert!(f.store.get("ann").is_some());
+}
+
 #[test]
 fn tokens_expire_and_forgeries_fail() {
     let f = fixture();

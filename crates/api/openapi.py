@@ -56,6 +56,7 @@ paths = {
  "/api/me/recovery": {"post": op("newRecoveryCode", "A new recovery code (any role): the old one stops working", merge(ok("The new code, shown this once", ref("RecoveryCode")), errs("400", "401", "413", "415", "429")),
              req=body(ref("Password"), "Your current password"), tags=["accounts"],
              desc="`password` is checked as a login checks it (a wrong one is `invalid_credentials` 401, throttled per account and client: then 429). The account keeps a second copy of its key encrypted under the code; the server keeps no copy of the code itself.")},
+ "/api/export": {"get": op("exportMyData", "Everything held about you (patients): one FHIR R4 Bundle to download", merge({"200": {"description": "A `collection` Bundle (`Content-Disposition: attachment`): every record at every version (`meta.versionId`; each read logged on chain, so the export is in the access log), the grants as `Consent`, the access log as `AuditEvent`", "content": {"application/fhir+json": {"schema": ref("ExportBundle")}}}}, errs("401", "403", "500", "503")), tags=["records"])},
  "/api/me/profile": {
   "get": op("myProfile", "Your directory entry (providers): how patients of every organisation find you", merge(ok("The entry the chain names and the nodes hold", ref("Profile")), errs("401", "403", "500"), {"404": err("`not_found`: no entry on chain (not registered), or no node has it")}), tags=["accounts"]),
   "put": op("updateProfile", "Change your display name and specialty (providers)", merge(ok("The new entry, on the nodes and its digest on chain", ref("Profile")), errs("400", "401", "403", "413", "415", "500", "503")),
@@ -137,6 +138,7 @@ schemas = {
  "Session": obj({"token": {"type": "string", "description": "Send as `Authorization: Bearer <token>`; valid 15 minutes"}, "username": {"type": "string"}, "role": role, "address": addr, "expires_at": u64}),
  "Me": obj({"username": {"type": "string"}, "role": role, "address": addr, "patient_id": nullable(u64)}),
  "PatientAccount": obj({"username": {"type": "string"}, "address": addr, "patient_id": u64, "recovery_code": {"type": "string", "description": "Shown this once: it resets the password and keeps the key (`POST /api/recover`)"}}),
+ "ExportBundle": obj({"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}, "timestamp": {"type": "string"}, "identifier": {"type": "object"}, "entry": {"type": "array", "items": obj({"fullUrl": {"type": "string", "format": "uri"}, "resource": {"type": "object", "required": ["resourceType"]}})}}, desc="A FHIR R4 Bundle (checked against the FHIR R4 definitions by medplum in the tests)"),
  "Profile": obj({"username": {"type": "string"}, "address": addr, "display_name": {"type": "string"}, "specialty": {"type": "string"}}),
  "ProfileUpdate": obj({"display_name": {"type": "string", "maxLength": 100, "description": "How patients see you; empty: your username"}, "specialty": {"type": "string", "maxLength": 100}}, []),
  "RecoveryCode": obj({"recovery_code": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){4}$", "description": "25 Crockford base32 characters in five groups"}}),

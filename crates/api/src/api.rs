@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
         ("/api/me", &[Method::GET], get(me)),
         ("/api/me/password", &[Method::POST], post(change_password)),
         ("/api/me/keystore", &[Method::GET], get(keystore)),
+        ("/api/export", &[Method::GET], get(export)),
         ("/api/me/recovery", &[Method::POST], post(new_recovery_code)),
         (
             "/api/me/profile",
@@ -355,6 +356,32 @@ async fn keystore(State(state): State<AppState>, auth: Auth) -> Result<Response>
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
+}
+
+/// Everything held about the patient: one FHIR R4 collection Bundle, as a download.
+async fn export(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    auth: Auth,
+) -> Result<Response> {
+    let me = auth.patient()?;
+    let bundle = crate::fhir::export(&state, &headers, &me).await?;
+    Ok(export_response(&bundle))
+}
+
+/// The export as an `application/fhir+json` attachment.
+pub(crate) fn export_response(bundle: &serde_json::Value) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, crate::fhir::FHIR_JSON),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"secure-ehr-export.json\"",
+            ),
+        ],
+        bundle.to_string(),
+    )
+        .into_response()
 }
 
 /// The name geth gives a keystore file: `UTC--{id}--{address}.json` (here the file's id

@@ -340,8 +340,8 @@ impl Spec {
                     content.get(ctype).is_some(),
                     "{what}: content type {ctype} not documented"
                 );
-                if ctype == "application/json" {
-                    let at = format!("{at}/content/application~1json/schema");
+                if ctype == "application/json" || ctype == "application/fhir+json" {
+                    let at = format!("{at}/content/{}/schema", pointer_escape(ctype));
                     if let Err(e) = self.validate(&at, &reply.json()) {
                         panic!(
                             "{what}: the body does not match {at}: {e}\n{}",
@@ -918,6 +918,26 @@ async fn every_route_answers_every_documented_status_as_documented() {
             .await,
     );
     assert!(grants.iter().any(|g| g.emergency.is_some()), "{grants:?}");
+    // The patient's export: every version of every record, the grants, the access log.
+    let r = api
+        .expect(200, M::GET, "/api/export", Some(patient), None)
+        .await;
+    let export = r.json();
+    let entries = export["entry"].as_array().unwrap();
+    let versions: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e["resource"]["meta"]["versionId"].as_str())
+        .collect();
+    assert!(
+        versions.contains("1") && versions.contains("2"),
+        "{versions:?}"
+    );
+    for t in ["Consent", "AuditEvent", "Patient"] {
+        assert!(
+            entries.iter().any(|e| e["resource"]["resourceType"] == t),
+            "{t} in the export"
+        );
+    }
     api.expect(200, M::GET, "/api/status", None, None).await;
     api.expect(200, M::GET, "/api/openapi.json", None, None)
         .await;
@@ -1007,6 +1027,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, disable, patient, None),
         (M::POST, enable, provider, None),
         (M::GET, "/api/me/profile", patient, None),
+        (M::GET, "/api/export", provider, None),
     ] {
         api.expect(403, method, uri, Some(token), body).await;
     }
@@ -1139,6 +1160,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         profile_update.clone(),
     )
     .await;
+    api.expect(503, M::GET, "/api/export", Some(patient), None)
+        .await;
     let status: types::Status = parse(
         &api.expect(200, M::GET, "/api/status", Some(admin), None)
             .await,
@@ -1174,6 +1197,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, enable, Some(admin), None),
         (M::GET, "/api/me/profile", Some(provider), None),
         (M::PUT, "/api/me/profile", Some(provider), profile_update),
+        (M::GET, "/api/export", Some(patient), None),
     ] {
         let r = api.expect(500, method, uri, token, body).await;
         assert_eq!(parse::<types::ErrorBody>(&r).message, "internal error");

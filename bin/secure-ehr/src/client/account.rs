@@ -133,3 +133,39 @@ pub(super) async fn profile(
         )
     })
 }
+
+/// Saves the patient's export (one FHIR Bundle) to `out`, which must not exist (mode 0600:
+/// it is the patient's whole record).
+pub(super) async fn export(c: Client, out: &std::path::Path) -> anyhow::Result<()> {
+    let text = c
+        .send(reqwest::Method::GET, "/api/export", None, true)
+        .await?;
+    let bundle: serde_json::Value =
+        serde_json::from_str(&text).context("unexpected answer from /api/export")?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(out)
+        .with_context(|| format!("creating {} (it must not exist yet)", out.display()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())?;
+    f.sync_all()?;
+    let count = |t: &str| {
+        bundle["entry"].as_array().map_or(0, |e| {
+            e.iter()
+                .filter(|e| e["resource"]["resourceType"] == t)
+                .count()
+        })
+    };
+    let entries = bundle["entry"].as_array().map_or(0, Vec::len);
+    let saved = serde_json::json!({ "path": out, "entries": entries });
+    c.print(&saved, |_| {
+        format!(
+            "exported {entries} resources to {} ({} grants as Consent, {} access log entries as AuditEvent)",
+            out.display(),
+            count("Consent"),
+            count("AuditEvent")
+        )
+    })
+}

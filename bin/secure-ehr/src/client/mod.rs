@@ -93,6 +93,15 @@ pub enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Everything held about you (patients): every record at every version, your grants
+    /// (`Consent`) and your access log (`AuditEvent`), as one FHIR R4 Bundle file.
+    Export {
+        /// Where to write it (must not exist yet).
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Save your keystore v3 file (patients) — your key encrypted under your password —
     /// to import into any Ethereum wallet.
     Keystore {
@@ -536,6 +545,9 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             specialty,
             client,
         } => account::profile(Client::new(client)?, display_name, specialty).await?,
+        ClientCommand::Export { out, client } => {
+            account::export(Client::new(client)?, &out).await?
+        }
         ClientCommand::Keystore { out, client } => {
             let c = Client::new(client)?;
             let text = c.send(M::GET, "/api/me/keystore", None, true).await?;

@@ -153,4 +153,52 @@ async fn a_fhir_client_stores_searches_pages_and_reads_and_medplum_validates_wha
         .await
         .unwrap();
     assert!(log.as_array().unwrap().len() >= 6, "{log}");
+
+    // Issue 18 item 2: the patient's export is one FHIR R4 collection Bundle that medplum
+    // validates, with the record at both its versions, every logged read as an AuditEvent
+    // (its own reads too).
+    let r = http
+        .put(format!("{}/api/records/1", server.url))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(std::fs::read(&bundle).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let export: Value = http
+        .get(format!("{}/api/export", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&export["resourceType"], &export["type"]),
+        (&json!("Bundle"), &json!("collection"))
+    );
+    let entries = export["entry"].as_array().unwrap();
+    let of = |t: &str| {
+        entries
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == t)
+            .count()
+    };
+    assert_eq!(of("Observation"), 6, "the record's three observations, twice");
+    let versions: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e["resource"]["meta"]["versionId"].as_str())
+        .collect();
+    assert_eq!(versions.into_iter().collect::<Vec<_>>(), ["1", "2"]);
+    assert!(
+        of("AuditEvent") > log.as_array().unwrap().len(),
+        "the log, and the export's own read"
+    );
+    let file = dir.path().join("export.json");
+    std::fs::write(&file, export.to_string()).unwrap();
+    let verdict = node(&js, &["validate.mjs", file.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(verdict.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
 }

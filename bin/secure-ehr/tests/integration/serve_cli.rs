@@ -395,6 +395,38 @@ fn serve_and_the_cli_client() {
         out.contains("record 1"),
         "the same key, the same records: {out}"
     );
+    // Her export: one FHIR Bundle with her record, grants and access log; never over a
+    // file that exists.
+    let file = dir.path().join("export.json");
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["export", "-o", file.to_str().unwrap()],
+        "",
+    ));
+    assert!(
+        out.contains("exported") && out.contains("as AuditEvent"),
+        "{out}"
+    );
+    let bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(bundle["type"], "collection");
+    assert!(
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["resource"]["resourceType"] == "AuditEvent")
+    );
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &["export", "-o", file.to_str().unwrap()],
+        "",
+    ));
+    assert!(err.contains("must not exist"), "{err}");
     let out = ok(cli(
         &data,
         &url,

@@ -68,7 +68,7 @@ fn unix_of(s: &str) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
-fn consent(patient_id: u64, g: &svc::GrantView) -> Value {
+pub(super) fn consent(patient_id: u64, g: &svc::GrantView) -> Value {
     let scope = g.record_id.map_or("all".to_owned(), |r| r.to_string());
     let mut provision = json!({
         "type": "permit",
@@ -100,7 +100,7 @@ fn consent(patient_id: u64, g: &svc::GrantView) -> Value {
     })
 }
 
-fn audit_event(patient_id: u64, e: &svc::AccessLogEntry) -> Value {
+pub(super) fn audit_event(patient_id: u64, e: &svc::AccessLogEntry) -> Value {
     let btg: Value = serde_json::from_str(BTG).expect("a coding");
     let who = match (&e.reader_username, &e.reader_organisation) {
         (Some(u), Some(o)) => format!("{u} ({o})"),

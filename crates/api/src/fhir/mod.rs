@@ -60,6 +60,7 @@ const SEARCH_PARAMS: &[(&str, &str)] = &[
 ];
 
 mod consent;
+mod export;
 pub(crate) mod scopes;
 mod search;
 mod write;
@@ -67,6 +68,7 @@ mod write;
 use search::{SearchQuery, everything, page, search};
 
 pub use consent::{ACCOUNT_SYSTEM, PROVIDER_SYSTEM, RECORD_SYSTEM};
+pub(crate) use export::export;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

@@ -15,6 +15,16 @@ use crate::error::Error;
 use crate::extract::ClientIp;
 use crate::svc::{self, Role};
 
+/// "Download everything": the patient's export (one FHIR Bundle), as a download.
+pub(super) async fn export(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    super::SignedIn(s): super::SignedIn<super::PatientOnly>,
+) -> PageResult {
+    let bundle = crate::fhir::export(&state, &headers, &s).await?;
+    Ok(crate::api::export_response(&bundle))
+}
+
 /// The patient's keystore v3 file, as a download.
 pub(super) async fn keystore(
     State(state): State<AppState>,

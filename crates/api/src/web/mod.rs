@@ -79,6 +79,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/account", get(account::account))
         .route("/account/password", post(account::change_password))
         .route("/account/keystore", get(account::keystore))
+        .route("/patient/export", get(account::export))
         .route("/account/recovery", post(account::new_recovery_code))
         .route("/account/profile", post(account::update_profile))
         .route(

@@ -490,6 +490,16 @@ async function chartWalk(viewport, patient, recoveryCode) {
   await page.waitForURL(`${base}/patient`);
   await page.getByRole('link', { name: 'My records' }).click();
   check(await section(`Record ${recordId}`).isVisible(), 'the records are still hers');
+  // Take your data: one FHIR Bundle with every version, grants and access log.
+  const [exported] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download everything' }).click(),
+  ]);
+  const bundle = JSON.parse(readFileSync(await exported.path(), 'utf8'));
+  const types = new Set(bundle.entry.map((e) => e.resource.resourceType));
+  check(bundle.type === 'collection' && types.has('Consent') && types.has('AuditEvent') && types.has('Observation'),
+    `the export downloads (${exported.suggestedFilename()}: ${bundle.entry.length} resources)`);
+  check(bundle.entry.some((e) => e.resource.meta && e.resource.meta.versionId === '2'), 'with every version');
   await logout();
 
   // Forgot the password: the sign-up's recovery code sets a new one; the key stays.

@@ -395,6 +395,7 @@ pub(crate) fn my_records(ctx: &Ctx<'_>, patient_id: Option<u64>, rows: &[RecordR
             @if rows.is_empty() {
                 p { "No records yet. " a href="/patient" { "Store your first record" } "." }
             }
+            p.small { a href="/patient/export" download { "Download everything" } ": every record at every version, your grants and your access log, as one FHIR file. Each record read for it is logged." }
             @for r in rows {
                 section.card aria-labelledby={ "rec-" (r.record_id) } {
                     h2 id={ "rec-" (r.record_id) } { "Record " (r.record_id) }

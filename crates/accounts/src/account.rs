@@ -60,6 +60,9 @@ pub(crate) struct Account {
     /// The admin: its escrow public key, which providers' keys are wrapped to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) escrow_public: Option<ehr_crypto::PublicKey>,
+    /// Two-factor sign-in (TOTP and backup codes), once enrolled.
+    #[serde(default)]
+    pub(crate) second_factor: crate::totp::SecondFactor,
 }
 
 impl fmt::Debug for Account {
@@ -82,6 +85,8 @@ impl Account {
             disabled: self.disabled,
             recovery_created_at: self.recovery.as_ref().map(|r| r.created_at),
             escrowed: self.escrow.is_some(),
+            two_factor: self.second_factor.enrolled(),
+            backup_codes_left: self.second_factor.backup.len(),
         }
     }
 }
@@ -105,6 +110,11 @@ pub struct AccountInfo {
     /// Providers: whether the key is escrowed to the admin (so the admin can reset the
     /// password).
     pub escrowed: bool,
+    /// Two-factor sign-in is on: a login needs a code from the authenticator app (or a
+    /// backup code).
+    pub two_factor: bool,
+    /// Unused backup codes.
+    pub backup_codes_left: usize,
 }
 
 /// Trims and lowercases a username, then checks it: 3–32 of `a-z 0-9 . _ -`, starting with

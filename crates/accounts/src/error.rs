@@ -73,6 +73,21 @@ pub enum Error {
     #[error("provider key escrow: {0}")]
     Escrow(&'static str),
 
+    /// The account signs in with a second factor and none was given.
+    #[error(
+        "this account signs in with two-factor: enter the code from your authenticator app, or a backup code"
+    )]
+    TotpRequired,
+
+    /// The authentication code (or backup code) did not match, or was used already.
+    #[error("invalid authentication code")]
+    InvalidTotp,
+
+    /// Two-factor is already on (enrolling again), or not on (disabling, confirming
+    /// without a secret offered).
+    #[error("two-factor sign-in: {0}")]
+    TotpState(&'static str),
+
     /// A password that breaks the rules ([`crate::MIN_PASSWORD_CHARS`] and up).
     #[error("invalid password: {0}")]
     InvalidPassword(&'static str),

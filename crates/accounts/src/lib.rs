@@ -36,6 +36,7 @@ mod recovery;
 mod session;
 mod store;
 mod throttle;
+pub mod totp;
 
 pub use account::{AccountInfo, Role, normalize_username};
 #[cfg(any(test, feature = "test-utils"))]

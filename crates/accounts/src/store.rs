@@ -15,6 +15,7 @@ use crate::db::AccountsDb;
 use crate::kdf::KdfGate;
 use crate::keystore::{self, KeystoreFile};
 use crate::recovery::{Escrow, Recovery, RecoveryCode, admin_escrow_key};
+use crate::totp::{self, TotpSetup};
 use crate::*;
 use crate::{account::*, clock::*, params::*, password::*, session::*, throttle::*};
 
@@ -278,6 +279,7 @@ impl AccountStore {
             recovery: None,
             escrow: None,
             escrow_public: None,
+            second_factor: Default::default(),
         };
         // The insert checks the username again inside its write transaction: another
         // thread may have won the race while we hashed. Durable (fsync) before it returns.
@@ -328,7 +330,21 @@ impl AccountStore {
     /// session (in memory only) for signing transactions and custodian requests; it is
     /// dropped, and zeroized, at logout or expiry.
     pub fn login(&self, username: &str, password: &str, client: &str) -> Result<(Token, Session)> {
-        let (account, signer) = self.verify_and_unlock(username, password, client)?;
+        self.login_with_code(username, password, None, client)
+    }
+
+    /// [`login`](Self::login) with a second factor: an account that enrolled needs `code`
+    /// (a TOTP code from its authenticator app, or an unused backup code), checked in the
+    /// same throttled attempt — without it [`Error::TotpRequired`], wrong or used
+    /// [`Error::InvalidTotp`]. Accounts that did not enrol ignore `code`.
+    pub fn login_with_code(
+        &self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+        client: &str,
+    ) -> Result<(Token, Session)> {
+        let (account, signer) = self.unlock(username, password, client, Some(code))?;
         self.backfill_escrow(&account, &signer)?;
         let now = self.clock.now();
         let mut selector = [0u8; 16];
@@ -622,6 +638,80 @@ impl AccountStore {
         Ok(info)
     }
 
+    /// Starts two-factor enrolment for the session user: a fresh secret (kept pending
+    /// until [`confirm_totp`](Self::confirm_totp)), to scan or type into an authenticator
+    /// app. Starting again replaces a pending secret; an enrolled account must turn it off
+    /// first.
+    pub fn begin_totp(&self, session: &Session) -> Result<TotpSetup> {
+        let secret = totp::new_secret();
+        let stored = secret.clone();
+        self.update(&session.username, |a| {
+            if a.second_factor.enrolled() {
+                return Err(Error::TotpState("already on (turn it off first)"));
+            }
+            a.second_factor.pending = Some(stored);
+            Ok(())
+        })?
+        .ok_or(Error::Unauthenticated)?;
+        Ok(TotpSetup::new(&session.username, &secret))
+    }
+
+    /// Finishes enrolment with a code from the app (throttled like a login): two-factor is
+    /// on from now, and the backup codes are returned, to be shown once.
+    pub fn confirm_totp(
+        &self,
+        session: &Session,
+        code: &str,
+        client: &str,
+    ) -> Result<Vec<Zeroizing<String>>> {
+        let rl = self.params.rate_limit;
+        self.lock()
+            .throttle
+            .charge(self.clock.now(), rl, Some(&session.username), client)?;
+        let now = ehr_primitives::unix_secs(self.clock.now());
+        let (codes, hashes) = totp::new_backup_codes(&session.username);
+        self.update(&session.username, |a| {
+            let f = &mut a.second_factor;
+            let pending = f
+                .pending
+                .clone()
+                .ok_or(Error::TotpState("no set-up started"))?;
+            let step = totp::accepted_step(&pending, code, now, 0).ok_or(Error::InvalidTotp)?;
+            *f = totp::SecondFactor {
+                secret: Some(pending),
+                pending: None,
+                last_step: step,
+                backup: hashes,
+                enrolled_at: now,
+            };
+            Ok(())
+        })?
+        .ok_or(Error::Unauthenticated)?;
+        self.lock().throttle.refund(rl, &session.username, client);
+        Ok(codes)
+    }
+
+    /// Turns two-factor off: the password and a current code (or a backup code) are both
+    /// needed, each checked as a login checks them.
+    pub fn disable_totp(
+        &self,
+        session: &Session,
+        password: &str,
+        code: &str,
+        client: &str,
+    ) -> Result<()> {
+        let (account, _) = self.unlock(&session.username, password, client, Some(Some(code)))?;
+        if !account.second_factor.enrolled() {
+            return Err(Error::TotpState("not on"));
+        }
+        self.update(&account.username, |a| {
+            a.second_factor = Default::default();
+            Ok(())
+        })?
+        .ok_or(Error::Unauthenticated)?;
+        Ok(())
+    }
+
     /// The session user's keystore file, for export to a wallet.
     pub fn export_keystore(&self, session: &Session) -> Result<KeystoreFile> {
         self.db
@@ -650,6 +740,18 @@ impl AccountStore {
         password: &str,
         client: &str,
     ) -> Result<(Account, PrivateKeySigner)> {
+        self.unlock(username, password, client, None)
+    }
+
+    /// [`verify_and_unlock`](Self::verify_and_unlock); with `second` (a login) also the
+    /// second factor of an account that enrolled, before the attempt counts as a success.
+    fn unlock(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+        second: Option<Option<&str>>,
+    ) -> Result<(Account, PrivateKeySigner)> {
         let user = normalize_username(username).ok();
         let rl = self.params.rate_limit;
         self.lock()
@@ -669,6 +771,17 @@ impl AccountStore {
         match account {
             Some(account) if ok => {
                 let signer = keystore::decrypt(&account.keystore, password.as_bytes())?;
+                if let Some(code) = second
+                    && account.second_factor.enrolled()
+                {
+                    // Still charged: a wrong code counts as a failed attempt.
+                    let code = code.ok_or(Error::TotpRequired)?;
+                    let now = ehr_primitives::unix_secs(self.clock.now());
+                    self.update(&account.username, |a| {
+                        totp::check(&mut a.second_factor, &a.username, code, now)
+                    })?
+                    .ok_or(Error::InvalidCredentials)?;
+                }
                 self.lock()
                     .throttle
                     .succeeded(self.clock.now(), rl, &account.username, client);

@@ -111,6 +111,15 @@ impl Throttle {
         user: &str,
         client: &str,
     ) {
+        self.refund(rl, user, client);
+        self.successes
+            .entry(user.to_owned())
+            .or_default()
+            .push_back(now);
+    }
+
+    /// A correct code (two-factor set-up): the charge refunded, no login counted.
+    pub(crate) fn refund(&mut self, rl: RateLimitParams, user: &str, client: &str) {
         self.failures
             .remove(&FailureKey::Pair(user.to_owned(), client.to_owned()));
         if let Some(f) = self
@@ -122,10 +131,6 @@ impl Throttle {
                 f.locked_until = None;
             }
         }
-        self.successes
-            .entry(user.to_owned())
-            .or_default()
-            .push_back(now);
     }
 
     fn keys(user: Option<&str>, client: &str) -> Vec<FailureKey> {

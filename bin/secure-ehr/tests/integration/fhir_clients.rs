@@ -186,7 +186,11 @@ async fn a_fhir_client_stores_searches_pages_and_reads_and_medplum_validates_wha
             .filter(|e| e["resource"]["resourceType"] == t)
             .count()
     };
-    assert_eq!(of("Observation"), 6, "the record's three observations, twice");
+    assert_eq!(
+        of("Observation"),
+        6,
+        "the record's three observations, twice"
+    );
     let versions: std::collections::BTreeSet<&str> = entries
         .iter()
         .filter_map(|e| e["resource"]["meta"]["versionId"].as_str())

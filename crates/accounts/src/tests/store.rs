@@ -698,6 +698,138 @@ fn two_sign_ups_racing_with_one_key_make_one_account() {
     assert!(f.store.get("ann").is_some());
 }
 
+/// Issue 18 item 1: two-factor. Enrolment needs a code from the app; from then on a login
+/// needs one too (missing, wrong or replayed: refused, and counted as a failed attempt), a
+/// backup code works once, and turning it off needs the password and a code. Accounts
+/// that never enrolled log in as before.
+#[test]
+fn two_factor_is_enforced_once_enrolled() {
+    let f = fixture();
+    f.store.register_patient("ann", PW).unwrap();
+    f.store.register_patient("bea", PW).unwrap();
+    let (_, ann) = f.store.login("ann", PW, CLIENT).unwrap();
+    let now = || f.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    assert!(matches!(
+        f.store.confirm_totp(&ann, "123456", CLIENT),
+        Err(Error::TotpState(_))
+    ));
+    let setup = f.store.begin_totp(&ann).unwrap();
+    assert!(
+        setup
+            .uri
+            .starts_with("otpauth://totp/SecureEHR:ann?secret=")
+    );
+    let key = totp::unbase32(&setup.secret).unwrap();
+    let code = |t: u64| format!("{:06}", totp::totp(&key, t, 6));
+    // Not on until confirmed: the login needs no code yet.
+    f.store.login("ann", PW, CLIENT).unwrap();
+    let wrong = format!("{:06}", (totp::totp(&key, now(), 6) + 1) % 1_000_000);
+    assert!(matches!(
+        f.store.confirm_totp(&ann, &wrong, CLIENT),
+        Err(Error::InvalidTotp)
+    ));
+    let backups = f.store.confirm_totp(&ann, &code(now()), CLIENT).unwrap();
+    assert_eq!(backups.len(), totp::BACKUP_CODES);
+    let info = f.store.get("ann").unwrap();
+    assert!(info.two_factor && info.backup_codes_left == totp::BACKUP_CODES);
+    assert!(matches!(f.store.begin_totp(&ann), Err(Error::TotpState(_))));
+
+    assert!(matches!(
+        f.store.login("ann", PW, CLIENT),
+        Err(Error::TotpRequired)
+    ));
+    assert!(matches!(
+        f.store.login_with_code("ann", PW, Some(&wrong), CLIENT),
+        Err(Error::InvalidTotp)
+    ));
+    assert!(
+        matches!(
+            f.store
+                .login_with_code("ann", "wrong password!!", Some(&code(now())), CLIENT),
+            Err(Error::InvalidCredentials)
+        ),
+        "the password still counts"
+    );
+    // The confirming code's step is used: the next step's code signs in, once.
+    f.clock.advance(Duration::from_secs(totp::PERIOD));
+    f.store
+        .login_with_code("ann", PW, Some(&code(now())), CLIENT)
+        .unwrap();
+    assert!(
+        matches!(
+            f.store
+                .login_with_code("ann", PW, Some(&code(now())), CLIENT),
+            Err(Error::InvalidTotp)
+        ),
+        "a code is taken once"
+    );
+    f.store
+        .login_with_code("ann", PW, Some(&backups[0]), CLIENT)
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .login_with_code("ann", PW, Some(&backups[0]), CLIENT),
+        Err(Error::InvalidTotp)
+    ));
+    assert_eq!(
+        f.store.get("ann").unwrap().backup_codes_left,
+        totp::BACKUP_CODES - 1
+    );
+    // Another account is untouched; a code means nothing to it.
+    f.store
+        .login_with_code("bea", PW, Some("000000"), CLIENT)
+        .unwrap();
+
+    // Survives a reopen; off needs the password and a code.
+    let f = f.reopen();
+    let (_, ann) = f
+        .store
+        .login_with_code("ann", PW, Some(&backups[1]), "198.51.100.7")
+        .unwrap();
+    assert!(matches!(
+        f.store.disable_totp(&ann, PW, "000000", "198.51.100.7"),
+        Err(Error::InvalidTotp)
+    ));
+    f.store
+        .disable_totp(&ann, PW, &backups[2], "198.51.100.7")
+        .unwrap();
+    assert!(!f.store.get("ann").unwrap().two_factor);
+    f.store.login("ann", PW, "198.51.100.7").unwrap();
+}
+
+/// Guessing codes after a stolen password locks the guesser out like guessing passwords.
+#[test]
+fn guessing_codes_is_throttled() {
+    let f = fixture();
+    f.store.register_patient("ann", PW).unwrap();
+    let (_, ann) = f.store.login("ann", PW, CLIENT).unwrap();
+    let setup = f.store.begin_totp(&ann).unwrap();
+    let key = totp::unbase32(&setup.secret).unwrap();
+    let t = f.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    f.store
+        .confirm_totp(&ann, &format!("{:06}", totp::totp(&key, t, 6)), CLIENT)
+        .unwrap();
+    // Wrong guesses: never one of the codes valid now.
+    let valid: Vec<u32> = (0..3)
+        .map(|i| totp::totp(&key, t - totp::PERIOD + i * totp::PERIOD, 6))
+        .collect();
+    let mut limited = false;
+    for guess in (0..30).filter(|g| !valid.contains(g)).take(20) {
+        match f
+            .store
+            .login_with_code("ann", PW, Some(&format!("{guess:06}")), "203.0.113.9")
+        {
+            Err(Error::InvalidTotp) => {}
+            Err(Error::RateLimited { .. }) => {
+                limited = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(limited);
+}
+
 #[test]
 fn tokens_expire_and_forgeries_fail() {
     let f = fixture();

@@ -44,15 +44,23 @@ COMMON = ("400", "401", "413", "415", "500")
 userparam = {"name": "username", "in": "path", "required": True, "description": "The provider's username", "schema": {"type": "string"}}
 paths = {
  "/api/session": {
-  "post": op("login", "Sign in", merge(ok("A bearer token and who it belongs to", ref("Session")), errs("400", "413", "415", "429", "500"), {"401": err("`invalid_credentials`: username or password wrong (which one is not said)"), "403": err("`forbidden`: the account is disabled (the admin can enable it)")}),
-             auth=False, req=body(ref("Credentials")), tags=["sessions"],
-             desc="Throttled per username and per client IP: after 5 failures each further attempt is refused for a doubling delay (30 s up to 15 min)."),
+  "post": op("login", "Sign in", merge(ok("A bearer token and who it belongs to", ref("Session")), errs("400", "413", "415", "429", "500"), {"401": err("`invalid_credentials`: username or password wrong (which one is not said); `totp_required`: the account turned on two-factor and no `code` was given; `invalid_totp`: the code is wrong or used already"), "403": err("`forbidden`: the account is disabled (the admin can enable it)")}),
+             auth=False, req=body(ref("Login")), tags=["sessions"],
+             desc="Throttled per username and per client IP: after 5 failures each further attempt is refused for a doubling delay (30 s up to 15 min). A wrong two-factor code counts as a failure."),
   "delete": op("logout", "Sign out (revokes the token)", merge({"204": {"description": "Signed out"}}, errs("401")), tags=["sessions"]),
  },
  "/api/me": {"get": op("me", "Who the token belongs to", merge(ok("The session's user", ref("Me")), errs("401", "500")), tags=["sessions"])},
  "/api/me/password": {"post": op("changePassword", "Change your password (any role)", merge({"204": {"description": "Changed: the keystore re-encrypted under the new password (the same key, so the address and every record and grant stay); every other session of the account ended, this one kept"}}, errs("400", "401", "413", "415", "429")),
              req=body(ref("PasswordChange")), tags=["accounts"],
              desc="`current_password` is checked as a login checks it (a wrong one is `invalid_credentials` 401, throttled per account and client: then 429); `new_password` follows the sign-up rules (`invalid_input` with `field` `new_password`).")},
+ "/api/me/totp": {
+  "post": op("beginTotp", "Start two-factor sign-in (any role): a secret for an authenticator app", merge(ok("The secret, its `otpauth://` URI and that URI's QR code (SVG, drawn by the server); pending until confirmed", ref("TotpSetup")), errs("401"), {"409": err("`conflict`: two-factor is on already (turn it off first)")}), tags=["accounts"],
+             desc="Starting again replaces a pending secret. TOTP as RFC 6238 (HMAC-SHA-1, 30-second steps, 6 digits), what every authenticator app makes."),
+  "delete": op("disableTotp", "Turn two-factor off: the password and a current code", merge({"204": {"description": "Off: logins need the password alone again"}}, errs("400", "413", "415", "429"), {"401": err("`invalid_credentials`: the password is wrong; `invalid_totp`: the code is wrong or used; `unauthenticated`: no session"), "409": err("`conflict`: two-factor is not on")}),
+             req=body(ref("TotpDisable")), tags=["accounts"])},
+ "/api/me/totp/confirm": {"post": op("confirmTotp", "Turn two-factor on with a code from the app", merge(ok("On: ten one-time backup codes, shown this once", ref("BackupCodes")), errs("400", "413", "415", "429"), {"401": err("`invalid_totp`: the code does not match the pending secret; `unauthenticated`: no session"), "409": err("`conflict`: no set-up started (`POST /api/me/totp` first)")}),
+             req=body(ref("TotpCode")), tags=["accounts"],
+             desc="Throttled like a login. From now on `POST /api/session` needs `code`: an app code (each accepted once, within one step of now) or a backup code (each once).")},
  "/api/me/recovery": {"post": op("newRecoveryCode", "A new recovery code (any role): the old one stops working", merge(ok("The new code, shown this once", ref("RecoveryCode")), errs("400", "401", "413", "415", "429")),
              req=body(ref("Password"), "Your current password"), tags=["accounts"],
              desc="`password` is checked as a login checks it (a wrong one is `invalid_credentials` 401, throttled per account and client: then 429). The account keeps a second copy of its key encrypted under the code; the server keeps no copy of the code itself.")},
@@ -127,7 +135,7 @@ def obj(props, required=None, desc=None, extra=False):
     return o
 nullable = lambda s: {"oneOf": [s, {"type": "null"}]}
 schemas = {
- "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "invalid_recovery_code", "forbidden", "access_denied", "not_found", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "starting", "internal"]},
+ "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "invalid_recovery_code", "totp_required", "invalid_totp", "forbidden", "access_denied", "not_found", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "starting", "internal"]},
                "message": {"type": "string"},
                "field": {"type": "string", "description": "invalid_input: the field (e.g. `username`, `patient_id`, `body`)"},
                "errors": {"type": "array", "items": obj({"path": {"type": "string"}, "message": {"type": "string"}}), "description": "invalid_record: each broken field (FHIR path or form field) and rule"},
@@ -141,6 +149,11 @@ schemas = {
  "ExportBundle": obj({"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}, "timestamp": {"type": "string"}, "identifier": {"type": "object"}, "entry": {"type": "array", "items": obj({"fullUrl": {"type": "string", "format": "uri"}, "resource": {"type": "object", "required": ["resourceType"]}})}}, desc="A FHIR R4 Bundle (checked against the FHIR R4 definitions by medplum in the tests)"),
  "Profile": obj({"username": {"type": "string"}, "address": addr, "display_name": {"type": "string"}, "specialty": {"type": "string"}}),
  "ProfileUpdate": obj({"display_name": {"type": "string", "maxLength": 100, "description": "How patients see you; empty: your username"}, "specialty": {"type": "string", "maxLength": 100}}, []),
+ "Login": obj({"username": {"type": "string"}, "password": {"type": "string", "format": "password"}, "code": {"type": "string", "description": "Accounts that turned on two-factor: the app's six digits, or a backup code"}}, ["username", "password"]),
+ "TotpSetup": obj({"secret": {"type": "string", "pattern": "^[A-Z2-7]{32}$", "description": "Base32 (RFC 4648), to type into an app"}, "otpauth_uri": {"type": "string", "pattern": "^otpauth://totp/"}, "qr_svg": {"type": "string", "pattern": "^<\\?xml|^<svg", "description": "The URI's QR code as SVG"}}),
+ "TotpCode": obj({"code": {"type": "string"}}),
+ "TotpDisable": obj({"password": {"type": "string", "format": "password"}, "code": {"type": "string"}}),
+ "BackupCodes": obj({"backup_codes": {"type": "array", "items": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$"}, "minItems": 10, "maxItems": 10}}),
  "RecoveryCode": obj({"recovery_code": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){4}$", "description": "25 Crockford base32 characters in five groups"}}),
  "Recover": obj({"username": {"type": "string"}, "recovery_code": {"type": "string", "description": "Case, spaces and dashes do not matter"}, "new_password": {"type": "string", "format": "password", "minLength": 12}}),
  "Password": obj({"password": {"type": "string", "format": "password"}}),

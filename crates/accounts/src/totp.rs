@@ -65,7 +65,8 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
-pub(crate) fn unbase32(s: &str) -> Option<Vec<u8>> {
+/// Reads RFC 4648 base32 (no padding), as [`base32`] writes it; `None` on any other character.
+pub fn unbase32(s: &str) -> Option<Vec<u8>> {
     let mut bits = 0u64;
     let mut n = 0;
     let mut out = Vec::new();

@@ -31,6 +31,12 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
         ("/api/export", &[Method::GET], get(export)),
         ("/api/me/recovery", &[Method::POST], post(new_recovery_code)),
         (
+            "/api/me/totp",
+            &[Method::POST, Method::DELETE],
+            post(begin_totp).delete(disable_totp),
+        ),
+        ("/api/me/totp/confirm", &[Method::POST], post(confirm_totp)),
+        (
             "/api/me/profile",
             &[Method::GET, Method::PUT],
             get(my_profile).put(update_profile),
@@ -201,11 +207,11 @@ struct FormatQuery {
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    ApiJson(c): ApiJson<types::Credentials>,
+    ApiJson(c): ApiJson<types::Login>,
 ) -> Result<Json<types::Session>> {
     let (token, signed_in) = state
         .service()
-        .login(&c.username, &c.password, &client)
+        .login_with_code(&c.username, &c.password, c.code.as_deref(), &client)
         .await?;
     let session = signed_in.session().clone();
     Ok(Json(types::Session {
@@ -293,6 +299,57 @@ async fn register_patient(
             recovery_code: code.expose().to_owned(),
         }),
     ))
+}
+
+/// The QR code of `uri`, as SVG.
+pub(crate) fn qr_svg(uri: &str) -> String {
+    qrcode::QrCode::new(uri.as_bytes())
+        .map(|q| {
+            q.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(220, 220)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts two-factor enrolment (any role): the secret, its URI and QR code.
+async fn begin_totp(State(state): State<AppState>, auth: Auth) -> Result<Json<types::TotpSetup>> {
+    let setup = state.service().begin_totp(&auth.session)?;
+    Ok(Json(types::TotpSetup {
+        secret: setup.secret.to_string(),
+        otpauth_uri: setup.uri.to_string(),
+        qr_svg: qr_svg(&setup.uri),
+    }))
+}
+
+/// Two-factor on, with a code from the app: the backup codes back.
+async fn confirm_totp(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    auth: Auth,
+    ApiJson(c): ApiJson<types::TotpCode>,
+) -> Result<Json<types::BackupCodes>> {
+    let codes = state
+        .service()
+        .confirm_totp(&auth.session, &c.code, &client)?;
+    Ok(Json(types::BackupCodes {
+        backup_codes: codes.iter().map(|c| c.to_string()).collect(),
+    }))
+}
+
+/// Two-factor off: the password and a code.
+async fn disable_totp(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    auth: Auth,
+    ApiJson(d): ApiJson<types::TotpDisable>,
+) -> Result<StatusCode> {
+    state
+        .service()
+        .disable_totp(&auth.session, &d.password, &d.code, &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A new recovery code for whoever is signed in; the old one stops working.

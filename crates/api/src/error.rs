@@ -37,6 +37,14 @@ pub enum Error {
     /// Username or recovery code did not match, or the account has none (401).
     #[error("invalid username or recovery code")]
     InvalidRecovery,
+    /// The account signs in with two-factor and no code was given (401).
+    #[error(
+        "this account signs in with two-factor: give the code from your authenticator app, or a backup code"
+    )]
+    TotpRequired,
+    /// The two-factor code was wrong or used already (401).
+    #[error("invalid authentication code")]
+    InvalidTotp,
     /// The session's role may not do this, or the CSRF token is missing or wrong (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -111,9 +119,11 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidInput { .. } | Self::InvalidRecord(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidRecovery => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthenticated
+            | Self::InvalidCredentials
+            | Self::InvalidRecovery
+            | Self::TotpRequired
+            | Self::InvalidTotp => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -136,6 +146,8 @@ impl Error {
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidRecovery => "invalid_recovery_code",
+            Self::TotpRequired => "totp_required",
+            Self::InvalidTotp => "invalid_totp",
             Self::Forbidden(_) => "forbidden",
             Self::AccessDenied(_) => "access_denied",
             Self::NotFound(_) => "not_found",
@@ -237,6 +249,9 @@ impl From<svc::Error> for Error {
             E::Accounts(A::InvalidPassword(why)) => Self::input("password", why),
             E::Accounts(A::InvalidRecoveryCode(why)) => Self::input("recovery_code", why),
             E::Accounts(A::InvalidRecovery) => Self::InvalidRecovery,
+            E::Accounts(A::TotpRequired) => Self::TotpRequired,
+            E::Accounts(A::InvalidTotp) => Self::InvalidTotp,
+            E::Accounts(e @ A::TotpState(_)) => Self::Conflict(e.to_string()),
             E::Accounts(e @ A::NoEscrow) => Self::Conflict(e.to_string()),
             E::InvalidInput { field, message } => Self::input(field, message),
             E::NotFound(what) => Self::NotFound(what),
@@ -293,6 +308,8 @@ mod tests {
             (Error::Unauthenticated, 401, "unauthenticated"),
             (Error::InvalidCredentials, 401, "invalid_credentials"),
             (Error::InvalidRecovery, 401, "invalid_recovery_code"),
+            (Error::TotpRequired, 401, "totp_required"),
+            (Error::InvalidTotp, 401, "invalid_totp"),
             (Error::Forbidden("no".into()), 403, "forbidden"),
             (Error::AccessDenied("no grant".into()), 403, "access_denied"),
             (Error::NotFound("record".into()), 404, "not_found"),

@@ -250,6 +250,90 @@ pub struct ProfileUpdate {
     pub specialty: String,
 }
 
+/// A sign-in: `POST /api/session` (schema `Login`). `code` is needed once the account
+/// turned on two-factor: a code from its authenticator app, or a backup code. `Debug`
+/// leaves out the password and the code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The second factor (accounts that enrolled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two-factor enrolment started: `POST /api/me/totp` (schema `TotpSetup`). `Debug` leaves
+/// out the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpSetup {
+    /// The secret, base32 (to type into an authenticator app).
+    pub secret: String,
+    /// The `otpauth://totp/…` URI the QR code holds.
+    pub otpauth_uri: String,
+    /// The QR code of `otpauth_uri`, as SVG drawn by the server.
+    pub qr_svg: String,
+}
+
+impl fmt::Debug for TotpSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpSetup(<redacted>)")
+    }
+}
+
+/// A code from the authenticator app: `POST /api/me/totp/confirm` (schema `TotpCode`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    /// Six digits.
+    pub code: String,
+}
+
+impl fmt::Debug for TotpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpCode(<redacted>)")
+    }
+}
+
+/// Two-factor is on: the one-time backup codes, shown this once (schema `BackupCodes`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCodes {
+    /// Ten codes, each good for one sign-in instead of an app code.
+    pub backup_codes: Vec<String>,
+}
+
+impl fmt::Debug for BackupCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BackupCodes(<redacted>)")
+    }
+}
+
+/// Turning two-factor off: `DELETE /api/me/totp` (schema `TotpDisable`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisable {
+    /// The password.
+    pub password: String,
+    /// A current app code or a backup code.
+    pub code: String,
+}
+
+impl fmt::Debug for TotpDisable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpDisable(<redacted>)")
+    }
+}
+
 /// A recovery code, shown once: `POST /api/recover`, `POST /api/me/recovery` (schema
 /// `RecoveryCode`). `Debug` leaves it out.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -951,6 +951,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/patients", None),
         (M::POST, "/api/me/password", Some(patient)),
         (M::POST, "/api/me/recovery", Some(patient)),
+        (M::POST, "/api/me/totp/confirm", Some(patient)),
+        (M::DELETE, "/api/me/totp", Some(patient)),
         (M::PUT, "/api/me/profile", Some(provider)),
         (M::POST, "/api/recover", None),
         (M::POST, "/api/providers/dr-two/password", Some(admin)),
@@ -1229,6 +1231,135 @@ async fn every_route_answers_every_documented_status_as_documented() {
         .await;
     throttled
         .expect(429, M::POST, "/api/patients", None, creds("pat-b"))
+        .await;
+
+    // Two-factor (issue 18 item 1), on a service of its own (its throttling too).
+    let dir2 = tempfile::tempdir().unwrap();
+    let tf = Api {
+        app: router(AppState::new(self::service(dir2.path(), &faults).await)),
+        spec: spec.clone(),
+    };
+    tf.expect(201, M::POST, "/api/patients", None, creds("tf-a"))
+        .await;
+    tf.expect(201, M::POST, "/api/patients", None, creds("tf-b"))
+        .await;
+    let a = tf.login("tf-a", PASSWORD).await.token;
+    let code = |c: &str| body(&types::TotpCode { code: c.into() });
+    tf.expect(
+        409,
+        M::POST,
+        "/api/me/totp/confirm",
+        Some(&a),
+        code("123456"),
+    )
+    .await;
+    let setup: types::TotpSetup = parse(
+        &tf.expect(200, M::POST, "/api/me/totp", Some(&a), None)
+            .await,
+    );
+    assert!(setup.qr_svg.contains("<svg") && setup.otpauth_uri.contains(&setup.secret));
+    let key = ehr_records::accounts::totp::unbase32(&setup.secret).unwrap();
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let at = |t: u64| format!("{:06}", ehr_records::accounts::totp::totp(&key, t, 6));
+    let wrong = format!(
+        "{:06}",
+        (at(now()).parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
+    let r = tf
+        .expect(401, M::POST, "/api/me/totp/confirm", Some(&a), code(&wrong))
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).error, "invalid_totp");
+    let backups: types::BackupCodes = parse(
+        &tf.expect(
+            200,
+            M::POST,
+            "/api/me/totp/confirm",
+            Some(&a),
+            code(&at(now())),
+        )
+        .await,
+    );
+    tf.expect(409, M::POST, "/api/me/totp", Some(&a), None)
+        .await;
+    let login = |c: Option<&str>| {
+        body(&types::Login {
+            username: "tf-a".into(),
+            password: PASSWORD.into(),
+            code: c.map(str::to_owned),
+        })
+    };
+    let r = tf
+        .expect(401, M::POST, "/api/session", None, login(None))
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).error, "totp_required");
+    let r = tf
+        .expect(401, M::POST, "/api/session", None, login(Some(&wrong)))
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).error, "invalid_totp");
+    let s: types::Session = parse(
+        &tf.expect(
+            200,
+            M::POST,
+            "/api/session",
+            None,
+            login(Some(&backups.backup_codes[0])),
+        )
+        .await,
+    );
+    let off = |c: &str| {
+        body(&types::TotpDisable {
+            password: PASSWORD.into(),
+            code: c.into(),
+        })
+    };
+    tf.expect(401, M::DELETE, "/api/me/totp", Some(&s.token), off(&wrong))
+        .await;
+    tf.expect(
+        204,
+        M::DELETE,
+        "/api/me/totp",
+        Some(&s.token),
+        off(&backups.backup_codes[1]),
+    )
+    .await;
+    tf.expect(
+        409,
+        M::DELETE,
+        "/api/me/totp",
+        Some(&s.token),
+        off(&backups.backup_codes[2]),
+    )
+    .await;
+    tf.expect(200, M::POST, "/api/session", None, login(None))
+        .await;
+    // 429: guessing the confirming code, then turning off, locked out alike.
+    let b = tf.login("tf-b", PASSWORD).await.token;
+    tf.expect(200, M::POST, "/api/me/totp", Some(&b), None)
+        .await;
+    for _ in 0..5 {
+        tf.expect(
+            401,
+            M::POST,
+            "/api/me/totp/confirm",
+            Some(&b),
+            code("000000"),
+        )
+        .await;
+    }
+    tf.expect(
+        429,
+        M::POST,
+        "/api/me/totp/confirm",
+        Some(&b),
+        code("000000"),
+    )
+    .await;
+    tf.expect(429, M::DELETE, "/api/me/totp", Some(&b), off("000000"))
         .await;
 
     // Every documented status was produced, and nothing else (each reply was checked).

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use alloy::primitives::{Address, B256};
 use alloy::signers::local::PrivateKeySigner;
 use ehr_accounts::keystore::KeystoreFile;
+use ehr_accounts::totp::TotpSetup;
 use ehr_accounts::{AccountInfo, RecoveryCode, Role, Token};
 use ehr_chain::RegistryExt;
 use ehr_chain::contract::EhrRegistryErrors as CE;
@@ -162,10 +163,31 @@ impl Service {
         password: &str,
         client: &str,
     ) -> Result<(Token, SignedIn)> {
+        self.login_with_code(username, password, None, client).await
+    }
+
+    /// [`login`](Self::login) with a second factor for an account that enrolled: a code
+    /// from its authenticator app or a backup code (see
+    /// [`AccountStore::login_with_code`](ehr_accounts::AccountStore::login_with_code)).
+    pub async fn login_with_code(
+        &self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+        client: &str,
+    ) -> Result<(Token, SignedIn)> {
         let (username, client) = (username.to_owned(), client.to_owned());
         let password = Zeroizing::new(password.to_owned());
+        let code = code.map(|c| Zeroizing::new(c.to_owned()));
         let (token, session) = self
-            .kdf(move |a| a.login(&username, &password, &client))
+            .kdf(move |a| {
+                a.login_with_code(
+                    &username,
+                    &password,
+                    code.as_deref().map(|c| c.as_str()),
+                    &client,
+                )
+            })
             .await?;
         // Checked after the session exists: a concurrent disable, which sets the flag
         // before it ends the sessions, either is seen here or ends this session.
@@ -254,6 +276,37 @@ impl Service {
         let new = Zeroizing::new(new.to_owned());
         let client = client.to_owned();
         self.kdf(move |a| a.change_password(&session, &token, &current, &new, &client))
+            .await
+    }
+
+    /// Starts two-factor enrolment for the signed-in user (any role): a secret to scan.
+    pub fn begin_totp(&self, who: &SignedIn) -> Result<TotpSetup> {
+        Ok(self.accounts.begin_totp(who.session())?)
+    }
+
+    /// Confirms enrolment with a code from the app; returns the backup codes (show once).
+    pub fn confirm_totp(
+        &self,
+        who: &SignedIn,
+        code: &str,
+        client: &str,
+    ) -> Result<Vec<Zeroizing<String>>> {
+        Ok(self.accounts.confirm_totp(who.session(), code, client)?)
+    }
+
+    /// Turns two-factor off: the password and a current code both checked.
+    pub async fn disable_totp(
+        &self,
+        who: &SignedIn,
+        password: &str,
+        code: &str,
+        client: &str,
+    ) -> Result<()> {
+        let session = who.session().clone();
+        let password = Zeroizing::new(password.to_owned());
+        let code = Zeroizing::new(code.to_owned());
+        let client = client.to_owned();
+        self.kdf(move |a| a.disable_totp(&session, &password, &code, &client))
             .await
     }
 

@@ -150,7 +150,7 @@ schemas = {
  "Profile": obj({"username": {"type": "string"}, "address": addr, "display_name": {"type": "string"}, "specialty": {"type": "string"}}),
  "ProfileUpdate": obj({"display_name": {"type": "string", "maxLength": 100, "description": "How patients see you; empty: your username"}, "specialty": {"type": "string", "maxLength": 100}}, []),
  "Login": obj({"username": {"type": "string"}, "password": {"type": "string", "format": "password"}, "code": {"type": "string", "description": "Accounts that turned on two-factor: the app's six digits, or a backup code"}}, ["username", "password"]),
- "TotpSetup": obj({"secret": {"type": "string", "pattern": "^[A-Z2-7]{32}$", "description": "Base32 (RFC 4648), to type into an app"}, "otpauth_uri": {"type": "string", "pattern": "^otpauth://totp/"}, "qr_svg": {"type": "string", "pattern": "^<\\?xml|^<svg", "description": "The URI's QR code as SVG"}}),
+ "TotpSetup": obj({"secret": {"type": "string", "pattern": "^[A-Z2-7]{32}$", "description": "Base32 (RFC 4648), to type into an app"}, "otpauth_uri": {"type": "string", "pattern": "^otpauth://totp/"}, "qr_svg": {"type": "string", "pattern": "^<svg", "description": "The URI's QR code as SVG"}}),
  "TotpCode": obj({"code": {"type": "string"}}),
  "TotpDisable": obj({"password": {"type": "string", "format": "password"}, "code": {"type": "string"}}),
  "BackupCodes": obj({"backup_codes": {"type": "array", "items": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$"}, "minItems": 10, "maxItems": 10}}),

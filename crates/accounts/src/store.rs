@@ -656,6 +656,13 @@ impl AccountStore {
         Ok(TotpSetup::new(&session.username, &secret))
     }
 
+    /// The secret offered by [`begin_totp`](Self::begin_totp) and not confirmed yet.
+    pub fn pending_totp(&self, session: &Session) -> Option<TotpSetup> {
+        let a = self.account(&session.username)?;
+        let secret = a.second_factor.pending?;
+        Some(TotpSetup::new(&a.username, &secret))
+    }
+
     /// Finishes enrolment with a code from the app (throttled like a login): two-factor is
     /// on from now, and the backup codes are returned, to be shown once.
     pub fn confirm_totp(

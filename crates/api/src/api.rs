@@ -310,6 +310,11 @@ pub(crate) fn qr_svg(uri: &str) -> String {
                 .quiet_zone(true)
                 .build()
         })
+        // Inline in a page: without the XML declaration.
+        .map(|svg| {
+            svg.find("<svg")
+                .map_or(svg.clone(), |at| svg[at..].to_owned())
+        })
         .unwrap_or_default()
 }
 

@@ -15,6 +15,8 @@ mod account;
 mod charts;
 #[path = "web/recovery.rs"]
 mod recovery;
+#[path = "web/totp.rs"]
+mod totp;
 use recovery::recovery_code;
 
 /// A minimal browser: our two cookies.

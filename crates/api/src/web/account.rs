@@ -56,6 +56,7 @@ pub(super) async fn account(
     let notice = match q.done.as_deref() {
         Some("password") => Some("Password changed. Your other sessions were signed out."),
         Some("profile") => Some("Directory entry changed: patients of every organisation see it."),
+        Some("totp-off") => Some("Two-factor sign-in is off."),
         _ => None,
     };
     account_page(&state, &web, &s, notice, Vec::new(), None).await
@@ -77,6 +78,11 @@ async fn account_page(
         .account(&session.username)
         .and_then(|a| a.recovery_created_at)
         .map(super::fmt_time);
+    let two_factor = state
+        .service()
+        .account(&session.username)
+        .filter(|a| a.two_factor)
+        .map(|a| a.backup_codes_left);
     let profile = match (s.clone().provider(), profile) {
         (Ok(_), Some(values)) => Some(values),
         (Ok(me), None) => Some(
@@ -96,6 +102,7 @@ async fn account_page(
             errors,
             recovery_since,
             profile,
+            two_factor,
         },
     )))
 }
@@ -279,4 +286,103 @@ pub(super) async fn recover(
         Err(e) => form_errors(e)?,
     };
     Ok(html(pages::recover(&web.ctx(None), &f.username, &errors)))
+}
+
+/// "Set up two-factor sign-in": a fresh secret, pending until a code confirms it.
+pub(super) async fn begin_totp(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+) -> PageResult {
+    let s = web
+        .session(&state)
+        .ok_or(PageError::SignIn(Role::Patient))?;
+    let setup = state.service().begin_totp(&s)?;
+    Ok(html(pages::totp_setup(
+        &web.ctx(Some(s.session())),
+        &crate::api::qr_svg(&setup.uri),
+        &setup.secret,
+        &Vec::new(),
+    )))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CodeForm {
+    code: String,
+}
+
+/// The code that turns two-factor on; a wrong one shows the same secret again.
+pub(super) async fn confirm_totp(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> PageResult {
+    let s = web
+        .session(&state)
+        .ok_or(PageError::SignIn(Role::Patient))?;
+    let f: CodeForm = parse_form(&body);
+    let code = Zeroizing::new(f.code);
+    let errors = match state.service().confirm_totp(&s, &code, &client) {
+        Ok(codes) => {
+            let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+            return Ok(html(pages::backup_codes(
+                &web.ctx(Some(s.session())),
+                &codes,
+            )));
+        }
+        Err(svc::Error::Accounts(svc::AccountsError::InvalidTotp)) => vec![(
+            "code".to_owned(),
+            "does not match: check the phone's time, and enter the newest code".to_owned(),
+        )],
+        Err(e) => form_errors(e.into())?,
+    };
+    let Some(setup) = state.service().pending_totp(&s) else {
+        return Ok(see_other("/account"));
+    };
+    Ok(html(pages::totp_setup(
+        &web.ctx(Some(s.session())),
+        &crate::api::qr_svg(&setup.uri),
+        &setup.secret,
+        &errors,
+    )))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TotpOffForm {
+    totp_password: String,
+    totp_code: String,
+}
+
+/// "Turn two-factor off": the password and a code.
+pub(super) async fn disable_totp(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> PageResult {
+    let s = web
+        .session(&state)
+        .ok_or(PageError::SignIn(Role::Patient))?;
+    let f: TotpOffForm = parse_form(&body);
+    let (password, code) = (Zeroizing::new(f.totp_password), Zeroizing::new(f.totp_code));
+    let result = state
+        .service()
+        .disable_totp(&s, &password, &code, &client)
+        .await
+        .map_err(|e| match e {
+            svc::Error::Accounts(svc::AccountsError::InvalidCredentials) => {
+                Error::input("totp_password", "is not your password").into()
+            }
+            svc::Error::Accounts(svc::AccountsError::InvalidTotp) => {
+                Error::input("totp_code", "is wrong, or was used already").into()
+            }
+            other => PageError::from(other),
+        });
+    let errors = match result {
+        Ok(()) => return Ok(see_other("/account?done=totp-off")),
+        Err(e) => form_errors(e)?,
+    };
+    account_page(&state, &web, &s, None, errors, None).await
 }

@@ -64,12 +64,29 @@ pub(super) async fn providers_login(
 pub(super) struct LoginForm {
     pub(super) username: String,
     pub(super) password: String,
+    /// The second factor, for accounts that turned it on.
+    code: String,
     portal: String,
 }
 
 /// Signs in with the service and sets the session cookie for as long as the token lives.
 async fn sign_in(state: &AppState, username: &str, password: &str, client: &str) -> PageResult {
-    let (token, signed_in) = state.service().login(username, password, client).await?;
+    sign_in_with(state, username, password, None, client).await
+}
+
+/// [`sign_in`] with a second factor (empty: none given).
+async fn sign_in_with(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    code: Option<&str>,
+    client: &str,
+) -> PageResult {
+    let code = code.map(str::trim).filter(|c| !c.is_empty());
+    let (token, signed_in) = state
+        .service()
+        .login_with_code(username, password, code, client)
+        .await?;
     let session = signed_in.session();
     let max_age = unix(session.expires_at).saturating_sub(now_unix());
     let mut r = see_other(role_home(session.role));
@@ -87,7 +104,7 @@ pub(super) async fn login(
     body: Bytes,
 ) -> PageResult {
     let f: LoginForm = parse_form(&body);
-    let e = match sign_in(&state, &f.username, &f.password, &client).await {
+    let e = match sign_in_with(&state, &f.username, &f.password, Some(&f.code), &client).await {
         Ok(r) => return Ok(r),
         Err(e) => e,
     };
@@ -139,6 +156,7 @@ fn signup_form(headers: &HeaderMap, body: &Bytes) -> (LoginForm, Option<Vec<u8>>
     let form = LoginForm {
         username: text("username"),
         password: text("password"),
+        code: String::new(),
         portal: String::new(),
     };
     (form, keystore)

@@ -138,6 +138,7 @@ pub(crate) fn not_found_page() -> Response {
     let ctx = Ctx {
         csrf: "",
         session: None,
+        enrol_prompt: false,
     };
     render(PageError::NotFound.into_response(), &ctx)
 }
@@ -165,6 +166,15 @@ pub(super) fn form_errors(e: PageError) -> PageResult<FieldErrors> {
         }
         PageError::Service(S::Accounts(e @ A::UsernameTaken)) => {
             return one("username", e.to_string());
+        }
+        PageError::Service(S::Accounts(A::TotpRequired)) => {
+            return one(
+                "code",
+                "this account signs in with two-factor: enter the code from your app, or a backup code".into(),
+            );
+        }
+        PageError::Service(S::Accounts(A::InvalidTotp)) => {
+            return one("code", "is wrong, or was used already".into());
         }
         // Shown on the form it refused (the sign-up), not as an error page.
         PageError::Service(e @ S::FundingBudgetSpent { .. }) => return one("", e.to_string()),

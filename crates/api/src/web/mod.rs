@@ -82,6 +82,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/patient/export", get(account::export))
         .route("/account/recovery", post(account::new_recovery_code))
         .route("/account/profile", post(account::update_profile))
+        .route("/account/totp", post(account::begin_totp))
+        .route("/account/totp/confirm", post(account::confirm_totp))
+        .route("/account/totp/disable", post(account::disable_totp))
         .route(
             "/recover",
             get(account::recover_page).post(account::recover),
@@ -109,6 +112,8 @@ struct Web {
     /// renders an error page for the session its handler saw (the sign-in forms never ask,
     /// so their error pages show no one signed in).
     session: Arc<OnceLock<Option<svc::Any>>>,
+    /// Set with [`Web::session`]: a provider or admin without two-factor, prompted to enrol.
+    enrol_prompt: Arc<OnceLock<bool>>,
 }
 
 impl Web {
@@ -116,7 +121,14 @@ impl Web {
         self.session
             .get_or_init(|| {
                 let token = self.cookies.session.as_deref()?;
-                state.service().authenticate(token).ok()
+                let s = state.service().authenticate(token).ok()?;
+                let unprotected = s.role() != Role::Patient
+                    && state
+                        .service()
+                        .account(&s.session().username)
+                        .is_some_and(|a| !a.two_factor);
+                let _ = self.enrol_prompt.set(unprotected);
+                Some(s)
             })
             .clone()
     }
@@ -132,6 +144,7 @@ impl Web {
         Ctx {
             csrf: &self.csrf,
             session,
+            enrol_prompt: session.is_some() && self.enrol_prompt.get() == Some(&true),
         }
     }
 }
@@ -149,6 +162,7 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         csrf: session::csrf_token(&state.csrf_key, &cookies),
         cookies,
         session: Arc::default(),
+        enrol_prompt: Arc::default(),
     };
     let mut req = req;
     if req.method() == Method::POST {

@@ -10,7 +10,7 @@
 // Usage: node walk.mjs <base-url>   (env: PROVIDER_USER, PROVIDER_PASS, ADMIN_USER,
 // ADMIN_PASS; CHROMIUM, default /usr/bin/chromium; for an https:// base, CERT_FILE: the
 // server's certificate, the only one chromium is told to accept). Exit 0 = every check passed.
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createHmac, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -63,6 +63,7 @@ try {
     await setupWalk(viewport, setupLinks.shift());
     const { patient, recoveryCode } = await walk(viewport);
     await chartWalk(viewport, patient, recoveryCode);
+    await totpWalk(viewport);
   }
   check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
 } finally {
@@ -417,6 +418,7 @@ async function chartWalk(viewport, patient, recoveryCode) {
   await page.getByLabel('Password').fill(provider.pass);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/provider`);
+  check(await page.getByText('Protect this account').isVisible(), 'a provider without two-factor is asked to turn it on');
   const lookup = page.locator('form[action="/provider/records"]');
   await lookup.getByLabel('Patient ID').fill(patientId);
   await lookup.getByRole('button', { name: 'Get patient details' }).click();
@@ -589,5 +591,74 @@ async function setupWalk(viewport, link) {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/admin`);
   check(await page.getByRole('heading', { name: 'Administration' }).isVisible(), 'the new admin signs in');
+  await context.close();
+}
+
+// RFC 6238 TOTP (HMAC-SHA-1, 30 s, 6 digits) computed here with node's own crypto: an
+// implementation independent of the server's.
+function totpCode(secretBase32, unix = Date.now() / 1000) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secretBase32.replace(/\s/g, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unix / 30)));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 0x0f;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+
+// Two-factor: set up on the account page with the QR code, then needed at sign-in; a
+// backup code signs in once; off with the password and a code.
+async function totpWalk(viewport) {
+  const context = await browser.newContext({ viewport, javaScriptEnabled: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const fits = async (what) => {
+    const { sw, cw } = await page.evaluate(() => ({
+      sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
+    }));
+    check(sw <= cw, `${what}: no horizontal scrolling (${sw} <= ${cw})`);
+  };
+  const user = `tf-${viewport.width}-${Date.now() % 100000}`;
+  await page.goto(`${base}/patients`);
+  const signup = page.locator('section', { has: page.getByRole('heading', { name: 'Sign up', exact: true }) });
+  await signup.getByLabel('Username').fill(user);
+  await signup.getByLabel('Password').fill(PASSWORD);
+  await signup.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('link', { name: 'Continue to your records' }).click();
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+  check(await page.locator('figure.qr svg').isVisible(), 'the QR code is drawn (SVG)');
+  const secret = (await page.locator('#totp-secret').textContent()).replace(/\s/g, '');
+  await fits('two-factor set-up');
+  await page.getByLabel('Code from your app').fill(totpCode(secret));
+  await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
+  check(await page.getByRole('heading', { name: 'Two-factor sign-in is on' }).isVisible(), 'two-factor is on (code from node crypto)');
+  const backups = (await page.locator('ol.backup-codes code').allTextContents()).map((c) => c.trim());
+  check(backups.length === 10, `ten backup codes (${backups.length})`);
+  await fits('backup codes');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL(`${base}/`);
+  await page.goto(`${base}/patients`);
+  const signin = page.locator('section', { has: page.getByRole('heading', { name: 'Sign in', exact: true }) });
+  await signin.getByLabel('Username').fill(user);
+  await signin.getByLabel('Password').fill(PASSWORD);
+  await signin.getByRole('button', { name: 'Sign in' }).click();
+  check(await signin.getByRole('alert').filter({ hasText: 'two-factor' }).isVisible(), 'without a code: asked for it');
+  await signin.getByLabel('Password').fill(PASSWORD);
+  await signin.getByLabel('Authentication code').fill(backups[0]);
+  await signin.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/patient`);
+  check(true, 'a backup code signs in');
+  await page.getByRole('link', { name: 'Account' }).click();
+  check(await page.getByText('one of your 9 unused backup codes').isVisible(), 'nine backup codes left');
+  await page.getByLabel('Password, to turn it off').fill(PASSWORD);
+  await page.getByLabel('Code from your app, or a backup code').fill(backups[1]);
+  await page.getByRole('button', { name: 'Turn two-factor off' }).click();
+  await page.waitForURL(/done=totp-off/);
+  check(await page.getByText('Two-factor sign-in is off.').isVisible(), 'two-factor off');
+  await fits('account, two-factor off');
   await context.close();
 }

@@ -284,6 +284,11 @@ impl Service {
         Ok(self.accounts.begin_totp(who.session())?)
     }
 
+    /// The secret offered by [`begin_totp`](Self::begin_totp) and not confirmed yet.
+    pub fn pending_totp(&self, who: &SignedIn) -> Option<TotpSetup> {
+        self.accounts.pending_totp(who.session())
+    }
+
     /// Confirms enrolment with a code from the app; returns the backup codes (show once).
     pub fn confirm_totp(
         &self,

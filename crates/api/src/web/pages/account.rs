@@ -14,6 +14,8 @@ pub(crate) struct AccountPage<'a> {
     pub recovery_since: Option<String>,
     /// Providers: the directory entry's display name and specialty (the form's values).
     pub profile: Option<(String, String)>,
+    /// Two-factor is on: the backup codes left (`None`: off).
+    pub two_factor: Option<usize>,
 }
 
 pub(crate) fn account(ctx: &Ctx<'_>, page: &AccountPage<'_>) -> Markup {
@@ -62,6 +64,28 @@ pub(crate) fn account(ctx: &Ctx<'_>, page: &AccountPage<'_>) -> Markup {
                         (super::field(&Field { form: "profile", name: "display_name", label: "Display name", kind: "text", value: name, required: false, autocomplete: "name", numeric: false, hint: Some("E.g. Dr Carol Smith; empty: your username.") }, errors))
                         (super::field(&Field { form: "profile", name: "specialty", label: "Specialty", kind: "text", value: specialty, required: false, autocomplete: "off", numeric: false, hint: None }, errors))
                         button type="submit" { "Save directory entry" }
+                    }
+                }
+            }
+            section aria-labelledby="totp-h" {
+                h2 #totp-h { "Two-factor sign-in" }
+                @match page.two_factor {
+                    None => {
+                        p { "Off: your password alone signs you in. With it on, signing in also takes a six-digit code from an authenticator app on your phone." }
+                        form method="post" action="/account/totp" {
+                            (csrf(ctx))
+                            button type="submit" { "Set up two-factor sign-in" }
+                        }
+                    }
+                    Some(left) => {
+                        p { "On: signing in takes a code from your authenticator app, or one of your " (left) " unused backup codes." }
+                        form method="post" action="/account/totp/disable" novalidate {
+                            (csrf(ctx))
+                            (form_errors(errors, &["totp_password", "totp_code"]))
+                            (field("totp_password", "Password, to turn it off", "current-password"))
+                            (super::field(&Field { form: "totp-off", name: "totp_code", label: "Code from your app, or a backup code", kind: "text", value: "", required: true, autocomplete: "one-time-code", numeric: false, hint: None }, errors))
+                            button.danger type="submit" { "Turn two-factor off" }
+                        }
                     }
                 }
             }
@@ -149,6 +173,59 @@ pub(crate) fn recover(ctx: &Ctx<'_>, username: &str, errors: &FieldErrors) -> Ma
                 (field(&Field { form: "recover", name: "confirm", label: "New password again", kind: "password", value: "", required: true, autocomplete: "new-password", numeric: false, hint: None }, errors))
                 button type="submit" { "Set the new password" }
             }
+        },
+    )
+}
+
+/// Two-factor set-up: the QR code to scan (SVG drawn by the server), the secret to type,
+/// and the code that confirms it.
+pub(crate) fn totp_setup(
+    ctx: &Ctx<'_>,
+    qr_svg: &str,
+    secret: &str,
+    errors: &FieldErrors,
+) -> Markup {
+    let grouped: Vec<&str> = secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    layout(
+        ctx,
+        "Set up two-factor sign-in",
+        html! {
+            h1 { "Set up two-factor sign-in" }
+            ol {
+                li { "Open an authenticator app on your phone (any app for \"TOTP\" codes)." }
+                li { "Scan this code with it, or type the key below." }
+                li { "Enter the six digits it shows." }
+            }
+            figure.qr {
+                (maud::PreEscaped(qr_svg))
+                figcaption { "Key: " code #totp-secret { (grouped.join(" ")) } }
+            }
+            form method="post" action="/account/totp/confirm" novalidate {
+                (csrf(ctx))
+                (form_errors(errors, &["code"]))
+                (field(&Field { form: "totp", name: "code", label: "Code from your app", kind: "text", value: "", required: true, autocomplete: "one-time-code", numeric: true, hint: Some("Six digits; a new one every 30 seconds.") }, errors))
+                button type="submit" { "Turn on two-factor sign-in" }
+            }
+            p { a href="/account" { "Not now" } }
+        },
+    )
+}
+
+/// Two-factor is on: the backup codes, shown this once.
+pub(crate) fn backup_codes(ctx: &Ctx<'_>, codes: &[String]) -> Markup {
+    layout(
+        ctx,
+        "Two-factor sign-in is on",
+        html! {
+            h1 { "Two-factor sign-in is on" }
+            p role="status" { "From now on, signing in takes a code from your app." }
+            p { strong { "Your backup codes, shown only this once." } " Each signs you in once without your phone: print this page or write them down, and keep them away from your phone." }
+            ol.backup-codes { @for c in codes { li { code { (c) } } } }
+            p { a.button href="/account" { "Back to your account" } }
         },
     )
 }

@@ -11,7 +11,9 @@ mod account;
 mod admin;
 mod provider;
 
-pub(crate) use account::{AccountPage, account, recover, recovery_code, setup};
+pub(crate) use account::{
+    AccountPage, account, backup_codes, recover, recovery_code, setup, totp_setup,
+};
 pub(crate) use admin::{AdminPage, NodeRow, ProviderRow, admin};
 
 pub(crate) use provider::{AddForm, AddValues, ProviderPage, SharedRow, provider};
@@ -20,6 +22,8 @@ pub(crate) use provider::{AddForm, AddValues, ProviderPage, SharedRow, provider}
 pub(crate) struct Ctx<'a> {
     pub csrf: &'a str,
     pub session: Option<&'a Session>,
+    /// A provider or admin without two-factor: every page asks it to turn it on.
+    pub enrol_prompt: bool,
 }
 
 /// Errors of one form: `(field, message)`; field `""` for the form as a whole.
@@ -67,7 +71,12 @@ pub(crate) fn layout(ctx: &Ctx<'_>, title: &str, body: Markup) -> Markup {
                         }
                     }
                 }
-                main #main tabindex="-1" { (body) }
+                main #main tabindex="-1" {
+                    @if ctx.enrol_prompt {
+                        p.notice role="note" { "Protect this account, which reads health records: turn on " a href="/account#totp-h" { "two-factor sign-in" } "." }
+                    }
+                    (body)
+                }
             }
         }
     }
@@ -186,9 +195,10 @@ pub(crate) fn login_form(
         form method="post" action="/login" novalidate {
             (csrf(ctx))
             input type="hidden" name="portal" value=(portal);
-            (form_errors(errors, &["username", "password"]))
+            (form_errors(errors, &["username", "password", "code"]))
             (field(&Field { form: &form, name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", numeric: false, hint: None }, errors))
             (field(&Field { form: &form, name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "current-password", numeric: false, hint: None }, errors))
+            (field(&Field { form: &form, name: "code", label: "Authentication code", kind: "text", value: "", required: false, autocomplete: "one-time-code", numeric: false, hint: Some("Only if you turned on two-factor sign-in: six digits from your app, or a backup code.") }, errors))
             button type="submit" { "Sign in" }
         }
     }

@@ -60,10 +60,9 @@ async fn browser_walk_at_phone_and_desktop_sizes() {
     };
     // Sign-ups are throttled per client (tests/openapi.rs checks it); this walk signs up
     // several patients from one address.
-    let (url, server) = serve(
-        AppState::new(service).with_signup_limit(20, std::time::Duration::from_secs(1)),
-    )
-    .await;
+    let (url, server) =
+        serve(AppState::new(service).with_signup_limit(20, std::time::Duration::from_secs(1)))
+            .await;
     // A first start for each size: no admin yet, so a one-time set-up link.
     let mut first_starts = Vec::new();
     let mut setup_links = Vec::new();

@@ -3,10 +3,13 @@
 //! come on standard input, never on the command line.
 
 use anyhow::{Context, bail};
-use ehr_api::types::{Account, Password, Profile, ProfileUpdate, Recover, RecoveryCode};
+use ehr_api::types::{
+    Account, BackupCodes, Password, Profile, ProfileUpdate, Recover, RecoveryCode, TotpCode,
+    TotpDisable, TotpSetup,
+};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Client, lines::wire, username_in_path};
+use super::{Client, TotpCmd, lines::wire, username_in_path};
 
 /// The two lines standard input must hold (`what` names them for the error).
 pub(super) fn two_lines_from_stdin(
@@ -168,4 +171,77 @@ pub(super) async fn export(c: Client, out: &std::path::Path) -> anyhow::Result<(
             count("AuditEvent")
         )
     })
+}
+
+/// Standard input's password (first line) and, when there is one, a two-factor code
+/// (second line).
+pub(super) fn password_and_code_from_stdin()
+-> anyhow::Result<(Zeroizing<String>, Option<Zeroizing<String>>)> {
+    let mut buf = Zeroizing::new(String::new());
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
+        .context("reading the password from standard input")?;
+    let mut lines = buf.lines();
+    let password = Zeroizing::new(lines.next().unwrap_or("").to_owned());
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    let code = lines
+        .next()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| Zeroizing::new(c.to_owned()));
+    Ok((password, code))
+}
+
+pub(super) async fn totp(cmd: TotpCmd) -> anyhow::Result<()> {
+    match cmd {
+        TotpCmd::Setup { qr, client } => {
+            let c = Client::new(client)?;
+            let s: TotpSetup = c
+                .call(reqwest::Method::POST, "/api/me/totp", None, true)
+                .await?;
+            if let Some(path) = &qr {
+                std::fs::write(path, &s.qr_svg)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            c.print(&s, |s| {
+                format!(
+                    "key: {}\nuri: {}\nthen: secure-ehr totp confirm CODE (the six digits your app shows)",
+                    s.secret, s.otpauth_uri
+                )
+            })
+        }
+        TotpCmd::Confirm { code, client } => {
+            let c = Client::new(client)?;
+            let b: BackupCodes = c
+                .post("/api/me/totp/confirm", &TotpCode { code }, true)
+                .await?;
+            c.print(&b, |b| {
+                format!(
+                    "two-factor sign-in is on. Backup codes (each signs in once; shown only now):\n{}",
+                    b.backup_codes.join("\n")
+                )
+            })
+        }
+        TotpCmd::Off {
+            password_stdin,
+            client,
+        } => {
+            let c = Client::new(client)?;
+            if !password_stdin {
+                bail!("pass the password and a code on standard input with --password-stdin");
+            }
+            let (password, code) = two_lines_from_stdin("your password, then a code")?;
+            let mut body = TotpDisable {
+                password: password.to_string(),
+                code: code.to_string(),
+            };
+            let sent = serde_json::to_vec(&body)?;
+            body.password.zeroize();
+            body.code.zeroize();
+            c.send(reqwest::Method::DELETE, "/api/me/totp", Some(sent), true)
+                .await?;
+            c.print(&(), |_| "two-factor sign-in is off".into())
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ehr_api::types::{
-    AccessLogEntry, Account, Credentials, EmergencyRequest, ErrorBody, GrantRequest, NewProvider,
+    AccessLogEntry, Account, EmergencyRequest, ErrorBody, GrantRequest, Login, NewProvider,
     PasswordChange, PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session,
     Shared, SignUp, Status, Stored, Tx,
 };
@@ -42,10 +42,11 @@ pub struct ClientArgs {
 
 #[derive(Subcommand)]
 pub enum ClientCommand {
-    /// Log in to the server and keep the session token.
+    /// Log in to the server and keep the session token. With two-factor on, standard
+    /// input's second line is the code from your authenticator app (or a backup code).
     Login {
         username: String,
-        /// Read the password from standard input.
+        /// Read the password (and, on a second line, a two-factor code) from standard input.
         #[arg(long)]
         password_stdin: bool,
         #[command(flatten)]
@@ -71,6 +72,12 @@ pub enum ClientCommand {
         password_stdin: bool,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Two-factor sign-in: `setup` (prints the key and its otpauth:// URI for an
+    /// authenticator app), `confirm CODE` (turns it on; prints the backup codes), `off`.
+    Totp {
+        #[command(subcommand)]
+        cmd: TotpCmd,
     },
     /// Make a new recovery code (any role; the old one stops working): standard input holds
     /// your password. Prints the code, this once.
@@ -182,6 +189,31 @@ pub enum ClientCommand {
     },
     /// Chain and node status.
     Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TotpCmd {
+    /// Start: a fresh key for your authenticator app (type it in, or open the URI). With
+    /// --qr FILE the QR code is also saved as SVG.
+    Setup {
+        #[arg(long)]
+        qr: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Turn it on with the six digits the app shows; prints your backup codes, once.
+    Confirm {
+        code: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Turn it off: standard input holds your password, then a code (or a backup code).
+    Off {
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -408,23 +440,6 @@ impl Client {
             .await
     }
 
-    /// POSTs [`Credentials`] (sign-up, login, provider registration).
-    async fn credentials<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        username: &str,
-        password: &str,
-        auth: bool,
-    ) -> anyhow::Result<T> {
-        let mut body = Credentials {
-            username: username.to_owned(),
-            password: password.to_owned(),
-        };
-        let answer = self.post(path, &body, auth).await;
-        body.password.zeroize();
-        answer
-    }
-
     /// Prints `value` as JSON with `--json`, else its line.
     fn print<T: Serialize>(
         &self,
@@ -491,8 +506,21 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             client,
         } => {
             let c = Client::new(client)?;
-            let pw = password(password_stdin)?;
-            let mut session: Session = c.credentials("/api/session", &username, &pw, false).await?;
+            if !password_stdin {
+                bail!("pass the password on standard input with --password-stdin");
+            }
+            let (pw, code) = account::password_and_code_from_stdin()?;
+            let mut body = Login {
+                username: username.clone(),
+                password: pw.to_string(),
+                code: code.map(|c| c.to_string()),
+            };
+            let answer = c.post::<Session>("/api/session", &body, false).await;
+            body.password.zeroize();
+            if let Some(c) = body.code.as_mut() {
+                c.zeroize();
+            }
+            let mut session = answer?;
             let token = Zeroizing::new(std::mem::replace(&mut session.token, "<saved>".into()));
             let path = token_path(&c.args);
             if let Some(dir) = path.parent() {
@@ -531,6 +559,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 "password changed; your other sessions were signed out".into()
             })?;
         }
+        ClientCommand::Totp { cmd } => account::totp(cmd).await?,
         ClientCommand::Recover {
             username,
             password_stdin,

@@ -438,6 +438,59 @@ fn serve_and_the_cli_client() {
     assert_ne!(recovery_code(&out), next_code);
     assert!(fails(recover(&next_code, PW)).contains("recovery code"));
 
+    // Two-factor from the CLI: set up (the key and URI, the QR code as SVG), confirm with
+    // the app's code, then a login needs a code on standard input's second line.
+    let qr = dir.path().join("qr.svg");
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["totp", "setup", "--qr", qr.to_str().unwrap()],
+        "",
+    ));
+    assert!(std::fs::read_to_string(&qr).unwrap().starts_with("<svg"));
+    let secret = out["key: ".len()..out.find('\n').unwrap()].to_owned();
+    let key = ehr_records::accounts::totp::unbase32(&secret).expect(&out);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = format!("{:06}", ehr_records::accounts::totp::totp(&key, now, 6));
+    let out = ok(cli(&data, &url, "alice", &["totp", "confirm", &code], ""));
+    assert!(out.contains("two-factor sign-in is on"), "{out}");
+    let backups: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(backups.len(), 10, "{out}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+    assert!(err.contains("totp_required"), "{err}");
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &format!("{PW}\n{}\n", backups[0]),
+    ));
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["totp", "off", "--password-stdin"],
+        &format!("{PW}\n{}\n", backups[1]),
+    ));
+    assert!(out.contains("two-factor sign-in is off"), "{out}");
+    ok(cli(
+        &data,
+        &url,
+        "alice",
+        &["login", "alice", "--password-stdin"],
+        &pw,
+    ));
+
     // The admin resets drbob's password: the same key, so its access (here the emergency
     // window) still reads alice's record.
     let out = ok(cli(

@@ -16,6 +16,13 @@ use crate::svc::{self, RecordForm, Role};
 use crate::types;
 use crate::{AppState, OPENAPI_JSON};
 
+mod accounts;
+pub(crate) use accounts::qr_svg;
+use accounts::{
+    begin_totp, change_password, confirm_totp, disable_totp, my_profile, new_recovery_code,
+    recover, reset_provider_password, update_profile,
+};
+
 /// Every API route: path, the methods it answers, and its handlers. The router is built
 /// from this table and a test checks `openapi.json` documents exactly these operations.
 pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<AppState>)> {
@@ -239,32 +246,6 @@ async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<types::Me>
     }))
 }
 
-/// A new password for whoever is signed in; the other sessions of the account end.
-async fn change_password(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    auth: Auth,
-    ApiJson(p): ApiJson<types::PasswordChange>,
-) -> Result<StatusCode> {
-    state
-        .service()
-        .change_password(
-            &auth.session,
-            &auth.token,
-            &p.current_password,
-            &p.new_password,
-            &client,
-        )
-        .await
-        .map_err(|e| match e {
-            svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
-                Error::input("new_password", why)
-            }
-            other => other.into(),
-        })?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 async fn register_patient(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -299,100 +280,6 @@ async fn register_patient(
             recovery_code: code.expose().to_owned(),
         }),
     ))
-}
-
-/// The QR code of `uri`, as SVG.
-pub(crate) fn qr_svg(uri: &str) -> String {
-    qrcode::QrCode::new(uri.as_bytes())
-        .map(|q| {
-            q.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(220, 220)
-                .quiet_zone(true)
-                .build()
-        })
-        // Inline in a page: without the XML declaration.
-        .map(|svg| {
-            svg.find("<svg")
-                .map_or(svg.clone(), |at| svg[at..].to_owned())
-        })
-        .unwrap_or_default()
-}
-
-/// Starts two-factor enrolment (any role): the secret, its URI and QR code.
-async fn begin_totp(State(state): State<AppState>, auth: Auth) -> Result<Json<types::TotpSetup>> {
-    let setup = state.service().begin_totp(&auth.session)?;
-    Ok(Json(types::TotpSetup {
-        secret: setup.secret.to_string(),
-        otpauth_uri: setup.uri.to_string(),
-        qr_svg: qr_svg(&setup.uri),
-    }))
-}
-
-/// Two-factor on, with a code from the app: the backup codes back.
-async fn confirm_totp(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    auth: Auth,
-    ApiJson(c): ApiJson<types::TotpCode>,
-) -> Result<Json<types::BackupCodes>> {
-    let codes = state
-        .service()
-        .confirm_totp(&auth.session, &c.code, &client)?;
-    Ok(Json(types::BackupCodes {
-        backup_codes: codes.iter().map(|c| c.to_string()).collect(),
-    }))
-}
-
-/// Two-factor off: the password and a code.
-async fn disable_totp(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    auth: Auth,
-    ApiJson(d): ApiJson<types::TotpDisable>,
-) -> Result<StatusCode> {
-    state
-        .service()
-        .disable_totp(&auth.session, &d.password, &d.code, &client)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// A new recovery code for whoever is signed in; the old one stops working.
-async fn new_recovery_code(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    auth: Auth,
-    ApiJson(p): ApiJson<types::Password>,
-) -> Result<Json<types::RecoveryCode>> {
-    let code = state
-        .service()
-        .new_recovery_code(&auth.session, &p.password, &client)
-        .await?;
-    Ok(Json(types::RecoveryCode {
-        recovery_code: code.expose().to_owned(),
-    }))
-}
-
-/// A forgotten password, reset with the recovery code: the key stays; a new code comes
-/// back.
-async fn recover(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    ApiJson(r): ApiJson<types::Recover>,
-) -> Result<Json<types::RecoveryCode>> {
-    let code = state
-        .service()
-        .recover(&r.username, &r.recovery_code, &r.new_password, &client)
-        .await
-        .map_err(|e| match e {
-            svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
-                Error::input("new_password", why)
-            }
-            other => other.into(),
-        })?;
-    Ok(Json(types::RecoveryCode {
-        recovery_code: code.expose().to_owned(),
-    }))
 }
 
 /// A keystore brought at sign-up that cannot be used: 400 naming the field.
@@ -492,40 +379,6 @@ async fn providers(
     Ok(Json(list.into_iter().map(provider).collect()))
 }
 
-fn profile(p: svc::ProviderProfile) -> types::Profile {
-    types::Profile {
-        username: p.username,
-        address: p.address,
-        display_name: p.display_name,
-        specialty: p.specialty,
-    }
-}
-
-/// The signed-in provider's directory entry as the network sees it.
-async fn my_profile(State(state): State<AppState>, auth: Auth) -> Result<Json<types::Profile>> {
-    let me = auth.provider()?;
-    let p = state.service().my_profile(&me).await?.ok_or_else(|| {
-        Error::NotFound("your directory entry (not on chain, or no node has it)".into())
-    })?;
-    Ok(Json(profile(p)))
-}
-
-/// The signed-in provider changes its display fields (a new entry, its digest on chain).
-async fn update_profile(
-    State(state): State<AppState>,
-    auth: Auth,
-    ApiJson(u): ApiJson<types::ProfileUpdate>,
-) -> Result<Json<types::Profile>> {
-    let me = auth.provider()?;
-    let input = svc::ProfileInput {
-        display_name: u.display_name,
-        specialty: u.specialty,
-    };
-    Ok(Json(profile(
-        state.service().update_profile(&me, &input).await?,
-    )))
-}
-
 pub(crate) fn provider(e: svc::DirectoryEntry) -> types::Provider {
     types::Provider {
         username: e.username,
@@ -556,21 +409,6 @@ async fn enable_provider(
 ) -> Result<Json<types::Account>> {
     let me = auth.admin()?;
     let a = state.service().enable_provider(&me, &username).await?;
-    Ok(Json(account(a)))
-}
-
-/// The admin sets a provider's password (the provider keeps its key, address and grants).
-async fn reset_provider_password(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(username): Path<String>,
-    ApiJson(p): ApiJson<types::Password>,
-) -> Result<Json<types::Account>> {
-    let me = auth.admin()?;
-    let a = state
-        .service()
-        .reset_provider_password(&me, &username, &p.password)
-        .await?;
     Ok(Json(account(a)))
 }
 

@@ -3,9 +3,11 @@
 //! come on standard input, never on the command line.
 
 use anyhow::{Context, bail};
+use std::path::PathBuf;
+
 use ehr_api::types::{
-    Account, BackupCodes, Password, Profile, ProfileUpdate, Recover, RecoveryCode, TotpCode,
-    TotpDisable, TotpSetup,
+    Account, BackupCodes, Password, PasswordChange, Profile, ProfileUpdate, Recover, RecoveryCode,
+    TotpCode, TotpDisable, TotpSetup,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -244,4 +246,57 @@ pub(super) async fn totp(cmd: TotpCmd) -> anyhow::Result<()> {
             c.print(&(), |_| "two-factor sign-in is off".into())
         }
     }
+}
+
+/// `password`: the current and the new password from standard input.
+pub(super) async fn change_password(c: Client, password_stdin: bool) -> anyhow::Result<()> {
+    if !password_stdin {
+        bail!("pass the passwords on standard input with --password-stdin");
+    }
+    let (current, new) = two_lines_from_stdin("the current password, then the new one")?;
+    let mut body = PasswordChange {
+        current_password: current.to_string(),
+        new_password: new.to_string(),
+    };
+    let sent = serde_json::to_vec(&body)?;
+    body.current_password.zeroize();
+    body.new_password.zeroize();
+    let answer = c
+        .send(reqwest::Method::POST, "/api/me/password", Some(sent), true)
+        .await;
+    answer?;
+    c.print(&(), |_| {
+        "password changed; your other sessions were signed out".into()
+    })?;
+    Ok(())
+}
+
+/// `keystore`: the patient's keystore v3 file, saved where `out` says (or geth's name).
+pub(super) async fn keystore(c: Client, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let text = c
+        .send(reqwest::Method::GET, "/api/me/keystore", None, true)
+        .await?;
+    let file: serde_json::Value =
+        serde_json::from_str(&text).context("unexpected answer from /api/me/keystore")?;
+    let address = file["address"].as_str().unwrap_or("key").to_owned();
+    let path = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "UTC--{}--{address}.json",
+            file["id"].as_str().unwrap_or("keystore")
+        ))
+    });
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(&path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())?;
+    f.sync_all()?;
+    let saved = serde_json::json!({ "path": path, "address": address });
+    c.print(&saved, |_| {
+        format!("keystore of 0x{address} saved to {}", path.display())
+    })?;
+    Ok(())
 }

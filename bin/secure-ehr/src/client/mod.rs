@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ehr_api::types::{
     AccessLogEntry, Account, EmergencyRequest, ErrorBody, GrantRequest, Login, NewProvider,
-    PasswordChange, PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session,
-    Shared, SignUp, Status, Stored, Tx,
+    PatientAccount, Provider, ReadRecord, RecordSummary, RevokeRequest, Session, Shared, SignUp,
+    Status, Stored, Tx,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -539,26 +539,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Password {
             password_stdin,
             client,
-        } => {
-            let c = Client::new(client)?;
-            if !password_stdin {
-                bail!("pass the passwords on standard input with --password-stdin");
-            }
-            let (current, new) =
-                account::two_lines_from_stdin("the current password, then the new one")?;
-            let mut body = PasswordChange {
-                current_password: current.to_string(),
-                new_password: new.to_string(),
-            };
-            let sent = serde_json::to_vec(&body)?;
-            body.current_password.zeroize();
-            body.new_password.zeroize();
-            let answer = c.send(M::POST, "/api/me/password", Some(sent), true).await;
-            answer?;
-            c.print(&(), |_| {
-                "password changed; your other sessions were signed out".into()
-            })?;
-        }
+        } => account::change_password(Client::new(client)?, password_stdin).await?,
         ClientCommand::Totp { cmd } => account::totp(cmd).await?,
         ClientCommand::Recover {
             username,
@@ -578,30 +559,7 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
             account::export(Client::new(client)?, &out).await?
         }
         ClientCommand::Keystore { out, client } => {
-            let c = Client::new(client)?;
-            let text = c.send(M::GET, "/api/me/keystore", None, true).await?;
-            let file: serde_json::Value =
-                serde_json::from_str(&text).context("unexpected answer from /api/me/keystore")?;
-            let address = file["address"].as_str().unwrap_or("key").to_owned();
-            let path = out.unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "UTC--{}--{address}.json",
-                    file["id"].as_str().unwrap_or("keystore")
-                ))
-            });
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts
-                .open(&path)
-                .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-            std::io::Write::write_all(&mut f, text.as_bytes())?;
-            f.sync_all()?;
-            let saved = serde_json::json!({ "path": path, "address": address });
-            c.print(&saved, |_| {
-                format!("keystore of 0x{address} saved to {}", path.display())
-            })?;
+            account::keystore(Client::new(client)?, out).await?
         }
         ClientCommand::Logout { client } => {
             let c = Client::new(client)?;

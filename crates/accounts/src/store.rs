@@ -433,15 +433,7 @@ impl AccountStore {
         }
         let (password_hash, keystore) = {
             let _gate = self.kdf_gate.enter();
-            (
-                hash_password(self.params.argon2, new)?,
-                keystore::encrypt(
-                    &signer,
-                    new.as_bytes(),
-                    self.params.scrypt,
-                    &mut ehr_crypto::rng(),
-                )?,
-            )
+            self.credentials_for(&signer, new)?
         };
         self.update(&account.username, |a| {
             a.password_hash = password_hash;
@@ -528,15 +520,8 @@ impl AccountStore {
     ) -> Result<RecoveryCode> {
         let code = RecoveryCode::parse(code)?;
         check_password(new_password)?;
-        let user = normalize_username(username).ok();
         let rl = self.params.rate_limit;
-        self.lock()
-            .throttle
-            .charge(self.clock.now(), rl, user.as_deref(), client)?;
-        let account = match &user {
-            Some(u) => self.db.get(u)?,
-            None => None,
-        };
+        let account = self.charged_lookup(username, client)?;
         let Some((account, recovery)) = account.and_then(|a| {
             let r = a.recovery.clone()?;
             r.matches(&a.username, &code).then_some((a, r))
@@ -550,14 +535,10 @@ impl AccountStore {
             if signer.address() != account.address {
                 return Err(Error::InvalidRecovery);
             }
+            let (hash, keystore) = self.credentials_for(&signer, new_password)?;
             (
-                hash_password(self.params.argon2, new_password)?,
-                keystore::encrypt(
-                    &signer,
-                    new_password.as_bytes(),
-                    self.params.scrypt,
-                    &mut ehr_crypto::rng(),
-                )?,
+                hash,
+                keystore,
                 Recovery::new(
                     &account.username,
                     &signer,
@@ -615,15 +596,7 @@ impl AccountStore {
         let (password_hash, keystore) = {
             let _gate = self.kdf_gate.enter();
             let signer = escrow.open(admin_key, account.address)?;
-            (
-                hash_password(self.params.argon2, new_password)?,
-                keystore::encrypt(
-                    &signer,
-                    new_password.as_bytes(),
-                    self.params.scrypt,
-                    &mut ehr_crypto::rng(),
-                )?,
-            )
+            self.credentials_for(&signer, new_password)?
         };
         let info = self
             .update(&account.username, |a| {
@@ -719,6 +692,40 @@ impl AccountStore {
         Ok(())
     }
 
+    /// A new password's Argon2id hash and `signer`'s keystore encrypted under it (call
+    /// inside the KDF gate).
+    fn credentials_for(
+        &self,
+        signer: &PrivateKeySigner,
+        password: &str,
+    ) -> Result<(String, KeystoreFile)> {
+        Ok((
+            hash_password(self.params.argon2, password)?,
+            keystore::encrypt(
+                signer,
+                password.as_bytes(),
+                self.params.scrypt,
+                &mut ehr_crypto::rng(),
+            )?,
+        ))
+    }
+
+    /// Charges one attempt for (`username`, `client`) — refused while either is locked
+    /// out — then looks the account up (`None`: no such username, or not a valid one).
+    fn charged_lookup(&self, username: &str, client: &str) -> Result<Option<Account>> {
+        let user = normalize_username(username).ok();
+        self.lock().throttle.charge(
+            self.clock.now(),
+            self.params.rate_limit,
+            user.as_deref(),
+            client,
+        )?;
+        match &user {
+            Some(u) => self.db.get(u),
+            None => Ok(None),
+        }
+    }
+
     /// The session user's keystore file, for export to a wallet.
     pub fn export_keystore(&self, session: &Session) -> Result<KeystoreFile> {
         self.db
@@ -759,15 +766,8 @@ impl AccountStore {
         client: &str,
         second: Option<Option<&str>>,
     ) -> Result<(Account, PrivateKeySigner)> {
-        let user = normalize_username(username).ok();
         let rl = self.params.rate_limit;
-        self.lock()
-            .throttle
-            .charge(self.clock.now(), rl, user.as_deref(), client)?;
-        let account = match &user {
-            Some(u) => self.db.get(u)?,
-            None => None,
-        };
+        let account = self.charged_lookup(username, client)?;
 
         let _gate = self.kdf_gate.enter();
         // Unknown users are checked against a dummy hash so both answers take as long.

@@ -566,7 +566,8 @@ impl AccountStore {
 
     /// The admin resets provider `username`'s password: the provider's escrowed key is
     /// opened with the admin's key and encrypted under `new_password`, so the provider
-    /// keeps its address and every grant. Every session of the provider ends. A provider
+    /// keeps its address and every grant. Every session of the provider ends, and
+    /// two-factor is turned off (the provider sets it up again). A provider
     /// whose key is not escrowed is [`Error::NoEscrow`]; an unknown username or another
     /// role is [`Error::Forbidden`].
     pub fn reset_provider_password(
@@ -602,6 +603,9 @@ impl AccountStore {
             .update(&account.username, |a| {
                 a.password_hash = password_hash;
                 a.keystore = keystore;
+                // A provider who lost its phone and backup codes gets back in this way too;
+                // it sets two-factor up again (the admin holds its key already).
+                a.second_factor = Default::default();
                 Ok(a.info())
             })?
             .ok_or(NOT_PROVIDER)?;

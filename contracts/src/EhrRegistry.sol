@@ -27,6 +27,10 @@ contract EhrRegistry {
     error NotRegisteredProvider(address account);
     /// No record has this id.
     error UnknownRecord(uint256 recordId);
+    /// The record was erased with its owner's account: nothing reads or changes it.
+    error RecordIsErased(uint256 recordId);
+    /// The patient erased their account: no record is added for them.
+    error PatientIsErased(address patient);
     /// Only the record's owner may do this.
     error NotRecordOwner(uint256 recordId, address caller);
     /// The reader has never been granted access to the record.
@@ -93,6 +97,12 @@ contract EhrRegistry {
         uint64 timestamp,
         address author
     );
+    /// A patient erased their account: this record (its last version `lastVersion`) is
+    /// erased. Custodians and storage nodes destroy its key shares and blocks on seeing it;
+    /// its `RecordVersion` events (digests only) and the access log stay.
+    event RecordErased(uint256 indexed recordId, address indexed owner, uint32 lastVersion);
+    /// A patient erased their account (after the `RecordErased` of each record).
+    event PatientErased(address indexed patient, uint256 indexed patientId, uint32 records);
     /// A patient granted a provider access until `expiresAt` (recordId 0: all records).
     event AccessGranted(address indexed patient, address indexed provider, uint256 indexed recordId, uint64 expiresAt);
     /// A patient revoked a grant; it stops working at the next call.
@@ -119,7 +129,7 @@ contract EhrRegistry {
 
     // ------------------------------------------------------------------ storage
 
-    /// One slot per record.
+    /// One slot per record. `version` 0 marks an erased record (versions start at 1).
     struct Record {
         address owner;
         uint24 version;
@@ -132,6 +142,7 @@ contract EhrRegistry {
         uint32 id;
         uint32 recordCount;
         uint32 lastRecord;
+        bool erased;
     }
 
     /// One slot per provider address.
@@ -166,6 +177,8 @@ contract EhrRegistry {
     uint8 public constant NO_GRANT = 3;
     uint8 public constant EXPIRED = 4;
     uint8 public constant REVOKED = 5;
+    /// The record was erased (`accessStatus`, `writeStatus`).
+    uint8 public constant ERASED = 6;
 
     address public admin;
     uint32 public recordCount;
@@ -319,6 +332,7 @@ contract EhrRegistry {
         Record storage r = records[recordId];
         address owner = r.owner;
         if (owner == address(0)) revert UnknownRecord(recordId);
+        if (r.version == 0) revert RecordIsErased(recordId);
         if (owner != msg.sender) {
             if (!providers[msg.sender].active) revert NotRecordOwner(recordId, msg.sender);
             (uint8 status, uint64 when) = _writeStatus(owner, msg.sender, recordId);
@@ -396,6 +410,37 @@ contract EhrRegistry {
         if (ended == 0) revert NoGrant(0, provider);
     }
 
+    // ------------------------------------------------------------------ erasure
+
+    /// The caller leaves: every record of theirs is erased (`RecordErased` each, then
+    /// `PatientErased`). From then on nothing reads, changes or adds a record of theirs;
+    /// custodians and storage nodes destroy the key shares and blocks when they see the
+    /// events. No personal data is involved: ids and versions only. Erasing again only
+    /// emits `PatientErased` again.
+    /// @dev Walks the caller's records (one record slot each).
+    function eraseAccount() external {
+        Patient storage p = patients[msg.sender];
+        if (p.id == 0) revert NotRegisteredPatient(msg.sender);
+        p.erased = true;
+        uint256 id = p.lastRecord;
+        while (id != 0) {
+            Record storage r = records[id];
+            uint24 v = r.version;
+            if (v != 0) {
+                r.version = 0;
+                emit RecordErased(id, msg.sender, v);
+            }
+            id = r.prevOfOwner;
+        }
+        emit PatientErased(msg.sender, p.id, p.recordCount);
+    }
+
+    /// Whether record `recordId` exists and was erased.
+    function isErased(uint256 recordId) external view returns (bool) {
+        Record memory r = records[recordId];
+        return r.owner != address(0) && r.version == 0;
+    }
+
     // ------------------------------------------------------------------ reads
 
     /// Logs a read of `recordId` by the caller under `nonce`; reverts with the reason when
@@ -412,8 +457,10 @@ contract EhrRegistry {
     function emergencyAccess(uint256 recordId, bytes32 reasonDigest, uint256 nonce) external {
         if (reasonDigest == bytes32(0)) revert ZeroReason();
         if (!providers[msg.sender].active) revert NotRegisteredProvider(msg.sender);
-        address owner = records[recordId].owner;
+        Record memory r = records[recordId];
+        address owner = r.owner;
         if (owner == address(0)) revert UnknownRecord(recordId);
+        if (r.version == 0) revert RecordIsErased(recordId);
         uint40 until = _time40(block.timestamp + EMERGENCY_WINDOW);
         grants[_grantKey(owner, msg.sender, recordId)].emergencyUntil = until;
         emit EmergencyAccess(recordId, msg.sender, owner, reasonDigest, until);
@@ -457,6 +504,7 @@ contract EhrRegistry {
     function getRecord(uint256 recordId) external view returns (address owner, uint32 version, uint64 updatedAt) {
         Record memory r = records[recordId];
         if (r.owner == address(0)) revert UnknownRecord(recordId);
+        if (r.version == 0) revert RecordIsErased(recordId);
         return (r.owner, r.version, r.updatedAt);
     }
 
@@ -485,6 +533,8 @@ contract EhrRegistry {
     {
         if (recordId != 0 && records[recordId].owner != patient) return (UNKNOWN_RECORD, 0);
         if (recordId == 0 && patients[patient].id == 0) return (UNKNOWN_RECORD, 0);
+        if (recordId != 0 && records[recordId].version == 0) return (ERASED, 0);
+        if (patients[patient].erased) return (ERASED, 0);
         return _writeStatus(patient, writer, recordId);
     }
 
@@ -548,8 +598,10 @@ contract EhrRegistry {
     /// The access decision, the time it refers to, and whether only a break-glass window
     /// allows it.
     function _status(address reader, uint256 recordId) internal view returns (uint8, uint64, bool) {
-        address owner = records[recordId].owner;
+        Record memory r = records[recordId];
+        address owner = r.owner;
         if (owner == address(0)) return (UNKNOWN_RECORD, 0, false);
+        if (r.version == 0) return (ERASED, 0, false);
         if (reader == owner) return (ALLOWED, 0, false);
         if (!providers[reader].active) return (NOT_PROVIDER, 0, false);
         uint64 now_ = uint64(block.timestamp);
@@ -571,10 +623,11 @@ contract EhrRegistry {
         if (digest == bytes32(0)) revert ZeroDigest();
         Patient memory p = patients[owner];
         if (p.id == 0) revert NotRegisteredPatient(owner);
+        if (p.erased) revert PatientIsErased(owner);
         uint32 id = recordCount + 1;
         recordCount = id;
         records[id] = Record({owner: owner, version: 1, updatedAt: _time40(block.timestamp), prevOfOwner: p.lastRecord});
-        patients[owner] = Patient({id: p.id, recordCount: p.recordCount + 1, lastRecord: id});
+        patients[owner] = Patient({id: p.id, recordCount: p.recordCount + 1, lastRecord: id, erased: false});
         emit RecordVersion(id, owner, 1, digest, codec, uint64(block.timestamp), msg.sender);
         return id;
     }
@@ -626,6 +679,7 @@ contract EhrRegistry {
 
     function _deny(uint8 status, uint256 recordId, address reader, uint64 when) internal pure {
         if (status == UNKNOWN_RECORD) revert UnknownRecord(recordId);
+        if (status == ERASED) revert RecordIsErased(recordId);
         if (status == NOT_PROVIDER) revert NotRegisteredProvider(reader);
         if (status == EXPIRED) revert GrantExpired(recordId, reader, when);
         if (status == REVOKED) revert GrantRevoked(recordId, reader);

@@ -142,6 +142,12 @@ impl fmt::Display for ContractError {
                 write!(f, "denied: {} is not a registered provider", e.account)
             }
             E::UnknownRecord(e) => write!(f, "no record has id {}", e.recordId),
+            E::RecordIsErased(e) => write!(
+                f,
+                "record {} was erased with its owner's account",
+                e.recordId
+            ),
+            E::PatientIsErased(e) => write!(f, "{} erased their account", e.patient),
             E::NotRecordOwner(e) => {
                 write!(f, "denied: {} does not own record {}", e.caller, e.recordId)
             }

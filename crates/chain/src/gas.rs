@@ -31,7 +31,7 @@ pub const fn limit_for(gas: u64) -> u64 {
 pub const TOP_UP_GAS: u64 = limit_for(REGISTER_PATIENT_MAX) + 10 * limit_for(ADD_RECORD_MAX);
 
 /// The measured operations, by contract function name.
-pub const OPERATIONS: [&str; 18] = [
+pub const OPERATIONS: [&str; 19] = [
     "addOrganisation",
     "registerPatient",
     "registerProvider",
@@ -50,6 +50,7 @@ pub const OPERATIONS: [&str; 18] = [
     "deregisterProvider",
     "setRegistrar",
     "removeOrganisation",
+    "eraseAccount",
 ];
 
 /// Runs every operation once — `admin` adds an organisation whose registrar is
@@ -60,7 +61,8 @@ pub const OPERATIONS: [&str; 18] = [
 /// patient revokes, the
 /// provider breaks the glass, the patient ends everything the provider holds (the window on
 /// the one record); the registrar deregisters the provider, the admin gives the
-/// organisation another registrar and removes it — and returns the gas each transaction
+/// organisation another registrar and removes it; the patient erases its account (two
+/// records) — and returns the gas each transaction
 /// used (whole transaction, 21,000 base included), keyed by function name.
 pub async fn measure<R: Registry + ?Sized>(
     registry: &R,
@@ -148,5 +150,7 @@ pub async fn measure<R: Registry + ?Sized>(
     gas.insert("setRegistrar", r.gas_used);
     let r = registry.remove_organisation(admin, org).await?;
     gas.insert("removeOrganisation", r.gas_used);
+    let (_, r) = crate::Erasure::erase_account(registry, patient).await?;
+    gas.insert("eraseAccount", r.gas_used);
     Ok(gas)
 }

@@ -14,6 +14,7 @@
 
 pub mod contract;
 pub mod embedded;
+pub mod erasure;
 mod error;
 pub mod eth_api;
 pub mod funding;
@@ -30,6 +31,7 @@ pub mod writes;
 pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;
 pub use embedded::{BodySource, ChainConfig, EmbeddedChain, VerifyReport};
+pub use erasure::{ErasedRecord, Erasure};
 pub use error::{ContractError, Error, Result};
 pub use funding::FundingPolicy;
 pub use registry::{

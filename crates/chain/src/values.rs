@@ -19,10 +19,12 @@ pub enum AccessStatus {
     Expired,
     /// The grant was revoked.
     Revoked,
+    /// The record was erased with its owner's account.
+    Erased,
 }
 
 impl AccessStatus {
-    /// The contract's decision code (`ALLOWED` = 0 … `REVOKED` = 5).
+    /// The contract's decision code (`ALLOWED` = 0 … `REVOKED` = 5, `ERASED` = 6).
     pub fn from_code(code: u8) -> crate::Result<Self> {
         Ok(match code {
             0 => Self::Allowed,
@@ -31,6 +33,7 @@ impl AccessStatus {
             3 => Self::NoGrant,
             4 => Self::Expired,
             5 => Self::Revoked,
+            6 => Self::Erased,
             other => return Err(crate::Error::Abi(format!("unknown access status {other}"))),
         })
     }

@@ -180,6 +180,7 @@ fn access_reason(reason: ehr_chain::AccessStatus) -> &'static str {
         S::NoGrant => "no grant",
         S::Expired => "the grant expired",
         S::Revoked => "the grant was revoked",
+        S::Erased => "the record was erased with its owner's account",
     }
 }
 

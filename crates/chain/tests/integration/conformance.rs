@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ehr_chain::contract::{EhrRegistry as C, EhrRegistryErrors as E, codec};
 use ehr_chain::testing::{ANVIL_DEV_KEY, Anvil, TestChain};
 use ehr_chain::{
-    AccessStatus, Address, B256, ChainConfig, EmbeddedChain, Error, NodeSet, PrivateKeySigner,
-    RegistryExt, RpcRegistry, U256, WriteAccess,
+    AccessStatus, Address, B256, ChainConfig, EmbeddedChain, Erasure, Error, NodeSet,
+    PrivateKeySigner, RegistryExt, RpcRegistry, U256, WriteAccess,
 };
 
 /// Gas targets (whole transaction, 21,000 base included) from the chain issue.
@@ -1097,6 +1097,111 @@ async fn write_grants<R: TestChain>(w: World<R>) {
     );
 }
 
+/// Issue 18 item 3: a patient erases their account. Every record of theirs is erased at
+/// once (the receipt and `erased_since` name each with its last version); nothing reads,
+/// changes or adds one afterwards — not the owner, not a grant, not break-glass, not a
+/// writer; another patient's records are untouched; erasing again erases nothing more.
+async fn erasure<R: TestChain>(w: World<R>) {
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let bob = patient(&w).await;
+    let doc = provider(&w).await;
+    let (one, _) = c
+        .add_record(&alice, digest(1), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    c.update_record(&alice, one, digest(2), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    let (two, _) = c
+        .add_record(&alice, digest(3), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    let (bobs, _) = c
+        .add_record(&bob, digest(4), codec::DAG_CBOR)
+        .await
+        .unwrap();
+    let until = chain_now(&w).await + 86_400;
+    c.grant_access(&alice, doc.address(), None, until)
+        .await
+        .unwrap();
+    c.grant_write(&alice, doc.address(), None, until)
+        .await
+        .unwrap();
+    c.log_access(&doc, one, U256::from(1)).await.unwrap();
+    let stranger = account(&w).await;
+    assert!(matches!(
+        reason(c.erase_account(&stranger).await),
+        E::NotRegisteredPatient(_)
+    ));
+
+    let (erased, _) = c.erase_account(&alice).await.unwrap();
+    let mut got: Vec<(u64, u32)> = erased
+        .iter()
+        .map(|e| (e.record_id, e.last_version))
+        .collect();
+    got.sort();
+    assert_eq!(got, [(one, 2), (two, 1)]);
+    assert!(erased.iter().all(|e| e.owner == alice.address()));
+    assert!(c.is_erased(one).await.unwrap() && c.is_erased(two).await.unwrap());
+    assert!(!c.is_erased(bobs).await.unwrap() && !c.is_erased(999).await.unwrap());
+    let since: Vec<u64> = c
+        .erased_since(0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.record_id)
+        .collect();
+    assert_eq!(since.len(), 2);
+
+    for r in [
+        c.log_access(&doc, one, U256::from(2)).await.map(|_| ()),
+        c.log_access(&alice, two, U256::from(3)).await.map(|_| ()),
+        c.emergency_access(&doc, one, digest(9), U256::from(4))
+            .await
+            .map(|_| ()),
+        c.update_record(&alice, one, digest(5), codec::DAG_CBOR)
+            .await
+            .map(|_| ()),
+        c.update_record(&doc, two, digest(6), codec::DAG_CBOR)
+            .await
+            .map(|_| ()),
+        c.record(one).await.map(|_| ()),
+    ] {
+        assert!(matches!(reason(r), E::RecordIsErased(_)));
+    }
+    assert!(matches!(
+        reason(c.add_record(&alice, digest(7), codec::DAG_CBOR).await),
+        E::PatientIsErased(_)
+    ));
+    let none = |_: &ehr_chain::SentTx| Ok(());
+    assert!(matches!(
+        reason(
+            c.add_record_for_noted(&doc, alice.address(), digest(8), codec::RAW, &none)
+                .await
+        ),
+        E::PatientIsErased(_)
+    ));
+    assert_eq!(
+        c.access_status(doc.address(), one).await.unwrap().0,
+        AccessStatus::Erased
+    );
+    assert_eq!(
+        c.write_status(doc.address(), alice.address(), None)
+            .await
+            .unwrap()
+            .0,
+        AccessStatus::Erased
+    );
+    // The audit trail stays: the versions' events and the logged read.
+    assert_eq!(c.record_versions(one).await.unwrap().len(), 2);
+    assert_eq!(c.access_log(one, None, None).await.unwrap().len(), 1);
+    // Bob's record is his as before.
+    c.log_access(&bob, bobs, U256::from(5)).await.unwrap();
+    let (again, _) = c.erase_account(&alice).await.unwrap();
+    assert!(again.is_empty(), "nothing more to erase");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded_backend {
@@ -1123,6 +1228,7 @@ conformance!(
     revoke_all,
     times_out_of_range,
     write_grants,
+    erasure,
 );
 
 #[test]
@@ -1141,6 +1247,8 @@ fn events_carry_no_personal_data() {
         C::ProviderDeregistered::SIGNATURE,
         C::RegistrarChanged::SIGNATURE,
         C::OrganisationRemoved::SIGNATURE,
+        C::RecordErased::SIGNATURE,
+        C::PatientErased::SIGNATURE,
     ] {
         assert!(
             !sig.contains("string") && !sig.contains("bytes,") && !sig.contains("bytes)"),

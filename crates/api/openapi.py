@@ -142,7 +142,6 @@ schemas = {
                "retry_after": {"type": "integer", "description": "rate_limited: seconds"}}, ["error", "message"]),
  "SignUp": obj({"username": {"type": "string"}, "password": {"type": "string", "format": "password"}, "keystore": {**ref("Keystore"), "description": "Bring your own key: a keystore v3 file the password decrypts"}}, ["username", "password"]),
  "Keystore": obj({"version": {"type": "integer", "const": 3}, "id": {"type": "string"}, "address": {"type": "string", "pattern": "^[0-9a-fA-F]{40}$"}, "crypto": {"type": "object"}}, ["version", "id", "crypto"], desc="A keystore v3 file (Web3 Secret Storage): scrypt or PBKDF2, aes-128-ctr", extra=True),
- "Credentials": obj({"username": {"type": "string"}, "password": {"type": "string", "format": "password"}}),
  "Session": obj({"token": {"type": "string", "description": "Send as `Authorization: Bearer <token>`; valid 15 minutes"}, "username": {"type": "string"}, "role": role, "address": addr, "expires_at": u64}),
  "Me": obj({"username": {"type": "string"}, "role": role, "address": addr, "patient_id": nullable(u64)}),
  "PatientAccount": obj({"username": {"type": "string"}, "address": addr, "patient_id": u64, "recovery_code": {"type": "string", "description": "Shown this once: it resets the password and keeps the key (`POST /api/recover`)"}}),

@@ -89,8 +89,9 @@ impl fmt::Debug for SignUp {
     }
 }
 
-/// `POST /api/session` (schema `Credentials`); `POST /api/patients` takes them too, as a
-/// [`SignUp`] without a keystore.
+/// A username and password: a [`Login`] without a two-factor code (`POST /api/session`
+/// takes it as one), and a [`SignUp`] without a keystore (`POST /api/patients`). `Debug`
+/// leaves out the password.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {

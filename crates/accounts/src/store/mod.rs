@@ -1,4 +1,9 @@
-//! The account store: sign-ups, logins and sessions over the accounts database (`db`).
+//! The account store: sign-ups, logins and sessions over the accounts database (`db`);
+//! the ways back into an account ([`recovery`]) and two-factor sign-in ([`two_factor`]) in
+//! modules of their own.
+
+mod recovery;
+mod two_factor;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,8 +19,8 @@ use zeroize::Zeroizing;
 use crate::db::AccountsDb;
 use crate::kdf::KdfGate;
 use crate::keystore::{self, KeystoreFile};
-use crate::recovery::{Escrow, Recovery, RecoveryCode, admin_escrow_key};
-use crate::totp::{self, TotpSetup};
+use crate::recovery::{Escrow, Recovery, admin_escrow_key};
+use crate::totp;
 use crate::*;
 use crate::{account::*, clock::*, params::*, password::*, session::*, throttle::*};
 
@@ -448,257 +453,9 @@ impl AccountStore {
         Ok(())
     }
 
-    /// Escrow for accounts made before it existed, at their first login since (the key is
-    /// unlocked then): an admin's escrow public key; a provider's key wrapped to it.
-    fn backfill_escrow(&self, account: &Account, signer: &PrivateKeySigner) -> Result<()> {
-        match account.role {
-            Role::Admin if account.escrow_public.is_none() => {
-                let public = admin_escrow_key(signer).1;
-                self.update(&account.username, |a| {
-                    a.escrow_public = Some(public);
-                    Ok(())
-                })?;
-            }
-            Role::Provider if account.escrow.is_none() => {
-                let admin = self.db.admin()?;
-                if let Some((address, public)) =
-                    admin.and_then(|a| Some((a.address, a.escrow_public?)))
-                {
-                    let escrow = Escrow::new(signer, address, &public)?;
-                    self.update(&account.username, |a| {
-                        a.escrow = Some(escrow);
-                        Ok(())
-                    })?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// A new recovery code for the session user, whose `password` is checked as a login
-    /// checks it: a second copy of the key under the code replaces the old one (which
-    /// stops working) in one durable write. The code is returned to be shown once.
-    pub fn new_recovery_code(
-        &self,
-        session: &Session,
-        password: &str,
-        client: &str,
-    ) -> Result<RecoveryCode> {
-        let (account, signer) = self.verify_and_unlock(&session.username, password, client)?;
-        if account.address != session.address {
-            return Err(Error::Unauthenticated);
-        }
-        let (recovery, code) = {
-            let _gate = self.kdf_gate.enter();
-            Recovery::new(
-                &account.username,
-                &signer,
-                self.params.scrypt,
-                ehr_primitives::unix_secs(self.clock.now()),
-            )?
-        };
-        self.update(&account.username, |a| {
-            a.recovery = Some(recovery);
-            Ok(())
-        })?
-        .ok_or(Error::Unauthenticated)?;
-        Ok(code)
-    }
-
-    /// Sets a new password with the account's recovery code, keeping its key (and so its
-    /// address, records and grants). Throttled as a login is; a wrong code, an unknown
-    /// username and an account without a code are all [`Error::InvalidRecovery`]. The code
-    /// is used up: a new one replaces it and is returned, to be shown once. Every session
-    /// of the account ends. Blocks for the key derivations: call it on a blocking thread.
-    pub fn recover(
-        &self,
-        username: &str,
-        code: &str,
-        new_password: &str,
-        client: &str,
-    ) -> Result<RecoveryCode> {
-        let code = RecoveryCode::parse(code)?;
-        check_password(new_password)?;
-        let rl = self.params.rate_limit;
-        let account = self.charged_lookup(username, client)?;
-        let Some((account, recovery)) = account.and_then(|a| {
-            let r = a.recovery.clone()?;
-            r.matches(&a.username, &code).then_some((a, r))
-        }) else {
-            return Err(Error::InvalidRecovery);
-        };
-
-        let (password_hash, keystore, (next, next_code)) = {
-            let _gate = self.kdf_gate.enter();
-            let signer = recovery.unlock(&code)?;
-            if signer.address() != account.address {
-                return Err(Error::InvalidRecovery);
-            }
-            let (hash, keystore) = self.credentials_for(&signer, new_password)?;
-            (
-                hash,
-                keystore,
-                Recovery::new(
-                    &account.username,
-                    &signer,
-                    self.params.scrypt,
-                    ehr_primitives::unix_secs(self.clock.now()),
-                )?,
-            )
-        };
-        self.update(&account.username, |a| {
-            a.password_hash = password_hash;
-            a.keystore = keystore;
-            a.recovery = Some(next);
-            Ok(())
-        })?
-        .ok_or(Error::InvalidRecovery)?;
-        let mut inner = self.lock();
-        inner
-            .throttle
-            .succeeded(self.clock.now(), rl, &account.username, client);
-        inner
-            .sessions
-            .retain(|_, s| s.session.username != account.username);
-        Ok(next_code)
-    }
-
-    /// The admin resets provider `username`'s password: the provider's escrowed key is
-    /// opened with the admin's key and encrypted under `new_password`, so the provider
-    /// keeps its address and every grant. Every session of the provider ends, and
-    /// two-factor is turned off (the provider sets it up again). A provider
-    /// whose key is not escrowed is [`Error::NoEscrow`]; an unknown username or another
-    /// role is [`Error::Forbidden`].
-    pub fn reset_provider_password(
-        &self,
-        admin: &Session,
-        username: &str,
-        new_password: &str,
-    ) -> Result<AccountInfo> {
-        if admin.role != Role::Admin {
-            return Err(Error::Forbidden(
-                "only an admin may reset a provider's password",
-            ));
-        }
-        let admin_key = admin.signer().ok_or(Error::Unauthenticated)?;
-        check_password(new_password)?;
-        const NOT_PROVIDER: Error = Error::Forbidden("only a provider's password can be reset");
-        let user = normalize_username(username).map_err(|_| NOT_PROVIDER)?;
-        let account = match self.db.get(&user)? {
-            Some(a) if a.role == Role::Provider => a,
-            _ => return Err(NOT_PROVIDER),
-        };
-        let escrow = account
-            .escrow
-            .as_ref()
-            .filter(|e| e.admin == admin_key.address())
-            .ok_or(Error::NoEscrow)?;
-        let (password_hash, keystore) = {
-            let _gate = self.kdf_gate.enter();
-            let signer = escrow.open(admin_key, account.address)?;
-            self.credentials_for(&signer, new_password)?
-        };
-        let info = self
-            .update(&account.username, |a| {
-                a.password_hash = password_hash;
-                a.keystore = keystore;
-                // A provider who lost its phone and backup codes gets back in this way too;
-                // it sets two-factor up again (the admin holds its key already).
-                a.second_factor = Default::default();
-                Ok(a.info())
-            })?
-            .ok_or(NOT_PROVIDER)?;
-        self.lock()
-            .sessions
-            .retain(|_, s| s.session.username != account.username);
-        Ok(info)
-    }
-
-    /// Starts two-factor enrolment for the session user: a fresh secret (kept pending
-    /// until [`confirm_totp`](Self::confirm_totp)), to scan or type into an authenticator
-    /// app. Starting again replaces a pending secret; an enrolled account must turn it off
-    /// first.
-    pub fn begin_totp(&self, session: &Session) -> Result<TotpSetup> {
-        let secret = totp::new_secret();
-        let stored = secret.clone();
-        self.update(&session.username, |a| {
-            if a.second_factor.enrolled() {
-                return Err(Error::TotpState("already on (turn it off first)"));
-            }
-            a.second_factor.pending = Some(stored);
-            Ok(())
-        })?
-        .ok_or(Error::Unauthenticated)?;
-        Ok(TotpSetup::new(&session.username, &secret))
-    }
-
-    /// The secret offered by [`begin_totp`](Self::begin_totp) and not confirmed yet.
-    pub fn pending_totp(&self, session: &Session) -> Option<TotpSetup> {
-        let a = self.account(&session.username)?;
-        let secret = a.second_factor.pending?;
-        Some(TotpSetup::new(&a.username, &secret))
-    }
-
-    /// Finishes enrolment with a code from the app (throttled like a login): two-factor is
-    /// on from now, and the backup codes are returned, to be shown once.
-    pub fn confirm_totp(
-        &self,
-        session: &Session,
-        code: &str,
-        client: &str,
-    ) -> Result<Vec<Zeroizing<String>>> {
-        let rl = self.params.rate_limit;
-        self.lock()
-            .throttle
-            .charge(self.clock.now(), rl, Some(&session.username), client)?;
-        let now = ehr_primitives::unix_secs(self.clock.now());
-        let (codes, hashes) = totp::new_backup_codes(&session.username);
-        self.update(&session.username, |a| {
-            let f = &mut a.second_factor;
-            let pending = f
-                .pending
-                .clone()
-                .ok_or(Error::TotpState("no set-up started"))?;
-            let step = totp::accepted_step(&pending, code, now, 0).ok_or(Error::InvalidTotp)?;
-            *f = totp::SecondFactor {
-                secret: Some(pending),
-                pending: None,
-                last_step: step,
-                backup: hashes,
-                enrolled_at: now,
-            };
-            Ok(())
-        })?
-        .ok_or(Error::Unauthenticated)?;
-        self.lock().throttle.refund(rl, &session.username, client);
-        Ok(codes)
-    }
-
-    /// Turns two-factor off: the password and a current code (or a backup code) are both
-    /// needed, each checked as a login checks them.
-    pub fn disable_totp(
-        &self,
-        session: &Session,
-        password: &str,
-        code: &str,
-        client: &str,
-    ) -> Result<()> {
-        let (account, _) = self.unlock(&session.username, password, client, Some(Some(code)))?;
-        if !account.second_factor.enrolled() {
-            return Err(Error::TotpState("not on"));
-        }
-        self.update(&account.username, |a| {
-            a.second_factor = Default::default();
-            Ok(())
-        })?
-        .ok_or(Error::Unauthenticated)?;
-        Ok(())
-    }
-
     /// A new password's Argon2id hash and `signer`'s keystore encrypted under it (call
     /// inside the KDF gate).
-    fn credentials_for(
+    pub(super) fn credentials_for(
         &self,
         signer: &PrivateKeySigner,
         password: &str,
@@ -716,7 +473,7 @@ impl AccountStore {
 
     /// Charges one attempt for (`username`, `client`) — refused while either is locked
     /// out — then looks the account up (`None`: no such username, or not a valid one).
-    fn charged_lookup(&self, username: &str, client: &str) -> Result<Option<Account>> {
+    pub(super) fn charged_lookup(&self, username: &str, client: &str) -> Result<Option<Account>> {
         let user = normalize_username(username).ok();
         self.lock().throttle.charge(
             self.clock.now(),
@@ -763,7 +520,7 @@ impl AccountStore {
 
     /// [`verify_and_unlock`](Self::verify_and_unlock); with `second` (a login) also the
     /// second factor of an account that enrolled, before the attempt counts as a success.
-    fn unlock(
+    pub(super) fn unlock(
         &self,
         username: &str,
         password: &str,

@@ -34,6 +34,44 @@ pub const RECOVERY_CODE_CHARS: usize = 25;
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const GROUP: usize = 5;
 
+/// `n` random Crockford base32 characters: each random byte's low five bits pick one
+/// (uniform; 5 bits each). Recovery codes and two-factor backup codes are made of them.
+pub(crate) fn random_crockford(n: usize) -> Zeroizing<Vec<u8>> {
+    let mut random = Zeroizing::new(vec![0u8; n]);
+    ehr_crypto::fill_random(random.as_mut());
+    Zeroizing::new(
+        random
+            .iter()
+            .map(|b| ALPHABET[usize::from(b & 31)])
+            .collect(),
+    )
+}
+
+/// One typed character of a Crockford code in its canonical form: case does not matter
+/// and the letters Crockford leaves out read as the digits they look like (`O` as 0, `I`
+/// and `L` as 1); `None` for anything else (separators are the caller's).
+pub(crate) fn crockford_char(c: u8) -> Option<u8> {
+    match c.to_ascii_uppercase() {
+        b'O' => Some(b'0'),
+        b'I' | b'L' => Some(b'1'),
+        c if ALPHABET.contains(&c) => Some(c),
+        _ => None,
+    }
+}
+
+/// `SHA-256(label ‖ 0 ‖ username ‖ 0 ‖ chars)`: how a code is kept, salted with its
+/// account's username.
+pub(crate) fn salted_digest(label: &str, username: &str, chars: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(label.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(username.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(chars)
+        .finalize()
+        .into()
+}
+
 /// A recovery code, in its canonical form `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`. Zeroized on
 /// drop; `Debug` is redacted.
 pub struct RecoveryCode(Zeroizing<String>);
@@ -47,16 +85,8 @@ impl fmt::Debug for RecoveryCode {
 impl RecoveryCode {
     /// A fresh random code.
     pub(crate) fn generate() -> Self {
-        let mut random = Zeroizing::new([0u8; RECOVERY_CODE_CHARS]);
-        ehr_crypto::fill_random(random.as_mut());
-        // Each byte's low five bits pick a character: uniform, 125 bits in all.
-        let chars: Zeroizing<Vec<u8>> = Zeroizing::new(
-            random
-                .iter()
-                .map(|b| ALPHABET[usize::from(b & 31)])
-                .collect(),
-        );
-        Self::from_compact(&chars)
+        // 125 bits in all.
+        Self::from_compact(&random_crockford(RECOVERY_CODE_CHARS))
     }
 
     /// A fresh random code, for tests that need a wrong one.
@@ -82,17 +112,12 @@ impl RecoveryCode {
     pub fn parse(input: &str) -> Result<Self> {
         let mut chars = Zeroizing::new(Vec::with_capacity(RECOVERY_CODE_CHARS));
         for c in input.bytes() {
-            let c = match c.to_ascii_uppercase() {
-                b' ' | b'-' | b'\t' => continue,
-                b'O' => b'0',
-                b'I' | b'L' => b'1',
-                c if ALPHABET.contains(&c) => c,
-                _ => {
-                    return Err(Error::InvalidRecoveryCode(
-                        "only letters and digits (dashes and spaces are ignored)",
-                    ));
-                }
-            };
+            if matches!(c, b' ' | b'-' | b'\t') {
+                continue;
+            }
+            let c = crockford_char(c).ok_or(Error::InvalidRecoveryCode(
+                "only letters and digits (dashes and spaces are ignored)",
+            ))?;
             if chars.len() == RECOVERY_CODE_CHARS {
                 return Err(Error::InvalidRecoveryCode("longer than 25 characters"));
             }
@@ -115,13 +140,7 @@ impl RecoveryCode {
     }
 
     fn digest(&self, username: &str) -> [u8; 32] {
-        Sha256::new()
-            .chain_update(b"SEHR recovery code v1\0")
-            .chain_update(username.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(self.compact().as_bytes())
-            .finalize()
-            .into()
+        salted_digest("SEHR recovery code v1", username, self.compact().as_bytes())
     }
 }
 

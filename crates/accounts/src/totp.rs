@@ -9,10 +9,10 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::recovery::{crockford_char, random_crockford, salted_digest};
 use crate::{Error, Result};
 
 /// Seconds per step.
@@ -26,7 +26,6 @@ pub const BACKUP_CODES: usize = 10;
 /// The issuer an authenticator app shows.
 pub const ISSUER: &str = "SecureEHR";
 
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const RFC4648: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// RFC 4226's HOTP with HMAC over `D`: the dynamic truncation of `HMAC(key, counter)` to
@@ -169,15 +168,14 @@ pub(crate) fn accepted_step(secret: &str, code: &str, now: u64, after: u64) -> O
 pub(crate) fn new_backup_codes(username: &str) -> (Vec<Zeroizing<String>>, Vec<String>) {
     (0..BACKUP_CODES)
         .map(|_| {
-            let mut raw = Zeroizing::new([0u8; 10]);
-            ehr_crypto::fill_random(raw.as_mut());
-            let chars: String = raw
-                .iter()
-                .map(|b| char::from(CROCKFORD[usize::from(b & 31)]))
-                .collect();
-            let code = Zeroizing::new(format!("{}-{}", &chars[..5], &chars[5..]));
-            let hash = backup_hash(username, &chars);
-            (code, hash)
+            let chars = random_crockford(10);
+            let (a, b) = chars.split_at(5);
+            let code = Zeroizing::new(format!(
+                "{}-{}",
+                String::from_utf8_lossy(a),
+                String::from_utf8_lossy(b)
+            ));
+            (code, backup_hash(username, &chars))
         })
         .unzip()
 }
@@ -185,29 +183,17 @@ pub(crate) fn new_backup_codes(username: &str) -> (Vec<Zeroizing<String>>, Vec<S
 /// A backup code as typed (case, spaces and dashes ignored; O, I, L read as 0, 1, 1),
 /// hashed as stored; `None` if it cannot be one.
 pub(crate) fn typed_backup_hash(username: &str, typed: &str) -> Option<String> {
-    let mut chars = Zeroizing::new(String::new());
+    let mut chars = Zeroizing::new(Vec::with_capacity(10));
     for c in typed.bytes() {
-        let c = match c.to_ascii_uppercase() {
-            b' ' | b'-' => continue,
-            b'O' => b'0',
-            b'I' | b'L' => b'1',
-            c if CROCKFORD.contains(&c) => c,
-            _ => return None,
-        };
-        chars.push(char::from(c));
+        if !matches!(c, b' ' | b'-') {
+            chars.push(crockford_char(c)?);
+        }
     }
     (chars.len() == 10).then(|| backup_hash(username, &chars))
 }
 
-fn backup_hash(username: &str, chars: &str) -> String {
-    alloy::primitives::hex::encode(
-        Sha256::new()
-            .chain_update(b"SEHR backup code v1\0")
-            .chain_update(username.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(chars.as_bytes())
-            .finalize(),
-    )
+fn backup_hash(username: &str, chars: &[u8]) -> String {
+    alloy::primitives::hex::encode(salted_digest("SEHR backup code v1", username, chars))
 }
 
 /// Checks `code` (a TOTP code or a backup code) against `f` at `now`; on success updates

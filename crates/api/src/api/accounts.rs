@@ -20,12 +20,7 @@ pub(super) async fn change_password(
             &client,
         )
         .await
-        .map_err(|e| match e {
-            svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
-                Error::input("new_password", why)
-            }
-            other => other.into(),
-        })?;
+        .map_err(new_password_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,12 +110,7 @@ pub(super) async fn recover(
         .service()
         .recover(&r.username, &r.recovery_code, &r.new_password, &client)
         .await
-        .map_err(|e| match e {
-            svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
-                Error::input("new_password", why)
-            }
-            other => other.into(),
-        })?;
+        .map_err(new_password_error)?;
     Ok(Json(types::RecoveryCode {
         recovery_code: code.expose().to_owned(),
     }))
@@ -176,4 +166,14 @@ pub(super) async fn reset_provider_password(
         .reset_provider_password(&me, &username, &p.password)
         .await?;
     Ok(Json(account(a)))
+}
+
+/// A service error, with a weak new password named as the request's `new_password`.
+fn new_password_error(e: svc::Error) -> Error {
+    match e {
+        svc::Error::Accounts(svc::AccountsError::InvalidPassword(why)) => {
+            Error::input("new_password", why)
+        }
+        other => other.into(),
+    }
 }

@@ -73,16 +73,12 @@ async fn account_page(
     profile: Option<(String, String)>,
 ) -> PageResult {
     let session = s.session();
-    let recovery_since = state
-        .service()
-        .account(&session.username)
+    let info = state.service().account(&session.username);
+    let recovery_since = info
+        .as_ref()
         .and_then(|a| a.recovery_created_at)
         .map(super::fmt_time);
-    let two_factor = state
-        .service()
-        .account(&session.username)
-        .filter(|a| a.two_factor)
-        .map(|a| a.backup_codes_left);
+    let two_factor = info.filter(|a| a.two_factor).map(|a| a.backup_codes_left);
     let profile = match (s.clone().provider(), profile) {
         (Ok(_), Some(values)) => Some(values),
         (Ok(me), None) => Some(

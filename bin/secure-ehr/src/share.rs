@@ -76,7 +76,7 @@ fn split(k: usize, n: usize, file: &Path, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Creates `path` (refusing to overwrite), owner-only, and syncs it.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

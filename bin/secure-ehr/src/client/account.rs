@@ -147,15 +147,8 @@ pub(super) async fn export(c: Client, out: &std::path::Path) -> anyhow::Result<(
         .await?;
     let bundle: serde_json::Value =
         serde_json::from_str(&text).context("unexpected answer from /api/export")?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(out)
+    crate::share::write_new(out, text.as_bytes())
         .with_context(|| format!("creating {} (it must not exist yet)", out.display()))?;
-    std::io::Write::write_all(&mut f, text.as_bytes())?;
-    f.sync_all()?;
     let count = |t: &str| {
         bundle["entry"].as_array().map_or(0, |e| {
             e.iter()
@@ -285,15 +278,8 @@ pub(super) async fn keystore(c: Client, out: Option<PathBuf>) -> anyhow::Result<
             file["id"].as_str().unwrap_or("keystore")
         ))
     });
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(&path)
+    crate::share::write_new(&path, text.as_bytes())
         .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    std::io::Write::write_all(&mut f, text.as_bytes())?;
-    f.sync_all()?;
     let saved = serde_json::json!({ "path": path, "address": address });
     c.print(&saved, |_| {
         format!("keystore of 0x{address} saved to {}", path.display())

@@ -226,6 +226,16 @@ fn run_node(args: NodeArgs, data_dir: &Path) -> anyhow::Result<()> {
             .with_archive_dir(data_dir)?;
         let info = Node::info(&node).await?;
         println!("node {} custodian key {}", info.address, info.public_key);
+        // Records erased while this node was away go before it serves anything.
+        let caught_up = node.catch_up_erasures().await?;
+        if !caught_up.erased.is_empty() || !caught_up.waiting.is_empty() {
+            println!(
+                "erased while away: {} record(s) destroyed here now; {} wait for their erase \
+                 orders (no block or share is served until they come)",
+                caught_up.erased.len(),
+                caught_up.waiting.len()
+            );
+        }
         let writers = (!args.insecure_open_node)
             .then(|| Arc::new(ehr_node::Writers::new(registry.clone(), info.address)));
         let owners = Arc::new(ehr_node::Owners::open(data_dir)?);

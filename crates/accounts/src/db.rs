@@ -270,6 +270,23 @@ impl AccountsDb {
         Ok(Some(out))
     }
 
+    /// Removes an account, durably (the archive sees it gone); `false` if there was none.
+    pub(crate) fn remove(&self, username: &str) -> Result<bool> {
+        let w = tx!(self, self.db.begin_write())?;
+        let removed = {
+            let mut table = tx!(self, w.open_table(ACCOUNTS))?;
+            let removed = tx!(self, table.remove(username))?.is_some();
+            if removed {
+                let mut meta = tx!(self, w.open_table(META))?;
+                let mut changes = tx!(self, w.open_table(CHANGES))?;
+                self.record_change(&mut meta, &mut changes, username)?;
+            }
+            removed
+        };
+        tx!(self, w.commit())?;
+        Ok(removed)
+    }
+
     /// Notes, inside the caller's write transaction, that `username`'s row changed.
     fn record_change(
         &self,

@@ -122,6 +122,16 @@ impl Custodian {
         self.index = Some(index);
     }
 
+    /// The contract it checks.
+    pub(crate) fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    /// Drops what it learnt from manifest `cid` (its record was erased).
+    pub(crate) fn forget(&self, cid: &Cid) {
+        self.shares.remove(cid);
+    }
+
     /// Its identity and public key.
     pub fn info(&self) -> NodeInfo {
         self.key.info()

@@ -21,6 +21,7 @@
 //! | `custodian` | [`Custodian`]: the checks, then the share re-wrapped to the reader |
 //! | `local` | [`LocalNode`]: a block store and a custodian in this process |
 //! | `recovery` | share recovery over nodes: [`RecoveryOrder`], the helpers' and the new custodian's steps (`secure-ehr node replace`) |
+//! | `erasure` | destroying an erased record's blocks and key shares: [`EraseOrder`], [`EraseReport`], catching up after being away |
 //! | `share_index` | a node's index of its re-issued share blocks (manifest CID → its share block) |
 //! | `server` | [`router`]: the HTTP API of `secure-ehr node` |
 //! | `remote` | [`RemoteNode`]: a node over HTTP, as the records service sees it |
@@ -34,6 +35,7 @@
 //! | GET | `/node/blocks/{cid}` | a block's bytes |
 //! | DELETE | `/node/blocks/{cid}` | remove a block (orphan collection, erasure); the token, or the signature of an organisation that stored it |
 //! | POST | `/node/shares` | a signed [`ShareRequest`] → this custodian's [`ShareResponse`] |
+//! | POST | `/node/erase` | an [`EraseOrder`] (a record erased on chain, its manifests) → [`EraseReport`]; no token: the chain decides |
 //! | POST | `/node/ledger-shares` | an admin-signed [`LedgerShareRequest`] → this custodian's [`ShareResponse`] |
 //! | PUT | `/node/archive-head` | keep a newer admin-signed [`ArchiveHead`]; token if configured |
 //! | GET | `/node/archive-head` | the newest [`ArchiveHead`] kept |
@@ -52,6 +54,7 @@
 
 mod custodian;
 mod dagcbor;
+pub mod erasure;
 mod error;
 mod key;
 pub mod ledger;
@@ -65,6 +68,7 @@ mod share_index;
 pub mod writers;
 
 pub use custodian::Custodian;
+pub use erasure::{CatchUp, EraseOrder, EraseReport};
 pub use error::{Error, Result};
 pub use key::NodeKey;
 pub use ledger::{ArchiveHead, LedgerShareRequest};
@@ -77,8 +81,8 @@ pub use recovery::{
 };
 pub use remote::RemoteNode;
 pub use server::{
-    MAX_BLOCK, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_RECOVERY_BODY, MAX_SHARE_REQUEST,
-    RouterConfig, router, router_with, router_with_limit,
+    MAX_BLOCK, MAX_ERASE_ORDER, MAX_IN_FLIGHT, MAX_PUTS_IN_FLIGHT, MAX_RECOVERY_BODY,
+    MAX_SHARE_REQUEST, RouterConfig, router, router_with, router_with_limit,
 };
 pub use share_index::SHARE_INDEX_FILE;
 pub use writers::{Owners, Writer, Writers};

@@ -23,6 +23,8 @@ pub struct LocalNode {
     pub(crate) share_index: Option<Arc<crate::share_index::ShareIndex>>,
     /// Share recovery: this node's own pieces between steps 1 and 2.
     pub(crate) kept_pieces: crate::recovery::KeptPieces,
+    /// The records erased here and those waiting for their orders ([`crate::erasure`]).
+    pub(crate) erasures: crate::erasure::Erasures,
 }
 
 impl fmt::Debug for LocalNode {
@@ -51,6 +53,7 @@ impl LocalNode {
             key,
             share_index: None,
             kept_pieces: Default::default(),
+            erasures: Default::default(),
         })
     }
 
@@ -71,6 +74,7 @@ impl LocalNode {
             key,
             share_index: None,
             kept_pieces: Default::default(),
+            erasures: Default::default(),
         }
     }
 
@@ -87,7 +91,18 @@ impl LocalNode {
             custodian.set_index(index.clone());
         }
         self.share_index = Some(index);
+        self.erasures = crate::erasure::Erasures::open(dir)?;
         Ok(self)
+    }
+
+    /// The contract its custodian checks (`None`: a node without a chain).
+    pub(crate) fn registry(&self) -> Option<&Arc<dyn Registry>> {
+        self.custodian.as_ref().map(Custodian::registry)
+    }
+
+    /// Its custodian (`None`: a node without a chain).
+    pub(crate) fn custodian(&self) -> Option<&Custodian> {
+        self.custodian.as_ref()
     }
 
     /// The block store.
@@ -115,12 +130,14 @@ impl Node for LocalNode {
         self.store.put_block(cid, data).await.map_err(store_error)
     }
     async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, NodeError> {
+        self.erasures.gate()?;
         self.store.get(cid).await.map_err(store_error)
     }
     async fn delete_block(&self, cid: &Cid) -> Result<(), NodeError> {
         self.store.delete(cid).await.map_err(store_error)
     }
     async fn release_share(&self, request: &ShareRequest) -> Result<ShareResponse, NodeError> {
+        self.erasures.gate()?;
         match &self.custodian {
             Some(custodian) => custodian.release(request).await,
             None => Err(NodeError::BadRequest(
@@ -133,7 +150,11 @@ impl Node for LocalNode {
         &self,
         request: &LedgerShareRequest,
     ) -> Result<ShareResponse, NodeError> {
+        self.erasures.gate()?;
         self.ledger.release(self.store.as_ref(), request).await
+    }
+    async fn erase(&self, order: &EraseOrder) -> Result<EraseReport, NodeError> {
+        LocalNode::erase(self, order).await
     }
     async fn put_archive_head(&self, head: &ArchiveHead) -> Result<(), NodeError> {
         self.ledger.put_head(head)

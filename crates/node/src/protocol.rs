@@ -174,6 +174,10 @@ pub enum NodeError {
     /// The node failed internally.
     #[error("node error: {0}")]
     Internal(String),
+    /// The node is destroying erased records' blocks and serves no block or share until
+    /// it is done ([`crate::erasure`]).
+    #[error("erasing: {0}")]
+    Erasing(String),
 }
 
 impl NodeError {
@@ -201,6 +205,11 @@ pub trait Node: Send + Sync {
     async fn delete_block(&self, cid: &Cid) -> Result<(), NodeError>;
     /// Releases this custodian's key share for a logged, allowed, signed request.
     async fn release_share(&self, request: &ShareRequest) -> Result<ShareResponse, NodeError>;
+    /// Destroys an erased record's blocks and this custodian's shares of it
+    /// ([`crate::erasure`]).
+    async fn erase(&self, _order: &EraseOrder) -> Result<EraseReport, NodeError> {
+        Err(NodeError::BadRequest("this node erases nothing".into()))
+    }
 
     // The ledger archive (`ehr-ledger`, [`crate::ledger`]).
 

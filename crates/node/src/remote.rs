@@ -200,6 +200,14 @@ impl Node for RemoteNode {
             .map_err(|e| NodeError::Unreachable(without_url(&e)))
     }
 
+    async fn erase(&self, order: &EraseOrder) -> Result<EraseReport, NodeError> {
+        let url = format!("{}/node/erase", self.base);
+        let resp = self.send(self.http.post(url).json(order)).await?;
+        resp.json()
+            .await
+            .map_err(|e| NodeError::Unreachable(without_url(&e)))
+    }
+
     async fn release_ledger_share(
         &self,
         request: &LedgerShareRequest,

@@ -28,6 +28,9 @@ pub const MAX_SHARE_REQUEST: usize = 16 * 1024 + 2 * crate::manifest::MAX_MANIFE
 /// JSON each at 512 items), with room for k up to about 60.
 pub const MAX_RECOVERY_BODY: usize = 8 * 1024 * 1024;
 
+/// The largest erase order: the manifests of 256 versions, hex.
+pub const MAX_ERASE_ORDER: usize = 4096 + 256 * 2 * crate::manifest::MAX_MANIFEST_LEN;
+
 /// Requests handled at once by default; more are answered 503 at once, unread.
 pub const MAX_IN_FLIGHT: usize = 64;
 
@@ -115,6 +118,10 @@ pub fn router_with(node: Arc<dyn Node>, config: RouterConfig) -> axum::Router {
             "/node/shares",
             post(release).layer(DefaultBodyLimit::max(MAX_SHARE_REQUEST)),
         )
+        .route(
+            "/node/erase",
+            post(erase).layer(DefaultBodyLimit::max(MAX_ERASE_ORDER)),
+        )
         .merge(blocks)
         .merge(ledger_routes(&state))
         .merge(recovery_routes())
@@ -190,6 +197,7 @@ impl IntoResponse for Failure {
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
             NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             NodeError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            NodeError::Erasing(_) => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Internal(e) => {
                 tracing::error!(error = %e, "node failure");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -282,6 +290,15 @@ async fn release(
     Json(req): Json<ShareRequest>,
 ) -> Result<Json<ShareResponse>, Failure> {
     s.node.release_share(&req).await.map(Json).map_err(Failure)
+}
+
+/// `POST /node/erase`: no token, as the chain decides (the record must be erased on it, and
+/// each manifest one of its versions').
+async fn erase(
+    State(s): State<NodeState>,
+    Json(order): Json<EraseOrder>,
+) -> Result<Json<EraseReport>, Failure> {
+    s.node.erase(&order).await.map(Json).map_err(Failure)
 }
 
 // The ledger archive: epoch key shares for the admin, the archive head.

@@ -43,6 +43,11 @@ pub enum Error {
     #[error("not found: {0}")]
     NotFound(String),
 
+    /// The record — or every record of the patient asked for — was erased with its
+    /// owner's account: nobody reads it again (the access log stays).
+    #[error("erased: {0} was erased with its owner's account")]
+    Erased(String),
+
     /// The contract does not allow this read.
     #[error("access denied to record {record_id}: {}", access_reason(*reason))]
     AccessDenied {
@@ -188,6 +193,14 @@ fn access_reason(reason: ehr_chain::AccessStatus) -> &'static str {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// [`Error::AccessDenied`] for `reason`, or [`Error::Erased`] when that is the reason.
+    pub(crate) fn denied(record_id: u64, reason: ehr_chain::AccessStatus) -> Self {
+        match reason {
+            ehr_chain::AccessStatus::Erased => Self::Erased(format!("record {record_id}")),
+            reason => Self::AccessDenied { record_id, reason },
+        }
+    }
+
     /// A chain error, with a spent funding budget told apart.
     pub(crate) fn chain(e: ehr_chain::Error) -> Self {
         match e {

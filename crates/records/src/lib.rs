@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod deployment;
+mod erasures;
 mod error;
 mod journal;
 pub mod reasons;
@@ -12,8 +13,9 @@ mod views;
 
 pub use error::{Error, Result};
 pub use service::{
-    CONSORTIUM, ChainSource, DirectoryEntry, MAX_TIME, NODE_TIMEOUT, PROFILE_FORMAT,
-    PROVIDER_SYSTEM, ProfileInput, ProviderProfile, STATUS_TTL, Service, ServiceParts,
+    CONSORTIUM, ChainSource, DirectoryEntry, ErasedRecordView, ErasureReceipt, MAX_TIME,
+    NODE_TIMEOUT, NodeErasure, PROFILE_FORMAT, PROVIDER_SYSTEM, ProfileInput, ProviderProfile,
+    STATUS_TTL, Service, ServiceParts,
 };
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{

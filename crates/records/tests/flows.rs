@@ -20,6 +20,8 @@ use ehr_store::{BlobStore, Cid, MemoryStore};
 const PW: &str = "correct horse battery";
 
 // The store's js-ipfs harness; this binary uses part of it.
+#[path = "flows/erasure.rs"]
+mod erasure;
 #[allow(dead_code)]
 #[path = "../../store/tests/integration/ipfs.rs"]
 mod ipfs;
@@ -58,6 +60,10 @@ impl Node for Switch {
     async fn release_share(&self, r: &ShareRequest) -> Result<ShareResponse, NodeError> {
         self.check()?;
         self.inner.release_share(r).await
+    }
+    async fn erase(&self, o: &node::EraseOrder) -> Result<node::EraseReport, NodeError> {
+        self.check()?;
+        self.inner.erase(o).await
     }
 }
 

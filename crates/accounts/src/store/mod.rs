@@ -487,6 +487,23 @@ impl AccountStore {
         }
     }
 
+    /// Deletes a patient's account (after their records were erased): the row, with its
+    /// keystores and hashes, and every session of it. `false` if there was none. Admins and
+    /// providers are disabled, never deleted (their accounts sign the audit trail's
+    /// registrations).
+    pub fn remove_patient(&self, username: &str) -> Result<bool> {
+        match self.db.get(username)? {
+            Some(a) if a.role == Role::Patient => {}
+            Some(_) => return Err(Error::Forbidden("only a patient's account is deleted")),
+            None => return Ok(false),
+        }
+        let removed = self.db.remove(username)?;
+        self.lock()
+            .sessions
+            .retain(|_, s| s.session.username != username);
+        Ok(removed)
+    }
+
     /// The session user's keystore file, for export to a wallet.
     pub fn export_keystore(&self, session: &Session) -> Result<KeystoreFile> {
         self.db

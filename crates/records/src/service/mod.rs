@@ -7,6 +7,7 @@ mod accounts;
 mod archive;
 mod audit;
 mod directory;
+mod erase;
 mod read;
 mod sharing;
 mod status;
@@ -15,6 +16,7 @@ mod write;
 
 pub use archive::{ArchiveBodies, ChainSource};
 pub use directory::{CONSORTIUM, DirectoryEntry, PROFILE_FORMAT, ProfileInput, ProviderProfile};
+pub use erase::{ErasedRecordView, ErasureReceipt, NodeErasure};
 pub use status::STATUS_TTL;
 pub use write::PROVIDER_SYSTEM;
 
@@ -33,6 +35,7 @@ use ehr_primitives::Threshold;
 use ehr_store::Cid;
 use futures::future::join_all;
 
+use crate::erasures::{ErasureJournal, PendingErasure};
 use crate::journal::{Journal, Upload};
 use crate::reasons::ReasonLog;
 use crate::{Error, Result};
@@ -79,6 +82,10 @@ pub struct Service {
     /// Uploads whose transaction the chain has not decided yet (blocks kept; see
     /// [`settle_uploads`](Self::settle_uploads)).
     pending_uploads: Mutex<Vec<Upload>>,
+    /// The erasure journal ([`crate::erasures`]) and the erasures some node has not
+    /// confirmed yet; held while an erasure runs.
+    erasures: ErasureJournal,
+    pending_erasures: tokio::sync::Mutex<Vec<PendingErasure>>,
     /// Updates of one record are serialized: each seals for the version it will get.
     record_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// The last [`Service::status`] and when it was taken (see [`Service::status_cached`]).
@@ -127,6 +134,8 @@ pub(crate) fn user_error(e: ehr_chain::Error) -> Error {
             message: format!("must be at most {} (unix seconds)", MAX_TIME),
         },
         Some(CE::UnknownRecord(e)) => Error::NotFound(format!("record {}", e.recordId)),
+        Some(CE::RecordIsErased(e)) => Error::Erased(format!("record {}", e.recordId)),
+        Some(CE::PatientIsErased(_)) => Error::Erased("every record of this patient".into()),
         Some(CE::NotRecordOwner(_)) => Error::Forbidden("only the record's owner may do this"),
         Some(CE::NotRegisteredPatient(_)) => Error::Forbidden("not a registered patient"),
         Some(CE::NoGrant(_)) => Error::NotFound("grant".into()),
@@ -222,6 +231,7 @@ impl Service {
         })?;
         let info = registry.info().await?;
         let (journal, unfinished) = Journal::open(&data_dir)?;
+        let (erasures, open_erasures) = ErasureJournal::open(&data_dir)?;
         let service = Self {
             domain: ehr_node::domain(info.chain_id, info.contract),
             custodians: set.nodes.iter().map(|(_, key)| *key).collect(),
@@ -234,6 +244,8 @@ impl Service {
             threshold,
             reasons: Arc::new(ReasonLog::open(&data_dir)?),
             journal,
+            erasures,
+            pending_erasures: tokio::sync::Mutex::new(open_erasures),
             pending_uploads: Mutex::new(Vec::new()),
             record_locks: Mutex::new(HashMap::new()),
             status_cache: status::Cache::default(),
@@ -245,6 +257,12 @@ impl Service {
         let still_open = service.collect_orphans(unfinished).await?;
         service.journal.compact(&still_open)?;
         *service.pending() = still_open;
+        // Nodes that were down when an account was deleted erase it now, if they are back.
+        match service.settle_erasures().await {
+            Ok(0) => {}
+            Ok(open) => tracing::warn!(open, "erasures some node has still to confirm"),
+            Err(e) => tracing::warn!(error = %e, "retrying erasures"),
+        }
         Ok(service)
     }
 

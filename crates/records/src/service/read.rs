@@ -94,6 +94,9 @@ impl Service {
             None => match self.registry.current_version(record_id).await {
                 Ok(v) => vec![v],
                 Err(e) if matches!(e.contract_error(), Some(CE::UnknownRecord(_))) => vec![],
+                Err(e) if matches!(e.contract_error(), Some(CE::RecordIsErased(_))) => {
+                    return Err(Error::Erased(format!("record {record_id}")));
+                }
                 Err(e) => return Err(e.into()),
             },
             Some(_) => self.registry.record_versions(record_id).await?,
@@ -117,7 +120,7 @@ impl Service {
                     .registry
                     .access_status(signer.address(), record_id)
                     .await?;
-                return Err(Error::AccessDenied { record_id, reason });
+                return Err(Error::denied(record_id, reason));
             }
             Err(e) => return Err(e.into()),
         };
@@ -233,7 +236,7 @@ impl Service {
                     .registry
                     .access_status(signer.address(), record_id)
                     .await?;
-                return Err(Error::AccessDenied { record_id, reason });
+                return Err(Error::denied(record_id, reason));
             }
             return Err(Error::NodesUnavailable {
                 reachable: shares.len(),
@@ -325,13 +328,20 @@ impl Service {
         )
         .await;
         let mut allowed = Vec::new();
+        let mut erased = false;
         for (id, status) in ids.iter().copied().zip(statuses) {
-            if status?.0 == AccessStatus::Allowed {
-                allowed.push(id);
+            match status?.0 {
+                AccessStatus::Allowed => allowed.push(id),
+                AccessStatus::Erased => erased = true,
+                _ => {}
             }
         }
         if allowed.is_empty() {
-            return Err(denied());
+            return Err(if erased {
+                Error::Erased(format!("every record of patient {patient_id}"))
+            } else {
+                denied()
+            });
         }
         let reads = join_all(
             allowed

@@ -1,7 +1,7 @@
 //! Sharing: grants, revocation, and break-glass emergency access.
 
 use alloy::primitives::{Address, B256};
-use ehr_chain::{RegistryExt, WriteAccess};
+use ehr_chain::{Erasure, RegistryExt, WriteAccess};
 use ehr_node::read_nonce;
 use ehr_primitives::unix_now;
 
@@ -211,6 +211,12 @@ impl Service {
         let ids = self.registry.records_of(owner).await?;
         if ids.is_empty() {
             return Err(Error::NotFound(format!("records of patient {patient_id}")));
+        }
+        // A patient's records are erased all at once, with the account.
+        if self.registry.is_erased(ids[ids.len() - 1]).await? {
+            return Err(Error::Erased(format!(
+                "every record of patient {patient_id}"
+            )));
         }
         // The reason is kept here (salted digest on chain), before anything is opened.
         let digest = self.reasons.add(session.address(), owner, reason)?;

@@ -91,6 +91,11 @@ impl Service {
             .registry
             .write_status(signer.address(), owner, record_id)
             .await?;
+        if status == AccessStatus::Erased {
+            return Err(Error::Erased(format!(
+                "every record of patient {patient_id}"
+            )));
+        }
         if status != AccessStatus::Allowed {
             // An unknown record, or one of another patient, reads as no grant here.
             let reason = match status {

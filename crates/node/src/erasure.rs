@@ -17,9 +17,8 @@
 //! rest refuses to serve blocks and shares ([`NodeError::Erasing`]) until the server's
 //! erasure journal delivers their orders.
 //!
-//! The records erased here are kept in `<node dir>/erased.jsonl` (record id and the block
-//! of its erasure, one line each, appended and synced after the deletes): a restart does
-//! not ask for them again. A crash before the line is written leaves the record to erase
+//! The records erased here are kept in `<node dir>/erased.jsonl` (a record id a line,
+//! appended and synced after the deletes): a restart does not erase them again. A crash before the line is written leaves the record to erase
 //! again, which deletes what is left and nothing more.
 
 use std::collections::{HashMap, HashSet};
@@ -32,7 +31,7 @@ use ehr_fs_util::JsonlLog;
 use ehr_store::Cid;
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{self, RecordManifest};
+use crate::manifest;
 use crate::*;
 
 /// The file of records this node erased, in its directory.
@@ -174,20 +173,11 @@ impl LocalNode {
         let mut manifests = Vec::with_capacity(versions.len());
         let mut missing = Vec::new();
         for (cid, version) in &versions {
-            let block = match given.get(cid) {
-                Some(block) => Some(block.to_vec()),
-                None => match self.store.get(cid).await {
-                    Ok(block) => Some(block),
-                    Err(ehr_store::Error::NotFound { .. }) => None,
-                    Err(e) => return Err(internal(e)),
-                },
-            };
-            match block {
-                Some(block) => manifests.push((
-                    *cid,
-                    RecordManifest::decode_block(cid, &block).map_err(internal)?,
-                )),
-                None => missing.push(*version),
+            let supplied = given.get(cid).copied();
+            match crate::custodian::manifest_from(self.store.as_ref(), cid, supplied).await {
+                Ok(m) => manifests.push((*cid, m)),
+                Err(NodeError::NotFound(_)) => missing.push(*version),
+                Err(e) => return Err(e),
             }
         }
         let mut all: Vec<u32> = versions.values().copied().collect();

@@ -154,7 +154,8 @@ impl Service {
                 }
             }
         }
-        if entry.outstanding().is_empty()
+        let left = entry.outstanding();
+        if left.is_empty()
             && let Err(e) = self.erasures.done(entry.patient)
         {
             tracing::error!(error = %e, "erasure journal");
@@ -165,7 +166,7 @@ impl Service {
             .enumerate()
             .map(|(i, node)| NodeErasure {
                 node: node.name().to_owned(),
-                confirmed: entry.outstanding().iter().all(|&(n, _)| n != i),
+                confirmed: left.iter().all(|&(n, _)| n != i),
                 blocks_deleted: blocks[i],
                 error: errors[i].clone(),
             })

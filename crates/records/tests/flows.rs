@@ -137,6 +137,30 @@ async fn fixture_with(params: AccountParams) -> Fx {
     }
 }
 
+/// A new service over a fixture's data directory, chain and nodes (the old one dropped
+/// first: the accounts database is open in one place at a time).
+async fn restart(
+    dir: &tempfile::TempDir,
+    chain: &Arc<EmbeddedChain>,
+    nodes: &[Arc<Switch>],
+) -> Service {
+    Service::new(ServiceParts {
+        registry: chain.clone(),
+        contract_admin: PrivateKeySigner::random(),
+        accounts: AccountStore::open(
+            dir.path().join("accounts"),
+            AccountParams::INSECURE_FAST,
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+        nodes: nodes.iter().map(|n| n.clone() as Arc<dyn Node>).collect(),
+        k: 3,
+        data_dir: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap()
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -630,25 +654,7 @@ async fn a_restart_collects_the_blocks_of_an_interrupted_upload() {
 
     // The old service stops first: the accounts database is open in one place at a time.
     drop(fx.svc);
-    let restarted = Service::new(ServiceParts {
-        registry: fx.chain.clone(),
-        contract_admin: PrivateKeySigner::random(),
-        accounts: AccountStore::open(
-            fx._dir.path().join("accounts"),
-            AccountParams::INSECURE_FAST,
-            Arc::new(SystemClock),
-        )
-        .unwrap(),
-        nodes: fx
-            .nodes
-            .iter()
-            .map(|n| n.clone() as Arc<dyn Node>)
-            .collect(),
-        k: 3,
-        data_dir: fx._dir.path().to_path_buf(),
-    })
-    .await
-    .unwrap();
+    let restarted = restart(&fx._dir, &fx.chain, &fx.nodes).await;
     for store in &fx.stores {
         assert!(
             !store.has(&orphan_cid).await.unwrap(),

@@ -205,25 +205,7 @@ async fn a_node_down_at_the_deletion_erases_when_it_is_back_before_it_serves() {
     // The journal outlives the server: a restart sends the orders still owed.
     fx.nodes[4].down.store(false, Ordering::SeqCst);
     drop(fx.svc);
-    let restarted = Service::new(ServiceParts {
-        registry: fx.chain.clone(),
-        contract_admin: PrivateKeySigner::random(),
-        accounts: AccountStore::open(
-            fx._dir.path().join("accounts"),
-            AccountParams::INSECURE_FAST,
-            Arc::new(SystemClock),
-        )
-        .unwrap(),
-        nodes: fx
-            .nodes
-            .iter()
-            .map(|n| n.clone() as Arc<dyn Node>)
-            .collect(),
-        k: 3,
-        data_dir: fx._dir.path().to_path_buf(),
-    })
-    .await
-    .unwrap();
+    let restarted = restart(&fx._dir, &fx.chain, &fx.nodes).await;
     assert_eq!(restarted.settle_erasures().await.unwrap(), 0);
     assert_eq!(
         held(&fx.stores),

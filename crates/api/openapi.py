@@ -20,6 +20,7 @@ E = {
  "500": err("`internal`: \"internal error\" (the cause is logged on the server, never sent)"),
  "503": err("`nodes_unavailable`: too few storage or custodian nodes answer; `funding_budget_spent` (with `Retry-After`): sign-ups are paused, this hour's budget for paying new accounts' gas on a JSON-RPC chain is spent; `upload_pending`: the record's transaction was sent but not mined yet — the record appears once it is; `starting` (with `Retry-After`): the server has just started and waits for its nodes"),
 }
+GONE = err("`erased`: the patient deleted their account and every record of theirs was erased (keys and blocks destroyed): nobody reads it again; the access log stays")
 def errs(*codes): return {c: {"$ref": f"#/components/responses/Status{c}"} for c in codes}
 AUTH = [{"bearer": []}]
 def body(schema, desc=None):
@@ -64,6 +65,9 @@ paths = {
  "/api/me/recovery": {"post": op("newRecoveryCode", "A new recovery code (any role): the old one stops working", merge(ok("The new code, shown this once", ref("RecoveryCode")), errs("400", "401", "413", "415", "429")),
              req=body(ref("Password"), "Your current password"), tags=["accounts"],
              desc="`password` is checked as a login checks it (a wrong one is `invalid_credentials` 401, throttled per account and client: then 429). The account keeps a second copy of its key encrypted under the code; the server keeps no copy of the code itself.")},
+ "/api/account": {"delete": op("deleteAccount", "Leave (patients): delete your account and erase every record by destroying its keys", merge(ok("The receipt: the records and versions erased, and each node's confirmation", ref("ErasureReceipt")), errs("400", "401", "403", "413", "415", "429", "500"), {"503": err("`nodes_unavailable`: too few nodes answer to collect every record's manifest; nothing was changed")}),
+             req=body(ref("Password"), "Your current password"), tags=["accounts"],
+             desc="`password` is checked as a login checks it (a wrong one is `invalid_credentials` 401, throttled per account and client: then 429). The chain erases every record (`eraseAccount`: reads are refused from then on, with 410 here; the access log stays); every custodian deletes its key shares and every storage node the records' blocks; then the account, with its keys, is deleted and its sessions end. A node that does not confirm (`confirmed: false`) is asked again every minute, and destroys its part when it comes back before it serves anything. Export first (`GET /api/export`): this cannot be undone.")},
  "/api/export": {"get": op("exportMyData", "Everything held about you (patients): one FHIR R4 Bundle to download", merge({"200": {"description": "A `collection` Bundle (`Content-Disposition: attachment`): every record at every version (`meta.versionId`; each read logged on chain, so the export is in the access log), the grants as `Consent`, the access log as `AuditEvent`", "content": {"application/fhir+json": {"schema": ref("ExportBundle")}}}}, errs("401", "403", "500", "503")), tags=["records"])},
  "/api/me/profile": {
   "get": op("myProfile", "Your directory entry (providers): how patients of every organisation find you", merge(ok("The entry the chain names and the nodes hold", ref("Profile")), errs("401", "403", "500"), {"404": err("`not_found`: no entry on chain (not registered), or no node has it")}), tags=["accounts"]),
@@ -98,12 +102,12 @@ paths = {
  "/api/records/form": {"post": op("putForm", "Store a record from the web form's five fields (patient)", merge(ok("Stored", ref("Stored"), "201"), errs("400", "401", "403", "413", "415", "500", "503")), req=body(ref("RecordForm")), tags=["records"])},
  "/api/records/{id}": {
   "get": op("readRecord", "Read a record (owner, or a provider with an active grant); the read is logged on chain first",
-            merge(ok("The decrypted record", ref("ReadRecord")), errs("400", "401", "404", "500", "503"), {"403": err("`access_denied`: the contract refused (no grant, expired, revoked)")}),
+            merge(ok("The decrypted record", ref("ReadRecord")), errs("400", "401", "404", "500", "503"), {"403": err("`access_denied`: the contract refused (no grant, expired, revoked)"), "410": GONE}),
             params=[pathparam("id", "Record ID"), {"name": "version", "in": "query", "required": False, "description": "A version (default: the latest)", "schema": {"type": "integer", "minimum": 1}}], tags=["records"]),
   "put": op("updateRecord", "Store a new version of a record (its owner)", merge(ok("Stored", ref("Stored")), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("Bundle")), params=[pathparam("id", "Record ID")], tags=["records"]),
  },
  "/api/patients/{patient_id}/records": {"get": op("patientRecords", "Every record of a patient this provider may read (provider); each read is logged",
-            merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no record of this patient is open to this provider — the same answer when there is no such patient)")}),
+            merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no record of this patient is open to this provider — the same answer when there is no such patient)"), "410": GONE}),
             params=[pathparam("patient_id", "Patient ID")], tags=["providers"])},
  "/api/shared": {"get": op("shared", "Shared with me: the grants this provider holds now, from patients of any organisation (provider)", merge(ok("Grants held", {"type": "array", "items": ref("Shared")}), errs("401", "403")), tags=["sharing"])},
  "/api/grants": {
@@ -113,7 +117,7 @@ paths = {
  "/api/grants/revoke": {"post": op("revoke", "Revoke (patient): with `record_id`, that record's grant and break-glass window; with `record_id: null`, everything the provider holds on the patient's records; effective at the next read", merge(ok("The revocation's transaction", ref("Tx")), errs("400", "401", "403", "413", "415", "500"), {"404": err("`not_found`: there is no such grant to revoke")}), req=body(ref("RevokeRequest")), tags=["sharing"],
             desc="`record_id: null` ends the all-records grant, every record grant and every open break-glass window of that provider in one transaction. A provider may still open a new break-glass afterwards (emergencies override consent): it is a new event, with its own reason, on `GET /api/grants` and in the access log.")},
  "/api/emergency": {"post": op("emergency", "Break-glass access to every record of a patient (provider); logged with the reason",
-            merge(ok("The records, marked emergency", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("EmergencyRequest")), tags=["providers"])},
+            merge(ok("The records, marked emergency", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "403", "404", "413", "415", "500", "503"), {"410": GONE}), req=body(ref("EmergencyRequest")), tags=["providers"])},
  "/api/access-log": {"get": op("accessLog", "Who read the patient's records, when; every read only a break-glass window allowed is `emergency`, with the window's reason (patient)", merge(ok("Log entries, oldest first", {"type": "array", "items": ref("AccessLogEntry")}), errs("401", "403", "500")), tags=["sharing"])},
  "/api/status": {"get": op("status", "The chain head, the threshold and how many nodes answer (public, at most 5 s old); each node only for the admin (asked now)", merge(ok("Status", ref("Status")), errs("401", "500")), auth=False, tags=["admin"],
             desc="No token: public and cached. An admin's bearer token adds `nodes`. A bad token is 401.")},
@@ -135,7 +139,7 @@ def obj(props, required=None, desc=None, extra=False):
     return o
 nullable = lambda s: {"oneOf": [s, {"type": "null"}]}
 schemas = {
- "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "invalid_recovery_code", "totp_required", "invalid_totp", "forbidden", "access_denied", "not_found", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "starting", "internal"]},
+ "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "invalid_recovery_code", "totp_required", "invalid_totp", "forbidden", "access_denied", "not_found", "erased", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "starting", "internal"]},
                "message": {"type": "string"},
                "field": {"type": "string", "description": "invalid_input: the field (e.g. `username`, `patient_id`, `body`)"},
                "errors": {"type": "array", "items": obj({"path": {"type": "string"}, "message": {"type": "string"}}), "description": "invalid_record: each broken field (FHIR path or form field) and rule"},
@@ -156,6 +160,7 @@ schemas = {
  "RecoveryCode": obj({"recovery_code": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){4}$", "description": "25 Crockford base32 characters in five groups"}}),
  "Recover": obj({"username": {"type": "string"}, "recovery_code": {"type": "string", "description": "Case, spaces and dashes do not matter"}, "new_password": {"type": "string", "format": "password", "minLength": 12}}),
  "Password": obj({"password": {"type": "string", "format": "password"}}),
+ "ErasureReceipt": obj({"records": {"type": "array", "items": obj({"record_id": u64, "versions": {"type": "array", "items": u32}})}, "nodes": {"type": "array", "items": obj({"node": {"type": "string"}, "confirmed": {"type": "boolean", "description": "It destroyed every block and key share of the records it held"}, "blocks_deleted": {"type": "integer", "minimum": 0}, "error": nullable({"type": "string", "description": "Why it did not confirm (it is asked again until it does)"})})}, "tx_hash": nullable({**b256, "description": "The `eraseAccount` transaction; null when the patient had no chain identity yet"}), "block_number": nullable(u64)}),
  "NewProvider": obj({"username": {"type": "string"}, "password": {"type": "string", "format": "password"}, "display_name": {"type": "string", "maxLength": 100, "description": "How patients see it; empty: the username"}, "specialty": {"type": "string", "maxLength": 100}}, ["username", "password"]),
  "Provider": obj({"username": nullable({"type": "string"}), "address": addr, "display_name": nullable({"type": "string"}), "organisation": {"type": "string", "description": "Its organisation's name (`consortium`: the network admin's own)"}, "organisation_id": {"type": "integer", "minimum": 0}, "specialty": nullable({"type": "string"}), "local": {"type": "boolean", "description": "It has an account on this server"}, "disabled": {"type": "boolean", "description": "Disabled by this server's admin (admins only)"}}),
  "Account": obj({"username": {"type": "string"}, "address": addr, "disabled": {"type": "boolean", "description": "Disabled by the admin: deregistered on chain, no logins"}, "escrowed": {"type": "boolean", "description": "Its key is escrowed to the admin, so the admin can reset its password"}}),

@@ -186,7 +186,7 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
             status.k, status.n
         ));
         let svc = Arc::new(svc);
-        tokio::spawn(settle_uploads(svc.clone()));
+        tokio::spawn(settle_journals(svc.clone()));
         if let Some(keep) = args.keep_blocks {
             svc.start_pruning(keep).context("--keep-blocks")?;
         }
@@ -284,14 +284,20 @@ async fn open_service(
     }
 }
 
-/// Asks the chain every minute about uploads whose transaction was not mined in time (their
-/// blocks stay until the chain decides; see the upload journal).
-async fn settle_uploads(svc: Arc<ehr_records::Service>) {
+/// Every minute: asks the chain about uploads whose transaction was not mined in time (their
+/// blocks stay until the chain decides; see the upload journal), and sends again the
+/// erasure orders a node has not confirmed (see the erasure journal).
+async fn settle_journals(svc: Arc<ehr_records::Service>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every.tick().await;
         if let Err(e) = svc.settle_uploads().await {
             tracing::warn!(error = %e, "settling pending uploads");
+        }
+        match svc.settle_erasures().await {
+            Ok(0) => {}
+            Ok(open) => tracing::info!(open, "erasures some node has not confirmed yet"),
+            Err(e) => tracing::warn!(error = %e, "settling pending erasures"),
         }
     }
 }

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -19,8 +19,8 @@ use crate::{AppState, OPENAPI_JSON};
 mod accounts;
 pub(crate) use accounts::qr_svg;
 use accounts::{
-    begin_totp, change_password, confirm_totp, disable_totp, my_profile, new_recovery_code,
-    recover, reset_provider_password, update_profile,
+    begin_totp, change_password, confirm_totp, delete_account, disable_totp, my_profile,
+    new_recovery_code, recover, reset_provider_password, update_profile,
 };
 
 /// Every API route: path, the methods it answers, and its handlers. The router is built
@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
             post(login).delete(logout),
         ),
         ("/api/me", &[Method::GET], get(me)),
+        ("/api/account", &[Method::DELETE], delete(delete_account)),
         ("/api/me/password", &[Method::POST], post(change_password)),
         ("/api/me/keystore", &[Method::GET], get(keystore)),
         ("/api/export", &[Method::GET], get(export)),

@@ -54,6 +54,10 @@ pub enum Error {
     /// No such thing (404).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The record, or every record of the patient, was erased with its owner's account
+    /// (410): nobody reads it again.
+    #[error("erased: {0} was erased with its owner's account")]
+    Erased(String),
     /// The request clashes with existing state, e.g. a taken username (409).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -126,6 +130,7 @@ impl Error {
             | Self::InvalidTotp => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Erased(_) => StatusCode::GONE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge | Self::PayloadTooLargeFor(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -151,6 +156,7 @@ impl Error {
             Self::Forbidden(_) => "forbidden",
             Self::AccessDenied(_) => "access_denied",
             Self::NotFound(_) => "not_found",
+            Self::Erased(_) => "erased",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge | Self::PayloadTooLargeFor(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -255,6 +261,7 @@ impl From<svc::Error> for Error {
             E::Accounts(e @ A::NoEscrow) => Self::Conflict(e.to_string()),
             E::InvalidInput { field, message } => Self::input(field, message),
             E::NotFound(what) => Self::NotFound(what),
+            E::Erased(what) => Self::Erased(what),
             // Its message names the record and the contract's reason.
             e @ (E::AccessDenied { .. } | E::NoAccessToPatient { .. } | E::WriteDenied { .. }) => {
                 Self::AccessDenied(e.to_string())

@@ -370,8 +370,8 @@ impl std::fmt::Debug for Recover {
     }
 }
 
-/// A password alone: `POST /api/me/recovery` (your current one), `POST
-/// /api/providers/{username}/password` (the provider's new one) (schema `Password`).
+/// A password alone: `POST /api/me/recovery` and `DELETE /api/account` (your current one),
+/// `POST /api/providers/{username}/password` (the provider's new one) (schema `Password`).
 /// `Debug` leaves it out.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -384,6 +384,42 @@ impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Password(<redacted>)")
     }
+}
+
+/// What deleting an account destroyed: `DELETE /api/account` (schema `ErasureReceipt`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureReceipt {
+    /// Every record erased, with its versions.
+    pub records: Vec<ErasedRecord>,
+    /// Each storage and custodian node, and whether it confirmed destroying its part.
+    pub nodes: Vec<NodeErasure>,
+    /// The `eraseAccount` transaction (`null`: the patient had no chain identity yet).
+    pub tx_hash: Option<B256>,
+    /// The block it was mined in.
+    pub block_number: Option<u64>,
+}
+
+/// One record in an [`ErasureReceipt`] (schema `ErasedRecord`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedRecord {
+    /// The record ID.
+    pub record_id: u64,
+    /// Its versions, oldest first.
+    pub versions: Vec<u32>,
+}
+
+/// One node in an [`ErasureReceipt`] (schema `NodeErasure`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeErasure {
+    /// The node's name.
+    pub node: String,
+    /// It confirmed destroying every block and key share of the records it held.
+    pub confirmed: bool,
+    /// Blocks it deleted.
+    pub blocks_deleted: u32,
+    /// Why it did not confirm: the server asks again until it does, and the node, when it
+    /// comes back, destroys them before it serves anything.
+    pub error: Option<String>,
 }
 
 /// A provider account of this server: `POST /api/providers`,

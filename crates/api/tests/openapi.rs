@@ -26,7 +26,9 @@ use ehr_chain::{
     Registry, SentTx, TxReceipt, TxStatus,
 };
 use ehr_records::accounts::AccountParams;
-use ehr_records::node::{LocalNode, Node, NodeError, NodeInfo, ShareRequest, ShareResponse};
+use ehr_records::node::{
+    EraseOrder, EraseReport, LocalNode, Node, NodeError, NodeInfo, ShareRequest, ShareResponse,
+};
 use ehr_records::{Service, ServiceParts};
 use ehr_store::Cid;
 use serde::Serialize;
@@ -133,6 +135,10 @@ impl Node for Switch {
     async fn release_share(&self, r: &ShareRequest) -> Result<ShareResponse, NodeError> {
         self.up()?;
         self.inner.release_share(r).await
+    }
+    async fn erase(&self, order: &EraseOrder) -> Result<EraseReport, NodeError> {
+        self.up()?;
+        self.inner.erase(order).await
     }
 }
 
@@ -951,6 +957,7 @@ async fn every_route_answers_every_documented_status_as_documented() {
         (M::POST, "/api/patients", None),
         (M::POST, "/api/me/password", Some(patient)),
         (M::POST, "/api/me/recovery", Some(patient)),
+        (M::DELETE, "/api/account", Some(patient)),
         (M::POST, "/api/me/totp/confirm", Some(patient)),
         (M::DELETE, "/api/me/totp", Some(patient)),
         (M::PUT, "/api/me/profile", Some(provider)),
@@ -1361,6 +1368,156 @@ async fn every_route_answers_every_documented_status_as_documented() {
     .await;
     tf.expect(429, M::DELETE, "/api/me/totp", Some(&b), off("000000"))
         .await;
+
+    // Leaving (issue 18 item 3), on a service of its own: 403 for a provider, 401 for a
+    // wrong password, 503 with the nodes down and 500 with the chain down (nothing changes),
+    // then 200 with the receipt; reads afterwards 410 "erased"; 429 after five wrong ones.
+    let dir3 = tempfile::tempdir().unwrap();
+    let faults3 = Arc::new(Faults::default());
+    let er = Api {
+        app: router(AppState::new(self::service(dir3.path(), &faults3).await)),
+        spec: spec.clone(),
+    };
+    let r = er
+        .expect(201, M::POST, "/api/patients", None, creds("leaver"))
+        .await;
+    let leaver_pid = parse::<types::PatientAccount>(&r).patient_id;
+    er.expect(201, M::POST, "/api/patients", None, creds("leaver-b"))
+        .await;
+    let leaver = er.login("leaver", PASSWORD).await.token;
+    let doctor = er.login(PROVIDER.0, PROVIDER.1).await.token;
+    let stored: types::Stored = parse(
+        &er.expect(201, M::POST, "/api/records", Some(&leaver), bundle())
+            .await,
+    );
+    let leaver_record = format!("/api/records/{}", stored.record_id);
+    er.expect(200, M::PUT, &leaver_record, Some(&leaver), bundle())
+        .await;
+    let all = types::GrantRequest {
+        provider: PROVIDER.0.into(),
+        record_id: None,
+        expires_at: in_days(30),
+        write: false,
+    };
+    er.expect(201, M::POST, "/api/grants", Some(&leaver), body(&all))
+        .await;
+    er.expect(200, M::GET, &leaver_record, Some(&doctor), None)
+        .await;
+    let leave = |password: &str| {
+        body(&types::Password {
+            password: password.into(),
+        })
+    };
+    er.expect(
+        403,
+        M::DELETE,
+        "/api/account",
+        Some(&doctor),
+        leave(PROVIDER.1),
+    )
+    .await;
+    er.expect(401, M::DELETE, "/api/account", None, leave(PASSWORD))
+        .await;
+    let r = er
+        .expect(
+            401,
+            M::DELETE,
+            "/api/account",
+            Some(&leaver),
+            leave("wrong password!!"),
+        )
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).error, "invalid_credentials");
+    faults3.nodes_down.store(true, Ordering::SeqCst);
+    er.expect(
+        503,
+        M::DELETE,
+        "/api/account",
+        Some(&leaver),
+        leave(PASSWORD),
+    )
+    .await;
+    faults3.nodes_down.store(false, Ordering::SeqCst);
+    faults3.chain_down.store(true, Ordering::SeqCst);
+    er.expect(
+        500,
+        M::DELETE,
+        "/api/account",
+        Some(&leaver),
+        leave(PASSWORD),
+    )
+    .await;
+    faults3.chain_down.store(false, Ordering::SeqCst);
+    er.expect(200, M::GET, &leaver_record, Some(&doctor), None)
+        .await;
+    let receipt: types::ErasureReceipt = parse(
+        &er.expect(
+            200,
+            M::DELETE,
+            "/api/account",
+            Some(&leaver),
+            leave(PASSWORD),
+        )
+        .await,
+    );
+    assert_eq!(
+        receipt.records,
+        vec![types::ErasedRecord {
+            record_id: stored.record_id,
+            versions: vec![1, 2],
+        }]
+    );
+    assert_eq!(receipt.nodes.len(), 5);
+    assert!(
+        receipt
+            .nodes
+            .iter()
+            .all(|n| n.confirmed && n.error.is_none()),
+        "{:?}",
+        receipt.nodes
+    );
+    assert!(receipt.nodes.iter().map(|n| n.blocks_deleted).sum::<u32>() > 0);
+    assert!(receipt.tx_hash.is_some());
+    // The account is gone: its session ends, its login fails.
+    er.expect(401, M::GET, "/api/me", Some(&leaver), None).await;
+    er.expect(401, M::POST, "/api/session", None, creds("leaver"))
+        .await;
+    let r = er
+        .expect(410, M::GET, &leaver_record, Some(&doctor), None)
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).error, "erased");
+    let r = er
+        .expect(
+            410,
+            M::GET,
+            &format!("/api/patients/{leaver_pid}/records"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).error, "erased");
+    let glass = types::EmergencyRequest {
+        patient_id: leaver_pid,
+        reason: "unconscious".into(),
+    };
+    let r = er
+        .expect(410, M::POST, "/api/emergency", Some(&doctor), body(&glass))
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).error, "erased");
+    let b = er.login("leaver-b", PASSWORD).await.token;
+    for _ in 0..5 {
+        er.expect(
+            401,
+            M::DELETE,
+            "/api/account",
+            Some(&b),
+            leave("wrong password!!"),
+        )
+        .await;
+    }
+    er.expect(429, M::DELETE, "/api/account", Some(&b), leave(PASSWORD))
+        .await;
+    er.expect(200, M::GET, "/api/me", Some(&b), None).await;
 
     // Every documented status was produced, and nothing else (each reply was checked).
     let seen = spec.seen.lock().unwrap().clone();

@@ -1,5 +1,5 @@
 //! The account routes of the JSON API: password change and reset, recovery codes,
-//! two-factor sign-in, a provider's own directory entry.
+//! two-factor sign-in, a provider's own directory entry, a patient leaving.
 
 use super::*;
 
@@ -175,5 +175,46 @@ fn new_password_error(e: svc::Error) -> Error {
             Error::input("new_password", why)
         }
         other => other.into(),
+    }
+}
+
+/// A patient leaves: the account is deleted and every record erased by destroying its keys
+/// and blocks; the receipt says what was destroyed and which nodes confirmed.
+pub(super) async fn delete_account(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    auth: Auth,
+    ApiJson(p): ApiJson<types::Password>,
+) -> Result<Json<types::ErasureReceipt>> {
+    let me = auth.patient()?;
+    let receipt = state
+        .service()
+        .delete_account(&me, &p.password, &client)
+        .await?;
+    Ok(Json(erasure_receipt(receipt)))
+}
+
+pub(crate) fn erasure_receipt(r: svc::ErasureReceipt) -> types::ErasureReceipt {
+    types::ErasureReceipt {
+        records: r
+            .records
+            .into_iter()
+            .map(|r| types::ErasedRecord {
+                record_id: r.record_id,
+                versions: r.versions,
+            })
+            .collect(),
+        nodes: r
+            .nodes
+            .into_iter()
+            .map(|n| types::NodeErasure {
+                node: n.node,
+                confirmed: n.confirmed,
+                blocks_deleted: n.blocks_deleted,
+                error: n.error,
+            })
+            .collect(),
+        tx_hash: r.tx_hash,
+        block_number: r.block_number,
     }
 }

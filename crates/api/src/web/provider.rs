@@ -120,6 +120,18 @@ fn read_outcome(
                 .trim()
             ));
         }
+        Err(PageError::Service(svc::Error::Erased(_))) => {
+            p.denied = Some(format!(
+                "Patient {}'s records were erased when they deleted their account: nobody \
+                 can read them again (the access log keeps every past read).",
+                if emergency {
+                    p.emergency_patient_id
+                } else {
+                    p.patient_id
+                }
+                .trim()
+            ));
+        }
         Err(e) => {
             let errors = form_errors(e)?;
             if emergency {

@@ -181,13 +181,26 @@ impl Service {
     pub async fn settle_erasures(&self) -> Result<usize> {
         let mut pending = self.pending_erasures.lock().await;
         let mut still_open = Vec::new();
+        let mut first_error = None;
         for entry in std::mem::take(&mut *pending) {
+            // An entry is kept (to be retried) on any error: the chain or the journal being
+            // unreachable for a minute must not drop an erasure some node still owes.
             let erased = match entry.records.first() {
-                Some(r) => self.registry.is_erased(r.record_id).await?,
+                Some(r) => match self.registry.is_erased(r.record_id).await {
+                    Ok(erased) => erased,
+                    Err(e) => {
+                        first_error.get_or_insert(Error::from(e));
+                        still_open.push(entry);
+                        continue;
+                    }
+                },
                 None => false,
             };
             if !erased {
-                self.erasures.done(entry.patient)?;
+                if let Err(e) = self.erasures.done(entry.patient) {
+                    first_error.get_or_insert(e);
+                    still_open.push(entry);
+                }
                 continue;
             }
             let (entry, _) = self.erase_on_nodes(entry).await;
@@ -196,7 +209,10 @@ impl Service {
             }
         }
         *pending = still_open;
-        Ok(pending.len())
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(pending.len()),
+        }
     }
 }
 

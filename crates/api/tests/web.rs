@@ -13,6 +13,8 @@ use ehr_api::{AppState, router};
 mod account;
 #[path = "web/charts.rs"]
 mod charts;
+#[path = "web/leave.rs"]
+mod leave;
 #[path = "web/recovery.rs"]
 mod recovery;
 #[path = "web/totp.rs"]

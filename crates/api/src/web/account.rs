@@ -1,6 +1,7 @@
 //! The account page, for every role: the password change (the same key re-encrypted; the
-//! account's other sessions end, this browser's stays) and a new recovery code; and the
-//! forgotten-password page, where a recovery code sets a new password.
+//! account's other sessions end, this browser's stays) and a new recovery code; a patient
+//! deleting their account (a confirmation, then the receipt); and the forgotten-password
+//! page, where a recovery code sets a new password.
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
@@ -381,4 +382,104 @@ pub(super) async fn disable_totp(
         Err(e) => form_errors(e)?,
     };
     account_page(&state, &web, &s, None, errors, None).await
+}
+
+/// "Delete your account": what would be erased, and the confirmation form.
+pub(super) async fn delete_page(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    super::SignedIn(me): super::SignedIn<super::PatientOnly>,
+) -> PageResult {
+    delete_form(&state, &web, &me, Vec::new()).await
+}
+
+async fn delete_form(
+    state: &AppState,
+    web: &Web,
+    me: &svc::PatientSession,
+    errors: pages::FieldErrors,
+) -> PageResult {
+    let records: Vec<pages::ErasedRow> = state
+        .service()
+        .my_records(me)
+        .await?
+        .into_iter()
+        .map(|r| pages::ErasedRow {
+            record_id: r.record_id,
+            versions: r.versions.iter().map(|v| v.version).collect(),
+        })
+        .collect();
+    Ok(html(pages::delete_account(
+        &web.ctx(Some(me.session())),
+        &records,
+        &errors,
+    )))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DeleteForm {
+    password: String,
+    understood: String,
+}
+
+/// Deletes the account once the box is ticked and the password checked; the receipt is the
+/// answer (signed out: the session ended with the account).
+pub(super) async fn delete_account(
+    State(state): State<AppState>,
+    Extension(web): Extension<Web>,
+    ClientIp(client): ClientIp,
+    super::SignedIn(me): super::SignedIn<super::PatientOnly>,
+    body: Bytes,
+) -> PageResult {
+    let f: DeleteForm = parse_form(&body);
+    let password = Zeroizing::new(f.password);
+    let result = if f.understood != "yes" {
+        Err(Error::input(
+            "understood",
+            "tick the box to confirm that you understand your records cannot be recovered",
+        )
+        .into())
+    } else {
+        state
+            .service()
+            .delete_account(&me, &password, &client)
+            .await
+            .map_err(|e| match e {
+                svc::Error::Accounts(svc::AccountsError::InvalidCredentials) => {
+                    Error::input("password", "is not your password").into()
+                }
+                other => PageError::from(other),
+            })
+    };
+    let errors = match result {
+        Ok(receipt) => {
+            let records: Vec<pages::ErasedRow> = receipt
+                .records
+                .into_iter()
+                .map(|r| pages::ErasedRow {
+                    record_id: r.record_id,
+                    versions: r.versions,
+                })
+                .collect();
+            let nodes: Vec<pages::ErasureNodeRow> = receipt
+                .nodes
+                .into_iter()
+                .map(|n| pages::ErasureNodeRow {
+                    node: n.node,
+                    confirmed: n.confirmed,
+                    blocks_deleted: n.blocks_deleted,
+                })
+                .collect();
+            let tx = receipt
+                .tx_hash
+                .zip(receipt.block_number)
+                .map(|(h, b)| (h.to_string(), b));
+            let mut r = html(pages::erasure_receipt(&web.ctx(None), &records, &nodes, tx));
+            super::auth::clear_session_cookie(&mut r, &state);
+            return Ok(r);
+        }
+        Err(e) => form_errors(e)?,
+    };
+    delete_form(&state, &web, &me, errors).await
 }

@@ -226,10 +226,15 @@ pub(super) async fn logout(
         state.service().logout(token);
     }
     let mut r = see_other("/");
+    clear_session_cookie(&mut r, &state);
+    r
+}
+
+/// Ends the browser's session cookie (signing out, or the account deleted).
+pub(super) fn clear_session_cookie(r: &mut Response, state: &AppState) {
     let (name, _) = session::names(state.secure_cookies);
     r.headers_mut().append(
         header::SET_COOKIE,
         session::set(name, "", state.secure_cookies, Some(0)),
     );
-    r
 }

@@ -79,6 +79,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/account", get(account::account))
         .route("/account/password", post(account::change_password))
         .route("/account/keystore", get(account::keystore))
+        .route(
+            "/account/delete",
+            get(account::delete_page).post(account::delete_account),
+        )
         .route("/patient/export", get(account::export))
         .route("/account/recovery", post(account::new_recovery_code))
         .route("/account/profile", post(account::update_profile))

@@ -1,6 +1,6 @@
 //! The account page, for every role (change the password, make a recovery code), the
-//! recovery pages (a forgotten password; a code shown once), and the first start's set-up
-//! page (create the admin).
+//! recovery pages (a forgotten password; a code shown once), a patient's leaving (the
+//! confirmation and the receipt), and the first start's set-up page (create the admin).
 
 use maud::{Markup, html};
 
@@ -108,6 +108,11 @@ pub(crate) fn account(ctx: &Ctx<'_>, page: &AccountPage<'_>) -> Markup {
                     h2 #key-h { "Your key" }
                     p { "Your records and grants belong to your Ethereum key. Its keystore file (the key encrypted under your password) imports into any Ethereum wallet." }
                     p { a href="/account/keystore" download { "Download your keystore file" } }
+                }
+                section aria-labelledby="delete-h" {
+                    h2 #delete-h { "Delete your account" }
+                    p { "Leave SecureEHR: every record of yours is erased by destroying its keys and its stored pieces, so nobody — no provider, no emergency access, not us — can read it again. This cannot be undone." }
+                    p { a.button.danger href="/account/delete" { "Delete your account…" } }
                 }
             }
         },
@@ -228,4 +233,125 @@ pub(crate) fn backup_codes(ctx: &Ctx<'_>, codes: &[String]) -> Markup {
             p { a.button href="/account" { "Back to your account" } }
         },
     )
+}
+
+/// One record on the leaving pages: its id and versions.
+pub(crate) struct ErasedRow {
+    pub record_id: u64,
+    pub versions: Vec<u32>,
+}
+
+/// "Delete your account": what will be erased, then the password and a checkbox.
+pub(crate) fn delete_account(ctx: &Ctx<'_>, records: &[ErasedRow], errors: &FieldErrors) -> Markup {
+    let versions: usize = records.iter().map(|r| r.versions.len()).sum();
+    let confirm_errs = error_for(errors, "understood");
+    layout(
+        ctx,
+        "Delete your account",
+        html! {
+            h1 { "Delete your account" }
+            @if records.is_empty() {
+                p { "You have no records. Deleting your account removes your sign-in and your key." }
+            } @else {
+                p { "Deleting your account erases " strong { (records.len()) " " (plural(records.len(), "record", "records")) } " (" (versions) " " (plural(versions, "version", "versions")) " in all): "
+                    @for (i, r) in records.iter().enumerate() { @if i > 0 { ", " } "record " (r.record_id) } "." }
+            }
+            ul {
+                li { "Every storage node deletes the records' pieces, and every custodian its share of their keys: without them the records cannot be opened again, by anyone." }
+                li { "Providers you shared with lose access at once, and so does emergency access." }
+                li { "The access log stays on the blockchain (who read which record number, when): it holds no personal data." }
+                li { "Your sign-in, your key and your recovery code are deleted." }
+            }
+            p.notice role="note" { "Want a copy first? " a href="/patient/export" download { "Download everything" } " — every record at every version, your grants and your access log, as one FHIR file." }
+            form method="post" action="/account/delete" novalidate {
+                (csrf(ctx))
+                (form_errors(errors, &["password", "understood"]))
+                (field(&Field { form: "delete", name: "password", label: "Your password", kind: "password", value: "", required: true, autocomplete: "current-password", numeric: false, hint: None }, errors))
+                div.field.check {
+                    input #delete-understood name="understood" type="checkbox" value="yes" required
+                        aria-invalid=[(!confirm_errs.is_empty()).then_some("true")]
+                        aria-describedby=[(!confirm_errs.is_empty()).then_some("delete-understood-error")];
+                    label for="delete-understood" { "I understand that my records will be erased and cannot be recovered" }
+                    @if !confirm_errs.is_empty() {
+                        p.error #delete-understood-error role="alert" { @for m in confirm_errs { (m) } }
+                    }
+                }
+                button.danger type="submit" { "Delete my account and erase my records" }
+            }
+            p { a href="/account" { "Keep my account" } }
+        },
+    )
+}
+
+/// One node on the receipt.
+pub(crate) struct NodeRow {
+    pub node: String,
+    pub confirmed: bool,
+    pub blocks_deleted: u32,
+}
+
+/// The receipt of a deleted account (shown signed out: the account is gone).
+pub(crate) fn erasure_receipt(
+    ctx: &Ctx<'_>,
+    records: &[ErasedRow],
+    nodes: &[NodeRow],
+    tx: Option<(String, u64)>,
+) -> Markup {
+    let waiting = nodes.iter().filter(|n| !n.confirmed).count();
+    layout(
+        ctx,
+        "Your account is deleted",
+        html! {
+            h1 { "Your account is deleted" }
+            p role="status" { "Your records were erased and your account deleted. Keep this page (print or save it) as your receipt." }
+            section aria-labelledby="erased-h" {
+                h2 #erased-h { "Records erased" }
+                @if records.is_empty() {
+                    p { "You had no records." }
+                } @else {
+                    div.table-wrap {
+                        table.results #erased-records {
+                            thead { tr { th scope="col" { "Record" } th scope="col" { "Versions" } } }
+                            tbody {
+                                @for r in records {
+                                    tr {
+                                        td.num { (r.record_id) }
+                                        td { @for (i, v) in r.versions.iter().enumerate() { @if i > 0 { ", " } (v) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="nodes-h" {
+                h2 #nodes-h { "Nodes" }
+                div.table-wrap {
+                    table.results #erasure-nodes {
+                        thead { tr { th scope="col" { "Node" } th scope="col" { "Destroyed its keys and blocks" } th scope="col" { "Blocks deleted" } } }
+                        tbody {
+                            @for n in nodes {
+                                tr {
+                                    td { (n.node) }
+                                    td { @if n.confirmed { "Confirmed" } @else { span.bad { "Not yet" } } }
+                                    td.num { (n.blocks_deleted) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if waiting > 0 {
+                    p.notice role="note" { (waiting) " " (plural(waiting, "node was", "nodes were")) " not reachable. The server keeps asking; a node destroys its part when it comes back, before it serves anything else. Meanwhile the blockchain refuses every read of these records, so no custodian releases a key share." }
+                }
+            }
+            @if let Some((hash, block)) = tx {
+                p.small { "The erasure is recorded on the blockchain: transaction " code.hash { (hash) } " in block " (block) "." }
+            }
+            p { a.button href="/" { "SecureEHR home" } }
+        },
+    )
+}
+
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }

@@ -64,6 +64,7 @@ try {
     const { patient, recoveryCode } = await walk(viewport);
     await chartWalk(viewport, patient, recoveryCode);
     await totpWalk(viewport);
+    await leaveWalk(viewport);
   }
   check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
 } finally {
@@ -660,5 +661,63 @@ async function totpWalk(viewport) {
   await page.waitForURL(/done=totp-off/);
   check(await page.getByText('Two-factor sign-in is off.').isVisible(), 'two-factor off');
   await fits('account, two-factor off');
+  await context.close();
+}
+
+// Leaving: a fresh patient with a record deletes the account from the account page — the
+// confirmation lists the record and needs the box and the password — and gets the
+// receipt, signed out.
+async function leaveWalk(viewport) {
+  const context = await browser.newContext({ viewport, javaScriptEnabled: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const fits = async (what) => {
+    const { sw, cw } = await page.evaluate(() => ({
+      sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
+    }));
+    check(sw <= cw, `${what}: no horizontal scrolling (${sw} <= ${cw})`);
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+      .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+      .map((e) => e.name));
+    check(unlabelled.length === 0, `${what}: every field has a label (${unlabelled})`);
+  };
+  const user = `leave-${viewport.width}-${Date.now() % 100000}`;
+  await page.goto(`${base}/patients`);
+  const signup = page.locator('section', { has: page.getByRole('heading', { name: 'Sign up', exact: true }) });
+  await signup.getByLabel('Username').fill(user);
+  await signup.getByLabel('Password').fill(PASSWORD);
+  await signup.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('link', { name: 'Continue to your records' }).click();
+  await page.getByLabel('Patient Name').fill('Lea Leaving');
+  await page.getByLabel('Birth Date').fill('1990-05-17');
+  await page.getByLabel('Health Condition').fill('Asthma');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.waitForURL(/\/patient\/records\/\d+\/stored/);
+  const recordId = (await page.getByRole('status').textContent()).match(/with ID: (\d+)/)[1];
+
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByRole('link', { name: 'Delete your account…' }).click();
+  await page.waitForURL(`${base}/account/delete`);
+  check(await page.getByText(`record ${recordId}`).first().isVisible(), `the confirmation lists record ${recordId}`);
+  check(await page.getByRole('link', { name: 'Download everything' }).isVisible(), 'the confirmation offers the export first');
+  await fits('delete confirmation');
+  // The box not ticked: the form again, with the error on the box; nothing erased.
+  await page.getByLabel('Your password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Delete my account and erase my records' }).click();
+  check(await page.getByRole('alert').filter({ hasText: 'tick the box' }).first().isVisible(), 'unticked: asked to tick the box');
+  check(await page.getByLabel(/I understand/).getAttribute('aria-invalid') === 'true', 'unticked: the box is marked invalid');
+  await fits('delete confirmation, error');
+  await page.getByLabel('Your password').fill(PASSWORD);
+  await page.getByLabel(/I understand/).check();
+  await page.getByRole('button', { name: 'Delete my account and erase my records' }).click();
+  check(await page.getByRole('heading', { name: 'Your account is deleted' }).isVisible(), 'the receipt');
+  check((await page.locator('#erased-records td').first().textContent()).trim() === recordId, 'the receipt lists the record');
+  const confirmed = await page.locator('#erasure-nodes td', { hasText: 'Confirmed' }).count();
+  check(confirmed === 5, `every node confirmed (${confirmed} of 5)`);
+  check(await page.getByRole('button', { name: 'Log out' }).count() === 0, 'signed out');
+  await fits('erasure receipt');
+  await page.goto(`${base}/patient/records`);
+  check(await page.getByRole('heading', { name: 'Sign in', exact: true }).isVisible(), 'the account pages ask to sign in again');
   await context.close();
 }

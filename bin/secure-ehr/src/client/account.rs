@@ -6,8 +6,8 @@ use anyhow::{Context, bail};
 use std::path::PathBuf;
 
 use ehr_api::types::{
-    Account, BackupCodes, Password, PasswordChange, Profile, ProfileUpdate, Recover, RecoveryCode,
-    TotpCode, TotpDisable, TotpSetup,
+    Account, BackupCodes, ErasureReceipt, Password, PasswordChange, Profile, ProfileUpdate,
+    Recover, RecoveryCode, TotpCode, TotpDisable, TotpSetup,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -285,4 +285,52 @@ pub(super) async fn keystore(c: Client, out: Option<PathBuf>) -> anyhow::Result<
         format!("keystore of 0x{address} saved to {}", path.display())
     })?;
     Ok(())
+}
+
+/// `account delete`: the account deleted and its records erased; prints the receipt.
+pub(super) async fn delete(c: &Client, password: Zeroizing<String>) -> anyhow::Result<()> {
+    let mut body = Password {
+        password: password.to_string(),
+    };
+    let sent = serde_json::to_vec(&body)?;
+    body.password.zeroize();
+    let answer = c
+        .send(reqwest::Method::DELETE, "/api/account", Some(sent), true)
+        .await?;
+    let r: ErasureReceipt =
+        serde_json::from_str(&answer).context("unexpected answer from /api/account")?;
+    c.print(&r, receipt_lines)
+}
+
+/// The receipt, a line per record and per node.
+fn receipt_lines(r: &ErasureReceipt) -> String {
+    let mut out = vec![format!(
+        "account deleted; {} record(s) erased",
+        r.records.len()
+    )];
+    for rec in &r.records {
+        let versions: Vec<String> = rec.versions.iter().map(u32::to_string).collect();
+        out.push(format!(
+            "  record {}: versions {}",
+            rec.record_id,
+            versions.join(", ")
+        ));
+    }
+    for n in &r.nodes {
+        out.push(match (n.confirmed, &n.error) {
+            (true, _) => format!(
+                "  node {}: confirmed ({} blocks deleted)",
+                n.node, n.blocks_deleted
+            ),
+            (false, e) => format!(
+                "  node {}: not yet ({}); it destroys its part when it is back, before it serves anything",
+                n.node,
+                e.as_deref().unwrap_or("no answer")
+            ),
+        });
+    }
+    if let (Some(tx), Some(block)) = (r.tx_hash, r.block_number) {
+        out.push(format!("  erasure on chain: {} (block {block})", wire(&tx)));
+    }
+    out.join("\n")
 }

@@ -109,6 +109,11 @@ pub enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Your account: `delete` (patients) erases every record and deletes the account.
+    Account {
+        #[command(subcommand)]
+        cmd: AccountCmd,
+    },
     /// Save your keystore v3 file (patients) — your key encrypted under your password —
     /// to import into any Ethereum wallet.
     Keystore {
@@ -189,6 +194,21 @@ pub enum ClientCommand {
     },
     /// Chain and node status.
     Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AccountCmd {
+    /// Leave (patients): erase every record of yours — each node destroys its blocks and
+    /// key shares, the chain refuses every read from then on, the access log stays — and
+    /// delete the account. Standard input holds your password. Prints the receipt. This
+    /// cannot be undone: `export` first.
+    Delete {
+        /// Read the password from standard input (required).
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -557,6 +577,17 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
         } => account::profile(Client::new(client)?, display_name, specialty).await?,
         ClientCommand::Export { out, client } => {
             account::export(Client::new(client)?, &out).await?
+        }
+        ClientCommand::Account {
+            cmd:
+                AccountCmd::Delete {
+                    password_stdin,
+                    client,
+                },
+        } => {
+            let c = Client::new(client)?;
+            account::delete(&c, password(password_stdin)?).await?;
+            let _ = std::fs::remove_file(token_path(&c.args));
         }
         ClientCommand::Keystore { out, client } => {
             account::keystore(Client::new(client)?, out).await?

@@ -625,6 +625,99 @@ fn serve_and_the_cli_client() {
     ok(cli(&data, &url, "alice", &["logout"], ""));
     let err = fails(cli(&data, &url, "alice", &["record", "list"], ""));
     assert!(err.contains("not logged in"), "{err}");
+
+    // Dora leaves: a wrong password changes nothing, a provider cannot; then the receipt
+    // (her record, every node confirmed), her token is gone, and drbob's reads "erased".
+    let out = ok(cli(
+        &data,
+        &url,
+        "dora",
+        &["patient", "register", "dora", "--password-stdin"],
+        &pw,
+    ));
+    let at = out.find("patient ID ").expect(&out) + "patient ID ".len();
+    let dora_id: String = out[at..].chars().take_while(char::is_ascii_digit).collect();
+    let dora_file = dir.path().join("dora.json");
+    std::fs::write(&dora_file, BUNDLE).unwrap();
+    ok(cli(
+        &data,
+        &url,
+        "dora",
+        &["login", "dora", "--password-stdin"],
+        &pw,
+    ));
+    let out = ok(cli(
+        &data,
+        &url,
+        "dora",
+        &["record", "put", dora_file.to_str().unwrap()],
+        "",
+    ));
+    let at = out.find("with ID: ").expect(&out) + "with ID: ".len();
+    let dora_record: String = out[at..].chars().take_while(char::is_ascii_digit).collect();
+    ok(cli(
+        &data,
+        &url,
+        "dora",
+        &["grant", "drbob", "--days", "7"],
+        "",
+    ));
+    let out = ok(cli(
+        &data,
+        &url,
+        "bob",
+        &["patient", "records", &dora_id],
+        "",
+    ));
+    assert!(out.contains(&format!("record {dora_record}")), "{out}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "dora",
+        &["account", "delete", "--password-stdin"],
+        "wrong password!!\n",
+    ));
+    assert!(err.contains("invalid username or password"), "{err}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "bob",
+        &["account", "delete", "--password-stdin"],
+        &pw,
+    ));
+    assert!(err.contains("403"), "providers are not deleted: {err}");
+    let out = ok(cli(
+        &data,
+        &url,
+        "dora",
+        &["account", "delete", "--password-stdin"],
+        &pw,
+    ));
+    assert!(
+        out.contains("account deleted; 1 record(s) erased")
+            && out.contains(&format!("record {dora_record}: versions 1\n"))
+            && out.matches(": confirmed (").count() == 5
+            && out.contains("erasure on chain: 0x"),
+        "{out}"
+    );
+    let err = fails(cli(&data, &url, "dora", &["record", "list"], ""));
+    assert!(err.contains("not logged in"), "{err}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "dora",
+        &["login", "dora", "--password-stdin"],
+        &pw,
+    ));
+    assert!(err.contains("invalid username or password"), "{err}");
+    let err = fails(cli(
+        &data,
+        &url,
+        "bob",
+        &["patient", "records", &dora_id],
+        "",
+    ));
+    assert!(err.contains("410") && err.contains("erased"), "{err}");
 }
 
 /// Sends a request line to `addr`, then one header line every 200 ms (100 lines would take

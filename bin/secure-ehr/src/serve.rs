@@ -284,19 +284,32 @@ async fn open_service(
     }
 }
 
-/// Every minute: asks the chain about uploads whose transaction was not mined in time (their
-/// blocks stay until the chain decides; see the upload journal), and sends again the
-/// erasure orders a node has not confirmed (see the erasure journal).
+/// Every minute, asks the chain about uploads whose transaction was not mined in time
+/// (their blocks stay until the chain decides; see the upload journal). Every 5 s, sends
+/// again the erasure orders a node has not confirmed (see the erasure journal): a node
+/// that came back without them serves nothing until it has them, so it is not kept waiting.
 async fn settle_journals(svc: Arc<ehr_records::Service>) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    const TICK: std::time::Duration = std::time::Duration::from_secs(5);
+    const UPLOADS_EVERY: u32 = 12;
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u32;
+    let mut open_before = 0;
     loop {
         every.tick().await;
-        if let Err(e) = svc.settle_uploads().await {
+        if ticks.is_multiple_of(UPLOADS_EVERY)
+            && let Err(e) = svc.settle_uploads().await
+        {
             tracing::warn!(error = %e, "settling pending uploads");
         }
+        ticks = ticks.wrapping_add(1);
         match svc.settle_erasures().await {
-            Ok(0) => {}
-            Ok(open) => tracing::info!(open, "erasures some node has not confirmed yet"),
+            Ok(open) => {
+                if open != open_before && open > 0 {
+                    tracing::info!(open, "erasures some node has not confirmed yet");
+                }
+                open_before = open;
+            }
             Err(e) => tracing::warn!(error = %e, "settling pending erasures"),
         }
     }

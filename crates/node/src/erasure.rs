@@ -118,7 +118,13 @@ impl Erasures {
         self.state().done.contains(&record)
     }
 
+    /// Records `record` as erased here (a line in the log the first time only: an order
+    /// sent again, or a catch-up and an order crossing, deletes what is left, if anything).
     fn mark_done(&self, record: u64) -> Result<(), NodeError> {
+        if self.is_done(record) {
+            self.state().waiting.remove(&record);
+            return Ok(());
+        }
         if let Some(log) = &self.log {
             log.append(&Entry { record }, true)
                 .map_err(|e| NodeError::Internal(e.to_string()))?;

@@ -319,11 +319,11 @@ fn receipt_lines(r: &ErasureReceipt) -> String {
     for n in &r.nodes {
         out.push(match (n.confirmed, &n.error) {
             (true, _) => format!(
-                "  node {}: confirmed ({} blocks deleted)",
+                "  {}: confirmed ({} blocks deleted)",
                 n.node, n.blocks_deleted
             ),
             (false, e) => format!(
-                "  node {}: not yet ({}); it destroys its part when it is back, before it serves anything",
+                "  {}: not yet ({}); it destroys its part when it is back, before it serves anything",
                 n.node,
                 e.as_deref().unwrap_or("no answer")
             ),

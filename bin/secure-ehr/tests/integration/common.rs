@@ -39,13 +39,26 @@ impl Drop for Proc {
 }
 
 /// Starts `cmd` and waits for the line `{what} listening on URL` on its standard output.
+/// Its standard error goes to a temporary file, shown if it exits before that line.
 pub fn spawn_listening(mut cmd: Command, what: &str) -> Proc {
+    let mut stderr = tempfile::tempfile().unwrap();
     let child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr.try_clone().unwrap())
         .spawn()
         .unwrap();
-    wait_listening(child, what)
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_listening(child, what))) {
+        Ok(proc) => proc,
+        Err(panic) => {
+            use std::io::{Read, Seek};
+            let mut said = String::new();
+            let _ = stderr.rewind();
+            let _ = stderr.read_to_string(&mut said);
+            let tail: String = said.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+            eprintln!("{what}'s standard error (last lines, newest first):\n{tail}");
+            std::panic::resume_unwind(panic)
+        }
+    }
 }
 
 /// Waits for the line `{what} listening on URL` on the standard output (piped) of `child`,

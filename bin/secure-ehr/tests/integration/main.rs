@@ -14,6 +14,7 @@ mod restore;
 // ehr-store's js-ipfs node (`IpfsNode`), from its integration tests.
 #[path = "../../../../crates/store/tests/integration/ipfs.rs"]
 mod ipfs;
+mod node_erasure;
 mod node_http;
 mod node_ipfs;
 mod node_replace;

@@ -91,8 +91,9 @@ pub(super) fn next_record(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Applies the records of segment `id` to `index` in order, skipping damaged stretches
-/// that valid records follow, and notes them in `log` (the segment's hint). Returns where
-/// the valid part ends (the start of a torn tail, or `buf.len()`).
+/// that valid records follow, and notes them in `log` (the segment's hint); the blocks its
+/// tombstones removed from the index go to `deleted`. Returns where the valid part ends
+/// (the start of a torn tail, or `buf.len()`).
 pub(super) fn scan(
     buf: &[u8],
     id: u32,
@@ -100,6 +101,7 @@ pub(super) fn scan(
     index: &mut HashMap<Box<[u8]>, Loc>,
     recovery: &mut Recovery,
     log: &mut HintLog,
+    deleted: &mut Vec<Loc>,
 ) -> usize {
     let mut pos = 0;
     while pos < buf.len() {
@@ -114,7 +116,7 @@ pub(super) fn scan(
                 };
                 index.insert(key, loc);
             } else {
-                index.remove(&key);
+                deleted.extend(index.remove(&key));
             }
             recovery.records += 1;
             pos = r.end;

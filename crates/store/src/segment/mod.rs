@@ -34,8 +34,10 @@
 //! block's data with zeros in place (fixing the record's CRC, so the record still parses and
 //! the tombstone after it still deletes it) and syncs that, before the delete returns: a
 //! deleted block (a custodian's key share) does not stay on disk until a compaction. The
-//! record's header and CID stay; a crash between the tombstone and the overwrite leaves the
-//! bytes (the delete itself holds). When a batch would take the active
+//! record's header and CID stay. A crash between the tombstone and the overwrite leaves the
+//! bytes only until the next open, which overwrites them ([`Recovery::scrubbed`]): the
+//! writer overwrites before it takes its next batch, so such a tombstone is in the active
+//! segment, which open reads whole. When a batch would take the active
 //! segment past [`SegmentOptions::segment_size`] the writer syncs it, creates the next one
 //! and fsyncs the directory; a batch larger than the limit gets a segment of its own.
 //!
@@ -161,6 +163,9 @@ pub struct Recovery {
     /// Bytes of torn tail cut off the last segment (an unacknowledged batch), or left
     /// unread at the end of an older one.
     pub torn_bytes: u64,
+    /// Deleted blocks whose bytes a crash had left on disk (between a delete's tombstone
+    /// and its overwrite), overwritten with zeros now.
+    pub scrubbed: usize,
 }
 
 /// Where a block's data lies.
@@ -298,6 +303,7 @@ impl SegmentStore {
         let last = *ids.last().expect("at least one segment");
         let mut end = 0;
         let mut active_log = HintLog::default();
+        let mut deleted_in_active = Vec::new();
         // One buffer for every segment: a fresh one per segment costs more in zeroed pages
         // than reading it does.
         let mut buf = Vec::new();
@@ -327,7 +333,16 @@ impl SegmentStore {
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::io(&path, e))?;
             let mut log = HintLog::default();
-            let valid = scan(&buf, id, &path, &mut state.index, &mut recovery, &mut log);
+            let mut deleted = Vec::new();
+            let valid = scan(
+                &buf,
+                id,
+                &path,
+                &mut state.index,
+                &mut recovery,
+                &mut log,
+                &mut deleted,
+            );
             recovery.torn_bytes += (buf.len() - valid) as u64;
             if id == last {
                 if valid < buf.len() {
@@ -343,6 +358,7 @@ impl SegmentStore {
                 }
                 end = valid as u64;
                 active_log = log;
+                deleted_in_active = deleted;
             } else {
                 if valid < buf.len() {
                     tracing::warn!(
@@ -362,6 +378,21 @@ impl SegmentStore {
             state.files.insert(id, Arc::new(file));
         }
         let active = state.files[&last].clone();
+        // A delete overwrites the block's bytes after its tombstone is durable and before
+        // the writer takes the next batch, so a crash in between leaves the tombstone in
+        // the active segment: overwrite what such a crash left.
+        for loc in deleted_in_active {
+            match writer::scrub_leftover(&root, last, &active, loc) {
+                Ok(true) => recovery.scrubbed += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    segment = loc.seg,
+                    offset = loc.off,
+                    error = %e,
+                    "could not overwrite a deleted block a crash left on disk"
+                ),
+            }
+        }
 
         let shared = Arc::new(Shared {
             root,
@@ -641,6 +672,7 @@ mod tests {
             &mut index,
             &mut rec,
             &mut HintLog::default(),
+            &mut Vec::new(),
         );
         assert_eq!(
             end, tail,

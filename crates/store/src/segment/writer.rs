@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 
 use super::*;
 use crate::{Error, Result};
 
-/// The longest CID [`Writer::scrub`] looks for in front of a block's data.
+/// The longest CID [`scrub_at`] looks for in front of a block's data.
 const MAX_CID_LEN: usize = 128;
 
 /// The writer thread's state: the active segment and where it ends.
@@ -171,52 +171,9 @@ impl Writer {
         }
     }
 
-    /// Overwrites the data of the deleted block at `loc` with zeros in place, with the
-    /// record's CRC made valid again, and syncs it: a deleted block (a custodian's key
-    /// share, say) does not stay readable on disk until a compaction. The record still
-    /// parses and indexes as before, and the tombstone after it still deletes it, so open,
-    /// scans and hints see no damage. A crash before the overwrite leaves the bytes (the
-    /// delete itself is durable); one during it leaves a record whose CRC fails, which
-    /// open skips as mid-file damage since the tombstone follows it.
+    /// Overwrites the deleted block at `loc` with zeros ([`scrub_at`]).
     fn scrub(&self, loc: Loc) -> std::io::Result<()> {
-        let path = segment_path(&self.shared.root, loc.seg);
-        let file = if loc.seg == self.active_id {
-            self.active.clone()
-        } else {
-            Arc::new(OpenOptions::new().read(true).write(true).open(&path)?)
-        };
-        // The record is header ‖ CID ‖ data ‖ CRC and its CID length is in the header: try
-        // the lengths a CID can have (a supported one has 34 or 36 bytes), and take the one
-        // whose header, then CRC, check out.
-        let len = loc.len as usize;
-        let found = (2..=MAX_CID_LEN).find_map(|cid_len| {
-            let start = loc.off.checked_sub((HEADER_LEN + cid_len) as u64)?;
-            let mut header = [0; HEADER_LEN];
-            file.read_exact_at(&mut header, start).ok()?;
-            if header[..4] != MAGIC
-                || header[4] != KIND_BLOCK
-                || usize::from(u16::from_le_bytes([header[5], header[6]])) != cid_len
-                || u32::from_le_bytes([header[7], header[8], header[9], header[10]]) != loc.len
-            {
-                return None;
-            }
-            let mut rec = vec![0; HEADER_LEN + cid_len + len + CRC_LEN];
-            file.read_exact_at(&mut rec, start).ok()?;
-            let crc_at = rec.len() - CRC_LEN;
-            (crc32fast::hash(&rec[..crc_at]).to_le_bytes() == rec[crc_at..])
-                .then_some((rec, HEADER_LEN + cid_len))
-        });
-        let Some((mut rec, data_at)) = found else {
-            return Err(std::io::Error::other(
-                "no block record at the indexed offset",
-            ));
-        };
-        let crc_at = rec.len() - CRC_LEN;
-        rec[data_at..crc_at].fill(0);
-        let crc = crc32fast::hash(&rec[..crc_at]).to_le_bytes();
-        rec[crc_at..].copy_from_slice(&crc);
-        file.write_all_at(&rec[data_at..], loc.off)?;
-        file.sync_data()
+        scrub_at(&self.shared.root, self.active_id, &self.active, loc)
     }
 
     /// Appends `buf` durably to the active segment (rotating first if it would grow past
@@ -261,4 +218,87 @@ impl Writer {
         self.end = 0;
         Ok(())
     }
+}
+
+/// The file of segment `loc.seg`: the writer's active one, or opened for writing.
+fn segment_file(
+    root: &Path,
+    active_id: u32,
+    active: &Arc<File>,
+    loc: Loc,
+) -> std::io::Result<Arc<File>> {
+    if loc.seg == active_id {
+        Ok(active.clone())
+    } else {
+        let path = segment_path(root, loc.seg);
+        Ok(Arc::new(
+            OpenOptions::new().read(true).write(true).open(&path)?,
+        ))
+    }
+}
+
+/// Overwrites the data of the deleted block at `loc` with zeros in place, with the record's
+/// CRC made valid again, and syncs it: a deleted block (a custodian's key share, say) does
+/// not stay readable on disk until a compaction. The record still parses and indexes as
+/// before, and the tombstone after it still deletes it, so open, scans and hints see no
+/// damage. A crash before the overwrite leaves the bytes until the next open
+/// ([`scrub_leftover`]); one during it leaves a record whose CRC fails, which open skips as
+/// mid-file damage since the tombstone follows it.
+pub(super) fn scrub_at(
+    root: &Path,
+    active_id: u32,
+    active: &Arc<File>,
+    loc: Loc,
+) -> std::io::Result<()> {
+    let file = segment_file(root, active_id, active, loc)?;
+    // The record is header ‖ CID ‖ data ‖ CRC and its CID length is in the header: try
+    // the lengths a CID can have (a supported one has 34 or 36 bytes), and take the one
+    // whose header, then CRC, check out.
+    let len = loc.len as usize;
+    let found = (2..=MAX_CID_LEN).find_map(|cid_len| {
+        let start = loc.off.checked_sub((HEADER_LEN + cid_len) as u64)?;
+        let mut header = [0; HEADER_LEN];
+        file.read_exact_at(&mut header, start).ok()?;
+        if header[..4] != MAGIC
+            || header[4] != KIND_BLOCK
+            || usize::from(u16::from_le_bytes([header[5], header[6]])) != cid_len
+            || u32::from_le_bytes([header[7], header[8], header[9], header[10]]) != loc.len
+        {
+            return None;
+        }
+        let mut rec = vec![0; HEADER_LEN + cid_len + len + CRC_LEN];
+        file.read_exact_at(&mut rec, start).ok()?;
+        let crc_at = rec.len() - CRC_LEN;
+        (crc32fast::hash(&rec[..crc_at]).to_le_bytes() == rec[crc_at..])
+            .then_some((rec, HEADER_LEN + cid_len))
+    });
+    let Some((mut rec, data_at)) = found else {
+        return Err(std::io::Error::other(
+            "no block record at the indexed offset",
+        ));
+    };
+    let crc_at = rec.len() - CRC_LEN;
+    rec[data_at..crc_at].fill(0);
+    let crc = crc32fast::hash(&rec[..crc_at]).to_le_bytes();
+    rec[crc_at..].copy_from_slice(&crc);
+    file.write_all_at(&rec[data_at..], loc.off)?;
+    file.sync_data()
+}
+
+/// At open, for a block a tombstone of the active segment deleted: overwrites its data
+/// (see [`scrub_at`]) unless it is all zeros already. `true` if it had to.
+pub(super) fn scrub_leftover(
+    root: &Path,
+    active_id: u32,
+    active: &Arc<File>,
+    loc: Loc,
+) -> std::io::Result<bool> {
+    let file = segment_file(root, active_id, active, loc)?;
+    let mut data = vec![0; loc.len as usize];
+    file.read_exact_at(&mut data, loc.off)?;
+    if data.iter().all(|&b| b == 0) {
+        return Ok(false);
+    }
+    scrub_at(root, active_id, active, loc)?;
+    Ok(true)
 }

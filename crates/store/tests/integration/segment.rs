@@ -1,5 +1,6 @@
 //! What only the segment store can show: the index rebuilt from the segments at reopen
-//! (deletes and rotation included), a delete's bytes overwritten on disk, torn tails cut off, mid-file damage skipped without
+//! (deletes and rotation included), a delete's bytes overwritten on disk (and at open, when
+//! a crash came between the tombstone and the overwrite), torn tails cut off, mid-file damage skipped without
 //! losing later blocks, the directory lock, group commit under concurrent writers, and the
 //! import of an `FsStore` directory. The conformance suite runs in `conformance`,
 //! the kill -9 test in `segment_crash`.
@@ -196,6 +197,54 @@ async fn a_delete_removes_the_blocks_bytes_from_disk_in_sealed_and_active_segmen
     // A deleted block put again is back.
     store.put_block(&old.0, &old.1).await.unwrap();
     assert_eq!(store.get(&old.0).await.unwrap(), old.1);
+}
+
+#[tokio::test]
+async fn a_crash_between_a_deletes_tombstone_and_its_overwrite_leaves_the_bytes_only_until_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let secret = test_bytes(900, 77);
+    let secret_cid = raw_cid(&secret);
+    let kept = test_bytes(500, 78);
+    let kept_cid = raw_cid(&kept);
+    store.put_block(&secret_cid, &secret).await.unwrap();
+    store.put_block(&kept_cid, &kept).await.unwrap();
+    drop(store);
+    // The crash: the delete's tombstone is durable, the overwrite never ran.
+    let seg = segments(dir.path()).pop().unwrap();
+    let magic = std::fs::read(&seg).unwrap()[..4].to_vec();
+    let cid = secret_cid.to_bytes();
+    let mut tombstone = magic;
+    tombstone.push(2);
+    tombstone.extend_from_slice(&(cid.len() as u16).to_le_bytes());
+    tombstone.extend_from_slice(&0u32.to_le_bytes());
+    tombstone.extend_from_slice(&cid);
+    let crc = crc32fast::hash(&tombstone);
+    tombstone.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(tombstone.len() as u64, HEADER_LEN + cid.len() as u64 + 4);
+    OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&tombstone)
+        .unwrap();
+    assert!(on_disk(dir.path(), &secret));
+
+    let store = SegmentStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().scrubbed, 1, "{:?}", store.recovery());
+    assert_eq!(store.recovery().skipped_bytes, 0);
+    assert!(!on_disk(dir.path(), &secret), "the deleted bytes are gone");
+    assert!(matches!(
+        store.get(&secret_cid).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(store.get(&kept_cid).await.unwrap(), kept);
+    drop(store);
+    // Once overwritten, the next open has nothing to do and sees no damage.
+    let store = SegmentStore::open(dir.path()).unwrap();
+    let rec = store.recovery().clone();
+    assert_eq!((rec.scrubbed, rec.skipped_bytes, rec.torn_bytes), (0, 0, 0));
+    assert_eq!(store.get(&kept_cid).await.unwrap(), kept);
 }
 
 #[tokio::test]

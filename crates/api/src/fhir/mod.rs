@@ -135,6 +135,8 @@ impl IntoResponse for Outcome {
             StatusCode::UNAUTHORIZED => "login",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not-found",
+            // FHIR's answer for a resource that existed and is gone (410).
+            StatusCode::GONE => "deleted",
             StatusCode::PAYLOAD_TOO_LARGE => "too-costly",
             StatusCode::SERVICE_UNAVAILABLE => "transient",
             _ => "exception",

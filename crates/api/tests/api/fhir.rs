@@ -209,6 +209,28 @@ async fn the_fhir_api_searches_reads_and_stores_with_every_read_logged() {
     // A provider's bundle must name the patient it is for.
     let o = outcome(&post_rich(&app, &provider).await, StatusCode::BAD_REQUEST);
     assert_eq!(o["issue"][0]["expression"][0], "entry");
+
+    // Once she leaves, her resources are gone: 410 with FHIR's "deleted".
+    let leave = json!({ "password": PASSWORD });
+    let r = call(
+        &app,
+        Method::DELETE,
+        "/api/account",
+        Some(&alice),
+        Some(leave),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    for uri in [
+        "/fhir/Observation/1-6".to_owned(),
+        format!("/fhir/Patient/{pid}"),
+    ] {
+        let o = outcome(
+            &fhir_get(&app, &uri, Some(&provider)).await,
+            StatusCode::GONE,
+        );
+        assert_eq!(o["issue"][0]["code"], "deleted", "{uri}: {o}");
+    }
 }
 
 async fn post_json(app: &axum::Router, token: &str, bundle: &Value) -> Reply {

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::erasure::encode_recovery;
+use crate::erasure::{decode_lost, encode_recovery};
 use crate::recovery::{self, RecoveryPlan};
 use crate::seal::{self, DataKey, NONCE_LEN, RecordContext, Sealed};
 use crate::sha_pair::sha256_chunks;
@@ -455,6 +455,19 @@ fn rebuild_originals_into(
         }
     }
     if lost.is_empty() {
+        return Ok(());
+    }
+    let survivors: Vec<(usize, &[u8])> = report
+        .good
+        .iter()
+        .take(k)
+        .filter_map(|&i| fragments[i].map(|f| (i, f)))
+        .collect();
+    if let Some(restored) = decode_lost(k, t.n(), frag_len, &survivors, &lost)? {
+        for (pos, &i) in lost.iter().enumerate() {
+            out[i * frag_len..(i + 1) * frag_len]
+                .copy_from_slice(&restored[pos * frag_len..(pos + 1) * frag_len]);
+        }
         return Ok(());
     }
     let mut dec = ReedSolomonDecoder::new(k, t.n() - k, frag_len).map_err(rs_err)?;

@@ -10,6 +10,7 @@ pub mod seal;
 mod sha_pair;
 pub mod shamir;
 pub mod share_file;
+pub mod stream;
 pub mod wrap;
 
 pub use dispersal::{
@@ -113,6 +114,9 @@ pub enum Error {
     /// Authenticated decryption failed (wrong key, wrong context, or tampering).
     #[error("decryption failed")]
     Decrypt,
+    /// A stream segment of the wrong length was given to seal ([`stream`]).
+    #[error("stream segment: {0}")]
+    StreamSegment(&'static str),
     /// HPKE key wrapping or unwrapping failed.
     #[error("key wrapping failed")]
     Wrap,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attachments;
 pub mod deployment;
 mod erasures;
 mod error;

@@ -37,6 +37,87 @@ pub(crate) fn node(dir: &std::path::Path, port: u16, rpc: &str, contract: &str) 
     cmd
 }
 
+/// A server with its embedded chain on `/rpc` (`serve --rpc`) and five remote nodes on
+/// it, laid out under one test directory: the server's data directory (admin made), the
+/// contract, the addresses. The processes start when asked.
+pub(crate) struct RpcDeployment {
+    root: std::path::PathBuf,
+    pub(crate) data: std::path::PathBuf,
+    pub(crate) contract: String,
+    pub(crate) chain_id: u64,
+    pub(crate) server_addr: String,
+    pub(crate) rpc: String,
+    pub(crate) ports: Vec<u16>,
+    /// Each node's URL, node 1 first.
+    pub(crate) urls: Vec<String>,
+}
+
+impl RpcDeployment {
+    pub(crate) fn new(root: &std::path::Path) -> Self {
+        let data = root.join("server");
+        crate::restore::admin_init(&data);
+        // The chain exists once opened: its contract address is what the nodes are told.
+        let info = ok(bin()
+            .args([
+                "--data-dir",
+                data.to_str().unwrap(),
+                "chain",
+                "info",
+                "--json",
+            ])
+            .output()
+            .unwrap());
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        let server_addr = format!("127.0.0.1:{}", free_port());
+        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+        Self {
+            root: root.to_owned(),
+            contract: info["contract"].as_str().unwrap().to_owned(),
+            chain_id: info["chain_id"].as_u64().unwrap(),
+            rpc: format!("http://{server_addr}/rpc"),
+            urls: ports
+                .iter()
+                .map(|p| format!("http://127.0.0.1:{p}"))
+                .collect(),
+            data,
+            server_addr,
+            ports,
+        }
+    }
+
+    /// Node `i`'s data directory (from 1).
+    pub(crate) fn node_dir(&self, i: usize) -> std::path::PathBuf {
+        self.root.join(format!("node-{i}"))
+    }
+
+    /// Node `i`'s command.
+    pub(crate) fn node(&self, i: usize) -> Command {
+        node(
+            &self.node_dir(i),
+            self.ports[i - 1],
+            &self.rpc,
+            &self.contract,
+        )
+    }
+
+    /// Starts node `i` and waits until it listens.
+    pub(crate) fn start_node(&self, i: usize) -> Proc {
+        spawn_listening(self.node(i), "node")
+    }
+
+    /// Starts the server on its address with `--rpc` and the five nodes.
+    pub(crate) fn serve(&self) -> Server {
+        let mut serve = bin();
+        serve
+            .args(["--data-dir", self.data.to_str().unwrap(), "serve"])
+            .args(["--listen", &self.server_addr, "--rpc"])
+            .args(["--rpc-token", RPC_TOKEN])
+            .args(["--nodes", &self.urls.join(",")])
+            .env("SECURE_EHR_NODE_TOKEN", TOKEN);
+        Server::spawn(serve)
+    }
+}
+
 /// The server process; its standard output, line by line, on a channel (read to the end, so
 /// the server never writes into a closed pipe).
 pub(crate) struct Server {
@@ -125,44 +206,16 @@ pub(crate) fn http(
 #[test]
 fn five_nodes_on_the_embedded_chain_over_rpc() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
-    let data_s = data.to_str().unwrap();
-    crate::restore::admin_init(&data);
-    // The chain exists once opened: its contract address is what the nodes are told.
-    let info = ok(bin()
-        .args(["--data-dir", data_s, "chain", "info", "--json"])
-        .output()
-        .unwrap());
-    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
-    let contract = info["contract"].as_str().unwrap().to_owned();
-
-    let server_addr = format!("127.0.0.1:{}", free_port());
-    let rpc = format!("http://{server_addr}/rpc");
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let node_dir = |i: usize| dir.path().join(format!("node-{i}"));
+    let net = RpcDeployment::new(dir.path());
+    let (contract, server_addr, ports) = (&net.contract, &net.server_addr, &net.ports);
+    let rpc = &net.rpc;
+    let node_dir = |i: usize| net.node_dir(i);
 
     // Node 1 starts before the server: it waits for the chain.
-    let mut early = node(&node_dir(1), ports[0], &rpc, &contract);
+    let mut early = net.node(1);
     let early = spawn_listening_later(&mut early);
 
-    let nodes: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
-    let mut serve = bin();
-    serve
-        .args([
-            "--data-dir",
-            data_s,
-            "serve",
-            "--listen",
-            &server_addr,
-            "--rpc",
-        ])
-        .args(["--rpc-token", RPC_TOKEN])
-        .args(["--nodes", &nodes.join(",")])
-        .env("SECURE_EHR_NODE_TOKEN", TOKEN);
-    let server = Server::spawn(serve);
+    let server = net.serve();
     let said = server.line("SecureEHR: embedded chain ", 60);
     assert!(
         said.to_lowercase().contains(&contract.to_lowercase()),
@@ -177,10 +230,7 @@ fn five_nodes_on_the_embedded_chain_over_rpc() {
     let (status, body) = http(&server_addr, "POST", "/rpc", Some(RPC_TOKEN), ask_chain_id);
     assert_eq!(status, 200, "{body}");
     let chain_id: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        chain_id["result"],
-        format!("{:#x}", info["chain_id"].as_u64().unwrap())
-    );
+    assert_eq!(chain_id["result"], format!("{:#x}", net.chain_id));
     // …and, for the rest, a clear "starting".
     let (status, body) = http(&server_addr, "GET", "/api/status", None, "");
     assert_eq!(status, 503, "{body}");

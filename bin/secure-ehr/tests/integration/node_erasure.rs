@@ -8,9 +8,9 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use crate::common::{Proc, spawn_listening};
-use crate::embedded_nodes::{RPC_TOKEN, Server, TOKEN, free_port, node};
-use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
+use crate::common::Proc;
+use crate::embedded_nodes::RpcDeployment;
+use crate::serve_cli::{BUNDLE, PW, cli, fails, ok};
 
 /// The status of `GET path` at `addr` (the body may be binary: a block).
 fn status_of(addr: &str, path: &str) -> u16 {
@@ -28,41 +28,13 @@ fn status_of(addr: &str, path: &str) -> u16 {
 #[test]
 fn a_node_down_during_the_deletion_destroys_its_part_before_it_serves_again() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
-    let data_s = data.to_str().unwrap();
-    crate::restore::admin_init(&data);
-    let info = ok(bin()
-        .args(["--data-dir", data_s, "chain", "info", "--json"])
-        .output()
-        .unwrap());
-    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
-    let contract = info["contract"].as_str().unwrap().to_owned();
-
-    let server_addr = format!("127.0.0.1:{}", free_port());
-    let rpc = format!("http://{server_addr}/rpc");
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let node_dir = |i: usize| dir.path().join(format!("node-{i}"));
-    let node_addr = |i: usize| format!("127.0.0.1:{}", ports[i - 1]);
-    let urls: Vec<String> = (1..=5)
-        .map(|i| format!("http://{}", node_addr(i)))
-        .collect();
-    let mut serve = bin();
-    serve
-        .args([
-            "--data-dir",
-            data_s,
-            "serve",
-            "--listen",
-            &server_addr,
-            "--rpc",
-        ])
-        .args(["--rpc-token", RPC_TOKEN])
-        .args(["--nodes", &urls.join(",")])
-        .env("SECURE_EHR_NODE_TOKEN", TOKEN);
-    let server = Server::spawn(serve);
+    let net = RpcDeployment::new(dir.path());
+    let (server_addr, urls) = (&net.server_addr, &net.urls);
+    let node_dir = |i: usize| net.node_dir(i);
+    let node_addr = |i: usize| format!("127.0.0.1:{}", net.ports[i - 1]);
+    let server = net.serve();
     server.line("SecureEHR listening on ", 60);
-    let start_node =
-        |i: usize| spawn_listening(node(&node_dir(i), ports[i - 1], &rpc, &contract), "node");
+    let start_node = |i: usize| net.start_node(i);
     let mut procs: Vec<Option<Proc>> = (1..=5).map(|i| Some(start_node(i))).collect();
     server.line("SecureEHR ready", 90);
 

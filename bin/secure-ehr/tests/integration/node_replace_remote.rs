@@ -7,49 +7,19 @@
 //! chain. The server then starts with all five, and a read with nodes 1 and 3 stopped
 //! needs node 2's fragment and its re-issued share.
 
-use crate::common::{Proc, spawn_listening};
-use crate::embedded_nodes::{RPC_TOKEN, Server, TOKEN, free_port, node};
+use crate::common::Proc;
+use crate::embedded_nodes::{RpcDeployment, TOKEN};
 use crate::serve_cli::{BUNDLE, PW, bin, cli, fails, ok};
 
 #[test]
 fn a_wiped_remote_node_is_replaced_through_the_nodes_http_apis() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
-    let data_s = data.to_str().unwrap();
-    crate::restore::admin_init(&data);
-    let info = ok(bin()
-        .args(["--data-dir", data_s, "chain", "info", "--json"])
-        .output()
-        .unwrap());
-    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
-    let contract = info["contract"].as_str().unwrap().to_owned();
-
-    let server_addr = format!("127.0.0.1:{}", free_port());
-    let rpc = format!("http://{server_addr}/rpc");
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let node_dir = |i: usize| dir.path().join(format!("node-{i}"));
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
-    let serve = || {
-        let mut serve = bin();
-        serve
-            .args([
-                "--data-dir",
-                data_s,
-                "serve",
-                "--listen",
-                &server_addr,
-                "--rpc",
-            ])
-            .args(["--rpc-token", RPC_TOKEN])
-            .args(["--nodes", &urls.join(",")])
-            .env("SECURE_EHR_NODE_TOKEN", TOKEN);
-        Server::spawn(serve)
-    };
-    let start_node =
-        |i: usize| spawn_listening(node(&node_dir(i), ports[i - 1], &rpc, &contract), "node");
+    let net = RpcDeployment::new(dir.path());
+    let data_s = net.data.to_str().unwrap();
+    let (server_addr, urls) = (&net.server_addr, &net.urls);
+    let node_dir = |i: usize| net.node_dir(i);
+    let serve = || net.serve();
+    let start_node = |i: usize| net.start_node(i);
 
     let server = serve();
     server.line("SecureEHR listening on ", 60);

@@ -276,20 +276,25 @@ mod avx2 {
 mod tests {
     use super::*;
 
+    /// `len` pseudo-random bytes from the xorshift state `x`.
+    fn xorshift(x: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *x ^= *x << 13;
+                *x ^= *x >> 7;
+                *x ^= *x << 17;
+                *x as u8
+            })
+            .collect()
+    }
+
     /// The direct kernel reproduces the encoder exactly, for several shapes.
     #[test]
     fn direct_kernel_matches_encoder() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for (k, r) in [(3, 2), (1, 1), (2, 5), (5, 5), (4, 12), (16, 16)] {
             let frag_len = MIN_DIRECT + 64 * 3;
-            let originals: Vec<u8> = (0..k * frag_len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let originals = xorshift(&mut x, k * frag_len);
             let want = encode_with_encoder(&originals, k, r, frag_len).unwrap();
             let got = encode_recovery(&originals, k, r, frag_len).unwrap();
             assert!(got == want, "k {k} recovery {r}");
@@ -304,14 +309,7 @@ mod tests {
         for (k, r) in [(3, 2), (2, 3), (4, 4), (1, 2)] {
             let n = k + r;
             let frag_len = MIN_DIRECT + 64 * 5;
-            let originals: Vec<u8> = (0..k * frag_len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let originals = xorshift(&mut x, k * frag_len);
             let recovery = encode_with_encoder(&originals, k, r, frag_len).unwrap();
             let shard = |i: usize| -> &[u8] {
                 if i < k {

@@ -225,14 +225,14 @@ fn five_nodes_on_the_embedded_chain_over_rpc() {
 
     // The server waits for nodes 2–5 (a new deployment needs every one), answering /rpc…
     let ask_chain_id = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
-    let (status, body) = http(&server_addr, "POST", "/rpc", None, ask_chain_id);
+    let (status, body) = http(server_addr, "POST", "/rpc", None, ask_chain_id);
     assert_eq!(status, 401, "{body}");
-    let (status, body) = http(&server_addr, "POST", "/rpc", Some(RPC_TOKEN), ask_chain_id);
+    let (status, body) = http(server_addr, "POST", "/rpc", Some(RPC_TOKEN), ask_chain_id);
     assert_eq!(status, 200, "{body}");
     let chain_id: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(chain_id["result"], format!("{:#x}", net.chain_id));
     // …and, for the rest, a clear "starting".
-    let (status, body) = http(&server_addr, "GET", "/api/status", None, "");
+    let (status, body) = http(server_addr, "GET", "/api/status", None, "");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"starting\""), "{body}");
 
@@ -240,7 +240,7 @@ fn five_nodes_on_the_embedded_chain_over_rpc() {
     let mut procs: Vec<Option<Proc>> = vec![Some(early)];
     for i in 2..=5 {
         procs.push(Some(spawn_listening(
-            node(&node_dir(i), ports[i - 1], &rpc, &contract),
+            node(&node_dir(i), ports[i - 1], rpc, contract),
             "node",
         )));
     }

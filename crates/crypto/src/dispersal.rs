@@ -370,9 +370,9 @@ pub fn check_fragments(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Resu
 
 /// Checks `batch` fragments against the manifest, two threads sharing the hashing
 /// when there is enough of it.
-fn verify_batch(manifest: &Manifest, fragments: &[Option<&[u8]>], batch: &[usize]) -> Vec<bool> {
-    let check = |i: &usize| fragments[*i].is_some_and(|d| fragment_ok(manifest, *i, d));
-    let bytes = batch.len() as u64 * manifest.fragment_len;
+fn verify_batch(digests: &Digests<'_>, fragments: &[Option<&[u8]>], batch: &[usize]) -> Vec<bool> {
+    let check = |i: &usize| fragments[*i].is_some_and(|d| digests.ok(*i, d));
+    let bytes = batch.len() as u64 * digests.fragment_len;
     if batch.len() < 2 || bytes < (1 << 20) {
         return batch.iter().map(check).collect();
     }
@@ -390,7 +390,20 @@ fn verify_batch(manifest: &Manifest, fragments: &[Option<&[u8]>], batch: &[usize
 }
 
 /// Verifies supplied fragments, originals first, until `k` good ones are found.
-fn select_good(t: Threshold, manifest: &Manifest, fragments: &[Option<&[u8]>]) -> FragmentReport {
+/// What a fragment is checked against: its length and each index's SHA-256.
+struct Digests<'a> {
+    fragment_len: u64,
+    sha256: &'a (dyn Fn(usize) -> Option<[u8; 32]> + Sync),
+}
+
+impl Digests<'_> {
+    fn ok(&self, index: usize, data: &[u8]) -> bool {
+        data.len() as u64 == self.fragment_len
+            && (self.sha256)(index).is_some_and(|d| sha256(data) == d)
+    }
+}
+
+fn select_good(t: Threshold, digests: &Digests<'_>, fragments: &[Option<&[u8]>]) -> FragmentReport {
     let mut report = FragmentReport::default();
     let mut candidates = Vec::new();
     for (i, f) in fragments.iter().enumerate() {
@@ -404,7 +417,7 @@ fn select_good(t: Threshold, manifest: &Manifest, fragments: &[Option<&[u8]>]) -
         let want = t.k() - report.good.len();
         let batch = &candidates[next..(next + want).min(candidates.len())];
         next += batch.len();
-        for (&i, ok) in batch.iter().zip(verify_batch(manifest, fragments, batch)) {
+        for (&i, ok) in batch.iter().zip(verify_batch(digests, fragments, batch)) {
             if ok {
                 report.good.push(i);
             } else {
@@ -501,7 +514,12 @@ pub fn rebuild_ciphertext(
 ) -> Result<(Sealed, FragmentReport)> {
     let t = check_manifest(manifest)?;
     Error::check_share_count(t.n(), fragments.len())?;
-    let report = select_good(t, manifest, fragments);
+    let of_manifest = |i: usize| manifest.fragments.get(i).map(|f| f.sha256);
+    let digests = Digests {
+        fragment_len: manifest.fragment_len,
+        sha256: &of_manifest,
+    };
+    let report = select_good(t, &digests, fragments);
     let mut ct = Vec::new();
     rebuild_originals_into(
         t,
@@ -518,6 +536,69 @@ pub fn rebuild_ciphertext(
         },
         report,
     ))
+}
+
+/// One sealed stream segment ([`crate::stream`]) dispersed: its `n` fragments and their
+/// SHA-256 (each the digest of the fragment's raw-block CID).
+#[derive(Debug)]
+pub struct DispersedSegment {
+    /// The fragments, originals first.
+    pub fragments: Fragments,
+    /// SHA-256 of each fragment, in index order.
+    pub digests: Vec<[u8; 32]>,
+}
+
+/// Cuts a sealed segment (its ciphertext and tag) into `k` original fragments, zero-padded
+/// to a multiple of 64 bytes, and `n - k` Reed–Solomon recovery fragments. The key is the
+/// stream's, shared once for the whole payload: only the ciphertext is dispersed here.
+pub fn disperse_segment(t: Threshold, sealed: Vec<u8>) -> Result<DispersedSegment> {
+    let (k, n) = (t.k(), t.n());
+    let frag_len = fragment_len(sealed.len(), k);
+    let mut buf = sealed;
+    buf.resize(k * frag_len, 0);
+    let (recovery, digests) = encode_and_hash(&buf, k, n, frag_len)?;
+    Ok(DispersedSegment {
+        fragments: Fragments {
+            originals: buf,
+            recovery,
+            frag_len,
+            k,
+            n,
+        },
+        digests,
+    })
+}
+
+/// The fragment length of a sealed segment of `sealed_len` bytes at threshold `k`.
+pub fn segment_fragment_len(sealed_len: usize, k: usize) -> usize {
+    fragment_len(sealed_len, k)
+}
+
+/// Rebuilds a sealed segment of `sealed_len` bytes from any `k` good fragments
+/// (`fragments[i]` is fragment `i`, checked against `digests[i]`; corrupt ones are
+/// skipped and named in the report). Too few good ones is
+/// [`Error::NotEnoughFragments`]: never a short segment.
+pub fn rebuild_segment(
+    t: Threshold,
+    sealed_len: usize,
+    digests: &[[u8; 32]],
+    fragments: &[Option<&[u8]>],
+) -> Result<(Vec<u8>, FragmentReport)> {
+    Error::check_share_count(t.n(), fragments.len())?;
+    if digests.len() != t.n() {
+        return Err(Error::Manifest("fragment digest count differs from n"));
+    }
+    let frag_len = fragment_len(sealed_len, t.k());
+    let of = |i: usize| digests.get(i).copied();
+    let check = Digests {
+        fragment_len: frag_len as u64,
+        sha256: &of,
+    };
+    let report = select_good(t, &check, fragments);
+    let mut out = Vec::new();
+    rebuild_originals_into(t, frag_len, fragments, &report, &mut out)?;
+    out.truncate(sealed_len);
+    Ok((out, report))
 }
 
 /// Regenerates fragments that are missing or corrupt from any `k` good ones.

@@ -267,6 +267,59 @@ mod tests {
         assert_eq!(open_all(&key, &sealed).unwrap(), d);
     }
 
+    /// Each sealed segment dispersed 3-of-5, then read back around lost and corrupt
+    /// fragments; with too few good ones the read fails, never short.
+    #[test]
+    fn segments_disperse_and_rebuild_around_lost_and_corrupt_fragments() {
+        use crate::Threshold;
+        use crate::dispersal::{disperse_segment, rebuild_segment};
+        let t = Threshold::new(3, 5).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let key = StreamKey::new(DataKey::generate(&mut rng), &ctx(0), &mut rng);
+        let d = data(2 * SEGMENT_LEN + 4321, 6);
+        let sealed = seal_all(&key, &d);
+        let count = sealed.len();
+        let mut out = Vec::new();
+        for (i, seg) in sealed.iter().enumerate() {
+            let len = seg.len();
+            let dispersed = disperse_segment(t, seg.clone()).unwrap();
+            let mut frags: Vec<Option<Vec<u8>>> = dispersed
+                .fragments
+                .iter()
+                .map(|f| Some(f.to_vec()))
+                .collect();
+            // A different pair of nodes lost for each segment; on the first, one more
+            // fragment corrupted leaves two good ones, and the read fails.
+            frags[i % 5] = None;
+            frags[(i + 2) % 5] = None;
+            let refs: Vec<Option<&[u8]>> = frags.iter().map(|x| x.as_deref()).collect();
+            let (mut rebuilt, report) = rebuild_segment(t, len, &dispersed.digests, &refs).unwrap();
+            assert_eq!(report.good.len(), 3);
+            key.open_segment(i as u64, i + 1 == count, &mut rebuilt)
+                .unwrap();
+            out.extend_from_slice(&rebuilt);
+            if i == 0 {
+                let mut bad = frags.clone();
+                let at = (0..5).find(|j| bad[*j].is_some()).unwrap();
+                bad[at].as_mut().unwrap()[7] ^= 1;
+                let refs: Vec<Option<&[u8]>> = bad.iter().map(|x| x.as_deref()).collect();
+                let e = rebuild_segment(t, len, &dispersed.digests, &refs).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        Error::NotEnoughFragments {
+                            good: 2,
+                            needed: 3,
+                            ..
+                        }
+                    ),
+                    "{e}"
+                );
+            }
+        }
+        assert_eq!(out, d);
+    }
+
     #[test]
     fn sealing_refuses_segments_of_the_wrong_length() {
         let mut rng = ChaCha20Rng::seed_from_u64(4);

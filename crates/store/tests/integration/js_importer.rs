@@ -64,3 +64,40 @@ fn random_sizes_match_ipfs_unixfs_importer() {
     sizes.extend([4 * CHUNK - 1, 4 * CHUNK, 4 * CHUNK + 1]);
     compare(&sizes, 500);
 }
+
+/// Leaves pushed at a length of the caller's (an attachment's fragment file: leaf j is
+/// segment j's fragment) make the file `ipfs add --cid-version=1 --chunker=size-N` makes:
+/// non-power-of-two lengths, more leaves than one node links (two levels), and the
+/// fragment length of a 1 MiB segment at 3-of-5.
+#[test]
+fn leaves_of_any_length_match_a_fixed_size_chunker_of_that_length() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (chunk, leaves, tail) in [
+        (4160usize, 400usize, 77usize),
+        (349_568, 3, 1000),
+        (64, 175, 0),
+    ] {
+        let data = test_bytes(chunk * leaves + tail, chunk as u64);
+        let path = dir.path().join(format!("c{chunk}.bin"));
+        std::fs::write(&path, &data).expect("write");
+        let mut importer = ehr_store::unixfs::Importer::new(Profile::KuboV1);
+        let mut blocks = 0usize;
+        for leaf in data.chunks(chunk) {
+            importer
+                .push_chunk(leaf, &mut |_, _| {
+                    blocks += 1;
+                    Ok(())
+                })
+                .expect("push");
+        }
+        let ours = importer.finish(&mut |_, _| Ok(())).expect("finish");
+        assert!(blocks >= leaves);
+        let profile = format!("v1:{chunk}");
+        let theirs = js::node("unixfs-cid.mjs", &[&profile, path.to_str().expect("utf-8")]);
+        assert_eq!(
+            ours.to_string(),
+            theirs.trim(),
+            "chunk {chunk}, {leaves} leaves"
+        );
+    }
+}

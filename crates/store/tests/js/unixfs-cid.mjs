@@ -1,5 +1,6 @@
 // Independent UnixFS importer (ipfs-unixfs-importer@17): prints the root CID of each file.
-// usage: node unixfs-cid.mjs <v0|v1|v1_2025> FILE...
+// usage: node unixfs-cid.mjs <v0|v1|v1_2025|v1:CHUNK> FILE...
+// (v1:CHUNK: `ipfs add --cid-version=1 --chunker=size-CHUNK`)
 import { createReadStream } from 'node:fs'
 import { importer } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
@@ -19,9 +20,16 @@ const options = {
   v0: { profile: 'unixfs-v0-2015' },
   // IPIP-499
   v1_2025: { profile: 'unixfs-v1-2025' }
-}[profile]
+}[profile] ?? (/^v1:\d+$/.test(profile ?? '')
+  ? {
+      cidVersion: 1,
+      rawLeaves: true,
+      chunker: fixedSize({ chunkSize: Number(profile.slice(3)) }),
+      layout: balanced({ maxChildrenPerNode: 174 })
+    }
+  : undefined)
 if (options === undefined || files.length === 0) {
-  console.error('usage: node unixfs-cid.mjs <v0|v1|v1_2025> FILE...')
+  console.error('usage: node unixfs-cid.mjs <v0|v1|v1_2025|v1:CHUNK> FILE...')
   process.exit(2)
 }
 for (const file of files) {

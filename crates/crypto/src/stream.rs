@@ -151,6 +151,102 @@ impl StreamKey {
     }
 }
 
+/// What an upload's [`StreamDisperser`] sealed, once it is finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// Plaintext bytes.
+    pub size: u64,
+    /// SHA-256 of the plaintext (the DocumentReference's hash).
+    pub sha256: [u8; 32],
+    /// Segments sealed.
+    pub segments: u64,
+    /// The STREAM nonce prefix.
+    pub prefix: [u8; PREFIX_LEN],
+}
+
+/// Seals and disperses a payload as it arrives: bytes go in with
+/// [`push`](Self::push) in pieces of any size, and each full segment is sealed, cut into
+/// its `n` fragments ([`crate::dispersal::disperse_segment`]) and handed to the sink
+/// before more is read — so memory is one segment and its fragments, whatever the size.
+/// [`finish`](Self::finish) seals the last segment (flagged last; empty if the payload
+/// ends on a segment boundary or is empty).
+pub struct StreamDisperser {
+    key: StreamKey,
+    t: crate::Threshold,
+    buf: Vec<u8>,
+    index: u64,
+    size: u64,
+    hash: sha2::Sha256,
+}
+
+impl std::fmt::Debug for StreamDisperser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamDisperser")
+            .field("index", &self.index)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a [`StreamDisperser`] hands each segment: its index and its fragments.
+pub type SegmentSink<'a> = dyn FnMut(u64, crate::dispersal::DispersedSegment) -> Result<()> + 'a;
+
+impl StreamDisperser {
+    /// A disperser sealing under `key` at threshold `t`.
+    pub fn new(key: StreamKey, t: crate::Threshold) -> Self {
+        Self {
+            key,
+            t,
+            buf: Vec::with_capacity(SEGMENT_LEN + TAG_LEN),
+            index: 0,
+            size: 0,
+            hash: sha2::Digest::new(),
+        }
+    }
+
+    /// Takes more of the payload; every segment it completes goes to `sink`. A segment
+    /// is sealed only once a byte after it has arrived, so that the last one is known.
+    pub fn push(&mut self, mut data: &[u8], sink: &mut SegmentSink<'_>) -> Result<()> {
+        sha2::Digest::update(&mut self.hash, data);
+        self.size += data.len() as u64;
+        while !data.is_empty() {
+            if self.buf.len() == SEGMENT_LEN {
+                self.emit(false, sink)?;
+            }
+            let take = (SEGMENT_LEN - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, last: bool, sink: &mut SegmentSink<'_>) -> Result<()> {
+        if self.index >= MAX_SEGMENTS {
+            return Err(Error::TooLarge {
+                len: usize::MAX,
+                max: (MAX_SEGMENTS as usize).saturating_mul(SEGMENT_LEN),
+            });
+        }
+        let mut seg = std::mem::replace(&mut self.buf, Vec::with_capacity(SEGMENT_LEN + TAG_LEN));
+        self.key.seal_segment(self.index, last, &mut seg)?;
+        let dispersed = crate::dispersal::disperse_segment(self.t, seg)?;
+        sink(self.index, dispersed)?;
+        self.index += 1;
+        Ok(())
+    }
+
+    /// Seals the last segment and says what was sealed.
+    pub fn finish(mut self, sink: &mut SegmentSink<'_>) -> Result<StreamSummary> {
+        self.emit(true, sink)?;
+        Ok(StreamSummary {
+            size: self.size,
+            sha256: sha2::Digest::finalize(self.hash.clone()).into(),
+            segments: self.index,
+            prefix: self.key.prefix(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand_chacha::ChaCha20Rng;
@@ -318,6 +414,58 @@ mod tests {
             }
         }
         assert_eq!(out, d);
+    }
+
+    /// Pushed in pieces of any size, the disperser gives what sealing the whole payload
+    /// segment by segment gives; a reader rebuilds it from any 3 fragments per segment.
+    #[test]
+    fn the_disperser_streams_segments_as_they_fill_whatever_the_pieces() {
+        use crate::Threshold;
+        use crate::dispersal::rebuild_segment;
+        let t = Threshold::new(3, 5).unwrap();
+        for len in [0, 5, SEGMENT_LEN, 2 * SEGMENT_LEN + 999] {
+            let d = data(len, 11 + len as u64);
+            let raw = DataKey::from_bytes([9; 32]);
+            let prefix = [3; PREFIX_LEN];
+            let mut disperser =
+                StreamDisperser::new(StreamKey::with_prefix(raw.clone(), &ctx(0), prefix), t);
+            let mut got: Vec<(u64, crate::dispersal::DispersedSegment)> = Vec::new();
+            let mut sink = |i: u64, s: crate::dispersal::DispersedSegment| {
+                got.push((i, s));
+                Ok(())
+            };
+            let mut rest = &d[..];
+            let mut step = 1;
+            while !rest.is_empty() {
+                let take = step.min(rest.len());
+                disperser.push(&rest[..take], &mut sink).unwrap();
+                rest = &rest[take..];
+                step = step * 7 + 3;
+            }
+            let summary = disperser.finish(&mut sink).unwrap();
+            assert_eq!(summary.segments, segment_count(len as u64));
+            assert_eq!(summary.size, len as u64);
+            assert_eq!(
+                summary.sha256,
+                <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(&d))
+            );
+            assert_eq!(got.len() as u64, summary.segments);
+            let key = StreamKey::with_prefix(raw, &ctx(0), prefix);
+            let whole = seal_all(&key, &d);
+            let mut out = Vec::new();
+            for (j, (i, dispersed)) in got.iter().enumerate() {
+                assert_eq!(*i, j as u64);
+                let refs: Vec<Option<&[u8]>> = (0..5)
+                    .map(|f| dispersed.fragments.get(f).filter(|_| f >= 2))
+                    .collect();
+                let (mut seg, _) =
+                    rebuild_segment(t, whole[j].len(), &dispersed.digests, &refs).unwrap();
+                assert_eq!(seg, whole[j], "segment {j} as sealed whole");
+                key.open_segment(*i, j + 1 == got.len(), &mut seg).unwrap();
+                out.extend_from_slice(&seg);
+            }
+            assert_eq!(out, d, "len {len}");
+        }
     }
 
     #[test]

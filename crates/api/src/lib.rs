@@ -20,7 +20,7 @@ mod svc {
     pub use ehr_records::accounts::{AccountInfo, Role, Session};
     pub use ehr_records::fhir;
     pub use ehr_records::fhir::RecordForm;
-    pub use ehr_records::{AccessLogEntry, ErasureReceipt, GrantView};
+    pub use ehr_records::{AccessLogEntry, ErasedRecordView, ErasureReceipt, GrantView};
     pub use ehr_records::{AdminSession, PatientSession, ProviderSession};
     pub use ehr_records::{DirectoryEntry, ProfileInput, ProviderProfile, SharedView};
     pub use ehr_records::{Error, ReadRecord, RecordSummary, Service, Stored};

@@ -399,12 +399,12 @@ async fn delete_form(
     me: &svc::PatientSession,
     errors: pages::FieldErrors,
 ) -> PageResult {
-    let records: Vec<pages::ErasedRow> = state
+    let records: Vec<svc::ErasedRecordView> = state
         .service()
         .my_records(me)
         .await?
         .into_iter()
-        .map(|r| pages::ErasedRow {
+        .map(|r| svc::ErasedRecordView {
             record_id: r.record_id,
             versions: r.versions.iter().map(|v| v.version).collect(),
         })
@@ -454,28 +454,7 @@ pub(super) async fn delete_account(
     };
     let errors = match result {
         Ok(receipt) => {
-            let records: Vec<pages::ErasedRow> = receipt
-                .records
-                .into_iter()
-                .map(|r| pages::ErasedRow {
-                    record_id: r.record_id,
-                    versions: r.versions,
-                })
-                .collect();
-            let nodes: Vec<pages::ErasureNodeRow> = receipt
-                .nodes
-                .into_iter()
-                .map(|n| pages::ErasureNodeRow {
-                    node: n.node,
-                    confirmed: n.confirmed,
-                    blocks_deleted: n.blocks_deleted,
-                })
-                .collect();
-            let tx = receipt
-                .tx_hash
-                .zip(receipt.block_number)
-                .map(|(h, b)| (h.to_string(), b));
-            let mut r = html(pages::erasure_receipt(&web.ctx(None), &records, &nodes, tx));
+            let mut r = html(pages::erasure_receipt(&web.ctx(None), &receipt));
             super::auth::clear_session_cookie(&mut r, &state);
             return Ok(r);
         }

@@ -5,6 +5,7 @@
 use maud::{Markup, html};
 
 use super::*;
+use crate::svc;
 
 /// The account page's state.
 pub(crate) struct AccountPage<'a> {
@@ -235,14 +236,13 @@ pub(crate) fn backup_codes(ctx: &Ctx<'_>, codes: &[String]) -> Markup {
     )
 }
 
-/// One record on the leaving pages: its id and versions.
-pub(crate) struct ErasedRow {
-    pub record_id: u64,
-    pub versions: Vec<u32>,
-}
-
-/// "Delete your account": what will be erased, then the password and a checkbox.
-pub(crate) fn delete_account(ctx: &Ctx<'_>, records: &[ErasedRow], errors: &FieldErrors) -> Markup {
+/// "Delete your account": what will be erased (each record and its versions), then the
+/// password and a checkbox.
+pub(crate) fn delete_account(
+    ctx: &Ctx<'_>,
+    records: &[svc::ErasedRecordView],
+    errors: &FieldErrors,
+) -> Markup {
     let versions: usize = records.iter().map(|r| r.versions.len()).sum();
     let confirm_errs = error_for(errors, "understood");
     layout(
@@ -283,20 +283,10 @@ pub(crate) fn delete_account(ctx: &Ctx<'_>, records: &[ErasedRow], errors: &Fiel
     )
 }
 
-/// One node on the receipt.
-pub(crate) struct NodeRow {
-    pub node: String,
-    pub confirmed: bool,
-    pub blocks_deleted: u32,
-}
-
 /// The receipt of a deleted account (shown signed out: the account is gone).
-pub(crate) fn erasure_receipt(
-    ctx: &Ctx<'_>,
-    records: &[ErasedRow],
-    nodes: &[NodeRow],
-    tx: Option<(String, u64)>,
-) -> Markup {
+pub(crate) fn erasure_receipt(ctx: &Ctx<'_>, receipt: &svc::ErasureReceipt) -> Markup {
+    let (records, nodes) = (&receipt.records, &receipt.nodes);
+    let tx = receipt.tx_hash.zip(receipt.block_number);
     let waiting = nodes.iter().filter(|n| !n.confirmed).count();
     layout(
         ctx,
@@ -345,7 +335,7 @@ pub(crate) fn erasure_receipt(
                 }
             }
             @if let Some((hash, block)) = tx {
-                p.small { "The erasure is recorded on the blockchain: transaction " code.hash { (hash) } " in block " (block) "." }
+                p.small { "The erasure is recorded on the blockchain: transaction " code.hash { (hash.to_string()) } " in block " (block) "." }
             }
             p { a.button href="/" { "SecureEHR home" } }
         },

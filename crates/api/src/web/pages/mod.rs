@@ -12,8 +12,8 @@ mod admin;
 mod provider;
 
 pub(crate) use account::{
-    AccountPage, ErasedRow, NodeRow as ErasureNodeRow, account, backup_codes, delete_account,
-    erasure_receipt, recover, recovery_code, setup, totp_setup,
+    AccountPage, account, backup_codes, delete_account, erasure_receipt, recover, recovery_code,
+    setup, totp_setup,
 };
 pub(crate) use admin::{AdminPage, NodeRow, ProviderRow, admin};
 

@@ -389,7 +389,6 @@ fn verify_batch(digests: &Digests<'_>, fragments: &[Option<&[u8]>], batch: &[usi
     })
 }
 
-/// Verifies supplied fragments, originals first, until `k` good ones are found.
 /// What a fragment is checked against: its length and each index's SHA-256.
 struct Digests<'a> {
     fragment_len: u64,
@@ -403,6 +402,7 @@ impl Digests<'_> {
     }
 }
 
+/// Verifies supplied fragments, originals first, until `k` good ones are found.
 fn select_good(t: Threshold, digests: &Digests<'_>, fragments: &[Option<&[u8]>]) -> FragmentReport {
     let mut report = FragmentReport::default();
     let mut candidates = Vec::new();

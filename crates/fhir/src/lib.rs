@@ -3,9 +3,10 @@
 //! A record is a FHIR `Bundle` (`collection` or `transaction`) holding exactly one `Patient`,
 //! up to [`MAX_CONDITIONS`] `Condition`s, and Observations, AllergyIntolerances,
 //! MedicationStatements, MedicationRequests, Immunizations, Procedures, DiagnosticReports,
-//! Encounters, Practitioners and Organizations. Everything that enters the system goes
-//! through [`parse`] (or [`Bundle`]'s `Deserialize`, which calls the same validator), so a
-//! stored record is always well-formed and bounded in size.
+//! Encounters, Practitioners, Organizations, Provenances and DocumentReferences (the
+//! attachments stored beside the record: [`document_bundle`], [`documents`]). Everything
+//! that enters the system goes through [`parse`] (or [`Bundle`]'s `Deserialize`, which
+//! calls the same validator), so a stored record is always well-formed and bounded in size.
 //!
 //! Validation walks the JSON tree by hand rather than through `serde`'s derive: that is
 //! what lets every error name the field with a path (`entry[0].resource.birthDate`) and the
@@ -21,6 +22,7 @@
 mod check;
 mod compose;
 mod date;
+mod document;
 mod error;
 mod form;
 mod model;
@@ -30,6 +32,10 @@ mod walk;
 
 pub use compose::{Author, Base, add_to_record, instant, server_id};
 pub use date::Date;
+pub use document::{
+    ATTACHMENT_SYSTEM, DocumentInfo, ListedDocument, SHA256_EXTENSION, SIZE_EXTENSION,
+    document_bundle, documents,
+};
 pub use error::{FieldError, Rule, ValidationErrors};
 pub use form::{FORM_PATIENT_ID, RecordForm};
 pub use model::*;
@@ -64,6 +70,8 @@ pub const CLINICAL_STATUS_CODES: [&str; 6] = [
 
 #[cfg(test)]
 mod compose_tests;
+#[cfg(test)]
+mod document_tests;
 #[cfg(test)]
 mod r4_tests;
 #[cfg(test)]

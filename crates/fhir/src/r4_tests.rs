@@ -244,3 +244,166 @@ fn errors_in_r4_content_never_echo_values() {
     assert!(e.errors().len() >= 4, "{e}");
     assert!(!e.to_string().contains(marker), "{e}");
 }
+
+/// A DocumentReference using every R4 element, about the rich bundle's Patient.
+fn document_reference() -> Value {
+    json!({ "resource": {
+        "resourceType": "DocumentReference", "id": "doc1",
+        "masterIdentifier": { "system": "urn:ietf:rfc:3986", "value": "urn:oid:1.3.6.1.4.1.21367.2005.3.7" },
+        "identifier": [{ "system": "urn:secure-ehr:attachment", "value": "1" }],
+        "status": "current",
+        "docStatus": "final",
+        "type": { "coding": [{ "system": "http://loinc.org", "code": "11502-2", "display": "Laboratory report" }] },
+        "category": [{ "text": "Lab" }],
+        "subject": { "reference": "Patient/p1" },
+        "date": "2024-05-02T09:30:00Z",
+        "author": [{ "reference": "Practitioner/dr1" }, { "reference": "Organization/org1" }],
+        "authenticator": { "reference": "Practitioner/dr1" },
+        "custodian": { "reference": "Organization/org1" },
+        "relatesTo": [{ "code": "appends", "target": { "reference": "DiagnosticReport/dr-lab" } }],
+        "description": "HbA1c report, scanned",
+        "securityLabel": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N" }] }],
+        "content": [{
+            "attachment": {
+                "contentType": "application/pdf",
+                "language": "en",
+                "url": "/api/records/5/attachments/1",
+                "size": 48213,
+                "title": "hba1c.pdf",
+                "creation": "2024-05-02T09:30:00Z",
+                "extension": [{ "url": "urn:secure-ehr:sha256", "valueString": "00ff" }]
+            },
+            "format": { "system": "http://ihe.net/fhir/ValueSet/IHE.FormatCode.codesystem", "code": "urn:ihe:iti:xds:2017:mimeTypeSufficient" }
+        }],
+        "context": {
+            "encounter": [{ "reference": "Encounter/enc1" }],
+            "event": [{ "text": "Diabetes review" }],
+            "period": { "start": "2024-04-30T15:00:00Z", "end": "2024-05-02T09:30:00Z" },
+            "facilityType": { "text": "Clinic" },
+            "practiceSetting": { "text": "General practice" },
+            "sourcePatientInfo": { "reference": "Patient/p1" },
+            "related": [{ "reference": "Observation/hba1c" }]
+        }
+    } })
+}
+
+/// The rich bundle with `doc` appended, and the path of its resource.
+fn with_document(doc: Value) -> (Value, String) {
+    let mut v = rich();
+    let entries = v["entry"].as_array_mut().unwrap();
+    entries.push(doc);
+    let path = format!("entry[{}].resource", entries.len() - 1);
+    (v, path)
+}
+
+#[test]
+fn a_document_reference_is_accepted_with_every_r4_element() {
+    let (v, _) = with_document(document_reference());
+    let b = check(&v).unwrap();
+    assert_eq!(b.json(), &v, "kept whole");
+    assert!(
+        b.resources()
+            .any(|r| r == ("DocumentReference", Some("doc1")))
+    );
+    // The least R4 allows: a status and one attachment.
+    let (v, _) = with_document(json!({ "resource": {
+        "resourceType": "DocumentReference", "status": "current",
+        "content": [{ "attachment": { "contentType": "image/png", "url": "/api/records/5/attachments/2" } }]
+    } }));
+    check(&v).unwrap();
+}
+
+#[test]
+fn document_references_are_checked_against_r4() {
+    let edit = |f: fn(&mut Value)| {
+        let mut doc = document_reference();
+        f(&mut doc["resource"]);
+        with_document(doc)
+    };
+    let code = || Rule::NotAllowed {
+        expected: "a code of the value set this element is bound to",
+    };
+    let (v, p) = edit(|r| {
+        r.as_object_mut().unwrap().remove("content");
+    });
+    fails(&v, &format!("{p}.content"), Rule::Missing);
+    let (v, p) = edit(|r| {
+        r.as_object_mut().unwrap().remove("status");
+    });
+    fails(&v, &format!("{p}.status"), Rule::Missing);
+    let (v, p) = edit(|r| r["status"] = json!("final"));
+    fails(&v, &format!("{p}.status"), code());
+    let (v, p) = edit(|r| r["docStatus"] = json!("current"));
+    fails(&v, &format!("{p}.docStatus"), code());
+    let (v, p) = edit(|r| r["fileName"] = json!("hba1c.pdf"));
+    fails(&v, &p, Rule::UnknownFields { count: 1 });
+    let (v, p) = edit(|r| r["content"][0]["attachment"]["sha256"] = json!("00ff"));
+    fails(
+        &v,
+        &format!("{p}.content[0].attachment"),
+        Rule::UnknownFields { count: 1 },
+    );
+    let (v, p) = edit(|r| r["content"] = json!([]));
+    fails(&v, &format!("{p}.content"), Rule::Empty);
+    let (v, p) = edit(|r| r["content"] = r["content"][0].clone());
+    fails(
+        &v,
+        &format!("{p}.content"),
+        Rule::WrongType { expected: "array" },
+    );
+    let (v, p) = edit(|r| {
+        r["content"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("attachment");
+    });
+    fails(&v, &format!("{p}.content[0].attachment"), Rule::Missing);
+    let (v, p) = edit(|r| r["content"][0]["attachment"]["size"] = json!(-1));
+    fails(
+        &v,
+        &format!("{p}.content[0].attachment.size"),
+        Rule::BadFormat {
+            expected: "an integer of 0 or more",
+        },
+    );
+    let (v, p) = edit(|r| r["date"] = json!("2024-05-02"));
+    fails(
+        &v,
+        &format!("{p}.date"),
+        Rule::BadDate {
+            expected: "YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm)",
+        },
+    );
+    let (v, p) = edit(|r| r["relatesTo"][0]["code"] = json!("copies"));
+    fails(&v, &format!("{p}.relatesTo[0].code"), code());
+    let (v, p) = edit(|r| {
+        r["relatesTo"][0].as_object_mut().unwrap().remove("target");
+    });
+    fails(&v, &format!("{p}.relatesTo[0].target"), Rule::Missing);
+    let (v, p) = edit(|r| r["context"]["encounter"] = json!({ "reference": "Encounter/enc1" }));
+    fails(
+        &v,
+        &format!("{p}.context.encounter"),
+        Rule::WrongType { expected: "array" },
+    );
+    // About the bundle's Patient; its other references resolve in the bundle.
+    let (v, p) = edit(|r| r["subject"]["reference"] = json!("Patient/someone-else"));
+    fails(
+        &v,
+        &format!("{p}.subject.reference"),
+        Rule::UnresolvedReference,
+    );
+    let (v, p) = edit(|r| r["context"]["related"][0]["reference"] = json!("Observation/missing"));
+    fails(
+        &v,
+        &format!("{p}.context.related[0].reference"),
+        Rule::Unresolved,
+    );
+    let (v, p) =
+        edit(|r| r["modifierExtension"] = json!([{ "url": "urn:x", "valueBoolean": true }]));
+    fails(
+        &v,
+        &format!("{p}.modifierExtension"),
+        Rule::ModifierExtension,
+    );
+}

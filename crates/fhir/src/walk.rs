@@ -471,10 +471,10 @@ fn find(elements: &[&[El]], key: &str) -> Option<(El, Ty)> {
 }
 
 /// The resource types a bundle may hold, for messages.
-pub(crate) const SUPPORTED_RESOURCES: &str = "Patient, Condition, Observation, AllergyIntolerance, MedicationStatement, MedicationRequest, Immunization, Procedure, DiagnosticReport, Encounter, Practitioner, Organization or Provenance";
+pub(crate) const SUPPORTED_RESOURCES: &str = "Patient, Condition, Observation, AllergyIntolerance, MedicationStatement, MedicationRequest, Immunization, Procedure, DiagnosticReport, Encounter, Practitioner, Organization, Provenance or DocumentReference";
 
 /// The types `contained` may hold, for messages.
-pub(crate) const SUPPORTED_CONTAINED: &str = "Observation, AllergyIntolerance, MedicationStatement, MedicationRequest, Immunization, Procedure, DiagnosticReport, Encounter, Practitioner or Organization";
+pub(crate) const SUPPORTED_CONTAINED: &str = "Observation, AllergyIntolerance, MedicationStatement, MedicationRequest, Immunization, Procedure, DiagnosticReport, Encounter, Practitioner, Organization or DocumentReference";
 
 pub(crate) fn is_id(s: &str) -> bool {
     (1..=64).contains(&s.len())

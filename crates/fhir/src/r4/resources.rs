@@ -549,6 +549,65 @@ const PROVENANCE: ResourceDef = ResourceDef {
     ],
 };
 
+static DOCUMENT_RELATES_TO: Complex = Complex {
+    name: "DocumentReference.relatesTo",
+    elements: &[
+        el("code", CODE)
+            .req()
+            .codes(&["replaces", "transforms", "signs", "appends"]),
+        el("target", REFERENCE).req(),
+    ],
+};
+
+static DOCUMENT_CONTENT: Complex = Complex {
+    name: "DocumentReference.content",
+    elements: &[
+        el("attachment", Ty::Complex(&ATTACHMENT)).req(),
+        el("format", CODING_T),
+    ],
+};
+
+static DOCUMENT_CONTEXT: Complex = Complex {
+    name: "DocumentReference.context",
+    elements: &[
+        el("encounter", REFERENCE).many(),
+        el("event", CC).many(),
+        el("period", PERIOD_T),
+        el("facilityType", CC),
+        el("practiceSetting", CC),
+        el("sourcePatientInfo", REFERENCE),
+        el("related", REFERENCE).many(),
+    ],
+};
+
+/// A document stored beside the record (a PDF, a photo, a DICOM file): what it is, and
+/// where its bytes are (`content.attachment.url`). SecureEHR writes one per attachment
+/// (`crate::document_bundle`).
+const DOCUMENT_REFERENCE: ResourceDef = ResourceDef {
+    name: "DocumentReference",
+    about_patient: &["subject"],
+    elements: &[
+        el("masterIdentifier", IDENTIFIER_T),
+        el("identifier", IDENTIFIER_T).many(),
+        el("status", CODE)
+            .req()
+            .codes(&["current", "superseded", "entered-in-error"]),
+        el("docStatus", CODE).codes(&["preliminary", "final", "amended", "entered-in-error"]),
+        el("type", CC),
+        el("category", CC).many(),
+        el("subject", REFERENCE),
+        el("date", INSTANT),
+        el("author", REFERENCE).many(),
+        el("authenticator", REFERENCE),
+        el("custodian", REFERENCE),
+        el("relatesTo", Ty::Complex(&DOCUMENT_RELATES_TO)).many(),
+        el("description", STRING),
+        el("securityLabel", CC).many(),
+        el("content", Ty::Complex(&DOCUMENT_CONTENT)).req().many(),
+        el("context", Ty::Complex(&DOCUMENT_CONTEXT)),
+    ],
+};
+
 /// Every resource type a record holds besides Patient and Condition.
 pub(crate) const RESOURCES: &[ResourceDef] = &[
     OBSERVATION,
@@ -562,6 +621,7 @@ pub(crate) const RESOURCES: &[ResourceDef] = &[
     PRACTITIONER,
     ORGANIZATION,
     PROVENANCE,
+    DOCUMENT_REFERENCE,
 ];
 
 /// The resource definition of `name`.

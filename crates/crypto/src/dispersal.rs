@@ -232,15 +232,7 @@ pub fn disperse<R: CryptoRng + ?Sized>(
         n,
     };
 
-    let shares = shamir::split(t, key.as_bytes(), rng)?;
-    let key_shares: Vec<KeyShare> = shares
-        .iter()
-        .map(|s| {
-            let mut share = [0u8; 32];
-            share.copy_from_slice(&s.y);
-            KeyShare { x: s.x, share }
-        })
-        .collect();
+    let key_shares = split_key(t, &key, rng)?;
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         aead: seal::SUITE.to_owned(),
@@ -648,18 +640,50 @@ pub fn repair(manifest: &Manifest, fragments: &[Option<&[u8]>]) -> Result<Vec<(u
     Ok(out)
 }
 
+/// Shamir-splits a data key k-of-n: share `x = i + 1` for custodian `i` (check each
+/// later with [`key_share_digest`]). [`disperse`] shares a record's key so; an
+/// attachment's stream key is shared the same way.
+pub fn split_key<R: CryptoRng + ?Sized>(
+    t: Threshold,
+    key: &DataKey,
+    rng: &mut R,
+) -> Result<Vec<KeyShare>> {
+    let shares = shamir::split(t, key.as_bytes(), rng)?;
+    Ok(shares
+        .iter()
+        .map(|s| {
+            let mut share = [0u8; 32];
+            share.copy_from_slice(&s.y);
+            KeyShare { x: s.x, share }
+        })
+        .collect())
+}
+
 /// Rebuilds the data key from key shares, checking each against the manifest.
 ///
 /// Shares whose digest does not match are skipped; their x coordinates are returned
 /// alongside the key so the caller can name the custodian.
 pub fn recover_key(manifest: &Manifest, shares: &[KeyShare]) -> Result<(DataKey, Vec<u8>)> {
     let t = check_manifest(manifest)?;
+    recover_key_with(t, &manifest.key_share_digests, shares)
+}
+
+/// [`recover_key`] for a key shared apart from a record's dispersal (an attachment's):
+/// `digests[x - 1]` is share `x`'s [`key_share_digest`].
+pub fn recover_key_with(
+    t: Threshold,
+    digests: &[[u8; 32]],
+    shares: &[KeyShare],
+) -> Result<(DataKey, Vec<u8>)> {
+    if digests.len() != t.n() {
+        return Err(Error::Manifest("key share digest count differs from n"));
+    }
     let mut good: Vec<&KeyShare> = Vec::new();
     let mut corrupt = Vec::new();
     for s in shares {
         let ok = s.x >= 1
             && (s.x as usize) <= t.n()
-            && manifest.key_share_digests[s.x as usize - 1] == key_share_digest(s.x, &s.share);
+            && bool::from(digests[s.x as usize - 1].ct_eq(&key_share_digest(s.x, &s.share)));
         if !ok {
             corrupt.push(s.x);
         } else if !good.iter().any(|g| g.x == s.x) {

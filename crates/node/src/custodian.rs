@@ -24,9 +24,11 @@ pub struct Custodian {
     registry: Arc<dyn Registry>,
     store: Arc<dyn BlobStore>,
     domain: Eip712Domain,
-    /// (reader, nonce) → request expiry, for refusing replays until they expire anyway.
-    used: Mutex<HashMap<(Address, U256), u64>>,
-    /// This node's shares already unwrapped, by manifest CID.
+    /// (reader, nonce, attachment) → request expiry, for refusing replays until they
+    /// expire anyway.
+    used: Mutex<HashMap<(Address, U256, u32), u64>>,
+    /// This node's shares already unwrapped, by manifest CID and attachment (0: the record
+    /// key's).
     shares: ShareCache,
     /// This node's position in the node set of each epoch seen current on chain (a set
     /// never changes once numbered, so an entry never goes stale).
@@ -56,26 +58,32 @@ struct ShareCache {
     inner: Mutex<CacheInner>,
 }
 
+/// A manifest and which of its keys (0: the record's, `j`: attachment `j`'s).
+type ShareKey = (Cid, u32);
+
 /// The entries and their insertion order.
-type CacheInner = (HashMap<Cid, Arc<OwnShare>>, VecDeque<Cid>);
+type CacheInner = (HashMap<ShareKey, Arc<OwnShare>>, VecDeque<ShareKey>);
 
 impl ShareCache {
     const CAPACITY: usize = 4096;
 
-    fn get(&self, cid: &Cid) -> Option<Arc<OwnShare>> {
+    fn get(&self, key: &ShareKey) -> Option<Arc<OwnShare>> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.0.get(cid).cloned()
+        inner.0.get(key).cloned()
     }
 
+    /// Forgets every share of manifest `cid`.
     fn remove(&self, cid: &Cid) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order) = &mut *inner;
-        if map.remove(cid).is_some() {
-            order.retain(|c| c != cid);
+        let before = map.len();
+        map.retain(|(c, _), _| c != cid);
+        if map.len() != before {
+            order.retain(|(c, _)| c != cid);
         }
     }
 
-    fn insert(&self, cid: Cid, share: Arc<OwnShare>) {
+    fn insert(&self, cid: ShareKey, share: Arc<OwnShare>) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order) = &mut *inner;
         if map.insert(cid, share).is_none() {
@@ -149,7 +157,7 @@ impl Custodian {
             ));
         }
         let reader = req.reader(&self.domain)?;
-        if self.is_used(reader, req.nonce) {
+        if self.is_used(reader, req.nonce, req.attachment) {
             return Err(NodeError::Replayed);
         }
         let internal = |e: ehr_chain::Error| NodeError::Internal(e.to_string());
@@ -202,7 +210,8 @@ impl Custodian {
         };
         let cid = crate::manifest::manifest_cid(digest, codec)
             .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let cached = match self.shares.get(&cid) {
+        let share_key = (cid, req.attachment);
+        let cached = match self.shares.get(&share_key) {
             Some(own) => match own.block {
                 Some(block) if !self.store.has(&block).await.unwrap_or(false) => {
                     self.shares.remove(&cid);
@@ -216,10 +225,10 @@ impl Custodian {
             Some(own) => own,
             None => {
                 let own = Arc::new(
-                    self.own_share(&cid, req.manifest.as_ref().map(|b| &b[..]))
+                    self.own_share(&cid, req.manifest.as_ref().map(|b| &b[..]), req.attachment)
                         .await?,
                 );
-                self.shares.insert(cid, own.clone());
+                self.shares.insert(share_key, own.clone());
                 own
             }
         };
@@ -232,7 +241,7 @@ impl Custodian {
         let wrapped = wrap_to_reader(share, ctx, req, &self.domain)?;
 
         // Only now is the nonce spent: a failed check may be retried.
-        if !self.mark_used(reader, req.nonce, req.expiry) {
+        if !self.mark_used(reader, req.nonce, req.attachment, req.expiry) {
             return Err(NodeError::Replayed);
         }
         Ok(ShareResponse { x, wrapped })
@@ -240,9 +249,18 @@ impl Custodian {
 
     /// Reads manifest `cid` (the one the request carries, checked against `cid`, else from
     /// this node's store), then this node's share block (or, in a format-1 manifest, its
-    /// inline share), and unwraps it.
-    async fn own_share(&self, cid: &Cid, supplied: Option<&[u8]>) -> Result<OwnShare, NodeError> {
+    /// inline share), and unwraps it. `attachment` `j > 0`: the share of attachment `j`'s
+    /// key instead of the record key's.
+    async fn own_share(
+        &self,
+        cid: &Cid,
+        supplied: Option<&[u8]>,
+        attachment: u32,
+    ) -> Result<OwnShare, NodeError> {
         let manifest = manifest_from(self.store.as_ref(), cid, supplied).await?;
+        if attachment > 0 {
+            return self.own_attachment_share(cid, &manifest, attachment).await;
+        }
         let ours = B256::from(self.key.public.0);
         let reissued = self.index.as_ref().and_then(|idx| idx.get(cid));
         let index = match (&manifest.custodians, reissued) {
@@ -283,6 +301,59 @@ impl Custodian {
         }
         Ok(OwnShare {
             block,
+            patient: manifest.patient,
+            version: manifest.version,
+            ctx,
+            share,
+        })
+    }
+
+    /// This node's share of attachment `attachment`'s key (from 1): the share block the
+    /// entry names at this node's position, wrapped under the attachment's context.
+    async fn own_attachment_share(
+        &self,
+        cid: &Cid,
+        manifest: &RecordManifest,
+        attachment: u32,
+    ) -> Result<OwnShare, NodeError> {
+        let index = attachment - 1;
+        let entry = manifest
+            .attachments
+            .get(index as usize)
+            .ok_or_else(|| NodeError::NotFound(format!("attachment {attachment} of {cid}")))?;
+        let position = match &manifest.custodians {
+            Custodians::NodeSetEpoch(epoch) => self.index_in(*epoch, manifest).await?,
+            Custodians::Keys(_) => None,
+        }
+        .ok_or_else(|| NodeError::NotFound("no share of this record here".into()))?;
+        let share_cid = entry.shares[position];
+        let block = self.store.get(&share_cid).await.map_err(|e| match e {
+            ehr_store::Error::NotFound { .. } => NodeError::NotFound(format!(
+                "this node holds no share of attachment {attachment} of {cid}"
+            )),
+            other => NodeError::Internal(other.to_string()),
+        })?;
+        let wrapped = parse_share_block(&block)
+            .map_err(|e| NodeError::Internal(format!("share block {share_cid}: {e}")))?;
+        let x = u8::try_from(position + 1).map_err(|_| NodeError::Internal("index".into()))?;
+        let ctx = entry
+            .stream_context(manifest.patient, manifest.uid, index)
+            .record;
+        let share = wrap::unwrap_key_share(
+            &self.key.secret,
+            &ctx,
+            x,
+            &crate::manifest::attachment_aad(index),
+            &wrapped,
+        )
+        .map_err(|_| NodeError::Internal("cannot unwrap this node's share".into()))?;
+        if entry.share_digests[position] != key_share_digest(x, &share.share) {
+            return Err(NodeError::Internal(
+                "this node's share fails its digest".into(),
+            ));
+        }
+        Ok(OwnShare {
+            block: Some(share_cid),
             patient: manifest.patient,
             version: manifest.version,
             ctx,
@@ -331,19 +402,20 @@ impl Custodian {
         Ok(None)
     }
 
-    fn is_used(&self, reader: Address, nonce: U256) -> bool {
+    fn is_used(&self, reader: Address, nonce: U256, attachment: u32) -> bool {
         let used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        used.contains_key(&(reader, nonce))
+        used.contains_key(&(reader, nonce, attachment))
     }
 
-    /// Records a spent nonce; false if it was spent meanwhile. Forgets expired ones.
-    fn mark_used(&self, reader: Address, nonce: U256, expiry: u64) -> bool {
+    /// Records a spent nonce (for one key of the version); false if it was spent
+    /// meanwhile. Forgets expired ones.
+    fn mark_used(&self, reader: Address, nonce: U256, attachment: u32, expiry: u64) -> bool {
         let now = unix_now();
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         if used.len() > 100_000 {
             used.retain(|_, exp| *exp >= now);
         }
-        used.insert((reader, nonce), expiry).is_none()
+        used.insert((reader, nonce, attachment), expiry).is_none()
     }
 }
 

@@ -197,6 +197,29 @@ impl LocalNode {
         let mut deleted = 0u32;
         for (cid, m) in &manifests {
             let mut doomed = m.links();
+            // An attachment's fragment file here: its tree nodes and leaves too.
+            for root in m.attachments.iter().flat_map(|a| &a.roots) {
+                if root.codec() == ehr_store::cids::DAG_PB
+                    && self.store.has(root).await.map_err(internal)?
+                {
+                    let store = &self.store;
+                    match ehr_store::unixfs::file_blocks(
+                        root,
+                        ehr_crypto::stream::MAX_SEGMENTS as usize,
+                        |c| async move { store.get(&c).await },
+                    )
+                    .await
+                    {
+                        Ok(file) => {
+                            doomed.extend(file.nodes.into_iter().skip(1).chain(file.leaves))
+                        }
+                        // A tree this node holds only part of (it failed during the
+                        // upload): what it cannot walk it cannot name.
+                        Err(e) => tracing::warn!(node = %self.name, %root, error = %e,
+                            "an attachment's file here is incomplete; erasing what it names"),
+                    }
+                }
+            }
             if let Some((_, block)) = self.share_index.as_ref().and_then(|i| i.get(cid)) {
                 doomed.push(block);
             }

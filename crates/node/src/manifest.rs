@@ -21,6 +21,7 @@
 use alloy::primitives::{Address, B256};
 use ehr_crypto::dispersal::{ERASURE_CODE, FragmentInfo, MANIFEST_VERSION};
 use ehr_crypto::seal::SUITE;
+use ehr_crypto::stream::StreamContext;
 use ehr_crypto::wrap::Wrapped;
 use ehr_crypto::{Manifest, RecordContext};
 use ehr_store::cids::{DAG_CBOR, RAW, SHA2_256};
@@ -84,6 +85,72 @@ pub struct RecordManifest {
     pub shares: Vec<ShareRef>,
     /// Fragments, thresholds, nonce and digests.
     pub dispersal: Manifest,
+    /// The documents stored beside the record (issue 19): attachment `j + 1` is entry `j`.
+    /// A new version carries its predecessor's entries forward and may add one. Written
+    /// only when there are some, so a manifest without any has the bytes it always had.
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// One attachment of a record version: a payload sealed in segments (STREAM,
+/// [`ehr_crypto::stream`]) and dispersed segment by segment, node `i` keeping the UnixFS
+/// file of fragment `i` of every segment (leaf `j` is segment `j`'s fragment), and its own
+/// key shared k-of-n like the record's. No personal data: its type, title and hash are in
+/// the sealed record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentRef {
+    /// The version it was sealed under (its STREAM context: this one or an earlier one).
+    pub version: u32,
+    /// Plaintext bytes.
+    pub len: u64,
+    /// The STREAM nonce prefix.
+    pub prefix: [u8; ehr_crypto::stream::PREFIX_LEN],
+    /// Node `i`'s fragment file: a dag-pb UnixFS root, or a raw leaf for one segment.
+    pub roots: Vec<Cid>,
+    /// Key share `x = i + 1`, wrapped to custodian `i` under [`attachment_aad`], in its own
+    /// raw block on node `i` alone.
+    pub shares: Vec<Cid>,
+    /// The [`ehr_crypto::dispersal::key_share_digest`] of each share.
+    pub share_digests: Vec<[u8; 32]>,
+}
+
+impl AttachmentRef {
+    /// What its stream is bound to: the record version it was sealed under and its index
+    /// (attachment `index + 1`).
+    pub fn stream_context(&self, patient: Address, uid: B256, index: u32) -> StreamContext {
+        StreamContext {
+            record: RecordContext {
+                patient: patient.0.0,
+                record_id: uid.0,
+                version: self.version,
+            },
+            attachment: index,
+        }
+    }
+
+    /// Its segments.
+    pub fn segments(&self) -> u64 {
+        ehr_crypto::stream::segment_count(self.len)
+    }
+
+    /// The sealed length of segment `j` (its plaintext and tag).
+    pub fn sealed_segment_len(&self, j: u64) -> usize {
+        let seg = ehr_crypto::stream::SEGMENT_LEN as u64;
+        let body = if j + 1 < self.segments() {
+            seg
+        } else {
+            self.len - (self.segments() - 1) * seg
+        };
+        body as usize + ehr_crypto::seal::TAG_LEN
+    }
+}
+
+/// The associated data attachment `index + 1`'s key shares are wrapped under (a record
+/// key's share is under [`crate::CUSTODIAN_AAD`]).
+pub fn attachment_aad(index: u32) -> Vec<u8> {
+    let mut aad = crate::CUSTODIAN_AAD.to_vec();
+    aad.extend_from_slice(b" attachment ");
+    aad.extend_from_slice(&index.to_be_bytes());
+    aad
 }
 
 /// Format 1 as it was written (field names and order are the stored JSON's).
@@ -113,10 +180,22 @@ mod key {
     pub const PATIENT: &str = "patient";
     pub const VERSION: &str = "version";
     pub const FRAGMENTS: &str = "fragments";
+    pub const ATTACHMENTS: &str = "attachments";
     pub const FRAGMENT_LEN: &str = "fragment_len";
     pub const SHARE_DIGESTS: &str = "share_digests";
     pub const CIPHERTEXT_LEN: &str = "ciphertext_len";
     pub const COUNT: u64 = 14;
+
+    /// An attachment entry's keys, in DAG-CBOR order.
+    pub mod att {
+        pub const LEN: &str = "len";
+        pub const ROOTS: &str = "roots";
+        pub const PREFIX: &str = "prefix";
+        pub const SHARES: &str = "shares";
+        pub const VERSION: &str = "version";
+        pub const SHARE_DIGESTS: &str = "share_digests";
+        pub const COUNT: u64 = 6;
+    }
 }
 
 impl RecordManifest {
@@ -176,7 +255,7 @@ impl RecordManifest {
             return Err(Error::ManifestInconsistent);
         }
         let mut w = Writer::default();
-        w.head(MAP, key::COUNT);
+        w.head(MAP, key::COUNT + u64::from(!self.attachments.is_empty()));
         w.text(key::K);
         w.uint(d.k.into());
         w.text(key::N);
@@ -207,6 +286,29 @@ impl RecordManifest {
         w.head(ARRAY, d.fragments.len() as u64);
         for f in &d.fragments {
             w.link(&cid_from_sha256(RAW, &f.sha256));
+        }
+        if !self.attachments.is_empty() {
+            w.text(key::ATTACHMENTS);
+            w.head(ARRAY, self.attachments.len() as u64);
+            for a in &self.attachments {
+                use key::att;
+                w.head(MAP, att::COUNT);
+                w.text(att::LEN);
+                w.uint(a.len);
+                w.text(att::ROOTS);
+                w.head(ARRAY, a.roots.len() as u64);
+                a.roots.iter().for_each(|c| w.link(c));
+                w.text(att::PREFIX);
+                w.bytes(&a.prefix);
+                w.text(att::SHARES);
+                w.head(ARRAY, a.shares.len() as u64);
+                a.shares.iter().for_each(|c| w.link(c));
+                w.text(att::VERSION);
+                w.uint(a.version.into());
+                w.text(att::SHARE_DIGESTS);
+                w.head(ARRAY, a.share_digests.len() as u64);
+                a.share_digests.iter().for_each(|d| w.bytes(d));
+            }
         }
         w.text(key::FRAGMENT_LEN);
         w.uint(d.fragment_len);
@@ -239,7 +341,19 @@ impl RecordManifest {
             ShareRef::Block(cid) => is_raw_sha256(cid),
             ShareRef::Inline(_) => true,
         });
-        if !lists_ok || !shares_ok || d.k == 0 || d.k > d.n {
+        let attachments_ok = self.attachments.iter().all(|a| {
+            a.roots.len() == n
+                && a.shares.len() == n
+                && a.share_digests.len() == n
+                && a.version >= 1
+                && a.version <= self.version
+                && a.shares.iter().all(is_raw_sha256)
+                && a.roots.iter().all(is_file_root)
+                && a.segments() <= ehr_crypto::stream::MAX_SEGMENTS
+        });
+        let attachments_ok =
+            attachments_ok && (self.attachments.is_empty() || self.format == FORMAT);
+        if !lists_ok || !shares_ok || !attachments_ok || d.k == 0 || d.k > d.n {
             return Err(Error::ManifestInconsistent);
         }
         Ok(())
@@ -283,13 +397,19 @@ impl RecordManifest {
             custodians: Custodians::Keys(j.custodians),
             shares: j.wrapped_shares.into_iter().map(ShareRef::Inline).collect(),
             dispersal: j.dispersal,
+            attachments: Vec::new(),
         })
     }
 
     fn decode_cbor(block: &[u8]) -> std::result::Result<Self, String> {
         let mut r = Reader::new(block);
-        if r.head(MAP, "manifest")? != key::COUNT {
-            return Err(format!("the manifest map must have {} entries", key::COUNT));
+        let entries = r.head(MAP, "manifest")?;
+        if entries != key::COUNT && entries != key::COUNT + 1 {
+            return Err(format!(
+                "the manifest map must have {} or {} entries",
+                key::COUNT,
+                key::COUNT + 1
+            ));
         }
         let small = |v: u64, what: &str| -> std::result::Result<u8, String> {
             u8::try_from(v).map_err(|_| format!("{what} out of range"))
@@ -345,6 +465,17 @@ impl RecordManifest {
             let sha256 = cid.hash().digest().try_into().expect("checked: 32 bytes");
             fragments.push(FragmentInfo { index, sha256 });
         }
+        let mut attachments = Vec::new();
+        if entries > key::COUNT {
+            r.key(key::ATTACHMENTS)?;
+            let count = r.head(ARRAY, "attachments")?;
+            if count == 0 {
+                return Err("an empty attachments list is written as none".into());
+            }
+            for _ in 0..count {
+                attachments.push(decode_attachment(&mut r, n)?);
+            }
+        }
         r.key(key::FRAGMENT_LEN)?;
         let fragment_len = r.uint("fragment_len")?;
         r.key(key::SHARE_DIGESTS)?;
@@ -375,6 +506,7 @@ impl RecordManifest {
                 fragments,
                 key_share_digests,
             },
+            attachments,
         })
     }
 
@@ -391,13 +523,75 @@ impl RecordManifest {
         }
     }
 
-    /// Every block the manifest links: the fragments, then the share blocks.
+    /// Every block the manifest links: the fragments, then the share blocks, then each
+    /// attachment's file roots and share blocks (the blocks under a root are found by
+    /// walking it).
     pub fn links(&self) -> Vec<Cid> {
         (0..self.dispersal.fragments.len())
             .map(|i| self.fragment_cid(i))
             .chain((0..self.shares.len()).filter_map(|i| self.share_cid(i)))
+            .chain(
+                self.attachments
+                    .iter()
+                    .flat_map(|a| a.roots.iter().chain(&a.shares).copied()),
+            )
             .collect()
     }
+}
+
+fn decode_attachment(r: &mut Reader<'_>, n: u8) -> std::result::Result<AttachmentRef, String> {
+    use key::att;
+    if r.head(MAP, "attachment")? != att::COUNT {
+        return Err(format!(
+            "an attachment map must have {} entries",
+            att::COUNT
+        ));
+    }
+    let list = |r: &mut Reader<'_>, what: &str| -> std::result::Result<(), String> {
+        if r.head(ARRAY, what)? != u64::from(n) {
+            return Err(format!("{what}: not n = {n} entries"));
+        }
+        Ok(())
+    };
+    r.key(att::LEN)?;
+    let len = r.uint("attachment len")?;
+    r.key(att::ROOTS)?;
+    list(r, "attachment roots")?;
+    let roots = (0..n)
+        .map(|_| r.link("attachment root"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    r.key(att::PREFIX)?;
+    let prefix = r.array_of("attachment prefix")?;
+    r.key(att::SHARES)?;
+    list(r, "attachment shares")?;
+    let shares = (0..n)
+        .map(|_| r.link("attachment share"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    r.key(att::VERSION)?;
+    let version = u32::try_from(r.uint("attachment version")?)
+        .map_err(|_| "attachment version out of range".to_string())?;
+    r.key(att::SHARE_DIGESTS)?;
+    list(r, "attachment share_digests")?;
+    let share_digests = (0..n)
+        .map(|_| r.array_of::<32>("attachment share digest"))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(AttachmentRef {
+        version,
+        len,
+        prefix,
+        roots,
+        shares,
+        share_digests,
+    })
+}
+
+/// A UnixFS file root as this crate writes them: a dag-pb node, or a raw leaf (one
+/// chunk), sha2-256 either way.
+fn is_file_root(cid: &Cid) -> bool {
+    u64::from(cid.version()) == 1
+        && (cid.codec() == RAW || cid.codec() == ehr_store::cids::DAG_PB)
+        && cid.hash().code() == SHA2_256
+        && cid.hash().size() == 32
 }
 
 fn is_raw_sha256(cid: &Cid) -> bool {

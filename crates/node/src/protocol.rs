@@ -28,6 +28,7 @@ mod typed {
         struct ShareRequest {
             uint256 recordId;
             uint32 version;
+            uint32 attachment;
             uint256 nonce;
             uint64 expiry;
             bytes32 readerKey;
@@ -52,6 +53,10 @@ pub struct ShareRequest {
     pub record_id: u64,
     /// Its version.
     pub version: u32,
+    /// Whose key share: 0 for the record version's key, `j` for its attachment `j`'s
+    /// (the manifest's `attachments[j - 1]`). One logged access releases each once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attachment: u32,
     /// The nonce of the reader's `logAccess` (or `emergencyAccess`) transaction.
     pub nonce: U256,
     /// Unix seconds after which custodians refuse the request.
@@ -81,6 +86,7 @@ impl ShareRequest {
         let mut req = Self {
             record_id,
             version,
+            attachment: 0,
             nonce,
             expiry,
             reader_key: B256::from(reader_key.0),
@@ -92,11 +98,26 @@ impl ShareRequest {
         Ok(req)
     }
 
+    /// The same request for the key share of attachment `attachment` (from 1) of the
+    /// version, signed again.
+    pub fn for_attachment(
+        mut self,
+        signer: &PrivateKeySigner,
+        domain: &Eip712Domain,
+        attachment: u32,
+    ) -> Result<Self> {
+        self.attachment = attachment;
+        self.signature = ehr_chain::signing::sign_hash(signer, &self.signing_hash(domain))
+            .map_err(Error::Signing)?;
+        Ok(self)
+    }
+
     /// The EIP-712 hash that is signed.
     pub fn signing_hash(&self, domain: &Eip712Domain) -> B256 {
         typed::ShareRequest {
             recordId: U256::from(self.record_id),
             version: self.version,
+            attachment: self.attachment,
             nonce: self.nonce,
             expiry: self.expiry,
             readerKey: self.reader_key,
@@ -279,4 +300,8 @@ pub fn read_nonce(version: u32) -> U256 {
 pub fn nonce_version(nonce: U256) -> u32 {
     let b = nonce.to_be_bytes::<32>();
     u32::from_be_bytes([b[28], b[29], b[30], b[31]])
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }

@@ -147,6 +147,31 @@ impl Importer {
                 filesize: chunk.len() as u64,
             }
         };
+        self.push_link(link, sink)
+    }
+
+    /// Adds a raw leaf the caller has already hashed and stores itself: its SHA-256 and
+    /// length (a raw-leaves profile only). The nodes above it still go to `sink`.
+    pub fn push_raw_leaf(
+        &mut self,
+        sha256: &[u8; 32],
+        len: usize,
+        sink: &mut dyn FnMut(&Cid, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        assert!(self.profile.raw_leaves(), "push_raw_leaf needs raw leaves");
+        let link = FileLink {
+            cid: crate::cids::cid_from_sha256(RAW, sha256),
+            tsize: len as u64,
+            filesize: len as u64,
+        };
+        self.push_link(link, sink)
+    }
+
+    fn push_link(
+        &mut self,
+        link: FileLink,
+        sink: &mut dyn FnMut(&Cid, &[u8]) -> Result<()>,
+    ) -> Result<()> {
         self.chunks += 1;
         self.levels[0].push(link);
         // A full node never gets more children (balanced layout), so close it right away.
@@ -372,4 +397,61 @@ pub async fn cat<W: AsyncWrite + Unpin>(
     }
     out.flush().await?;
     Ok(written)
+}
+
+/// A UnixFS file's blocks, as [`file_blocks`] finds them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileBlocks {
+    /// Its dag-pb nodes, the root first (none for a one-leaf file).
+    pub nodes: Vec<Cid>,
+    /// Its raw leaves, in file order.
+    pub leaves: Vec<Cid>,
+}
+
+/// The blocks of the UnixFS file `root` (raw leaves, as this crate imports), each dag-pb
+/// node fetched with `get` and checked against its CID; the leaves are not fetched. More
+/// than `max_leaves` leaves is refused, so a hostile tree cannot make it run long.
+pub async fn file_blocks<F, Fut>(root: &Cid, max_leaves: usize, mut get: F) -> Result<FileBlocks>
+where
+    F: FnMut(Cid) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>>>,
+{
+    let mut out = FileBlocks::default();
+    let mut stack = vec![*root];
+    while let Some(cid) = stack.pop() {
+        match cid.codec() {
+            RAW => {
+                out.leaves.push(cid);
+                if out.leaves.len() > max_leaves {
+                    return Err(Error::Malformed {
+                        cid: Box::new(*root),
+                        what: "UnixFS",
+                        reason: format!("more than {max_leaves} leaves"),
+                    });
+                }
+            }
+            DAG_PB => {
+                let block = get(cid).await?;
+                crate::verify(&cid, &block, None)?;
+                let malformed = |what, reason| Error::Malformed {
+                    cid: Box::new(cid),
+                    what,
+                    reason,
+                };
+                let node = pb::decode_node(&block).map_err(|r| malformed("dag-pb", r))?;
+                out.nodes.push(cid);
+                if out.nodes.len() > max_leaves {
+                    return Err(malformed("UnixFS", "more nodes than leaves".into()));
+                }
+                stack.extend(node.links.iter().rev());
+            }
+            code => {
+                return Err(Error::UnsupportedCodec {
+                    cid: Box::new(cid),
+                    code,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

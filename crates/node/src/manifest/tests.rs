@@ -45,6 +45,7 @@ fn sample(format: u32) -> RecordManifest {
         custodians,
         shares,
         dispersal: d.manifest,
+        attachments: Vec::new(),
     }
 }
 
@@ -254,4 +255,71 @@ fn a_manifest_is_kept_by_n_minus_k_plus_one_nodes_spread_by_its_digest() {
     }
     // Spread: each node starts about a fifth of the orders.
     assert!(first.iter().all(|&c| (150..=250).contains(&c)), "{first:?}");
+}
+
+fn with_attachment(mut m: RecordManifest) -> RecordManifest {
+    let leaf = |b: u8| ehr_store::raw_cid(&[b; 40]);
+    let tree = Cid::new_v1(
+        ehr_store::cids::DAG_PB,
+        ehr_store::cids::sha256_multihash(b"x"),
+    );
+    m.attachments.push(AttachmentRef {
+        version: 2,
+        len: 3 * (1 << 20) + 5,
+        prefix: [1, 2, 3, 4, 5, 6, 7],
+        roots: vec![tree, leaf(1), tree, tree, tree],
+        shares: (0..5).map(|i| leaf(10 + i)).collect(),
+        share_digests: (0..5).map(|i| [i; 32]).collect(),
+    });
+    m
+}
+
+#[test]
+fn attachments_round_trip_and_a_manifest_without_any_keeps_its_bytes() {
+    let plain = sample(FORMAT);
+    let block = plain.encode().unwrap();
+    // No attachments: the 14-entry map of before.
+    assert_eq!(block[0], 0xa0 | 14);
+    let m = with_attachment(plain.clone());
+    let with = m.encode().unwrap();
+    assert_eq!(with[0], 0xa0 | 15);
+    let back = RecordManifest::decode(CODEC, &with).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(back.attachments[0].segments(), 4);
+    assert_eq!(back.attachments[0].sealed_segment_len(0), (1 << 20) + 16);
+    assert_eq!(back.attachments[0].sealed_segment_len(3), 5 + 16);
+    // The roots and share blocks are links, the blocks under a root are not.
+    let links = back.links();
+    assert_eq!(links.len(), plain.links().len() + 10);
+    assert!(links.contains(&m.attachments[0].shares[4]));
+}
+
+#[test]
+fn attachments_that_do_not_fit_are_refused() {
+    let good = with_attachment(sample(FORMAT));
+    let mut later = good.clone();
+    later.attachments[0].version = good.version + 1;
+    assert!(later.encode().is_err(), "sealed under a later version");
+    let mut short = good.clone();
+    short.attachments[0].roots.pop();
+    assert!(short.encode().is_err(), "not n roots");
+    let mut cbor_share = good.clone();
+    cbor_share.attachments[0].shares[0] = good.attachments[0].roots[0];
+    assert!(
+        cbor_share.encode().is_err(),
+        "a share block that is not raw"
+    );
+    // An empty list is written as none, so one on the wire is refused.
+    let block = sample(FORMAT).encode().unwrap();
+    let mut patched = block.clone();
+    patched[0] = 0xa0 | 15;
+    let at = patched
+        .windows(b"fragment_len".len() + 1)
+        .position(|w| &w[1..] == b"fragment_len")
+        .unwrap();
+    let mut empty = vec![0x6b];
+    empty.extend_from_slice(b"attachments");
+    empty.push(0x80);
+    patched.splice(at..at, empty);
+    assert!(refusal(&patched).contains("empty attachments"));
 }

@@ -265,6 +265,7 @@ impl Service {
             custodians: Custodians::NodeSetEpoch(self.node_set_epoch),
             shares: shares.iter().map(|b| ShareRef::Block(raw_cid(b))).collect(),
             dispersal: dispersed.manifest,
+            attachments: Vec::new(),
         };
         let fragments = dispersed.fragments.to_vecs();
         let manifest_block = manifest.encode()?;

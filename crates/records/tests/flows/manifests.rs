@@ -277,6 +277,7 @@ async fn a_record_stored_with_a_json_manifest_still_reads() {
         custodians: Custodians::Keys(keys),
         shares,
         dispersal: d.manifest,
+        attachments: Vec::new(),
     };
     let block = old.encode().unwrap();
     assert!(block.starts_with(b"{\"format\":1,"));

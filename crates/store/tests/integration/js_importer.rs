@@ -101,3 +101,61 @@ fn leaves_of_any_length_match_a_fixed_size_chunker_of_that_length() {
         );
     }
 }
+
+/// Leaves hashed by the caller ([`Importer::push_raw_leaf`], as an attachment's fragments
+/// are: their digests come with them) give the root `push_chunk` gives, and
+/// [`file_blocks`] walks the stored tree back to those leaves, in order.
+#[tokio::test]
+async fn hashed_leaves_give_the_same_tree_and_walk_back_in_order() {
+    use ehr_store::unixfs::{Importer, file_blocks};
+    use ehr_store::{BlobStore, MemoryStore};
+    let store = MemoryStore::new();
+    let data = test_bytes(4160 * 400 + 77, 9);
+    let (mut by_chunk, mut by_leaf) = (
+        Importer::new(Profile::KuboV1),
+        Importer::new(Profile::KuboV1),
+    );
+    let mut nodes = Vec::new();
+    let mut leaves = Vec::new();
+    for leaf in data.chunks(4160) {
+        by_chunk.push_chunk(leaf, &mut |_, _| Ok(())).expect("push");
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(leaf).into();
+        leaves.push(ehr_store::cid_from_sha256(ehr_store::cids::RAW, &digest));
+        by_leaf
+            .push_raw_leaf(&digest, leaf.len(), &mut |cid, block| {
+                nodes.push((*cid, block.to_vec()));
+                Ok(())
+            })
+            .expect("push leaf");
+    }
+    let root = by_chunk.finish(&mut |_, _| Ok(())).expect("finish");
+    let same = by_leaf
+        .finish(&mut |cid, block| {
+            nodes.push((*cid, block.to_vec()));
+            Ok(())
+        })
+        .expect("finish");
+    assert_eq!(root, same);
+    assert_eq!(nodes.len(), 3 + 1, "two levels: 3 nodes of 174 and a root");
+    for (cid, block) in &nodes {
+        store.put_block(cid, block).await.expect("put");
+    }
+    let walked = file_blocks(&root, 10_000, |c| {
+        let store = &store;
+        async move { store.get(&c).await }
+    })
+    .await
+    .expect("walk");
+    assert_eq!(walked.leaves, leaves);
+    assert_eq!(walked.nodes[0], root);
+    assert_eq!(walked.nodes.len(), 4);
+    // A cap below the leaf count refuses the tree.
+    assert!(
+        file_blocks(&root, 100, |c| {
+            let store = &store;
+            async move { store.get(&c).await }
+        })
+        .await
+        .is_err()
+    );
+}

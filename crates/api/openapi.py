@@ -5,6 +5,9 @@
 # validating each real response (and each request built from ehr_api::types) against it.
 # The schemas below mirror crates/api/src/types.rs: change both together.
 import json
+b256_early = {"type": "string", "pattern": "^0x[0-9a-f]{64}$"}
+ATTACHMENT_TYPES = ["application/pdf", "image/jpeg", "image/png", "image/heic", "application/dicom"]
+FILE_TYPES = {t: {"schema": {"type": "string", "contentMediaType": t}} for t in ATTACHMENT_TYPES}
 def ref(n): return {"$ref": f"#/components/schemas/{n}"}
 def err(desc): return {"description": desc, "content": {"application/json": {"schema": ref("Error")}}}
 def ok(desc, schema, status="200"): return {status: {"description": desc, "content": {"application/json": {"schema": schema}}}}
@@ -106,6 +109,22 @@ paths = {
             params=[pathparam("id", "Record ID"), {"name": "version", "in": "query", "required": False, "description": "A version (default: the latest)", "schema": {"type": "integer", "minimum": 1}}], tags=["records"]),
   "put": op("updateRecord", "Store a new version of a record (its owner)", merge(ok("Stored", ref("Stored")), errs("400", "401", "403", "404", "413", "415", "500", "503")), req=body(ref("Bundle")), params=[pathparam("id", "Record ID")], tags=["records"]),
  },
+ "/api/records/{id}/attachments": {"post": op("attach", "Attach a file to a record (its owner): a PDF, photo or DICOM file, streamed as the request body; the next version lists it",
+            merge(ok("Stored: the new version, and the attachment's number in the record", ref("AttachmentStored"), "201"), errs("401", "500", "503"),
+                  {"400": err("`invalid_input`: `content_type` (not an allowed type), `body` (the bytes are not of the declared type, fewer or more than `Content-Length`, or the upload broke off), `record_id` (not one of your records)"),
+                   "403": err("`forbidden`: only a patient attaches files"),
+                   "413": err("`payload_too_large`: over the server's limit (2 GiB unless configured)")}),
+            req={"required": True, "description": "The file's bytes, with its type as `Content-Type` (`application/pdf`, `image/jpeg`, `image/png`, `image/heic`, `application/dicom`): checked against the bytes (`%PDF-`, `DICM` at 128, the JPEG, PNG and HEIC signatures) before anything is stored",
+                 "content": FILE_TYPES},
+            params=[pathparam("id", "Record ID"), {"name": "title", "in": "query", "required": False, "description": "A title to show (e.g. the file's name)", "schema": {"type": "string"}}], tags=["records"],
+            desc="Streamed end to end: sealed in 1 MiB segments (STREAM over AES-256-GCM) and dispersed k-of-n as the bytes arrive, so memory stays bounded whatever the size. A failure midway stores nothing. The record's current version is read first (logged on chain).")},
+ "/api/records/{id}/attachments/{number}": {"get": op("attachment", "An attachment's bytes (owner, or a provider with an active grant); the read is logged on chain first",
+            merge({"200": {"description": "The file, as its stored type; `Content-Disposition: inline` for PDF, JPEG and PNG, `attachment` for anything else", "headers": {"Accept-Ranges": {"schema": {"const": "bytes"}}, "X-Access-Tx": {"schema": b256_early, "description": "The transaction that logged this read"}}, "content": FILE_TYPES},
+                   "206": {"description": "The one byte range `Range: bytes=…` asked for (`Content-Range` says which); several ranges get the whole file", "headers": {"Content-Range": {"schema": {"type": "string"}}}, "content": FILE_TYPES},
+                   "416": {"description": "`range_not_satisfiable`: the range starts past the end; `Content-Range: bytes */size`", "headers": {"Content-Range": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": ref("Error")}}}},
+                  errs("400", "401", "404", "500", "503"), {"403": err("`access_denied`: the contract refused (no grant, expired, revoked)"), "410": GONE}),
+            params=[pathparam("id", "Record ID"), pathparam("number", "The attachment's number (from 1, as `attachments` lists it)"), {"name": "version", "in": "query", "required": False, "description": "A version (default: the latest)", "schema": {"type": "integer", "minimum": 1}}], tags=["records"],
+            desc="Streamed: each 1 MiB segment is fetched from k nodes (every fragment checked against its CID, a bad one replaced by another node's) and opened before it is sent. Too few good fragments midway ends the response with an error (the connection is cut), never a short file.")},
  "/api/patients/{patient_id}/records": {"get": op("patientRecords", "Every record of a patient this provider may read (provider); each read is logged",
             merge(ok("Records", {"type": "array", "items": ref("ReadRecord")}), errs("400", "401", "500", "503"), {"403": err("`forbidden` (not a provider) or `access_denied` (no record of this patient is open to this provider — the same answer when there is no such patient)"), "410": GONE}),
             params=[pathparam("patient_id", "Patient ID")], tags=["providers"])},
@@ -139,7 +158,7 @@ def obj(props, required=None, desc=None, extra=False):
     return o
 nullable = lambda s: {"oneOf": [s, {"type": "null"}]}
 schemas = {
- "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "invalid_recovery_code", "totp_required", "invalid_totp", "forbidden", "access_denied", "not_found", "erased", "conflict", "payload_too_large", "unsupported_media_type", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "starting", "internal"]},
+ "Error": obj({"error": {"type": "string", "enum": ["invalid_input", "invalid_record", "unauthenticated", "invalid_credentials", "invalid_recovery_code", "totp_required", "invalid_totp", "forbidden", "access_denied", "not_found", "erased", "conflict", "payload_too_large", "unsupported_media_type", "range_not_satisfiable", "rate_limited", "nodes_unavailable", "funding_budget_spent", "upload_pending", "starting", "internal"]},
                "message": {"type": "string"},
                "field": {"type": "string", "description": "invalid_input: the field (e.g. `username`, `patient_id`, `body`)"},
                "errors": {"type": "array", "items": obj({"path": {"type": "string"}, "message": {"type": "string"}}), "description": "invalid_record: each broken field (FHIR path or form field) and rule"},
@@ -171,7 +190,10 @@ schemas = {
  "Version": obj({"version": u32, "manifest_cid": {"type": "string"}, "timestamp": u64, "tx_hash": b256, "author": {**addr, "description": "Who wrote it (the chain's RecordVersion.author): the owner, or a provider with write access"}, "author_name": nullable({"type": "string", "description": "The provider's name; null when the owner wrote it"})}),
  "RecordSummary": obj({"record_id": u64, "version": u32, "updated_at": u64, "versions": {"type": "array", "items": ref("Version")}}),
  "ReadRecord": obj({"record_id": u64, "version": u32, "owner": addr, "patient_id": u64, "manifest_cid": {"type": "string"}, "bundle": ref("Bundle"),
-                    "form": nullable(ref("RecordForm")), "access_tx": {**b256, "description": "The transaction that logged this read"}, "emergency": {"type": "boolean"}}),
+                    "form": nullable(ref("RecordForm")), "access_tx": {**b256, "description": "The transaction that logged this read"}, "emergency": {"type": "boolean"},
+                    "attachments": {"type": "array", "items": ref("Attachment"), "description": "The files this version lists (its DocumentReferences), in order"}}),
+ "Attachment": obj({"number": {**u32, "description": "`GET /api/records/{id}/attachments/{number}`"}, "content_type": {"type": "string"}, "title": nullable({"type": "string"}), "size": u64, "sha256": nullable({"type": "string", "pattern": "^[0-9a-f]{64}$"}), "created": nullable({"type": "string", "description": "FHIR instant"})}),
+ "AttachmentStored": obj({"record_id": u64, "version": u32, "manifest_cid": {"type": "string"}, "tx_hash": b256, "block_number": u64, "attachment": {**u32, "description": "Its number in the record"}, "content_type": {"type": "string"}, "size": u64, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}),
  "GrantRequest": obj({"provider": {"type": "string", "description": "The provider's username"}, "record_id": nullable(u64), "expires_at": {**u64, "maximum": 2**40 - 1, "description": "Unix seconds, in the future and at most 2^40 - 1 (the contract's 40-bit times)"}, "write": {"type": "boolean", "default": False, "description": "Also let the provider write until then (add versions; for all records also new records the patient owns): a second transaction"}}, ["provider", "expires_at"]),
  "RevokeRequest": obj({"provider": {"type": "string"}, "record_id": nullable(u64), "write": {"type": "boolean", "default": False, "description": "End only the write grant on that scope; reading stays"}}, ["provider"]),
  "PasswordChange": obj({"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 12}}),

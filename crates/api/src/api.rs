@@ -17,6 +17,7 @@ use crate::types;
 use crate::{AppState, OPENAPI_JSON};
 
 mod accounts;
+mod attachments;
 pub(crate) use accounts::qr_svg;
 use accounts::{
     begin_totp, change_password, confirm_totp, delete_account, disable_totp, my_profile,
@@ -81,6 +82,16 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static [Method], MethodRouter<App
             "/api/records/{id}",
             &[Method::GET, Method::PUT],
             get(read_record).put(update_record),
+        ),
+        (
+            "/api/records/{id}/attachments",
+            &[Method::POST],
+            post(attachments::attach),
+        ),
+        (
+            "/api/records/{id}/attachments/{number}",
+            &[Method::GET],
+            get(attachments::download),
         ),
         (
             "/api/patients/{patient_id}/records",
@@ -191,9 +202,10 @@ impl From<svc::ReadRecord> for types::ReadRecord {
             patient_id: r.patient_id,
             manifest_cid: r.manifest_cid,
             form: r.form.map(Into::into),
-            bundle: r.bundle,
             access_tx: r.access_tx,
             emergency: r.emergency,
+            attachments: attachments::listed(&r.bundle),
+            bundle: r.bundle,
         }
     }
 }

@@ -67,6 +67,13 @@ pub enum Error {
     /// The body is larger than this route's own limit, in bytes (413).
     #[error("request body larger than {0} bytes")]
     PayloadTooLargeFor(usize),
+    /// No byte of the range asked for is in the file (416, with `Content-Range: bytes
+    /// */size`).
+    #[error("no byte of the range asked for is in the {size}-byte file")]
+    RangeNotSatisfiable {
+        /// The file's size.
+        size: u64,
+    },
     /// The body is not of the media type the route takes (415).
     #[error("expected a body of type {0}")]
     UnsupportedMediaType(&'static str),
@@ -134,6 +141,7 @@ impl Error {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge | Self::PayloadTooLargeFor(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NodesUnavailable { .. }
             | Self::FundingBudgetSpent { .. }
@@ -160,6 +168,7 @@ impl Error {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge | Self::PayloadTooLargeFor(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::RateLimited { .. } => "rate_limited",
             Self::NodesUnavailable { .. } => "nodes_unavailable",
             Self::FundingBudgetSpent { .. } => "funding_budget_spent",
@@ -229,6 +238,11 @@ impl IntoResponse for Error {
         if let Some(secs) = self.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Self::RangeNotSatisfiable { size } = &self
+            && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
+        {
+            headers.insert(header::CONTENT_RANGE, v);
+        }
         if matches!(self, Self::Unauthenticated | Self::InvalidCredentials) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -261,6 +275,10 @@ impl From<svc::Error> for Error {
             E::Accounts(e @ A::NoEscrow) => Self::Conflict(e.to_string()),
             E::InvalidInput { field, message } => Self::input(field, message),
             E::NotFound(what) => Self::NotFound(what),
+            E::AttachmentTooLarge { max } => {
+                Self::PayloadTooLargeFor(usize::try_from(max).unwrap_or(usize::MAX))
+            }
+            E::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable { size },
             E::Erased(what) => Self::Erased(what),
             // Its message names the record and the contract's reason.
             e @ (E::AccessDenied { .. } | E::NoAccessToPatient { .. } | E::WriteDenied { .. }) => {

@@ -18,12 +18,13 @@ mod svc {
     pub use ehr_records::accounts::Error as AccountsError;
     pub use ehr_records::accounts::keystore::KeystoreFile;
     pub use ehr_records::accounts::{AccountInfo, Role, Session};
+    pub use ehr_records::attachments;
     pub use ehr_records::fhir;
     pub use ehr_records::fhir::RecordForm;
     pub use ehr_records::{AccessLogEntry, ErasedRecordView, ErasureReceipt, GrantView};
     pub use ehr_records::{AdminSession, PatientSession, ProviderSession};
+    pub use ehr_records::{AttachmentInput, Error, ReadRecord, RecordSummary, Service, Stored};
     pub use ehr_records::{DirectoryEntry, ProfileInput, ProviderProfile, SharedView};
-    pub use ehr_records::{Error, ReadRecord, RecordSummary, Service, Stored};
 }
 
 use std::sync::Arc;
@@ -236,10 +237,13 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
             HeaderValue::from_static(HSTS),
         );
     }
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    // A handler may set a stricter one of its own (an attachment served in place).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

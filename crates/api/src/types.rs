@@ -533,6 +533,59 @@ pub struct ReadRecord {
     pub access_tx: B256,
     /// Whether it was a break-glass read.
     pub emergency: bool,
+    /// The documents this version lists (its `DocumentReference`s), in order.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A document stored beside a record version (schema `Attachment`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Its number in the record, from 1: `GET /api/records/{id}/attachments/{number}`.
+    pub number: u32,
+    /// Its media type.
+    pub content_type: String,
+    /// Its title, e.g. the file's name.
+    pub title: Option<String>,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: Option<String>,
+    /// When it was stored (FHIR instant).
+    pub created: Option<String>,
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("number", &self.number)
+            .field("content_type", &self.content_type)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `POST /api/records/{id}/attachments` stored (schema `AttachmentStored`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentStored {
+    /// The record ID.
+    pub record_id: u64,
+    /// The new version, which lists it.
+    pub version: u32,
+    /// The new version's manifest CID.
+    pub manifest_cid: String,
+    /// The `updateRecord` transaction.
+    pub tx_hash: B256,
+    /// The block it was mined in.
+    pub block_number: u64,
+    /// Its number in the record, from 1.
+    pub attachment: u32,
+    /// Its media type.
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
 }
 
 impl fmt::Debug for ReadRecord {

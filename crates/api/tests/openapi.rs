@@ -1109,7 +1109,11 @@ async fn every_route_answers_every_documented_status_as_documented() {
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(ehr_api::MAX_BODY_BYTES));
     for (path, method) in spec.operations() {
         let op = &spec.doc["paths"][&path][method.to_lowercase()];
-        if op.get("requestBody").is_none() {
+        // (An attachment's body is the file itself: its limit and types are its own.)
+        if op["requestBody"]["content"]
+            .get("application/json")
+            .is_none()
+        {
             continue;
         }
         let uri = path
@@ -1128,6 +1132,124 @@ async fn every_route_answers_every_documented_status_as_documented() {
         let req = raw(&method, &uri, token, "text/plain", b"{}".to_vec());
         api.expect_raw(415, req).await;
     }
+
+    // Attachments: 201, then 200 whole and 206 for a range, 416 past the end; 400 for a
+    // type the bytes are not, 413 for a declared length over the limit, 401 without a
+    // token, 403 for a provider attaching or reading without a grant, 404 for no such one.
+    let pdf = {
+        let mut f = b"%PDF-1.7\n".to_vec();
+        f.extend((0..3_000_000u32).map(|i| (i * 7 % 251) as u8));
+        f
+    };
+    let attachments = format!("/api/records/{id}/attachments?title=scan.pdf");
+    let r = api
+        .expect_raw(
+            201,
+            raw(
+                &M::POST,
+                &attachments,
+                Some(patient),
+                "application/pdf",
+                pdf.clone(),
+            ),
+        )
+        .await;
+    let added: types::AttachmentStored = parse(&r);
+    assert_eq!((added.attachment, added.size), (1, pdf.len() as u64));
+    let first = format!("/api/records/{id}/attachments/1");
+    let r = api.expect(200, M::GET, &first, Some(patient), None).await;
+    assert!(r.bytes[..] == pdf[..], "the file back");
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("inline; filename=\"scan.pdf\"")
+    );
+    let read: types::ReadRecord =
+        parse(&api.expect(200, M::GET, &record, Some(patient), None).await);
+    assert_eq!(read.attachments.len(), 1);
+    assert_eq!(read.attachments[0].number, 1);
+    let ranged = |range: &str| {
+        let mut req = raw(
+            &M::GET,
+            &first,
+            Some(patient),
+            "application/json",
+            Vec::new(),
+        );
+        req.headers_mut()
+            .insert(header::RANGE, range.parse().unwrap());
+        req
+    };
+    let r = api.expect_raw(206, ranged("bytes=1048570-1048589")).await;
+    assert!(r.bytes[..] == pdf[1_048_570..1_048_590]);
+    assert_eq!(
+        r.headers[header::CONTENT_RANGE],
+        format!("bytes 1048570-1048589/{}", pdf.len()).as_str()
+    );
+    let r = api.expect_raw(416, ranged("bytes=9999999-")).await;
+    assert_eq!(
+        r.headers[header::CONTENT_RANGE],
+        format!("bytes */{}", pdf.len()).as_str()
+    );
+    let png = b"\x89PNG\r\n\x1a\n0000".to_vec();
+    let r = api
+        .expect_raw(
+            400,
+            raw(
+                &M::POST,
+                &attachments,
+                Some(patient),
+                "application/pdf",
+                png.clone(),
+            ),
+        )
+        .await;
+    assert_eq!(parse::<types::ErrorBody>(&r).field.as_deref(), Some("body"));
+    let mut huge = raw(
+        &M::POST,
+        &attachments,
+        Some(patient),
+        "application/pdf",
+        png.clone(),
+    );
+    huge.headers_mut()
+        .insert(header::CONTENT_LENGTH, "3000000000".parse().unwrap());
+    api.expect_raw(413, huge).await;
+    api.expect_raw(
+        401,
+        raw(&M::POST, &attachments, None, "application/pdf", pdf.clone()),
+    )
+    .await;
+    api.expect_raw(
+        403,
+        raw(
+            &M::POST,
+            &attachments,
+            Some(provider),
+            "application/pdf",
+            pdf.clone(),
+        ),
+    )
+    .await;
+    api.expect(401, M::GET, &first, None, None).await;
+    api.expect(
+        400,
+        M::GET,
+        "/api/records/abc/attachments/1",
+        Some(patient),
+        None,
+    )
+    .await;
+    api.expect(
+        404,
+        M::GET,
+        &format!("/api/records/{id}/attachments/9"),
+        Some(patient),
+        None,
+    )
+    .await;
 
     // 503: every storage node down (the provider holds a grant again).
     api.expect(201, M::POST, "/api/grants", Some(patient), body(&grant))
@@ -1157,6 +1279,18 @@ async fn every_route_answers_every_documented_status_as_documented() {
     )
     .await;
     api.expect(503, M::GET, &block, None, None).await;
+    api.expect(503, M::GET, &first, Some(patient), None).await;
+    api.expect_raw(
+        503,
+        raw(
+            &M::POST,
+            &attachments,
+            Some(patient),
+            "application/pdf",
+            pdf.clone(),
+        ),
+    )
+    .await;
     let profile_update = body(&types::ProfileUpdate {
         display_name: "Dr Bob".into(),
         specialty: String::new(),
@@ -1211,6 +1345,18 @@ async fn every_route_answers_every_documented_status_as_documented() {
         let r = api.expect(500, method, uri, token, body).await;
         assert_eq!(parse::<types::ErrorBody>(&r).message, "internal error");
     }
+    api.expect(500, M::GET, &first, Some(patient), None).await;
+    api.expect_raw(
+        500,
+        raw(
+            &M::POST,
+            &attachments,
+            Some(patient),
+            "application/pdf",
+            pdf.clone(),
+        ),
+    )
+    .await;
     faults.chain_down.store(false, Ordering::SeqCst);
 
     // 401 and 429 at sign-in: wrong passwords, then the user is locked out.
@@ -1393,6 +1539,21 @@ async fn every_route_answers_every_documented_status_as_documented() {
     let leaver_record = format!("/api/records/{}", stored.record_id);
     er.expect(200, M::PUT, &leaver_record, Some(&leaver), bundle())
         .await;
+    // A provider without a grant reads no attachment (403); after erasure nobody does (410).
+    let leaver_file = format!("{leaver_record}/attachments/1");
+    er.expect_raw(
+        201,
+        raw(
+            &M::POST,
+            &format!("{leaver_record}/attachments"),
+            Some(&leaver),
+            "image/png",
+            b"\x89PNG\r\n\x1a\n0000".to_vec(),
+        ),
+    )
+    .await;
+    er.expect(403, M::GET, &leaver_file, Some(&doctor), None)
+        .await;
     let all = types::GrantRequest {
         provider: PROVIDER.0.into(),
         record_id: None,
@@ -1403,6 +1564,10 @@ async fn every_route_answers_every_documented_status_as_documented() {
         .await;
     er.expect(200, M::GET, &leaver_record, Some(&doctor), None)
         .await;
+    let r = er
+        .expect(200, M::GET, &leaver_file, Some(&doctor), None)
+        .await;
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
     let leave = |password: &str| {
         body(&types::Password {
             password: password.into(),
@@ -1464,7 +1629,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         receipt.records,
         vec![types::ErasedRecord {
             record_id: stored.record_id,
-            versions: vec![1, 2],
+            // The attachment made version 3.
+            versions: vec![1, 2, 3],
         }]
     );
     assert_eq!(receipt.nodes.len(), 5);
@@ -1486,6 +1652,8 @@ async fn every_route_answers_every_documented_status_as_documented() {
         .expect(410, M::GET, &leaver_record, Some(&doctor), None)
         .await;
     assert_eq!(parse::<types::ErrorBody>(&r).error, "erased");
+    er.expect(410, M::GET, &leaver_file, Some(&doctor), None)
+        .await;
     let r = er
         .expect(
             410,

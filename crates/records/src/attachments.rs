@@ -117,6 +117,14 @@ impl AttachmentPolicy {
     /// [`SNIFF_LEN`] bytes, or the whole file if shorter — is of that type. Errors name
     /// the field (`content_type` or `body`) and never carry the bytes.
     pub fn check(&self, declared: &str, len: Option<u64>, head: &[u8]) -> Result<Known> {
+        let known = self.check_declared(declared, len)?;
+        Self::check_head(known, head)?;
+        Ok(known)
+    }
+
+    /// The part of [`check`](Self::check) that needs no bytes: the type allowed, the
+    /// declared length within the limit.
+    pub fn check_declared(&self, declared: &str, len: Option<u64>) -> Result<Known> {
         let allowed: Vec<&str> = self.allowed.iter().map(|k| k.media_type()).collect();
         let known = Known::of(declared)
             .filter(|k| self.allowed.contains(k))
@@ -127,6 +135,12 @@ impl AttachmentPolicy {
         if let Some(len) = len {
             self.check_len(len)?;
         }
+        Ok(known)
+    }
+
+    /// The part of [`check`](Self::check) on the bytes: `head` (the first [`SNIFF_LEN`]
+    /// bytes, or the whole file if shorter) is of type `known`.
+    pub fn check_head(known: Known, head: &[u8]) -> Result<()> {
         if !known.matches(head) {
             return Err(Error::InvalidInput {
                 field: "body",
@@ -136,16 +150,15 @@ impl AttachmentPolicy {
                 ),
             });
         }
-        Ok(known)
+        Ok(())
     }
 
     /// [`Error::InvalidInput`] on `body` when `len` bytes is over the limit (a stream
     /// checks as it goes, since its length may not be declared).
     pub fn check_len(&self, len: u64) -> Result<()> {
         if len > self.max_bytes {
-            return Err(Error::InvalidInput {
-                field: "body",
-                message: format!("larger than the {}-byte limit", self.max_bytes),
+            return Err(Error::AttachmentTooLarge {
+                max: self.max_bytes,
             });
         }
         Ok(())
@@ -159,6 +172,64 @@ impl AttachmentPolicy {
             Known::of(content_type),
             Some(Known::Pdf | Known::Jpeg | Known::Png)
         )
+    }
+}
+
+/// An HTTP `Range: bytes=…` request for one range (RFC 9110 §14.1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=first-` or `bytes=first-last` (`last` inclusive).
+    From {
+        /// The first byte.
+        first: u64,
+        /// The last byte, inclusive (`None`: to the end).
+        last: Option<u64>,
+    },
+    /// `bytes=-n`: the last `n` bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// Parses a `Range` header value of one byte range; `None` for anything else (several
+    /// ranges, another unit, a malformed one), which a server answers with the whole file.
+    pub fn parse(value: &str) -> Option<Self> {
+        let spec = value.trim().strip_prefix("bytes=")?.trim();
+        if spec.contains(',') {
+            return None;
+        }
+        let (a, b) = spec.split_once('-')?;
+        let num = |s: &str| -> Option<u64> {
+            let s = s.trim();
+            (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        if a.trim().is_empty() {
+            return num(b).map(Self::Suffix);
+        }
+        let first = num(a)?;
+        let last = if b.trim().is_empty() {
+            None
+        } else {
+            Some(num(b)?)
+        };
+        if last.is_some_and(|l| l < first) {
+            return None;
+        }
+        Some(Self::From { first, last })
+    }
+
+    /// The bytes `[start, end)` of a `size`-byte file it asks for; `None` when none of them
+    /// exists (416 Range Not Satisfiable).
+    pub fn resolve(self, size: u64) -> Option<std::ops::Range<u64>> {
+        match self {
+            Self::From { first, .. } if first >= size => None,
+            Self::From { first, last } => {
+                Some(first..last.map_or(size, |l| l.saturating_add(1).min(size)))
+            }
+            Self::Suffix(0) => None,
+            Self::Suffix(n) => Some(size.saturating_sub(n)..size).filter(|r| !r.is_empty()),
+        }
     }
 }
 
@@ -244,12 +315,39 @@ mod tests {
         let e = policy
             .check("application/pdf", Some(1001), pdf)
             .unwrap_err();
-        assert!(matches!(e, Error::InvalidInput { field: "body", .. }));
+        assert!(matches!(e, Error::AttachmentTooLarge { max: 1000 }));
         assert!(policy.check_len(1000).is_ok() && policy.check_len(1001).is_err());
         assert_eq!(
             AttachmentPolicy::default().max_bytes,
             2 * 1024 * 1024 * 1024
         );
+    }
+
+    #[test]
+    fn one_byte_range_parses_and_resolves_against_the_size() {
+        let r = |v: &str| ByteRange::parse(v);
+        assert_eq!(r("bytes=0-99").unwrap().resolve(1000), Some(0..100));
+        assert_eq!(r("bytes=900-").unwrap().resolve(1000), Some(900..1000));
+        assert_eq!(r("bytes=900-5000").unwrap().resolve(1000), Some(900..1000));
+        assert_eq!(r("bytes=-100").unwrap().resolve(1000), Some(900..1000));
+        assert_eq!(r("bytes=-5000").unwrap().resolve(1000), Some(0..1000));
+        assert_eq!(
+            r("bytes=1000-").unwrap().resolve(1000),
+            None,
+            "past the end"
+        );
+        assert_eq!(r("bytes=-0").unwrap().resolve(1000), None);
+        assert_eq!(r("bytes=0-").unwrap().resolve(0), None, "an empty file");
+        for bad in [
+            "bytes=5-1",
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=-",
+            "0-1",
+        ] {
+            assert_eq!(r(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -39,7 +39,21 @@ pub enum Error {
         message: String,
     },
 
-    /// No such thing (record, version, patient, provider).
+    /// An attachment larger than the limit (413).
+    #[error("the file is larger than the {max}-byte limit")]
+    AttachmentTooLarge {
+        /// The limit, in bytes.
+        max: u64,
+    },
+
+    /// A byte range of an attachment that does not exist (416).
+    #[error("no byte of the range asked for is in the {size}-byte file")]
+    RangeNotSatisfiable {
+        /// The file's size.
+        size: u64,
+    },
+
+    /// No such thing (record, version, patient, provider, attachment).
     #[error("not found: {0}")]
     NotFound(String),
 

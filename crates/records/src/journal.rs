@@ -9,7 +9,10 @@
 //! removed. A transaction not mined in time leaves the entry open, blocks kept:
 //! [`Service::settle_uploads`](crate::Service::settle_uploads) and every start ask the
 //! chain again, by hash, until it decides. An entry without a "sent" line never reached
-//! the chain, so its blocks are collected at the next start. A record is visible only once
+//! the chain, so its blocks are collected at the next start. An attachment's upload is an
+//! entry named by a token, not a manifest, that grows a segment at a time ("blocks", each
+//! line synced before its blocks are stored); once the record version holding it is
+//! journaled with those blocks, the token's entry is done. A record is visible only once
 //! the chain has it, so a crash never shows a half-stored record either.
 
 use std::collections::BTreeMap;
@@ -46,8 +49,19 @@ pub(crate) struct Upload {
 #[serde(tag = "op", rename_all = "lowercase")]
 enum Line {
     Begin(Upload),
-    Sent { manifest: String, tx: SentTx },
-    Done { manifest: String },
+    Sent {
+        manifest: String,
+        tx: SentTx,
+    },
+    /// More blocks of an open entry, about to be stored (an attachment's, a segment at a
+    /// time).
+    Blocks {
+        manifest: String,
+        cids: Vec<String>,
+    },
+    Done {
+        manifest: String,
+    },
 }
 
 pub(crate) struct Journal {
@@ -69,6 +83,11 @@ impl Journal {
                         u.tx = Some(tx);
                     }
                 }
+                Line::Blocks { manifest, cids } => {
+                    if let Some(u) = open.get_mut(&manifest) {
+                        u.fragments.extend(cids);
+                    }
+                }
                 Line::Done { manifest } => {
                     open.remove(&manifest);
                 }
@@ -87,6 +106,15 @@ impl Journal {
         let line = Line::Sent {
             manifest: manifest.to_owned(),
             tx: *tx,
+        };
+        Ok(self.log.append(&line, true)?)
+    }
+
+    /// Records (durably) more blocks of the open entry `manifest`, before they are stored.
+    pub(crate) fn blocks(&self, manifest: &str, cids: Vec<String>) -> Result<()> {
+        let line = Line::Blocks {
+            manifest: manifest.to_owned(),
+            cids,
         };
         Ok(self.log.append(&line, true)?)
     }

@@ -14,9 +14,9 @@ mod views;
 
 pub use error::{Error, Result};
 pub use service::{
-    CONSORTIUM, ChainSource, DirectoryEntry, ErasedRecordView, ErasureReceipt, MAX_TIME,
-    NODE_TIMEOUT, NodeErasure, PROFILE_FORMAT, PROVIDER_SYSTEM, ProfileInput, ProviderProfile,
-    STATUS_TTL, Service, ServiceParts,
+    AttachmentDownload, AttachmentInput, AttachmentStored, CONSORTIUM, ChainSource, DirectoryEntry,
+    ErasedRecordView, ErasureReceipt, MAX_TIME, NODE_TIMEOUT, NodeErasure, PROFILE_FORMAT,
+    PROVIDER_SYSTEM, ProfileInput, ProviderProfile, STATUS_TTL, Service, ServiceParts,
 };
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{

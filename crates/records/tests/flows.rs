@@ -20,6 +20,8 @@ use ehr_store::{BlobStore, Cid, MemoryStore};
 const PW: &str = "correct horse battery";
 
 // The store's js-ipfs harness; this binary uses part of it.
+#[path = "flows/attachments.rs"]
+mod attachments;
 #[path = "flows/erasure.rs"]
 mod erasure;
 #[allow(dead_code)]

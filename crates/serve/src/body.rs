@@ -10,12 +10,17 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+/// Each byte of a body that arrives extends its deadline by `1 / MIN_BODY_RATE` seconds
+/// (256 KiB/s): a 2 GiB upload over a slow phone link is not cut off while it keeps coming.
+pub const MIN_BODY_RATE: u64 = 256 << 10;
+
 /// The body was not complete in time.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body was not complete within {0:?}")]
 pub struct BodyTimeout(Duration);
 
-/// A request body with a deadline: frames pass through until `limit` after creation, then
+/// A request body with a deadline: frames pass through until `limit` after creation (plus
+/// the time the bytes already come bought, at [`MIN_BODY_RATE`]), then
 /// it fails with [`BodyTimeout`] (which a handler reading it answers with an error and
 /// the connection is closed, the rest of the body unread).
 pub struct DeadlineBody {
@@ -44,6 +49,15 @@ impl Body for DeadlineBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            // Bytes that came buy time at MIN_BODY_RATE: a big upload that keeps coming is
+            // not cut off, a trickle is.
+            if let Some(Ok(f)) = &frame
+                && let Some(data) = f.data_ref()
+            {
+                let extra = Duration::from_secs_f64(data.len() as f64 / MIN_BODY_RATE as f64);
+                let later = self.deadline.deadline() + extra;
+                self.deadline.as_mut().reset(later);
+            }
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         if self.deadline.as_mut().poll(cx).is_ready() {

@@ -149,6 +149,40 @@ async fn a_trickled_body_fails_and_closes_the_connection() {
     writer.abort();
 }
 
+/// A big body that keeps coming buys time as it comes: 2 MiB over 1.6 s (twice the body
+/// limit) is served whole.
+#[tokio::test]
+async fn a_big_body_that_keeps_coming_is_not_cut_off() {
+    let addr = start(short()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let len = 2 << 20;
+    s.write_all(
+        format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        for _ in 0..16 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            wr.write_all(&vec![b'y'; len / 16]).await.unwrap();
+        }
+        wr
+    });
+    let got = read_to_close(&mut rd).await;
+    let _wr = writer.await.unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(got.ends_with(&vec![b'y'; len]), "the whole body echoed");
+}
+
 #[tokio::test]
 async fn a_prompt_client_is_served_and_its_address_is_known() {
     let addr = start(short()).await;

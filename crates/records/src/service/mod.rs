@@ -5,6 +5,7 @@
 
 mod accounts;
 mod archive;
+mod attach;
 mod audit;
 mod directory;
 mod erase;
@@ -15,6 +16,7 @@ mod upload;
 mod write;
 
 pub use archive::{ArchiveBodies, ChainSource};
+pub use attach::{AttachmentDownload, AttachmentInput, AttachmentStored};
 pub use directory::{CONSORTIUM, DirectoryEntry, PROFILE_FORMAT, ProfileInput, ProviderProfile};
 pub use erase::{ErasedRecordView, ErasureReceipt, NodeErasure};
 pub use status::STATUS_TTL;
@@ -98,6 +100,8 @@ pub struct Service {
     archiver: Mutex<Option<ehr_ledger::ArchiverHandle>>,
     /// Provider directory entries fetched and checked.
     profiles: directory::ProfileCache,
+    /// What may be attached ([`crate::attachments`]).
+    attachment_policy: crate::attachments::AttachmentPolicy,
 }
 
 impl std::fmt::Debug for Service {
@@ -253,6 +257,7 @@ impl Service {
             data_dir,
             archiver: Mutex::new(None),
             profiles: Default::default(),
+            attachment_policy: Default::default(),
         };
         let still_open = service.collect_orphans(unfinished).await?;
         service.journal.compact(&still_open)?;
@@ -310,10 +315,10 @@ impl Service {
         let mut still_open = Vec::new();
         let (mut collected, mut finished) = (0, 0);
         for upload in unfinished {
-            let Ok(manifest) = ehr_store::parse_cid(&upload.manifest) else {
-                continue;
-            };
+            // An attachment's entry is named by a token: its blocks were never on chain.
+            let manifest = ehr_store::parse_cid(&upload.manifest).ok();
             let on_chain = match (&upload.tx, upload.notes_tx) {
+                _ if manifest.is_none() => false,
                 (Some(tx), _) => match self.registry.tx_status(tx).await {
                     Ok(TxStatus::Mined { success, .. }) => success,
                     Ok(TxStatus::Dropped) => false,
@@ -335,7 +340,7 @@ impl Service {
                     }
                     legacy_recorded
                         .as_ref()
-                        .is_some_and(|r| r.contains(&digest_of(&manifest)))
+                        .is_some_and(|r| manifest.is_some_and(|m| r.contains(&digest_of(&m))))
                 }
             };
             if on_chain {
@@ -343,7 +348,7 @@ impl Service {
                 finished += 1;
                 continue;
             }
-            let mut cids = vec![manifest];
+            let mut cids: Vec<Cid> = manifest.into_iter().collect();
             cids.extend(
                 upload
                     .fragments

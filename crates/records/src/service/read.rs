@@ -88,6 +88,17 @@ impl Service {
         record_id: u64,
         version: Option<u32>,
     ) -> Result<ReadRecord> {
+        Ok(self.read_opened(session, record_id, version).await?.record)
+    }
+
+    /// [`read_record`](Self::read_record), keeping the manifest and the logged access's
+    /// nonce (an attachment's key shares are released under the same logged access).
+    pub(super) async fn read_opened(
+        &self,
+        session: &impl Reader,
+        record_id: u64,
+        version: Option<u32>,
+    ) -> Result<Opened> {
         let signer = session.signer();
         // The current version needs only the blocks of its update; another, the history.
         let versions = match version {
@@ -132,8 +143,15 @@ impl Service {
                 && l.topics().first() == Some(&Ev::SIGNATURE_HASH)
                 && Ev::decode_log_data(&l.data).is_ok_and(|e| e.emergency)
         });
-        self.open_version(signer, record_id, &v, nonce, receipt.tx_hash, emergency)
-            .await
+        let (record, manifest, manifest_block) = self
+            .open_version_parts(signer, record_id, &v, nonce, receipt.tx_hash, emergency)
+            .await?;
+        Ok(Opened {
+            record,
+            manifest,
+            manifest_block,
+            nonce,
+        })
     }
 
     /// Rebuilds a logged read: shares from custodians, fragments from storage, open.
@@ -146,6 +164,21 @@ impl Service {
         access_tx: B256,
         emergency: bool,
     ) -> Result<ReadRecord> {
+        Ok(self
+            .open_version_parts(signer, record_id, v, nonce, access_tx, emergency)
+            .await?
+            .0)
+    }
+
+    async fn open_version_parts(
+        &self,
+        signer: &PrivateKeySigner,
+        record_id: u64,
+        v: &ehr_chain::RecordVersion,
+        nonce: U256,
+        access_tx: B256,
+        emergency: bool,
+    ) -> Result<(ReadRecord, RecordManifest, Vec<u8>)> {
         let (manifest, manifest_block) = self.fetch_manifest_block(v.digest, v.codec).await?;
         if manifest.patient != v.owner || manifest.version != v.version {
             return Err(Error::ManifestMismatch {
@@ -156,21 +189,148 @@ impl Service {
         let ctx = manifest.context();
         let k = self.threshold.k().min(usize::from(manifest.dispersal.k));
         let m_n = usize::from(manifest.dispersal.n);
+        let request = SharesWanted {
+            record_id,
+            version: v.version,
+            nonce,
+            attachment: 0,
+            k,
+            ctx,
+            digests: &manifest.dispersal.key_share_digests,
+            manifest_block: &manifest_block,
+        };
+        let shares = self.key_shares(signer, &request).await?;
+        let (key, _) = dispersal::recover_key(&manifest.dispersal, &shares)?;
+        let plaintext = self.open_fragments(&key, &manifest, k, m_n).await?;
+        let bundle = fhir::parse(&plaintext)?;
+        // The contract lets only registered patients own records.
+        let patient_id = self
+            .registry
+            .patient_id(v.owner)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("the patient owning record {record_id}")))?;
+        let record = ReadRecord {
+            record_id,
+            version: v.version,
+            owner: v.owner,
+            patient_id,
+            manifest_cid: manifest::manifest_cid(v.digest, v.codec)?.to_string(),
+            form: RecordForm::from_bundle(&bundle),
+            bundle: serde_json::to_value(&bundle).expect("a validated bundle serializes"),
+            access_tx,
+            emergency,
+        };
+        Ok((record, manifest, manifest_block))
+    }
+}
 
-        // Key shares: ask every custodian at once; keep the first k that check out.
+/// One key's shares, as [`Service::key_shares`] asks for them.
+pub(super) struct SharesWanted<'a> {
+    pub record_id: u64,
+    pub version: u32,
+    pub nonce: U256,
+    /// 0: the record version's key; `j`: its attachment `j`'s.
+    pub attachment: u32,
+    /// How many shares open it.
+    pub k: usize,
+    /// What the shares are wrapped under.
+    pub ctx: ehr_crypto::RecordContext,
+    /// Each share's digest, in custodian order.
+    pub digests: &'a [[u8; 32]],
+    pub manifest_block: &'a [u8],
+}
+
+/// A logged read, opened: the record, its manifest and the access's nonce.
+pub(super) struct Opened {
+    pub record: ReadRecord,
+    pub manifest: RecordManifest,
+    pub manifest_block: Vec<u8>,
+    pub nonce: U256,
+}
+
+impl Service {
+    async fn open_fragments(
+        &self,
+        key: &ehr_crypto::DataKey,
+        manifest: &RecordManifest,
+        k: usize,
+        m_n: usize,
+    ) -> Result<Vec<u8>> {
+        let ctx = manifest.context();
+        // Fragments: the k originals first (no decoding needed), then recovery ones.
+        let mut fragments: Vec<Option<Vec<u8>>> = vec![None; m_n];
+        let mut good = 0;
+        let mut next = 0;
+        while good < k && next < m_n {
+            let batch: Vec<usize> = (next..m_n).take(k - good).collect();
+            next += batch.len();
+            let got = join_all(batch.iter().map(|&i| {
+                let cid = manifest.fragment_cid(i);
+                let node = &self.nodes[i];
+                async move { (i, timed(node.get_block(&cid)).await) }
+            }))
+            .await;
+            for (i, r) in got {
+                match r {
+                    Ok(data) if dispersal::fragment_ok(&manifest.dispersal, i, &data) => {
+                        fragments[i] = Some(data);
+                        good += 1;
+                    }
+                    Ok(_) => tracing::warn!(
+                        node = self.nodes[i].name(),
+                        fragment = i,
+                        "node served a corrupt fragment; using another"
+                    ),
+                    Err(e) => tracing::warn!(
+                        node = self.nodes[i].name(),
+                        fragment = i,
+                        error = %e,
+                        "fragment unavailable; using another"
+                    ),
+                }
+            }
+        }
+        if good < k {
+            return Err(Error::NodesUnavailable {
+                reachable: good,
+                needed: k,
+            });
+        }
+        let refs: Vec<Option<&[u8]>> = fragments.iter().map(|f| f.as_deref()).collect();
+        let (sealed, _) = dispersal::rebuild_ciphertext(&manifest.dispersal, &refs)?;
+        Ok(ehr_crypto::seal::open(key, &ctx, sealed)?)
+    }
+
+    /// Asks the custodians for one key's shares under a logged access (the record
+    /// version's key, or one of its attachments'): `k` custodians at once, the others only
+    /// if some fail; each share unwrapped and checked against its digest. Too few is
+    /// [`Error::AccessDenied`] if a custodian refused the reader, else
+    /// [`Error::NodesUnavailable`].
+    pub(super) async fn key_shares(
+        &self,
+        signer: &PrivateKeySigner,
+        want: &SharesWanted<'_>,
+    ) -> Result<Vec<KeyShare>> {
+        let k = want.k;
+        let m_n = want.digests.len();
+        let record_id = want.record_id;
         let (reader_secret, reader_public) = wrap::generate_keypair(&mut ehr_crypto::rng());
-        let request = ShareRequest::sign(
+        let mut request = ShareRequest::sign(
             signer,
             &self.domain,
             record_id,
-            v.version,
-            nonce,
+            want.version,
+            want.nonce,
             unix_now() + MAX_REQUEST_TTL / 2,
             &reader_public,
-        )?
+        )?;
+        if want.attachment > 0 {
+            request = request.for_attachment(signer, &self.domain, want.attachment)?;
+        }
         // For the custodians that do not keep the manifest (it is on n − k + 1 nodes).
-        .with_manifest(manifest_block);
+        let request = request.with_manifest(want.manifest_block.to_vec());
         let aad = request.response_aad(&self.domain);
+        let ctx = want.ctx;
         // Ask k custodians; only if some fail, ask the others.
         let mut answers: Vec<Option<std::result::Result<ehr_node::ShareResponse, NodeError>>> =
             (0..m_n.min(self.nodes.len())).map(|_| None).collect();
@@ -213,7 +373,7 @@ impl Service {
                     match wrap::unwrap_key_share(&reader_secret, &ctx, resp.x, &aad, &resp.wrapped)
                     {
                         Ok(share)
-                            if manifest.dispersal.key_share_digests[i]
+                            if want.digests[i]
                                 == dispersal::key_share_digest(share.x, &share.share) =>
                         {
                             shares.push(share)
@@ -243,68 +403,7 @@ impl Service {
                 needed: k,
             });
         }
-        let (key, _) = dispersal::recover_key(&manifest.dispersal, &shares)?;
-
-        // Fragments: the k originals first (no decoding needed), then recovery ones.
-        let mut fragments: Vec<Option<Vec<u8>>> = vec![None; m_n];
-        let mut good = 0;
-        let mut next = 0;
-        while good < k && next < m_n {
-            let batch: Vec<usize> = (next..m_n).take(k - good).collect();
-            next += batch.len();
-            let got = join_all(batch.iter().map(|&i| {
-                let cid = manifest.fragment_cid(i);
-                let node = &self.nodes[i];
-                async move { (i, timed(node.get_block(&cid)).await) }
-            }))
-            .await;
-            for (i, r) in got {
-                match r {
-                    Ok(data) if dispersal::fragment_ok(&manifest.dispersal, i, &data) => {
-                        fragments[i] = Some(data);
-                        good += 1;
-                    }
-                    Ok(_) => tracing::warn!(
-                        node = self.nodes[i].name(),
-                        fragment = i,
-                        "node served a corrupt fragment; using another"
-                    ),
-                    Err(e) => tracing::warn!(
-                        node = self.nodes[i].name(),
-                        fragment = i,
-                        error = %e,
-                        "fragment unavailable; using another"
-                    ),
-                }
-            }
-        }
-        if good < k {
-            return Err(Error::NodesUnavailable {
-                reachable: good,
-                needed: k,
-            });
-        }
-        let refs: Vec<Option<&[u8]>> = fragments.iter().map(|f| f.as_deref()).collect();
-        let (sealed, _) = dispersal::rebuild_ciphertext(&manifest.dispersal, &refs)?;
-        let plaintext = ehr_crypto::seal::open(&key, &ctx, sealed)?;
-        let bundle = fhir::parse(&plaintext)?;
-        // The contract lets only registered patients own records.
-        let patient_id = self
-            .registry
-            .patient_id(v.owner)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("the patient owning record {record_id}")))?;
-        Ok(ReadRecord {
-            record_id,
-            version: v.version,
-            owner: v.owner,
-            patient_id,
-            manifest_cid: manifest::manifest_cid(v.digest, v.codec)?.to_string(),
-            form: RecordForm::from_bundle(&bundle),
-            bundle: serde_json::to_value(&bundle).expect("a validated bundle serializes"),
-            access_tx,
-            emergency,
-        })
+        Ok(shares)
     }
 
     /// A provider reads every record of patient `patient_id` it may read now; each read

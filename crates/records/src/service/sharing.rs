@@ -106,7 +106,12 @@ impl Service {
     }
 
     pub(super) async fn check_owner(&self, patient: Address, record_id: u64) -> Result<()> {
-        let owner = self.registry.record(record_id).await.ok().map(|r| r.owner);
+        // An unknown record is "not yours" too; a chain that does not answer is its own error.
+        let owner = match self.registry.record(record_id).await {
+            Ok(r) => Some(r.owner),
+            Err(e) if e.contract_error().is_some() => None,
+            Err(e) => return Err(e.into()),
+        };
         match owner {
             Some(o) if o == patient => Ok(()),
             _ => Err(Error::InvalidInput {

@@ -10,7 +10,7 @@ use ehr_crypto::dispersal;
 use ehr_crypto::wrap;
 use ehr_fhir::{self as fhir, RecordForm};
 use ehr_node::CUSTODIAN_AAD;
-use ehr_node::manifest::{self, Custodians, RecordManifest, ShareRef};
+use ehr_node::manifest::{self, AttachmentRef, Custodians, RecordManifest, ShareRef};
 use ehr_primitives::unix_now;
 use ehr_store::{Cid, raw_cid};
 use futures::future::join_all;
@@ -78,7 +78,7 @@ impl Service {
     ) -> Result<Stored> {
         let mut uid = B256::ZERO;
         ehr_crypto::fill_random(&mut uid.0);
-        let (manifest, blocks) = self.seal(owner, uid, 1, plaintext)?;
+        let (manifest, blocks) = self.seal(owner, uid, 1, plaintext, Vec::new())?;
         let cid = self.store_blocks(&manifest, &blocks).await?;
         let codec = manifest.codec();
         let sent = SentNote::new(self, &cid);
@@ -142,15 +142,34 @@ impl Service {
         record_id: u64,
         plaintext: Vec<u8>,
     ) -> Result<Stored> {
-        let versions = self.registry.record_versions(record_id).await?;
-        let Some(first) = versions.first() else {
-            return Err(Error::NotFound(format!("record {record_id}")));
-        };
+        self.store_version_with(signer, record_id, plaintext, None)
+            .await
+    }
+
+    /// [`store_version_locked`](Self::store_version_locked), the version keeping its
+    /// predecessor's attachments and adding `added` (already stored: its blocks are
+    /// journaled with this version's, so a version that never reaches the chain takes
+    /// them with it).
+    pub(super) async fn store_version_with(
+        &self,
+        signer: &PrivateKeySigner,
+        record_id: u64,
+        plaintext: Vec<u8>,
+        added: Option<(AttachmentRef, Vec<String>)>,
+    ) -> Result<Stored> {
         let record = self.registry.record(record_id).await?;
-        // The uid comes from version 1's manifest.
-        let first_manifest = self.fetch_manifest(first.digest, first.codec).await?;
+        let current = self.fetch_manifest(record.digest, record.codec).await?;
         let version = record.version + 1;
-        let (manifest, blocks) = self.seal(record.owner, first_manifest.uid, version, plaintext)?;
+        let mut attachments = current.attachments;
+        let mut extra = Vec::new();
+        if let Some((entry, blocks)) = added {
+            attachments.push(entry);
+            extra = blocks;
+        }
+        // The uid is version 1's, which every version keeps.
+        let (manifest, mut blocks) =
+            self.seal(record.owner, current.uid, version, plaintext, attachments)?;
+        blocks.extra = extra;
         let cid = self.store_blocks(&manifest, &blocks).await?;
         let sent = SentNote::new(self, &cid);
         match self
@@ -233,6 +252,7 @@ impl Service {
         uid: B256,
         version: u32,
         plaintext: Vec<u8>,
+        attachments: Vec<AttachmentRef>,
     ) -> Result<(RecordManifest, Blocks)> {
         let mut rng = ehr_crypto::rng();
         let ctx = ehr_crypto::RecordContext {
@@ -265,7 +285,7 @@ impl Service {
             custodians: Custodians::NodeSetEpoch(self.node_set_epoch),
             shares: shares.iter().map(|b| ShareRef::Block(raw_cid(b))).collect(),
             dispersal: dispersed.manifest,
-            attachments: Vec::new(),
+            attachments,
         };
         let fragments = dispersed.fragments.to_vecs();
         let manifest_block = manifest.encode()?;
@@ -276,6 +296,7 @@ impl Service {
                 manifest: manifest_block,
                 fragments,
                 shares,
+                extra: Vec::new(),
             },
         ))
     }
@@ -417,6 +438,8 @@ pub(super) struct Blocks {
     fragments: Vec<Vec<u8>>,
     /// Share block `i`, for node `i` alone.
     shares: Vec<Vec<u8>>,
+    /// Blocks stored before (a new attachment's) that live or go with this upload.
+    extra: Vec<String>,
 }
 
 impl Blocks {
@@ -426,6 +449,7 @@ impl Blocks {
             manifest: self.manifest_cid.to_string(),
             fragments: (0..self.fragments.len())
                 .map(|i| manifest.fragment_cid(i).to_string())
+                .chain(self.extra.iter().cloned())
                 .collect(),
             shares: (0..self.shares.len())
                 .filter_map(|i| manifest.share_cid(i).map(|c| c.to_string()))

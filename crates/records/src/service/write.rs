@@ -237,7 +237,7 @@ fn entries(bundle: &serde_json::Value) -> usize {
     bundle["entry"].as_array().map_or(0, Vec::len)
 }
 
-fn compose(
+pub(super) fn compose(
     base: Option<fhir::Base<'_>>,
     patient_id: u64,
     bundle_json: &[u8],

@@ -6,7 +6,7 @@
 use super::*;
 use serde_json::{Value, json};
 
-fn observation(subject: &str) -> Vec<u8> {
+pub(super) fn observation(subject: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "resourceType": "Bundle",
         "type": "transaction",

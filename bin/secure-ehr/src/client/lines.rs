@@ -27,8 +27,24 @@ pub(super) fn read_record_line(r: &ReadRecord) -> String {
         ),
         None => "FHIR bundle (use --json)".into(),
     };
+    let files: String = r
+        .attachments
+        .iter()
+        .map(|a| {
+            format!(
+                "\n  attachment {}: {}, {} bytes{}",
+                a.number,
+                a.content_type,
+                a.size,
+                a.title
+                    .as_deref()
+                    .map(|t| format!(", {t:?}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
     format!(
-        "record {} v{} of patient {}: {who}{} (logged in tx {})",
+        "record {} v{} of patient {}: {who}{} (logged in tx {}){files}",
         r.record_id,
         r.version,
         r.patient_id,

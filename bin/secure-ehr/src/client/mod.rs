@@ -19,6 +19,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::serve::password_from_stdin;
 
 mod account;
+mod attach;
 mod lines;
 use ehr_primitives::unix_now;
 use lines::*;
@@ -334,6 +335,38 @@ pub enum RecordCmd {
     },
     /// Your records and their versions.
     List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Attach a file (PDF, JPEG, PNG, HEIC or DICOM) to one of your records: the next
+    /// version lists it. Streamed; a progress bar on a terminal.
+    Attach {
+        record: u64,
+        file: PathBuf,
+        /// A title to show (default: the file's name).
+        #[arg(long)]
+        title: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A record's attachments.
+    Attachment {
+        #[command(subcommand)]
+        cmd: AttachmentCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AttachmentCmd {
+    /// Save attachment N (from 1, as `record get` lists them) to a file (logged on chain).
+    Get {
+        record: u64,
+        number: u32,
+        /// Where to write it (it appears once whole and checked).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[arg(long)]
+        version: Option<u32>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -722,6 +755,22 @@ async fn run_async(cmd: ClientCommand) -> anyhow::Result<()> {
                 let v: Vec<RecordSummary> = c.get("/api/records", true).await?;
                 c.print(&v, |v| each(v, summary_line))?;
             }
+            RecordCmd::Attach {
+                record,
+                file,
+                title,
+                client,
+            } => attach::attach(&Client::new(client)?, record, &file, title).await?,
+            RecordCmd::Attachment {
+                cmd:
+                    AttachmentCmd::Get {
+                        record,
+                        number,
+                        output,
+                        version,
+                        client,
+                    },
+            } => attach::get(&Client::new(client)?, record, number, version, &output).await?,
         },
         ClientCommand::Grant {
             provider,

@@ -245,6 +245,77 @@ fn serve_and_the_cli_client() {
     assert!(!block.stdout.is_empty());
     assert!(!String::from_utf8_lossy(&block.stdout).contains("Doe"));
 
+    // A scanned letter (3 MiB PDF) attached and saved back whole; quiet off a terminal.
+    let scan = dir.path().join("letter.pdf");
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    std::fs::write(&scan, &pdf).unwrap();
+    let attached = cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "attach", "1", scan.to_str().unwrap()],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&attached.stderr).trim().is_empty(),
+        "no progress bar off a terminal"
+    );
+    let out = ok(attached);
+    assert!(
+        out.contains("Attached as attachment 1 of record 1 (version 2): application/pdf"),
+        "{out}"
+    );
+    let out = ok(cli(&data, &url, "alice", &["record", "get", "1"], ""));
+    assert!(
+        out.contains("attachment 1: application/pdf, 3000009 bytes, \"letter.pdf\""),
+        "{out}"
+    );
+    let back = dir.path().join("back.pdf");
+    let out = ok(cli(
+        &data,
+        &url,
+        "alice",
+        &[
+            "record",
+            "attachment",
+            "get",
+            "1",
+            "1",
+            "-o",
+            back.to_str().unwrap(),
+        ],
+        "",
+    ));
+    assert!(out.contains("3000009 bytes written"), "{out}");
+    assert!(std::fs::read(&back).unwrap() == pdf, "the same bytes back");
+    let missing = dir.path().join("missing.pdf");
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &[
+            "record",
+            "attachment",
+            "get",
+            "1",
+            "2",
+            "-o",
+            missing.to_str().unwrap(),
+        ],
+        "",
+    ));
+    assert!(err.contains("not found") && err.contains("404"), "{err}");
+    assert!(!missing.exists() && !dir.path().join("missing.pdf.part").exists());
+    let err = fails(cli(
+        &data,
+        &url,
+        "alice",
+        &["record", "attach", "1", file.to_str().unwrap()],
+        "",
+    ));
+    assert!(err.contains("not a file type SecureEHR stores"), "{err}");
+
     // Bad input: a clear error naming the field, nothing stored.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, BUNDLE.replace("1984-02-29", "1984-02-30")).unwrap();

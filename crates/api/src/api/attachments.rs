@@ -151,6 +151,12 @@ pub(super) async fn download(
         );
     }
     h.insert("x-access-tx", value(d.access_tx.to_string())?);
+    // The whole file's digest (RFC 9530), for the client to check what it got.
+    if let (None, Some(sha256)) = (range, d.sha256) {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sha256);
+        h.insert("repr-digest", value(format!("sha-256=:{b64}:"))?);
+    }
     // Shown in place, it may load nothing and run no script; only a PDF keeps what the
     // browser's own viewer needs (a sandboxed document gets no PDF viewer).
     h.insert(

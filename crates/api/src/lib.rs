@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod fallback;
 mod fhir;
+mod files;
 mod params;
 mod rpc;
 mod starting;
@@ -23,7 +24,9 @@ mod svc {
     pub use ehr_records::fhir::RecordForm;
     pub use ehr_records::{AccessLogEntry, ErasedRecordView, ErasureReceipt, GrantView};
     pub use ehr_records::{AdminSession, PatientSession, ProviderSession};
-    pub use ehr_records::{AttachmentInput, Error, ReadRecord, RecordSummary, Service, Stored};
+    pub use ehr_records::{
+        AttachmentDownload, AttachmentInput, Error, ReadRecord, RecordSummary, Service, Stored,
+    };
     pub use ehr_records::{DirectoryEntry, ProfileInput, ProviderProfile, SharedView};
 }
 

@@ -11,6 +11,8 @@ use ehr_api::{AppState, router};
 
 #[path = "web/account.rs"]
 mod account;
+#[path = "web/attachments.rs"]
+mod attachments;
 #[path = "web/charts.rs"]
 mod charts;
 #[path = "web/leave.rs"]

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod assets;
+mod attachments;
 mod auth;
 mod chart;
 mod error;
@@ -67,6 +68,11 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             )),
         )
         .route("/patient/records/{id}/edit", get(edit_record))
+        .route(
+            "/patient/records/{id}/attachments",
+            post(attachments::attach).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/records/{id}/attachments/{number}", get(attachments::file))
         .route("/patient/records/{id}/stored", get(stored))
         .route("/patient/sharing", get(sharing))
         .route("/patient/grants", post(grant))
@@ -169,7 +175,18 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         enrol_prompt: Arc::default(),
     };
     let mut req = req;
-    if req.method() == Method::POST {
+    if req.method() == Method::POST && attachments::is_stream_upload(req.uri().path()) {
+        // A file streamed into storage: the token is in the form's URL, the body is the
+        // handler's to read as it comes.
+        let submitted = attachments::query_csrf(req.uri().query());
+        if new_browser || !session::csrf_ok(&state.csrf_key, &web.cookies, &submitted) {
+            let mut r = web.render(PageError::FormExpired.into_response());
+            if new_browser {
+                set_browser_cookie(&mut r, &state, &web.cookies);
+            }
+            return r;
+        }
+    } else if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         let limit = if parts.uri.path() == UPLOAD_PATH {
             crate::FHIR_MAX_BODY_BYTES
@@ -367,7 +384,45 @@ fn record_view(r: svc::ReadRecord) -> pages::RecordView {
         access_tx: r.access_tx.to_string(),
         emergency: r.emergency,
         form: r.form.as_ref().map(form_values),
+        attachments: svc::fhir::documents(&r.bundle)
+            .into_iter()
+            .map(|d| pages::AttachmentRow {
+                number: d.index,
+                inline: svc::attachments::AttachmentPolicy::inline(&d.content_type),
+                kind: kind_of(&d.content_type),
+                content_type: d.content_type,
+                title: d.title.unwrap_or_else(|| format!("Attachment {}", d.index)),
+                size: human_size(d.size),
+                created: d
+                    .created
+                    .map(|c| c.replace('T', " ").trim_end_matches('Z').to_owned() + " UTC")
+                    .unwrap_or_default(),
+            })
+            .collect(),
         bundle_pretty: serde_json::to_string_pretty(&r.bundle).unwrap_or_default(),
+    }
+}
+
+/// A media type as people say it.
+fn kind_of(content_type: &str) -> &'static str {
+    use svc::attachments::Known;
+    match Known::of(content_type) {
+        Some(Known::Pdf) => "PDF",
+        Some(Known::Dicom) => "DICOM image",
+        Some(Known::Jpeg) => "JPEG photo",
+        Some(Known::Png) => "PNG image",
+        Some(Known::Heic) => "HEIC photo",
+        None => "File",
+    }
+}
+
+/// `1.5 MB`, `340 KB`, `12 bytes`.
+fn human_size(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} bytes"),
+        1_000..1_000_000 => format!("{:.0} KB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
     }
 }
 

@@ -446,7 +446,65 @@ pub(crate) struct RecordView {
     pub access_tx: String,
     pub emergency: bool,
     pub form: Option<FormValues>,
+    pub attachments: Vec<AttachmentRow>,
     pub bundle_pretty: String,
+}
+
+/// A document of a record version, as its pages list it.
+pub(crate) struct AttachmentRow {
+    pub number: u32,
+    pub title: String,
+    pub content_type: String,
+    /// `PDF`, `JPEG photo`, …
+    pub kind: &'static str,
+    pub size: String,
+    pub created: String,
+    /// The browser may show it in place (images and PDF).
+    pub inline: bool,
+}
+
+/// The documents of a record version: type, size, date; open (in place) and download.
+fn attachment_list(r: &RecordView) -> Markup {
+    html! {
+        @if !r.attachments.is_empty() {
+            section.attachments aria-label="Documents" {
+                h3 { "Documents" }
+                ul.attachments {
+                    @for a in &r.attachments {
+                        @let href = format!("/records/{}/attachments/{}?version={}", r.record_id, a.number, r.version);
+                        li {
+                            span.title { (a.title) }
+                            span.meta { (a.kind) " · " (a.size) @if !a.created.is_empty() { " · " (a.created) } }
+                            span.actions {
+                                @if a.inline {
+                                    a.button href=(href) type=(a.content_type) target="_blank" rel="noopener" { "Open" }
+                                }
+                                a.button href={ (href) "&download=1" } download { "Download" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The patient's form adding a document or photo (streamed; its CSRF token in the URL).
+fn attach_form(ctx: &Ctx<'_>, record_id: u64) -> Markup {
+    html! {
+        form.card.attach method="post" enctype="multipart/form-data"
+            action={ "/patient/records/" (record_id) "/attachments?csrf=" (ctx.csrf) } {
+            h3 { "Add a document or photo" }
+            p.hint { "A PDF, a photo (JPEG, PNG, HEIC) or a DICOM image, up to 2 GB. It is sealed and spread over the storage nodes like the record; a new version lists it." }
+            label for="attach-title" { "Title (optional)" }
+            input #attach-title type="text" name="title" maxlength="200" autocomplete="off";
+            label for="attach-file" { "File" }
+            input #attach-file type="file" name="file" accept="image/*,application/pdf,application/dicom,.dcm";
+            label for="attach-photo" { "Or take a photo" }
+            input #attach-photo type="file" name="photo" accept="image/*" capture="environment";
+            button type="submit" { "Add to record" }
+        }
+    }
 }
 
 pub(crate) fn record_card(r: &RecordView) -> Markup {
@@ -471,6 +529,7 @@ pub(crate) fn record_card(r: &RecordView) -> Markup {
                     pre.bundle { (r.bundle_pretty) }
                 }
             }
+            (attachment_list(r))
             details {
                 summary { "Storage and audit" }
                 dl.facts {
@@ -488,6 +547,7 @@ pub(crate) fn record_page(ctx: &Ctx<'_>, r: &RecordView) -> Markup {
         &format!("Record {}", r.record_id),
         html! {
             (record_card(r))
+            (attach_form(ctx, r.record_id))
             p {
                 // The form edits the form's fields only: a richer record is not offered it.
                 @if r.form.is_some() && r.chart.is_form_shaped() {

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::service::{self, DeploymentArgs};
 
+mod attach;
 mod fhir;
 
 #[derive(Args)]
@@ -51,13 +52,21 @@ pub struct BenchArgs {
     /// over a patient with 100 records (each search reads and logs all 100).
     #[arg(long, conflicts_with = "compare_archive")]
     fhir: bool,
+    /// Measure attachments instead, over HTTP on 127.0.0.1: each `--sizes` file (a PDF)
+    /// uploaded then downloaded end to end, beside `cp` of the same file, with the peak
+    /// resident memory of this process (the server) above idle during each.
+    #[arg(long, conflicts_with_all = ["compare_archive", "fhir"])]
+    attachments: bool,
+    /// The attachment sizes (binary units: `16M,256M,2G`).
+    #[arg(long, value_delimiter = ',', default_value = "16M,256M,2G", value_parser = attach::parse_size)]
+    sizes: Vec<u64>,
 }
 
 impl BenchArgs {
     /// What clap cannot check alone: more requests in flight than a phase has.
     fn check(&self) -> anyhow::Result<()> {
         // The FHIR phases run one request at a time.
-        let phases = if self.fhir {
+        let phases = if self.fhir || self.attachments {
             vec![]
         } else {
             vec![
@@ -374,6 +383,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
             }
         };
+        if args.attachments {
+            return attach::run(svc.clone(), &args.sizes, &data_dir, args.json).await;
+        }
         if args.fhir {
             // As `serve` runs: the ledger archive on, sealed at the end.
             svc.start_archive(ehr_records::ledger::EpochPolicy::default())?;

@@ -63,18 +63,7 @@ pub(super) async fn attach(
     let bar = progress(len, "uploading");
     let reader = bar.clone();
     // The head again, then the rest, 256 KiB at a time.
-    let rest = futures::stream::unfold((f, reader), |(mut f, bar)| async move {
-        let mut buf = vec![0u8; 256 << 10];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                bar.inc(n as u64);
-                Some((Ok::<_, std::io::Error>(buf), (f, bar)))
-            }
-            Err(e) => Some((Err(e), (f, bar))),
-        }
-    });
+    let rest = file_body(f, move |n| reader.inc(n));
     bar.inc(head.len() as u64);
     let body = futures::stream::once(async move { Ok(head) }).chain(rest);
     let mut url = reqwest::Url::parse(&format!(
@@ -196,6 +185,25 @@ pub(super) async fn get(
         println!("{}", serde_json::json!({ "bytes": total, "file": out }));
     }
     Ok(())
+}
+
+/// A file's bytes as a request body, 256 KiB at a time (`read` told each piece's length).
+pub(crate) fn file_body(
+    f: tokio::fs::File,
+    read: impl Fn(u64) + Send + 'static,
+) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    futures::stream::unfold((f, read), |(mut f, read)| async move {
+        let mut buf = vec![0u8; 256 << 10];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                read(n as u64);
+                Some((Ok(buf), (f, read)))
+            }
+            Err(e) => Some((Err(e), (f, read))),
+        }
+    })
 }
 
 fn part_path(out: &Path) -> PathBuf {

@@ -20,6 +20,7 @@ use crate::serve::password_from_stdin;
 
 mod account;
 mod attach;
+pub(crate) use attach::file_body;
 mod lines;
 use ehr_primitives::unix_now;
 use lines::*;

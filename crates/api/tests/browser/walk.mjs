@@ -65,6 +65,7 @@ try {
     await chartWalk(viewport, patient, recoveryCode);
     await totpWalk(viewport);
     await leaveWalk(viewport);
+    await documentWalk(viewport);
   }
   check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
 } finally {
@@ -719,5 +720,82 @@ async function leaveWalk(viewport) {
   await fits('erasure receipt');
   await page.goto(`${base}/patient/records`);
   check(await page.getByRole('heading', { name: 'Sign in', exact: true }).isVisible(), 'the account pages ask to sign in again');
+  await context.close();
+}
+
+// Issue 19: a patient adds a scanned letter (a PDF over two 1 MiB segments) and a photo
+// from the record page; both are listed with type, size and date, the photo opens in the
+// browser as an image and the PDF comes back whole, served in place.
+async function documentWalk(viewport) {
+  const context = await browser.newContext({ viewport, javaScriptEnabled: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const fits = async (what) => {
+    const { sw, cw } = await page.evaluate(() => ({
+      sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
+    }));
+    check(sw <= cw, `${what}: no horizontal scrolling (${sw} <= ${cw})`);
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+      .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+      .map((e) => e.name));
+    check(unlabelled.length === 0, `${what}: every field has a label (${unlabelled})`);
+  };
+  const user = `docs-${viewport.width}-${Date.now() % 100000}`;
+  await page.goto(`${base}/patients`);
+  const signup = page.locator('section', { has: page.getByRole('heading', { name: 'Sign up', exact: true }) });
+  await signup.getByLabel('Username').fill(user);
+  await signup.getByLabel('Password').fill(PASSWORD);
+  await signup.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('link', { name: 'Continue to your records' }).click();
+  await page.getByLabel('Patient Name').fill('Dora Documents');
+  await page.getByLabel('Birth Date').fill('1979-11-02');
+  await page.getByLabel('Health Condition').fill('Fractured wrist');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.waitForURL(/\/patient\/records\/\d+\/stored/);
+  const recordId = (await page.getByRole('status').textContent()).match(/with ID: (\d+)/)[1];
+  await page.goto(`${base}/patient/records/${recordId}`);
+  check(await page.getByLabel('File', { exact: true }).getAttribute('accept') === 'image/*,application/pdf,application/dicom,.dcm', 'the file input takes images and PDFs');
+  check(await page.getByLabel('Or take a photo').getAttribute('capture') === 'environment', 'a phone offers its camera');
+  await fits('record, add a document');
+
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(2_500_000, 'x')]);
+  await page.getByLabel('Title (optional)').fill('Discharge letter');
+  await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'letter.pdf', mimeType: 'application/pdf', buffer: pdf });
+  await page.getByRole('button', { name: 'Add to record' }).click();
+  await page.waitForURL(`${base}/patient/records/${recordId}`);
+  const docs = page.getByRole('region', { name: 'Documents' });
+  check(await docs.getByText('Discharge letter').isVisible(), 'the letter is listed');
+  check(await docs.getByText(/PDF · 2\.5 MB · \d{4}-\d{2}-\d{2}/).isVisible(), 'with its type, size and date');
+
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+  await page.getByLabel('Or take a photo').setInputFiles({ name: 'wrist.png', mimeType: 'image/png', buffer: png });
+  await page.getByRole('button', { name: 'Add to record' }).click();
+  await page.waitForURL(`${base}/patient/records/${recordId}`);
+  check(await docs.getByText('wrist.png').isVisible(), 'the photo is listed by its name');
+  check(await page.getByRole('heading', { name: /version 3/ }).isVisible(), 'each document made a version');
+  await fits('record with documents');
+  if (process.env.SCREENSHOT_DIR) {
+    await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/documents-${viewport.width}.png`, fullPage: true });
+  }
+
+  const open = docs.getByRole('link', { name: 'Open' });
+  const letterHref = await open.nth(0).getAttribute('href');
+  const photoHref = await open.nth(1).getAttribute('href');
+  // Fetched by the page itself (its cookies, its view of the certificate).
+  const letter = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    const digest = await crypto.subtle.digest('SHA-256', await r.arrayBuffer());
+    return {
+      status: r.status, type: r.headers.get('content-type'), disposition: r.headers.get('content-disposition'),
+      sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''),
+    };
+  }, letterHref);
+  check(letter.status === 200 && letter.type === 'application/pdf', `the letter is served as a PDF (${letter.status} ${letter.type})`);
+  check(letter.disposition.startsWith('inline'), 'in place');
+  check(letter.sha256 === createHash('sha256').update(pdf).digest('hex'), 'the letter comes back whole');
+  await page.goto(`${base}${photoHref}`);
+  const shown = await page.evaluate(() => { const i = document.querySelector('img'); return i && i.naturalWidth; });
+  check(shown === 1, `the photo opens in the browser as an image (${shown})`);
   await context.close();
 }

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::service::{self, DeploymentArgs};
 
 mod attach;
+pub(crate) use attach::parse_size;
 mod fhir;
 
 #[derive(Args)]

@@ -46,7 +46,46 @@ pub struct ServeArgs {
     #[command(flatten)]
     rpc: RpcArgs,
     #[command(flatten)]
+    attachments: AttachmentArgs,
+    #[command(flatten)]
     deployment: DeploymentArgs,
+}
+
+/// What patients may attach to records.
+#[derive(Args)]
+pub struct AttachmentArgs {
+    /// The file types patients may attach (of pdf, dicom, jpeg, png, heic).
+    #[arg(
+        long,
+        env = "SECURE_EHR_ATTACHMENT_TYPES",
+        value_delimiter = ',',
+        default_value = "pdf,dicom,jpeg,png,heic",
+        value_parser = attachment_type
+    )]
+    attachment_types: Vec<ehr_records::attachments::Known>,
+    /// The largest attachment, in bytes (binary units allowed: 500M, 2G).
+    #[arg(long, env = "SECURE_EHR_ATTACHMENT_MAX", default_value = "2G", value_parser = crate::bench::parse_size)]
+    attachment_max: u64,
+}
+
+impl AttachmentArgs {
+    fn policy(&self) -> ehr_records::attachments::AttachmentPolicy {
+        ehr_records::attachments::AttachmentPolicy {
+            allowed: self.attachment_types.clone(),
+            max_bytes: self.attachment_max,
+        }
+    }
+}
+
+fn attachment_type(s: &str) -> Result<ehr_records::attachments::Known, String> {
+    use ehr_records::attachments::Known;
+    Known::ALL
+        .into_iter()
+        .find(|k| {
+            let short = k.media_type().rsplit('/').next().unwrap_or_default();
+            s.eq_ignore_ascii_case(short) || s.eq_ignore_ascii_case(k.media_type())
+        })
+        .ok_or_else(|| format!("{s:?}: one of pdf, dicom, jpeg, png, heic"))
 }
 
 /// `POST /rpc`: the embedded chain as a standard Ethereum JSON-RPC endpoint.
@@ -185,7 +224,7 @@ pub fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<()> {
             "SecureEHR: {} of {} nodes needed",
             status.k, status.n
         ));
-        let svc = Arc::new(svc);
+        let svc = Arc::new(svc.with_attachment_policy(args.attachments.policy()));
         tokio::spawn(settle_journals(svc.clone()));
         if let Some(keep) = args.keep_blocks {
             svc.start_pruning(keep).context("--keep-blocks")?;
@@ -372,5 +411,17 @@ pub fn admin(cmd: AdminCmd, data_dir: &Path) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod attachment_args {
+    use ehr_records::attachments::Known;
+
+    #[test]
+    fn types_by_short_name_or_media_type() {
+        assert_eq!(super::attachment_type("pdf"), Ok(Known::Pdf));
+        assert_eq!(super::attachment_type("image/HEIC"), Ok(Known::Heic));
+        assert!(super::attachment_type("svg+xml").is_err());
     }
 }

@@ -167,7 +167,7 @@ mod tests {
         answer(json!({
             "record_id": 7, "version": 2, "owner": ADDR, "patient_id": 3,
             "manifest_cid": "bafkrei", "bundle": { "resourceType": "Bundle" }, "form": form,
-            "access_tx": tx(), "emergency": emergency,
+            "access_tx": tx(), "emergency": emergency, "attachments": [],
         }))
     }
 
@@ -187,6 +187,15 @@ mod tests {
         assert_eq!(
             read_record_line(&read(Value::Null, false)),
             format!("record 7 v2 of patient 3: FHIR bundle (use --json) (logged in tx {tx})")
+        );
+        let mut with_file = read(Value::Null, false);
+        with_file.attachments = vec![answer(json!({
+            "number": 1, "content_type": "application/pdf", "title": "letter.pdf",
+            "size": 1234, "sha256": null, "created": null,
+        }))];
+        assert!(
+            read_record_line(&with_file)
+                .ends_with("\n  attachment 1: application/pdf, 1234 bytes, \"letter.pdf\"")
         );
         let stored: Stored = answer(json!({
             "record_id": 1, "version": 1, "manifest_cid": "bafkrei", "tx_hash": tx,

@@ -456,9 +456,10 @@ impl<'a> Upload<'a> {
         Ok(())
     }
 
-    /// Reads the body, seals and disperses it a segment at a time (on the blocking pool),
-    /// and sends each segment's fragments. Checks the size as it goes and the type on the
-    /// first bytes, before any fragment is made.
+    /// Reads the body, seals and disperses it a segment at a time, and sends each
+    /// segment's fragments — three stages at once: reading the body, sealing on a thread of
+    /// the blocking pool, storing — with two segments queued between each. Checks the size
+    /// as it goes and the type on the first bytes, before any fragment is made.
     async fn stream<S, B, E>(
         &mut self,
         key: StreamKey,
@@ -472,70 +473,85 @@ impl<'a> Upload<'a> {
         B: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        let mut disperser = StreamDisperser::new(key, self.service.threshold);
-        let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT_LEN);
-        let mut total = 0u64;
-        let mut head_checked = false;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::InvalidInput {
+        let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+        let (seg_tx, mut seg_rx) = tokio::sync::mpsc::channel::<DispersedSegment>(2);
+        let t = self.service.threshold;
+        // Sealing: every full segment as it comes; the rest, flagged last, when the reader
+        // hangs up. A reader that failed sends nothing more, and the result is dropped.
+        let sealer = tokio::task::spawn_blocking(move || {
+            let mut disperser = StreamDisperser::new(key, t);
+            let mut sink = |_, s| {
+                seg_tx
+                    .blocking_send(s)
+                    .map_err(|_| ehr_crypto::Error::StreamSegment("the upload stopped"))
+            };
+            while let Some(data) = full_rx.blocking_recv() {
+                disperser.push(&data, &mut sink)?;
+            }
+            disperser.finish(&mut sink)
+        });
+        let read = async move {
+            let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT_LEN);
+            let mut total = 0u64;
+            let mut head_checked = false;
+            let stopped = || Error::InvalidInput {
                 field: "body",
-                message: format!("the upload broke off: {e}"),
-            })?;
-            let mut chunk = chunk.as_ref();
-            total += chunk.len() as u64;
-            policy.check_len(total)?;
-            while !chunk.is_empty() {
-                let take = chunk.len().min(SEGMENT_LEN - pending.len());
-                pending.extend_from_slice(&chunk[..take]);
-                chunk = &chunk[take..];
-                if !head_checked && pending.len() >= SNIFF_LEN {
-                    AttachmentPolicy::check_head(known, &pending)?;
-                    head_checked = true;
-                }
-                if pending.len() == SEGMENT_LEN {
-                    let full = std::mem::replace(&mut pending, Vec::with_capacity(SEGMENT_LEN));
-                    let (d, segments) = run_blocking(move || {
-                        let mut out = Vec::new();
-                        disperser.push(&full, &mut |j, s| {
-                            out.push((j, s));
-                            Ok(())
-                        })?;
-                        Ok((disperser, out))
-                    })
-                    .await?;
-                    disperser = d;
-                    for (_, s) in segments {
-                        self.segment(s).await?;
+                message: "the upload stopped".into(),
+            };
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| Error::InvalidInput {
+                    field: "body",
+                    message: format!("the upload broke off: {e}"),
+                })?;
+                let mut chunk = chunk.as_ref();
+                total += chunk.len() as u64;
+                policy.check_len(total)?;
+                while !chunk.is_empty() {
+                    let take = chunk.len().min(SEGMENT_LEN - pending.len());
+                    pending.extend_from_slice(&chunk[..take]);
+                    chunk = &chunk[take..];
+                    if !head_checked && pending.len() >= SNIFF_LEN {
+                        AttachmentPolicy::check_head(known, &pending)?;
+                        head_checked = true;
+                    }
+                    if pending.len() == SEGMENT_LEN {
+                        let full = std::mem::replace(&mut pending, Vec::with_capacity(SEGMENT_LEN));
+                        full_tx.send(full).await.map_err(|_| stopped())?;
                     }
                 }
             }
-        }
-        if !head_checked {
-            AttachmentPolicy::check_head(known, &pending)?;
-        }
-        if let Some(declared) = declared
-            && declared != total
-        {
-            return Err(Error::InvalidInput {
-                field: "body",
-                message: format!("{total} bytes came, the request declared {declared}"),
-            });
-        }
-        let (summary, segments) = run_blocking(move || {
-            let mut out = Vec::new();
-            let mut sink = |j, s| {
-                out.push((j, s));
-                Ok(())
-            };
-            disperser.push(&pending, &mut sink)?;
-            let summary = disperser.finish(&mut sink)?;
-            Ok((summary, out))
-        })
-        .await?;
-        for (_, s) in segments {
-            self.segment(s).await?;
-        }
-        Ok(summary)
+            if !head_checked {
+                AttachmentPolicy::check_head(known, &pending)?;
+            }
+            if let Some(declared) = declared
+                && declared != total
+            {
+                return Err(Error::InvalidInput {
+                    field: "body",
+                    message: format!("{total} bytes came, the request declared {declared}"),
+                });
+            }
+            if !pending.is_empty() {
+                full_tx.send(pending).await.map_err(|_| stopped())?;
+            }
+            // Dropping the sender tells the sealer the body is over.
+            Ok(())
+        };
+        let store = async {
+            while let Some(s) = seg_rx.recv().await {
+                self.segment(s).await?;
+            }
+            Ok(())
+        };
+        let outcome: Result<((), ())> = futures::future::try_join(read, store).await;
+        // On an error the channels close, so the sealer stops too.
+        drop(seg_rx);
+        let sealed = match sealer.await {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        outcome?;
+        Ok(sealed?)
     }
 
     /// One segment: fragment `i` becomes the next leaf of node `i`'s file (with any tree
@@ -611,16 +627,6 @@ impl<'a> Upload<'a> {
                 notes_tx: true,
             });
         }
-    }
-}
-
-/// Runs CPU work (sealing, coding, hashing a segment) on the blocking pool.
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ehr_crypto::Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => Ok(r?),
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

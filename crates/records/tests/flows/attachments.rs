@@ -174,12 +174,12 @@ async fn a_file_streams_into_the_next_version_and_back_whole_by_range_and_around
     fx.nodes[4].down.store(true, Ordering::SeqCst);
     let d = fx.svc.attachment(&alice, id, None, 1, None).await.unwrap();
     assert!(collect(d).await.unwrap() == file, "around two lost nodes");
-    // A third lost node (node 4 loses the attachments' fragments, not its key shares):
-    // the body ends with an error, never short.
+    // A third lost node (node 4 loses the file's full-segment fragments, ~350 KB each,
+    // nothing else): the body ends with an error, never short.
     let fragments: Vec<Cid> = fx.stores[3]
         .blocks()
         .into_iter()
-        .filter(|(c, b)| c.codec() == ehr_store::cids::RAW && b.len() > 1000)
+        .filter(|(_, b)| b.len() > 100_000)
         .map(|(c, _)| c)
         .collect();
     for c in fragments {
@@ -415,5 +415,86 @@ async fn a_restart_collects_an_attachment_upload_cut_short() {
         held(&fx.stores),
         before,
         "the cut-short upload's blocks collected"
+    );
+}
+
+/// A custodian releases an attachment's key share under the record's logged access, once
+/// per (reader, nonce, attachment), wrapped so that it opens only as that attachment's; the
+/// attachment number is signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custodians_release_an_attachments_share_once_and_only_as_signed() {
+    use ehr_records::node::manifest::{RecordManifest, attachment_aad};
+    let fx = fixture().await;
+    let (alice, _) = fx.patient("alice").await;
+    let id = fx
+        .svc
+        .put_form(&alice, &form("Alice Doe", "Asthma"))
+        .await
+        .unwrap()
+        .record_id;
+    let file = pdf(100_000);
+    fx.svc
+        .attach(
+            &alice,
+            id,
+            input("application/pdf", file.len()),
+            body(&file),
+        )
+        .await
+        .unwrap();
+    let bob = fx.provider("drbob").await;
+    fx.svc
+        .grant(&alice, "drbob", Some(id), now() + 3600)
+        .await
+        .unwrap();
+    let info = fx.chain.info().await.unwrap();
+    let domain = node::domain(info.chain_id, info.contract);
+    let bob_key = ehr_records::Reader::signer(&bob);
+    let (reader_sk, reader_pk) = ehr_crypto::wrap::derive_keypair(&[9; 32]);
+    let record = fx.chain.record(id).await.unwrap();
+    let cid = node::manifest::manifest_cid(record.digest, record.codec).unwrap();
+    let block = fx.svc.block(&cid.to_string()).await.unwrap();
+    let manifest = RecordManifest::decode_block(&cid, &block).unwrap();
+    let nonce = U256::from(77u64) << 32 | U256::from(2u32);
+    fx.chain.log_access(bob_key, id, nonce).await.unwrap();
+    let request = |attachment: u32| {
+        ShareRequest::sign(bob_key, &domain, id, 2, nonce, now() + 60, &reader_pk)
+            .unwrap()
+            .for_attachment(bob_key, &domain, attachment)
+            .unwrap()
+            .with_manifest(block.clone())
+    };
+    let node = &fx.nodes[0];
+    let first = request(1);
+    let resp = node.release_share(&first).await.unwrap();
+    assert_eq!(resp.x, 1);
+    // It opens as attachment 1's share, and not as the record key's.
+    let entry = &manifest.attachments[0];
+    let ctx = entry
+        .stream_context(manifest.patient, manifest.uid, 0)
+        .record;
+    let aad = first.response_aad(&domain);
+    let share =
+        ehr_crypto::wrap::unwrap_key_share(&reader_sk, &ctx, 1, &aad, &resp.wrapped).unwrap();
+    assert_eq!(
+        entry.share_digests[0],
+        ehr_crypto::dispersal::key_share_digest(1, &share.share)
+    );
+    assert_ne!(attachment_aad(0), node::CUSTODIAN_AAD);
+    assert_eq!(node.release_share(&first).await, Err(NodeError::Replayed));
+    // The record key's share under the same logged access is another key: released.
+    assert_eq!(node.release_share(&request(0)).await.unwrap().x, 1);
+    // No attachment 2; and a number changed after signing is somebody else's request.
+    assert!(matches!(
+        node.release_share(&request(2)).await,
+        Err(NodeError::NotFound(_))
+    ));
+    let mut tampered = ShareRequest::sign(bob_key, &domain, id, 2, nonce, now() + 60, &reader_pk)
+        .unwrap()
+        .with_manifest(block.clone());
+    tampered.attachment = 1;
+    assert_eq!(
+        node.release_share(&tampered).await,
+        Err(NodeError::NotLogged)
     );
 }

@@ -15,7 +15,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tower_service::Service;
 
-pub use body::{BodyTimeout, DeadlineBody};
+pub use body::{BodyTimeout, DeadlineBody, MIN_BODY_RATE};
 pub use tls::TlsConfig;
 
 /// Why a server could not be set up.

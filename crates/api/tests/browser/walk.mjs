@@ -668,7 +668,9 @@ async function totpWalk(viewport) {
 // Leaving: a fresh patient with a record deletes the account from the account page — the
 // confirmation lists the record and needs the box and the password — and gets the
 // receipt, signed out.
-async function leaveWalk(viewport) {
+// A page of its own at `viewport` (console errors and page errors are problems), and the
+// check that it fits: no horizontal scrolling, every field labelled.
+async function pageAt(viewport) {
   const context = await browser.newContext({ viewport, javaScriptEnabled: true });
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
@@ -683,19 +685,29 @@ async function leaveWalk(viewport) {
       .map((e) => e.name));
     check(unlabelled.length === 0, `${what}: every field has a label (${unlabelled})`);
   };
-  const user = `leave-${viewport.width}-${Date.now() % 100000}`;
+  return { context, page, fits };
+}
+
+// A new patient `user`, signed in, with one record stored from the form; its record ID.
+async function patientWithRecord(page, user, form) {
   await page.goto(`${base}/patients`);
   const signup = page.locator('section', { has: page.getByRole('heading', { name: 'Sign up', exact: true }) });
   await signup.getByLabel('Username').fill(user);
   await signup.getByLabel('Password').fill(PASSWORD);
   await signup.getByRole('button', { name: 'Sign up' }).click();
   await page.getByRole('link', { name: 'Continue to your records' }).click();
-  await page.getByLabel('Patient Name').fill('Lea Leaving');
-  await page.getByLabel('Birth Date').fill('1990-05-17');
-  await page.getByLabel('Health Condition').fill('Asthma');
+  await page.getByLabel('Patient Name').fill(form.name);
+  await page.getByLabel('Birth Date').fill(form.birth);
+  await page.getByLabel('Health Condition').fill(form.condition);
   await page.getByRole('button', { name: 'Submit' }).click();
   await page.waitForURL(/\/patient\/records\/\d+\/stored/);
-  const recordId = (await page.getByRole('status').textContent()).match(/with ID: (\d+)/)[1];
+  return (await page.getByRole('status').textContent()).match(/with ID: (\d+)/)[1];
+}
+
+async function leaveWalk(viewport) {
+  const { context, page, fits } = await pageAt(viewport);
+  const user = `leave-${viewport.width}-${Date.now() % 100000}`;
+  const recordId = await patientWithRecord(page, user, { name: 'Lea Leaving', birth: '1990-05-17', condition: 'Asthma' });
 
   await page.getByRole('link', { name: 'Account' }).click();
   await page.getByRole('link', { name: 'Delete your account…' }).click();
@@ -727,33 +739,9 @@ async function leaveWalk(viewport) {
 // from the record page; both are listed with type, size and date, the photo opens in the
 // browser as an image and the PDF comes back whole, served in place.
 async function documentWalk(viewport) {
-  const context = await browser.newContext({ viewport, javaScriptEnabled: true });
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  const fits = async (what) => {
-    const { sw, cw } = await page.evaluate(() => ({
-      sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
-    }));
-    check(sw <= cw, `${what}: no horizontal scrolling (${sw} <= ${cw})`);
-    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
-      .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
-      .map((e) => e.name));
-    check(unlabelled.length === 0, `${what}: every field has a label (${unlabelled})`);
-  };
+  const { context, page, fits } = await pageAt(viewport);
   const user = `docs-${viewport.width}-${Date.now() % 100000}`;
-  await page.goto(`${base}/patients`);
-  const signup = page.locator('section', { has: page.getByRole('heading', { name: 'Sign up', exact: true }) });
-  await signup.getByLabel('Username').fill(user);
-  await signup.getByLabel('Password').fill(PASSWORD);
-  await signup.getByRole('button', { name: 'Sign up' }).click();
-  await page.getByRole('link', { name: 'Continue to your records' }).click();
-  await page.getByLabel('Patient Name').fill('Dora Documents');
-  await page.getByLabel('Birth Date').fill('1979-11-02');
-  await page.getByLabel('Health Condition').fill('Fractured wrist');
-  await page.getByRole('button', { name: 'Submit' }).click();
-  await page.waitForURL(/\/patient\/records\/\d+\/stored/);
-  const recordId = (await page.getByRole('status').textContent()).match(/with ID: (\d+)/)[1];
+  const recordId = await patientWithRecord(page, user, { name: 'Dora Documents', birth: '1979-11-02', condition: 'Fractured wrist' });
   await page.goto(`${base}/patient/records/${recordId}`);
   check(await page.getByLabel('File', { exact: true }).getAttribute('accept') === 'image/*,application/pdf,application/dicom,.dcm', 'the file input takes images and PDFs');
   check(await page.getByLabel('Or take a photo').getAttribute('capture') === 'environment', 'a phone offers its camera');

@@ -45,7 +45,7 @@ use crate::{Error, Result};
 
 /// Segments whose blocks may be on their way to the nodes at once during an upload, and
 /// opened segments waiting to be sent during a download (about 1.7 MiB each at 3-of-5).
-pub const IN_FLIGHT: usize = 8;
+pub const IN_FLIGHT: usize = 16;
 
 /// What an upload says of the file besides its bytes.
 #[derive(Clone, Copy, Debug)]

@@ -129,6 +129,12 @@ impl Node for LocalNode {
     async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
         self.store.put_block(cid, data).await.map_err(store_error)
     }
+    async fn put_own_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
+        self.store
+            .put_own_block(cid, data)
+            .await
+            .map_err(store_error)
+    }
     async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, NodeError> {
         self.erasures.gate()?;
         self.store.get(cid).await.map_err(store_error)

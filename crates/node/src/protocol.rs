@@ -220,6 +220,12 @@ pub trait Node: Send + Sync {
     async fn info(&self) -> Result<NodeInfo, NodeError>;
     /// Stores a block (the node checks it hashes to `cid`).
     async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError>;
+    /// Stores a block this process built, its CID computed from these very bytes here: a
+    /// node in this process may skip hashing them again (reads re-hash); any other node
+    /// checks as [`put_block`](Self::put_block) does.
+    async fn put_own_block(&self, cid: &Cid, data: &[u8]) -> Result<(), NodeError> {
+        self.put_block(cid, data).await
+    }
     /// Returns a block. Callers verify the bytes against `cid` again.
     async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, NodeError>;
     /// Removes a block (orphan collection).

@@ -1,5 +1,5 @@
-//! The `BlobStore` trait: where content-addressed blocks live. Four required methods; `put`
-//! and `pin` have defaults. Every implementation verifies bytes against the CID on the way
+//! The `BlobStore` trait: where content-addressed blocks live. Four required methods; `put`,
+//! `put_own_block` and `pin` have defaults. Every implementation verifies bytes against the CID on the way
 //! in and on the way out, so a store never hands back wrong bytes.
 
 use async_trait::async_trait;
@@ -14,6 +14,13 @@ pub trait BlobStore: Send + Sync {
     /// Stores `data` under `cid` after checking that `data` hashes to `cid`.
     /// Idempotent: storing the same block twice is not an error.
     async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<()>;
+
+    /// Stores a block this process built, its CID computed from these very bytes here:
+    /// [`put_block`](Self::put_block) without hashing them again where the store can skip
+    /// that (reads still re-hash, so a wrong CID is caught there). Others check anyway.
+    async fn put_own_block(&self, cid: &Cid, data: &[u8]) -> Result<()> {
+        self.put_block(cid, data).await
+    }
 
     /// Returns the block `cid`, re-hashed: bytes that do not match are refused with
     /// [`Error::HashMismatch`](crate::Error::HashMismatch) naming the CID.

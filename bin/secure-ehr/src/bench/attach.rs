@@ -4,6 +4,7 @@
 //! (`GET …/attachments/1`: logged, rebuilt, opened, written to a file) — beside `cp` of the
 //! same file in the same run, and the process's peak resident memory above its idle level
 //! during each transfer (this process is the server; the client streams 256 KiB at a time).
+//! Dirty pages are written back (`sync`) before each timed transfer.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -59,6 +60,12 @@ async fn peak_during<T>(f: impl std::future::Future<Output = T>) -> (T, u64) {
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     (out, peak.load(Ordering::Relaxed).saturating_sub(idle))
+}
+
+/// Writes back every dirty page first (`sync`), so each transfer is timed on its own and
+/// not while the kernel still writes the one before.
+fn flush_disks() {
+    let _ = std::process::Command::new("sync").status();
 }
 
 /// A `size`-byte PDF-headed file of bytes that do not repeat (so nothing compresses them).
@@ -148,6 +155,7 @@ pub(super) async fn run(
         let back = files.join(format!("out-{size}.pdf"));
         write_file(&src, size).context("writing the test file")?;
 
+        flush_disks();
         let t = Instant::now();
         let status = std::process::Command::new("cp")
             .arg(&src)
@@ -159,6 +167,7 @@ pub(super) async fn run(
         let cp = t.elapsed();
         std::fs::remove_file(&copy)?;
 
+        flush_disks();
         let (up, up_rss) = peak_during(async {
             let t = Instant::now();
             let f = tokio::fs::File::open(&src).await?;
@@ -179,6 +188,7 @@ pub(super) async fn run(
         .await;
         let up = up?;
 
+        flush_disks();
         let (down, down_rss) = peak_during(async {
             let t = Instant::now();
             let r = http

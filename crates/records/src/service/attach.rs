@@ -9,7 +9,7 @@
 //! a failure or crash midway leaves nothing behind. Then the next version is stored: its
 //! bundle gains a `DocumentReference` (type, title, size, SHA-256, date), its manifest the
 //! attachment's entry; earlier versions keep theirs. Memory: the segments in flight
-//! ([`IN_FLIGHT`]), whatever the size.
+//! ([`IN_FLIGHT`], [`READ_AHEAD`]), whatever the size.
 //!
 //! Download: the version is read (logged on chain first), the attachment's key shares are
 //! released under the same logged access, and the segments covering the range asked for
@@ -43,9 +43,11 @@ use crate::session::*;
 use crate::views::*;
 use crate::{Error, Result};
 
-/// Segments whose blocks may be on their way to the nodes at once during an upload, and
-/// opened segments waiting to be sent during a download (about 1.7 MiB each at 3-of-5).
-pub const IN_FLIGHT: usize = 16;
+/// Segments whose blocks may be on their way to the nodes at once during an upload (about
+/// 1.7 MiB each at 3-of-5).
+pub const IN_FLIGHT: usize = 4;
+/// Opened segments (1 MiB each) a download may have ready ahead of the response.
+pub const READ_AHEAD: usize = 8;
 
 /// What an upload says of the file besides its bytes.
 #[derive(Clone, Copy, Debug)]
@@ -329,7 +331,7 @@ impl Service {
                 .resolve(entry.len)
                 .ok_or(Error::RangeNotSatisfiable { size: entry.len })?,
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
         let reader = SegmentReader {
             nodes: self.nodes.clone(),
             t,
@@ -422,7 +424,9 @@ impl<'a> Upload<'a> {
             join_all(nodes.into_iter().zip(blocks).map(|(node, blocks)| async move {
                 let Some(node) = node else { return false };
                 for (cid, block) in &blocks {
-                    if let Err(e) = timed(node.put_block(cid, block)).await {
+                    // Every block here was hashed as it was made: a node in this
+                    // process need not hash it again.
+                    if let Err(e) = timed(node.put_own_block(cid, block)).await {
                         tracing::warn!(node = node.name(), error = %e, "storing an attachment's block failed");
                         return false;
                     }

@@ -584,8 +584,13 @@ impl SegmentStore {
 #[async_trait]
 impl BlobStore for SegmentStore {
     async fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<()> {
-        check_len(cid, data)?;
         verify(cid, data, None)?;
+        self.put_own_block(cid, data).await
+    }
+
+    async fn put_own_block(&self, cid: &Cid, data: &[u8]) -> Result<()> {
+        check_len(cid, data)?;
+        check_supported(cid)?;
         let (tx, rx) = oneshot::channel();
         match self.put_op(cid, data, Reply::Async(tx))? {
             Some(op) => self.submit(op, rx).await,

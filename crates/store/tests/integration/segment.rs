@@ -516,3 +516,23 @@ async fn an_oversized_block_is_refused_before_anything_is_written() {
     let cid = store.put(&ok).await.unwrap();
     assert_eq!(store.get(&cid).await.unwrap().len(), ok.len());
 }
+
+/// `put_own_block` (a block this process just built) skips hashing on the way in, not on
+/// the way out: stored under the right CID it reads back; under a wrong one, the read
+/// refuses it. `put_block` refuses the wrong one at once.
+#[tokio::test]
+async fn an_own_block_is_not_hashed_going_in_but_is_coming_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::open_with(dir.path(), tiny(4096)).unwrap();
+    let good = b"a fragment this process built".to_vec();
+    let cid = ehr_store::raw_cid(&good);
+    store.put_own_block(&cid, &good).await.unwrap();
+    assert_eq!(store.get(&cid).await.unwrap(), good);
+    let wrong = ehr_store::raw_cid(b"something else");
+    assert!(store.put_block(&wrong, &good).await.is_err());
+    store.put_own_block(&wrong, &good).await.unwrap();
+    assert!(matches!(
+        store.get(&wrong).await,
+        Err(ehr_store::Error::HashMismatch { .. })
+    ));
+}

@@ -523,6 +523,19 @@ pub trait RegistryExt: Registry {
         Ok((AccessStatus::from_code(r.status)?, r.when))
     }
 
+    /// A record's owner: the `getRecord` view alone, no event search (so it never races a
+    /// version being mined); [`Error::Contract`] `UnknownRecord` if there is none.
+    async fn record_owner(&self, record_id: u64) -> Result<Address> {
+        Ok(view(
+            self,
+            C::getRecordCall {
+                recordId: U256::from(record_id),
+            },
+        )
+        .await?
+        .owner)
+    }
+
     /// A record with its current manifest digest.
     async fn record(&self, record_id: u64) -> Result<RecordInfo> {
         let (r, current) = self.current_version_of(record_id).await?;

@@ -107,8 +107,8 @@ impl Service {
 
     pub(super) async fn check_owner(&self, patient: Address, record_id: u64) -> Result<()> {
         // An unknown record is "not yours" too; a chain that does not answer is its own error.
-        let owner = match self.registry.record(record_id).await {
-            Ok(r) => Some(r.owner),
+        let owner = match self.registry.record_owner(record_id).await {
+            Ok(owner) => Some(owner),
             Err(e) if e.contract_error().is_some() => None,
             Err(e) => return Err(e.into()),
         };

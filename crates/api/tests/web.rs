@@ -17,6 +17,8 @@ mod attachments;
 mod charts;
 #[path = "web/leave.rs"]
 mod leave;
+#[path = "web/phone.rs"]
+mod phone;
 #[path = "web/recovery.rs"]
 mod recovery;
 #[path = "web/totp.rs"]

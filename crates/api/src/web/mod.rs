@@ -1,6 +1,8 @@
 //! The web UI (issue #6): server-rendered pages over the same service calls as the JSON
-//! API, no JavaScript, one stylesheet. Forms use POST-redirect-GET; a form with bad input
-//! is shown again with each error next to its field, and nothing is changed.
+//! API, one stylesheet, and one script that only installs the service worker (issue #20:
+//! an installable app with an offline page; every page works without it). Forms use
+//! POST-redirect-GET; a form with bad input is shown again with each error next to its
+//! field, and nothing is changed.
 
 mod account;
 mod admin;
@@ -107,6 +109,32 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .route("/static/style.css", get(assets::style_css))
         .route("/static/icon.svg", get(assets::icon_svg))
+        .route("/static/icon-192.png", get(assets::icon_192))
+        .route("/static/icon-512.png", get(assets::icon_512))
+        .route(
+            "/static/icon-maskable-512.png",
+            get(assets::icon_maskable_512),
+        )
+        .route("/static/app.js", get(assets::app_js))
+        .route("/manifest.webmanifest", get(assets::manifest))
+        .route("/sw.js", get(assets::service_worker))
+        .route(assets::OFFLINE_PATH, get(offline))
+}
+
+/// The page the service worker shows when the network is gone: the same for everyone (no
+/// session, no token), so that caching it keeps nothing personal.
+async fn offline() -> Response {
+    let ctx = Ctx {
+        csrf: "",
+        session: None,
+        enrol_prompt: false,
+    };
+    let mut r = html(pages::offline(&ctx));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
 }
 
 // ---------------------------------------------------------------------------------------

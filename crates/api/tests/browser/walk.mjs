@@ -11,9 +11,12 @@
 // ADMIN_PASS; CHROMIUM, default /usr/bin/chromium; for an https:// base, CERT_FILE: the
 // server's certificate, the only one chromium is told to accept). Exit 0 = every check passed.
 import { createHash, createHmac, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { installWalk } from './phone.mjs';
 
 const base = process.argv[2];
 if (!base) throw new Error('usage: node walk.mjs <base-url>');
@@ -46,26 +49,36 @@ function check(cond, what) {
   console.log(`  ok: ${what}`);
 }
 
+const launchArgs = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', ...tlsArgs,
+];
 const browser = await chromium.launch({
   executablePath,
   headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', ...tlsArgs,
-  ],
+  args: launchArgs,
   // playwright gives every launch a fresh temporary profile (--user-data-dir) of its own.
 });
 
 const problems = [];
+// What the walks in other files (phone.mjs) use of this one.
+const helpers = { base, check, pageAt, patientWithRecord, problems, persistentAt };
+const only = process.env.WALK_ONLY ? process.env.WALK_ONLY.split(',') : null;
 try {
   for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
     console.log(`== ${viewport.width}x${viewport.height}`);
+    if (only) {
+      // WALK_ONLY=install,share (while working on one walk): just those.
+      for (const name of only) await ({ install: installWalk }[name])(helpers, viewport);
+      continue;
+    }
     await setupWalk(viewport, setupLinks.shift());
     const { patient, recoveryCode } = await walk(viewport);
     await chartWalk(viewport, patient, recoveryCode);
     await totpWalk(viewport);
     await leaveWalk(viewport);
     await documentWalk(viewport);
+    await installWalk(helpers, viewport);
   }
   check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
 } finally {
@@ -686,6 +699,20 @@ async function pageAt(viewport) {
     check(unlabelled.length === 0, `${what}: every field has a label (${unlabelled})`);
   };
   return { context, page, fits };
+}
+
+// A page in a browser with a profile on disk (`pageAt`'s contexts are incognito, where
+// Chromium installs no app), closed with `close()`.
+async function persistentAt(viewport) {
+  const profile = mkdtempSync(path.join(tmpdir(), 'secure-ehr-profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath, headless: true, args: launchArgs, viewport,
+  });
+  const page = context.pages()[0] || await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const close = async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); };
+  return { context, page, close };
 }
 
 // A new patient `user`, signed in, with one record stored from the form; its record ID.

@@ -40,6 +40,11 @@ pub(crate) fn layout(ctx: &Ctx<'_>, title: &str, body: Markup) -> Markup {
                 title { (title) " — SecureEHR" }
                 link rel="stylesheet" href="/static/style.css";
                 link rel="icon" href="/static/icon.svg" type="image/svg+xml";
+                link rel="apple-touch-icon" href="/static/icon-192.png";
+                link rel="manifest" href="/manifest.webmanifest";
+                meta name="theme-color" content="#0b5394";
+                meta name="color-scheme" content="light dark";
+                script src="/static/app.js" defer {}
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -779,6 +784,19 @@ pub(crate) fn access_log(ctx: &Ctx<'_>, rows: &[LogRow]) -> Markup {
 }
 
 /// A page with just a heading and a message (errors, not found, CSRF refusals).
+/// The offline page (the service worker's fallback for every page).
+pub(crate) fn offline(ctx: &Ctx<'_>) -> Markup {
+    layout(
+        ctx,
+        "Offline",
+        html! {
+            h1 { "You are offline" }
+            p.lead { "SecureEHR needs a connection to show your records: they are never kept on this device." }
+            p { "Check your connection, then " a href="/" { "try again" } "." }
+        },
+    )
+}
+
 pub(crate) fn message(ctx: &Ctx<'_>, title: &str, text: &str) -> Markup {
     layout(
         ctx,

@@ -67,6 +67,12 @@ contract EhrRegistry {
     error WriteGrantExpired(uint256 recordId, address writer, uint64 expiredAt);
     /// The patient revoked the writer's write grant.
     error WriteGrantRevoked(uint256 recordId, address writer);
+    /// A grant offer past its own deadline is not redeemed.
+    error OfferExpired(uint64 deadline, uint64 now);
+    /// A grant offer is redeemed once: this patient's nonce was used.
+    error OfferUsed(address patient, uint256 nonce);
+    /// The offer's signature is malformed or not the patient's.
+    error BadOfferSignature();
 
     // ------------------------------------------------------------------ events
 
@@ -126,6 +132,9 @@ contract EhrRegistry {
     event NodeSetChanged(uint256 indexed epoch, uint8 k, uint8 n);
     /// The admin role moved.
     event AdminChanged(address indexed previous, address indexed admin);
+    /// A patient's signed grant offer was redeemed by `provider` (its `AccessGranted` is
+    /// emitted with it); the nonce is used up.
+    event OfferRedeemed(address indexed patient, uint256 indexed nonce, address indexed provider);
 
     // ------------------------------------------------------------------ storage
 
@@ -197,6 +206,18 @@ contract EhrRegistry {
     mapping(bytes32 => Grant) internal grants;
     address[] internal nodes;
     bytes32[] internal nodeKeys;
+    /// The grant-offer nonces each patient has had redeemed.
+    mapping(address => mapping(uint256 => bool)) public offerUsed;
+
+    /// EIP-712: the domain every SecureEHR signature on this deployment is made in (the
+    /// custodians' share requests use the same one), and the grant offer's type.
+    bytes32 internal constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 public constant GRANT_OFFER_TYPEHASH = keccak256(
+        "GrantOffer(address patient,uint256 recordId,uint64 expiresAt,uint256 nonce,uint64 deadline)"
+    );
+    /// Signatures with a high `s` are the malleable twin of a low one (EIP-2).
+    uint256 internal constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     constructor() {
         admin = msg.sender;
@@ -358,6 +379,49 @@ contract EhrRegistry {
         g.expiresAt = until;
         g.revokedAt = 0;
         emit AccessGranted(msg.sender, provider, recordId, expiresAt);
+    }
+
+    /// Redeems a patient's signed grant offer (EIP-712 `GrantOffer`): the caller, a
+    /// registered provider — whoever redeems it first — may read `recordId` (0: all the
+    /// patient's records) until `expiresAt`, as if the patient had called `grantAccess`
+    /// for it. The offer is good until its own `deadline` and once: the patient's `nonce`
+    /// is used up. The patient need not be online.
+    function grantAccessBySig(
+        address patient,
+        uint256 recordId,
+        uint64 expiresAt,
+        uint256 nonce,
+        uint64 deadline,
+        bytes calldata signature
+    ) external {
+        if (deadline < block.timestamp) revert OfferExpired(deadline, uint64(block.timestamp));
+        if (offerUsed[patient][nonce]) revert OfferUsed(patient, nonce);
+        bytes32 digest = keccak256(
+            abi.encodePacked(
+                "\x19\x01",
+                domainSeparator(),
+                keccak256(abi.encode(GRANT_OFFER_TYPEHASH, patient, recordId, expiresAt, nonce, deadline))
+            )
+        );
+        if (patient == address(0) || _recover(digest, signature) != patient) revert BadOfferSignature();
+        if (patients[patient].id == 0) revert NotRegisteredPatient(patient);
+        if (patients[patient].erased) revert PatientIsErased(patient);
+        if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, uint64(block.timestamp));
+        uint40 until = _time40(expiresAt);
+        if (!providers[msg.sender].active) revert NotRegisteredProvider(msg.sender);
+        offerUsed[patient][nonce] = true;
+        Grant storage g = grants[_grantKey(patient, msg.sender, recordId)];
+        g.expiresAt = until;
+        g.revokedAt = 0;
+        emit AccessGranted(patient, msg.sender, recordId, expiresAt);
+        emit OfferRedeemed(patient, nonce, msg.sender);
+    }
+
+    /// The EIP-712 domain separator: name "SecureEHR", version "1", this chain, this contract.
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("SecureEHR"), keccak256("1"), block.chainid, address(this))
+        );
     }
 
     /// Lets `provider` write until `expiresAt`: add versions to the caller's record
@@ -672,6 +736,18 @@ contract EhrRegistry {
     }
 
     /// `t` as a stored 40-bit time, or `TimeOutOfRange` (never a silent wrap).
+    /// The signer of `digest` (65 bytes r ‖ s ‖ v), or zero for a malformed or malleable
+    /// signature.
+    function _recover(bytes32 digest, bytes calldata signature) internal pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (v < 27) v += 27;
+        if (uint256(s) > HALF_ORDER || (v != 27 && v != 28)) return address(0);
+        return ecrecover(digest, v, r, s);
+    }
+
     function _time40(uint256 t) internal pure returns (uint40) {
         if (t > type(uint40).max) revert TimeOutOfRange(t);
         return uint40(t);

@@ -226,6 +226,13 @@ impl fmt::Display for ContractError {
                 e.writer,
                 scope(e.recordId)
             ),
+            E::OfferExpired(e) => write!(
+                f,
+                "the offer ended at {} (chain time {})",
+                e.deadline, e.now
+            ),
+            E::OfferUsed(_) => write!(f, "the offer was already used"),
+            E::BadOfferSignature(_) => write!(f, "the offer is not signed by its patient"),
         }
     }
 }

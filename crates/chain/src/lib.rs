@@ -10,7 +10,8 @@
 //! - [`EmbeddedChain`]: the default backend — revm executing the artifact as a single-node
 //!   chain, with signed transactions, hash-linked blocks, receipts, the state and the
 //!   indexes persisted in redb;
-//! - [`RpcRegistry`]: the same contract on any Ethereum JSON-RPC node (geth, Besu, anvil, …).
+//! - [`RpcRegistry`]: the same contract on any Ethereum JSON-RPC node (geth, Besu, anvil, …);
+//! - [`Offers`]: grant offers a patient signs off chain (EIP-712) and a provider redeems.
 
 pub mod contract;
 pub mod embedded;
@@ -19,6 +20,7 @@ mod error;
 pub mod eth_api;
 pub mod funding;
 pub mod gas;
+pub mod offers;
 pub mod registry;
 pub mod rpc;
 pub mod signing;
@@ -34,6 +36,7 @@ pub use embedded::{BodySource, ChainConfig, EmbeddedChain, VerifyReport};
 pub use erasure::{ErasedRecord, Erasure};
 pub use error::{ContractError, Error, Result};
 pub use funding::FundingPolicy;
+pub use offers::{GrantOffer, Offers, SignedOffer};
 pub use registry::{
     AccessEntry, AccessStatus, ChainInfo, ChainLog, EmergencyEntry, GrantInfo, LogQuery, NodeSet,
     Organisation, ProviderRegistration, RecordInfo, RecordVersion, Registry, RegistryExt, SentTx,

@@ -3,7 +3,7 @@
 
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::{Eip712Domain, SolStruct, eip712_domain};
+use alloy::sol_types::{Eip712Domain, SolStruct};
 use async_trait::async_trait;
 use ehr_crypto::wrap::{PublicKey, Wrapped};
 use ehr_store::Cid;
@@ -18,8 +18,8 @@ pub const MAX_REQUEST_TTL: u64 = 600;
 /// The associated data a custodian's share is wrapped under in a manifest.
 pub const CUSTODIAN_AAD: &[u8] = b"SEHR custodian share v1";
 
-/// The EIP-712 domain name of share requests.
-pub const DOMAIN_NAME: &str = "SecureEHR";
+/// The EIP-712 domain name of share requests (and of every SecureEHR signature).
+pub use ehr_chain::offers::DOMAIN_NAME;
 
 mod typed {
     #![allow(missing_docs)]
@@ -36,14 +36,10 @@ mod typed {
     }
 }
 
-/// The EIP-712 domain of share requests on one deployment.
+/// The EIP-712 domain of share requests on one deployment: the contract's own (grant
+/// offers are signed in it too).
 pub fn domain(chain_id: u64, contract: Address) -> Eip712Domain {
-    eip712_domain! {
-        name: DOMAIN_NAME,
-        version: "1",
-        chain_id: chain_id,
-        verifying_contract: contract,
-    }
+    ehr_chain::offers::domain(chain_id, contract)
 }
 
 /// A reader's signed request for key shares of one record version.

@@ -1202,6 +1202,117 @@ async fn erasure<R: TestChain>(w: World<R>) {
     assert!(again.is_empty(), "nothing more to erase");
 }
 
+/// Grant offers (issue 20): a patient signs off chain, a provider redeems once, before the
+/// deadline; forged, altered, used or late offers are refused and change nothing.
+async fn grant_offers<R: TestChain>(w: World<R>) {
+    use ehr_chain::offers::domain;
+    use ehr_chain::{GrantOffer, Offers};
+    let c = &w.chain;
+    let alice = patient(&w).await;
+    let mallory = patient(&w).await;
+    let doc = provider(&w).await;
+    let other_doc = provider(&w).await;
+    let nobody = account(&w).await;
+    let (r1, _) = c.add_record(&alice, digest(1), codec::RAW).await.unwrap();
+    let (r2, _) = c.add_record(&alice, digest(2), codec::RAW).await.unwrap();
+    let info = c.info().await.unwrap();
+    let d = domain(info.chain_id, info.contract);
+    assert_eq!(
+        c.domain_separator().await.unwrap(),
+        d.separator(),
+        "the contract's domain is the one offers are signed in"
+    );
+    let now = chain_now(&w).await;
+    let offer = GrantOffer {
+        patient: alice.address(),
+        record_id: Some(r1),
+        expires_at: now + 86_400,
+        nonce: 0xfeed_0001,
+        deadline: now + 600,
+    };
+    let signed = offer.sign(&alice, &d).unwrap();
+
+    // Refused, each changing nothing: a stranger, a forgery, an altered offer, a late one.
+    assert!(matches!(
+        reason(c.redeem_offer(&nobody, &signed).await),
+        E::NotRegisteredProvider(_)
+    ));
+    assert!(
+        offer.sign(&mallory, &d).is_err(),
+        "no one signs an offer naming another patient"
+    );
+    let mut by_mallory = GrantOffer {
+        patient: mallory.address(),
+        ..offer
+    }
+    .sign(&mallory, &d)
+    .unwrap();
+    by_mallory.offer.patient = alice.address(); // claims to be alice's
+    assert!(matches!(
+        reason(c.redeem_offer(&doc, &by_mallory).await),
+        E::BadOfferSignature(_)
+    ));
+    let mut longer = signed.clone();
+    longer.offer.expires_at += 86_400 * 365;
+    assert!(matches!(
+        reason(c.redeem_offer(&doc, &longer).await),
+        E::BadOfferSignature(_)
+    ));
+    let mut truncated = signed.clone();
+    truncated.signature[64] = 99;
+    assert!(matches!(
+        reason(c.redeem_offer(&doc, &truncated).await),
+        E::BadOfferSignature(_)
+    ));
+    let late = GrantOffer {
+        deadline: now - 5,
+        nonce: 0xfeed_0002,
+        ..offer
+    }
+    .sign(&alice, &d)
+    .unwrap();
+    assert!(matches!(
+        reason(c.redeem_offer(&doc, &late).await),
+        E::OfferExpired(_)
+    ));
+    assert!(!c.offer_used(alice.address(), offer.nonce).await.unwrap());
+    assert!(!c.can_access(doc.address(), r1).await.unwrap());
+
+    // Redeemed: the provider reads that record (not the other), as with grantAccess.
+    let receipt = c.redeem_offer(&doc, &signed).await.unwrap();
+    assert!(receipt.logs.iter().any(|l| {
+        l.topics().first()
+            == Some(&<C::AccessGranted as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+    }));
+    assert!(c.offer_used(alice.address(), offer.nonce).await.unwrap());
+    assert!(c.can_access(doc.address(), r1).await.unwrap());
+    assert!(!c.can_access(doc.address(), r2).await.unwrap());
+    let g = c
+        .grant(alice.address(), doc.address(), Some(r1))
+        .await
+        .unwrap();
+    assert_eq!(g.expires_at, offer.expires_at);
+    assert!(
+        c.grants_to(doc.address())
+            .await
+            .unwrap()
+            .contains(&(alice.address(), Some(r1))),
+        "listed with the provider's grants"
+    );
+
+    // Once only, by anyone.
+    assert!(matches!(
+        reason(c.redeem_offer(&other_doc, &signed).await),
+        E::OfferUsed(_)
+    ));
+    assert!(!c.can_access(other_doc.address(), r1).await.unwrap());
+    // The patient can still revoke what the offer granted.
+    c.revoke_access(&alice, doc.address(), Some(r1))
+        .await
+        .unwrap();
+    assert!(!c.can_access(doc.address(), r1).await.unwrap());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded_backend {
@@ -1229,6 +1340,7 @@ conformance!(
     times_out_of_range,
     write_grants,
     erasure,
+    grant_offers,
 );
 
 #[test]

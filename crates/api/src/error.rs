@@ -280,6 +280,7 @@ impl From<svc::Error> for Error {
             }
             E::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable { size },
             E::Erased(what) => Self::Erased(what),
+            E::Offer(why) => Self::input("offer", why.to_string()),
             // Its message names the record and the contract's reason.
             e @ (E::AccessDenied { .. } | E::NoAccessToPatient { .. } | E::WriteDenied { .. }) => {
                 Self::AccessDenied(e.to_string())

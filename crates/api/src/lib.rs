@@ -28,6 +28,7 @@ mod svc {
         AttachmentDownload, AttachmentInput, Error, ReadRecord, RecordSummary, Service, Stored,
     };
     pub use ehr_records::{DirectoryEntry, ProfileInput, ProviderProfile, SharedView};
+    pub use ehr_records::{OfferRefusal, OfferView, SignedOffer};
 }
 
 use std::sync::Arc;
@@ -264,6 +265,27 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// This server's origin as the client reached it (`https://host:port`): the `Host` header
+/// if it is a plain host name, `localhost` otherwise; https when cookies are `Secure`.
+fn origin(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("localhost");
+    let scheme = if state.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 /// Lower-case hex of `bytes`.

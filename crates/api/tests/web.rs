@@ -444,7 +444,9 @@ async fn every_page_needs_a_session_of_its_role() {
         ("/patient/records/1", "/patients"),
         ("/patient/sharing", "/patients"),
         ("/patient/access-log", "/patients"),
+        ("/patient/share-code", "/patients"),
         ("/provider", "/providers/login"),
+        ("/offer?o=x", "/providers/login"),
         ("/admin", "/providers/login"),
     ] {
         let r = anonymous.get(&app, uri).await;
@@ -464,6 +466,8 @@ async fn every_page_needs_a_session_of_its_role() {
         ("patient", "/provider", "provider"),
         ("patient", "/admin", "admin"),
         ("provider", "/patient/records", "patient"),
+        ("provider", "/patient/share-code", "patient"),
+        ("patient", "/offer?o=x", "provider"),
         ("provider", "/admin", "admin"),
     ] {
         let b = if who == "patient" {

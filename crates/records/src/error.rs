@@ -62,6 +62,10 @@ pub enum Error {
     #[error("erased: {0} was erased with its owner's account")]
     Erased(String),
 
+    /// A grant offer (share by code) that is refused: forged, used or past its deadline.
+    #[error("{0}")]
+    Offer(OfferRefusal),
+
     /// The contract does not allow this read.
     #[error("access denied to record {record_id}: {}", access_reason(*reason))]
     AccessDenied {
@@ -228,4 +232,20 @@ impl Error {
     pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
         Self::File(ehr_fs_util::Error::io(path, source))
     }
+}
+
+/// Why a grant offer is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OfferRefusal {
+    /// Not signed by the patient it names on this deployment, or altered since.
+    #[error(
+        "this code is not a valid offer: it was not made by the patient it names, or it was changed"
+    )]
+    Forged,
+    /// Already accepted (an offer is used once).
+    #[error("this code was already used: ask the patient for a new one")]
+    Used,
+    /// Past its ten minutes.
+    #[error("this code has expired: ask the patient for a new one")]
+    Expired,
 }

@@ -496,22 +496,7 @@ fn rewrite(v: &mut Value, names: &HashMap<String, String>, depth: usize) {
 /// The API's absolute base URL as the client reached it (`Host`; `https` when the server is
 /// reached over TLS), for `fullUrl`s and links.
 fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']')
-                })
-        })
-        .unwrap_or("localhost");
-    let scheme = if state.secure_cookies {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}/fhir")
+    format!("{}/fhir", crate::origin(state, headers))
 }
 
 fn known_type(resource_type: &str) -> Result<()> {

@@ -17,6 +17,7 @@ mod patient;
 mod provider;
 mod session;
 mod setup;
+mod share;
 
 use std::sync::{Arc, OnceLock};
 
@@ -80,6 +81,11 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/patient/grants", post(grant))
         .route("/patient/grants/revoke", post(revoke))
         .route("/patient/access-log", get(access_log))
+        .route(
+            "/patient/share-code",
+            get(share::share_code_page).post(share::make_code),
+        )
+        .route("/offer", get(share::offer_page).post(share::accept))
         .route("/provider", get(provider))
         .route("/provider/records", post(provider_records))
         .route("/provider/emergency", post(emergency))

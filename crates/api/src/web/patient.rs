@@ -407,11 +407,16 @@ fn check_grant(f: &GrantForm) -> Result<(Option<u64>, u64), Error> {
     if f.provider.trim().is_empty() {
         return Err(Error::input("provider", "choose a provider"));
     }
-    let record_id = match f.record_id.trim() {
+    grant_scope(&f.record_id, &f.expires)
+}
+
+/// A grant form's records (`""`: all) and its expiry date, as the end of that day (UTC).
+pub(super) fn grant_scope(record_id: &str, expires: &str) -> Result<(Option<u64>, u64), Error> {
+    let record_id = match record_id.trim() {
         "" => None,
         id => Some(parse_num("record_id", id)?),
     };
-    let date = Date::parse(f.expires.trim())
+    let date = Date::parse(expires.trim())
         .ok_or_else(|| Error::input("expires", "choose a date (YYYY-MM-DD)"))?;
     let end_of_day = u64::try_from(unix_days(date) * 86_400 + 86_399)
         .map_err(|_| Error::input("expires", "must be today or later"))?;

@@ -3,6 +3,7 @@
 //! everyone: no cookie, no token, nothing personal, so caching it keeps nothing.
 
 use super::*;
+use ehr_chain::RegistryExt;
 
 /// Width and height of a PNG, from its IHDR chunk.
 fn png_size(bytes: &[u8]) -> (u32, u32) {
@@ -82,4 +83,157 @@ async fn the_manifest_names_icons_that_exist_and_the_shell_is_public() {
             .unwrap()
             .contains("serviceWorker.register('/sw.js'")
     );
+}
+
+/// The `o` of the sharing link on a code page.
+fn offer_param(page: &str) -> String {
+    let at = page.find("/offer?o=").expect("the page shows the link") + 9;
+    page[at..]
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_code_is_the_patients_once_for_ten_minutes_and_refusals_change_nothing() {
+    let h = service().await;
+    let svc = &h.service;
+    let app = router(AppState::new(svc.clone()));
+    svc.register_patient("quinn", PASSWORD).await.unwrap();
+    let (_, quinn) = svc.login("quinn", PASSWORD, "test").await.unwrap();
+    let quinn = quinn.patient().unwrap();
+    let form = ehr_records::fhir::RecordForm {
+        patient_name: "Quinn Code".into(),
+        birth_date: "1970-01-02".into(),
+        health_condition: "Gout".into(),
+        ..Default::default()
+    };
+    let mine = svc.put_form(&quinn, &form).await.unwrap().record_id;
+    let until = ehr_records::fhir::Date::today_utc();
+    let until = format!("{:04}-12-31", until.year + 1);
+
+    let mut pat = Browser::default();
+    sign_in(&app, &mut pat, "quinn", PASSWORD).await;
+    let page = pat.get(&app, "/patient/share-code").await.text();
+    let token = csrf(&page);
+    // Bad input: the form again with the error, no code.
+    for (record, expires, field) in [
+        ("999", until.as_str(), "Records"),
+        ("", "2001-01-01", "Access expires on"),
+    ] {
+        let r = pat
+            .post(
+                &app,
+                "/patient/share-code",
+                &[
+                    ("csrf", &token),
+                    ("record_id", record),
+                    ("expires", expires),
+                ],
+            )
+            .await;
+        let text = r.text();
+        assert!(
+            text.contains(&format!("{field}: ")),
+            "{field} error shown: {text}"
+        );
+        assert!(!text.contains("/offer?o="), "no code made");
+    }
+    let make = |pat: &mut Browser| {
+        let (app, token, until, record) =
+            (app.clone(), token.clone(), until.clone(), mine.to_string());
+        let mut pat = pat.clone();
+        async move {
+            let r = pat
+                .post(
+                    &app,
+                    "/patient/share-code",
+                    &[
+                        ("csrf", &token),
+                        ("record_id", &record),
+                        ("expires", &until),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+            let text = r.text();
+            assert!(text.contains("<svg"), "a QR code drawn by the server");
+            offer_param(&text)
+        }
+    };
+    let code = make(&mut pat).await;
+    let late = make(&mut pat).await;
+    // The patient need not be online to have the code redeemed.
+    let r = pat.post(&app, "/logout", &[("csrf", &token)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+    let mut doc = Browser::default();
+    sign_in(&app, &mut doc, PROVIDER.0, PROVIDER.1).await;
+    let doc_addr = svc.account(PROVIDER.0).unwrap().address;
+    let may_read = || async { svc.registry().can_access(doc_addr, mine).await.unwrap() };
+    assert!(!may_read().await);
+
+    // Forged: bytes altered, another length, not base64 — 400, nothing changed.
+    let mut altered = code.clone().into_bytes();
+    altered[40] = if altered[40] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for o in [altered.as_str(), &code[..100], "not*base64", ""] {
+        let r = doc.get(&app, &format!("/offer?o={o}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{o}");
+        assert!(r.text().contains("This code is not valid"));
+    }
+    let page = doc.get(&app, &format!("/offer?o={code}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.text();
+    assert!(text.contains(&format!("Read record {mine}")), "{text}");
+    let token = csrf(&text);
+    let r = doc
+        .post(&app, "/offer", &[("csrf", &token), ("o", &altered)])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(!may_read().await, "a forged offer changed nothing");
+    // Without the CSRF token: refused before anything happens.
+    let r = doc.post(&app, "/offer", &[("o", &code)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!may_read().await);
+
+    // Accepted once: the provider may read that record; the same code again is used.
+    let r = doc
+        .post(&app, "/offer", &[("csrf", &token), ("o", &code)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("Shared with you"));
+    assert!(may_read().await, "the offer was redeemed on chain");
+    for r in [
+        doc.get(&app, &format!("/offer?o={code}")).await,
+        doc.post(&app, "/offer", &[("csrf", &token), ("o", &code)])
+            .await,
+    ] {
+        assert_eq!(r.status, StatusCode::GONE);
+        assert!(r.text().contains("This code was already used"));
+    }
+
+    // Ten minutes later the other code has expired, here and on chain.
+    // (The revocation mines a block at the moved clock.)
+    h.service
+        .embedded_chain()
+        .unwrap()
+        .advance_time(ehr_records::OFFER_TTL + 60);
+    svc.revoke(&quinn, PROVIDER.0, Some(mine)).await.unwrap();
+    for r in [
+        doc.get(&app, &format!("/offer?o={late}")).await,
+        doc.post(&app, "/offer", &[("csrf", &token), ("o", &late)])
+            .await,
+    ] {
+        assert_eq!(r.status, StatusCode::GONE);
+        assert!(r.text().contains("This code has expired"));
+    }
+    assert!(!may_read().await, "an expired offer changed nothing");
+
+    // A patient cannot open an offer page; the provider page needs a provider.
+    let mut stranger = Browser::default();
+    let r = stranger.get(&app, &format!("/offer?o={late}")).await;
+    assert!(r.status.is_redirection() || r.status == StatusCode::OK);
+    assert!(!r.text().contains("shares records with you"));
 }

@@ -9,6 +9,7 @@ mod attach;
 mod audit;
 mod directory;
 mod erase;
+mod offers;
 mod read;
 mod sharing;
 mod status;
@@ -19,6 +20,7 @@ pub use archive::{ArchiveBodies, ChainSource};
 pub use attach::{AttachmentDownload, AttachmentInput, AttachmentStored};
 pub use directory::{CONSORTIUM, DirectoryEntry, PROFILE_FORMAT, ProfileInput, ProviderProfile};
 pub use erase::{ErasedRecordView, ErasureReceipt, NodeErasure};
+pub use offers::{OFFER_TTL, OfferView};
 pub use status::STATUS_TTL;
 pub use write::PROVIDER_SYSTEM;
 
@@ -40,7 +42,7 @@ use futures::future::join_all;
 use crate::erasures::{ErasureJournal, PendingErasure};
 use crate::journal::{Journal, Upload};
 use crate::reasons::ReasonLog;
-use crate::{Error, Result};
+use crate::{Error, OfferRefusal, Result};
 
 /// The latest time the contract stores (its times are 40-bit unix seconds).
 pub const MAX_TIME: u64 = (1 << 40) - 1;
@@ -146,6 +148,9 @@ pub(crate) fn user_error(e: ehr_chain::Error) -> Error {
         Some(CE::NoWriteGrant(_) | CE::WriteGrantExpired(_) | CE::WriteGrantRevoked(_)) => {
             Error::Forbidden("the patient's write grant does not allow this (any more)")
         }
+        Some(CE::OfferExpired(_)) => Error::Offer(OfferRefusal::Expired),
+        Some(CE::OfferUsed(_)) => Error::Offer(OfferRefusal::Used),
+        Some(CE::BadOfferSignature(_)) => Error::Offer(OfferRefusal::Forged),
         Some(CE::ZeroReason(_)) => Error::InvalidInput {
             field: "reason",
             message: "required".into(),

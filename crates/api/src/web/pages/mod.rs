@@ -10,6 +10,7 @@ use crate::svc::{Role, Session};
 mod account;
 mod admin;
 mod provider;
+mod share;
 
 pub(crate) use account::{
     AccountPage, account, backup_codes, delete_account, erasure_receipt, recover, recovery_code,
@@ -18,6 +19,9 @@ pub(crate) use account::{
 pub(crate) use admin::{AdminPage, NodeRow, ProviderRow, admin};
 
 pub(crate) use provider::{AddForm, AddValues, ProviderPage, SharedRow, provider};
+pub(crate) use share::{
+    ShareCodeValues, offer, offer_accepted, offer_refused, offline, share_code, share_code_form,
+};
 
 /// What every page needs: the CSRF token for its forms and who is signed in.
 pub(crate) struct Ctx<'a> {
@@ -620,6 +624,7 @@ pub(crate) fn sharing(ctx: &Ctx<'_>, p: &SharingPage<'_>) -> Markup {
         html! {
             h1 { "Sharing" }
             @if let Some(n) = p.notice { p.success role="status" { (n) } }
+            p { a.button href="/patient/share-code" { "Share by code" } " " span.small { "A QR code to show a provider across the desk." } }
             section aria-labelledby="grant-h" {
                 h2 #grant-h { "Grant a provider access" }
                 form.search method="get" action="/patient/sharing" role="search" {
@@ -784,19 +789,6 @@ pub(crate) fn access_log(ctx: &Ctx<'_>, rows: &[LogRow]) -> Markup {
 }
 
 /// A page with just a heading and a message (errors, not found, CSRF refusals).
-/// The offline page (the service worker's fallback for every page).
-pub(crate) fn offline(ctx: &Ctx<'_>) -> Markup {
-    layout(
-        ctx,
-        "Offline",
-        html! {
-            h1 { "You are offline" }
-            p.lead { "SecureEHR needs a connection to show your records: they are never kept on this device." }
-            p { "Check your connection, then " a href="/" { "try again" } "." }
-        },
-    )
-}
-
 pub(crate) fn message(ctx: &Ctx<'_>, title: &str, text: &str) -> Markup {
     layout(
         ctx,

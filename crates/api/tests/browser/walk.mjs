@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { auditWalk } from './audit.mjs';
 import { installWalk, shareWalk } from './phone.mjs';
 
 const base = process.argv[2];
@@ -62,14 +63,14 @@ const browser = await chromium.launch({
 
 const problems = [];
 // What the walks in other files (phone.mjs) use of this one.
-const helpers = { base, check, pageAt, patientWithRecord, problems, persistentAt, provider };
+const helpers = { base, check, pageAt, patientWithRecord, problems, persistentAt, provider, admin };
 const only = process.env.WALK_ONLY ? process.env.WALK_ONLY.split(',') : null;
 try {
   for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
     console.log(`== ${viewport.width}x${viewport.height}`);
     if (only) {
       // WALK_ONLY=install,share (while working on one walk): just those.
-      for (const name of only) await ({ install: installWalk, share: shareWalk }[name])(helpers, viewport);
+      for (const name of only) await ({ install: installWalk, share: shareWalk, audit: auditWalk }[name])(helpers, viewport);
       continue;
     }
     await setupWalk(viewport, setupLinks.shift());
@@ -80,6 +81,7 @@ try {
     await documentWalk(viewport);
     await installWalk(helpers, viewport);
     await shareWalk(helpers, viewport);
+    await auditWalk(helpers, viewport);
   }
   check(problems.length === 0, `no console or page errors (${problems.join(' | ')})`);
 } finally {

@@ -21,6 +21,8 @@ pub struct Session {
     pub address: Address,
     /// When the token stops working.
     pub expires_at: SystemTime,
+    /// When the user signed in before this session (unix seconds); `None` on the first.
+    pub previous_visit: Option<u64>,
     /// The user's key, unlocked at login for the session's transactions and requests.
     pub(crate) key: SessionKey,
 }

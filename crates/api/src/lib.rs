@@ -28,7 +28,7 @@ mod svc {
         AttachmentDownload, AttachmentInput, Error, ReadRecord, RecordSummary, Service, Stored,
     };
     pub use ehr_records::{DirectoryEntry, ProfileInput, ProviderProfile, SharedView};
-    pub use ehr_records::{OfferRefusal, OfferView, SignedOffer};
+    pub use ehr_records::{OfferRefusal, OfferView, SignedOffer, SinceLastVisit};
 }
 
 use std::sync::Arc;

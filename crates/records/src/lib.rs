@@ -15,14 +15,14 @@ mod views;
 pub use error::{Error, OfferRefusal, Result};
 pub use service::{
     AttachmentDownload, AttachmentInput, AttachmentStored, CONSORTIUM, ChainSource, DirectoryEntry,
-    ErasedRecordView, ErasureReceipt, MAX_TIME, NODE_TIMEOUT, NodeErasure, OFFER_TTL, OfferView,
-    PROFILE_FORMAT, PROVIDER_SYSTEM, ProfileInput, ProviderProfile, STATUS_TTL, Service,
-    ServiceParts,
+    EXPIRY_NOTICE, ErasedRecordView, ErasureReceipt, MAX_TIME, NODE_TIMEOUT, NodeErasure,
+    OFFER_TTL, OfferView, PROFILE_FORMAT, PROVIDER_SYSTEM, ProfileInput, ProviderProfile,
+    STATUS_TTL, Service, ServiceParts,
 };
 pub use session::{AdminSession, PatientSession, ProviderSession, Reader, SignedIn};
 pub use views::{
     AccessLogEntry, EmergencyWindow, GrantView, NodeStatus, PatientAccount, ReadRecord,
-    RecordSummary, SharedView, Status, Stored, VersionInfo, WriteView,
+    RecordSummary, SharedView, SinceLastVisit, Status, Stored, VersionInfo, WriteView,
 };
 
 pub use ehr_chain::SignedOffer;

@@ -179,6 +179,25 @@ pub struct AccessLogEntry {
     pub reason: Option<String>,
 }
 
+/// What happened since the patient's last visit ([`Service::since_last_visit`](crate::Service::since_last_visit)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SinceLastVisit {
+    /// The last visit (unix seconds); `None`: this is the first.
+    pub since: Option<u64>,
+    /// Reads of the patient's records by others since then, newest first (break-glass
+    /// ones marked, with their reasons).
+    pub reads: Vec<AccessLogEntry>,
+    /// Active grants ending soon, soonest first.
+    pub expiring: Vec<GrantView>,
+}
+
+impl SinceLastVisit {
+    /// Nothing to tell.
+    pub fn is_empty(&self) -> bool {
+        self.reads.is_empty() && self.expiring.is_empty()
+    }
+}
+
 /// One node's health.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeStatus {

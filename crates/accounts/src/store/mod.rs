@@ -285,6 +285,7 @@ impl AccountStore {
             escrow: None,
             escrow_public: None,
             second_factor: Default::default(),
+            last_login: None,
         };
         // The insert checks the username again inside its write transaction: another
         // thread may have won the race while we hashed. Durable (fsync) before it returns.
@@ -352,6 +353,12 @@ impl AccountStore {
         let (account, signer) = self.unlock(username, password, client, Some(code))?;
         self.backfill_escrow(&account, &signer)?;
         let now = self.clock.now();
+        // This sign-in's time is kept; the one before it is this session's last visit.
+        let previous_visit = self
+            .update(&account.username, |a| {
+                Ok(a.last_login.replace(ehr_primitives::unix_secs(now)))
+            })?
+            .flatten();
         let mut selector = [0u8; 16];
         let mut verifier = Zeroizing::new([0u8; 32]);
         ehr_crypto::fill_random(&mut selector);
@@ -361,6 +368,7 @@ impl AccountStore {
             role: account.role,
             address: account.address,
             expires_at: now + self.params.token_ttl,
+            previous_visit,
             key: SessionKey(Some(Arc::new(signer))),
         };
         let token = Token(Zeroizing::new(format!(

@@ -139,6 +139,7 @@ pub(crate) fn not_found_page() -> Response {
         csrf: "",
         session: None,
         enrol_prompt: false,
+        notices: None,
     };
     render(PageError::NotFound.into_response(), &ctx)
 }

@@ -134,6 +134,7 @@ async fn offline() -> Response {
         csrf: "",
         session: None,
         enrol_prompt: false,
+        notices: None,
     };
     let mut r = html(pages::offline(&ctx));
     r.headers_mut().insert(
@@ -158,6 +159,8 @@ struct Web {
     session: Arc<OnceLock<Option<svc::Any>>>,
     /// Set with [`Web::session`]: a provider or admin without two-factor, prompted to enrol.
     enrol_prompt: Arc<OnceLock<bool>>,
+    /// A patient's pages: what happened since their last visit, shown at the top.
+    notices: Arc<OnceLock<svc::SinceLastVisit>>,
 }
 
 impl Web {
@@ -189,6 +192,25 @@ impl Web {
             csrf: &self.csrf,
             session,
             enrol_prompt: session.is_some() && self.enrol_prompt.get() == Some(&true),
+            notices: session.and(self.notices.get()).filter(|n| !n.is_empty()),
+        }
+    }
+
+    /// For a patient's page (a GET of a page, not a file): looks up what happened since
+    /// their last visit, for [`Web::ctx`]. A failure only leaves the notices out.
+    async fn gather_notices(&self, state: &AppState, path: &str) {
+        let page = path.starts_with("/patient") && path != "/patient/export" || path == "/account";
+        if !page {
+            return;
+        }
+        let Some(Ok(patient)) = self.session(state).map(svc::Any::patient) else {
+            return;
+        };
+        match state.service().since_last_visit(&patient).await {
+            Ok(n) => {
+                let _ = self.notices.set(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "since-last-visit notices left out"),
         }
     }
 }
@@ -207,8 +229,12 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         cookies,
         session: Arc::default(),
         enrol_prompt: Arc::default(),
+        notices: Arc::default(),
     };
     let mut req = req;
+    if req.method() == Method::GET {
+        web.gather_notices(&state, req.uri().path()).await;
+    }
     if req.method() == Method::POST && attachments::is_stream_upload(req.uri().path()) {
         // A file streamed into storage: the token is in the form's URL, the body is the
         // handler's to read as it comes.

@@ -164,5 +164,13 @@ export async function auditWalk(t, viewport) {
   await signIn(t, page, t.admin.user, t.admin.pass, '/providers/login');
   await at('/admin');
   await at('/account', 'admin account');
+  await page.getByRole('button', { name: 'Log out' }).click();
+
+  // The patient again: the provider's read, at the top of the pages.
+  await signIn(t, page, user, 'correct horse battery staple', '/patients');
+  await page.goto(`${base}/patient/records`);
+  const notices = page.getByRole('region', { name: /^Since your last visit/ });
+  t.check(await notices.getByText(`${t.provider.user} read record ${recordId}`).isVisible(), 'since your last visit: the provider\'s read');
+  await audit(t, page, 'since your last visit', full);
   await context.close();
 }

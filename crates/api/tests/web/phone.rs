@@ -237,3 +237,106 @@ async fn a_share_code_is_the_patients_once_for_ten_minutes_and_refusals_change_n
     assert!(r.status.is_redirection() || r.status == StatusCode::OK);
     assert!(!r.text().contains("shares records with you"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patients_pages_say_what_happened_since_the_last_visit() {
+    let h = service().await;
+    let svc = &h.service;
+    let app = router(AppState::new(svc.clone()));
+    svc.register_patient("vera", PASSWORD).await.unwrap();
+    let (_, vera) = svc.login("vera", PASSWORD, "test").await.unwrap();
+    let vera = vera.patient().unwrap();
+    let form = ehr_records::fhir::RecordForm {
+        patient_name: "Vera Visit".into(),
+        birth_date: "1955-05-05".into(),
+        health_condition: "Angina".into(),
+        ..Default::default()
+    };
+    let first = svc.put_form(&vera, &form).await.unwrap().record_id;
+    let second = svc.put_form(&vera, &form).await.unwrap().record_id;
+    let pid = svc.patient_id(vera.address()).await.unwrap().unwrap();
+    let (_, doc) = svc.login(PROVIDER.0, PROVIDER.1, "test").await.unwrap();
+    let doc = doc.provider().unwrap();
+
+    // A visit, then, while she is away: a read under a grant about to end, and a
+    // break-glass read with its reason.
+    let mut b = Browser::default();
+    sign_in(&app, &mut b, "vera", PASSWORD).await;
+    let page = b.get(&app, "/patient/records").await.text();
+    assert!(
+        !page.contains("Since your last visit"),
+        "nothing happened yet"
+    );
+    let token = csrf(&page);
+    b.post(&app, "/logout", &[("csrf", &token)]).await;
+    // Times are whole seconds, and a read in the visit's own second counts as new.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let soon = ehr_primitives::unix_now() + 2 * 86_400;
+    svc.grant(&vera, PROVIDER.0, Some(first), soon)
+        .await
+        .unwrap();
+    svc.read_record(&doc, first, None).await.unwrap();
+    let reason = "Unconscious in A&E <b>now</b>";
+    svc.emergency_access(&doc, pid, reason).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let mut b = Browser::default();
+    sign_in(&app, &mut b, "vera", PASSWORD).await;
+    for path in [
+        "/patient",
+        "/patient/records",
+        "/patient/sharing",
+        "/account",
+    ] {
+        let page = b.get(&app, path).await.text();
+        let at = page
+            .find("Since your last visit")
+            .unwrap_or_else(|| panic!("{path}: notices"));
+        let main = page.find("<main").unwrap();
+        assert!(
+            at > main && at < page.find("<h1").unwrap(),
+            "{path}: at the top"
+        );
+        let notes = &page[at..page[at..].find("</section>").unwrap() + at];
+        assert!(
+            notes.contains(&format!("{} read record {first}", PROVIDER.0)),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(&format!("read record {second} without your grant")),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("Emergency access"),
+            "break-glass highlighted: {notes}"
+        );
+        assert!(
+            notes.contains("Unconscious in A&amp;E &lt;b&gt;now&lt;/b&gt;"),
+            "with the reason, escaped: {notes}"
+        );
+        assert!(
+            notes.contains(&format!("for record {first} ends on")),
+            "the grant about to expire: {notes}"
+        );
+    }
+    // A provider's pages never show them.
+    let mut p = Browser::default();
+    sign_in(&app, &mut p, PROVIDER.0, PROVIDER.1).await;
+    assert!(
+        !p.get(&app, "/provider")
+            .await
+            .text()
+            .contains("Since your last visit")
+    );
+
+    // The next visit: those reads were seen; only the grant still ending soon is told.
+    let token = csrf(&b.get(&app, "/patient").await.text());
+    b.post(&app, "/logout", &[("csrf", &token)]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut b = Browser::default();
+    sign_in(&app, &mut b, "vera", PASSWORD).await;
+    let page = b.get(&app, "/patient/records").await.text();
+    assert!(page.contains("Since your last visit"));
+    assert!(!page.contains("read record"), "old reads are not news");
+    assert!(page.contains(&format!("for record {first} ends on")));
+}

@@ -4,6 +4,7 @@
 use ehr_chain::RegistryExt;
 use ehr_node::manifest;
 use ehr_node::nonce_version;
+use ehr_primitives::unix_now;
 
 use super::*;
 use crate::Result;
@@ -107,4 +108,35 @@ impl Service {
         out.sort_by_key(|e| std::cmp::Reverse((e.timestamp, e.record_id)));
         Ok(out)
     }
+
+    /// What the session patient would want to know on arriving: the reads of their
+    /// records by others since their last visit (the sign-in before this session; since
+    /// the account began on the first), break-glass ones with their reasons, and the
+    /// grants that end within [`EXPIRY_NOTICE`]. Block times are whole seconds: a read in
+    /// the second of the last visit counts as new (told twice, rather than never).
+    pub async fn since_last_visit(&self, session: &PatientSession) -> Result<SinceLastVisit> {
+        let since = session.session().previous_visit;
+        let reads = self
+            .access_log(session)
+            .await?
+            .into_iter()
+            .filter(|e| e.reader != session.address() && e.timestamp >= since.unwrap_or(0))
+            .collect();
+        let now = self.registry.info().await?.head_timestamp.max(unix_now());
+        let mut expiring: Vec<GrantView> = self
+            .grants(session)
+            .await?
+            .into_iter()
+            .filter(|g| g.active && g.expires_at <= now + EXPIRY_NOTICE)
+            .collect();
+        expiring.sort_by_key(|g| g.expires_at);
+        Ok(SinceLastVisit {
+            since,
+            reads,
+            expiring,
+        })
+    }
 }
+
+/// How soon before its end a grant is "about to expire": seven days.
+pub const EXPIRY_NOTICE: u64 = 7 * 86_400;

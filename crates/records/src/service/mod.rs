@@ -18,6 +18,7 @@ mod write;
 
 pub use archive::{ArchiveBodies, ChainSource};
 pub use attach::{AttachmentDownload, AttachmentInput, AttachmentStored};
+pub use audit::EXPIRY_NOTICE;
 pub use directory::{CONSORTIUM, DirectoryEntry, PROFILE_FORMAT, ProfileInput, ProviderProfile};
 pub use erase::{ErasedRecordView, ErasureReceipt, NodeErasure};
 pub use offers::{OFFER_TTL, OfferView};

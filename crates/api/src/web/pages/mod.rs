@@ -9,6 +9,7 @@ use crate::svc::{Role, Session};
 
 mod account;
 mod admin;
+mod notices;
 mod provider;
 mod share;
 
@@ -29,6 +30,8 @@ pub(crate) struct Ctx<'a> {
     pub session: Option<&'a Session>,
     /// A provider or admin without two-factor: every page asks it to turn it on.
     pub enrol_prompt: bool,
+    /// A patient's pages: what happened since their last visit (never empty).
+    pub notices: Option<&'a crate::svc::SinceLastVisit>,
 }
 
 /// Errors of one form: `(field, message)`; field `""` for the form as a whole.
@@ -82,6 +85,7 @@ pub(crate) fn layout(ctx: &Ctx<'_>, title: &str, body: Markup) -> Markup {
                     }
                 }
                 main #main tabindex="-1" {
+                    @if let Some(n) = ctx.notices { (notices::since_last_visit(n)) }
                     @if ctx.enrol_prompt {
                         p.notice role="note" { "Protect this account, which reads health records: turn on " a href="/account#totp-h" { "two-factor sign-in" } "." }
                     }

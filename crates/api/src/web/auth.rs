@@ -2,7 +2,7 @@
 //! providers' sign-in page, and signing out.
 
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -49,14 +49,42 @@ pub(super) async fn patients_page(
     html(pages::patients(&web.ctx(None), &p))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct NextQuery {
+    next: String,
+}
+
+/// Where a sign-in may send the browser next, besides the role's home: only a sharing
+/// code's offer page (so that a scanned code survives signing in), never another site.
+pub(super) fn safe_next(next: &str) -> Option<&str> {
+    let code = next.strip_prefix("/offer?o=")?;
+    (!code.is_empty()
+        && code
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
+    .then_some(next)
+}
+
 pub(super) async fn providers_login(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
+    Query(q): Query<NextQuery>,
 ) -> Response {
+    let next = safe_next(&q.next).unwrap_or_default();
     if let Some(s) = web.session(&state) {
-        return see_other(role_home(s.role()));
+        return see_other(if next.is_empty() {
+            role_home(s.role())
+        } else {
+            next
+        });
     }
-    html(pages::providers_login(&web.ctx(None), "", &Vec::new()))
+    html(pages::providers_login(
+        &web.ctx(None),
+        "",
+        &Vec::new(),
+        next,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -67,11 +95,13 @@ pub(super) struct LoginForm {
     /// The second factor, for accounts that turned it on.
     code: String,
     portal: String,
+    /// Where to go once signed in ([`safe_next`]), if not the role's home.
+    next: String,
 }
 
 /// Signs in with the service and sets the session cookie for as long as the token lives.
 async fn sign_in(state: &AppState, username: &str, password: &str, client: &str) -> PageResult {
-    sign_in_with(state, username, password, None, client).await
+    sign_in_with(state, username, password, None, client, None).await
 }
 
 /// [`sign_in`] with a second factor (empty: none given).
@@ -81,6 +111,7 @@ async fn sign_in_with(
     password: &str,
     code: Option<&str>,
     client: &str,
+    next: Option<&str>,
 ) -> PageResult {
     let code = code.map(str::trim).filter(|c| !c.is_empty());
     let (token, signed_in) = state
@@ -89,7 +120,7 @@ async fn sign_in_with(
         .await?;
     let session = signed_in.session();
     let max_age = unix(session.expires_at).saturating_sub(now_unix());
-    let mut r = see_other(role_home(session.role));
+    let mut r = see_other(next.unwrap_or(role_home(session.role)));
     r.headers_mut().append(
         header::SET_COOKIE,
         session_cookie(state, token.expose(), max_age),
@@ -104,7 +135,17 @@ pub(super) async fn login(
     body: Bytes,
 ) -> PageResult {
     let f: LoginForm = parse_form(&body);
-    let e = match sign_in_with(&state, &f.username, &f.password, Some(&f.code), &client).await {
+    let next = safe_next(&f.next);
+    let e = match sign_in_with(
+        &state,
+        &f.username,
+        &f.password,
+        Some(&f.code),
+        &client,
+        next,
+    )
+    .await
+    {
         Ok(r) => return Ok(r),
         Err(e) => e,
     };
@@ -122,7 +163,7 @@ pub(super) async fn login(
             },
         )
     } else {
-        pages::providers_login(&ctx, &f.username, &errors)
+        pages::providers_login(&ctx, &f.username, &errors, next.unwrap_or_default())
     };
     let mut r = html(markup);
     if let Some(secs) = retry {
@@ -158,6 +199,7 @@ fn signup_form(headers: &HeaderMap, body: &Bytes) -> (LoginForm, Option<Vec<u8>>
         password: text("password"),
         code: String::new(),
         portal: String::new(),
+        next: String::new(),
     };
     (form, keystore)
 }

@@ -13,10 +13,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
+use super::auth::safe_next;
 use super::pages::{self, FieldErrors, ShareCodeValues};
 use super::patient::grant_scope;
 use super::{
-    PageResult, PatientOnly, ProviderOnly, SignedIn, Web, fmt_time, form_errors, html, parse_form,
+    PageResult, PatientOnly, ProviderOnly, SignedIn, Web, fmt_time, form_errors, html, need,
+    parse_form, see_other,
 };
 use crate::AppState;
 use crate::svc::{self, OfferRefusal, SignedOffer};
@@ -143,9 +145,17 @@ fn refused(web: &Web, s: &svc::ProviderSession, why: OfferRefusal) -> Response {
 pub(super) async fn offer_page(
     State(state): State<AppState>,
     Extension(web): Extension<Web>,
-    SignedIn(s): SignedIn<ProviderOnly>,
     Query(q): Query<OfferForm>,
 ) -> PageResult {
+    // Not signed in yet (a code scanned with the phone's camera): sign in, then back here.
+    if web.session(&state).is_none() {
+        let next = format!("/offer?o={}", q.o.trim());
+        if let Some(next) = safe_next(&next) {
+            let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            return Ok(see_other(&format!("/providers/login?{query}")));
+        }
+    }
+    let s = need::<ProviderOnly>(&state, &web)?;
     let offer = match decode(&q.o) {
         Ok(o) => o,
         Err(why) => return Ok(refused(&web, &s, why)),

@@ -96,15 +96,15 @@ export async function shareWalk(t, viewport) {
   check(link.startsWith(`${base}/offer?o=`), `a link to this server (${link.slice(0, 40)}…)`);
   await context.close();
 
-  // The provider, signed in, follows the decoded link.
+  // The provider follows the decoded link, signs in, and is back at the offer.
   const doc = await t.pageAt(viewport);
   const p = doc.page;
-  await p.goto(`${base}/providers/login`);
+  await p.goto(link);
+  check(await p.getByRole('heading', { name: 'Medical Providers Login' }).isVisible(), 'not signed in: the sign-in page first');
   await p.getByLabel('Username').fill(provider.user);
   await p.getByLabel('Password').fill(provider.pass);
   await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.waitForURL(`${base}/provider`);
-  await p.goto(link);
+  await p.waitForURL(link);
   check(await p.getByRole('heading', { name: 'A patient shares records with you' }).isVisible(), 'the provider sees the offer');
   check(await p.getByText(`Read record ${recordId}`).isVisible(), `what is offered: record ${recordId}`);
   check(await p.getByText(until).first().isVisible(), 'until when');

@@ -231,10 +231,45 @@ async fn a_share_code_is_the_patients_once_for_ten_minutes_and_refusals_change_n
     }
     assert!(!may_read().await, "an expired offer changed nothing");
 
-    // A patient cannot open an offer page; the provider page needs a provider.
-    let mut stranger = Browser::default();
-    let r = stranger.get(&app, &format!("/offer?o={late}")).await;
-    assert!(r.status.is_redirection() || r.status == StatusCode::OK);
+    // Not signed in (a code scanned with a phone's camera): sign in, then straight back
+    // to the offer. Only an offer link is a place to go back to.
+    let mut scanner = Browser::default();
+    let r = scanner.get(&app, &format!("/offer?o={late}")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let login = location(&r).to_owned();
+    assert_eq!(
+        login,
+        format!("/providers/login?next=%2Foffer%3Fo%3D{late}")
+    );
+    let page = scanner.get(&app, &login).await.text();
+    assert!(page.contains(&format!(r#"name="next" value="/offer?o={late}""#)));
+    for (next, to) in [
+        ("https://elsewhere.example/offer?o=x", "/provider"),
+        ("//elsewhere.example", "/provider"),
+        ("/offer?o=a\"><script>", "/provider"),
+        (
+            &format!("/offer?o={late}")[..],
+            &format!("/offer?o={late}")[..],
+        ),
+    ] {
+        let mut b = Browser::default();
+        let token = csrf(&b.get(&app, "/providers/login").await.text());
+        let login = [
+            ("csrf", token.as_str()),
+            ("portal", "providers"),
+            ("username", PROVIDER.0),
+            ("password", PROVIDER.1),
+            ("next", next),
+        ];
+        let r = b.post(&app, "/login", &login).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), to, "next {next}");
+    }
+    // A patient is not offered anything.
+    let mut patient = Browser::default();
+    sign_in(&app, &mut patient, "quinn", PASSWORD).await;
+    let r = patient.get(&app, &format!("/offer?o={late}")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(!r.text().contains("shares records with you"));
 }
 

@@ -203,12 +203,14 @@ pub(crate) fn login_form(
     portal: &str,
     username: &str,
     errors: &FieldErrors,
+    next: &str,
 ) -> Markup {
     let form = format!("login-{portal}");
     html! {
         form method="post" action="/login" novalidate {
             (csrf(ctx))
             input type="hidden" name="portal" value=(portal);
+            @if !next.is_empty() { input type="hidden" name="next" value=(next); }
             (form_errors(errors, &["username", "password", "code"]))
             (field(&Field { form: &form, name: "username", label: "Username", kind: "text", value: username, required: true, autocomplete: "username", numeric: false, hint: None }, errors))
             (field(&Field { form: &form, name: "password", label: "Password", kind: "password", value: "", required: true, autocomplete: "current-password", numeric: false, hint: None }, errors))
@@ -234,7 +236,7 @@ pub(crate) fn patients(ctx: &Ctx<'_>, p: &PatientsPage<'_>) -> Markup {
             div.columns {
                 section aria-labelledby="signin-h" {
                     h2 #signin-h { "Sign in" }
-                    (login_form(ctx, "patients", p.login_username, &p.login_errors))
+                    (login_form(ctx, "patients", p.login_username, &p.login_errors, ""))
                     p.small { a href="/recover" { "Forgot your password?" } " Your recovery code sets a new one." }
                 }
                 section aria-labelledby="signup-h" {
@@ -264,14 +266,22 @@ pub(crate) fn patients(ctx: &Ctx<'_>, p: &PatientsPage<'_>) -> Markup {
     )
 }
 
-pub(crate) fn providers_login(ctx: &Ctx<'_>, username: &str, errors: &FieldErrors) -> Markup {
+/// The providers' sign-in page; `next`: where to go once signed in (a sharing code's
+/// offer), `""` for the role's home.
+pub(crate) fn providers_login(
+    ctx: &Ctx<'_>,
+    username: &str,
+    errors: &FieldErrors,
+    next: &str,
+) -> Markup {
     layout(
         ctx,
         "Medical Providers Login",
         html! {
             h1 { "Medical Providers Login" }
             p { "For registered medical providers and administrators." }
-            (login_form(ctx, "providers", username, errors))
+            @if !next.is_empty() { p.notice role="note" { "Sign in to see what a patient shares with you." } }
+            (login_form(ctx, "providers", username, errors, next))
             p.small { "Forgot your password? Your administrator can reset it; you keep your key, and every grant you hold. " a href="/recover" { "Have a recovery code?" } }
         },
     )

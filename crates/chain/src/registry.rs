@@ -579,19 +579,31 @@ pub trait RegistryExt: Registry {
             ),
             None => None,
         };
-        let versions = self
+        let found = self
             .record_versions_in(record_id, from.unwrap_or(0), to)
-            .await?;
-        let current = versions
+            .await?
             .into_iter()
-            .find(|v| v.version == r.version)
-            .ok_or_else(|| {
-                Error::Abi(format!(
-                    "no RecordVersion event for record {record_id} v{}",
-                    r.version
-                ))
-            })?;
-        Ok((r, current))
+            .find(|v| v.version == r.version);
+        if let Some(current) = found {
+            return Ok((r, current));
+        }
+        // The view can see a block's state a moment before its events and timestamp are
+        // searchable (a block being mined): search up to the head, a few times.
+        for _ in 0..20 {
+            let found = self
+                .record_versions_in(record_id, from.unwrap_or(0), None)
+                .await?
+                .into_iter()
+                .find(|v| v.version == r.version);
+            if let Some(current) = found {
+                return Ok((r, current));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        Err(Error::Abi(format!(
+            "no RecordVersion event for record {record_id} v{}",
+            r.version
+        )))
     }
 
     /// Every version of a record, oldest first.

@@ -31,7 +31,7 @@ pub const fn limit_for(gas: u64) -> u64 {
 pub const TOP_UP_GAS: u64 = limit_for(REGISTER_PATIENT_MAX) + 10 * limit_for(ADD_RECORD_MAX);
 
 /// The measured operations, by contract function name.
-pub const OPERATIONS: [&str; 19] = [
+pub const OPERATIONS: [&str; 20] = [
     "addOrganisation",
     "registerPatient",
     "registerProvider",
@@ -47,6 +47,7 @@ pub const OPERATIONS: [&str; 19] = [
     "logAccess",
     "emergencyAccess",
     "revokeAll",
+    "grantAccessBySig",
     "deregisterProvider",
     "setRegistrar",
     "removeOrganisation",
@@ -60,7 +61,8 @@ pub const OPERATIONS: [&str; 19] = [
 /// write, the provider adds a version and a record, the patient ends the writing; the
 /// patient revokes, the
 /// provider breaks the glass, the patient ends everything the provider holds (the window on
-/// the one record); the registrar deregisters the provider, the admin gives the
+/// the one record), and redeems the patient's grant offer for the second record; the
+/// registrar deregisters the provider, the admin gives the
 /// organisation another registrar and removes it; the patient erases its account (two
 /// records) — and returns the gas each transaction
 /// used (whole transaction, 21,000 base included), keyed by function name.
@@ -111,7 +113,7 @@ pub async fn measure<R: Registry + ?Sized>(
         .update_record(provider, id, B256::repeat_byte(0xa3), codec::DAG_CBOR)
         .await?;
     gas.insert("updateRecordAsWriter", r.gas_used);
-    let (_, r) = registry
+    let (id2, r) = registry
         .add_record_for_noted(
             provider,
             patient.address(),
@@ -140,6 +142,21 @@ pub async fn measure<R: Registry + ?Sized>(
     gas.insert("emergencyAccess", r.gas_used);
     let r = registry.revoke_all(patient, provider.address()).await?;
     gas.insert("revokeAll", r.gas_used);
+    // A grant offer the patient signed, redeemed by the provider (a fresh grant slot).
+    let info = registry.info().await?;
+    let offer = crate::GrantOffer {
+        patient: patient.address(),
+        record_id: Some(id2),
+        expires_at: now + 86_400,
+        nonce: 1,
+        deadline: now + 600,
+    }
+    .sign(
+        patient,
+        &crate::offers::domain(info.chain_id, info.contract),
+    )?;
+    let r = crate::Offers::redeem_offer(registry, provider, &offer).await?;
+    gas.insert("grantAccessBySig", r.gas_used);
     let r = registry
         .deregister_provider(registrar, provider.address())
         .await?;

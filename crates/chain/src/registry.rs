@@ -579,26 +579,19 @@ pub trait RegistryExt: Registry {
             ),
             None => None,
         };
-        let found = self
-            .record_versions_in(record_id, from.unwrap_or(0), to)
-            .await?
-            .into_iter()
-            .find(|v| v.version == r.version);
-        if let Some(current) = found {
-            return Ok((r, current));
-        }
         // The view can see a block's state a moment before its events and timestamp are
-        // searchable (a block being mined): search up to the head, a few times.
-        for _ in 0..20 {
-            let found = self
-                .record_versions_in(record_id, from.unwrap_or(0), None)
-                .await?
-                .into_iter()
-                .find(|v| v.version == r.version);
-            if let Some(current) = found {
+        // searchable (a block being mined): then search up to the head, a few times.
+        for attempt in 0..=20 {
+            let to = if attempt == 0 { to } else { None };
+            let versions = self
+                .record_versions_in(record_id, from.unwrap_or(0), to)
+                .await?;
+            if let Some(current) = versions.into_iter().find(|v| v.version == r.version) {
                 return Ok((r, current));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
         }
         Err(Error::Abi(format!(
             "no RecordVersion event for record {record_id} v{}",

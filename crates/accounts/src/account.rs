@@ -63,10 +63,6 @@ pub(crate) struct Account {
     /// Two-factor sign-in (TOTP and backup codes), once enrolled.
     #[serde(default)]
     pub(crate) second_factor: crate::totp::SecondFactor,
-    /// When the user last signed in (unix seconds): the next sign-in's "since your last
-    /// visit". Absent before the first sign-in, and in files written before it existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) last_login: Option<u64>,
 }
 
 impl fmt::Debug for Account {

@@ -45,6 +45,9 @@ const FORGOTTEN_KEY: &str = "archive-forgotten";
 /// changed, written in the same write transaction as the row (so one never commits
 /// without the other).
 const CHANGES: TableDefinition<'_, u64, &str> = TableDefinition::new("changes");
+/// Username → its last sign-in (unix seconds), for "since your last visit". Not an account
+/// change: the archive does not carry it (a restored store starts without it).
+const VISITS: TableDefinition<'_, &str, u64> = TableDefinition::new("visits");
 
 /// The old accounts file's shape (version 1).
 #[derive(Serialize, Deserialize)]
@@ -92,6 +95,7 @@ impl AccountsDb {
         tx!(this, w.open_table(ACCOUNTS))?;
         tx!(this, w.open_table(META))?;
         tx!(this, w.open_table(CHANGES))?;
+        tx!(this, w.open_table(VISITS))?;
         tx!(this, w.commit())?;
         this.migrate_json(dir)?;
         Ok(this)
@@ -270,10 +274,23 @@ impl AccountsDb {
         Ok(Some(out))
     }
 
+    /// Records `now` as `username`'s last sign-in and returns the one before (`None`: the
+    /// first). Durable; not an archived change.
+    pub(crate) fn swap_last_visit(&self, username: &str, now: u64) -> Result<Option<u64>> {
+        let w = tx!(self, self.db.begin_write())?;
+        let before = {
+            let mut visits = tx!(self, w.open_table(VISITS))?;
+            tx!(self, visits.insert(username, now))?.map(|v| v.value())
+        };
+        tx!(self, w.commit())?;
+        Ok(before)
+    }
+
     /// Removes an account, durably (the archive sees it gone); `false` if there was none.
     pub(crate) fn remove(&self, username: &str) -> Result<bool> {
         let w = tx!(self, self.db.begin_write())?;
         let removed = {
+            tx!(self, tx!(self, w.open_table(VISITS))?.remove(username))?;
             let mut table = tx!(self, w.open_table(ACCOUNTS))?;
             let removed = tx!(self, table.remove(username))?.is_some();
             if removed {

@@ -285,7 +285,6 @@ impl AccountStore {
             escrow: None,
             escrow_public: None,
             second_factor: Default::default(),
-            last_login: None,
         };
         // The insert checks the username again inside its write transaction: another
         // thread may have won the race while we hashed. Durable (fsync) before it returns.
@@ -355,10 +354,8 @@ impl AccountStore {
         let now = self.clock.now();
         // This sign-in's time is kept; the one before it is this session's last visit.
         let previous_visit = self
-            .update(&account.username, |a| {
-                Ok(a.last_login.replace(ehr_primitives::unix_secs(now)))
-            })?
-            .flatten();
+            .db
+            .swap_last_visit(&account.username, ehr_primitives::unix_secs(now))?;
         let mut selector = [0u8; 16];
         let mut verifier = Zeroizing::new([0u8; 32]);
         ehr_crypto::fill_random(&mut selector);

@@ -1188,3 +1188,29 @@ fn accounts_written_before_the_disabled_flag_load_enabled() {
     assert!(!store.get("jane").unwrap().disabled);
     store.login("jane", PW, CLIENT).unwrap();
 }
+
+#[test]
+fn each_session_knows_the_sign_in_before_it_and_it_survives_a_reopen() {
+    let f = fixture();
+    f.store.register_patient("vera", PW).unwrap();
+    let t0 = 1_800_000_000;
+    let (_, first) = f.store.login("vera", PW, CLIENT).unwrap();
+    assert_eq!(first.previous_visit, None, "the first sign-in");
+    f.clock.advance(Duration::from_secs(3600));
+    let (_, second) = f.store.login("vera", PW, CLIENT).unwrap();
+    assert_eq!(second.previous_visit, Some(t0));
+    // A wrong password is no visit.
+    assert!(
+        f.store
+            .login("vera", "wrong password here", CLIENT)
+            .is_err()
+    );
+    let f = f.reopen();
+    f.clock.advance(Duration::from_secs(60));
+    let (_, third) = f.store.login("vera", PW, CLIENT).unwrap();
+    assert_eq!(third.previous_visit, Some(t0 + 3600));
+    // Not an account change: the archive has nothing new for it.
+    let (seq, _) = f.store.archive_snapshot().unwrap();
+    f.store.login("vera", PW, CLIENT).unwrap();
+    assert_eq!(f.store.archive_changes_since(seq).unwrap(), None);
+}

@@ -52,7 +52,6 @@ pub(crate) fn since_last_visit(n: &SinceLastVisit) -> Markup {
                     }
                 }
             }
-            p.small { a href="/patient/access-log" { "The whole access log" } " · " a href="/patient/sharing" { "Sharing" } }
         }
     }
 }

@@ -445,17 +445,23 @@ pub(super) async fn grant(
         PageResult::Ok(())
     }
     .await;
-    let mut errors = match result {
+    let errors = match result {
         Ok(()) => return Ok(see_other("/patient/sharing?done=granted")),
-        Err(e) => form_errors(e)?,
+        Err(e) => grant_form_errors(e)?,
     };
-    // The service names the API's field; the form's is `expires`.
+    sharing_page(&state, &web, &s, None, errors, &f).await
+}
+
+/// [`form_errors`] for a form with an expiry date: the service names the API's field
+/// `expires_at`, the form's is `expires`.
+pub(super) fn grant_form_errors(e: super::error::PageError) -> PageResult<FieldErrors> {
+    let mut errors = form_errors(e)?;
     for (field, _) in &mut errors {
         if field == "expires_at" {
             *field = "expires".into();
         }
     }
-    sharing_page(&state, &web, &s, None, errors, &f).await
+    Ok(errors)
 }
 
 pub(super) async fn revoke(

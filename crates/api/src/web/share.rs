@@ -7,7 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,10 +15,10 @@ use serde::Deserialize;
 
 use super::auth::safe_next;
 use super::pages::{self, FieldErrors, ShareCodeValues};
-use super::patient::grant_scope;
+use super::patient::{grant_form_errors, grant_scope};
 use super::{
-    PageResult, PatientOnly, ProviderOnly, SignedIn, Web, fmt_time, form_errors, html, need,
-    parse_form, see_other,
+    PageResult, PatientOnly, ProviderOnly, SignedIn, Web, fmt_time, html, need, parse_form,
+    see_other,
 };
 use crate::AppState;
 use crate::svc::{self, OfferRefusal, SignedOffer};
@@ -84,12 +84,7 @@ pub(super) async fn make_code(
     let offer = match result {
         Ok(offer) => offer,
         Err(e) => {
-            let mut errors = form_errors(e)?;
-            for (field, _) in &mut errors {
-                if field == "expires_at" {
-                    *field = "expires".into();
-                }
-            }
+            let errors = grant_form_errors(e)?;
             let values = ShareCodeValues {
                 record_id: f.record_id,
                 expires: f.expires,
@@ -163,17 +158,15 @@ pub(super) async fn offer_page(
     match state.service().inspect_offer(&offer).await {
         Ok(view) => {
             let ctx = web.ctx(Some(s.session()));
-            let mut r = html(pages::offer(
+            // (Every response says `Referrer-Policy: no-referrer`: the code, a bearer link
+            // for ten minutes, is told to no other site.)
+            Ok(html(pages::offer(
                 &ctx,
                 &view,
                 q.o.trim(),
                 &fmt_time(view.expires_at),
                 &fmt_time(view.deadline),
-            ));
-            // The link is a bearer code for ten minutes: no other site learns it.
-            r.headers_mut()
-                .insert(header::REFERRER_POLICY, "no-referrer".parse().unwrap());
-            Ok(r)
+            )))
         }
         Err(svc::Error::Offer(why)) => Ok(refused(&web, &s, why)),
         Err(e) => Err(e.into()),

@@ -185,6 +185,11 @@ async fn a_share_code_is_the_patients_once_for_ten_minutes_and_refusals_change_n
     }
     let page = doc.get(&app, &format!("/offer?o={code}")).await;
     assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.headers[header::REFERRER_POLICY],
+        "no-referrer",
+        "the code leaks to no other site"
+    );
     let text = page.text();
     assert!(text.contains(&format!("Read record {mine}")), "{text}");
     let token = csrf(&text);

@@ -57,10 +57,11 @@ impl Service {
     /// deadline, whether it was used. Refused offers are [`Error::Offer`].
     pub async fn inspect_offer(&self, offer: &SignedOffer) -> Result<OfferView> {
         let o = &offer.offer;
-        if !offer.is_genuine(&self.offer_domain().await?) {
+        let info = self.registry.info().await?;
+        if !offer.is_genuine(&domain(info.chain_id, info.contract)) {
             return Err(Error::Offer(OfferRefusal::Forged));
         }
-        let now = self.registry.info().await?.head_timestamp.max(unix_now());
+        let now = info.head_timestamp.max(unix_now());
         if self.registry.offer_used(o.patient, o.nonce).await? {
             return Err(Error::Offer(OfferRefusal::Used));
         }
